@@ -1,0 +1,62 @@
+package chatstore
+
+// This file is the contract other packages build against. Signatures here are
+// agreed; bodies are filled in by the chatstore work.
+
+import (
+	"context"
+	"errors"
+)
+
+// Layout of a home directory.
+const (
+	DBName   = "history.db" // SQLite database, WAL mode
+	MediaDir = "media"      // content-addressed attachment bytes: media/<hh>/<64 hex of BLAKE3>
+	// ApplicationID is written to PRAGMA application_id ("FRRY").
+	ApplicationID = 0x46525259
+)
+
+var (
+	// ErrNoHome means the home directory does not exist.
+	ErrNoHome = errors.New("chatstore: home does not exist")
+	// ErrLocked means another process holds the store.
+	ErrLocked = errors.New("chatstore: store is in use by another process")
+	// ErrNotAStore means a file is not a Ferry history database (wrong application_id or schema).
+	ErrNotAStore = errors.New("chatstore: not a Ferry history database")
+	// ErrTooNew means the database was written by a newer Ferry (schema version above ours).
+	ErrTooNew = errors.New("chatstore: database is from a newer version of Ferry")
+)
+
+// Hash is a BLAKE3-256 content hash.
+type Hash [32]byte
+
+// Stats summarises a store. Digest is an order-independent hash over every
+// message and attachment; two stores have equal digests exactly when they hold
+// the same history.
+type Stats struct {
+	Conversations int64  `json:"conversations"`
+	Messages      int64  `json:"messages"`
+	Attachments   int64  `json:"attachments"`
+	MediaBytes    int64  `json:"media_bytes"`
+	Digest        string `json:"digest"` // lowercase hex
+}
+
+// Options for Open.
+type Options struct {
+	// Create makes the home directory (not its parents) and an empty store when missing.
+	Create bool
+	// ReadOnly opens for reading only (the source side: "the source is only ever read").
+	ReadOnly bool
+}
+
+// Attachment is one media file listed by a database.
+type Attachment struct {
+	Hash Hash
+	Size int64
+}
+
+// MergeResult counts what a merge added.
+type MergeResult struct {
+	Messages    int64
+	Attachments int64
+}
