@@ -1,0 +1,162 @@
+// Package wire is the framing of Ferry's stream protocols (/ferry/transfer/1):
+// typed, length-prefixed messages read one at a time with a hard size bound.
+//
+// A frame on the wire is
+//
+//	uvarint(len(body)+1) || type (1 byte) || body
+//
+// Message types and their bodies:
+//
+//	client → server
+//	  GetManifest  0x01  empty
+//	  GetChunk     0x02  uvarint(index)
+//	  Done         0x03  JSON report of the committed migration
+//	server → client
+//	  Manifest     0x81  the manifest's canonical encoding (see package transfer)
+//	  Chunk        0x82  uvarint(index) || the chunk's stored bytes
+//	  Ack          0x83  empty
+//	  Error        0xff  code (1 byte) || UTF-8 message
+//
+// A client sends one request and reads its answer before the next, on as many
+// streams in parallel as it likes; a server answers in order. The first byte
+// of each answer tells success (Manifest, Chunk, Ack) from Error. Unknown types
+// are a protocol error: both sides are the same version by the protocol ID.
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Type identifies a message.
+type Type byte
+
+// Message types.
+const (
+	GetManifest Type = 0x01
+	GetChunk    Type = 0x02
+	Done        Type = 0x03
+	Manifest    Type = 0x81
+	Chunk       Type = 0x82
+	Ack         Type = 0x83
+	Error       Type = 0xff
+)
+
+// MaxFrame bounds every frame body: the largest manifest plus slack. A peer
+// that announces more is cut off before anything is allocated.
+const MaxFrame = 34 << 20
+
+// Error codes carried by an Error message.
+const (
+	CodeInternal   byte = 1 // the server failed; the client may retry
+	CodeNotTrusted byte = 2 // the client's peer ID is not a paired device
+	CodeNoSession  byte = 3 // nothing is being offered right now
+	CodeBadRequest byte = 4 // the request made no sense (index out of range, ...)
+)
+
+// ErrFrameTooLarge is returned for a frame longer than MaxFrame.
+var ErrFrameTooLarge = errors.New("wire: frame too large")
+
+// ErrMalformed is returned for a frame that does not parse.
+var ErrMalformed = errors.New("wire: malformed frame")
+
+// RemoteError is an Error message received from the peer.
+type RemoteError struct {
+	Code    byte
+	Message string
+}
+
+func (e *RemoteError) Error() string { return fmt.Sprintf("peer: %s (code %d)", e.Message, e.Code) }
+
+// Write sends one frame.
+func Write(w io.Writer, t Type, body ...[]byte) error {
+	n := 1
+	for _, b := range body {
+		n += len(b)
+	}
+	if n-1 > MaxFrame {
+		return ErrFrameTooLarge
+	}
+	var hdr [binary.MaxVarintLen64 + 1]byte
+	k := binary.PutUvarint(hdr[:], uint64(n))
+	hdr[k] = byte(t)
+	if _, err := w.Write(hdr[:k+1]); err != nil {
+		return err
+	}
+	for _, b := range body {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reader reads frames, reusing one buffer.
+type Reader struct {
+	r   *bufio.Reader
+	buf []byte
+}
+
+// NewReader wraps r.
+func NewReader(r io.Reader) *Reader { return &Reader{r: bufio.NewReaderSize(r, 64<<10)} }
+
+// Next reads one frame. The body is valid until the next call. io.EOF means
+// the stream ended cleanly between frames; io.ErrUnexpectedEOF means it was
+// cut mid-frame.
+func (r *Reader) Next() (Type, []byte, error) {
+	n, err := binary.ReadUvarint(r.r)
+	if err != nil {
+		if err == io.EOF {
+			return 0, nil, io.EOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, nil, io.ErrUnexpectedEOF
+		}
+		return 0, nil, ErrMalformed
+	}
+	if n == 0 {
+		return 0, nil, ErrMalformed
+	}
+	if n-1 > MaxFrame {
+		return 0, nil, ErrFrameTooLarge
+	}
+	if cap(r.buf) < int(n) {
+		r.buf = make([]byte, n)
+	}
+	b := r.buf[:n]
+	if _, err := io.ReadFull(r.r, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, err
+	}
+	return Type(b[0]), b[1:], nil
+}
+
+// WriteError sends an Error message.
+func WriteError(w io.Writer, code byte, msg string) error {
+	return Write(w, Error, []byte{code}, []byte(msg))
+}
+
+// ParseError decodes the body of an Error message.
+func ParseError(body []byte) *RemoteError {
+	if len(body) == 0 {
+		return &RemoteError{Code: CodeInternal, Message: "unspecified error"}
+	}
+	return &RemoteError{Code: body[0], Message: string(body[1:])}
+}
+
+// PutIndex encodes a chunk index.
+func PutIndex(i uint64) []byte { return binary.AppendUvarint(nil, i) }
+
+// Index decodes a chunk index at the start of body and returns the rest.
+func Index(body []byte) (uint64, []byte, error) {
+	i, k := binary.Uvarint(body)
+	if k <= 0 {
+		return 0, nil, ErrMalformed
+	}
+	return i, body[k:], nil
+}

@@ -1,0 +1,93 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+)
+
+func TestRoundTrip(t *testing.T) {
+	tests := []struct {
+		typ  Type
+		body []byte
+	}{
+		{GetManifest, nil},
+		{GetChunk, PutIndex(12345)},
+		{Chunk, append(PutIndex(7), bytes.Repeat([]byte{0xab}, 1<<20)...)},
+		{Error, []byte("\x02not paired")},
+	}
+	var buf bytes.Buffer
+	for _, tt := range tests {
+		if err := Write(&buf, tt.typ, tt.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := NewReader(&buf)
+	for _, tt := range tests {
+		typ, body, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ != tt.typ || !bytes.Equal(body, tt.body) {
+			t.Errorf("got type %#x len %d, want %#x len %d", typ, len(body), tt.typ, len(tt.body))
+		}
+	}
+	if _, _, err := r.Next(); err != io.EOF {
+		t.Errorf("after last frame: got %v, want io.EOF", err)
+	}
+}
+
+func TestTruncatedAndOversized(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(&buf, Chunk, PutIndex(1), []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	full := buf.Bytes()
+	for cut := 1; cut < len(full); cut++ {
+		_, _, err := NewReader(bytes.NewReader(full[:cut])).Next()
+		if err != io.ErrUnexpectedEOF {
+			t.Errorf("cut at %d: got %v, want io.ErrUnexpectedEOF", cut, err)
+		}
+	}
+	huge := []byte{0xff, 0xff, 0xff, 0xff, 0x0f, byte(Chunk)}
+	if _, _, err := NewReader(bytes.NewReader(huge)).Next(); !errors.Is(err, ErrFrameTooLarge) {
+		t.Errorf("oversized: got %v, want ErrFrameTooLarge", err)
+	}
+	if err := Write(io.Discard, Manifest, make([]byte, MaxFrame+1)); !errors.Is(err, ErrFrameTooLarge) {
+		t.Errorf("writing oversized: got %v, want ErrFrameTooLarge", err)
+	}
+}
+
+func FuzzReader(f *testing.F) {
+	var buf bytes.Buffer
+	_ = Write(&buf, GetChunk, PutIndex(3))
+	_ = Write(&buf, Error, []byte{CodeNotTrusted}, []byte("no"))
+	f.Add(buf.Bytes())
+	f.Add([]byte{0})
+	f.Add([]byte{0x80, 0x80, 0x80})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := NewReader(bytes.NewReader(data))
+		for {
+			typ, body, err := r.Next()
+			if err != nil {
+				return
+			}
+			// Whatever parses re-encodes to the same bytes.
+			var out bytes.Buffer
+			if err := Write(&out, typ, body); err != nil {
+				t.Fatalf("re-encode: %v", err)
+			}
+			typ2, body2, err := NewReader(&out).Next()
+			if err != nil || typ2 != typ || !bytes.Equal(body2, body) {
+				t.Fatalf("round trip changed the frame: %v", err)
+			}
+			if typ == GetChunk || typ == Chunk {
+				_, _, _ = Index(body)
+			}
+			if typ == Error {
+				_ = ParseError(body)
+			}
+		}
+	})
+}
