@@ -1,0 +1,12 @@
+//go:build !windows
+
+package transfer
+
+import (
+	"errors"
+	"syscall"
+)
+
+func isNoSpaceErrno(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
