@@ -43,7 +43,7 @@
 //	50+k    16    key check
 //	66+k    32    header MAC: HMAC-SHA256(header key, bytes 0 .. 66+k)
 //
-// so a header is 114 bytes (recovery key) or 187 bytes (password). Then N
+// so a header is 98 bytes (recovery key) or 171 bytes (password). Then N
 // frames, for i = 0 .. N-1:
 //
 //	4     L, the sealed length: plaintext length + 16, 16 <= L <= MaxFrame + 16
