@@ -3,10 +3,7 @@ package chatstore
 // This file is the contract other packages build against. Signatures here are
 // agreed; bodies are filled in by the chatstore work.
 
-import (
-	"context"
-	"errors"
-)
+import "errors"
 
 // Layout of a home directory.
 const (
@@ -60,3 +57,11 @@ type MergeResult struct {
 	Messages    int64
 	Attachments int64
 }
+
+// More sentinel errors.
+var (
+	// ErrMissing means a store lacks history that a snapshot holds (CheckContains).
+	ErrMissing = errors.New("chatstore: store is missing history from the snapshot")
+	// ErrCorrupt means a database file is damaged.
+	ErrCorrupt = errors.New("chatstore: database is damaged")
+)

@@ -1,0 +1,259 @@
+package chatstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+
+	"lukechampine.com/blake3"
+	"modernc.org/sqlite"
+	"golang.org/x/sync/errgroup"
+)
+
+// The digest of a store is BLAKE3("ferry digest v1" || S) where S is the sum,
+// modulo 2^256, of BLAKE3-256 over the canonical encoding of every row of every
+// table. A row's encoding is its table tag (one byte) followed by each column:
+// a type byte ('i' int64 big endian, 'f' float64 bits, 't' text, 'b' blob, each
+// of the last two with a 4-byte big-endian length, 'n' NULL). The sum makes the
+// digest independent of row order; since every table has a primary key, two
+// stores have equal digests exactly when they hold the same rows.
+//
+// The per-row work runs inside SQLite as the aggregate function ferry_digest,
+// so a scan costs no per-row round trip through database/sql.
+
+const digestFunc = "ferry_digest"
+
+// digestQueries lists, per table, the columns hashed (tag first).
+var digestQueries = [...]struct{ table, cols string }{
+	{"contacts", "1, id, name, phone, updated"},
+	{"conversations", "2, id, kind, title, created, updated"},
+	{"participants", "3, conversation, contact"},
+	{"messages", "4, id, conversation, sender, sent, received, body, reply_to, edited, deleted"},
+	{"reactions", "5, message, reactor, emoji"},
+	{"attachments", "6, id, message, hash, size, mime, name"},
+}
+
+func init() {
+	sqlite.MustRegisterFunction(digestFunc, &sqlite.FunctionImpl{
+		NArgs:         -1,
+		Deterministic: true,
+		VolatileArgs:  true, // Step copies what it needs into its own buffer
+		MakeAggregate: func(sqlite.FunctionContext) (sqlite.AggregateFunction, error) {
+			return &digestAgg{buf: make([]byte, 0, 512)}, nil
+		},
+	})
+}
+
+// sum256 is a 256-bit little-endian accumulator.
+type sum256 [4]uint64
+
+func (s *sum256) add(h *[32]byte) {
+	var c uint64
+	for i := range s {
+		v := binary.LittleEndian.Uint64(h[8*i:])
+		s[i], c = addc(s[i], v, c)
+	}
+}
+
+func addc(a, b, c uint64) (uint64, uint64) {
+	s := a + b
+	c1 := uint64(0)
+	if s < a {
+		c1 = 1
+	}
+	s2 := s + c
+	if s2 < s {
+		c1 = 1
+	}
+	return s2, c1
+}
+
+func (s *sum256) bytes() []byte {
+	b := make([]byte, 32)
+	for i, v := range s {
+		binary.LittleEndian.PutUint64(b[8*i:], v)
+	}
+	return b
+}
+
+func (s *sum256) addBytes(b []byte) error {
+	if len(b) != 32 {
+		return fmt.Errorf("chatstore: digest part has %d bytes", len(b))
+	}
+	var h [32]byte
+	copy(h[:], b)
+	s.add(&h)
+	return nil
+}
+
+type digestAgg struct {
+	sum sum256
+	buf []byte
+}
+
+func (a *digestAgg) Step(_ *sqlite.FunctionContext, args []driver.Value) error {
+	b := a.buf[:0]
+	for i, v := range args {
+		if i == 0 {
+			tag, ok := v.(int64)
+			if !ok {
+				return fmt.Errorf("%s: tag is %T", digestFunc, v)
+			}
+			b = append(b, byte(tag))
+			continue
+		}
+		switch v := v.(type) {
+		case nil:
+			b = append(b, 'n')
+		case int64:
+			b = append(b, 'i')
+			b = binary.BigEndian.AppendUint64(b, uint64(v))
+		case float64:
+			b = append(b, 'f')
+			b = binary.BigEndian.AppendUint64(b, math.Float64bits(v))
+		case string:
+			b = append(b, 't')
+			b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+			b = append(b, v...)
+		case []byte:
+			b = append(b, 'b')
+			b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+			b = append(b, v...)
+		default:
+			return fmt.Errorf("%s: unexpected %T", digestFunc, v)
+		}
+	}
+	a.buf = b
+	h := blake3.Sum256(b)
+	a.sum.add(&h)
+	return nil
+}
+
+func (a *digestAgg) WindowInverse(*sqlite.FunctionContext, []driver.Value) error {
+	return fmt.Errorf("%s: not a window function", digestFunc)
+}
+
+func (a *digestAgg) WindowValue(*sqlite.FunctionContext) (driver.Value, error) {
+	return a.sum.bytes(), nil
+}
+
+func (a *digestAgg) Final(*sqlite.FunctionContext) {}
+
+// Stats counts the store's history and computes its digest.
+func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	db, err := s.handle()
+	if err != nil {
+		return Stats{}, err
+	}
+	return stats(ctx, db)
+}
+
+// StatsOf computes the Stats of a standalone database file (a snapshot),
+// opening it read-only.
+func StatsOf(ctx context.Context, dbPath string) (Stats, error) {
+	db, err := openSnapshotRO(ctx, dbPath)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer db.Close()
+	return stats(ctx, db)
+}
+
+// stats scans every table, the messages table split in two key ranges, on up
+// to two connections at once. With a pool and concurrent writers, each part
+// reads its own snapshot; callers that need one consistent view (Merge,
+// Snapshot files) hold no concurrent writers.
+func stats(ctx context.Context, db *sql.DB) (Stats, error) {
+	var st Stats
+	var mid []byte
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM conversations`).Scan(&st.Conversations)
+	if err != nil {
+		return Stats{}, dbErr("count conversations", err)
+	}
+	var lo, hi []byte
+	if err := db.QueryRowContext(ctx, `SELECT (SELECT min(id) FROM messages), (SELECT max(id) FROM messages)`).Scan(&lo, &hi); err != nil {
+		return Stats{}, dbErr("message id range", err)
+	}
+	mid = midKey(lo, hi)
+
+	type part struct {
+		n   int64
+		sum []byte
+	}
+	var parts [len(digestQueries) + 1]part
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
+	run := func(i int, q string, args ...any) {
+		g.Go(func() error {
+			var sum []byte
+			if err := db.QueryRowContext(gctx, q, args...).Scan(&parts[i].n, &sum); err != nil {
+				return dbErr("digest", err)
+			}
+			parts[i].sum = sum
+			return nil
+		})
+	}
+	// The two halves of messages first: they dominate.
+	mq := digestQueries[3]
+	run(len(digestQueries), fmt.Sprintf("SELECT count(*), %s(%s) FROM %s WHERE id >= ?", digestFunc, mq.cols, mq.table), mid)
+	for i, q := range digestQueries {
+		where := ""
+		var args []any
+		if q.table == "messages" {
+			where = " WHERE id < ?"
+			args = append(args, mid)
+		}
+		run(i, fmt.Sprintf("SELECT count(*), %s(%s) FROM %s%s", digestFunc, q.cols, q.table, where), args...)
+	}
+	var mediaBytes sql.NullInt64
+	g.Go(func() error {
+		err := db.QueryRowContext(gctx, `SELECT sum(size) FROM (SELECT DISTINCT hash, size FROM attachments)`).Scan(&mediaBytes)
+		if err != nil {
+			return dbErr("sum media", err)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return Stats{}, err
+	}
+	var total sum256
+	for i, p := range parts {
+		if p.sum == nil { // empty table: the aggregate returns NULL
+			continue
+		}
+		if err := total.addBytes(p.sum); err != nil {
+			return Stats{}, err
+		}
+		switch {
+		case i == 3 || i == len(digestQueries):
+			st.Messages += p.n
+		case i == 5:
+			st.Attachments = p.n
+		}
+	}
+	h := blake3.New(32, nil)
+	h.Write([]byte("ferry digest v1"))
+	h.Write(total.bytes())
+	st.Digest = hex.EncodeToString(h.Sum(nil))
+	st.MediaBytes = mediaBytes.Int64
+	return st, nil
+}
+
+// midKey returns a key roughly halfway between lo and hi (by their first 8
+// bytes), so that a scan can be split in two; IDs start with a timestamp.
+func midKey(lo, hi []byte) []byte {
+	if len(lo) < 8 || len(hi) < 8 {
+		return []byte{}
+	}
+	a := binary.BigEndian.Uint64(lo)
+	b := binary.BigEndian.Uint64(hi)
+	m := a + (b-a)/2
+	if b < a {
+		m = a
+	}
+	return binary.BigEndian.AppendUint64(nil, m)
+}

@@ -1,0 +1,320 @@
+package chatstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// openSnapshotRO opens a standalone database file read-only and checks that
+// it is a Ferry history database this code can read.
+func openSnapshotRO(ctx context.Context, path string) (*sql.DB, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("chatstore: open snapshot: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("chatstore: open snapshot %s: not a file: %w", path, ErrNotAStore)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("chatstore: open snapshot: %w", err)
+	}
+	db, err := openSQL(abs, true)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := checkHeader(ctx, db, false); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// validateSnapshot checks a snapshot file before it is merged or adopted:
+// a Ferry database of a schema version we know, that passes quick_check.
+func validateSnapshot(ctx context.Context, path string) error {
+	db, err := openSnapshotRO(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, "PRAGMA quick_check")
+	if err != nil {
+		return dbErr("check snapshot", err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return dbErr("check snapshot", err)
+		}
+		if s != "ok" {
+			problems = append(problems, s)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return dbErr("check snapshot", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("chatstore: check snapshot: %s: %w", strings.Join(problems, "; "), ErrCorrupt)
+	}
+	return nil
+}
+
+// attached runs f on one connection that has snapshot attached read-only as
+// schema "snap".
+func (s *Store) attached(ctx context.Context, snapshot string, f func(*sql.Conn) error) error {
+	db, err := s.handle()
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(snapshot)
+	if err != nil {
+		return err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return dbErr("connect", err)
+	}
+	defer conn.Close()
+	p := filepath.ToSlash(abs)
+	if filepath.VolumeName(abs) != "" {
+		p = "/" + p
+	}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: "mode=ro"}
+	if _, err := conn.ExecContext(ctx, "ATTACH DATABASE ? AS snap", u.String()); err != nil {
+		return dbErr("attach snapshot", err)
+	}
+	ferr := f(conn)
+	// Use a fresh context: the connection must be detached even when ctx is done.
+	if _, err := conn.ExecContext(context.Background(), "DETACH DATABASE snap"); err != nil {
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+		if ferr == nil {
+			ferr = dbErr("detach snapshot", err)
+		}
+	}
+	return ferr
+}
+
+// mergeSQL merges schema snap into main. Each statement is a set operation;
+// all run in one transaction. Immutable columns keep the target's value;
+// mutable ones take the newer version (ties broken by content, so merging is
+// commutative); deletions, participants and reactions are unions.
+var mergeSQL = []string{
+	`INSERT INTO main.contacts (id, name, phone, updated)
+	SELECT id, name, phone, updated FROM snap.contacts WHERE true
+	ON CONFLICT (id) DO UPDATE SET name = excluded.name, phone = excluded.phone, updated = excluded.updated
+	WHERE (excluded.updated, excluded.name, excluded.phone) > (contacts.updated, contacts.name, contacts.phone)`,
+
+	`INSERT INTO main.conversations (id, kind, title, created, updated)
+	SELECT id, kind, title, created, updated FROM snap.conversations WHERE true
+	ON CONFLICT (id) DO UPDATE SET title = excluded.title, updated = excluded.updated
+	WHERE (excluded.updated, excluded.title) > (conversations.updated, conversations.title)`,
+
+	`INSERT OR IGNORE INTO main.participants (conversation, contact)
+	SELECT conversation, contact FROM snap.participants`,
+
+	`INSERT INTO main.messages (id, conversation, sender, sent, received, body, reply_to, edited, deleted)
+	SELECT id, conversation, sender, sent, received, body, reply_to, edited, deleted FROM snap.messages WHERE true
+	ON CONFLICT (id) DO UPDATE SET
+		body = iif((excluded.edited, excluded.body) > (messages.edited, messages.body), excluded.body, messages.body),
+		edited = max(excluded.edited, messages.edited),
+		deleted = max(excluded.deleted, messages.deleted)
+	WHERE (excluded.edited, excluded.body) > (messages.edited, messages.body) OR excluded.deleted > messages.deleted`,
+
+	`INSERT OR IGNORE INTO main.reactions (message, reactor, emoji)
+	SELECT message, reactor, emoji FROM snap.reactions`,
+
+	`INSERT OR IGNORE INTO main.attachments (id, message, hash, size, mime, name)
+	SELECT id, message, hash, size, mime, name FROM snap.attachments`,
+}
+
+// Merge adds the history in the snapshot file to the store: idempotent
+// (merging twice changes nothing the second time), atomic (one transaction),
+// and done inside SQLite with set operations. The newer version of an edited
+// message wins; deletions and reactions merge as unions. The caller installs
+// the media first (see ListAttachments, InstallMedia).
+func (s *Store) Merge(ctx context.Context, snapshot string) (MergeResult, error) {
+	if s.readOnly {
+		return MergeResult{}, fmt.Errorf("chatstore: merge: store is read-only")
+	}
+	if err := validateSnapshot(ctx, snapshot); err != nil {
+		return MergeResult{}, err
+	}
+	var res MergeResult
+	err := s.attached(ctx, snapshot, func(conn *sql.Conn) error {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA main.cache_size=-%d", bulkCacheKiB)); err != nil {
+			return dbErr("merge", err)
+		}
+		defer conn.ExecContext(context.Background(), fmt.Sprintf("PRAGMA main.cache_size=-%d", cacheKiB))
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return dbErr("begin merge", err)
+		}
+		defer tx.Rollback()
+		var m0, a0, m1, a1 int64
+		const count = `SELECT (SELECT count(*) FROM main.messages), (SELECT count(*) FROM main.attachments)`
+		if err := tx.QueryRowContext(ctx, count).Scan(&m0, &a0); err != nil {
+			return dbErr("merge", err)
+		}
+		for _, q := range mergeSQL {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return dbErr("merge", err)
+			}
+		}
+		if err := tx.QueryRowContext(ctx, count).Scan(&m1, &a1); err != nil {
+			return dbErr("merge", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return dbErr("commit merge", err)
+		}
+		res = MergeResult{Messages: m1 - m0, Attachments: a1 - a0}
+		return nil
+	})
+	if err != nil {
+		return MergeResult{}, err
+	}
+	return res, nil
+}
+
+// containsSQL counts, per table, snapshot rows that the store lacks or holds
+// with other content (a newer version of a mutable row counts as present).
+var containsSQL = []struct{ table, query string }{
+	{"contacts", `SELECT count(*) FROM snap.contacts s WHERE NOT EXISTS (SELECT 1 FROM main.contacts m
+		WHERE m.id = s.id AND (m.updated, m.name, m.phone) >= (s.updated, s.name, s.phone))`},
+	{"conversations", `SELECT count(*) FROM snap.conversations s WHERE NOT EXISTS (SELECT 1 FROM main.conversations m
+		WHERE m.id = s.id AND m.kind = s.kind AND m.created = s.created AND (m.updated, m.title) >= (s.updated, s.title))`},
+	{"participants", `SELECT count(*) FROM snap.participants s WHERE NOT EXISTS (SELECT 1 FROM main.participants m
+		WHERE m.conversation = s.conversation AND m.contact = s.contact)`},
+	{"messages", `SELECT count(*) FROM snap.messages s WHERE NOT EXISTS (SELECT 1 FROM main.messages m
+		WHERE m.id = s.id AND m.conversation = s.conversation AND m.sender = s.sender AND m.sent = s.sent
+		AND m.received = s.received AND m.reply_to IS s.reply_to
+		AND (m.edited, m.body) >= (s.edited, s.body) AND m.deleted >= s.deleted)`},
+	{"reactions", `SELECT count(*) FROM snap.reactions s WHERE NOT EXISTS (SELECT 1 FROM main.reactions m
+		WHERE m.message = s.message AND m.reactor = s.reactor AND m.emoji = s.emoji)`},
+	{"attachments", `SELECT count(*) FROM snap.attachments s WHERE NOT EXISTS (SELECT 1 FROM main.attachments m
+		WHERE m.id = s.id AND m.message = s.message AND m.hash = s.hash AND m.size = s.size
+		AND m.mime = s.mime AND m.name = s.name)`},
+}
+
+// CheckContains returns an error wrapping ErrMissing unless every row of the
+// snapshot is in the store with equal content (or a newer edit) and every
+// media file it references is in place with the right size.
+func (s *Store) CheckContains(ctx context.Context, snapshot string) error {
+	var missing []string
+	err := s.attached(ctx, snapshot, func(conn *sql.Conn) error {
+		tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return dbErr("check", err)
+		}
+		defer tx.Rollback()
+		for _, c := range containsSQL {
+			var n int64
+			if err := tx.QueryRowContext(ctx, c.query).Scan(&n); err != nil {
+				return dbErr("check "+c.table, err)
+			}
+			if n > 0 {
+				missing = append(missing, fmt.Sprintf("%d %s", n, c.table))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	atts, err := ListAttachments(ctx, snapshot)
+	if err != nil {
+		return err
+	}
+	var files int
+	for _, a := range atts {
+		if !s.HasMedia(a.Hash, a.Size) {
+			files++
+		}
+	}
+	if files > 0 {
+		missing = append(missing, fmt.Sprintf("%d media files", files))
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("chatstore: check: %s: %w", strings.Join(missing, ", "), ErrMissing)
+	}
+	return nil
+}
+
+// ErrNotEmpty means Adopt was called on a store that already holds history.
+var ErrNotEmpty = errors.New("chatstore: store is not empty")
+
+// Adopt makes the (validated) snapshot file the store's database, replacing
+// an empty one by an atomic rename; the snapshot file is consumed. The store
+// stays open. It must be on the same file system as the home.
+func (s *Store) Adopt(ctx context.Context, snapshot string) error {
+	if s.readOnly {
+		return fmt.Errorf("chatstore: adopt: store is read-only")
+	}
+	if err := validateSnapshot(ctx, snapshot); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM conversations)
+		OR EXISTS (SELECT 1 FROM contacts) OR EXISTS (SELECT 1 FROM attachments)`).Scan(&n)
+	if err != nil {
+		return dbErr("adopt", err)
+	}
+	if n != 0 {
+		return fmt.Errorf("chatstore: adopt: %w", ErrNotEmpty)
+	}
+	// Fold the WAL into the (empty) database so that no WAL content can
+	// outlive the file it belongs to, then let go of every connection.
+	if _, err := s.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return dbErr("adopt: checkpoint", err)
+	}
+	if err := s.db.Close(); err != nil {
+		return dbErr("adopt: close", err)
+	}
+	s.db = nil
+	err = s.swapDB(snapshot)
+	// Reopen whatever is in place now: the adopted file, or the old one.
+	if oerr := s.openDB(ctx); oerr != nil {
+		s.closed = true
+		if s.lock != nil {
+			s.lock.Close()
+		}
+		return errors.Join(err, oerr)
+	}
+	return err
+}
+
+// swapDB renames snapshot over the database file durably. Called with no
+// connection open.
+func (s *Store) swapDB(snapshot string) error {
+	if err := syncFile(snapshot); err != nil {
+		return fmt.Errorf("chatstore: adopt: %w", err)
+	}
+	dbPath := s.DBPath()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Remove(dbPath + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("chatstore: adopt: %w", err)
+		}
+		os.Remove(snapshot + suffix) // a read-only open may have left an empty one
+	}
+	if err := os.Rename(snapshot, dbPath); err != nil {
+		return fmt.Errorf("chatstore: adopt: %w", err)
+	}
+	if err := syncDir(s.home); err != nil {
+		return fmt.Errorf("chatstore: adopt: %w", err)
+	}
+	return nil
+}

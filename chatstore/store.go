@@ -1,0 +1,269 @@
+package chatstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Connection settings. The page cache is bounded per connection so that the
+// process stays small whatever the size of the history.
+const (
+	cacheKiB     = 16 << 10 // PRAGMA cache_size per connection, in KiB
+	bulkCacheKiB = 64 << 10 // cache_size while merging or seeding
+	busyMillis   = 5000
+	maxConns     = 3
+	lockName     = ".lock"
+)
+
+// Store is an open Ferry home: the history database and the media folder.
+// A Store is safe for concurrent use.
+type Store struct {
+	// Constant after Open.
+	home     string
+	readOnly bool
+	lock     *os.File // nil for read-only stores
+
+	mu     sync.RWMutex // guards db and closed; held for writing only while Adopt swaps the file
+	db     *sql.DB
+	closed bool
+}
+
+// Open opens the store in home. See Options for creating a missing home and
+// for read-only access. A writable open holds an exclusive lock on the home
+// until Close; a second writer gets ErrLocked.
+func Open(ctx context.Context, home string, opts Options) (*Store, error) {
+	abs, err := filepath.Abs(home)
+	if err != nil {
+		return nil, fmt.Errorf("chatstore: open %s: %w", home, err)
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && opts.Create && !opts.ReadOnly:
+		if err := os.Mkdir(abs, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("chatstore: create home: %w", err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("chatstore: open %s: %w", home, ErrNoHome)
+	case err != nil:
+		return nil, fmt.Errorf("chatstore: open %s: %w", home, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("chatstore: open %s: not a directory: %w", home, ErrNoHome)
+	}
+	s := &Store{home: abs, readOnly: opts.ReadOnly}
+	if opts.ReadOnly {
+		if _, err := os.Stat(s.DBPath()); err != nil {
+			return nil, fmt.Errorf("chatstore: open %s: no %s: %w", home, DBName, ErrNotAStore)
+		}
+	} else {
+		f, err := os.OpenFile(filepath.Join(abs, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("chatstore: open lock: %w", err)
+		}
+		if err := lockFile(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("chatstore: lock %s: %w", home, err)
+		}
+		s.lock = f
+		if err := os.MkdirAll(filepath.Join(abs, MediaDir), 0o700); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("chatstore: create media dir: %w", err)
+		}
+	}
+	if err := s.openDB(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openDB opens s.db, creating, validating and migrating the schema as needed.
+func (s *Store) openDB(ctx context.Context) error {
+	db, err := openSQL(s.DBPath(), s.readOnly)
+	if err != nil {
+		return err
+	}
+	if s.readOnly {
+		if _, err := checkHeader(ctx, db, false); err != nil {
+			db.Close()
+			return err
+		}
+	} else if err := initSchema(ctx, db); err != nil {
+		db.Close()
+		return err
+	}
+	s.db = db
+	return nil
+}
+
+// openSQL opens a connection pool on path with Ferry's pragmas.
+func openSQL(path string, readOnly bool) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path, readOnly))
+	if err != nil {
+		return nil, fmt.Errorf("chatstore: open database: %w", err)
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	return db, nil
+}
+
+// dsn is the modernc.org/sqlite data source name for path.
+func dsn(path string, readOnly bool) string {
+	p := filepath.ToSlash(path)
+	if filepath.VolumeName(path) != "" {
+		p = "/" + p
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyMillis))
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
+	q.Add("_pragma", "mmap_size(0)")
+	q.Add("_pragma", "temp_store(FILE)")
+	q.Add("_pragma", "foreign_keys(0)")
+	if readOnly {
+		q.Set("mode", "ro")
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Set("_txlock", "immediate")
+	}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// initSchema brings a writable database to the current schema version.
+func initSchema(ctx context.Context, db *sql.DB) error {
+	ver, err := checkHeader(ctx, db, true)
+	if err != nil {
+		return err
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
+		return dbErr("set journal_mode", err)
+	}
+	if ver < schemaVersion() {
+		if err := migrate(ctx, db, ver); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkHeader reads application_id and user_version. A database with neither
+// and no tables is new (version 0) when allowNew; anything else that is not
+// ours is ErrNotAStore, and a newer schema is ErrTooNew.
+func checkHeader(ctx context.Context, db *sql.DB, allowNew bool) (int, error) {
+	var app, ver, tables int64
+	err := db.QueryRowContext(ctx, `SELECT (SELECT application_id FROM pragma_application_id),
+		(SELECT user_version FROM pragma_user_version),
+		(SELECT count(*) FROM sqlite_schema)`).Scan(&app, &ver, &tables)
+	if err != nil {
+		return 0, dbErr("read database header", err)
+	}
+	switch {
+	case app == 0 && ver == 0 && tables == 0 && allowNew:
+		return 0, nil
+	case app != ApplicationID:
+		return 0, fmt.Errorf("chatstore: application_id %#x: %w", app, ErrNotAStore)
+	case ver > int64(schemaVersion()):
+		return 0, fmt.Errorf("chatstore: schema version %d, this Ferry knows up to %d: %w", ver, schemaVersion(), ErrTooNew)
+	case ver < 1:
+		return 0, fmt.Errorf("chatstore: schema version %d: %w", ver, ErrNotAStore)
+	}
+	return int(ver), nil
+}
+
+// dbErr wraps a SQLite error, mapping busy/locked to ErrLocked and
+// not-a-database/corruption to ErrNotAStore/ErrCorrupt.
+func dbErr(op string, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return fmt.Errorf("chatstore: %s: %w: %w", op, ErrLocked, err)
+		case sqlite3.SQLITE_NOTADB:
+			return fmt.Errorf("chatstore: %s: %w: %w", op, ErrNotAStore, err)
+		case sqlite3.SQLITE_CORRUPT:
+			return fmt.Errorf("chatstore: %s: %w: %w", op, ErrCorrupt, err)
+		}
+	}
+	return fmt.Errorf("chatstore: %s: %w", op, err)
+}
+
+// Close releases the database and the lock on the home. It is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var err error
+	if s.db != nil {
+		err = s.db.Close()
+	}
+	if s.lock != nil {
+		if cerr := s.lock.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("chatstore: close: %w", err)
+	}
+	return nil
+}
+
+// handle returns the connection pool, or an error after Close.
+func (s *Store) handle() (*sql.DB, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, errClosed
+	}
+	return s.db, nil
+}
+
+var errClosed = errors.New("chatstore: store is closed")
+
+// Home is the absolute path of the home directory.
+func (s *Store) Home() string { return s.home }
+
+// DBPath is the path of the history database.
+func (s *Store) DBPath() string { return filepath.Join(s.home, DBName) }
+
+// IsEmpty reports whether the store holds no history at all.
+func (s *Store) IsEmpty(ctx context.Context) (bool, error) {
+	db, err := s.handle()
+	if err != nil {
+		return false, err
+	}
+	var n int64
+	err = db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM conversations)
+		OR EXISTS (SELECT 1 FROM contacts) OR EXISTS (SELECT 1 FROM attachments)`).Scan(&n)
+	if err != nil {
+		return false, dbErr("check empty", err)
+	}
+	return n == 0, nil
+}
+
+// Snapshot writes a consistent copy of the database to dst (which must not
+// exist), while other connections and processes keep writing.
+func (s *Store) Snapshot(ctx context.Context, dst string) error {
+	db, err := s.handle()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("chatstore: snapshot: %s: %w", dst, os.ErrExist)
+	}
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", dst); err != nil {
+		return dbErr("snapshot", err)
+	}
+	return nil
+}
