@@ -3,29 +3,28 @@ package transfer
 import (
 	"errors"
 	"os"
+
+	"github.com/ferryhq/ferry/internal/archive"
 )
 
 // Errors a user can act on. Each is a sentence a CLI can print as is; test
-// for them with errors.Is. Errors from chatstore (ErrLocked, ErrNoHome, ...)
-// and from the archive package pass through wrapped, so errors.Is works for
-// them too.
+// for them with errors.Is. The archive-related ones are the archive
+// package's own sentinels, so one errors.Is check covers both layers.
+// Errors from chatstore (ErrLocked, ErrNoHome, ...) pass through wrapped.
 var (
 	// ErrNewerVersion: the manifest or archive was made by a newer Ferry.
-	ErrNewerVersion = errors.New("this archive was made by a newer version of Ferry: update Ferry and try again")
+	ErrNewerVersion = archive.ErrNewerVersion
 	// ErrNotArchive: the input is not a Ferry archive at all.
-	ErrNotArchive = errors.New("this file is not a Ferry archive")
+	ErrNotArchive = archive.ErrNotArchive
 	// ErrCorrupt: an integrity check failed on the manifest or the archive.
-	ErrCorrupt = errors.New("the archive is damaged (an integrity check failed): make a new export and try again; nothing was changed")
-	// ErrTruncated: the archive ends before its last chunk.
-	ErrTruncated = errors.New("the archive is incomplete (it ends early): copy it again and rerun the import, which continues where it stopped")
+	ErrCorrupt = archive.ErrCorrupt
+	// ErrTruncated: the archive ends before its last chunk. Import keeps
+	// what it verified, so rerunning it with a complete copy continues.
+	ErrTruncated = archive.ErrTruncated
 	// ErrWrongKey: the recovery key does not open the archive.
-	ErrWrongKey = errors.New("wrong recovery key: check the 64 digits and try again")
+	ErrWrongKey = archive.ErrWrongKey
 	// ErrWrongPassword: the password does not open the archive.
-	ErrWrongPassword = errors.New("wrong password: try again")
-	// ErrNeedPassword: the archive is sealed with a password but a key was given, or the reverse.
-	ErrNeedPassword = errors.New("this archive is protected by a password, not a recovery key: use --password")
-	// ErrNeedKey: the archive is sealed with a recovery key but a password was given.
-	ErrNeedKey = errors.New("this archive is protected by a recovery key, not a password: use --key")
+	ErrWrongPassword = archive.ErrWrongPassword
 	// ErrChunkCorrupt: a received chunk does not match its hash; it was not stored.
 	ErrChunkCorrupt = errors.New("received data failed its integrity check and was not stored: the transfer can be retried")
 	// ErrChunkRange: a chunk index outside the manifest.

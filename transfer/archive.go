@@ -1,0 +1,321 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/archive"
+)
+
+// ExportOptions control Export. The zero value seals with a new random key.
+type ExportOptions struct {
+	// Key seals the archive with this key. When nil and Password is empty,
+	// a new random key is made and returned in ExportResult.Key.
+	Key *archive.Key
+	// Password, when not empty, seals the archive with a key wrapped by
+	// this password (Argon2id); Key must then be nil.
+	Password []byte
+	// Params are the Argon2id costs for Password; zero means
+	// archive.DefaultParams().
+	Params archive.Params
+	// WorkDir holds the temporary snapshot; empty means the system's
+	// temporary directory. It must have room for the compressed database.
+	WorkDir string
+
+	chunkSize int // tests: 0 means DefaultChunkSize
+}
+
+// ExportResult reports an export.
+type ExportResult struct {
+	// Key opens the archive (also a password archive). Show it with
+	// Key.RecoveryString() when no password was used.
+	Key        archive.Key
+	SnapshotID [16]byte
+	Root       chatstore.Hash  // manifest root hash
+	Stats      chatstore.Stats // what the archive holds
+	Chunks     int
+	Bytes      int64 // stored chunk bytes written (before sealing)
+	// Snapshot is the time taken to snapshot, compress and hash; Write
+	// the time to read, seal and write the chunks.
+	Snapshot, Write time.Duration
+}
+
+// Export writes a sealed archive of store to w: frame 0 is the manifest,
+// frames 1..N the chunks in manifest order. Memory stays bounded by a few
+// chunks whatever the history's size. The store is only read.
+func Export(ctx context.Context, store *chatstore.Store, w io.Writer, opts ExportOptions) (ExportResult, error) {
+	var res ExportResult
+	if opts.Key != nil && len(opts.Password) > 0 {
+		return res, errors.New("export: give a key or a password, not both")
+	}
+	cs := opts.chunkSize
+	if cs == 0 {
+		cs = DefaultChunkSize
+	}
+	t := time.Now()
+	snap, err := snapshot(ctx, store, opts.WorkDir, cs)
+	if err != nil {
+		return res, fmt.Errorf("export: %w", err)
+	}
+	defer snap.Close()
+	res.Snapshot = time.Since(t)
+	m := snap.Manifest()
+	res.SnapshotID, res.Root, res.Stats, res.Chunks, res.Bytes = m.SnapshotID, m.Root(), m.Stats, m.NumChunks(), m.TotalBytes()
+	menc, err := m.Marshal()
+	if err != nil {
+		return res, fmt.Errorf("export: %w", err)
+	}
+
+	t = time.Now()
+	frames := 1 + uint64(m.NumChunks())
+	var aw *archive.Writer
+	switch {
+	case len(opts.Password) > 0:
+		p := opts.Params
+		if p == (archive.Params{}) {
+			p = archive.DefaultParams()
+		}
+		aw, res.Key, err = archive.NewPasswordWriter(w, opts.Password, p, frames)
+	default:
+		if opts.Key != nil {
+			res.Key = *opts.Key
+		} else if res.Key, err = archive.NewKey(); err != nil {
+			return res, fmt.Errorf("export: %w", err)
+		}
+		aw, err = archive.NewWriter(w, res.Key, frames)
+	}
+	if err != nil {
+		return res, fmt.Errorf("export: %w", outErr(w, err))
+	}
+	defer aw.Close()
+	if err := aw.WriteFrame(menc); err != nil {
+		return res, fmt.Errorf("export: %w", outErr(w, err))
+	}
+
+	// Read (and re-verify) chunks one step ahead of sealing and writing.
+	type item struct {
+		data []byte
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan item, 1)
+	free := make(chan []byte, 3)
+	for range 3 {
+		free <- nil
+	}
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(ch)
+		for i := 0; i < m.NumChunks(); i++ {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			data, err := snap.ReadChunk(ctx, i, buf)
+			select {
+			case ch <- item{data, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for it := range ch {
+		if it.err != nil {
+			return res, fmt.Errorf("export: %w", it.err)
+		}
+		if err := aw.WriteFrame(it.data); err != nil {
+			return res, fmt.Errorf("export: %w", outErr(w, err))
+		}
+		free <- it.data
+	}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("export: %w", err)
+	}
+	if err := aw.Close(); err != nil {
+		return res, fmt.Errorf("export: %w", err)
+	}
+	res.Write = time.Since(t)
+	return res, nil
+}
+
+// outErr names the output file's directory when a write ran out of space.
+func outErr(w io.Writer, err error) error {
+	dir := "the output's location"
+	if f, ok := w.(*os.File); ok {
+		dir = filepath.Dir(f.Name())
+	}
+	return diskErr(dir, err)
+}
+
+// ImportOptions say how to open an archive: with Key, or with Password.
+type ImportOptions struct {
+	Key      *archive.Key
+	Password []byte
+}
+
+// Import reads a sealed archive from r into store through a Receiver and
+// commits it (see Receiver.Commit). Chunks staged by an interrupted earlier
+// import of the same archive are skipped, not decrypted again.
+//
+// On any error the store's history and media are as they were. What
+// happens to staging depends on whether retrying can use it:
+//   - kept (home/.staging/<id>), so that the next Import of the same archive
+//     continues: a truncated archive (ErrTruncated), a cancelled context,
+//     a read error of the input, or a store error during the commit;
+//   - removed: a damaged archive (ErrCorrupt, ErrChunkCorrupt), a digest
+//     mismatch (ErrDigestMismatch) and a full disk (ErrNoSpace, so that the
+//     space is given back at once).
+//
+// Errors before the manifest is read (ErrWrongKey, ErrWrongPassword,
+// ErrNotArchive, ErrNewerVersion, ...) touch nothing at all.
+func Import(ctx context.Context, r io.Reader, store *chatstore.Store, opts ImportOptions) (Result, error) {
+	ar, err := archive.NewReader(r)
+	if err != nil {
+		return Result{}, fmt.Errorf("import: %w", err)
+	}
+	switch {
+	case opts.Key != nil:
+		err = ar.Unlock(*opts.Key)
+	case len(opts.Password) > 0:
+		err = ar.UnlockPassword(opts.Password)
+	default:
+		err = ErrNoKey
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("import: %w", err)
+	}
+	mb, err := ar.Next()
+	if err == io.EOF {
+		err = fmt.Errorf("archive has no manifest: %w", ErrCorrupt)
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("import: %w", err)
+	}
+	m, err := ParseManifest(mb)
+	if err != nil {
+		return Result{}, fmt.Errorf("import: %w", err)
+	}
+	if got, want := ar.Frames(), 1+uint64(m.NumChunks()); got != want {
+		return Result{}, fmt.Errorf("import: archive has %d frames, manifest lists %d chunks: %w", got, want-1, ErrCorrupt)
+	}
+	recv, err := NewReceiver(store, m)
+	if err != nil {
+		return Result{}, fmt.Errorf("import: %w", err)
+	}
+	res, err := importChunks(ctx, ar, recv)
+	if err == nil {
+		res, err = recv.Commit(ctx)
+	}
+	if err != nil {
+		if discard(err) {
+			recv.Abort()
+		} else {
+			recv.Close()
+		}
+		return res, fmt.Errorf("import: %w", err)
+	}
+	return res, nil
+}
+
+// discard says whether staging is useless after err.
+func discard(err error) bool {
+	for _, e := range []error{ErrCorrupt, ErrChunkCorrupt, ErrDigestMismatch, ErrNoSpace} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// importChunks reads frames 1..N in order and hands the missing ones to a
+// few workers that verify and stage them.
+func importChunks(ctx context.Context, ar *archive.Reader, recv *Receiver) (Result, error) {
+	n := recv.m.NumChunks()
+	need := make([]bool, n)
+	for _, i := range recv.Missing() {
+		need[i] = true
+	}
+	type item struct {
+		i    int
+		data []byte
+	}
+	workers := min(runtime.GOMAXPROCS(0), 4)
+	ch := make(chan item, workers)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range ch {
+				if err := recv.Put(it.i, it.data); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		if !need[i] {
+			if err := ar.Skip(); err != nil && !(err == io.EOF && i == n-1) {
+				fail(err)
+			}
+			continue
+		}
+		data, err := ar.Next()
+		if err != nil {
+			if err == io.EOF {
+				err = fmt.Errorf("archive ended at chunk %d of %d: %w", i, n, ErrCorrupt)
+			}
+			fail(err)
+			break
+		}
+		select {
+		case ch <- item{i, data}:
+		case <-ctx.Done():
+		}
+	}
+	close(ch)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	if firstErr == nil {
+		// The final frame was read and nothing follows it; Next confirms.
+		if _, err := ar.Next(); err != io.EOF {
+			if err == nil {
+				err = fmt.Errorf("frame after the last chunk: %w", ErrCorrupt)
+			}
+			firstErr = err
+		}
+	}
+	return Result{}, firstErr
+}

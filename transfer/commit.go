@@ -1,0 +1,187 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"lukechampine.com/blake3"
+
+	"github.com/ferryhq/ferry/chatstore"
+)
+
+// Result reports a finished transfer.
+type Result struct {
+	// Adopted is true when the target was empty and the snapshot became its
+	// database; false when the snapshot was merged into existing history.
+	Adopted bool
+	// Source are the source's stats as of the snapshot (from the manifest,
+	// checked against the received database). Target are the target's
+	// stats after the commit.
+	Source, Target chatstore.Stats
+	// Added counts what the commit added to the target.
+	Added chatstore.MergeResult
+	// Chunks is the number of chunks in the manifest; Received those put in
+	// this session, Resumed those found staged by an earlier session.
+	Chunks, Received, Resumed int
+	// ReceivedBytes is the stored size of the chunks received in this session.
+	ReceivedBytes int64
+	// MediaInstalled is the number of media files moved into the store;
+	// MediaPresent the number it already held.
+	MediaInstalled, MediaPresent int
+	// Timings: Transfer from NewReceiver to Commit; Verify the staged
+	// database's digest check; Install the media moves; Merge the adopt or
+	// merge; Total from NewReceiver to the end of Commit.
+	Transfer, Verify, Install, Merge, Total time.Duration
+}
+
+// Commit checks that every chunk is staged, verifies the staged database
+// against the manifest's stats (counts and digest), installs the new media
+// files, and then either adopts the database (empty target) or merges it
+// (one SQLite transaction) and checks the target now contains it. On success
+// the staging directory is removed and the receiver is closed.
+//
+// Atomicity: until the adopt rename or the merge transaction commits, the
+// target's history is unchanged; only media files no database row refers to
+// yet may appear in media/ (content-addressed, so harmless, and used by the
+// next attempt). After it, the target holds the whole snapshot.
+//
+// On ErrIncomplete, or an error of the disk or the store, staging is kept and
+// Commit may be retried (after the cause is fixed); on ErrDigestMismatch the
+// staged data is known bad and is removed.
+func (r *Receiver) Commit(ctx context.Context) (Result, error) {
+	r.life.Lock()
+	defer r.life.Unlock()
+	if r.closed {
+		return Result{}, fmt.Errorf("commit: %w", ErrClosed)
+	}
+	res := Result{
+		Source:        r.m.Stats,
+		Chunks:        r.m.NumChunks(),
+		Received:      int(r.putChunks.Load()),
+		ReceivedBytes: r.putBytes.Load(),
+		Resumed:       r.resumed,
+		Transfer:      time.Since(r.started),
+	}
+	for i, d := range r.done {
+		if !d && !r.skippable(i) {
+			return res, fmt.Errorf("commit: chunk %d: %w", i, ErrIncomplete)
+		}
+	}
+	home := r.store.Home()
+	bad := func(err error) (Result, error) {
+		r.closed = true
+		r.closeFiles()
+		os.RemoveAll(r.dir)
+		removeIfEmpty(filepath.Dir(r.dir))
+		return res, err
+	}
+
+	t := time.Now()
+	if err := r.db.Close(); err != nil {
+		return res, fmt.Errorf("commit: %w", diskErr(home, err))
+	}
+	r.db = nil
+	dbPath := filepath.Join(r.dir, stagedDB)
+	st, err := chatstore.StatsOf(ctx, dbPath)
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("commit: %w", err)
+		}
+		return bad(fmt.Errorf("commit: staged database: %w", asUser(ErrDigestMismatch, err)))
+	}
+	if st != r.m.Stats {
+		return bad(fmt.Errorf("commit: staged database has %d messages, digest %.16s; manifest says %d, %.16s: %w",
+			st.Messages, st.Digest, r.m.Stats.Messages, r.m.Stats.Digest, ErrDigestMismatch))
+	}
+	res.Verify = time.Since(t)
+
+	t = time.Now()
+	buf := make([]byte, 256<<10)
+	for f, mf := range r.m.Media {
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("commit: %w", err)
+		}
+		if r.present[f] || r.store.HasMedia(mf.Hash, mf.Size) {
+			res.MediaPresent++
+			continue
+		}
+		path := r.mediaPath(f)
+		if mf.Size == 0 {
+			if err := os.WriteFile(path, nil, 0o600); err != nil {
+				return res, fmt.Errorf("commit: %w", diskErr(home, err))
+			}
+		}
+		// Single-chunk files were verified whole by Put; longer ones are
+		// checked here, since their chunks were verified one by one.
+		if _, n := r.m.MediaChunks(f); n > 1 {
+			ok, err := fileHashIs(path, mf.Hash, mf.Size, buf)
+			if err != nil {
+				return res, fmt.Errorf("commit: media %s: %w", mf.Hash, err)
+			}
+			if !ok {
+				return bad(fmt.Errorf("commit: media %s: %w", mf.Hash, ErrDigestMismatch))
+			}
+		}
+		if err := r.store.InstallMedia(mf.Hash, path); err != nil {
+			return res, fmt.Errorf("commit: %w", diskErr(home, err))
+		}
+		res.MediaInstalled++
+	}
+	res.Install = time.Since(t)
+
+	t = time.Now()
+	empty, err := r.store.IsEmpty(ctx)
+	if err != nil {
+		return res, fmt.Errorf("commit: %w", err)
+	}
+	if empty {
+		if err := r.store.Adopt(ctx, dbPath); err != nil {
+			return res, fmt.Errorf("commit: %w", diskErr(home, err))
+		}
+		res.Adopted = true
+		res.Added = chatstore.MergeResult{Messages: st.Messages, Attachments: st.Attachments}
+	} else {
+		mr, err := r.store.Merge(ctx, dbPath)
+		if err != nil {
+			return res, fmt.Errorf("commit: %w", diskErr(home, err))
+		}
+		res.Added = mr
+		if err := r.store.CheckContains(ctx, dbPath); err != nil {
+			return res, fmt.Errorf("commit: %w", asUser(ErrDigestMismatch, err))
+		}
+	}
+	res.Merge = time.Since(t)
+
+	if res.Adopted {
+		// The target's database is now the verified file itself.
+		res.Target = st
+	} else if res.Target, err = r.store.Stats(ctx); err != nil {
+		return res, fmt.Errorf("commit: target stats: %w", err)
+	}
+	r.closed = true
+	r.closeFiles()
+	if err := os.RemoveAll(r.dir); err != nil {
+		return res, fmt.Errorf("commit: remove staging: %w", err)
+	}
+	removeIfEmpty(filepath.Dir(r.dir))
+	res.Total = time.Since(r.started)
+	return res, nil
+}
+
+func fileHashIs(path string, want chatstore.Hash, size int64, buf []byte) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	h := blake3.New(32, nil)
+	n, err := io.CopyBuffer(h, f, buf)
+	if err != nil {
+		return false, err
+	}
+	return n == size && chatstore.Hash(h.Sum(nil)) == want, nil
+}

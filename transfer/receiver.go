@@ -1,0 +1,369 @@
+package transfer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"lukechampine.com/blake3"
+
+	"github.com/ferryhq/ferry/chatstore"
+)
+
+// StagingDir is the directory under a home where receivers stage data.
+const StagingDir = ".staging"
+
+// Files inside one staging directory (home/.staging/<snapshot ID hex>/).
+const (
+	stagedManifest = "manifest"    // the manifest being received
+	stagedJournal  = "journal"     // one record per verified, written chunk
+	stagedDB       = "snapshot.db" // the decompressed database snapshot
+	stagedMedia    = "media"       // media files, named by hex hash
+)
+
+// journal records: chunk index (uint32 LE), BLAKE3 of the raw bytes written,
+// CRC-32C of the preceding 36 bytes.
+const journalRecord = 4 + 32 + 4
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Receiver is the target side of a transfer: it verifies chunks, stages
+// them under the target home, and commits them into the store. Put may be
+// called from several goroutines at once (for different or equal chunks);
+// Missing, Put, Commit, Abort and Close are safe to call concurrently.
+type Receiver struct {
+	// constant after construction
+	store   *chatstore.Store
+	m       *Manifest
+	dir     string
+	present []bool // media file f already in the target store
+	resumed int    // chunks found verified in staging at construction
+	started time.Time
+	dec     *zstd.Decoder
+	rawPool sync.Pool
+
+	// life is held for reading by Put and for writing by Commit, Abort and
+	// Close, so that no Put runs while files are moved or removed.
+	life    sync.RWMutex
+	closed  bool     // guarded by life
+	db      *os.File // guarded by life
+	journal *os.File // guarded by life
+
+	mu   sync.Mutex // guards done, after life
+	done []bool
+
+	putChunks atomic.Int64
+	putBytes  atomic.Int64
+}
+
+// NewReceiver prepares to receive the snapshot m into store. Staging lives
+// in store.Home()/.staging/<snapshot ID>; when a staging directory for the
+// same manifest is there (an interrupted earlier transfer), every chunk its
+// journal lists is re-verified from disk and counts as received, so it is
+// not fetched again. Media the store already holds also count as received.
+func NewReceiver(store *chatstore.Store, m *Manifest) (*Receiver, error) {
+	home := store.Home()
+	dir := filepath.Join(home, StagingDir, hex.EncodeToString(m.SnapshotID[:]))
+	enc, err := m.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("new receiver: %w", err)
+	}
+	r := &Receiver{
+		store:   store,
+		m:       m,
+		dir:     dir,
+		present: make([]bool, len(m.Media)),
+		done:    make([]bool, m.NumChunks()),
+		started: time.Now(),
+	}
+	r.rawPool.New = func() any { b := make([]byte, m.ChunkSize); return &b }
+	for f, mf := range m.Media {
+		r.present[f] = store.HasMedia(mf.Hash, mf.Size)
+	}
+	r.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxMemory(uint64(m.ChunkSize)))
+	if err != nil {
+		return nil, fmt.Errorf("new receiver: %w", err)
+	}
+	if old, err := os.ReadFile(filepath.Join(dir, stagedManifest)); err == nil && bytes.Equal(old, enc) {
+		err = r.resume()
+		if err == nil {
+			return r, nil
+		}
+		r.closeFiles()
+		// Unusable staging: start over below.
+	}
+	if err := r.fresh(enc); err != nil {
+		r.closeFiles()
+		os.RemoveAll(dir)
+		r.dec.Close()
+		return nil, fmt.Errorf("new receiver: %w", diskErr(home, err))
+	}
+	return r, nil
+}
+
+// fresh creates an empty staging directory for the manifest.
+func (r *Receiver) fresh(enc []byte) error {
+	if err := os.RemoveAll(r.dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(r.dir, stagedMedia), 0o700); err != nil {
+		return err
+	}
+	db, err := os.OpenFile(filepath.Join(r.dir, stagedDB), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	r.db = db
+	if err := db.Truncate(r.m.DBSize); err != nil {
+		return err
+	}
+	j, err := os.OpenFile(filepath.Join(r.dir, stagedJournal), os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	r.journal = j
+	// The manifest goes last: its presence marks a usable staging directory.
+	return writeFileSync(filepath.Join(r.dir, stagedManifest), enc)
+}
+
+// resume opens an existing staging directory and re-verifies what its
+// journal lists.
+func (r *Receiver) resume() error {
+	db, err := os.OpenFile(filepath.Join(r.dir, stagedDB), os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	r.db = db
+	if fi, err := db.Stat(); err != nil || fi.Size() != r.m.DBSize {
+		return fmt.Errorf("staged database has the wrong size")
+	}
+	j, err := os.OpenFile(filepath.Join(r.dir, stagedJournal), os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	r.journal = j
+	recs, err := io.ReadAll(j)
+	if err != nil {
+		return err
+	}
+	// A torn last record (crash mid-append) is dropped so that appends
+	// stay aligned.
+	if whole := len(recs) / journalRecord * journalRecord; whole != len(recs) {
+		if err := j.Truncate(int64(whole)); err != nil {
+			return err
+		}
+		recs = recs[:whole]
+	}
+	buf := make([]byte, r.m.ChunkSize)
+	for ; len(recs) > 0; recs = recs[journalRecord:] {
+		rec := recs[:journalRecord]
+		if crc32.Checksum(rec[:36], castagnoli) != binary.LittleEndian.Uint32(rec[36:]) {
+			continue
+		}
+		i := int(binary.LittleEndian.Uint32(rec))
+		if i >= len(r.done) || r.done[i] {
+			continue
+		}
+		// The journal is not fsynced per record: after a power loss it may
+		// list a chunk whose bytes never reached the disk. Re-hash.
+		c := r.m.Chunk(i)
+		raw := buf[:c.RawSize]
+		if err := r.readStaged(c, raw); err != nil {
+			continue
+		}
+		if blake3.Sum256(raw) == chatstore.Hash(rec[4:36]) {
+			r.done[i] = true
+			r.resumed++
+		}
+	}
+	return nil
+}
+
+func (r *Receiver) readStaged(c Chunk, raw []byte) error {
+	if c.Kind == KindDB {
+		_, err := r.db.ReadAt(raw, c.Offset)
+		return err
+	}
+	f, err := os.Open(r.mediaPath(c.File))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.ReadAt(raw, c.Offset)
+	return err
+}
+
+func (r *Receiver) mediaPath(f int) string {
+	return filepath.Join(r.dir, stagedMedia, r.m.Media[f].Hash.String())
+}
+
+// Manifest is the manifest being received.
+func (r *Receiver) Manifest() *Manifest { return r.m }
+
+// Resumed is the number of chunks found verified in staging when the
+// receiver was created.
+func (r *Receiver) Resumed() int { return r.resumed }
+
+// Missing lists, in ascending order, the chunks still to be fetched: not yet
+// verified and staged, and not part of a media file the store already holds.
+func (r *Receiver) Missing() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []int
+	for i, d := range r.done {
+		if !d && !r.skippable(i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (r *Receiver) skippable(i int) bool {
+	c := r.m.chunks[i]
+	return c.file >= 0 && r.present[c.file]
+}
+
+// Put verifies chunk i against the manifest and stages it: ErrChunkCorrupt
+// when data is not exactly the chunk's bytes (nothing is written then).
+// Putting a chunk that is already staged is a no-op. data is not retained.
+func (r *Receiver) Put(i int, data []byte) error {
+	if i < 0 || i >= len(r.done) {
+		return fmt.Errorf("put chunk %d: %w", i, ErrChunkRange)
+	}
+	c := r.m.Chunk(i)
+	if len(data) != c.Size || blake3.Sum256(data) != c.Hash {
+		return fmt.Errorf("put chunk %d: %w", i, ErrChunkCorrupt)
+	}
+	r.life.RLock()
+	defer r.life.RUnlock()
+	if r.closed {
+		return fmt.Errorf("put chunk %d: %w", i, ErrClosed)
+	}
+	r.mu.Lock()
+	done := r.done[i]
+	r.mu.Unlock()
+	if done {
+		return nil
+	}
+	var rec [journalRecord]byte
+	binary.LittleEndian.PutUint32(rec[:], uint32(i))
+	if c.Kind == KindDB {
+		bp := r.rawPool.Get().(*[]byte)
+		defer r.rawPool.Put(bp)
+		raw, err := r.dec.DecodeAll(data, (*bp)[:0])
+		if err != nil || len(raw) != c.RawSize {
+			// The compressed bytes matched their hash, so the source made them.
+			return fmt.Errorf("put chunk %d: decompress: %w", i, asUser(ErrChunkCorrupt, err))
+		}
+		if _, err := r.db.WriteAt(raw, c.Offset); err != nil {
+			return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
+		}
+		h := blake3.Sum256(raw)
+		copy(rec[4:], h[:])
+	} else {
+		f, err := os.OpenFile(r.mediaPath(c.File), os.O_WRONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
+		}
+		_, err = f.WriteAt(data, c.Offset)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
+		}
+		copy(rec[4:], c.Hash[:])
+	}
+	binary.LittleEndian.PutUint32(rec[36:], crc32.Checksum(rec[:36], castagnoli))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done[i] {
+		return nil
+	}
+	// One write of a whole record with O_APPEND: a crash leaves at most a
+	// torn last record, which resume drops.
+	if _, err := r.journal.Write(rec[:]); err != nil {
+		return fmt.Errorf("put chunk %d: journal: %w", i, diskErr(r.store.Home(), err))
+	}
+	r.done[i] = true
+	r.putChunks.Add(1)
+	r.putBytes.Add(int64(c.Size))
+	return nil
+}
+
+// Close releases the receiver's files and keeps the staging directory, so
+// that a later NewReceiver for the same manifest resumes. Idempotent.
+func (r *Receiver) Close() error {
+	r.life.Lock()
+	defer r.life.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	return r.closeFiles()
+}
+
+// Abort releases the receiver and removes its staging directory. The store
+// is not touched. Idempotent.
+func (r *Receiver) Abort() error {
+	r.life.Lock()
+	defer r.life.Unlock()
+	r.closed = true
+	r.closeFiles()
+	if err := os.RemoveAll(r.dir); err != nil {
+		return fmt.Errorf("abort: %w", err)
+	}
+	removeIfEmpty(filepath.Dir(r.dir))
+	return nil
+}
+
+// closeFiles closes open handles; caller holds life (or has sole access).
+func (r *Receiver) closeFiles() error {
+	var errs []error
+	if r.db != nil {
+		errs = append(errs, r.db.Close())
+		r.db = nil
+	}
+	if r.journal != nil {
+		errs = append(errs, r.journal.Close())
+		r.journal = nil
+	}
+	if r.dec != nil && r.closed {
+		r.dec.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func removeIfEmpty(dir string) { os.Remove(dir) } // fails harmlessly when not empty
+
+// writeFileSync writes a file atomically and durably: temp file, fsync, rename.
+func writeFileSync(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,293 @@
+package transfer
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/errgroup"
+	"lukechampine.com/blake3"
+
+	"github.com/ferryhq/ferry/chatstore"
+)
+
+// Snap is the source side of a transfer: a consistent snapshot of a store
+// and the chunks its manifest lists. The store is only read. ReadChunk is
+// safe for concurrent use.
+type Snap struct {
+	// constant after construction
+	store *chatstore.Store
+	dir   string // temporary work directory, removed by Close
+	m     *Manifest
+	dbz   *os.File // compressed database chunks, back to back
+	dbOff []int64  // offset of each compressed chunk in dbz
+
+	mu     sync.RWMutex // held for reading by ReadChunk, for writing by Close
+	closed bool         // guarded by mu
+}
+
+// Snapshot takes a consistent snapshot of store (which may be written to at
+// the same time) into a temporary directory under workDir (the system's
+// temporary directory when empty), compresses the database part, hashes the
+// media the snapshot references, and builds the manifest. The store's home
+// is never written to, so it may be opened read-only. Close the Snap to
+// remove the temporary files.
+func Snapshot(ctx context.Context, store *chatstore.Store, workDir string) (*Snap, error) {
+	return snapshot(ctx, store, workDir, DefaultChunkSize)
+}
+
+func snapshot(ctx context.Context, store *chatstore.Store, workDir string, chunkSize int) (_ *Snap, err error) {
+	if workDir == "" {
+		workDir = os.TempDir()
+	}
+	dir, err := os.MkdirTemp(workDir, "ferry-snapshot-*")
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", diskErr(workDir, err))
+	}
+	s := &Snap{store: store, dir: dir}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	dbPath := filepath.Join(dir, "snapshot.db")
+	if err := store.Snapshot(ctx, dbPath); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", diskErr(workDir, err))
+	}
+	st, err := chatstore.StatsOf(ctx, dbPath)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: stats: %w", err)
+	}
+	atts, err := chatstore.ListAttachments(ctx, dbPath)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: list attachments: %w", err)
+	}
+	media := make([]MediaFile, len(atts))
+	for i, a := range atts {
+		media[i] = MediaFile{Hash: a.Hash, Size: a.Size}
+	}
+	sortMedia(media)
+	for i := 1; i < len(media); i++ {
+		if media[i].Hash == media[i-1].Hash {
+			return nil, fmt.Errorf("snapshot: attachment %s listed with two sizes", media[i].Hash)
+		}
+	}
+
+	var (
+		dbChunks []DBChunk
+		dbSize   int64
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		dbChunks, dbSize, err = s.compressDB(gctx, dbPath, chunkSize)
+		return err
+	})
+	g.Go(func() error { return s.hashMedia(gctx, media, chunkSize) })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	// The compressed chunks are all we serve; drop the raw copy now.
+	os.Remove(dbPath)
+
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	m, err := NewManifest(id, st, chunkSize, dbSize, dbChunks, media)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	s.m = m
+	return s, nil
+}
+
+// compressDB splits the snapshot file into raw chunks, compresses them in
+// parallel (a bounded window keeps memory flat) and appends them, in order,
+// to the dbz file.
+func (s *Snap) compressDB(ctx context.Context, dbPath string, chunkSize int) ([]DBChunk, int64, error) {
+	in, err := os.Open(dbPath)
+	if err != nil {
+		return nil, 0, fmt.Errorf("snapshot: %w", err)
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return nil, 0, fmt.Errorf("snapshot: %w", err)
+	}
+	size := fi.Size()
+	zpath := filepath.Join(s.dir, "db.zst")
+	out, err := os.Create(zpath)
+	if err != nil {
+		return nil, 0, fmt.Errorf("snapshot: %w", diskErr(s.dir, err))
+	}
+	s.dbz = out
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, 0, fmt.Errorf("snapshot: %w", err)
+	}
+	defer enc.Close()
+
+	n := chunkCount(size, chunkSize)
+	window := min(runtime.GOMAXPROCS(0), 4)
+	type job struct {
+		raw, z []byte
+	}
+	jobs := make([]job, window)
+	for i := range jobs {
+		jobs[i].raw = make([]byte, chunkSize)
+	}
+	chunks := make([]DBChunk, n)
+	var off int64
+	for base := 0; base < n; base += window {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		k := min(window, n-base)
+		var g errgroup.Group
+		for j := 0; j < k; j++ {
+			i := base + j
+			raw := jobs[j].raw[:min(int64(chunkSize), size-int64(i)*int64(chunkSize))]
+			if _, err := in.ReadAt(raw, int64(i)*int64(chunkSize)); err != nil {
+				return nil, 0, fmt.Errorf("snapshot: read database: %w", err)
+			}
+			g.Go(func() error {
+				jobs[j].z = enc.EncodeAll(raw, jobs[j].z[:0])
+				chunks[i] = DBChunk{Hash: blake3.Sum256(jobs[j].z), Size: len(jobs[j].z)}
+				return nil
+			})
+		}
+		g.Wait()
+		for j := 0; j < k; j++ {
+			s.dbOff = append(s.dbOff, off)
+			if _, err := out.Write(jobs[j].z); err != nil {
+				return nil, 0, fmt.Errorf("snapshot: %w", diskErr(s.dir, err))
+			}
+			off += int64(len(jobs[j].z))
+		}
+	}
+	return chunks, size, nil
+}
+
+// hashMedia checks every media file's size, and hashes the files that span
+// several chunks (their chunk hashes go into the manifest; the whole-file
+// hash is checked on the way). A single-chunk file's chunk hash is its
+// content hash, checked when the chunk is read.
+func (s *Snap) hashMedia(ctx context.Context, media []MediaFile, chunkSize int) error {
+	buf := make([]byte, chunkSize)
+	for i := range media {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f := &media[i]
+		path := s.store.MediaPath(f.Hash)
+		fi, err := os.Stat(path)
+		if err != nil || fi.Size() != f.Size {
+			return fmt.Errorf("snapshot: media %s: %w", f.Hash, asUser(ErrSourceChanged, sizeErr(err, fi, f.Size)))
+		}
+		n := chunkCount(f.Size, chunkSize)
+		if n <= 1 {
+			continue
+		}
+		r, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("snapshot: media %s: %w", f.Hash, asUser(ErrSourceChanged, err))
+		}
+		whole := blake3.New(32, nil)
+		f.Chunks = make([]chatstore.Hash, n)
+		for j := range f.Chunks {
+			b := buf[:min(int64(chunkSize), f.Size-int64(j)*int64(chunkSize))]
+			if _, err := io.ReadFull(r, b); err != nil {
+				r.Close()
+				return fmt.Errorf("snapshot: media %s: %w", f.Hash, asUser(ErrSourceChanged, err))
+			}
+			f.Chunks[j] = blake3.Sum256(b)
+			whole.Write(b)
+		}
+		r.Close()
+		if chatstore.Hash(whole.Sum(nil)) != f.Hash {
+			return fmt.Errorf("snapshot: media %s: content does not match its hash: %w", f.Hash, ErrSourceChanged)
+		}
+	}
+	return nil
+}
+
+func sizeErr(err error, fi os.FileInfo, want int64) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("size %d, want %d", fi.Size(), want)
+}
+
+// Manifest describes the snapshot.
+func (s *Snap) Manifest() *Manifest { return s.m }
+
+// ReadChunk returns the stored bytes of chunk i, in buf when it is large
+// enough. Media chunks are re-hashed: a file changed since the snapshot
+// gives ErrSourceChanged instead of wrong bytes.
+func (s *Snap) ReadChunk(ctx context.Context, i int, buf []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if i < 0 || i >= s.m.NumChunks() {
+		return nil, fmt.Errorf("read chunk %d: %w", i, ErrChunkRange)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, fmt.Errorf("read chunk %d: %w", i, ErrClosed)
+	}
+	c := s.m.Chunk(i)
+	if cap(buf) >= c.Size {
+		buf = buf[:c.Size]
+	} else {
+		buf = make([]byte, c.Size)
+	}
+	if c.Kind == KindDB {
+		if _, err := s.dbz.ReadAt(buf, s.dbOff[i]); err != nil {
+			return nil, fmt.Errorf("read chunk %d: %w", i, err)
+		}
+		return buf, nil
+	}
+	h := s.m.Media[c.File].Hash
+	f, err := os.Open(s.store.MediaPath(h))
+	if err != nil {
+		return nil, fmt.Errorf("read chunk %d of media %s: %w", i, h, asUser(ErrSourceChanged, err))
+	}
+	_, err = f.ReadAt(buf, c.Offset)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read chunk %d of media %s: %w", i, h, asUser(ErrSourceChanged, err))
+	}
+	if blake3.Sum256(buf) != c.Hash {
+		return nil, fmt.Errorf("read chunk %d of media %s: %w", i, h, ErrSourceChanged)
+	}
+	return buf, nil
+}
+
+// Close removes the snapshot's temporary files, after waiting for ReadChunk
+// calls in flight. It is idempotent; later ReadChunk calls fail with ErrClosed.
+func (s *Snap) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	if s.dbz != nil {
+		errs = append(errs, s.dbz.Close())
+	}
+	errs = append(errs, os.RemoveAll(s.dir))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close snapshot: %w", err)
+	}
+	return nil
+}
