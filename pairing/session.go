@@ -1,0 +1,228 @@
+package pairing
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// DefaultMaxFailures is how many failed attempts a send session tolerates.
+const DefaultMaxFailures = 3
+
+// SessionConfig configures a SendSession. The zero value of every optional field
+// is usable.
+type SessionConfig struct {
+	// Local is this device. Required.
+	Local Identity
+	// Code to accept. Zero means a fresh code of Words words (see NewCode).
+	Code Code
+	// Words is the number of code words when Code is zero; 0 means
+	// DefaultCodeWords (the CLI's --code-words).
+	Words int
+	// MaxFailures is the number of failed attempts after which the session
+	// ends; 0 means DefaultMaxFailures.
+	MaxFailures int
+	// Offer is the opaque summary of what will be sent, shown to the receiver.
+	Offer []byte
+	// Store, if set, records the receiving device on success.
+	Store *Store
+	// OnEvent, if set, is called for every failed attempt, the pairing, and the
+	// end of the session, one call at a time, from the goroutine calling Accept
+	// or Close. It must not call back into the session.
+	OnEvent func(Event)
+	// Now returns the time recorded as PairedAt. Nil means time.Now.
+	Now func() time.Time
+
+	rand io.Reader
+}
+
+// EventKind says what happened in a send session.
+type EventKind int
+
+const (
+	// EventAttemptFailed: an attempt failed (usually a wrong code); Attempt is its
+	// number, Remaining how many more are allowed, Err why it failed.
+	EventAttemptFailed EventKind = iota + 1
+	// EventPaired: a device paired; Peer is set. The session is over.
+	EventPaired
+	// EventEnded: the session ended without pairing; Err says why
+	// (ErrTooManyAttempts, or ErrSessionClosed after Close).
+	EventEnded
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventAttemptFailed:
+		return "attempt-failed"
+	case EventPaired:
+		return "paired"
+	case EventEnded:
+		return "ended"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event is one thing a send session reports to its user.
+type Event struct {
+	Kind      EventKind
+	Remote    peer.ID // the device that tried (not for EventEnded after Close)
+	Attempt   int     // 1-based number of the failed attempt
+	Remaining int     // attempts still allowed
+	Peer      *Peer   // EventPaired
+	Err       error
+}
+
+// SendSession is the sender's side of pairing: one code, accepted at most once,
+// with at most MaxFailures failed attempts. Attempts are served one at a time.
+//
+// State machine:
+//
+//	open --Accept ok--> paired (code used)
+//	open --Accept fails, failures < max--> open
+//	open --Accept fails, failures == max--> ended (ErrTooManyAttempts)
+//	open --Close--> ended (ErrSessionClosed)
+//
+// In paired and ended, Accept refuses: the other side gets ErrSessionClosed.
+type SendSession struct {
+	// Constant after construction.
+	cfg  SessionConfig
+	code Code
+	max  int
+	done chan struct{}
+	turn chan struct{} // one attempt at a time: holds a token while free
+
+	mu       sync.Mutex // guards the fields below
+	failures int
+	over     bool
+	err      error // why the session is over; nil when paired
+}
+
+// NewSendSession starts a send session.
+func NewSendSession(cfg SessionConfig) (*SendSession, error) {
+	if err := cfg.Local.check(); err != nil {
+		return nil, fmt.Errorf("new send session: %w", err)
+	}
+	code := cfg.Code
+	if code.IsZero() {
+		var err error
+		if code, err = NewCode(cfg.Words); err != nil {
+			return nil, fmt.Errorf("new send session: %w", err)
+		}
+	} else if err := code.validate(); err != nil {
+		return nil, fmt.Errorf("new send session: %w", err)
+	}
+	maxF := cfg.MaxFailures
+	if maxF <= 0 {
+		maxF = DefaultMaxFailures
+	}
+	s := &SendSession{cfg: cfg, code: code, max: maxF, done: make(chan struct{}), turn: make(chan struct{}, 1)}
+	s.turn <- struct{}{}
+	return s, nil
+}
+
+// Code is the session's code, to show to the user.
+func (s *SendSession) Code() Code { return s.code }
+
+// Done is closed when the session is over (paired, too many failures, closed).
+func (s *SendSession) Done() <-chan struct{} { return s.done }
+
+// Err is why the session ended: nil while open and after a pairing,
+// ErrTooManyAttempts or ErrSessionClosed otherwise.
+func (s *SendSession) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Failures is the number of failed attempts so far.
+func (s *SendSession) Failures() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failures
+}
+
+// Close ends the session; later attempts are refused. Idempotent.
+func (s *SendSession) Close() error {
+	if s.end(ErrSessionClosed) {
+		s.emit(Event{Kind: EventEnded, Err: ErrSessionClosed})
+	}
+	return nil
+}
+
+// end marks the session over; it reports whether this call ended it.
+func (s *SendSession) end(err error) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.over {
+		return false
+	}
+	s.over, s.err = true, err
+	close(s.done)
+	return true
+}
+
+func (s *SendSession) emit(e Event) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(e)
+	}
+}
+
+// Accept serves one pairing attempt from remote over rw (the responder side of
+// Pair). It returns the paired device, or the attempt's error: ErrCodeMismatch
+// for a wrong code, or ErrSessionClosed / ErrTooManyAttempts when the session
+// is over, in which case the other side is told and gets ErrSessionClosed.
+// Concurrent calls wait for their turn (or for ctx).
+func (s *SendSession) Accept(ctx context.Context, rw io.ReadWriter, remote peer.ID) (*Peer, error) {
+	select {
+	case <-s.turn:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("accept: %w", ctx.Err())
+	}
+	defer func() { s.turn <- struct{}{} }()
+
+	refuse := func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.over {
+			if s.err == nil {
+				return ErrSessionClosed // paired already: the code is used
+			}
+			return s.err
+		}
+		return nil
+	}
+	cfg := Config{
+		Role:       Responder,
+		Code:       s.code,
+		Local:      s.cfg.Local,
+		RemotePeer: remote,
+		Offer:      s.cfg.Offer,
+		Store:      s.cfg.Store,
+		Now:        s.cfg.Now,
+		rand:       s.cfg.rand,
+	}
+	p, guessed, err := pair(ctx, rw, cfg, refuse)
+	if err == nil {
+		s.end(nil)
+		s.emit(Event{Kind: EventPaired, Remote: remote, Peer: p})
+		return p, nil
+	}
+	if !guessed {
+		// The other side never got our CPace answer, so it could not test a
+		// code: not counted.
+		return nil, err
+	}
+	s.mu.Lock()
+	s.failures++
+	n := s.failures
+	s.mu.Unlock()
+	s.emit(Event{Kind: EventAttemptFailed, Remote: remote, Attempt: n, Remaining: max(0, s.max-n), Err: err})
+	if n >= s.max && s.end(ErrTooManyAttempts) {
+		s.emit(Event{Kind: EventEnded, Err: ErrTooManyAttempts})
+	}
+	return nil, err
+}

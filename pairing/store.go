@@ -1,0 +1,271 @@
+package pairing
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// StoreFile is the trust store's file name inside the Ferry home directory.
+const StoreFile = "devices.json"
+
+const storeVersion = 1
+
+// Store is the trust store: the devices this one has paired with, pinned by
+// peer ID and Noise static key. It lives in home/devices.json (mode 0600), which
+// every change rewrites atomically (temporary file, fsync, rename, fsync of the
+// directory), so a crash leaves the old or the new list, never a torn one.
+//
+// A Store is safe for concurrent use within one process. Each call re-reads the
+// file, so changes made by another process are seen; two processes changing the
+// store at the same instant may lose one change (the last rename wins).
+type Store struct {
+	path string
+	mu   sync.Mutex // serialises read-modify-write within this process
+}
+
+// Open opens the trust store in home, creating home (mode 0700) if needed. The
+// file itself is created by the first Add. Open fails if an existing file does
+// not parse.
+func Open(home string) (*Store, error) {
+	if home == "" {
+		return nil, errors.New("open trust store: empty home directory")
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, fmt.Errorf("open trust store: %w", err)
+	}
+	s := &Store{path: filepath.Join(home, StoreFile)}
+	if _, err := s.load(); err != nil {
+		return nil, fmt.Errorf("open trust store: %w", err)
+	}
+	return s, nil
+}
+
+// Path is the trust store's file.
+func (s *Store) Path() string { return s.path }
+
+// List returns the paired devices, oldest pairing first.
+func (s *Store) List() ([]Device, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	devs, err := s.load()
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return devs, nil
+}
+
+// Get returns the device with the given peer ID, or an error wrapping
+// ErrUnknownDevice.
+func (s *Store) Get(id peer.ID) (Device, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	devs, err := s.load()
+	if err != nil {
+		return Device{}, fmt.Errorf("get device: %w", err)
+	}
+	for _, d := range devs {
+		if d.PeerID == id {
+			return d, nil
+		}
+	}
+	return Device{}, fmt.Errorf("get device %s: %w", id, ErrUnknownDevice)
+}
+
+// Add records d, replacing any entry with the same peer ID (re-pairing a
+// device updates its keys, name and time).
+func (s *Store) Add(d Device) error {
+	if err := checkDevice(d); err != nil {
+		return fmt.Errorf("add device: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	devs, err := s.load()
+	if err != nil {
+		return fmt.Errorf("add device: %w", err)
+	}
+	out := devs[:0]
+	for _, old := range devs {
+		if old.PeerID != d.PeerID {
+			out = append(out, old)
+		}
+	}
+	out = append(out, d)
+	if err := s.save(out); err != nil {
+		return fmt.Errorf("add device: %w", err)
+	}
+	return nil
+}
+
+// Forget removes the device with the given peer ID; it returns an error
+// wrapping ErrUnknownDevice if there is none.
+func (s *Store) Forget(id peer.ID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	devs, err := s.load()
+	if err != nil {
+		return fmt.Errorf("forget device: %w", err)
+	}
+	out := devs[:0]
+	for _, d := range devs {
+		if d.PeerID != id {
+			out = append(out, d)
+		}
+	}
+	if len(out) == len(devs) {
+		return fmt.Errorf("forget device %s: %w", id, ErrUnknownDevice)
+	}
+	if err := s.save(out); err != nil {
+		return fmt.Errorf("forget device: %w", err)
+	}
+	return nil
+}
+
+// storeFileFormat is devices.json.
+type storeFileFormat struct {
+	Version int      `json:"version"`
+	Devices []Device `json:"devices"`
+}
+
+func (s *Store) load() ([]Device, error) {
+	b, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	devs, err := decodeStore(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.path, err)
+	}
+	return devs, nil
+}
+
+func (s *Store) save(devs []Device) error {
+	b, err := encodeStore(devs)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.path, b, 0o600)
+}
+
+// decodeStore parses devices.json strictly: known version, known fields, every
+// device well formed, no duplicate peer IDs.
+func decodeStore(b []byte) ([]Device, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var f storeFileFormat
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("parse: trailing data")
+	}
+	if f.Version != storeVersion {
+		return nil, fmt.Errorf("parse: version %d, want %d", f.Version, storeVersion)
+	}
+	seen := make(map[peer.ID]bool, len(f.Devices))
+	for _, d := range f.Devices {
+		if err := checkDevice(d); err != nil {
+			return nil, fmt.Errorf("parse: %w", err)
+		}
+		if seen[d.PeerID] {
+			return nil, fmt.Errorf("parse: device %s listed twice", d.PeerID)
+		}
+		seen[d.PeerID] = true
+	}
+	sortDevices(f.Devices)
+	return f.Devices, nil
+}
+
+func encodeStore(devs []Device) ([]byte, error) {
+	if devs == nil {
+		devs = []Device{}
+	}
+	sorted := append([]Device(nil), devs...)
+	sortDevices(sorted)
+	b, err := json.MarshalIndent(storeFileFormat{Version: storeVersion, Devices: sorted}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+func sortDevices(devs []Device) {
+	sort.SliceStable(devs, func(i, j int) bool {
+		if !devs[i].PairedAt.Equal(devs[j].PairedAt) {
+			return devs[i].PairedAt.Before(devs[j].PairedAt)
+		}
+		return devs[i].PeerID < devs[j].PeerID
+	})
+}
+
+func checkDevice(d Device) error {
+	if _, err := peer.IDFromBytes([]byte(d.PeerID)); err != nil {
+		return fmt.Errorf("device peer ID: %w", err)
+	}
+	if len(d.NoiseStatic) != noiseKeyLen {
+		return fmt.Errorf("device %s: noise static key of %d bytes, want %d", d.PeerID, len(d.NoiseStatic), noiseKeyLen)
+	}
+	if len(d.Name) > maxNameLen || !utf8.ValidString(d.Name) || len(d.Version) > maxVerLen || !utf8.ValidString(d.Version) {
+		return fmt.Errorf("device %s: name or version too long or not UTF-8", d.PeerID)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data: write a temporary file in the same
+// directory, fsync it, rename it over path, fsync the directory.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes a rename durable where the platform allows it (not on Windows,
+// where opening a directory for sync fails; the error is ignored).
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}
