@@ -1,0 +1,165 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/archive"
+)
+
+// testChunk is small so that small histories still make many chunks and
+// media files that span several of them.
+const testChunk = 64 << 10
+
+func openStore(t testing.TB, home string, opts chatstore.Options) *chatstore.Store {
+	t.Helper()
+	s, err := chatstore.Open(context.Background(), home, opts)
+	if err != nil {
+		t.Fatalf("Open %s: %v", home, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newStore(t testing.TB) *chatstore.Store {
+	t.Helper()
+	return openStore(t, filepath.Join(t.TempDir(), "home"), chatstore.Options{Create: true})
+}
+
+func seed(t testing.TB, s *chatstore.Store, msgs int, media int64, seedv uint64) chatstore.Stats {
+	t.Helper()
+	st, err := chatstore.Seed(context.Background(), s, chatstore.SeedOptions{Messages: msgs, MediaBytes: media, Seed: seedv})
+	if err != nil {
+		t.Fatalf("Seed: %v", err)
+	}
+	return st
+}
+
+func stats(t testing.TB, s *chatstore.Store) chatstore.Stats {
+	t.Helper()
+	st, err := s.Stats(context.Background())
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	return st
+}
+
+// readOnly reopens a store's home read-only (closing s), as a sender does.
+func readOnly(t testing.TB, s *chatstore.Store) *chatstore.Store {
+	t.Helper()
+	home := s.Home()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return openStore(t, home, chatstore.Options{ReadOnly: true})
+}
+
+// tree maps every file under dir (but the SQLite shared-memory index, which
+// readers may touch) to a hash of its bytes.
+func tree(t testing.TB, dir string) map[string][32]byte {
+	t.Helper()
+	out := map[string][32]byte{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasSuffix(p, "-shm") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = sha256.Sum256(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", dir, err)
+	}
+	return out
+}
+
+func sameTree(t testing.TB, what string, got, want map[string][32]byte) {
+	t.Helper()
+	for p, h := range want {
+		if g, ok := got[p]; !ok {
+			t.Errorf("%s: %s disappeared", what, p)
+		} else if g != h {
+			t.Errorf("%s: %s changed", what, p)
+		}
+	}
+	for p := range got {
+		if _, ok := want[p]; !ok {
+			t.Errorf("%s: %s appeared", what, p)
+		}
+	}
+}
+
+func stagingEmpty(t testing.TB, home string) {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(home, StagingDir))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	if len(ents) != 0 {
+		t.Errorf("staging not cleaned up: %d entries in %s", len(ents), filepath.Join(home, StagingDir))
+	}
+}
+
+// exportBytes exports s into memory with key.
+func exportBytes(t testing.TB, s *chatstore.Store, opts ExportOptions) ([]byte, ExportResult) {
+	t.Helper()
+	if opts.chunkSize == 0 {
+		opts.chunkSize = testChunk
+	}
+	if opts.WorkDir == "" {
+		opts.WorkDir = t.TempDir()
+	}
+	var buf bytes.Buffer
+	res, err := Export(context.Background(), s, &buf, opts)
+	if err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	return buf.Bytes(), res
+}
+
+func testKey(t testing.TB) *archive.Key {
+	t.Helper()
+	k, err := archive.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &k
+}
+
+// fastParams keep password tests quick.
+var fastParams = archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}
+
+// manifestOf reads the manifest of an archive.
+func manifestOf(t testing.TB, arc []byte, key *archive.Key) *Manifest {
+	t.Helper()
+	ar, err := archive.NewReader(bytes.NewReader(arc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ar.Unlock(*key); err != nil {
+		t.Fatal(err)
+	}
+	b, err := ar.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseManifest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -1,0 +1,359 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/ferryhq/ferry/chatstore"
+)
+
+const (
+	testMsgs  = 1500
+	testMedia = 3 << 20
+)
+
+func TestExportImportIntoEmpty(t *testing.T) {
+	ctx := context.Background()
+	src := newStore(t)
+	want := seed(t, src, testMsgs, testMedia, 1)
+	src = readOnly(t, src)
+	before := tree(t, src.Home())
+	key := testKey(t)
+	arc, ex := exportBytes(t, src, ExportOptions{Key: key})
+	sameTree(t, "source after export", tree(t, src.Home()), before)
+	if ex.Stats != want {
+		t.Errorf("export stats = %+v, want %+v", ex.Stats, want)
+	}
+	if ex.Key != *key {
+		t.Error("export result does not carry the key it used")
+	}
+
+	dst := newStore(t)
+	res, err := Import(ctx, bytes.NewReader(arc), dst, ImportOptions{Key: key})
+	if err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	if !res.Adopted {
+		t.Error("import into an empty store did not adopt")
+	}
+	if got := stats(t, dst); got != want {
+		t.Errorf("target stats = %+v, want %+v", got, want)
+	}
+	if res.Source != want || res.Target != want {
+		t.Errorf("result source %+v target %+v, want both %+v", res.Source, res.Target, want)
+	}
+	if got, want := res.Received, res.Chunks; got != want {
+		t.Errorf("received %d chunks, want %d", got, want)
+	}
+	if err := dst.Verify(ctx); err != nil {
+		t.Errorf("Verify target: %v", err)
+	}
+	stagingEmpty(t, dst.Home())
+}
+
+// TestImportHalfFull imports into a target that already holds part of the
+// source's history: only the rest is added, and then both are equal.
+func TestImportHalfFull(t *testing.T) {
+	ctx := context.Background()
+	src := newStore(t)
+	seed(t, src, testMsgs/2, testMedia/2, 1)
+	key := testKey(t)
+	arc, _ := exportBytes(t, src, ExportOptions{Key: key})
+	dst := newStore(t)
+	if _, err := Import(ctx, bytes.NewReader(arc), dst, ImportOptions{Key: key}); err != nil {
+		t.Fatalf("first Import: %v", err)
+	}
+	half := stats(t, dst)
+	want := seed(t, src, testMsgs/2, testMedia/2, 2)
+
+	arc, _ = exportBytes(t, src, ExportOptions{Key: key})
+	res, err := Import(ctx, bytes.NewReader(arc), dst, ImportOptions{Key: key})
+	if err != nil {
+		t.Fatalf("second Import: %v", err)
+	}
+	if res.Adopted {
+		t.Error("import into a non-empty store adopted")
+	}
+	if got, want := res.Added.Messages, want.Messages-half.Messages; got != want {
+		t.Errorf("added %d messages, want %d", got, want)
+	}
+	if got := stats(t, dst); got != want {
+		t.Errorf("target stats = %+v, want %+v", got, want)
+	}
+	if res.MediaPresent == 0 {
+		t.Error("no media counted as already present")
+	}
+	// Media the target held were not transferred again.
+	if res.ReceivedBytes >= manifestOf(t, arc, key).TotalBytes() {
+		t.Errorf("received %d bytes, the whole snapshot is %d", res.ReceivedBytes, manifestOf(t, arc, key).TotalBytes())
+	}
+	if err := dst.Verify(ctx); err != nil {
+		t.Errorf("Verify target: %v", err)
+	}
+	stagingEmpty(t, dst.Home())
+}
+
+func TestImportTwiceChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	src := newStore(t)
+	want := seed(t, src, testMsgs/2, testMedia/2, 3)
+	arc, ex := exportBytes(t, src, ExportOptions{})
+	dst := newStore(t)
+	for i := range 2 {
+		res, err := Import(ctx, bytes.NewReader(arc), dst, ImportOptions{Key: &ex.Key})
+		if err != nil {
+			t.Fatalf("Import %d: %v", i, err)
+		}
+		if i == 1 && (res.Adopted || res.Added.Messages != 0 || res.Added.Attachments != 0 || res.MediaInstalled != 0) {
+			t.Errorf("second import changed something: %+v", res)
+		}
+		if got := stats(t, dst); got != want {
+			t.Errorf("after import %d: stats %+v, want %+v", i, got, want)
+		}
+	}
+}
+
+// countingSource records which chunks were fetched.
+type countingSource struct {
+	ChunkSource
+	mu      sync.Mutex
+	fetched []int
+}
+
+func (c *countingSource) ReadChunk(ctx context.Context, i int, buf []byte) ([]byte, error) {
+	c.mu.Lock()
+	c.fetched = append(c.fetched, i)
+	c.mu.Unlock()
+	return c.ChunkSource.ReadChunk(ctx, i, buf)
+}
+
+// TestResumeAfterCrash stops a transfer after k chunks (the receiver is
+// abandoned without Close, as if the process died; the journal gets a torn
+// record; one staged chunk's bytes are lost as after a power cut), then a
+// new receiver on the same staging fetches exactly what is missing.
+func TestResumeAfterCrash(t *testing.T) {
+	ctx := context.Background()
+	src := newStore(t)
+	want := seed(t, src, testMsgs, testMedia, 4)
+	snap, err := snapshot(ctx, src, t.TempDir(), testChunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	m := snap.Manifest()
+	dst := newStore(t)
+	r1, err := NewReceiver(dst, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := m.NumChunks()
+	k := n / 2
+	if k < 3 {
+		t.Fatalf("only %d chunks; the test needs more", n)
+	}
+	for i := 0; i < k; i++ {
+		data, err := snap.ReadChunk(ctx, i, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r1.Put(i, data); err != nil {
+			t.Fatalf("Put %d: %v", i, err)
+		}
+	}
+	staging := filepath.Join(dst.Home(), StagingDir)
+	ents, _ := os.ReadDir(staging)
+	if len(ents) != 1 {
+		t.Fatalf("%d staging dirs, want 1", len(ents))
+	}
+	dir := filepath.Join(staging, ents[0].Name())
+	// A torn journal record, and chunk 1's staged bytes lost.
+	j, err := os.OpenFile(filepath.Join(dir, stagedJournal), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Write([]byte{1, 2, 3, 4, 5, 6, 7})
+	j.Close()
+	lost := 1
+	c := m.Chunk(lost)
+	if c.Kind != KindDB {
+		t.Fatalf("chunk %d is not a database chunk", lost)
+	}
+	db, err := os.OpenFile(filepath.Join(dir, stagedDB), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.WriteAt(make([]byte, c.RawSize), c.Offset)
+	db.Close()
+
+	r2, err := NewReceiver(dst, m)
+	if err != nil {
+		t.Fatalf("NewReceiver on old staging: %v", err)
+	}
+	t.Cleanup(func() { r1.Close() })
+	if got, want := r2.Resumed(), k-1; got != want {
+		t.Errorf("resumed %d chunks, want %d", got, want)
+	}
+	wantFetched := []int{lost}
+	for i := k; i < n; i++ {
+		wantFetched = append(wantFetched, i)
+	}
+	if got := r2.Missing(); !slices.Equal(got, wantFetched) {
+		t.Errorf("missing = %v, want %v", got, wantFetched)
+	}
+	cs := &countingSource{ChunkSource: snap}
+	var last Progress
+	if err := Migrate(ctx, cs, r2, 3, func(p Progress) { last = p }); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	slices.Sort(cs.fetched)
+	if !slices.Equal(cs.fetched, wantFetched) {
+		t.Errorf("fetched %v, want %v", cs.fetched, wantFetched)
+	}
+	if last.Items != last.TotalItems || last.Bytes != last.TotalBytes || last.TotalItems != len(wantFetched) {
+		t.Errorf("last progress %+v, want all %d items", last, len(wantFetched))
+	}
+	res, err := r2.Commit(ctx)
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if got := stats(t, dst); got != want || res.Target != want {
+		t.Errorf("target stats %+v (result %+v), want %+v", got, res.Target, want)
+	}
+	stagingEmpty(t, dst.Home())
+}
+
+func TestReceiverRejects(t *testing.T) {
+	ctx := context.Background()
+	src := newStore(t)
+	seed(t, src, 200, 1<<20, 5)
+	snap, err := snapshot(ctx, src, t.TempDir(), testChunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	dst := newStore(t)
+	before := tree(t, dst.Home())
+	r, err := NewReceiver(dst, snap.Manifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := snap.ReadChunk(ctx, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(data)
+	bad[len(bad)/2] ^= 1
+	tests := []struct {
+		name string
+		i    int
+		data []byte
+		want error
+	}{
+		{"flipped bit", 0, bad, ErrChunkCorrupt},
+		{"short", 0, data[:len(data)-1], ErrChunkCorrupt},
+		{"other chunk", 1, data, ErrChunkCorrupt},
+		{"negative", -1, data, ErrChunkRange},
+		{"past end", snap.Manifest().NumChunks(), data, ErrChunkRange},
+	}
+	for _, tc := range tests {
+		if err := r.Put(tc.i, tc.data); !errors.Is(err, tc.want) {
+			t.Errorf("%s: Put = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if got, want := len(r.Missing()), snap.Manifest().NumChunks(); got != want {
+		t.Errorf("after bad puts %d missing, want %d", got, want)
+	}
+	if _, err := r.Commit(ctx); !errors.Is(err, ErrIncomplete) {
+		t.Errorf("Commit with nothing received = %v, want ErrIncomplete", err)
+	}
+	if err := r.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Put(0, data); !errors.Is(err, ErrClosed) {
+		t.Errorf("Put after Abort = %v, want ErrClosed", err)
+	}
+	sameTree(t, "target after abort", tree(t, dst.Home()), before)
+}
+
+// TestSourceChanged: a media file altered after the snapshot is reported,
+// not sent.
+func TestSourceChanged(t *testing.T) {
+	ctx := context.Background()
+	src := newStore(t)
+	seed(t, src, 200, 1<<20, 6)
+	snap, err := snapshot(ctx, src, t.TempDir(), testChunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	m := snap.Manifest()
+	if len(m.Media) == 0 {
+		t.Fatal("no media")
+	}
+	first, _ := m.MediaChunks(0)
+	path := src.MediaPath(m.Media[0].Hash)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 1
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snap.ReadChunk(ctx, first, nil); !errors.Is(err, ErrSourceChanged) {
+		t.Errorf("ReadChunk of changed file = %v, want ErrSourceChanged", err)
+	}
+	os.Remove(path)
+	if _, err := snap.ReadChunk(ctx, first, nil); !errors.Is(err, ErrSourceChanged) {
+		t.Errorf("ReadChunk of removed file = %v, want ErrSourceChanged", err)
+	}
+	if _, err := Snapshot(ctx, src, t.TempDir()); !errors.Is(err, ErrSourceChanged) {
+		t.Errorf("Snapshot with a missing media file = %v, want ErrSourceChanged", err)
+	}
+}
+
+// TestSnapshotWhileWriting takes a snapshot while the store grows: what
+// arrives is exactly the snapshot's state, digest-checked.
+func TestSnapshotWhileWriting(t *testing.T) {
+	ctx := context.Background()
+	src := newStore(t)
+	seed(t, src, 500, 512<<10, 7)
+	done := make(chan chatstore.Stats)
+	go func() {
+		st, err := chatstore.Seed(ctx, src, chatstore.SeedOptions{Messages: 3000, MediaBytes: 1 << 20, Seed: 8})
+		if err != nil {
+			t.Errorf("concurrent Seed: %v", err)
+		}
+		done <- st
+	}()
+	snap, err := snapshot(ctx, src, t.TempDir(), testChunk)
+	if err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	defer snap.Close()
+	final := <-done
+	dst := newStore(t)
+	r, err := NewReceiver(dst, snap.Manifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Migrate(ctx, snap, r, 2, nil); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	res, err := r.Commit(ctx)
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if got, want := stats(t, dst), snap.Manifest().Stats; got != want {
+		t.Errorf("target %+v, want snapshot's %+v", got, want)
+	}
+	if res.Source.Messages > final.Messages {
+		t.Errorf("snapshot has %d messages, more than the final %d", res.Source.Messages, final.Messages)
+	}
+}
