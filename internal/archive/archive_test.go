@@ -148,6 +148,22 @@ func TestRoundTrip(t *testing.T) {
 					if err != nil {
 						t.Fatalf("open (password %v): %v", withPassword, err)
 					}
+					// NextInto with a reused buffer that fits some frames.
+					buf := make([]byte, 0, 1024)
+					for i, want := range tt.frames {
+						got, err := r.NextInto(buf)
+						if err != nil || !bytes.Equal(got, want) {
+							t.Fatalf("NextInto() frame %d: %v (equal %v)", i, err, bytes.Equal(got, want))
+						}
+					}
+					if _, err := r.NextInto(buf); err != io.EOF {
+						t.Fatalf("NextInto() after the final frame = %v, want io.EOF", err)
+					}
+
+					r, err = open(data, key, withPassword)
+					if err != nil {
+						t.Fatalf("open (password %v): %v", withPassword, err)
+					}
 					if got, want := r.Frames(), uint64(len(tt.frames)); got != want {
 						t.Errorf("Frames() = %d, want %d", got, want)
 					}

@@ -131,13 +131,21 @@ func (r *Reader) finishUnlock(k *keys) error {
 // check for trailing data reads to the end of the input before the final
 // frame is returned.
 func (r *Reader) Next() ([]byte, error) {
+	return r.NextInto(nil)
+}
+
+// NextInto is Next that reuses buf's storage for the frame when buf has the
+// capacity for it (the frame plus 16 bytes); otherwise it allocates. The
+// result aliases buf in the first case. Reading into one buffer over and
+// over saves allocating and zeroing every frame.
+func (r *Reader) NextInto(buf []byte) ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
 	if r.keys == nil {
 		return nil, errLocked
 	}
-	p, err := r.readFrame()
+	p, err := r.readFrame(buf)
 	if err != nil {
 		r.fail(err)
 	}
@@ -181,7 +189,7 @@ func (r *Reader) fail(err error) {
 	r.scratch = nil
 }
 
-func (r *Reader) readFrame() ([]byte, error) {
+func (r *Reader) readFrame(buf []byte) ([]byte, error) {
 	if r.next == r.hdr.frames {
 		if err := r.expectEnd(); err != nil {
 			return nil, err
@@ -192,7 +200,7 @@ func (r *Reader) readFrame() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := r.readSealed(n)
+	sealed, err := r.readSealed(n, buf)
 	if err != nil {
 		return nil, fmt.Errorf("archive: read frame %d: %w", r.next, err)
 	}
@@ -224,11 +232,18 @@ func (r *Reader) readLen() (uint32, error) {
 	return n, nil
 }
 
-// readSealed reads n sealed bytes into a fresh slice. For a large frame it
-// reads the first bytes into a reused scratch buffer before allocating the
-// whole frame, so that a hostile length prefix with little data behind it
-// does not cost a MaxFrame allocation.
-func (r *Reader) readSealed(n uint32) ([]byte, error) {
+// readSealed reads n sealed bytes into buf if it has the capacity, else into
+// a fresh slice. For a large frame it reads the first bytes into a reused
+// scratch buffer before allocating the whole frame, so that a hostile length
+// prefix with little data behind it does not cost a MaxFrame allocation.
+func (r *Reader) readSealed(n uint32, buf []byte) ([]byte, error) {
+	if cap(buf) >= int(n) {
+		buf = buf[:n]
+		if _, err := io.ReadFull(r.src, buf); err != nil {
+			return nil, readErr(err)
+		}
+		return buf, nil
+	}
 	if n <= scratchCap {
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(r.src, buf); err != nil {
@@ -242,7 +257,7 @@ func (r *Reader) readSealed(n uint32) ([]byte, error) {
 	if _, err := io.ReadFull(r.src, r.scratch); err != nil {
 		return nil, readErr(err)
 	}
-	buf := make([]byte, n)
+	buf = make([]byte, n)
 	copy(buf, r.scratch)
 	if _, err := io.ReadFull(r.src, buf[scratchCap:]); err != nil {
 		return nil, readErr(err)
