@@ -187,7 +187,26 @@ func TestRearrange(t *testing.T) {
 		if !errors.Is(err, tt.want) {
 			t.Errorf("%s: got %d frames, error %v; want %v", tt.name, len(got), err, tt.want)
 		}
+		// A caller that stops after the declared count, without asking
+		// for io.EOF, must get the error too.
+		if err := readDeclared(tt.data, key); !errors.Is(err, tt.want) {
+			t.Errorf("%s, reading only the declared frames: got %v, want %v", tt.name, err, tt.want)
+		}
 	}
+}
+
+// readDeclared reads exactly the declared number of frames.
+func readDeclared(data []byte, key Key) error {
+	r, err := open(data, key, false)
+	if err != nil {
+		return err
+	}
+	for range r.Frames() {
+		if _, err := r.Next(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func buildWithKey(t testing.TB, key Key, frames [][]byte) []byte {
