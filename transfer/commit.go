@@ -2,10 +2,13 @@ package transfer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"lukechampine.com/blake3"
@@ -34,7 +37,8 @@ type Result struct {
 	MediaInstalled, MediaPresent int
 	// Timings: Transfer from NewReceiver to Commit; Verify the staged
 	// database's digest check; Install the media moves; Merge the adopt or
-	// merge; Total from NewReceiver to the end of Commit.
+	// the merge with its containment check and the target's final stats;
+	// Total from NewReceiver to the end of Commit.
 	Transfer, Verify, Install, Merge, Total time.Duration
 }
 
@@ -100,36 +104,13 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 	res.Verify = time.Since(t)
 
 	t = time.Now()
-	buf := make([]byte, 256<<10)
-	for f, mf := range r.m.Media {
-		if err := ctx.Err(); err != nil {
-			return res, fmt.Errorf("commit: %w", err)
-		}
-		if r.present[f] || r.store.HasMedia(mf.Hash, mf.Size) {
-			res.MediaPresent++
-			continue
-		}
-		path := r.mediaPath(f)
-		if mf.Size == 0 {
-			if err := os.WriteFile(path, nil, 0o600); err != nil {
-				return res, fmt.Errorf("commit: %w", diskErr(home, err))
-			}
-		}
-		// Single-chunk files were verified whole by Put; longer ones are
-		// checked here, since their chunks were verified one by one.
-		if _, n := r.m.MediaChunks(f); n > 1 {
-			ok, err := fileHashIs(path, mf.Hash, mf.Size, buf)
-			if err != nil {
-				return res, fmt.Errorf("commit: media %s: %w", mf.Hash, err)
-			}
-			if !ok {
-				return bad(fmt.Errorf("commit: media %s: %w", mf.Hash, ErrDigestMismatch))
-			}
-		}
-		if err := r.store.InstallMedia(mf.Hash, path); err != nil {
-			return res, fmt.Errorf("commit: %w", diskErr(home, err))
-		}
-		res.MediaInstalled++
+	installed, present, err := r.installMedia(ctx)
+	res.MediaInstalled, res.MediaPresent = installed, present
+	if errors.Is(err, ErrDigestMismatch) {
+		return bad(fmt.Errorf("commit: %w", err))
+	}
+	if err != nil {
+		return res, fmt.Errorf("commit: %w", diskErr(home, err))
 	}
 	res.Install = time.Since(t)
 
@@ -154,14 +135,13 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 			return res, fmt.Errorf("commit: %w", asUser(ErrDigestMismatch, err))
 		}
 	}
-	res.Merge = time.Since(t)
-
 	if res.Adopted {
 		// The target's database is now the verified file itself.
 		res.Target = st
 	} else if res.Target, err = r.store.Stats(ctx); err != nil {
 		return res, fmt.Errorf("commit: target stats: %w", err)
 	}
+	res.Merge = time.Since(t)
 	r.closed = true
 	r.closeFiles()
 	if err := os.RemoveAll(r.dir); err != nil {
@@ -171,6 +151,79 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 	res.Total = time.Since(r.started)
 	return res, nil
 }
+
+// installMedia moves the staged media files the store lacks into it, with a
+// few workers: each install is two fsyncs, and their latency, not the
+// bandwidth, dominates when done one after the other.
+func (r *Receiver) installMedia(ctx context.Context) (installed, present int, err error) {
+	var (
+		next atomic.Int64
+		mu   sync.Mutex // guards the results
+		wg   sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := func(buf []byte) error {
+		for {
+			f := int(next.Add(1)) - 1
+			if f >= len(r.m.Media) {
+				return nil
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			mf := r.m.Media[f]
+			if r.present[f] || r.store.HasMedia(mf.Hash, mf.Size) {
+				mu.Lock()
+				present++
+				mu.Unlock()
+				continue
+			}
+			path := r.mediaPath(f)
+			if mf.Size == 0 {
+				if err := os.WriteFile(path, nil, 0o600); err != nil {
+					return err
+				}
+			}
+			// Single-chunk files were verified whole by Put; longer ones
+			// are checked here, since their chunks were verified one by one.
+			if _, n := r.m.MediaChunks(f); n > 1 {
+				ok, err := fileHashIs(path, mf.Hash, mf.Size, buf)
+				if err != nil {
+					return fmt.Errorf("media %s: %w", mf.Hash, err)
+				}
+				if !ok {
+					return fmt.Errorf("media %s: %w", mf.Hash, ErrDigestMismatch)
+				}
+			}
+			if err := r.store.InstallMedia(mf.Hash, path); err != nil {
+				return err
+			}
+			mu.Lock()
+			installed++
+			mu.Unlock()
+		}
+	}
+	for range installWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if werr := work(make([]byte, 256<<10)); werr != nil {
+				mu.Lock()
+				if err == nil {
+					err = werr
+				}
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return installed, present, err
+}
+
+// installWorkers bounds concurrent media installs (mostly waiting on fsync).
+const installWorkers = 8
 
 func fileHashIs(path string, want chatstore.Hash, size int64, buf []byte) (bool, error) {
 	f, err := os.Open(path)
