@@ -1,0 +1,96 @@
+// Package transfer moves a chat history from one store to another: it takes
+// a consistent snapshot of the source, describes it in a manifest of
+// hash-checked chunks, stages the chunks a target receives (resuming where
+// an interrupted transfer stopped), and commits them atomically, checked by
+// the digest. The same engine serves a file (Export/Import, an encrypted
+// archive), an in-process migration (Migrate), and later the network and
+// the relay vault, which implement ChunkSource and feed a Receiver.
+//
+// # Manifest (format version 1)
+//
+// All integers are unsigned LEB128 varints in their shortest form; hashes
+// are 32-byte BLAKE3-256. The parser is strict: non-canonical varints,
+// out-of-range values, unsorted media, trailing bytes or a wrong root are
+// ErrCorrupt; a higher version is ErrNewerVersion.
+//
+//	"FRYM"                          magic
+//	version                         1
+//	snapshot ID                     16 random bytes
+//	chunk size                      4 KiB..16 MiB (Ferry writes 4 MiB)
+//	conversations, messages,
+//	attachments, media bytes        the source's Stats for this snapshot
+//	len, digest                     lowercase hex, at most 128 bytes
+//	db size                         raw size of the database snapshot
+//	ceil(db size/chunk size) ×      database chunks:
+//	    hash, stored size           BLAKE3 of the zstd-compressed bytes
+//	media count
+//	media count ×                   ascending hash order, no duplicates:
+//	    hash, size                  BLAKE3 of the whole file (attachment hash)
+//	    [ceil(size/chunk size) ×    only when the file spans several chunks:
+//	        chunk hash]             BLAKE3 of each raw chunk
+//	root                            BLAKE3 of every byte above
+//
+// Chunks are numbered 0..N-1: the database chunks in file order, then each
+// media file's chunks. Every chunk but the last of its part holds exactly
+// chunk size raw bytes. Database chunks are each compressed on their own
+// (zstd, fastest level; the hash covers the compressed bytes, the raw size
+// is implied), so any chunk can be fetched, verified and written alone.
+// Media chunks are raw; a one-chunk file's chunk hash is its file hash, so
+// only larger files list chunk hashes. An empty media file has no chunks.
+// A manifest must fit in one archive frame (32 MiB: a few hundred thousand
+// media files).
+//
+// # Archive
+//
+// Export writes an internal/archive stream of 1+N sealed frames: frame 0 the
+// manifest, frame i+1 chunk i. The archive authenticates order and count;
+// the manifest's hashes authenticate each chunk again on the way in.
+//
+// # Staging and commit protocol (target side)
+//
+// A Receiver stages into home/.staging/<snapshot ID hex>/:
+//
+//	manifest     the manifest, written (fsync, rename) before anything else
+//	snapshot.db  the database, each chunk decompressed to its raw offset
+//	media/<hex>  each media file, each chunk at its offset
+//	journal      40-byte records: chunk index, BLAKE3 of the raw bytes
+//	             written, CRC-32C; appended after the chunk's bytes
+//
+// Put verifies a chunk's hash before writing anything (ErrChunkCorrupt),
+// writes it, then appends its journal record. A new Receiver for the same
+// manifest reads the journal, drops a torn last record, and re-hashes the
+// staged bytes of every listed chunk; only those that match count as
+// received. Records are not fsynced one by one: after a process crash the
+// page cache still holds them; after a power loss, chunks whose bytes did
+// not reach the disk fail the re-hash and are fetched again. Nothing
+// unverified is ever committed. Media the target store already holds count
+// as received and are never fetched (a second migration moves only new
+// data). A staging directory for a different manifest is replaced.
+//
+// Commit then:
+//
+//  1. checks every chunk is staged (else ErrIncomplete, staging kept);
+//  2. computes the staged database's Stats and requires them equal to the
+//     manifest's (counts and digest: the end-to-end check; else
+//     ErrDigestMismatch, staging removed);
+//  3. installs the media files the store lacks (files larger than a chunk
+//     re-hashed whole first), each fsynced and renamed into media/;
+//  4. if the store is empty, Adopt: the staged database replaces the empty
+//     one by an atomic rename; otherwise Merge: one SQLite transaction of
+//     set operations adds what is missing, then CheckContains;
+//  5. reads the target's final Stats (for Adopt, they are the staged
+//     database's, already computed) and removes the staging directory.
+//
+// A crash before step 4 commits leaves the target's history as it was:
+// the only visible trace is media files from step 3 that no message refers
+// to yet (content-addressed and harmless; the next attempt finds them
+// present). A crash after it leaves the target fully migrated, plus a
+// staging directory whose next Commit merges nothing new. Merging the same
+// snapshot twice changes nothing.
+//
+// # Errors
+//
+// errors.go lists the sentinels (ErrWrongKey, ErrTruncated, ErrNoSpace, ...),
+// each a sentence a user can act on. Import documents which failures keep
+// staging for a resume and which remove it.
+package transfer
