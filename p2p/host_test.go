@@ -71,23 +71,32 @@ func roundTrip(ctx context.Context, h host.Host, p peer.ID, data []byte) (networ
 	return s, nil
 }
 
+const (
+	tcp4  = "/ip4/127.0.0.1/tcp/0"
+	quic4 = "/ip4/127.0.0.1/udp/0/quic-v1"
+)
+
+var defaultSecurityID = map[string]string{SecurityTLS: "/tls/1.0.0", SecurityNoise: "/noise"}[DefaultSecurity]
+
 func TestConnectAndStream(t *testing.T) {
 	tests := []struct {
 		name         string
 		security     string
-		listen       string
+		listen       []string
 		wantSecurity string
 		wantQUIC     bool
 	}{
-		{"tls-tcp", SecurityTLS, "/ip4/127.0.0.1/tcp/0", "/tls/1.0.0", false},
-		{"noise-tcp", SecurityNoise, "/ip4/127.0.0.1/tcp/0", "/noise", false},
-		{"default-tcp", "", "/ip4/127.0.0.1/tcp/0", map[string]string{SecurityTLS: "/tls/1.0.0", SecurityNoise: "/noise"}[DefaultSecurity], false},
-		{"quic", "", "/ip4/127.0.0.1/udp/0/quic-v1", "", true},
+		{"tls-tcp", SecurityTLS, []string{tcp4}, "/tls/1.0.0", false},
+		{"noise-tcp", SecurityNoise, []string{tcp4}, "/noise", false},
+		{"default-tcp", "", []string{tcp4}, defaultSecurityID, false},
+		{"quic", "", []string{quic4}, "", true},
+		// With both, TCP is preferred: it is the faster path (see doc.go).
+		{"tcp-and-quic", "", []string{quic4, tcp4}, defaultSecurityID, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newTestHost(t, tt.security, tt.listen)
-			b := newTestHost(t, tt.security, tt.listen)
+			a := newTestHost(t, tt.security, tt.listen...)
+			b := newTestHost(t, tt.security, tt.listen...)
 			b.SetStreamHandler(echoProto, echo)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
