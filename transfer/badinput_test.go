@@ -142,13 +142,25 @@ func TestImportFullDisk(t *testing.T) {
 			t.Errorf("umount %s: %v: %s", mnt, err, out)
 		}
 	})
+	// Export onto the full disk: the error names the output's directory.
+	out, err := os.Create(filepath.Join(mnt, "history.ferry"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Export(ctx, src, out, ExportOptions{Key: key, WorkDir: t.TempDir(), chunkSize: testChunk})
+	out.Close()
+	if want := fmt.Sprintf("not enough free disk space in %s", mnt); !errors.Is(err, ErrNoSpace) || !strings.Contains(err.Error(), want) {
+		t.Errorf("Export to a full disk = %v, want ErrNoSpace saying %q", err, want)
+	}
+	os.Remove(out.Name())
+
 	home := filepath.Join(mnt, "home")
 	dst := openStore(t, home, chatstore.Options{Create: true})
 	seed(t, dst, 50, 64<<10, 14)
 	beforeStats := stats(t, dst)
 	before := tree(t, home)
 
-	_, err := Import(ctx, bytes.NewReader(arc), dst, ImportOptions{Key: key})
+	_, err = Import(ctx, bytes.NewReader(arc), dst, ImportOptions{Key: key})
 	if !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("Import = %v, want ErrNoSpace", err)
 	}

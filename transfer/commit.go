@@ -53,6 +53,10 @@ type Result struct {
 // yet may appear in media/ (content-addressed, so harmless, and used by the
 // next attempt). After it, the target holds the whole snapshot.
 //
+// On success the whole staging area (home/.staging) goes, including what
+// interrupted transfers of other snapshots left (it would linger forever
+// otherwise; such a transfer starts over).
+//
 // On ErrIncomplete, or an error of the disk or the store, staging is kept and
 // Commit may be retried (after the cause is fixed); on ErrDigestMismatch the
 // staged data is known bad and is removed.
@@ -144,10 +148,10 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 	res.Merge = time.Since(t)
 	r.closed = true
 	r.closeFiles()
-	if err := os.RemoveAll(r.dir); err != nil {
+	// Also drop what interrupted transfers of other snapshots left.
+	if err := os.RemoveAll(filepath.Dir(r.dir)); err != nil {
 		return res, fmt.Errorf("commit: remove staging: %w", err)
 	}
-	removeIfEmpty(filepath.Dir(r.dir))
 	res.Total = time.Since(r.started)
 	return res, nil
 }

@@ -218,6 +218,11 @@ func TestResumeAfterCrash(t *testing.T) {
 	if last.Items != last.TotalItems || last.Bytes != last.TotalBytes || last.TotalItems != len(wantFetched) {
 		t.Errorf("last progress %+v, want all %d items", last, len(wantFetched))
 	}
+	// Left over by an interrupted transfer of another snapshot: a
+	// successful commit removes it too.
+	if err := os.MkdirAll(filepath.Join(staging, "0123456789abcdef0123456789abcdef", stagedMedia), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	res, err := r2.Commit(ctx)
 	if err != nil {
 		t.Fatalf("Commit: %v", err)
