@@ -1,0 +1,43 @@
+package main
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/ferryhq/ferry/chatstore"
+)
+
+// userMessage turns an error into the one sentence a user sees. Known failures
+// get a sentence that says what happened and what to do; anything else is
+// shown as it is, wrapped context included.
+func userMessage(err error) string {
+	for _, m := range messages {
+		if errors.Is(err, m.err) {
+			return m.text
+		}
+	}
+	return err.Error()
+}
+
+type message struct {
+	err  error
+	text string
+}
+
+var messages = []message{
+	{chatstore.ErrNoHome, "that home does not exist: check --home (or FERRY_HOME), or create the history first with `ferry history seed`"},
+	{chatstore.ErrLocked, "the history is in use by another ferry process: wait for it to finish or stop it, then try again"},
+	{chatstore.ErrNotAStore, "the home does not hold a Ferry history (its database is not one of ours): check --home"},
+	{chatstore.ErrTooNew, "the history was written by a newer version of Ferry: upgrade ferry to use it"},
+}
+
+// isUsageError tells cobra's own complaints about the command line apart.
+func isUsageError(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "invalid argument", "flag needs an argument", "required flag"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferryhq/ferry/chatstore"
+)
+
+func (a *app) historyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "history",
+		Short: "Make or inspect the chat history in a home",
+	}
+	cmd.AddCommand(a.seedCmd(), a.statsCmd())
+	return cmd
+}
+
+func (a *app) seedCmd() *cobra.Command {
+	var (
+		messages int
+		mediaMB  int64
+		seed     uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "seed",
+		Short: "Generate a realistic, deterministic chat history (adds to what is there)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if messages < 0 || mediaMB < 0 {
+				return usageError{fmt.Errorf("--messages and --media-mb must not be negative")}
+			}
+			ctx := cmd.Context()
+			if err := a.ensureHome(); err != nil {
+				return err
+			}
+			st, err := chatstore.Open(ctx, a.home, chatstore.Options{Create: true})
+			if err != nil {
+				return fmt.Errorf("open %s: %w", a.home, err)
+			}
+			defer st.Close()
+			p := a.newProgress("seeding", int64(messages), false)
+			start := time.Now()
+			stats, err := chatstore.Seed(ctx, st, chatstore.SeedOptions{
+				Messages: messages, MediaBytes: mediaMB << 20, Seed: seed,
+				Progress: p.Set,
+			})
+			p.Finish()
+			if err != nil {
+				return fmt.Errorf("seed: %w", err)
+			}
+			took := time.Since(start)
+			return a.emit(struct {
+				chatstore.Stats
+				Seconds float64 `json:"seconds"`
+			}{stats, took.Seconds()}, func() {
+				fmt.Fprintf(a.stdout, "seeded %s in %s\n", a.home, took.Round(time.Millisecond))
+				printStats(a, stats)
+			})
+		},
+	}
+	cmd.Flags().IntVar(&messages, "messages", 10000, "number of messages to add")
+	cmd.Flags().Int64Var(&mediaMB, "media-mb", 16, "MiB of attachments to add")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed; the same seed gives the same history")
+	return cmd
+}
+
+func (a *app) statsCmd() *cobra.Command {
+	var verify bool
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Count what a home holds and print its digest",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			st, err := a.openSource(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			stats, err := st.Stats(ctx)
+			if err != nil {
+				return fmt.Errorf("stats: %w", err)
+			}
+			if verify {
+				if err := st.Verify(ctx); err != nil {
+					return fmt.Errorf("verify media: %w", err)
+				}
+			}
+			return a.emit(stats, func() { printStats(a, stats) })
+		},
+	}
+	cmd.Flags().BoolVar(&verify, "verify", false, "also re-hash every media file")
+	return cmd
+}
+
+// openSource opens the home read-only: a source is only ever read.
+func (a *app) openSource(ctx context.Context) (*chatstore.Store, error) {
+	st, err := chatstore.Open(ctx, a.home, chatstore.Options{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", a.home, err)
+	}
+	return st, nil
+}
+
+func printStats(a *app, s chatstore.Stats) {
+	fmt.Fprintf(a.stdout, "conversations: %d\nmessages:      %d\nattachments:   %d\nmedia:         %s\ndigest:        %s\n",
+		s.Conversations, s.Messages, s.Attachments, humanBytes(s.MediaBytes), s.Digest)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,105 @@
+// Command ferry moves a chat history from one device to another: directly over
+// the local network, through a relay, or as an encrypted archive file.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ferry: "+userMessage(err))
+		os.Exit(exitCode(err))
+	}
+}
+
+// app holds what every command shares: set once from the global flags, then
+// read by the subcommands.
+type app struct {
+	home     string // --home, resolved
+	homeSet  bool   // --home or FERRY_HOME given explicitly
+	json     bool   // --json: machine-readable output
+	verbose  bool
+	stdin    io.Reader
+	stdout   io.Writer
+	stderr   io.Writer
+	log      *slog.Logger
+	progress bool // stderr is a terminal and not --json
+}
+
+// run parses args and executes one command. It is main without the exits, so
+// tests can call it in-process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "ferry",
+		Short:         "Move your chat history to a new device, end-to-end encrypted",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.setup(cmd)
+		},
+	}
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&a.home, "home", "", "Ferry home directory (default $FERRY_HOME, else the XDG data dir)")
+	root.PersistentFlags().BoolVar(&a.json, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log what happens to stderr")
+	root.AddCommand(
+		a.historyCmd(),
+		a.exportCmd(),
+		a.importCmd(),
+		a.demoCmd(),
+	)
+	err := root.ExecuteContext(ctx)
+	if err != nil && isUsageError(err) {
+		return usageError{err}
+	}
+	return err
+}
+
+func (a *app) setup(cmd *cobra.Command) error {
+	level := slog.LevelWarn
+	if a.verbose {
+		level = slog.LevelDebug
+	}
+	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	a.progress = !a.json && isTerminal(a.stderr)
+	home, explicit, err := resolveHome(a.home)
+	if err != nil {
+		return err
+	}
+	a.home, a.homeSet = home, explicit
+	return nil
+}
+
+// usageError marks a mistake on the command line (exit code 2).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ferryhq/ferry/chatstore"
+)
+
+// ferryBin is the ferry binary built once for the tests: they run it as a
+// user would, in its own process, and check exit codes and output.
+var ferryBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ferry-cli-test")
+	if err != nil {
+		panic(err)
+	}
+	ferryBin = filepath.Join(dir, "ferry")
+	build := exec.Command("go", "build", "-o", ferryBin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		os.RemoveAll(dir)
+		panic("build ferry: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// ferry runs the binary with args and the given extra environment.
+func ferry(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(ferryBin, args...)
+	cmd.Env = append(append(os.Environ(), "FERRY_HOME=", "FERRY_PASSWORD="), env...)
+	cmd.Env = withoutEmpty(cmd.Env)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run ferry %v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// withoutEmpty drops "NAME=" entries so that an unset variable stays unset.
+func withoutEmpty(env []string) []string {
+	var out []string
+	for _, e := range env {
+		if !strings.HasSuffix(e, "=") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func mustOK(t *testing.T, r result) result {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// stats reads a home's stats through the CLI.
+func stats(t *testing.T, home string) chatstore.Stats {
+	t.Helper()
+	r := mustOK(t, ferry(t, nil, "--home", home, "--json", "history", "stats"))
+	var s chatstore.Stats
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatalf("stats output %q: %v", r.stdout, err)
+	}
+	return s
+}
+
+// seed makes a small history in a new home.
+func seed(t *testing.T, home string, messages, mediaMB int, s int) chatstore.Stats {
+	t.Helper()
+	mustOK(t, ferry(t, nil, "--home", home, "history", "seed",
+		"--messages", itoa(messages), "--media-mb", itoa(mediaMB), "--seed", itoa(s)))
+	return stats(t, home)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestSeedIsDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	a := seed(t, filepath.Join(dir, "a"), 2000, 2, 7)
+	b := seed(t, filepath.Join(dir, "b"), 2000, 2, 7)
+	c := seed(t, filepath.Join(dir, "c"), 2000, 2, 8)
+	if a != b {
+		t.Errorf("same seed: got %+v and %+v, want equal", a, b)
+	}
+	if a.Digest == c.Digest {
+		t.Errorf("different seeds gave the same digest %s", a.Digest)
+	}
+	if a.Messages != 2000 || a.Attachments == 0 || a.MediaBytes == 0 || a.Conversations == 0 {
+		t.Errorf("seeded stats %+v: want 2000 messages and some attachments", a)
+	}
+}
+
+func TestMissingHome(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "nope")
+	for _, args := range [][]string{
+		{"--home", home, "history", "stats"},
+		{"--home", home, "export", "--out", filepath.Join(t.TempDir(), "x.ferry")},
+	} {
+		r := ferry(t, nil, args...)
+		if r.code != 1 {
+			t.Errorf("%v: exit %d, want 1", args, r.code)
+		}
+		if !strings.Contains(r.stderr, "does not exist") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v: stderr %q, want one sentence saying the home does not exist", args, r.stderr)
+		}
+		if _, err := os.Stat(home); !os.IsNotExist(err) {
+			t.Errorf("%v created the home %s", args, home)
+		}
+	}
+	// A home under a directory that does not exist cannot be a target either.
+	deep := filepath.Join(t.TempDir(), "no", "such", "dir")
+	r := ferry(t, nil, "--home", deep, "history", "seed", "--messages", "10", "--media-mb", "0")
+	if r.code != 1 || !strings.Contains(r.stderr, "does not exist") {
+		t.Errorf("seed into %s: exit %d, stderr %q; want exit 1 and a clear sentence", deep, r.code, r.stderr)
+	}
+}
+
+func TestUsageErrorExitCode(t *testing.T) {
+	r := ferry(t, nil, "history", "seed", "--no-such-flag")
+	if r.code != 2 {
+		t.Errorf("unknown flag: exit %d, want 2 (stderr %q)", r.code, r.stderr)
+	}
+}

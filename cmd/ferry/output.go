@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+// emit prints one result: JSON (one object per line) with --json, else the
+// human text.
+func (a *app) emit(v any, human func()) error {
+	if a.json {
+		return json.NewEncoder(a.stdout).Encode(v)
+	}
+	human()
+	return nil
+}
+
+// progress shows how long work is going: a bar on a terminal, JSON lines with
+// --json, nothing otherwise. It is safe for concurrent use.
+type progress struct {
+	a     *app
+	phase string
+	bytes bool
+
+	mu    sync.Mutex
+	bar   *progressbar.ProgressBar
+	done  int64
+	total int64
+	last  time.Time
+}
+
+// newProgress starts a progress display for one phase of work. total may be 0
+// when unknown; bytes says whether the unit is bytes (else items).
+func (a *app) newProgress(phase string, total int64, bytes bool) *progress {
+	p := &progress{a: a, phase: phase, total: total, bytes: bytes}
+	if a.progress {
+		opts := []progressbar.Option{
+			progressbar.OptionSetWriter(a.stderr),
+			progressbar.OptionSetDescription(phase),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(100 * time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		}
+		if bytes {
+			opts = append(opts, progressbar.OptionShowBytes(true))
+		} else {
+			opts = append(opts, progressbar.OptionShowIts(), progressbar.OptionSetItsString("items"))
+		}
+		if total <= 0 {
+			total = -1
+		}
+		p.bar = progressbar.NewOptions64(total, opts...)
+	}
+	return p
+}
+
+// Set records absolute progress.
+func (p *progress) Set(done, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = done
+	if total > 0 && total != p.total {
+		p.total = total
+		if p.bar != nil {
+			p.bar.ChangeMax64(total)
+		}
+	}
+	p.flushLocked(false)
+}
+
+// Add records n more units of progress.
+func (p *progress) Add(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += n
+	p.flushLocked(false)
+}
+
+func (p *progress) flushLocked(final bool) {
+	if p.bar != nil {
+		_ = p.bar.Set64(p.done)
+		return
+	}
+	if !p.a.json {
+		return
+	}
+	now := time.Now()
+	if !final && now.Sub(p.last) < 500*time.Millisecond {
+		return
+	}
+	p.last = now
+	_ = json.NewEncoder(p.a.stderr).Encode(map[string]any{
+		"event": "progress", "phase": p.phase, "done": p.done, "total": p.total,
+	})
+}
+
+// Finish ends the display.
+func (p *progress) Finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		fmt.Fprint(p.a.stderr, "")
+		return
+	}
+	p.flushLocked(true)
+}
