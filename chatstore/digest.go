@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"math"
 
+	"golang.org/x/sync/errgroup"
 	"lukechampine.com/blake3"
 	"modernc.org/sqlite"
-	"golang.org/x/sync/errgroup"
 )
 
 // The digest of a store is BLAKE3("ferry digest v1" || S) where S is the sum,

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // openSnapshotRO opens a standalone database file read-only and checks that
@@ -91,6 +93,9 @@ func (s *Store) attached(ctx context.Context, snapshot string, f func(*sql.Conn)
 	}
 	u := url.URL{Scheme: "file", Path: p, RawQuery: "mode=ro"}
 	if _, err := conn.ExecContext(ctx, "ATTACH DATABASE ? AS snap", u.String()); err != nil {
+		return dbErr("attach snapshot", err)
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA snap.cache_size=-%d", cacheKiB)); err != nil {
 		return dbErr("attach snapshot", err)
 	}
 	ferr := f(conn)
@@ -207,32 +212,63 @@ var containsSQL = []struct{ table, query string }{
 
 // CheckContains returns an error wrapping ErrMissing unless every row of the
 // snapshot is in the store with equal content (or a newer edit) and every
-// media file it references is in place with the right size.
+// media file it references is in place with the right size. The messages are
+// checked in two key ranges on two connections at once.
 func (s *Store) CheckContains(ctx context.Context, snapshot string) error {
-	var missing []string
-	err := s.attached(ctx, snapshot, func(conn *sql.Conn) error {
-		tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-		if err != nil {
-			return dbErr("check", err)
-		}
-		defer tx.Rollback()
-		for _, c := range containsSQL {
-			var n int64
-			if err := tx.QueryRowContext(ctx, c.query).Scan(&n); err != nil {
-				return dbErr("check "+c.table, err)
-			}
-			if n > 0 {
-				missing = append(missing, fmt.Sprintf("%d %s", n, c.table))
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
 	atts, err := ListAttachments(ctx, snapshot)
 	if err != nil {
 		return err
+	}
+	var mid []byte
+	err = s.attached(ctx, snapshot, func(conn *sql.Conn) error {
+		var lo, hi []byte
+		err := conn.QueryRowContext(ctx, `SELECT (SELECT min(id) FROM snap.messages), (SELECT max(id) FROM snap.messages)`).Scan(&lo, &hi)
+		mid = midKey(lo, hi)
+		return err
+	})
+	if err != nil {
+		return dbErr("check", err)
+	}
+	counts := make([]int64, len(containsSQL)+1)
+	check := func(queries []int) func() error {
+		return func() error {
+			return s.attached(ctx, snapshot, func(conn *sql.Conn) error {
+				tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+				if err != nil {
+					return dbErr("check", err)
+				}
+				defer tx.Rollback()
+				for _, i := range queries {
+					var q string
+					var args []any
+					switch {
+					case i == len(containsSQL):
+						q, args = containsSQL[3].query+" AND s.id >= ?", []any{mid}
+					case containsSQL[i].table == "messages":
+						q, args = containsSQL[i].query+" AND s.id < ?", []any{mid}
+					default:
+						q = containsSQL[i].query
+					}
+					if err := tx.QueryRowContext(ctx, q, args...).Scan(&counts[i]); err != nil {
+						return dbErr("check", err)
+					}
+				}
+				return nil
+			})
+		}
+	}
+	g, _ := errgroup.WithContext(ctx)
+	g.Go(check([]int{len(containsSQL)}))
+	g.Go(check([]int{0, 1, 2, 3, 4, 5}))
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	counts[3] += counts[len(containsSQL)]
+	var missing []string
+	for i, c := range containsSQL {
+		if counts[i] > 0 {
+			missing = append(missing, fmt.Sprintf("%d %s", counts[i], c.table))
+		}
 	}
 	var files int
 	for _, a := range atts {
@@ -244,7 +280,7 @@ func (s *Store) CheckContains(ctx context.Context, snapshot string) error {
 		missing = append(missing, fmt.Sprintf("%d media files", files))
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("chatstore: check: %s: %w", strings.Join(missing, ", "), ErrMissing)
+		return fmt.Errorf("chatstore: check: store lacks %s: %w", strings.Join(missing, ", "), ErrMissing)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package chatstore
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"fmt"
 	"sort"
@@ -54,7 +53,7 @@ func migrations() []migration {
 func schemaVersion() int { return len(migrations()) }
 
 // migrate applies the migrations above version from, in one transaction.
-func migrate(ctx context.Context, db *sql.DB, from int) error {
+func migrate(ctx context.Context, db querier, from int) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return dbErr("begin migration", err)

@@ -22,7 +22,15 @@ const (
 	busyMillis   = 5000
 	maxConns     = 3
 	lockName     = ".lock"
+	pageSize     = 16384
 )
+
+// querier is what *sql.DB and *sql.Conn have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
 
 // Store is an open Ferry home: the history database and the media folder.
 // A Store is safe for concurrent use.
@@ -48,7 +56,11 @@ func Open(ctx context.Context, home string, opts Options) (*Store, error) {
 	fi, err := os.Stat(abs)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && opts.Create && !opts.ReadOnly:
-		if err := os.Mkdir(abs, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		err := os.Mkdir(abs, 0o700)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("chatstore: create home %s: parent missing: %w", home, ErrNoHome)
+		}
+		if err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("chatstore: create home: %w", err)
 		}
 	case errors.Is(err, os.ErrNotExist):
@@ -140,15 +152,26 @@ func dsn(path string, readOnly bool) string {
 
 // initSchema brings a writable database to the current schema version.
 func initSchema(ctx context.Context, db *sql.DB) error {
-	ver, err := checkHeader(ctx, db, true)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return dbErr("open database", err)
+	}
+	defer conn.Close()
+	ver, err := checkHeader(ctx, conn, true)
 	if err != nil {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
+	if ver == 0 {
+		// Larger pages: fewer b-tree levels and fewer reads per scan.
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA page_size=%d", pageSize)); err != nil {
+			return dbErr("set page_size", err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
 		return dbErr("set journal_mode", err)
 	}
 	if ver < schemaVersion() {
-		if err := migrate(ctx, db, ver); err != nil {
+		if err := migrate(ctx, conn, ver); err != nil {
 			return err
 		}
 	}
@@ -158,7 +181,7 @@ func initSchema(ctx context.Context, db *sql.DB) error {
 // checkHeader reads application_id and user_version. A database with neither
 // and no tables is new (version 0) when allowNew; anything else that is not
 // ours is ErrNotAStore, and a newer schema is ErrTooNew.
-func checkHeader(ctx context.Context, db *sql.DB, allowNew bool) (int, error) {
+func checkHeader(ctx context.Context, db querier, allowNew bool) (int, error) {
 	var app, ver, tables int64
 	err := db.QueryRowContext(ctx, `SELECT (SELECT application_id FROM pragma_application_id),
 		(SELECT user_version FROM pragma_user_version),
@@ -262,7 +285,21 @@ func (s *Store) Snapshot(ctx context.Context, dst string) error {
 	if _, err := os.Lstat(dst); err == nil {
 		return fmt.Errorf("chatstore: snapshot: %s: %w", dst, os.ErrExist)
 	}
-	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", dst); err != nil {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return dbErr("snapshot", err)
+	}
+	defer conn.Close()
+	if s.readOnly {
+		// query_only also forbids writing the snapshot file; the
+		// connection is still opened with mode=ro, so the store itself
+		// stays unwritable.
+		if _, err := conn.ExecContext(ctx, "PRAGMA query_only=0"); err != nil {
+			return dbErr("snapshot", err)
+		}
+		defer conn.ExecContext(context.Background(), "PRAGMA query_only=1")
+	}
+	if _, err := conn.ExecContext(ctx, "VACUUM INTO ?", dst); err != nil {
 		return dbErr("snapshot", err)
 	}
 	return nil

@@ -1,0 +1,183 @@
+package chatstore
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// Benchmark sizes come from the environment so that the default run stays
+// quick: FERRY_BENCH_MESSAGES (default 20000) and FERRY_BENCH_MEDIA_MB
+// (default 16). For the targets:
+//
+//	FERRY_BENCH_MESSAGES=1000000 FERRY_BENCH_MEDIA_MB=1024 go test -run '^$' -bench . -benchtime 1x ./chatstore
+func benchSize(b *testing.B) (msgs int, media int64) {
+	msgs, media = 20000, 16<<20
+	if v := os.Getenv("FERRY_BENCH_MESSAGES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("FERRY_BENCH_MESSAGES: %v", err)
+		}
+		msgs = n
+	}
+	if v := os.Getenv("FERRY_BENCH_MEDIA_MB"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			b.Fatalf("FERRY_BENCH_MEDIA_MB: %v", err)
+		}
+		media = n << 20
+	}
+	return msgs, media
+}
+
+func reportRate(b *testing.B, msgs int) {
+	b.ReportMetric(float64(msgs)*float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	if rss := peakRSS(); rss > 0 {
+		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
+	}
+}
+
+func copyFile(b testing.TB, src, dst string) {
+	b.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		b.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkSeed(b *testing.B) {
+	msgs, media := benchSize(b)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		s := newStore(b)
+		b.StartTimer()
+		if _, err := Seed(ctx, s, SeedOptions{Messages: msgs, MediaBytes: media, Seed: 1}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Close()
+		os.RemoveAll(s.Home())
+		b.StartTimer()
+	}
+	reportRate(b, msgs)
+}
+
+func BenchmarkDigest(b *testing.B) {
+	msgs, _ := benchSize(b)
+	s, _ := seeded(b, SeedOptions{Messages: msgs, Seed: 1})
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := s.Stats(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRate(b, msgs)
+}
+
+func BenchmarkSnapshot(b *testing.B) {
+	msgs, _ := benchSize(b)
+	s, _ := seeded(b, SeedOptions{Messages: msgs, Seed: 1})
+	dir := b.TempDir()
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		p := filepath.Join(dir, strconv.Itoa(i))
+		i++
+		if err := s.Snapshot(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		os.Remove(p)
+		b.StartTimer()
+	}
+	reportRate(b, msgs)
+}
+
+// BenchmarkAdopt measures importing into an empty store: validate the
+// snapshot, adopt it, and compute the final digest.
+func BenchmarkAdopt(b *testing.B) {
+	msgs, _ := benchSize(b)
+	src, want := seeded(b, SeedOptions{Messages: msgs, Seed: 1})
+	snap := snapshot(b, src)
+	src.Close()
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		dst := newStore(b)
+		staged := filepath.Join(dst.Home(), "staged.db")
+		copyFile(b, snap, staged)
+		b.StartTimer()
+		if err := dst.Adopt(ctx, staged); err != nil {
+			b.Fatal(err)
+		}
+		got, err := dst.Stats(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if got != want {
+			b.Fatalf("got %+v, want %+v", got, want)
+		}
+		dst.Close()
+		os.RemoveAll(dst.Home())
+		b.StartTimer()
+	}
+	reportRate(b, msgs)
+}
+
+// BenchmarkMergeHalfFull measures merging msgs/2 new messages into a store
+// that holds msgs/2 others: merge, CheckContains, final digest.
+func BenchmarkMergeHalfFull(b *testing.B) {
+	msgs, _ := benchSize(b)
+	ctx := context.Background()
+	a, _ := seeded(b, SeedOptions{Messages: msgs / 2, Seed: 1})
+	snapA := snapshot(b, a)
+	a.Close()
+	c, _ := seeded(b, SeedOptions{Messages: msgs / 2, Seed: 2})
+	snapB := snapshot(b, c)
+	c.Close()
+	for b.Loop() {
+		b.StopTimer()
+		dst := newStore(b)
+		staged := filepath.Join(dst.Home(), "staged.db")
+		copyFile(b, snapA, staged)
+		if err := dst.Adopt(ctx, staged); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		res, err := dst.Merge(ctx, snapB)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := dst.CheckContains(ctx, snapB); err != nil {
+			b.Fatal(err)
+		}
+		st, err := dst.Stats(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if res.Messages != int64(msgs/2) || st.Messages != int64(msgs/2)*2 {
+			b.Fatalf("merged %d, now %d; want %d, %d", res.Messages, st.Messages, msgs/2, msgs/2*2)
+		}
+		dst.Close()
+		os.RemoveAll(dst.Home())
+		b.StartTimer()
+	}
+	reportRate(b, msgs/2)
+}
