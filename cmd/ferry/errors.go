@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/transfer"
 )
 
 // userMessage turns an error into the one sentence a user sees. Known failures
@@ -16,7 +18,29 @@ func userMessage(err error) string {
 			return m.text
 		}
 	}
+	// Errors whose text already is the sentence: show the most specific link
+	// of the chain that still starts with it (it may add a detail, such as
+	// which directory is full), without the operation prefixes around it.
+	for _, s := range sentences {
+		if !errors.Is(err, s) {
+			continue
+		}
+		for e := err; e != nil; e = errors.Unwrap(e) {
+			if strings.HasPrefix(e.Error(), s.Error()) {
+				return e.Error()
+			}
+		}
+		return s.Error()
+	}
 	return err.Error()
+}
+
+var sentences = []error{
+	archive.ErrBadRecoveryKey,
+	transfer.ErrWrongKey, transfer.ErrWrongPassword, transfer.ErrNotArchive, transfer.ErrNewerVersion,
+	transfer.ErrCorrupt, transfer.ErrTruncated, transfer.ErrChunkCorrupt, transfer.ErrIncomplete,
+	transfer.ErrDigestMismatch, transfer.ErrSourceChanged, transfer.ErrTooLarge, transfer.ErrNoSpace,
+	transfer.ErrNoKey,
 }
 
 type message struct {
