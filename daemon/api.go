@@ -34,6 +34,9 @@ type ReceiveRequest struct {
 	Code  string `json:"code,omitempty"`
 	Yes   bool   `json:"yes,omitempty"` // accept the offer without asking
 	Relay string `json:"relay,omitempty"`
+	// Addrs, when set, are the sender's full multiaddrs (with /p2p/ID): dial
+	// them instead of looking for the sender with mDNS.
+	Addrs []string `json:"addrs,omitempty"`
 }
 
 // Event is one step of a session, as shown to the user: JSON lines with --json,

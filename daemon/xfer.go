@@ -37,8 +37,9 @@ type Report struct {
 }
 
 // serveTransfer answers requests on one stream until the client closes it.
-// done is called with the receiver's report when it says it has committed.
-func serveTransfer(ctx context.Context, rw io.ReadWriter, src chunkSource, done func(Report)) error {
+// served (if not nil) is called with the size of every chunk sent; done is
+// called with the receiver's report when it says it has committed.
+func serveTransfer(ctx context.Context, rw io.ReadWriter, src chunkSource, served func(int64), done func(Report)) error {
 	r := wire.NewReader(rw)
 	m := src.Manifest()
 	var buf []byte
@@ -77,6 +78,9 @@ func serveTransfer(ctx context.Context, rw io.ReadWriter, src chunkSource, done 
 			buf = data
 			if err := wire.Write(rw, wire.Chunk, wire.PutIndex(i), data); err != nil {
 				return err
+			}
+			if served != nil {
+				served(int64(len(data)))
 			}
 		case wire.Done:
 			var rep Report

@@ -68,6 +68,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		a.exportCmd(),
 		a.importCmd(),
 		a.demoCmd(),
+		a.daemonCmd(),
+		a.sendCmd(),
+		a.receiveCmd(),
+		a.devicesCmd(),
+		a.statusCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if err != nil && isUsageError(err) {

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mdp/qrterminal/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/ferryhq/ferry/daemon"
+)
+
+// socketPath is the control socket of the daemon of a home.
+func socketPath(home string) string { return filepath.Join(home, "ferry.sock") }
+
+// withAPI runs fn against the home's running daemon, or an in-process one
+// when none runs.
+func (a *app) withAPI(ctx context.Context, fn func(daemon.API) error) error {
+	if c, err := daemon.Dial(ctx, socketPath(a.home)); err == nil {
+		defer c.Close()
+		a.log.Debug("using the running daemon", "socket", socketPath(a.home))
+		return fn(c)
+	} else if !errors.Is(err, daemon.ErrNoDaemon) {
+		return err
+	}
+	if err := a.ensureHome(); err != nil {
+		return err
+	}
+	d, err := daemon.New(ctx, daemon.Config{Home: a.home, Version: "ferry " + version, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return fn(d)
+}
+
+func (a *app) daemonCmd() *cobra.Command {
+	var listen []string
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the Ferry service for this home (send, receive and the control socket)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if err := a.ensureHome(); err != nil {
+				return err
+			}
+			d, err := daemon.New(ctx, daemon.Config{Home: a.home, Version: "ferry " + version, Listen: listen, Logger: a.log})
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			st, _ := d.Status(ctx)
+			if a.json {
+				_ = json.NewEncoder(a.stdout).Encode(map[string]any{"event": "ready", "peer_id": st.PeerID, "addrs": st.Addrs, "socket": socketPath(a.home)})
+			} else {
+				fmt.Fprintf(a.stdout, "daemon: %s\n", st.PeerID)
+				for _, ad := range st.Addrs {
+					fmt.Fprintf(a.stdout, "listening: %s\n", ad)
+				}
+				fmt.Fprintf(a.stdout, "control: %s\n", socketPath(a.home))
+			}
+			err = daemon.ServeControl(ctx, socketPath(a.home), d, a.log)
+			if ctx.Err() != nil {
+				return nil // SIGINT/SIGTERM: a clean stop
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringArrayVar(&listen, "listen", nil, "libp2p multiaddr to listen on (repeatable; default TCP and QUIC on all interfaces)")
+	return cmd
+}
+
+func (a *app) sendCmd() *cobra.Command {
+	var req daemon.SendRequest
+	cmd := &cobra.Command{
+		Use:   "send",
+		Short: "Offer this home's history to a new device; prints a code to type there",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if _, err := os.Stat(a.home); err != nil {
+				return fmt.Errorf("home %s does not exist: check --home (or FERRY_HOME)", a.home)
+			}
+			return a.withAPI(ctx, func(api daemon.API) error {
+				r := a.newRenderer(api, false)
+				defer r.finish()
+				rep, err := api.Send(ctx, req, r.event)
+				if err != nil {
+					return err
+				}
+				return r.result(rep)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&req.Code, "code", "", "use this code instead of a new one")
+	cmd.Flags().IntVar(&req.CodeWords, "code-words", 0, "words in a new code (default 2; more words, more secret)")
+	return cmd
+}
+
+func (a *app) receiveCmd() *cobra.Command {
+	var req daemon.ReceiveRequest
+	cmd := &cobra.Command{
+		Use:   "receive [CODE]",
+		Short: "Receive the history offered by ferry send on the other device",
+		Long: `Receive the history offered by ferry send on the other device.
+
+Give the code it shows. Devices that paired before need no code: ferry receive
+alone continues an interrupted migration or fetches what is new.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if len(args) == 1 {
+				req.Code = args[0]
+			}
+			if !req.Yes && !a.canAsk() {
+				return usageError{errors.New("cannot ask whether to accept the offer (no terminal): add --yes")}
+			}
+			return a.withAPI(ctx, func(api daemon.API) error {
+				r := a.newRenderer(api, !req.Yes)
+				defer r.finish()
+				rep, err := api.Receive(ctx, req, r.event)
+				if err != nil {
+					return err
+				}
+				return r.result(rep)
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&req.Yes, "yes", "y", false, "accept the offer without asking")
+	cmd.Flags().StringArrayVar(&req.Addrs, "peer", nil, "the sender's full multiaddr (…/p2p/ID), to skip the local-network search")
+	return cmd
+}
+
+func (a *app) devicesCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "devices",
+		Short: "List the devices this one has paired with",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withAPI(cmd.Context(), func(api daemon.API) error {
+				ds, err := api.Devices(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return a.emit(ds, func() {
+					if len(ds) == 0 {
+						fmt.Fprintln(a.stdout, "no paired devices")
+					}
+					for _, d := range ds {
+						fmt.Fprintf(a.stdout, "%s  %-24s paired %s\n", d.PeerID, d.Name, d.PairedAt.Format("2006-01-02 15:04"))
+					}
+				})
+			})
+		},
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "forget ID",
+		Short: "Remove a paired device: it will need a code again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withAPI(cmd.Context(), func(api daemon.API) error {
+				if err := api.Forget(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				return a.emit(map[string]string{"forgotten": args[0]}, func() {
+					fmt.Fprintf(a.stdout, "forgot %s\n", args[0])
+				})
+			})
+		},
+	})
+	return cmd
+}
+
+func (a *app) statusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show this device's peer ID, addresses and sessions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withAPI(cmd.Context(), func(api daemon.API) error {
+				st, err := api.Status(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return a.emit(st, func() {
+					fmt.Fprintf(a.stdout, "peer ID: %s\nhome:    %s\n", st.PeerID, st.Home)
+					for _, ad := range st.Addrs {
+						fmt.Fprintf(a.stdout, "address: %s\n", ad)
+					}
+					for _, s := range st.Sessions {
+						fmt.Fprintf(a.stdout, "session: %s %s since %s\n", s.ID, s.State, s.Started.Format("15:04:05"))
+					}
+				})
+			})
+		},
+	}
+}
+
+// canAsk reports whether the user can be asked a question.
+func (a *app) canAsk() bool {
+	f, err := os.Open("/dev/tty")
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// renderer shows a session's events: JSON lines with --json; otherwise the
+// code on stdout, narration on stderr, and a progress bar on a terminal.
+type renderer struct {
+	a      *app
+	api    daemon.API
+	ask    bool
+	bar    *progress
+	phase  string
+	path   string
+	failed error
+}
+
+func (a *app) newRenderer(api daemon.API, ask bool) *renderer {
+	return &renderer{a: a, api: api, ask: ask}
+}
+
+func (r *renderer) event(e daemon.Event) {
+	a := r.a
+	if a.json {
+		_ = json.NewEncoder(a.stdout).Encode(e)
+		if e.Kind == daemon.EventOffer && r.ask {
+			r.confirm(e)
+		}
+		return
+	}
+	switch e.Kind {
+	case daemon.EventCode:
+		fmt.Fprintf(a.stdout, "code: %s\n", e.Code)
+		if a.progress {
+			qrterminal.GenerateHalfBlock(e.Code, qrterminal.L, a.stderr)
+		}
+		if e.Offer != nil {
+			fmt.Fprintf(a.stderr, "offering %d messages and %s of media (%s to move)\n",
+				e.Offer.Messages, humanBytes(e.Offer.MediaBytes), humanBytes(e.Offer.Bytes))
+		}
+	case daemon.EventProgress:
+		if r.bar == nil || r.phase != e.Phase {
+			if r.bar != nil {
+				r.bar.Finish()
+			}
+			desc := e.Phase
+			if r.path != "" {
+				desc += " (" + r.path + ")"
+			}
+			r.bar, r.phase = a.newProgress(desc, e.Total, true), e.Phase
+		}
+		r.bar.Set(e.Done, e.Total)
+	case daemon.EventConnected:
+		r.path = e.Path
+		fmt.Fprintln(a.stderr, e.Message)
+	case daemon.EventOffer:
+		if e.Offer != nil {
+			fmt.Fprintf(a.stderr, "%s offers %d messages and %s of media (%s to move)\n",
+				e.Offer.Device, e.Offer.Messages, humanBytes(e.Offer.MediaBytes), humanBytes(e.Offer.Bytes))
+		}
+		if r.ask {
+			r.confirm(e)
+		}
+	case daemon.EventDone:
+		if r.bar != nil {
+			r.bar.Finish()
+			r.bar = nil
+		}
+	default:
+		if e.Message != "" {
+			fmt.Fprintln(a.stderr, e.Message)
+		}
+	}
+}
+
+// confirm asks the user on the terminal whether to accept an offer.
+func (r *renderer) confirm(e daemon.Event) {
+	r.ask = false
+	accept := false
+	if tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0); err == nil {
+		fmt.Fprint(tty, "Receive it? [y/N] ")
+		line, _ := bufio.NewReader(tty).ReadString('\n')
+		tty.Close()
+		line = strings.ToLower(strings.TrimSpace(line))
+		accept = line == "y" || line == "yes"
+	}
+	if err := r.api.Confirm(context.Background(), e.Session, accept); err != nil {
+		r.failed = err
+	}
+}
+
+func (r *renderer) finish() {
+	if r.bar != nil {
+		r.bar.Finish()
+	}
+}
+
+// result prints the final report of a session.
+func (r *renderer) result(rep *daemon.Report) error {
+	a := r.a
+	if r.failed != nil {
+		return r.failed
+	}
+	if a.json {
+		return json.NewEncoder(a.stdout).Encode(map[string]any{"event": "result", "report": rep})
+	}
+	r.finish()
+	fmt.Fprintf(a.stdout, "done: %d messages, %d attachments; moved %s; digest %s (verified on the receiver)\n",
+		rep.Messages, rep.Attachments, humanBytes(rep.Bytes), rep.TargetDigest)
+	return nil
+}

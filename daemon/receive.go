@@ -1,0 +1,269 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/pairing"
+	"github.com/ferryhq/ferry/transfer"
+)
+
+// ErrDeclined means the user declined the offer.
+var ErrDeclined = errors.New("the offer was declined: nothing was received")
+
+// ErrNoCode means a receive needs a code because no paired device is offering.
+var ErrNoCode = errors.New("no paired device is sending nearby: give the code shown by ferry send on the other device")
+
+// Receive implements API: find the sender, pair with the code unless the two
+// devices are paired already, show the offer, pull what is missing, commit,
+// verify, and tell the sender. A dropped connection is retried (for
+// Config.RetryFor) and continues where it stopped.
+func (d *Daemon) Receive(ctx context.Context, req ReceiveRequest, emit func(Event)) (*Report, error) {
+	s, err := d.startSession("receive")
+	if err != nil {
+		return nil, err
+	}
+	defer d.endSession(s)
+	ev := emitter(s, emit)
+
+	var code pairing.Code
+	if req.Code != "" {
+		if code, err = pairing.ParseCode(req.Code); err != nil {
+			return nil, err
+		}
+	}
+	d.setState(s, "looking")
+	pid, err := d.connect(ctx, req, code, ev)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.trust.Get(pid); err != nil {
+		if code.IsZero() {
+			return nil, ErrNoCode
+		}
+		d.setState(s, "pairing")
+		if err := d.pairWith(ctx, pid, code, ev); err != nil {
+			return nil, err
+		}
+	}
+
+	store, err := chatstore.Open(ctx, d.cfg.Home, chatstore.Options{Create: true})
+	if err != nil {
+		return nil, fmt.Errorf("open history: %w", err)
+	}
+	defer store.Close()
+
+	confirmed := req.Yes
+	deadline := time.Now().Add(d.cfg.RetryFor)
+	for attempt := 0; ; attempt++ {
+		rep, err := d.receiveOnce(ctx, s, pid, store, &confirmed, ev)
+		if err == nil {
+			return rep, nil
+		}
+		if !retryable(ctx, err) || time.Now().After(deadline) {
+			return nil, err
+		}
+		ev(Event{Kind: EventWaiting, Message: "lost the connection to the sender (" + err.Error() + "); waiting for it to come back — what was received is kept"})
+		d.setState(s, "reconnecting")
+		if pid, err = d.reconnect(ctx, pid, deadline, ev); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// receiveOnce runs one transfer attempt over the current connection.
+func (d *Daemon) receiveOnce(ctx context.Context, s *sessionInfo, pid peer.ID, store *chatstore.Store, confirmed *bool, ev func(Event)) (*Report, error) {
+	ms, err := d.host.NewStream(network.WithAllowLimitedConn(ctx, "ferry transfer"), pid, protocol.ID(TransferProtocol))
+	if err != nil {
+		return nil, fmt.Errorf("open transfer stream: %w", err)
+	}
+	defer ms.Close()
+	m, err := fetchManifest(ms)
+	if err != nil {
+		ms.Reset()
+		return nil, err
+	}
+	dev, _ := d.trust.Get(pid)
+	offer := Offer{Device: dev.Name, PeerID: pid.String(), Messages: m.Stats.Messages, MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes()}
+	if !*confirmed {
+		d.setState(s, "confirm")
+		ev(Event{Kind: EventOffer, Offer: &offer, Message: "confirm to receive"})
+		select {
+		case ok := <-s.confirm:
+			if !ok {
+				return nil, ErrDeclined
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		*confirmed = true
+	} else {
+		ev(Event{Kind: EventOffer, Offer: &offer})
+	}
+
+	recv, err := transfer.NewReceiver(store, m)
+	if err != nil {
+		return nil, fmt.Errorf("prepare to receive: %w", err)
+	}
+	missing := recv.Missing()
+	var need int64
+	for _, i := range missing {
+		need += int64(m.Chunk(i).Size)
+	}
+	if n := recv.Resumed(); n > 0 {
+		ev(Event{Kind: EventWaiting, Message: fmt.Sprintf("continuing: %d of %d pieces were already received and verified", n, m.NumChunks())})
+	}
+	d.setState(s, "receiving")
+	var got, items atomic.Int64
+	ev(Event{Kind: EventProgress, Phase: "receiving", Done: 0, Total: need, ItemsTotal: int64(len(missing))})
+	open := func(ctx context.Context) (io.ReadWriteCloser, error) {
+		return d.host.NewStream(network.WithAllowLimitedConn(ctx, "ferry transfer"), pid, protocol.ID(TransferProtocol))
+	}
+	err = fetchChunks(ctx, open, recv, missing, d.cfg.Parallel, func(n int64) {
+		ev(Event{Kind: EventProgress, Phase: "receiving", Done: got.Add(n), Total: need, Items: items.Add(1), ItemsTotal: int64(len(missing))})
+	})
+	if err != nil {
+		recv.Close() // keeps what is staged for the next attempt
+		ms.Reset()
+		return nil, err
+	}
+	d.setState(s, "committing")
+	ev(Event{Kind: EventCommitting, Message: "all data received and verified; merging into the history"})
+	res, err := recv.Commit(ctx)
+	if err != nil {
+		ms.Reset()
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	rep := Report{Messages: res.Source.Messages, Attachments: res.Source.Attachments, Bytes: got.Load(),
+		SourceDigest: res.Source.Digest, TargetDigest: res.Target.Digest}
+	if err := sendReport(ms, rep); err != nil {
+		// The history is committed; only the sender's confirmation is lost.
+		ev(Event{Kind: EventWaiting, Message: "committed, but could not tell the sender: " + err.Error()})
+	}
+	ev(Event{Kind: EventDone, Report: &rep, Message: "committed and verified"})
+	return &rep, nil
+}
+
+// connect finds the sender and connects to it; it returns its peer ID.
+func (d *Daemon) connect(ctx context.Context, req ReceiveRequest, code pairing.Code, ev func(Event)) (peer.ID, error) {
+	var info peer.AddrInfo
+	if len(req.Addrs) > 0 {
+		infos, err := parseAddrs(req.Addrs)
+		if err != nil {
+			return "", err
+		}
+		info = infos[0]
+	} else {
+		if code.IsZero() {
+			return "", ErrNoCode
+		}
+		if d.cfg.NoMDNS {
+			return "", errors.New("local-network discovery is off: give the sender's address with --peer")
+		}
+		ev(Event{Kind: EventWaiting, Message: "looking for the sender on the local network"})
+		found, err := p2p.Find(ctx, strconv.Itoa(int(code.Nameplate)), d.cfg.FindTimeout)
+		if err != nil {
+			return "", err
+		}
+		info = found
+		ev(Event{Kind: EventFound, Message: "found the sender at " + fmt.Sprint(info.Addrs)})
+	}
+	if err := d.host.Connect(ctx, info); err != nil {
+		return "", fmt.Errorf("connect to the sender: %w", err)
+	}
+	d.host.ConnManager().Protect(info.ID, "ferry-session")
+	var conn network.Conn
+	if cs := d.host.Network().ConnsToPeer(info.ID); len(cs) > 0 {
+		conn = cs[0]
+	}
+	ev(Event{Kind: EventConnected, Path: pathOf(conn), Message: "connected (" + pathOf(conn) + ")"})
+	return info.ID, nil
+}
+
+// reconnect waits for a sender that went away to be reachable again.
+func (d *Daemon) reconnect(ctx context.Context, pid peer.ID, deadline time.Time, ev func(Event)) (peer.ID, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		if time.Now().After(deadline) {
+			return "", errors.New("the sender did not come back: run ferry send on the other device and ferry receive here again; what was received is kept")
+		}
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := d.host.Connect(cctx, peer.AddrInfo{ID: pid, Addrs: d.host.Peerstore().Addrs(pid)})
+		cancel()
+		if err == nil {
+			return pid, nil
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// pairWith runs pairing by code with the sender.
+func (d *Daemon) pairWith(ctx context.Context, pid peer.ID, code pairing.Code, ev func(Event)) error {
+	ps, err := d.host.NewStream(network.WithAllowLimitedConn(ctx, "ferry pair"), pid, protocol.ID(PairProtocol))
+	if err != nil {
+		return fmt.Errorf("open pairing stream: %w", err)
+	}
+	p, err := pairing.Pair(ctx, ps, pairing.Config{
+		Role: pairing.Initiator, Code: code, Local: d.ident, RemotePeer: pid, Store: d.trust,
+	})
+	if err != nil {
+		ps.Reset()
+		return err
+	}
+	ps.Close()
+	ev(Event{Kind: EventPaired, Message: "paired with " + p.Device.Name})
+	return nil
+}
+
+// retryable tells a dropped connection (worth waiting for) from a failure
+// that retrying cannot fix.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var re *wire.RemoteError
+	if errors.As(err, &re) {
+		return re.Code == wire.CodeNoSession || re.Code == wire.CodeInternal
+	}
+	for _, fatal := range []error{transfer.ErrDigestMismatch, transfer.ErrNoSpace, chatstore.ErrLocked,
+		chatstore.ErrTooNew, chatstore.ErrNotAStore, transfer.ErrNewerVersion, ErrDeclined, os.ErrPermission} {
+		if errors.Is(err, fatal) {
+			return false
+		}
+	}
+	return true
+}
+
+// parseAddrs turns full multiaddrs (with /p2p/ID) into AddrInfos.
+func parseAddrs(addrs []string) ([]peer.AddrInfo, error) {
+	var infos []peer.AddrInfo
+	for _, a := range addrs {
+		info, err := peer.AddrInfoFromString(a)
+		if err != nil {
+			return nil, fmt.Errorf("address %q: want a full multiaddr ending in /p2p/PEER-ID: %w", a, err)
+		}
+		infos = append(infos, *info)
+	}
+	if len(infos) == 0 {
+		return nil, errors.New("no address given")
+	}
+	return infos, nil
+}

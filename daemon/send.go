@@ -1,0 +1,194 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/pairing"
+	"github.com/ferryhq/ferry/transfer"
+)
+
+// offering is a send session in progress: the snapshot it serves and the
+// pairing session that guards its code.
+type offering struct {
+	// Constant after construction.
+	ctx  context.Context // the Send call's; ends the offering
+	snap *transfer.Snap
+	pair *pairing.SendSession
+	emit func(Event)
+
+	sent     atomic.Int64 // chunk bytes served, for progress
+	doneOnce sync.Once
+	done     chan Report // the receiver's report, once
+}
+
+func (o *offering) finish(rep Report) {
+	o.doneOnce.Do(func() { o.done <- rep })
+}
+
+// Send implements API: it snapshots the home, shows a code, advertises on
+// the local network, lets one device pair with the code (and any paired
+// device connect), serves the chunks the receiver asks for, and returns when
+// the receiver reports that it committed and verified the history.
+func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*Report, error) {
+	s, err := d.startSession("send")
+	if err != nil {
+		return nil, err
+	}
+	defer d.endSession(s)
+	ev := emitter(s, emit)
+
+	var code pairing.Code
+	if req.Code != "" {
+		if code, err = pairing.ParseCode(req.Code); err != nil {
+			return nil, err
+		}
+	}
+	d.setState(s, "snapshot")
+	store, err := chatstore.Open(ctx, d.cfg.Home, chatstore.Options{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("open history: %w", err)
+	}
+	defer store.Close()
+	snap, err := transfer.Snapshot(ctx, store, d.cfg.WorkDir)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	defer snap.Close()
+	m := snap.Manifest()
+	offer := Offer{Device: d.cfg.Name, PeerID: d.host.ID().String(), Messages: m.Stats.Messages,
+		MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes()}
+	offerJSON, _ := json.Marshal(offer)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ps, err := pairing.NewSendSession(pairing.SessionConfig{
+		Local: d.ident, Code: code, Words: req.CodeWords, Offer: offerJSON, Store: d.trust,
+		OnEvent: func(pe pairing.Event) {
+			switch pe.Kind {
+			case pairing.EventAttemptFailed:
+				ev(Event{Kind: EventPairFailed, Message: fmt.Sprintf(
+					"a device (%s) tried a wrong code: attempt %d, %d left", short(pe.Remote.String()), pe.Attempt, pe.Remaining)})
+			case pairing.EventPaired:
+				ev(Event{Kind: EventPaired, Message: "paired with " + pe.Peer.Device.Name})
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer ps.Close()
+	o := &offering{ctx: ctx, snap: snap, pair: ps, emit: ev, done: make(chan Report, 1)}
+	d.mu.Lock()
+	if d.offer != nil {
+		d.mu.Unlock()
+		return nil, errors.New("this device is already sending: finish or cancel that first")
+	}
+	d.offer = o
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.offer = nil
+		d.mu.Unlock()
+	}()
+
+	ev(Event{Kind: EventCode, Code: ps.Code().String(), Offer: &offer})
+	stop, err := func() (func(), error) {
+		if d.cfg.NoMDNS {
+			return func() {}, nil
+		}
+		return p2p.Advertise(ctx, d.host, strconv.Itoa(int(ps.Code().Nameplate)))
+	}()
+	if err != nil {
+		// Paired devices and --relay can still reach us; say what is missing.
+		ev(Event{Kind: EventWaiting, Message: "cannot advertise on the local network: " + err.Error()})
+	} else {
+		defer stop()
+		ev(Event{Kind: EventWaiting, Message: "waiting for the other device: run ferry receive " + ps.Code().String() + " there"})
+	}
+	d.setState(s, "waiting")
+
+	pairDone := ps.Done()
+	for {
+		select {
+		case rep := <-o.done:
+			ev(Event{Kind: EventDone, Report: &rep, Message: "the other device committed and verified the history"})
+			return &rep, nil
+		case <-pairDone:
+			pairDone = nil
+			if err := ps.Err(); errors.Is(err, pairing.ErrTooManyAttempts) {
+				return nil, err
+			}
+			d.setState(s, "sending")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// currentOffer is the send session in progress, or nil.
+func (d *Daemon) currentOffer() *offering {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.offer
+}
+
+// handlePair serves one pairing attempt on the sender.
+func (d *Daemon) handlePair(s network.Stream) {
+	o := d.currentOffer()
+	if o == nil {
+		s.Reset()
+		return
+	}
+	if _, err := o.pair.Accept(o.ctx, s, s.Conn().RemotePeer()); err != nil {
+		d.log.Info("pairing attempt failed", "peer", s.Conn().RemotePeer(), "err", err)
+		s.Reset()
+		return
+	}
+	s.Close()
+}
+
+// handleTransfer serves one transfer stream on the sender, to paired devices only.
+func (d *Daemon) handleTransfer(s network.Stream) {
+	remote := s.Conn().RemotePeer()
+	if _, err := d.trust.Get(remote); err != nil {
+		d.log.Warn("refused transfer to an unpaired device", "peer", remote)
+		_ = wire.WriteError(s, wire.CodeNotTrusted, "this device is not paired with the sender: pair with a code first")
+		s.Close()
+		return
+	}
+	o := d.currentOffer()
+	if o == nil {
+		_ = wire.WriteError(s, wire.CodeNoSession, "the other device is not sending right now: run ferry send there")
+		s.Close()
+		return
+	}
+	total := o.snap.Manifest().TotalBytes()
+	err := serveTransfer(o.ctx, s, o.snap, func(n int64) {
+		o.emit(Event{Kind: EventProgress, Phase: "sending", Done: o.sent.Add(n), Total: total})
+	}, o.finish)
+	if err != nil {
+		d.log.Info("transfer stream ended", "peer", remote, "err", err)
+		s.Reset()
+		return
+	}
+	s.Close()
+}
+
+// short abbreviates a peer ID for messages.
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:4] + "…" + id[len(id)-6:]
+	}
+	return id
+}
