@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/pairing"
@@ -267,6 +268,9 @@ func pathOf(c network.Conn) string {
 		if p.Name == "p2p-circuit" {
 			return "relayed"
 		}
+	}
+	if ip, err := manet.ToIP(c.RemoteMultiaddr()); err == nil && ip.IsLoopback() {
+		return "direct (loopback)"
 	}
 	return "direct LAN"
 }

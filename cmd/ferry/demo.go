@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferryhq/ferry/chatstore"
-	"github.com/ferryhq/ferry/transfer"
+	"github.com/ferryhq/ferry/daemon"
 )
 
 func (a *app) demoCmd() *cobra.Command {
@@ -22,9 +22,10 @@ func (a *app) demoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Migrate a generated history between two homes on this machine and verify it",
-		Long: `Seed a realistic history in a temporary "old device" home, migrate it into an
-empty "new device" home with the transfer engine, verify it, and print a report.
-Nothing outside a temporary directory is touched.`,
+		Long: `Seed a realistic history in a temporary "old device" home, start two devices
+with real libp2p hosts on loopback, pair them with a code, migrate the history
+into the empty "new device" home, verify it, and print a report. Nothing leaves
+this machine and nothing outside a temporary directory is touched.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.runDemo(cmd.Context(), messages, mediaMB, keep)
@@ -41,7 +42,10 @@ type demoReport struct {
 	Source      chatstore.Stats `json:"source"`
 	Target      chatstore.Stats `json:"target"`
 	DigestEqual bool            `json:"digest_equal"`
-	Chunks      int             `json:"chunks"`
+	Code         string `json:"code"`
+	Path         string `json:"path"`
+	Paired       bool   `json:"paired"`
+	SenderDigest string `json:"sender_reported_digest"`
 	Bytes       int64           `json:"bytes"`
 	SeedSeconds float64         `json:"seed_seconds"`
 	Seconds     float64         `json:"seconds"`
@@ -74,48 +78,105 @@ func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep boo
 	}
 	seedTook := time.Since(seedStart)
 
-	a.say("Migrating to the new device (%s)...", newHome)
+	if err := os.Mkdir(newHome, 0o700); err != nil {
+		return fmt.Errorf("make new device home: %w", err)
+	}
+	// Two devices with real libp2p hosts on loopback. Discovery is off: the
+	// demo hands the receiver the sender's address, and nothing leaves this
+	// machine.
+	loop := []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+	oldDev, err := daemon.New(ctx, daemon.Config{Home: oldHome, Name: "old device", Version: "ferry " + version, Listen: loop, NoMDNS: true, WorkDir: dir, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("start old device: %w", err)
+	}
+	defer oldDev.Close()
+	newDev, err := daemon.New(ctx, daemon.Config{Home: newHome, Name: "new device", Version: "ferry " + version, Listen: loop, NoMDNS: true, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("start new device: %w", err)
+	}
+	defer newDev.Close()
+	st, err := oldDev.Status(ctx)
+	if err != nil {
+		return err
+	}
+
+	a.say("Migrating to the new device (%s) over libp2p on loopback...", newHome)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	codes := make(chan string, 1)
+	type sendResult struct {
+		rep *daemon.Report
+		err error
+	}
+	sent := make(chan sendResult, 1)
+	go func() {
+		rep, err := oldDev.Send(ctx, daemon.SendRequest{}, func(e daemon.Event) {
+			if e.Kind == daemon.EventCode {
+				codes <- e.Code
+			}
+		})
+		sent <- sendResult{rep, err}
+	}()
+	var code string
+	select {
+	case code = <-codes:
+	case r := <-sent:
+		return fmt.Errorf("old device: %w", r.err)
+	}
+	a.say("  old device shows the code %s; the new device types it", code)
 	start := time.Now()
-	src, err = chatstore.Open(ctx, oldHome, chatstore.Options{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("open old device: %w", err)
+	var (
+		bar    *progress
+		path   string
+		paired bool
+	)
+	got, err := newDev.Receive(ctx, daemon.ReceiveRequest{Code: code, Yes: true, Addrs: st.Addrs}, func(e daemon.Event) {
+		switch e.Kind {
+		case daemon.EventConnected:
+			path = e.Path
+		case daemon.EventPaired:
+			paired = true
+		case daemon.EventProgress:
+			if bar == nil {
+				bar = a.newProgress("receiving ("+path+")", e.Total, true)
+			}
+			bar.Set(e.Done, e.Total)
+		}
+	})
+	if bar != nil {
+		bar.Finish()
 	}
-	defer src.Close()
-	snap, err := transfer.Snapshot(ctx, src, dir)
 	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return fmt.Errorf("new device: %w", err)
 	}
-	defer snap.Close()
-	dst, err := chatstore.Open(ctx, newHome, chatstore.Options{Create: true})
-	if err != nil {
-		return fmt.Errorf("open new device: %w", err)
-	}
-	defer dst.Close()
-	recv, err := transfer.NewReceiver(dst, snap.Manifest())
-	if err != nil {
-		return fmt.Errorf("prepare new device: %w", err)
-	}
-	m := snap.Manifest()
-	p = a.newProgress("migrating", m.TotalBytes(), true)
-	err = transfer.Migrate(ctx, snap, recv, 4, func(pr transfer.Progress) { p.Set(pr.Bytes, pr.TotalBytes) })
-	p.Finish()
-	if err != nil {
-		recv.Abort()
-		return fmt.Errorf("migrate: %w", err)
-	}
-	res, err := recv.Commit(ctx)
-	if err != nil {
-		return fmt.Errorf("commit: %w", err)
+	r := <-sent
+	if r.err != nil {
+		return fmt.Errorf("old device: %w", r.err)
 	}
 	took := time.Since(start)
-	final, err := dst.Stats(ctx)
+	srcStats, err := chatstore.Open(ctx, oldHome, chatstore.Options{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("stats of new device: %w", err)
+		return err
+	}
+	source, err := srcStats.Stats(ctx)
+	srcStats.Close()
+	if err != nil {
+		return err
+	}
+	dst, err := chatstore.Open(ctx, newHome, chatstore.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	final, err := dst.Stats(ctx)
+	dst.Close()
+	if err != nil {
+		return err
 	}
 	rep := demoReport{
-		Source: res.Source, Target: final, DigestEqual: res.Source.Digest == final.Digest,
-		Chunks: res.Chunks, Bytes: m.TotalBytes(), SeedSeconds: seedTook.Seconds(), Seconds: took.Seconds(),
-		MBPerSecond: float64(m.TotalBytes()) / 1e6 / took.Seconds(),
+		Source: source, Target: final, DigestEqual: source.Digest == final.Digest,
+		Code: code, Path: path, Paired: paired, SenderDigest: r.rep.TargetDigest,
+		Bytes: got.Bytes, SeedSeconds: seedTook.Seconds(), Seconds: took.Seconds(),
+		MBPerSecond: float64(got.Bytes) / 1e6 / took.Seconds(),
 		MsgsPerSec:  float64(final.Messages) / took.Seconds(),
 	}
 	if keep {
@@ -125,7 +186,7 @@ func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep boo
 		return err
 	}
 	if !rep.DigestEqual {
-		return fmt.Errorf("the new device's digest %s differs from the old device's %s", final.Digest, res.Source.Digest)
+		return fmt.Errorf("the new device's digest %s differs from the old device's %s", final.Digest, source.Digest)
 	}
 	return nil
 }
@@ -144,8 +205,9 @@ func printDemo(a *app, r demoReport) {
 		eq = "NO"
 	}
 	fmt.Fprintf(w, "  digests equal: %s\n", eq)
-	fmt.Fprintf(w, "  moved %s in %d chunks in %.2f s: %.0f MB/s, %.0f messages/s (seeding took %.2f s)\n",
-		humanBytes(r.Bytes), r.Chunks, r.Seconds, r.MBPerSecond, r.MsgsPerSec, r.SeedSeconds)
+	fmt.Fprintf(w, "  paired with code %s; path: %s; the sender saw the receiver's digest: %v\n", r.Code, r.Path, r.SenderDigest == r.Target.Digest)
+	fmt.Fprintf(w, "  moved %s in %.2f s (pairing, transfer, commit, verify): %.0f MB/s, %.0f messages/s (seeding took %.2f s)\n",
+		humanBytes(r.Bytes), r.Seconds, r.MBPerSecond, r.MsgsPerSec, r.SeedSeconds)
 	for _, h := range r.Homes {
 		fmt.Fprintf(w, "  kept: %s\n", h)
 	}

@@ -144,3 +144,24 @@ func TestUsageErrorExitCode(t *testing.T) {
 		t.Errorf("unknown flag: exit %d, want 2 (stderr %q)", r.code, r.stderr)
 	}
 }
+
+func TestDemo(t *testing.T) {
+	r := mustOK(t, ferry(t, nil, "--json", "demo", "--messages", "3000", "--media-mb", "3"))
+	var rep struct {
+		DigestEqual  bool            `json:"digest_equal"`
+		Paired       bool            `json:"paired"`
+		Path         string          `json:"path"`
+		Source       chatstore.Stats `json:"source"`
+		Target       chatstore.Stats `json:"target"`
+		SenderDigest string          `json:"sender_reported_digest"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("demo --json output %q: %v", r.stdout, err)
+	}
+	if !rep.DigestEqual || rep.Source != rep.Target || rep.Source.Messages != 3000 {
+		t.Errorf("demo report %+v: want 3000 messages migrated with equal stats", rep)
+	}
+	if !rep.Paired || rep.Path != "direct (loopback)" || rep.SenderDigest != rep.Target.Digest {
+		t.Errorf("demo report %+v: want paired by code over loopback, the sender told the digest", rep)
+	}
+}
