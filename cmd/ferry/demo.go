@@ -39,19 +39,19 @@ this machine and nothing outside a temporary directory is touched.`,
 
 // demoReport is what ferry demo prints.
 type demoReport struct {
-	Source      chatstore.Stats `json:"source"`
-	Target      chatstore.Stats `json:"target"`
-	DigestEqual bool            `json:"digest_equal"`
-	Code         string `json:"code"`
-	Path         string `json:"path"`
-	Paired       bool   `json:"paired"`
-	SenderDigest string `json:"sender_reported_digest"`
-	Bytes       int64           `json:"bytes"`
-	SeedSeconds float64         `json:"seed_seconds"`
-	Seconds     float64         `json:"seconds"`
-	MBPerSecond float64         `json:"mb_per_second"`
-	MsgsPerSec  float64         `json:"messages_per_second"`
-	Homes       []string        `json:"homes,omitempty"`
+	Source       chatstore.Stats `json:"source"`
+	Target       chatstore.Stats `json:"target"`
+	DigestEqual  bool            `json:"digest_equal"`
+	Code         string          `json:"code"`
+	Path         string          `json:"path"`
+	Paired       bool            `json:"paired"`
+	SenderDigest string          `json:"sender_reported_digest"`
+	Bytes        int64           `json:"bytes"`
+	SeedSeconds  float64         `json:"seed_seconds"`
+	Seconds      float64         `json:"seconds"`
+	MBPerSecond  float64         `json:"mb_per_second"`
+	MsgsPerSec   float64         `json:"messages_per_second"`
+	Homes        []string        `json:"homes,omitempty"`
 }
 
 func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep bool) error {
