@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -97,11 +96,7 @@ func snapshot(ctx context.Context, store *chatstore.Store, workDir string, chunk
 	// The compressed chunks are all we serve; drop the raw copy now.
 	os.Remove(dbPath)
 
-	var id [16]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		return nil, fmt.Errorf("snapshot: %w", err)
-	}
-	m, err := NewManifest(id, st, chunkSize, dbSize, dbChunks, media)
+	m, err := NewManifest(contentID(st, chunkSize, dbSize, dbChunks, media), st, chunkSize, dbSize, dbChunks, media)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
@@ -290,4 +285,22 @@ func (s *Snap) Close() error {
 		return fmt.Errorf("close snapshot: %w", err)
 	}
 	return nil
+}
+
+// contentID names a snapshot by what it holds: the same history snapshots to
+// the same bytes (VACUUM INTO and zstd are deterministic), so a sender that
+// restarts offers the same snapshot ID again and a receiver's staged chunks
+// of it stay usable — resume survives a crash of either side.
+func contentID(st chatstore.Stats, chunkSize int, dbSize int64, db []DBChunk, media []MediaFile) (id [16]byte) {
+	h := blake3.New(32, nil)
+	fmt.Fprintf(h, "ferry snapshot id v1\x00%s\x00%d\x00%d\x00", st.Digest, chunkSize, dbSize)
+	for _, c := range db {
+		h.Write(c.Hash[:])
+	}
+	for _, f := range media {
+		h.Write(f.Hash[:])
+		fmt.Fprintf(h, "%d\x00", f.Size)
+	}
+	copy(id[:], h.Sum(nil))
+	return id
 }
