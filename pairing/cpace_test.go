@@ -44,8 +44,8 @@ type cpaceSuite struct {
 
 type cpacePoints struct {
 	Valid     map[string]hexBytes `json:"Valid"` // keys contain commas: no struct tags
-	InvalidY1 hexBytes `json:"Invalid Y1"`
-	InvalidY2 hexBytes `json:"Invalid Y2"`
+	InvalidY1 hexBytes            `json:"Invalid Y1"`
+	InvalidY2 hexBytes            `json:"Invalid Y2"`
 }
 
 func loadCPaceVectors(t *testing.T) (cpaceSuite, cpacePoints) {

@@ -59,7 +59,8 @@ type Config struct {
 	// Now returns the time recorded as PairedAt. Nil means time.Now.
 	Now func() time.Time
 
-	rand io.Reader // nil: crypto/rand. Tests set it for known answers.
+	rand      io.Reader // nil: crypto/rand. Tests set it for known answers.
+	localPeer peer.ID   // tests only: claim this peer ID instead of Local's
 }
 
 // Device is a paired device as the trust store keeps it.
@@ -116,6 +117,9 @@ func pair(ctx context.Context, rw io.ReadWriter, cfg Config, refuse func() error
 	localPeer, err := cfg.Local.PeerID()
 	if err != nil {
 		return nil, false, fmt.Errorf("pair: %w", err)
+	}
+	if cfg.localPeer != "" {
+		localPeer = cfg.localPeer
 	}
 	if localPeer == cfg.RemotePeer {
 		return nil, false, errors.New("pair: remote peer is this device")
