@@ -40,13 +40,13 @@ type Code struct {
 // ErrInvalidCode is wrapped by every error ParseCode returns.
 var ErrInvalidCode = errors.New("invalid code")
 
-// CodeError describes a code that does not parse. Suggestion, when set, is a list
-// word close to Word (a likely typo): show it as "did you mean ...?".
+// CodeError describes a code that does not parse. Suggestions, when set, are list
+// words close to Word (a likely typo); Error shows them as "did you mean ...?".
 type CodeError struct {
-	Input      string // the code as typed
-	Word       string // the offending word, if the problem is a word
-	Suggestion string // closest list word, or ""
-	Reason     string
+	Input       string   // the code as typed
+	Word        string   // the offending word, if the problem is a word
+	Suggestions []string // closest list words (at most 3), or nil
+	Reason      string
 }
 
 func (e *CodeError) Error() string {
@@ -54,8 +54,12 @@ func (e *CodeError) Error() string {
 		return "invalid code: " + e.Reason
 	}
 	msg := fmt.Sprintf("invalid code: %q is not a code word", e.Word)
-	if e.Suggestion != "" {
-		msg += fmt.Sprintf("; did you mean %q?", e.Suggestion)
+	if len(e.Suggestions) > 0 {
+		q := make([]string, len(e.Suggestions))
+		for i, s := range e.Suggestions {
+			q[i] = strconv.Quote(s)
+		}
+		msg += "; did you mean " + strings.Join(q, " or ") + "?"
 	}
 	return msg
 }
@@ -152,7 +156,7 @@ func (c Code) validate() error {
 	}
 	for _, w := range c.Words {
 		if _, ok := words().index[w]; !ok {
-			return &CodeError{Input: c.String(), Word: w, Suggestion: suggest(w)}
+			return &CodeError{Input: c.String(), Word: w, Suggestions: suggest(w)}
 		}
 	}
 	return nil
@@ -188,51 +192,51 @@ func ParseCode(s string) (Code, error) {
 	}
 	for _, w := range c.Words {
 		if _, ok := words().index[w]; !ok {
-			return Code{}, &CodeError{Input: s, Word: w, Suggestion: suggest(w)}
+			return Code{}, &CodeError{Input: s, Word: w, Suggestions: suggest(w)}
 		}
 	}
 	return c, nil
 }
 
-// suggest returns the list word closest to w (Damerau-Levenshtein distance,
-// at most 1 for short words and 2 for words of 5 or more letters), or "" when
-// there is none or when several are equally close.
-func suggest(w string) string {
-	if len(w) > 32 {
-		return ""
+// suggest returns the list words closest to w (Damerau-Levenshtein distance at
+// most 1 for words under 5 letters, 2 otherwise), at most three of them, those
+// sharing w's first letter first; nil when none is close or too many are.
+func suggest(w string) []string {
+	if len(w) == 0 || len(w) > 32 {
+		return nil
 	}
 	limit := 1
 	if len(w) >= 5 {
 		limit = 2
 	}
-	best, bestD, ties := "", limit+1, 0
+	var best []string
+	bestD := limit + 1
 	for _, cand := range words().words {
-		d := editDistance(w, cand)
-		switch {
+		switch d := editDistance(w, cand); {
 		case d < bestD:
-			best, bestD, ties = cand, d, 0
+			best, bestD = []string{cand}, d
 		case d == bestD:
-			ties++
+			best = append(best, cand)
 		}
 	}
 	if bestD > limit {
-		return ""
+		return nil
 	}
-	if ties > 0 {
-		// Several words are as close: prefer the one sharing the first letter,
-		// if it alone does.
+	if len(best) > 3 {
 		var same []string
-		for _, cand := range words().words {
-			if editDistance(w, cand) == bestD && cand[0] == w[0] {
-				same = append(same, cand)
+		for _, c := range best {
+			if c[0] == w[0] {
+				same = append(same, c)
 			}
 		}
-		sort.Strings(same)
-		if len(same) != 1 {
-			return ""
-		}
-		return same[0]
+		best = same
 	}
+	if len(best) == 0 || len(best) > 3 {
+		return nil
+	}
+	sort.SliceStable(best, func(i, j int) bool {
+		return best[i][0] == w[0] && best[j][0] != w[0]
+	})
 	return best
 }
 

@@ -1,0 +1,141 @@
+package pairing
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+)
+
+func testDevice(t *testing.T, seed string, at time.Time) Device {
+	t.Helper()
+	id := testIdentity(t, seed, "device "+seed)
+	static, err := id.NoiseStatic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Device{PeerID: mustPeerID(t, id), NoiseStatic: static, Name: id.Name, Version: "1.0", PairedAt: at}
+}
+
+func TestStore(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "home")
+	s, err := Open(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if devs, err := s.List(); err != nil || len(devs) != 0 {
+		t.Fatalf("new store lists %v, %v; want empty", devs, err)
+	}
+	t0 := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	a, b := testDevice(t, "a", t0.Add(time.Hour)), testDevice(t, "b", t0)
+	for _, d := range []Device{a, b} {
+		if err := s.Add(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	devs, err := s.List()
+	if err != nil || len(devs) != 2 || !deviceEqual(devs[0], b) || !deviceEqual(devs[1], a) {
+		t.Fatalf("List = %+v, %v; want b then a (oldest first)", devs, err)
+	}
+	// Re-adding replaces.
+	a2 := a
+	a2.Name = "renamed"
+	if err := s.Add(a2); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(a.PeerID)
+	if err != nil || got.Name != "renamed" {
+		t.Errorf("Get after re-add = %+v, %v; want name renamed", got, err)
+	}
+	// A second Store on the same home sees the same devices (the file is the truth).
+	s2, err := Open(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if devs, _ := s2.List(); len(devs) != 2 {
+		t.Errorf("reopened store lists %d devices, want 2", len(devs))
+	}
+	if err := s.Forget(b.PeerID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Get(b.PeerID); !errors.Is(err, ErrUnknownDevice) {
+		t.Errorf("Get forgotten = %v, want ErrUnknownDevice", err)
+	}
+	if err := s.Forget(b.PeerID); !errors.Is(err, ErrUnknownDevice) {
+		t.Errorf("Forget twice = %v, want ErrUnknownDevice", err)
+	}
+
+	fi, err := os.Stat(filepath.Join(home, StoreFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
+		t.Errorf("devices.json mode %v, want 0600", fi.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(home)
+	if len(entries) != 1 {
+		t.Errorf("home holds %d entries, want only devices.json (no temporary files left)", len(entries))
+	}
+}
+
+func TestStoreRejectsBadDevices(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := testDevice(t, "a", time.Unix(0, 0).UTC())
+	bad := []struct {
+		name string
+		mod  func(*Device)
+	}{
+		{"empty peer ID", func(d *Device) { d.PeerID = "" }},
+		{"garbage peer ID", func(d *Device) { d.PeerID = "xyz" }},
+		{"short noise key", func(d *Device) { d.NoiseStatic = d.NoiseStatic[:31] }},
+		{"long name", func(d *Device) { d.Name = string(bytes.Repeat([]byte("n"), maxNameLen+1)) }},
+		{"invalid UTF-8", func(d *Device) { d.Name = "\xff" }},
+	}
+	for _, tt := range bad {
+		d := good
+		tt.mod(&d)
+		if err := s.Add(d); err == nil {
+			t.Errorf("%s: Add accepted it", tt.name)
+		}
+	}
+}
+
+func TestStoreCorruptFile(t *testing.T) {
+	home := t.TempDir()
+	files := map[string]string{
+		"not json":      "{",
+		"wrong version": `{"version":2,"devices":[]}`,
+		"unknown field": `{"version":1,"devices":[],"x":1}`,
+		"trailing":      `{"version":1,"devices":[]} {}`,
+		"bad device":    `{"version":1,"devices":[{"peer_id":"12D3KooWH7fBJAQEw8wNWbyJu2tPjjfuMQBKxXQXdqwqKP8cwNnx","noise_static":"AAAA","name":"x","paired_at":"2026-01-01T00:00:00Z"}]}`,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(home, StoreFile), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(home); err == nil {
+			t.Errorf("%s: Open accepted %q", name, content)
+		}
+	}
+}
+
+func TestStoreRoundTrip(t *testing.T) {
+	devs := []Device{testDevice(t, "a", time.Unix(100, 0).UTC()), testDevice(t, "b", time.Unix(50, 0).UTC())}
+	b, err := encodeStore(devs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeStore(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !deviceEqual(got[0], devs[1]) || !deviceEqual(got[1], devs[0]) {
+		t.Errorf("round trip = %+v, want %+v sorted by time", got, devs)
+	}
+}
