@@ -288,6 +288,7 @@ func BenchmarkImport(b *testing.B) {
 		if res.Target != d.srcStats {
 			b.Fatalf("target %+v, want %+v", res.Target, d.srcStats)
 		}
+		resultMetrics(b, res)
 		dst.Close()
 		os.RemoveAll(home)
 		b.StartTimer()
@@ -331,16 +332,21 @@ func benchMigrate(b *testing.B, into string, added int64) {
 		if res.Target != d.srcStats || res.Added.Messages != added {
 			b.Fatalf("target %+v, added %d; want %+v, %d", res.Target, res.Added.Messages, d.srcStats, added)
 		}
-		b.ReportMetric(res.Transfer.Seconds(), "transfer-s")
-		b.ReportMetric(res.Verify.Seconds(), "verify-s")
-		b.ReportMetric(res.Install.Seconds(), "install-s")
-		b.ReportMetric(res.Merge.Seconds(), "merge-s")
-		b.ReportMetric(float64(res.MediaInstalled), "media-files")
+		resultMetrics(b, res)
 		dst.Close()
 		os.RemoveAll(home)
 		b.StartTimer()
 	}
 	report(b, added)
+}
+
+// resultMetrics reports where a transfer's time went.
+func resultMetrics(b *testing.B, res Result) {
+	b.ReportMetric(res.Transfer.Seconds(), "transfer-s")
+	b.ReportMetric(res.Verify.Seconds(), "verify-s")
+	b.ReportMetric(res.Install.Seconds(), "install-s")
+	b.ReportMetric(res.Merge.Seconds(), "merge-s")
+	b.ReportMetric(float64(res.MediaInstalled), "media-files")
 }
 
 // BenchmarkMigrateEmpty: the whole engine in process (snapshot taken once,

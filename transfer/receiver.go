@@ -236,7 +236,8 @@ func (r *Receiver) skippable(i int) bool {
 
 // Put verifies chunk i against the manifest and stages it: ErrChunkCorrupt
 // when data is not exactly the chunk's bytes (nothing is written then).
-// Putting a chunk that is already staged is a no-op. data is not retained.
+// Putting a chunk that is already staged, or that belongs to a media file
+// the store already holds, is a no-op. data is not retained.
 func (r *Receiver) Put(i int, data []byte) error {
 	if i < 0 || i >= len(r.done) {
 		return fmt.Errorf("put chunk %d: %w", i, ErrChunkRange)
@@ -253,7 +254,7 @@ func (r *Receiver) Put(i int, data []byte) error {
 	r.mu.Lock()
 	done := r.done[i]
 	r.mu.Unlock()
-	if done {
+	if done || r.skippable(i) {
 		return nil
 	}
 	var rec [journalRecord]byte
@@ -269,6 +270,7 @@ func (r *Receiver) Put(i int, data []byte) error {
 		if _, err := r.db.WriteAt(raw, c.Offset); err != nil {
 			return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
 		}
+		startWriteback(r.db, c.Offset, int64(len(raw)))
 		h := blake3.Sum256(raw)
 		copy(rec[4:], h[:])
 	} else {
@@ -277,6 +279,9 @@ func (r *Receiver) Put(i int, data []byte) error {
 			return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
 		}
 		_, err = f.WriteAt(data, c.Offset)
+		if err == nil {
+			startWriteback(f, c.Offset, int64(len(data)))
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
