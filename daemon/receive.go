@@ -50,7 +50,7 @@ func (d *Daemon) Receive(ctx context.Context, req ReceiveRequest, emit func(Even
 	if err != nil {
 		return nil, err
 	}
-	if _, err := d.trust.Get(pid); err != nil {
+	if !d.trusted(pid) {
 		if code.IsZero() {
 			return nil, ErrNoCode
 		}
@@ -167,14 +167,22 @@ func (d *Daemon) connect(ctx context.Context, req ReceiveRequest, code pairing.C
 		}
 		info = infos[0]
 	} else {
-		if code.IsZero() {
-			return "", ErrNoCode
-		}
 		if d.cfg.NoMDNS {
 			return "", errors.New("local-network discovery is off: give the sender's address with --peer")
 		}
+		// The sender showing this code, or any device paired before that is
+		// sending now (a resumed or second migration needs no code).
+		nameplate := ""
+		if !code.IsZero() {
+			nameplate = strconv.Itoa(int(code.Nameplate))
+		}
 		ev(Event{Kind: EventWaiting, Message: "looking for the sender on the local network"})
-		found, err := p2p.Find(ctx, strconv.Itoa(int(code.Nameplate)), d.cfg.FindTimeout)
+		found, err := p2p.FindFunc(ctx, func(np string, id peer.ID) bool {
+			return (nameplate != "" && np == nameplate) || d.trusted(id)
+		}, d.cfg.FindTimeout)
+		if errors.Is(err, p2p.ErrNotFound) && code.IsZero() {
+			return "", ErrNoCode
+		}
 		if err != nil {
 			return "", err
 		}
@@ -185,15 +193,13 @@ func (d *Daemon) connect(ctx context.Context, req ReceiveRequest, code pairing.C
 		return "", fmt.Errorf("connect to the sender: %w", err)
 	}
 	d.host.ConnManager().Protect(info.ID, "ferry-session")
-	var conn network.Conn
-	if cs := d.host.Network().ConnsToPeer(info.ID); len(cs) > 0 {
-		conn = cs[0]
-	}
+	conn := firstConn(d.host.Network().ConnsToPeer(info.ID))
 	ev(Event{Kind: EventConnected, Path: pathOf(conn), Message: "connected (" + pathOf(conn) + ")"})
 	return info.ID, nil
 }
 
-// reconnect waits for a sender that went away to be reachable again.
+// reconnect waits for a sender that went away to be reachable again: at the
+// addresses it had, or, if it restarted, wherever mDNS finds its peer ID.
 func (d *Daemon) reconnect(ctx context.Context, pid peer.ID, deadline time.Time, ev func(Event)) (peer.ID, error) {
 	for {
 		if err := ctx.Err(); err != nil {
@@ -202,10 +208,18 @@ func (d *Daemon) reconnect(ctx context.Context, pid peer.ID, deadline time.Time,
 		if time.Now().After(deadline) {
 			return "", errors.New("the sender did not come back: run ferry send on the other device and ferry receive here again; what was received is kept")
 		}
+		info := peer.AddrInfo{ID: pid, Addrs: d.host.Peerstore().Addrs(pid)}
+		if !d.cfg.NoMDNS {
+			if found, err := p2p.FindFunc(ctx, func(_ string, id peer.ID) bool { return id == pid }, 3*time.Second); err == nil {
+				info = found
+			}
+		}
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := d.host.Connect(cctx, peer.AddrInfo{ID: pid, Addrs: d.host.Peerstore().Addrs(pid)})
+		d.host.Network().ClosePeer(pid)
+		err := d.host.Connect(cctx, info)
 		cancel()
 		if err == nil {
+			ev(Event{Kind: EventConnected, Path: pathOf(firstConn(d.host.Network().ConnsToPeer(pid))), Message: "reconnected to the sender"})
 			return pid, nil
 		}
 		select {
@@ -213,6 +227,19 @@ func (d *Daemon) reconnect(ctx context.Context, pid peer.ID, deadline time.Time,
 		case <-ctx.Done():
 		}
 	}
+}
+
+// trusted reports whether id is a paired device.
+func (d *Daemon) trusted(id peer.ID) bool {
+	_, err := d.trust.Get(id)
+	return err == nil
+}
+
+func firstConn(cs []network.Conn) network.Conn {
+	if len(cs) == 0 {
+		return nil
+	}
+	return cs[0]
 }
 
 // pairWith runs pairing by code with the sender.

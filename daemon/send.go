@@ -152,7 +152,9 @@ func (d *Daemon) handlePair(s network.Stream) {
 	}
 	if _, err := o.pair.Accept(o.ctx, s, s.Conn().RemotePeer()); err != nil {
 		d.log.Info("pairing attempt failed", "peer", s.Conn().RemotePeer(), "err", err)
-		s.Reset()
+		// Close, not Reset: the other side must still read why (the code
+		// did not match) rather than a bare stream reset.
+		s.Close()
 		return
 	}
 	s.Close()

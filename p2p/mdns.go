@@ -91,6 +91,17 @@ func Find(ctx context.Context, nameplate string, timeout time.Duration) (peer.Ad
 	if err := checkNameplate(nameplate); err != nil {
 		return peer.AddrInfo{}, fmt.Errorf("find: %w", err)
 	}
+	info, err := FindFunc(ctx, func(np string, _ peer.ID) bool { return np == nameplate }, timeout)
+	if errors.Is(err, ErrNotFound) {
+		return info, fmt.Errorf("find nameplate %s: %w", nameplate, ErrNotFound)
+	}
+	return info, err
+}
+
+// FindFunc is Find with a matcher of its own: it returns the first valid
+// sender entry for which match(nameplate, peer ID) is true. A receiver uses
+// it to find a device it paired with before, whatever code it shows now.
+func FindFunc(ctx context.Context, match func(nameplate string, id peer.ID) bool, timeout time.Duration) (peer.AddrInfo, error) {
 	if timeout <= 0 {
 		timeout = DefaultFindTimeout
 	}
@@ -115,21 +126,21 @@ func Find(ctx context.Context, nameplate string, timeout time.Duration) (peer.Ad
 		return peer.AddrInfo{}, fmt.Errorf("find: mdns browse: %w", err)
 	}
 	for e := range entries {
-		if info, ok := matchEntry(e, nameplate); ok {
+		if info, ok := matchEntry(e, match); ok {
 			return info, nil
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return peer.AddrInfo{}, fmt.Errorf("find: %w", err)
 	}
-	return peer.AddrInfo{}, fmt.Errorf("find nameplate %s: %w", nameplate, ErrNotFound)
+	return peer.AddrInfo{}, fmt.Errorf("find: %w", ErrNotFound)
 }
 
 // matchEntry returns the sender described by e if it is a valid Ferry entry
-// for nameplate with at least one dialable address.
-func matchEntry(e *zeroconf.ServiceEntry, nameplate string) (peer.AddrInfo, bool) {
+// that match accepts, with at least one dialable address.
+func matchEntry(e *zeroconf.ServiceEntry, match func(nameplate string, id peer.ID) bool) (peer.AddrInfo, bool) {
 	rec, err := parseTXT(e.Text)
-	if err != nil || rec.Nameplate != nameplate || e.Port <= 0 || e.Port > 65535 {
+	if err != nil || !match(rec.Nameplate, rec.ID) || e.Port <= 0 || e.Port > 65535 {
 		return peer.AddrInfo{}, false
 	}
 	info := peer.AddrInfo{ID: rec.ID}

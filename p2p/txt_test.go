@@ -144,7 +144,7 @@ func TestMatchEntry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			info, found := matchEntry(tt.e, tt.np)
+			info, found := matchEntry(tt.e, func(np string, _ peer.ID) bool { return np == tt.np })
 			if found != tt.found {
 				t.Fatalf("found: got %v, want %v", found, tt.found)
 			}

@@ -1,0 +1,370 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/daemon"
+	"github.com/ferryhq/ferry/internal/netns"
+)
+
+// proc is a ferry process running in a network namespace, its stdout read
+// line by line as it comes.
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	lines  chan string
+	stderr *lockedBuffer
+	done   chan struct{}
+	err    error // valid after done
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startFerry starts ferry with args inside ns.
+func startFerry(t *testing.T, ns *netns.NS, args ...string) *proc {
+	t.Helper()
+	cmd := ns.Command(context.Background(), ferryBin, args...)
+	cmd.Env = withoutEmpty(append(os.Environ(), "FERRY_HOME=", "FERRY_PASSWORD="))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, cmd: cmd, lines: make(chan string, 4096), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	if err := ns.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p
+}
+
+// waitLine returns the first stdout line for which match is true.
+func (p *proc) waitLine(match func(string) bool, timeout time.Duration) string {
+	p.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				p.t.Fatalf("ferry %v ended before the expected line (err %v)\nstderr: %s", p.cmd.Args[3:], p.wait(), p.stderr)
+			}
+			if match(l) {
+				return l
+			}
+		case <-deadline:
+			p.t.Fatalf("ferry %v: no expected line within %s\nstderr: %s", p.cmd.Args[3:], timeout, p.stderr)
+		}
+	}
+}
+
+// wait waits for the process to end and returns its error.
+func (p *proc) wait() error {
+	for range p.lines {
+	}
+	<-p.done
+	return p.err
+}
+
+// waitOK waits for exit status 0.
+func (p *proc) waitOK(timeout time.Duration) {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.t.Fatalf("ferry %v did not finish within %s\nstderr: %s", p.cmd.Args[3:], timeout, p.stderr)
+	}
+	if err := p.wait(); err != nil {
+		p.t.Fatalf("ferry %v: %v\nstderr: %s", p.cmd.Args[3:], err, p.stderr)
+	}
+}
+
+// kill9 kills the process the hard way, by PID.
+func (p *proc) kill9() {
+	_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
+	_ = p.wait()
+}
+
+// event parses a --json event line (nil if the line is not one).
+func event(l string) *daemon.Event {
+	var e daemon.Event
+	if json.Unmarshal([]byte(l), &e) != nil || e.Kind == "" {
+		return nil
+	}
+	return &e
+}
+
+func isEvent(kind string) func(string) bool {
+	return func(l string) bool { e := event(l); return e != nil && e.Kind == kind }
+}
+
+// result reads the final {"event":"result"} line of a send or receive.
+func (p *proc) result(timeout time.Duration) daemon.Report {
+	p.t.Helper()
+	l := p.waitLine(func(l string) bool { return strings.Contains(l, `"event":"result"`) }, timeout)
+	var r struct {
+		Report daemon.Report `json:"report"`
+	}
+	if err := json.Unmarshal([]byte(l), &r); err != nil {
+		p.t.Fatalf("result line %q: %v", l, err)
+	}
+	return r.Report
+}
+
+// lan is two phones on one Wi-Fi: namespaces a and b on one bridge.
+type lan struct {
+	lab  *netns.Lab
+	wifi *netns.Bridge
+	a, b *netns.NS
+	dir  string
+}
+
+func newLAN(t *testing.T) *lan {
+	lab := netns.New(t)
+	wifi := lab.Bridge("wifi")
+	return &lan{lab: lab, wifi: wifi, a: lab.Host("a", wifi), b: lab.Host("b", wifi), dir: t.TempDir()}
+}
+
+// sendCode starts ferry send in ns and returns it with its code.
+func sendCode(t *testing.T, ns *netns.NS, home string, extra ...string) (*proc, string) {
+	t.Helper()
+	p := startFerry(t, ns, append([]string{"--home", home, "--json", "send"}, extra...)...)
+	l := p.waitLine(isEvent(daemon.EventCode), 60*time.Second)
+	return p, event(l).Code
+}
+
+func TestLANMigrationWithDaemons(t *testing.T) {
+	n := newLAN(t)
+	homeA, homeB := filepath.Join(n.dir, "a"), filepath.Join(n.dir, "b")
+	want := seed(t, homeA, 4000, 4, 1)
+	if err := os.Mkdir(homeB, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []struct {
+		ns   *netns.NS
+		home string
+	}{{n.a, homeA}, {n.b, homeB}} {
+		p := startFerry(t, d.ns, "--home", d.home, "daemon")
+		p.waitLine(func(l string) bool { return strings.HasPrefix(l, "control: ") }, 30*time.Second)
+		t.Cleanup(func() {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			if err := p.wait(); err != nil {
+				t.Errorf("daemon in %s did not stop cleanly on SIGTERM: %v\n%s", d.home, err, p.stderr)
+			}
+			if _, err := os.Stat(socketPath(d.home)); !os.IsNotExist(err) {
+				t.Errorf("daemon left its socket %s behind", socketPath(d.home))
+			}
+		})
+	}
+	send, code := sendCode(t, n.a, homeA)
+	recv := startFerry(t, n.b, "--home", homeB, "--json", "receive", code, "--yes")
+	got := recv.result(2 * time.Minute)
+	recv.waitOK(10 * time.Second)
+	sent := send.result(30 * time.Second)
+	send.waitOK(10 * time.Second)
+	if got.TargetDigest != want.Digest || sent.TargetDigest != want.Digest {
+		t.Errorf("digests: receiver %s, sender saw %s, want %s", got.TargetDigest, sent.TargetDigest, want.Digest)
+	}
+	if s := stats(t, homeB); s != want {
+		t.Errorf("receiver holds %+v, want %+v", s, want)
+	}
+
+	// A second migration later moves only what is new, and needs no pairing.
+	mustOK(t, ferry(t, nil, "--home", homeA, "history", "seed", "--messages", "500", "--media-mb", "1", "--seed", "2"))
+	want2 := stats(t, homeA)
+	send, code = sendCode(t, n.a, homeA)
+	recv = startFerry(t, n.b, "--home", homeB, "--json", "receive", code, "--yes")
+	got2 := recv.result(2 * time.Minute)
+	recv.waitOK(10 * time.Second)
+	send.waitOK(30 * time.Second)
+	if s := stats(t, homeB); s != want2 {
+		t.Errorf("after the second migration the receiver holds %+v, want %+v", s, want2)
+	}
+	if got2.Bytes >= got.Bytes/2 {
+		t.Errorf("second migration moved %d bytes, the first %d: want only the new data", got2.Bytes, got.Bytes)
+	}
+	if strings.Contains(recv.stderr.String(), "paired with") {
+		t.Errorf("second migration paired again; want the trusted device recognised")
+	}
+}
+
+func TestLANWrongCodeAndGuess(t *testing.T) {
+	n := newLAN(t)
+	c := n.lab.Host("c", n.wifi) // a third device on the same Wi-Fi
+	homeA, homeB, homeC := filepath.Join(n.dir, "a"), filepath.Join(n.dir, "b"), filepath.Join(n.dir, "c")
+	want := seed(t, homeA, 1000, 1, 1)
+	for _, h := range []string{homeB, homeC} {
+		if err := os.Mkdir(h, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send, code := sendCode(t, n.a, homeA)
+	parts := strings.Split(code, "-")
+	wrong := parts[0] + "-" + swapWord(parts[1]) + "-" + parts[2]
+
+	// The right device mistypes; a third device guesses. Both fail the same way.
+	for _, try := range []struct {
+		ns   *netns.NS
+		home string
+	}{{n.b, homeB}, {c, homeC}} {
+		p := startFerry(t, try.ns, "--home", try.home, "receive", wrong, "--yes")
+		err := p.wait()
+		if err == nil || !strings.Contains(p.stderr.String(), "the code did not match") {
+			t.Fatalf("receive with a wrong code: err %v, stderr %q; want a failure saying the code did not match", err, p.stderr)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		send.waitLine(isEvent(daemon.EventPairFailed), 10*time.Second)
+	}
+	if _, err := os.Stat(filepath.Join(homeC, "history.db")); !os.IsNotExist(err) {
+		t.Errorf("the guessing device got a history database (stat: %v)", err)
+	}
+	// The right code still works after two failures.
+	recv := startFerry(t, n.b, "--home", homeB, "--json", "receive", code, "--yes")
+	got := recv.result(2 * time.Minute)
+	recv.waitOK(10 * time.Second)
+	send.waitOK(30 * time.Second)
+	if got.TargetDigest != want.Digest {
+		t.Errorf("digest %s, want %s", got.TargetDigest, want.Digest)
+	}
+	// The device that guessed is not trusted by the sender.
+	r := mustOK(t, ferry(t, nil, "--home", homeA, "--json", "devices"))
+	var ds []daemon.Device
+	if err := json.Unmarshal([]byte(r.stdout), &ds); err != nil || len(ds) != 1 {
+		t.Errorf("sender's devices %q: want exactly the one receiver", r.stdout)
+	}
+}
+
+// swapWord returns a different word of the same list for w.
+func swapWord(w string) string {
+	if w == "acid" {
+		return "acorn"
+	}
+	return "acid"
+}
+
+// progressPast waits until a --json process reports progress beyond frac.
+func progressPast(p *proc, frac float64) {
+	p.waitLine(func(l string) bool {
+		e := event(l)
+		return e != nil && e.Kind == daemon.EventProgress && e.Total > 0 && float64(e.Done) > frac*float64(e.Total)
+	}, 2*time.Minute)
+}
+
+func TestLANResumeAfterReceiverKilled(t *testing.T) {
+	n := newLAN(t)
+	homeA, homeB := filepath.Join(n.dir, "a"), filepath.Join(n.dir, "b")
+	want := seed(t, homeA, 20000, 160, 1)
+	if err := os.Mkdir(homeB, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	send, code := sendCode(t, n.a, homeA)
+	recv := startFerry(t, n.b, "--home", homeB, "--json", "receive", code, "--yes")
+	progressPast(recv, 0.3)
+	recv.kill9()
+	if s := stats(t, homeB); s.Messages != 0 {
+		t.Fatalf("a killed receiver shows %d messages: want nothing until commit", s.Messages)
+	}
+	// The same command again: paired already, so the used code is not needed.
+	recv = startFerry(t, n.b, "--home", homeB, "--json", "receive", code, "--yes")
+	got := recv.result(2 * time.Minute)
+	recv.waitOK(10 * time.Second)
+	send.waitOK(30 * time.Second)
+	if s := stats(t, homeB); s != want {
+		t.Errorf("after resume the receiver holds %+v, want %+v", s, want)
+	}
+	if total := want.MediaBytes; got.Bytes > total*8/10 {
+		t.Errorf("resumed run fetched %d bytes of %d media: want what was verified before the kill not fetched again", got.Bytes, total)
+	}
+}
+
+func TestLANResumeAfterSenderKilled(t *testing.T) {
+	n := newLAN(t)
+	homeA, homeB := filepath.Join(n.dir, "a"), filepath.Join(n.dir, "b")
+	want := seed(t, homeA, 20000, 160, 1)
+	if err := os.Mkdir(homeB, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	send, code := sendCode(t, n.a, homeA)
+	recv := startFerry(t, n.b, "--home", homeB, "--json", "receive", code, "--yes")
+	progressPast(recv, 0.3)
+	send.kill9()
+	// The receiver waits for the sender; the user runs ferry send again.
+	recv.waitLine(func(l string) bool {
+		e := event(l)
+		return e != nil && e.Kind == daemon.EventWaiting && strings.Contains(e.Message, "lost the connection")
+	}, time.Minute)
+	send, _ = sendCode(t, n.a, homeA)
+	got := recv.result(3 * time.Minute)
+	recv.waitOK(10 * time.Second)
+	send.waitOK(30 * time.Second)
+	if s := stats(t, homeB); s != want {
+		t.Errorf("after resume the receiver holds %+v, want %+v", s, want)
+	}
+	if total := want.MediaBytes; got.Bytes > total*8/10 {
+		t.Errorf("receiver fetched %d bytes after the sender restarted, of %d: want verified chunks kept", got.Bytes, total)
+	}
+}
+
+func TestLANReceiverDiskFull(t *testing.T) {
+	n := newLAN(t)
+	homeA := filepath.Join(n.dir, "a")
+	seed(t, homeA, 2000, 24, 1)
+	mnt := filepath.Join(n.dir, "small")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	homeB := filepath.Join(mnt, "b")
+	before := seed(t, homeB, 100, 0, 5)
+	send, code := sendCode(t, n.a, homeA)
+	recv := startFerry(t, n.b, "--home", homeB, "receive", code, "--yes")
+	err := recv.wait()
+	if err == nil || !strings.Contains(recv.stderr.String(), "not enough free disk space") {
+		t.Fatalf("receive onto a full disk: err %v, stderr %q; want a failure saying the disk is full", err, recv.stderr)
+	}
+	if s := stats(t, homeB); s != before {
+		t.Errorf("receiver's history changed on a full disk: %+v, want %+v", s, before)
+	}
+	send.cmd.Process.Signal(syscall.SIGINT)
+	_ = send.wait()
+	_, _ = io.Discard.Write(nil)
+}
