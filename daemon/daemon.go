@@ -174,6 +174,25 @@ func (d *Daemon) Forget(ctx context.Context, id string) error {
 	return forgetDevice(d.trust, id)
 }
 
+// ListDevices reads the trust store of home without starting a daemon.
+func ListDevices(home string) ([]Device, error) {
+	trust, err := pairing.Open(home)
+	if err != nil {
+		return nil, err
+	}
+	return listDevices(trust)
+}
+
+// ForgetDevice removes a device from the trust store of home without
+// starting a daemon.
+func ForgetDevice(home, id string) error {
+	trust, err := pairing.Open(home)
+	if err != nil {
+		return err
+	}
+	return forgetDevice(trust, id)
+}
+
 // listDevices reads the trust store.
 func listDevices(trust *pairing.Store) ([]Device, error) {
 	ds, err := trust.List()

@@ -165,3 +165,35 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo report %+v: want paired by code over loopback, the sender told the digest", rep)
 	}
 }
+
+func TestDevicesListAndForget(t *testing.T) {
+	r := mustOK(t, ferry(t, nil, "--json", "demo", "--messages", "500", "--media-mb", "1", "--keep"))
+	var rep struct {
+		Homes []string `json:"homes"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Homes) != 2 {
+		t.Fatalf("demo --keep output %q: %v", r.stdout, err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(rep.Homes[0])) })
+	devices := func(home string) []map[string]any {
+		var ds []map[string]any
+		r := mustOK(t, ferry(t, nil, "--home", home, "--json", "devices"))
+		if err := json.Unmarshal([]byte(r.stdout), &ds); err != nil {
+			t.Fatalf("devices output %q: %v", r.stdout, err)
+		}
+		return ds
+	}
+	oldDevs, newDevs := devices(rep.Homes[0]), devices(rep.Homes[1])
+	if len(oldDevs) != 1 || len(newDevs) != 1 || oldDevs[0]["name"] != "new device" || newDevs[0]["name"] != "old device" {
+		t.Fatalf("after pairing: old device knows %v, new device knows %v; want each other", oldDevs, newDevs)
+	}
+	id := newDevs[0]["peer_id"].(string)
+	mustOK(t, ferry(t, nil, "--home", rep.Homes[1], "devices", "forget", id))
+	if ds := devices(rep.Homes[1]); len(ds) != 0 {
+		t.Errorf("after forget: %v, want none", ds)
+	}
+	r = ferry(t, nil, "--home", rep.Homes[1], "devices", "forget", id)
+	if r.code != 1 || !strings.Contains(r.stderr, "no paired device") {
+		t.Errorf("forgetting an unknown device: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

@@ -40,6 +40,23 @@ func (a *app) withAPI(ctx context.Context, fn func(daemon.API) error) error {
 	return fn(d)
 }
 
+// withDaemon runs fn with the home's running daemon, or with nil when none
+// runs: for commands that need no libp2p host of their own.
+func (a *app) withDaemon(ctx context.Context, fn func(daemon.API) error) error {
+	c, err := daemon.Dial(ctx, socketPath(a.home))
+	if errors.Is(err, daemon.ErrNoDaemon) {
+		if _, err := os.Stat(a.home); err != nil {
+			return fmt.Errorf("home %s does not exist: check --home (or FERRY_HOME)", a.home)
+		}
+		return fn(nil)
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
+}
+
 func (a *app) daemonCmd() *cobra.Command {
 	var listen []string
 	cmd := &cobra.Command{
@@ -144,8 +161,14 @@ func (a *app) devicesCmd() *cobra.Command {
 		Short: "List the devices this one has paired with",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withAPI(cmd.Context(), func(api daemon.API) error {
-				ds, err := api.Devices(cmd.Context())
+			return a.withDaemon(cmd.Context(), func(api daemon.API) error {
+				var ds []daemon.Device
+				var err error
+				if api != nil {
+					ds, err = api.Devices(cmd.Context())
+				} else {
+					ds, err = daemon.ListDevices(a.home)
+				}
 				if err != nil {
 					return err
 				}
@@ -165,8 +188,14 @@ func (a *app) devicesCmd() *cobra.Command {
 		Short: "Remove a paired device: it will need a code again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withAPI(cmd.Context(), func(api daemon.API) error {
-				if err := api.Forget(cmd.Context(), args[0]); err != nil {
+			return a.withDaemon(cmd.Context(), func(api daemon.API) error {
+				var err error
+				if api != nil {
+					err = api.Forget(cmd.Context(), args[0])
+				} else {
+					err = daemon.ForgetDevice(a.home, args[0])
+				}
+				if err != nil {
 					return err
 				}
 				return a.emit(map[string]string{"forgotten": args[0]}, func() {
