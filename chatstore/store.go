@@ -18,7 +18,7 @@ import (
 // process stays small whatever the size of the history.
 const (
 	cacheKiB     = 16 << 10 // PRAGMA cache_size per connection, in KiB
-	bulkCacheKiB = 64 << 10 // cache_size while merging or seeding
+	bulkCacheKiB = 32 << 10 // cache_size while merging or seeding
 	busyMillis   = 5000
 	maxConns     = 3
 	lockName     = ".lock"
