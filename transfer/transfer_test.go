@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
@@ -361,4 +362,74 @@ func TestSnapshotWhileWriting(t *testing.T) {
 	if res.Source.Messages > final.Messages {
 		t.Errorf("snapshot has %d messages, more than the final %d", res.Source.Messages, final.Messages)
 	}
+}
+
+// cancellingSource cancels the transfer on its n-th read.
+type cancellingSource struct {
+	ChunkSource
+	n      atomic.Int64
+	at     int64
+	cancel context.CancelFunc
+}
+
+func (c *cancellingSource) ReadChunk(ctx context.Context, i int, buf []byte) ([]byte, error) {
+	if c.n.Add(1) == c.at {
+		c.cancel()
+	}
+	return c.ChunkSource.ReadChunk(ctx, i, buf)
+}
+
+// TestMigrateCancel: a cancelled transfer stops with the context's error,
+// keeps what it verified, and the next receiver continues from there.
+func TestMigrateCancel(t *testing.T) {
+	src := newStore(t)
+	want := seed(t, src, 500, 1<<20, 9)
+	snap, err := snapshot(context.Background(), src, t.TempDir(), testChunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	dst := newStore(t)
+	r1, err := NewReceiver(dst, snap.Manifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err = Migrate(ctx, &cancellingSource{ChunkSource: snap, at: 3, cancel: cancel}, r1, 2, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Migrate = %v, want context.Canceled", err)
+	}
+	if err := r1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := stats(t, dst); got.Messages != 0 {
+		t.Errorf("cancelled transfer changed the target: %+v", got)
+	}
+	r2, err := NewReceiver(dst, snap.Manifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Resumed() < 2 {
+		t.Errorf("resumed %d chunks, want at least the 2 read before the cancel", r2.Resumed())
+	}
+	if err := Migrate(context.Background(), snap, r2, 2, nil); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if _, err := r2.Commit(context.Background()); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if got := stats(t, dst); got != want {
+		t.Errorf("target %+v, want %+v", got, want)
+	}
+	// Abort of a fresh receiver leaves the home as it is.
+	before := tree(t, dst.Home())
+	r3, err := NewReceiver(dst, snap.Manifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r3.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, "after abort", tree(t, dst.Home()), before)
 }
