@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -84,18 +85,16 @@ func NewHost(ctx context.Context, cfg Config) (host.Host, error) {
 		return nil, fmt.Errorf("new host: %w", err)
 	}
 
+	tlsOpt := libp2p.Security(libp2ptls.ID, libp2ptls.New)
+	noiseOpt := libp2p.Security(noise.ID, noise.New)
 	var security libp2p.Option
-	switch cfg.Security {
-	case "", SecurityTLS:
-		if cfg.Security == "" && DefaultSecurity == SecurityNoise {
-			security = libp2p.ChainOptions(libp2p.Security(noise.ID, noise.New), libp2p.Security(libp2ptls.ID, libp2ptls.New))
-		} else {
-			security = libp2p.ChainOptions(libp2p.Security(libp2ptls.ID, libp2ptls.New), libp2p.Security(noise.ID, noise.New))
-		}
+	switch sec := cmp.Or(cfg.Security, DefaultSecurity); sec {
+	case SecurityTLS:
+		security = libp2p.ChainOptions(tlsOpt, noiseOpt)
 	case SecurityNoise:
-		security = libp2p.ChainOptions(libp2p.Security(noise.ID, noise.New), libp2p.Security(libp2ptls.ID, libp2ptls.New))
+		security = libp2p.ChainOptions(noiseOpt, tlsOpt)
 	default:
-		return nil, fmt.Errorf("new host: security %q: want %q or %q", cfg.Security, SecurityTLS, SecurityNoise)
+		return nil, fmt.Errorf("new host: security %q: want %q or %q", sec, SecurityTLS, SecurityNoise)
 	}
 
 	listen := cfg.ListenAddrs

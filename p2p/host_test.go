@@ -163,6 +163,35 @@ func TestIdentityPersists(t *testing.T) {
 	}
 }
 
+func TestIdentityConcurrentFirstUse(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "home")
+	const n = 8
+	keys := make(chan crypto.PrivKey, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			sk, err := LoadIdentity(home)
+			keys <- sk
+			errs <- err
+		}()
+	}
+	var first crypto.PrivKey
+	for range n {
+		sk, err := <-keys, <-errs
+		if err != nil {
+			t.Fatalf("LoadIdentity: %v", err)
+		}
+		if first == nil {
+			first = sk
+		} else if !sk.Equals(first) {
+			t.Errorf("concurrent first use: got two different keys, want one")
+		}
+	}
+	if entries, _ := os.ReadDir(home); len(entries) != 1 {
+		t.Errorf("home: got %d entries, want only %s", len(entries), IdentityFile)
+	}
+}
+
 func TestIdentityRejectsBadFiles(t *testing.T) {
 	secp, _, err := crypto.GenerateSecp256k1Key(rand.Reader)
 	if err != nil {

@@ -25,7 +25,8 @@ const helperEnv = "FERRY_P2P_HELPER"
 // TestHelperProcess is not a real test. Re-executed inside a namespace with
 // helperEnv set, it plays one side of the mDNS test:
 //
-//	advertise: start a host with default listen addresses, serve echoProto,
+//	advertise: start a host with default listen addresses (checking that
+//	           IPv6 got the IPv4 ports), serve echoProto,
 //	           Advertise FERRY_P2P_NP, print "ready <peer ID>", and stop
 //	           advertising and exit 0 when stdin closes.
 //	find:      Find FERRY_P2P_NP within FERRY_P2P_TIMEOUT, then dial the peer
@@ -60,6 +61,13 @@ func runHelper(mode, np, timeout string) error {
 
 	switch mode {
 	case "advertise":
+		li, err := hostListenInfo(h)
+		if err != nil {
+			return err
+		}
+		if li.anyV6 && li.tcp6Port != li.tcpPort {
+			return fmt.Errorf("default listeners: IPv6 TCP port %d, want the IPv4 one, %d", li.tcp6Port, li.tcpPort)
+		}
 		h.SetStreamHandler(echoProto, echo)
 		stop, err := Advertise(ctx, h, np)
 		if err != nil {
