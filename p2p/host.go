@@ -124,7 +124,7 @@ func NewHost(ctx context.Context, cfg Config) (host.Host, error) {
 	if defaultListen {
 		listenIPv6SamePorts(h, log)
 	}
-	log.Info("p2p host started", "peer", h.ID().String(), "addrs", h.Network().ListenAddresses())
+	log.Debug("p2p host started", "peer", h.ID().String(), "addrs", h.Network().ListenAddresses())
 	return h, nil
 }
 
