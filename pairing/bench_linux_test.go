@@ -106,5 +106,5 @@ func BenchmarkNaiveSearch16CPU(b *testing.B) {
 			b.Fatalf("found %v", got)
 		}
 	}
-	b.ReportMetric((processCPU() - p0).Seconds()/float64(b.N), "cpu-s/16-bit-space")
+	b.ReportMetric((processCPU()-p0).Seconds()/float64(b.N), "cpu-s/16-bit-space")
 }
