@@ -143,13 +143,29 @@ func (a *digestAgg) WindowValue(*sqlite.FunctionContext) (driver.Value, error) {
 
 func (a *digestAgg) Final(*sqlite.FunctionContext) {}
 
-// Stats counts the store's history and computes its digest.
+// Stats counts the store's history and computes its digest. On a read-only
+// store (whose database another process may be writing) every figure comes
+// from one read transaction; otherwise the scan is split over two
+// connections.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	db, err := s.handle()
 	if err != nil {
 		return Stats{}, err
 	}
-	return stats(ctx, db)
+	if !s.readOnly {
+		return stats(ctx, db, 2)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return Stats{}, dbErr("stats", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Stats{}, dbErr("stats", err)
+	}
+	defer tx.Rollback()
+	return stats(ctx, tx, 1)
 }
 
 // StatsOf computes the Stats of a standalone database file (a snapshot),
@@ -160,25 +176,22 @@ func StatsOf(ctx context.Context, dbPath string) (Stats, error) {
 		return Stats{}, err
 	}
 	defer db.Close()
-	return stats(ctx, db)
+	return stats(ctx, db, 2)
 }
 
-// stats scans every table, the messages table split in two key ranges, on up
-// to two connections at once. With a pool and concurrent writers, each part
-// reads its own snapshot; callers that need one consistent view (Merge,
-// Snapshot files) hold no concurrent writers.
-func stats(ctx context.Context, db *sql.DB) (Stats, error) {
-	var st Stats
-	var mid []byte
-	err := db.QueryRowContext(ctx, `SELECT count(*) FROM conversations`).Scan(&st.Conversations)
-	if err != nil {
-		return Stats{}, dbErr("count conversations", err)
-	}
+// rowQuerier is what *sql.DB and *sql.Tx have in common for stats.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// stats scans every table, the messages table split in two key ranges, with
+// up to par queries at once.
+func stats(ctx context.Context, db rowQuerier, par int) (Stats, error) {
 	var lo, hi []byte
 	if err := db.QueryRowContext(ctx, `SELECT (SELECT min(id) FROM messages), (SELECT max(id) FROM messages)`).Scan(&lo, &hi); err != nil {
 		return Stats{}, dbErr("message id range", err)
 	}
-	mid = midKey(lo, hi)
+	mid := midKey(lo, hi)
 
 	type part struct {
 		n   int64
@@ -186,7 +199,7 @@ func stats(ctx context.Context, db *sql.DB) (Stats, error) {
 	}
 	var parts [len(digestQueries) + 1]part
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(2)
+	g.SetLimit(par)
 	run := func(i int, q string, args ...any) {
 		g.Go(func() error {
 			var sum []byte
@@ -220,15 +233,17 @@ func stats(ctx context.Context, db *sql.DB) (Stats, error) {
 	if err := g.Wait(); err != nil {
 		return Stats{}, err
 	}
+	var st Stats
 	var total sum256
 	for i, p := range parts {
-		if p.sum == nil { // empty table: the aggregate returns NULL
-			continue
-		}
-		if err := total.addBytes(p.sum); err != nil {
-			return Stats{}, err
+		if p.sum != nil { // nil: empty table
+			if err := total.addBytes(p.sum); err != nil {
+				return Stats{}, err
+			}
 		}
 		switch {
+		case i == 1:
+			st.Conversations = p.n
 		case i == 3 || i == len(digestQueries):
 			st.Messages += p.n
 		case i == 5:

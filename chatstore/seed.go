@@ -89,7 +89,9 @@ func Seed(ctx context.Context, s *Store, opts SeedOptions) (Stats, error) {
 		}
 	}
 
-	eg, ectx := errgroup.WithContext(ctx)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	eg, ectx := errgroup.WithContext(wctx)
 	hashes := make([]Hash, len(g.media))
 	next := atomic.Int64{}
 	for range seedMediaJobs {
@@ -117,6 +119,7 @@ func Seed(ctx context.Context, s *Store, opts SeedOptions) (Stats, error) {
 		return g.insertAttachments(ctx, tx, hashes)
 	})
 	if err != nil {
+		cancel()
 		eg.Wait()
 		return Stats{}, err
 	}
