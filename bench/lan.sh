@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# Benchmarks a LAN migration with Ferry against the tools a user would otherwise
+# use, on the same history in one run:
+#
+#   1. ferry send/receive between two network namespaces joined by a veth pair
+#      (found by mDNS on the veth, as on a home network)
+#   2. ferry send/receive over loopback, both ends in one namespace
+#   3. scp -r            over a local sshd (aes128-gcm@openssh.com)
+#   4. rsync -a          over the same sshd setup
+#   5. magic-wormhole    (Debian's), with its own mailbox and transit relay
+#
+#   bash bench/lan.sh [MESSAGES] [MEDIA_MB]            (default 1000000 1024)
+#
+# Needs root (network namespaces, a tmpfs, sshd). Missing tools are installed
+# with apt-get. Both homes live on a tmpfs so the disk does not decide the
+# figures. Nothing leaves the machine: every network end is in a namespace this
+# script creates (unique names) and deletes at exit, pass or fail, along with the
+# tmpfs, the sshd and the wormhole servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MESSAGES=${1:-1000000}
+MEDIA_MB=${2:-1024}
+
+die() { echo "lan.sh: $*" >&2; exit 1; }
+[[ $MESSAGES =~ ^[0-9]+$ && $MEDIA_MB =~ ^[0-9]+$ ]] || die "usage: bash bench/lan.sh [MESSAGES] [MEDIA_MB]"
+[ "$(id -u)" = 0 ] || die "needs root: it creates network namespaces, a tmpfs and an sshd"
+command -v go >/dev/null || die "needs the go toolchain to build ferry"
+
+# --- tools ---------------------------------------------------------------
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v ss >/dev/null || need+=(iproute2)
+[ -x /usr/bin/time ] || need+=(time)
+command -v bc >/dev/null || need+=(bc)
+command -v ssh-keygen >/dev/null && command -v scp >/dev/null || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v rsync >/dev/null || need+=(rsync)
+[ -x /usr/bin/wormhole ] || need+=(magic-wormhole)
+command -v twist3 >/dev/null || need+=(python3-twisted)
+plugins=/usr/lib/python3/dist-packages/twisted/plugins
+[ -e $plugins/magic_wormhole_mailbox.py ] || need+=(python3-magic-wormhole-mailbox-server)
+[ -e $plugins/magic_wormhole_transit_relay.py ] || need+=(magic-wormhole-transit-relay)
+if ((${#need[@]})); then
+  echo "installing: ${need[*]}"
+  apt-get update -qq || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null ||
+    die "apt-get install ${need[*]} failed"
+fi
+
+# --- work dir, tmpfs, namespaces, cleanup ----------------------------------
+tag="fb$$"                              # unique per run: namespace names
+nsA="$tag-a" nsB="$tag-b" nsL="$tag-lo"
+ipA=10.213.7.1 ipB=10.213.7.2 ipL=10.213.8.1
+work=$(mktemp -d /tmp/ferry-lan.XXXXXX)
+fs="$work/fs"
+mounted= made_run_sshd=
+declare -a bgpids=()
+
+cleanup() {
+  local rc=$? ns p
+  set +e
+  for ns in "$nsA" "$nsB" "$nsL"; do   # our namespaces hold only our processes
+    [ -e "/run/netns/$ns" ] || continue
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
+  done
+  for p in "${bgpids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  for ns in "$nsA" "$nsB" "$nsL"; do
+    [ -e "/run/netns/$ns" ] && { ip netns del "$ns" || echo "lan.sh: could not delete namespace $ns" >&2; }
+  done
+  [ -n "$mounted" ] && { umount "$fs" 2>/dev/null || umount -l "$fs"; }
+  [ -n "$made_run_sshd" ] && rmdir /run/sshd 2>/dev/null
+  rm -rf "$work"
+  ((rc == 0)) || echo "lan.sh: failed (exit $rc); namespaces, tmpfs and servers removed" >&2
+}
+trap cleanup EXIT
+trap 'echo "lan.sh: line $LINENO failed: $BASH_COMMAND" >&2' ERR
+trap 'exit 130' INT TERM
+
+# Estimate the tmpfs: the source, one target at a time, and wormhole's two
+# temporary zips (the media does not compress), plus slack.
+home_mb=$((MEDIA_MB + MESSAGES / 4000 + 16))
+tmpfs_mb=$((home_mb * 5 + 256))
+avail_mb=$(awk '/^MemAvailable:/ {print int($2 / 1024)}' /proc/meminfo)
+((tmpfs_mb < avail_mb)) || die "needs about $tmpfs_mb MiB of free memory for the tmpfs, have $avail_mb MiB"
+mkdir -p "$fs"
+mount -t tmpfs -o "size=${tmpfs_mb}m,mode=700" ferry-bench "$fs" || die "cannot mount a tmpfs on $fs"
+mounted=1
+mkdir -p "$fs/tmp"
+
+mkns() { ip netns add "$1" || die "cannot create network namespace $1"; ip -n "$1" link set lo up; }
+mkns "$nsA"; mkns "$nsB"; mkns "$nsL"
+# A <-veth-> B, a direct cable. The multicast route sends mDNS over the veth.
+ip -n "$nsA" link add va type veth peer name vb netns "$nsB"
+ip -n "$nsA" addr add "$ipA/24" dev va && ip -n "$nsA" link set va up
+ip -n "$nsB" addr add "$ipB/24" dev vb && ip -n "$nsB" link set vb up
+ip -n "$nsA" route add 224.0.0.0/4 dev va
+ip -n "$nsB" route add 224.0.0.0/4 dev vb
+# L: one namespace. A veth pair with both ends inside it gives mDNS a
+# multicast-capable link that leads nowhere else; every connection is to a
+# local address, so the data runs over lo.
+ip -n "$nsL" link add l0 type veth peer name l1
+ip -n "$nsL" addr add "$ipL/24" dev l0
+ip -n "$nsL" link set l0 up && ip -n "$nsL" link set l1 up
+ip -n "$nsL" route add 224.0.0.0/4 dev l0
+
+echo "building ferry"
+go build -o "$work/ferry" ./cmd/ferry || die "go build ./cmd/ferry failed"
+ferry="$work/ferry"
+src="$fs/src" dst="$fs/dst"
+
+digest_of() { "$ferry" --home "$1" --json history stats | sed -n 's/.*"digest":"\([0-9a-f]*\)".*/\1/p'; }
+
+echo "seeding $MESSAGES messages + $MEDIA_MB MiB media on tmpfs"
+"$ferry" --home "$src" history seed --messages "$MESSAGES" --media-mb "$MEDIA_MB" --seed 1 >/dev/null ||
+  die "seeding failed"
+"$ferry" --home "$src" history stats
+srcdigest=$(digest_of "$src")
+[ -n "$srcdigest" ] || die "no digest from history stats of the source"
+srcbytes=$(du -sb "$src" | cut -f1)
+echo "source home: $srcbytes bytes ($((srcbytes >> 20)) MiB)"
+
+# --- measuring -------------------------------------------------------------
+# start_side NAME NS CMD...: runs CMD in NS under /usr/bin/time, in the
+# background; stdout/stderr go to out.NAME / err.NAME. Sets SIDEPID.
+start_side() {
+  local name=$1 ns=$2; shift 2
+  ip netns exec "$ns" /usr/bin/time -f '%e %U %S %M' -o "$work/time.$name" "$@" \
+    >"$work/out.$name" 2>"$work/err.$name" &
+  SIDEPID=$!
+  bgpids+=("$SIDEPID")
+}
+# side_stats NAME: reads time.NAME into wall/cpu/rss arrays.
+declare -A wall cpu rss secs
+side_stats() {
+  local e u s m
+  [ -s "$work/time.$1" ] || die "$1: no timing recorded"
+  read -r e u s m < <(tail -n1 "$work/time.$1")
+  wall[$1]=$e; cpu[$1]=$(echo "$u + $s" | bc -l); rss[$1]=$((m / 1024))
+}
+# finish_side NAME PID: waits for a side and fails loudly if it failed.
+finish_side() {
+  if ! wait "$2"; then
+    echo "$1 failed; its stderr:" >&2; tail -n 30 "$work/err.$1" >&2
+    echo "its stdout (last lines):" >&2; tail -n 5 "$work/out.$1" >&2
+    exit 1
+  fi
+  side_stats "$1"
+}
+# wait_for_match FILE REGEX PID WHAT: waits (up to 120 s) until FILE has a
+# match for REGEX, failing if PID exits first; prints the first match.
+wait_for_match() {
+  local file=$1 re=$2 pid=$3 what=$4 i m
+  for ((i = 0; i < 6000; i++)); do
+    m=$(grep -oE -m1 "$re" "$file" 2>/dev/null || true)
+    [ -n "$m" ] && { echo "$m"; return; }
+    kill -0 "$pid" 2>/dev/null || { echo "exited before $what; stderr:" >&2; tail -n 20 "${file/out./err.}" >&2; return 1; }
+    sleep 0.02
+  done
+  echo "timed out waiting for $what" >&2; return 1
+}
+# wait_port NS IP PORT: waits until something listens there.
+wait_port() {
+  local i
+  for ((i = 0; i < 1000; i++)); do
+    [ -n "$(ip netns exec "$1" ss -Hltn "src $2:$3")" ] && return
+    sleep 0.02
+  done
+  die "nothing listens on $2:$3 in $1"
+}
+# check_copy NAME HOME: the copy must hold the same history as the source.
+check_copy() {
+  local d
+  d=$(digest_of "$2") || die "$1: history stats of the copy failed"
+  [ "$d" = "$srcdigest" ] || die "$1: digest of the copy $d != source $srcdigest"
+  echo "  $1: digest matches the source"
+}
+# stamp_first FILE: copies stdin to stdout; writes the time of the first
+# progress event with done > 0 to FILE.
+stamp_first() {
+  local line
+  while IFS= read -r line; do
+    printf '%s\n' "$line"
+    if [[ $line == *'"event":"progress"'* && $line =~ \"done\":([0-9]+) ]] && ((BASH_REMATCH[1] > 0)); then
+      echo "$EPOCHREALTIME" >"$1"
+      cat
+      return
+    fi
+  done
+}
+declare -A first recvbytes
+# ferry_run NAME NS_SEND NS_RECV: one migration into a fresh empty home.
+ferry_run() {
+  local name=$1 nss=$2 nsr=$3 code t0 tr rpid
+  rm -rf "$dst"; sync
+  echo "$name: ferry send in $nss, ferry receive in $nsr"
+  t0=$EPOCHREALTIME
+  start_side "$name-send" "$nss" "$ferry" --home "$src" --json send
+  local spid=$SIDEPID
+  code=$(wait_for_match "$work/out.$name-send" '"code":"[^"]+"' "$spid" "the code") || die "$name: ferry send gave no code"
+  code=${code#\"code\":\"}; code=${code%\"}
+  tr=$EPOCHREALTIME
+  (
+    set +e
+    ip netns exec "$nsr" /usr/bin/time -f '%e %U %S %M' -o "$work/time.$name-recv" \
+      "$ferry" --home "$dst" --json receive "$code" --yes 2>"$work/err.$name-recv" |
+      stamp_first "$work/first.$name"
+    exit "${PIPESTATUS[0]}"
+  ) >"$work/out.$name-recv" &
+  rpid=$!; bgpids+=("$rpid")
+  finish_side "$name-recv" "$rpid"
+  secs[$name]=$(echo "$EPOCHREALTIME - $t0" | bc -l)
+  finish_side "$name-send" "$spid"
+  [ -s "$work/first.$name" ] || die "$name: receive printed no progress event with done > 0"
+  first[$name]=$(echo "$(cat "$work/first.$name") - $tr" | bc -l)
+  recvbytes[$name]=$(grep '"event":"result"' "$work/out.$name-recv" | grep -oE '"bytes":[0-9]+' | tail -n1 | cut -d: -f2)
+  check_copy "$name" "$dst"
+}
+
+# --- 1, 2: ferry ---------------------------------------------------------
+ferry_run ferry-ns "$nsA" "$nsB"
+ferry_run ferry-lo "$nsL" "$nsL"
+
+# --- 3, 4: scp and rsync over sshd ----------------------------------------
+ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$work/client_key"
+cp "$work/client_key.pub" "$work/authorized_keys"
+sshport=2222                            # the namespace is new: the port is free
+cat >"$work/sshd_config" <<EOF
+Port $sshport
+ListenAddress $ipB
+HostKey $work/host_key
+PidFile $work/sshd.pid
+AuthorizedKeysFile $work/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Ciphers aes128-gcm@openssh.com
+Subsystem sftp /usr/lib/openssh/sftp-server
+EOF
+[ -d /run/sshd ] || { mkdir -p /run/sshd && made_run_sshd=1; }
+/usr/sbin/sshd -t -f "$work/sshd_config" || die "sshd rejects its config"
+sshopts=(-F /dev/null -i "$work/client_key" -c aes128-gcm@openssh.com -o IdentitiesOnly=yes
+  -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
+
+# ssh_run NAME CMD...: a fresh sshd in B (timed: it reaps its sessions, so
+# its CPU time includes the server-side scp/sftp/rsync), CMD in A.
+ssh_run() {
+  local name=$1; shift
+  rm -rf "$dst" "$work/sshd.pid"; sync
+  echo "$name: client in $nsA, sshd in $nsB"
+  start_side "$name-sshd" "$nsB" /usr/sbin/sshd -D -e -f "$work/sshd_config"
+  local dpid=$SIDEPID t0 cpid
+  wait_port "$nsB" "$ipB" "$sshport"
+  t0=$EPOCHREALTIME
+  start_side "$name-client" "$nsA" "$@"
+  cpid=$SIDEPID
+  finish_side "$name-client" "$cpid"
+  secs[$name]=$(echo "$EPOCHREALTIME - $t0" | bc -l)
+  sleep 0.5                             # let sshd reap the finished session
+  kill "$(cat "$work/sshd.pid")" || die "$name: sshd is gone"
+  wait "$dpid" || true                  # time exits non-zero: sshd died by SIGTERM
+  side_stats "$name-sshd"
+  check_copy "$name" "$dst"
+}
+ssh_run scp scp -q -r -P "$sshport" "${sshopts[@]}" "$src" "root@$ipB:$dst"
+ssh_run rsync rsync -a -e "ssh -p $sshport ${sshopts[*]}" "$src/" "root@$ipB:$dst/"
+
+# --- 5: magic-wormhole -----------------------------------------------------
+echo "wormhole: mailbox and transit relay on $ipB (in $nsB)"
+ip netns exec "$nsB" twist3 wormhole-mailbox --port "tcp:4000:interface=$ipB" \
+  --channel-db "$work/mailbox.sqlite" >"$work/mailbox.log" 2>&1 &
+bgpids+=($!)
+ip netns exec "$nsB" twist3 transitrelay --port "tcp:4001:interface=$ipB" >"$work/transit.log" 2>&1 &
+bgpids+=($!)
+wait_port "$nsB" "$ipB" 4000
+wait_port "$nsB" "$ipB" 4001
+whopts=(--relay-url "ws://$ipB:4000/v1" --transit-helper "tcp:$ipB:4001")
+rm -rf "$dst"; sync
+echo "wormhole: send in $nsA, receive in $nsB"
+t0=$EPOCHREALTIME
+start_side wormhole-send "$nsA" env TMPDIR="$fs/tmp" wormhole "${whopts[@]}" send --hide-progress "$src"
+wspid=$SIDEPID
+code=$(wait_for_match "$work/err.wormhole-send" 'Wormhole code is: [0-9]+-[a-z-]+' "$wspid" "the wormhole code") ||
+  die "wormhole send gave no code"
+code=${code##* }
+start_side wormhole-recv "$nsB" env TMPDIR="$fs/tmp" wormhole "${whopts[@]}" receive --accept-file --hide-progress -o "$dst" "$code"
+finish_side wormhole-recv "$SIDEPID"
+secs[wormhole]=$(echo "$EPOCHREALTIME - $t0" | bc -l)
+finish_side wormhole-send "$wspid"
+check_copy wormhole "$dst"
+rm -rf "$dst"
+
+# --- report ------------------------------------------------------------------
+mbps() { echo "$srcbytes / ${secs[$1]} / 1000000" | bc -l; }
+ref=$(mbps ferry-ns)
+row() { # NAME SENDSIDE RECVSIDE
+  local t
+  t=$(mbps "$1")
+  printf '%-10s %9.2f %9.1f %9.2f %9.2f %10d %10d\n' "$1" "${secs[$1]}" "$t" \
+    "$(echo "$ref / $t" | bc -l)" "$(echo "${cpu[$2]} + ${cpu[$3]}" | bc -l)" "${rss[$2]}" "${rss[$3]}"
+}
+verdict() { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo PASS; else echo FAIL; fi; }
+scp_x=$(echo "$ref / $(mbps scp)" | bc -l)
+wh_x=$(echo "$ref / $(mbps wormhole)" | bc -l)
+maxrss=0
+for s in ferry-ns-send ferry-ns-recv ferry-lo-send ferry-lo-recv; do ((rss[$s] > maxrss)) && maxrss=${rss[$s]}; done
+cat <<REPORT
+
+== LAN migration: $MESSAGES messages, $MEDIA_MB MiB media; home $srcbytes bytes ($((srcbytes >> 20)) MiB), on tmpfs
+seconds: from starting the sender to the receiver holding the whole history
+MB/s: home bytes / seconds (MB = 10^6 bytes); Ferry×: Ferry (namespaces) MB/s ÷ this row's
+CPU s: user+sys of both sides; RSS: peak, MiB (sshd side includes its session processes)
+
+tool         seconds      MB/s    Ferry×     CPU s   RSS send   RSS recv
+$(row ferry-ns ferry-ns-send ferry-ns-recv)
+$(row ferry-lo ferry-lo-send ferry-lo-recv)
+$(row scp scp-client scp-sshd)
+$(row rsync rsync-client rsync-sshd)
+$(row wormhole wormhole-send wormhole-recv)
+
+ferry-ns: two namespaces over veth, found by mDNS; ferry-lo: one namespace, over loopback
+ferry receive alone (start to verified commit): ns $(printf %.2f "${wall[ferry-ns-recv]}") s, lo $(printf %.2f "${wall[ferry-lo-recv]}") s; bytes on the wire (report): ns ${recvbytes[ferry-ns]:-?}, lo ${recvbytes[ferry-lo]:-?}
+scp/rsync: client in one namespace, sshd (aes128-gcm@openssh.com) in the other, over the veth
+wormhole: zips the directory (deflate) on the sender, unzips on the receiver; seconds run until the
+  receiver has unpacked the files; its mailbox and transit relay ran on the veth (their CPU not counted)
+digests: every copy (ferry, scp, rsync, wormhole) has the source's history digest
+
+targets
+  Ferry ≥ 1.5× scp throughput:            $(printf %.2f× "$scp_x")   $(verdict "$scp_x >= 1.5")
+  Ferry ≥ 5× magic-wormhole throughput:   $(printf %.2f× "$wh_x")   $(verdict "$wh_x >= 5")
+  receive → first byte of history < 1 s:  ns $(printf %.3f "${first[ferry-ns]}") s, lo $(printf %.3f "${first[ferry-lo]}") s   $(verdict "${first[ferry-ns]} < 1")
+  peak RSS each side < 200 MiB:           max $maxrss MiB   $(verdict "$maxrss < 200")
+REPORT
