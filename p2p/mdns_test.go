@@ -29,7 +29,8 @@ const helperEnv = "FERRY_P2P_HELPER"
 //	           IPv6 got the IPv4 ports), serve echoProto,
 //	           Advertise FERRY_P2P_NP, print "ready <peer ID>", and stop
 //	           advertising and exit 0 when stdin closes.
-//	find:      Find FERRY_P2P_NP within FERRY_P2P_TIMEOUT, then dial the peer
+//	find:      Find FERRY_P2P_NP (or FindFunc for peer FERRY_P2P_PEER when
+//	           set) within FERRY_P2P_TIMEOUT, then dial the peer
 //	           and echo 1 MiB over a stream; print "found <µs to match> <peer
 //	           ID> <transport>", or "notfound <ms>" for ErrNotFound; "error: …" and exit 1
 //	           otherwise.
@@ -84,7 +85,12 @@ func runHelper(mode, np, timeout string) error {
 			return err
 		}
 		start := time.Now()
-		info, err := Find(ctx, np, d)
+		var info peer.AddrInfo
+		if want := os.Getenv("FERRY_P2P_PEER"); want != "" {
+			info, err = FindFunc(ctx, func(_ string, id peer.ID) bool { return id.String() == want }, d)
+		} else {
+			info, err = Find(ctx, np, d)
+		}
 		elapsed := time.Since(start)
 		if errors.Is(err, ErrNotFound) {
 			fmt.Println("notfound", elapsed.Milliseconds())
@@ -158,46 +164,53 @@ func TestMDNSAcrossNamespaces(t *testing.T) {
 		name    string
 		from    *netns.NS
 		np      string
+		peer    string // FindFunc by peer ID instead of Find by nameplate
 		timeout time.Duration
 		want    string
 	}{
-		{"right nameplate", receiver, "42", 5 * time.Second, "found"},
-		{"wrong nameplate", receiver, "43", time.Second, "notfound"},
-		{"other network", elsewhere, "42", time.Second, "notfound"},
+		{"right nameplate", receiver, "42", "", 5 * time.Second, "found"},
+		{"wrong nameplate", receiver, "43", "", time.Second, "notfound"},
+		{"other network", elsewhere, "42", "", time.Second, "notfound"},
+		{"paired peer by ID", receiver, "", senderID, 5 * time.Second, "found"},
+		{"unknown peer ID", receiver, "", testPeerID(t).String(), time.Second, "notfound"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			find := p2pHelper(ctx, t, tt.from, helperEnv+"=find", "FERRY_P2P_NP="+tt.np, "FERRY_P2P_TIMEOUT="+tt.timeout.String())
-			out, err := find.Output()
-			if err != nil {
-				t.Fatalf("finder: %v: %s", err, out)
-			}
-			f := strings.Fields(string(out))
-			if len(f) < 2 || f[0] != tt.want {
-				t.Fatalf("finder: got %q, want %s", out, tt.want)
-			}
-			n, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				t.Fatalf("finder: got %q: %v", out, err)
-			}
-			switch tt.want {
-			case "found":
-				if len(f) != 4 || f[2] != senderID || f[3] != "tcp" {
-					t.Errorf("finder: got %q, want found <µs> %s tcp", out, senderID)
+	// The finders run in parallel; the group returns when all are done.
+	t.Run("find", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				find := p2pHelper(ctx, t, tt.from, helperEnv+"=find", "FERRY_P2P_NP="+tt.np, "FERRY_P2P_TIMEOUT="+tt.timeout.String(), "FERRY_P2P_PEER="+tt.peer)
+				out, err := find.Output()
+				if err != nil {
+					t.Fatalf("finder: %v: %s", err, out)
 				}
-				took := time.Duration(n) * time.Microsecond
-				t.Logf("Find start to match: %v", took)
-				if took >= time.Second {
-					t.Errorf("Find start to match: got %v, want under 1s", took)
+				f := strings.Fields(string(out))
+				if len(f) < 2 || f[0] != tt.want {
+					t.Fatalf("finder: got %q, want %s", out, tt.want)
 				}
-			case "notfound":
-				took := time.Duration(n) * time.Millisecond
-				if took < tt.timeout || took > tt.timeout+time.Second {
-					t.Errorf("not found after %v, want about the %v timeout", took, tt.timeout)
+				n, err := strconv.ParseInt(f[1], 10, 64)
+				if err != nil {
+					t.Fatalf("finder: got %q: %v", out, err)
 				}
-			}
-		})
-	}
+				switch tt.want {
+				case "found":
+					if len(f) != 4 || f[2] != senderID || f[3] != "tcp" {
+						t.Errorf("finder: got %q, want found <µs> %s tcp", out, senderID)
+					}
+					took := time.Duration(n) * time.Microsecond
+					t.Logf("Find start to match: %v", took)
+					if took >= time.Second {
+						t.Errorf("Find start to match: got %v, want under 1s", took)
+					}
+				case "notfound":
+					took := time.Duration(n) * time.Millisecond
+					if took < tt.timeout || took > tt.timeout+time.Second {
+						t.Errorf("not found after %v, want about the %v timeout", took, tt.timeout)
+					}
+				}
+			})
+		}
+	})
 
 	// Closing stdin stops the advertiser, which must exit cleanly.
 	if err := stdin.Close(); err != nil {
