@@ -99,6 +99,10 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 		if ctx.Err() != nil {
 			return res, fmt.Errorf("commit: %w", err)
 		}
+		if errors.Is(err, chatstore.ErrTooNew) {
+			// A sender running a newer Ferry: say so, not "damaged".
+			return bad(fmt.Errorf("commit: staged database: %w", err))
+		}
 		return bad(fmt.Errorf("commit: staged database: %w", asUser(ErrDigestMismatch, err)))
 	}
 	if st != r.m.Stats {

@@ -39,6 +39,8 @@ var emptyHash = chatstore.Hash(blake3.Sum256(nil))
 // the media files in ascending hash order, each file's chunks in file order.
 //
 // Build one with NewManifest or ParseManifest; the zero value is not usable.
+// A Manifest is read-only once built (its chunk index is derived from the
+// fields), and so safe to share between goroutines.
 type Manifest struct {
 	// SnapshotID names the snapshot (random, chosen by the source).
 	SnapshotID [16]byte
