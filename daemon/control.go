@@ -268,6 +268,10 @@ func (h *controlHandler) stream(w http.ResponseWriter, r *http.Request, run func
 		}
 	}
 	rep, err := run(r.Context(), func(e Event) {
+		if e.Kind == "" { // would read as the end of the stream
+			h.log.Warn("control API: dropped an event without a kind", "session", e.Session, "message", e.Message)
+			return
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if !closed {

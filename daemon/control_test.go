@@ -25,6 +25,7 @@ import (
 //
 //	"fail"     emit one event, then fail
 //	"block"    emit one event, then wait for ctx and report its error on cancelled
+//	"nokind"   emit an event without a kind first (the daemon must drop it)
 //	"lockstep" emit each event only after the client acknowledged the previous one on ack
 type fakeAPI struct {
 	cancelled chan error
@@ -72,6 +73,8 @@ func (f *fakeAPI) session(ctx context.Context, id, code string, emit func(Event)
 	case "fail":
 		emit(evs[0])
 		return nil, errors.New("wrong code: check it and try again")
+	case "nokind":
+		emit(Event{Session: id, Time: t0, Message: "a bug in the session code"})
 	case "block":
 		emit(evs[0])
 		<-ctx.Done()
@@ -194,7 +197,7 @@ type server struct {
 
 // startServer runs ServeControl in dir (a new temp dir if empty) and waits
 // until it listens.
-func startServer(t *testing.T, dir string) *server {
+func startServer(t testing.TB, dir string) *server {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -221,7 +224,7 @@ func waitLog(ctx context.Context, h *logRecorder, s string) <-chan struct{} {
 }
 
 // stop cancels the server and returns ServeControl's result (once).
-func (s *server) stop(t *testing.T) error {
+func (s *server) stop(t testing.TB) error {
 	t.Helper()
 	s.cancel()
 	select {
@@ -236,7 +239,7 @@ func (s *server) stop(t *testing.T) error {
 	}
 }
 
-func dialClient(t *testing.T, path string) *Client {
+func dialClient(t testing.TB, path string) *Client {
 	t.Helper()
 	c, err := Dial(t.Context(), path)
 	if err != nil {
@@ -265,6 +268,7 @@ func TestControlRoundTrip(t *testing.T) {
 		id   string
 	}{
 		{"send", func(emit func(Event)) (*Report, error) { return c.Send(ctx, SendRequest{CodeWords: 3}, emit) }, "s-send"},
+		{"event without kind", func(emit func(Event)) (*Report, error) { return c.Send(ctx, SendRequest{Code: "nokind"}, emit) }, "s-send"},
 		{"receive", func(emit func(Event)) (*Report, error) {
 			return c.Receive(ctx, ReceiveRequest{Code: "7-castle-orbit"}, emit)
 		}, "s-recv"},
@@ -590,4 +594,27 @@ func FuzzReadStream(f *testing.F) {
 			}
 		}
 	})
+}
+
+func BenchmarkControlStatus(b *testing.B) {
+	s := startServer(b, "")
+	c := dialClient(b, s.path)
+	for b.Loop() {
+		if _, err := c.Status(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkControlSession measures one send session of 9 events, end to end.
+func BenchmarkControlSession(b *testing.B) {
+	s := startServer(b, "")
+	c := dialClient(b, s.path)
+	n := 0
+	for b.Loop() {
+		if _, err := c.Send(b.Context(), SendRequest{}, func(Event) { n++ }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
 }
