@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -87,6 +88,13 @@ func (a *app) setup(cmd *cobra.Command) error {
 		level = slog.LevelDebug
 	}
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	// Libraries that use the standard logger (zeroconf prints harmless
+	// announcement errors there) speak only with --verbose.
+	if a.verbose {
+		log.SetOutput(a.stderr)
+	} else {
+		log.SetOutput(io.Discard)
+	}
 	a.progress = !a.json && isTerminal(a.stderr)
 	home, explicit, err := resolveHome(a.home)
 	if err != nil {
