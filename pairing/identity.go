@@ -17,7 +17,7 @@ import (
 // the other side's user.
 type Identity struct {
 	Key     crypto.PrivKey
-	Name    string // e.g. "Alice's phone"; at most 256 bytes of UTF-8
+	Name    string // e.g. "Alice's phone"; at most 256 bytes of UTF-8, no control characters
 	Version string // software version, e.g. "ferry 0.1.0"; at most 64 bytes
 }
 
@@ -33,6 +33,9 @@ func (id Identity) check() error {
 	}
 	if len(id.Name) > maxNameLen || len(id.Version) > maxVerLen {
 		return fmt.Errorf("identity name (max %d bytes) or version (max %d bytes) too long", maxNameLen, maxVerLen)
+	}
+	if !printable(id.Name) || !printable(id.Version) {
+		return errors.New("identity name or version is not printable UTF-8")
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -358,6 +359,8 @@ func TestVerifyPeer(t *testing.T) {
 	ip, _ := parseIdentityPayload(good)
 	flipped := *ip
 	flipped.Name = "evil"
+	escape := *ip
+	escape.Name = "\x1b[2Jold phone"
 	tests := []struct {
 		name   string
 		static []byte
@@ -369,6 +372,7 @@ func TestVerifyPeer(t *testing.T) {
 		{"expected another peer", static.Public, good, recv.peer, ErrPeerMismatch},
 		{"name changed after signing", static.Public, flipped.marshal(), send.peer, ErrPeerMismatch},
 		{"garbage", static.Public, []byte{1, 2, 3}, send.peer, ErrProtocol},
+		{"terminal escape in name", static.Public, escape.marshal(), send.peer, ErrProtocol},
 	}
 	for _, tt := range tests {
 		q := *p
@@ -652,6 +656,49 @@ func TestSendSessionThreeFailures(t *testing.T) {
 	}
 	if !errors.Is(events[3].Err, ErrTooManyAttempts) {
 		t.Errorf("end event err = %v, want ErrTooManyAttempts", events[3].Err)
+	}
+}
+
+// TestSendSessionConcurrent: several receivers with the right code race for one
+// session; exactly one pairs, the others are told the code is used.
+func TestSendSessionConcurrent(t *testing.T) {
+	ctx := testCtx(t)
+	_, send := newSides(t)
+	s, err := NewSendSession(SessionConfig{Local: send.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		r := testIdentity(t, fmt.Sprint("receiver ", i), "r")
+		rp := mustPeerID(t, r)
+		a, b := tcpPair(t)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = Pair(ctx, a, Config{Role: Initiator, Code: s.Code(), Local: r, RemotePeer: send.peer})
+		}()
+		go func() {
+			defer wg.Done()
+			_, _ = s.Accept(ctx, b, rp)
+		}()
+	}
+	wg.Wait()
+	var ok, closed int
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrSessionClosed):
+			closed++
+		default:
+			t.Errorf("receiver error %v", err)
+		}
+	}
+	if ok != 1 || closed != n-1 {
+		t.Errorf("%d paired, %d refused; want 1 and %d", ok, closed, n-1)
 	}
 }
 

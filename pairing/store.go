@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -217,8 +216,8 @@ func checkDevice(d Device) error {
 	if len(d.NoiseStatic) != noiseKeyLen {
 		return fmt.Errorf("device %s: noise static key of %d bytes, want %d", d.PeerID, len(d.NoiseStatic), noiseKeyLen)
 	}
-	if len(d.Name) > maxNameLen || !utf8.ValidString(d.Name) || len(d.Version) > maxVerLen || !utf8.ValidString(d.Version) {
-		return fmt.Errorf("device %s: name or version too long or not UTF-8", d.PeerID)
+	if len(d.Name) > maxNameLen || !printable(d.Name) || len(d.Version) > maxVerLen || !printable(d.Version) {
+		return fmt.Errorf("device %s: name or version too long or not printable UTF-8", d.PeerID)
 	}
 	return nil
 }

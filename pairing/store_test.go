@@ -96,6 +96,7 @@ func TestStoreRejectsBadDevices(t *testing.T) {
 		{"short noise key", func(d *Device) { d.NoiseStatic = d.NoiseStatic[:31] }},
 		{"long name", func(d *Device) { d.Name = string(bytes.Repeat([]byte("n"), maxNameLen+1)) }},
 		{"invalid UTF-8", func(d *Device) { d.Name = "\xff" }},
+		{"terminal escape", func(d *Device) { d.Name = "\x1b[2Jpwned" }},
 	}
 	for _, tt := range bad {
 		d := good

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -177,10 +178,10 @@ func parseIdentityPayload(b []byte) (*identityPayload, error) {
 	if p.PublicKey, ok = field(maxKeyLen); !ok || len(p.PublicKey) == 0 {
 		return bad("public key")
 	}
-	if name, ok = field(maxNameLen); !ok || !utf8.Valid(name) {
+	if name, ok = field(maxNameLen); !ok || !printable(string(name)) {
 		return bad("name")
 	}
-	if ver, ok = field(maxVerLen); !ok || !utf8.Valid(ver) {
+	if ver, ok = field(maxVerLen); !ok || !printable(string(ver)) {
 		return bad("version string")
 	}
 	if p.Offer, ok = field(maxOfferLen); !ok {
@@ -197,6 +198,20 @@ func parseIdentityPayload(b []byte) (*identityPayload, error) {
 		p.Offer = nil
 	}
 	return &p, nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters, so that
+// a name received from another device is safe to print on a terminal.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }
 
 // signedIdentity is what the identity signature covers: a context string, the
