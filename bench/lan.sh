@@ -188,7 +188,7 @@ stamp_first() {
     fi
   done
 }
-declare -A first recvbytes
+declare -A first recvbytes tocode
 # ferry_run NAME NS_SEND NS_RECV: one migration into a fresh empty home.
 ferry_run() {
   local name=$1 nss=$2 nsr=$3 code t0 tr rpid
@@ -200,6 +200,7 @@ ferry_run() {
   code=$(wait_for_match "$work/out.$name-send" '"code":"[^"]+"' "$spid" "the code") || die "$name: ferry send gave no code"
   code=${code#\"code\":\"}; code=${code%\"}
   tr=$EPOCHREALTIME
+  tocode[$name]=$(echo "$tr - $t0" | bc -l)
   (
     set +e
     ip netns exec "$nsr" /usr/bin/time -f '%e %U %S %M' -o "$work/time.$name-recv" \
@@ -323,7 +324,8 @@ $(row rsync rsync-client rsync-sshd)
 $(row wormhole wormhole-send wormhole-recv)
 
 ferry-ns: two namespaces over veth, found by mDNS; ferry-lo: one namespace, over loopback
-ferry receive alone (start to verified commit): ns $(printf %.2f "${wall[ferry-ns-recv]}") s, lo $(printf %.2f "${wall[ferry-lo-recv]}") s; bytes on the wire (report): ns ${recvbytes[ferry-ns]:-?}, lo ${recvbytes[ferry-lo]:-?}
+ferry send start → code shown: ns $(printf %.2f "${tocode[ferry-ns]}") s, lo $(printf %.2f "${tocode[ferry-lo]}") s; receive alone (start → verified commit): ns $(printf %.2f "${wall[ferry-ns-recv]}") s, lo $(printf %.2f "${wall[ferry-lo-recv]}") s
+ferry's own report of bytes moved: ns ${recvbytes[ferry-ns]:-?}, lo ${recvbytes[ferry-lo]:-?}
 scp/rsync: client in one namespace, sshd (aes128-gcm@openssh.com) in the other, over the veth
 wormhole: zips the directory (deflate) on the sender, unzips on the receiver; seconds run until the
   receiver has unpacked the files; its mailbox and transit relay ran on the veth (their CPU not counted)
