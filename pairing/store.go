@@ -24,9 +24,9 @@ const storeVersion = 1
 // every change rewrites atomically (temporary file, fsync, rename, fsync of the
 // directory), so a crash leaves the old or the new list, never a torn one.
 //
-// A Store is safe for concurrent use within one process. Each call re-reads the
-// file, so changes made by another process are seen; two processes changing the
-// store at the same instant may lose one change (the last rename wins).
+// A Store is safe for concurrent use, also across processes (the daemon and a
+// CLI command): every call re-reads the file under an exclusive lock on
+// home/devices.json.lock (flock, or LockFileEx on Windows).
 type Store struct {
 	path string
 	mu   sync.Mutex // serialises read-modify-write within this process
@@ -49,14 +49,34 @@ func Open(home string) (*Store, error) {
 	return s, nil
 }
 
+// locked runs f holding the in-process mutex and an exclusive lock on
+// home/devices.json.lock, so that the daemon and a CLI command changing the
+// store at the same time do not lose each other's changes.
+func (s *Store) locked(f func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lf, err := os.OpenFile(s.path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	defer lf.Close()
+	if err := lockFile(lf); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	defer unlockFile(lf)
+	return f()
+}
+
 // Path is the trust store's file.
 func (s *Store) Path() string { return s.path }
 
 // List returns the paired devices, oldest pairing first.
 func (s *Store) List() ([]Device, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	devs, err := s.load()
+	var devs []Device
+	err := s.locked(func() (err error) {
+		devs, err = s.load()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
@@ -66,9 +86,7 @@ func (s *Store) List() ([]Device, error) {
 // Get returns the device with the given peer ID, or an error wrapping
 // ErrUnknownDevice.
 func (s *Store) Get(id peer.ID) (Device, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	devs, err := s.load()
+	devs, err := s.List()
 	if err != nil {
 		return Device{}, fmt.Errorf("get device: %w", err)
 	}
@@ -86,20 +104,20 @@ func (s *Store) Add(d Device) error {
 	if err := checkDevice(d); err != nil {
 		return fmt.Errorf("add device: %w", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	devs, err := s.load()
-	if err != nil {
-		return fmt.Errorf("add device: %w", err)
-	}
-	out := devs[:0]
-	for _, old := range devs {
-		if old.PeerID != d.PeerID {
-			out = append(out, old)
+	err := s.locked(func() error {
+		devs, err := s.load()
+		if err != nil {
+			return err
 		}
-	}
-	out = append(out, d)
-	if err := s.save(out); err != nil {
+		out := devs[:0]
+		for _, old := range devs {
+			if old.PeerID != d.PeerID {
+				out = append(out, old)
+			}
+		}
+		return s.save(append(out, d))
+	})
+	if err != nil {
 		return fmt.Errorf("add device: %w", err)
 	}
 	return nil
@@ -108,23 +126,24 @@ func (s *Store) Add(d Device) error {
 // Forget removes the device with the given peer ID; it returns an error
 // wrapping ErrUnknownDevice if there is none.
 func (s *Store) Forget(id peer.ID) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	devs, err := s.load()
-	if err != nil {
-		return fmt.Errorf("forget device: %w", err)
-	}
-	out := devs[:0]
-	for _, d := range devs {
-		if d.PeerID != id {
-			out = append(out, d)
+	err := s.locked(func() error {
+		devs, err := s.load()
+		if err != nil {
+			return err
 		}
-	}
-	if len(out) == len(devs) {
-		return fmt.Errorf("forget device %s: %w", id, ErrUnknownDevice)
-	}
-	if err := s.save(out); err != nil {
-		return fmt.Errorf("forget device: %w", err)
+		out := devs[:0]
+		for _, d := range devs {
+			if d.PeerID != id {
+				out = append(out, d)
+			}
+		}
+		if len(out) == len(devs) {
+			return ErrUnknownDevice
+		}
+		return s.save(out)
+	})
+	if err != nil {
+		return fmt.Errorf("forget device %s: %w", id, err)
 	}
 	return nil
 }

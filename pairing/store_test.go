@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -76,8 +78,39 @@ func TestStore(t *testing.T) {
 		t.Errorf("devices.json mode %v, want 0600", fi.Mode().Perm())
 	}
 	entries, _ := os.ReadDir(home)
-	if len(entries) != 1 {
-		t.Errorf("home holds %d entries, want only devices.json (no temporary files left)", len(entries))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if got, want := strings.Join(names, ","), "devices.json,devices.json.lock"; got != want {
+		t.Errorf("home holds %s, want %s (no temporary files left)", got, want)
+	}
+}
+
+// TestStoreConcurrentAdds: many Stores on one home (as separate processes would
+// open it) add devices at once; none is lost.
+func TestStoreConcurrentAdds(t *testing.T) {
+	home := t.TempDir()
+	const n = 8
+	var wg sync.WaitGroup
+	for i := range n {
+		s, err := Open(home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := testDevice(t, strings.Repeat("x", i+1), time.Unix(int64(i), 0).UTC())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Add(d); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	s, _ := Open(home)
+	if devs, err := s.List(); err != nil || len(devs) != n {
+		t.Errorf("List = %d devices, %v; want %d", len(devs), err, n)
 	}
 }
 
