@@ -203,7 +203,7 @@ func runNoise(c conn, p *noiseParams) (*noiseResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		res.remoteStatic = hs.PeerStatic()
+		res.remoteStatic = append([]byte(nil), hs.PeerStatic()...)
 		if p.checkStatic != nil {
 			if err := p.checkStatic(res.remoteStatic); err != nil {
 				return fail(err)
@@ -252,7 +252,7 @@ func runNoise(c conn, p *noiseParams) (*noiseResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.remoteStatic = hs.PeerStatic()
+	res.remoteStatic = append([]byte(nil), hs.PeerStatic()...)
 	if p.checkStatic != nil {
 		if err := p.checkStatic(res.remoteStatic); err != nil {
 			return fail(err)
