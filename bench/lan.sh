@@ -307,6 +307,7 @@ row() { # NAME SENDSIDE RECVSIDE
 verdict() { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo PASS; else echo FAIL; fi; }
 scp_x=$(echo "$ref / $(mbps scp)" | bc -l)
 wh_x=$(echo "$ref / $(mbps wormhole)" | bc -l)
+recv_mbps=$(echo "$srcbytes / ${wall[ferry-ns-recv]} / 1000000" | bc -l)
 maxrss=0
 for s in ferry-ns-send ferry-ns-recv ferry-lo-send ferry-lo-recv; do ((rss[$s] > maxrss)) && maxrss=${rss[$s]}; done
 cat <<REPORT
@@ -325,6 +326,7 @@ $(row wormhole wormhole-send wormhole-recv)
 
 ferry-ns: two namespaces over veth, found by mDNS; ferry-lo: one namespace, over loopback
 ferry send start → code shown: ns $(printf %.2f "${tocode[ferry-ns]}") s, lo $(printf %.2f "${tocode[ferry-lo]}") s; receive alone (start → verified commit): ns $(printf %.2f "${wall[ferry-ns-recv]}") s, lo $(printf %.2f "${wall[ferry-lo-recv]}") s
+ferry receive alone (namespaces): $(printf %.1f "$recv_mbps") MB/s, $(printf %.2f× "$(echo "$recv_mbps / $(mbps scp)" | bc -l)") scp, $(printf %.2f× "$(echo "$recv_mbps / $(mbps wormhole)" | bc -l)") wormhole
 ferry's own report of bytes moved: ns ${recvbytes[ferry-ns]:-?}, lo ${recvbytes[ferry-lo]:-?}
 scp/rsync: client in one namespace, sshd (aes128-gcm@openssh.com) in the other, over the veth
 wormhole: zips the directory (deflate) on the sender, unzips on the receiver; seconds run until the
