@@ -1,0 +1,176 @@
+package rendezvous
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func testPeer(t testing.TB) peer.ID {
+	t.Helper()
+	_, pk, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestRequestRoundTrip(t *testing.T) {
+	for _, req := range []Request{
+		{OpRegister, "7"},
+		{OpClaim, "abcXYZ019"},
+		{OpUnregister, strings.Repeat("z", MaxNameplateLen)},
+	} {
+		b, err := req.MarshalBinary()
+		if err != nil {
+			t.Fatalf("marshal %+v: %v", req, err)
+		}
+		got, err := ParseRequest(b)
+		if err != nil {
+			t.Fatalf("parse %x: %v", b, err)
+		}
+		if got != req {
+			t.Errorf("round trip: got %+v, want %+v", got, req)
+		}
+	}
+}
+
+func TestParseRequestRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []byte
+	}{
+		{"empty", nil},
+		{"one byte", []byte{1}},
+		{"op zero", []byte{0, 1, '7'}},
+		{"op four", []byte{4, 1, '7'}},
+		{"empty nameplate", []byte{1, 0}},
+		{"short", []byte{1, 3, '7', '8'}},
+		{"trailing", []byte{1, 1, '7', '8'}},
+		{"dash", []byte{2, 3, '7', '-', 'a'}},
+		{"space", []byte{2, 1, ' '}},
+		{"non-ascii", []byte{2, 2, 0xc3, 0xa9}},
+		{"too long", append([]byte{2, 33}, bytes.Repeat([]byte{'a'}, 33)...)},
+		{"http", []byte("GET / HTTP/1.1\r\n\r\n")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseRequest(tc.in)
+			if !errors.Is(err, ErrMalformed) {
+				t.Errorf("ParseRequest(%q) error = %v, want ErrMalformed", tc.in, err)
+			}
+		})
+	}
+}
+
+func TestResponseRoundTrip(t *testing.T) {
+	p := testPeer(t)
+	for _, resp := range []Response{
+		{Status: StatusOK, Seconds: 600},
+		{Status: StatusOK, Peer: p, Message: "claimed"},
+		{Status: StatusRateLimited, Seconds: 3, Message: "slow down"},
+		{Status: StatusUnavailable, Message: strings.Repeat("é", MaxMessageLen/2)},
+	} {
+		b, err := resp.MarshalBinary()
+		if err != nil {
+			t.Fatalf("marshal %+v: %v", resp, err)
+		}
+		got, err := ParseResponse(b)
+		if err != nil {
+			t.Fatalf("parse %x: %v", b, err)
+		}
+		if got != resp {
+			t.Errorf("round trip: got %+v, want %+v", got, resp)
+		}
+	}
+}
+
+func TestResponseRejects(t *testing.T) {
+	p := testPeer(t)
+	for _, tc := range []struct {
+		name string
+		in   Response
+	}{
+		{"unknown status", Response{Status: maxStatus + 1}},
+		{"peer on error", Response{Status: StatusClaimed, Peer: p}},
+		{"bad peer", Response{Status: StatusOK, Peer: peer.ID("xyz")}},
+		{"control char", Response{Status: StatusOK, Message: "a\nb"}},
+		{"not utf-8", Response{Status: StatusOK, Message: "\xff"}},
+		{"too long", Response{Status: StatusOK, Message: strings.Repeat("a", MaxMessageLen+1)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := tc.in.MarshalBinary(); !errors.Is(err, ErrMalformed) {
+				t.Errorf("marshal error = %v, want ErrMalformed", err)
+			}
+		})
+	}
+	good, err := Response{Status: StatusOK, Peer: p, Message: "hi"}.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range len(good) {
+		if _, err := ParseResponse(good[:i]); !errors.Is(err, ErrMalformed) {
+			t.Errorf("ParseResponse(truncated to %d) error = %v, want ErrMalformed", i, err)
+		}
+	}
+	if _, err := ParseResponse(append(good, 0)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("ParseResponse(trailing byte) error = %v, want ErrMalformed", err)
+	}
+}
+
+func FuzzParseRequest(f *testing.F) {
+	f.Add([]byte{1, 1, '7'})
+	f.Add([]byte{2, 5, 'a', 'b', 'c', '1', '2'})
+	f.Add([]byte{3, 0})
+	f.Add([]byte("GET / HTTP/1.1\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, err := ParseRequest(b)
+		if err != nil {
+			return
+		}
+		out, err := req.MarshalBinary()
+		if err != nil {
+			t.Fatalf("parsed %x but cannot marshal %+v: %v", b, req, err)
+		}
+		if !bytes.Equal(out, b) {
+			t.Fatalf("round trip: got %x, want %x", out, b)
+		}
+	})
+}
+
+func FuzzParseResponse(f *testing.F) {
+	p := testPeer(f)
+	for _, r := range []Response{
+		{Status: StatusOK, Seconds: 600},
+		{Status: StatusOK, Peer: p, Message: "ok"},
+		{Status: StatusRateLimited, Seconds: 2, Message: "slow down"},
+	} {
+		b, err := r.MarshalBinary()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{9, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		resp, err := ParseResponse(b)
+		if err != nil {
+			return
+		}
+		out, err := resp.MarshalBinary()
+		if err != nil {
+			t.Fatalf("parsed %x but cannot marshal %+v: %v", b, resp, err)
+		}
+		if !bytes.Equal(out, b) {
+			t.Fatalf("round trip: got %x, want %x", out, b)
+		}
+	})
+}
