@@ -433,3 +433,21 @@ func TestMigrateCancel(t *testing.T) {
 	}
 	sameTree(t, "after abort", tree(t, dst.Home()), before)
 }
+
+// TestPasswordArchive: a password archive opens with the password, and
+// with the key Export returned.
+func TestPasswordArchive(t *testing.T) {
+	ctx := context.Background()
+	src := newStore(t)
+	want := seed(t, src, 300, 256<<10, 10)
+	arc, ex := exportBytes(t, src, ExportOptions{Password: []byte("correct horse"), Params: fastParams})
+	for _, opts := range []ImportOptions{{Password: []byte("correct horse")}, {Key: &ex.Key}} {
+		dst := newStore(t)
+		if _, err := Import(ctx, bytes.NewReader(arc), dst, opts); err != nil {
+			t.Fatalf("Import(password %t): %v", opts.Key == nil, err)
+		}
+		if got := stats(t, dst); got != want {
+			t.Errorf("target %+v, want %+v", got, want)
+		}
+	}
+}
