@@ -57,9 +57,11 @@ type Result struct {
 // interrupted transfers of other snapshots left (it would linger forever
 // otherwise; such a transfer starts over).
 //
-// On ErrIncomplete, or an error of the disk or the store, staging is kept and
-// Commit may be retried (after the cause is fixed); on ErrDigestMismatch the
-// staged data is known bad and is removed.
+// On ErrIncomplete nothing changes: receive the rest and call Commit again.
+// After any other error the receiver is closed. On an error of the disk or
+// the store (or a cancelled ctx), staging is kept: a new Receiver for the
+// same manifest resumes from it. On ErrDigestMismatch the staged data is
+// known bad and is removed.
 func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 	r.life.Lock()
 	defer r.life.Unlock()
@@ -80,8 +82,13 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 		}
 	}
 	home := r.store.Home()
-	bad := func(err error) (Result, error) {
+	// From here on the receiver is finished either way: on success, or on
+	// an error that keeps staging for a new receiver to resume from.
+	defer func() {
 		r.closed = true
+		r.closeFiles()
+	}()
+	bad := func(err error) (Result, error) {
 		r.closeFiles()
 		os.RemoveAll(r.dir)
 		removeIfEmpty(filepath.Dir(r.dir))
@@ -89,10 +96,11 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 	}
 
 	t := time.Now()
-	if err := r.db.Close(); err != nil {
+	err := r.db.Close()
+	r.db = nil
+	if err != nil {
 		return res, fmt.Errorf("commit: %w", diskErr(home, err))
 	}
-	r.db = nil
 	dbPath := filepath.Join(r.dir, stagedDB)
 	st, err := chatstore.StatsOf(ctx, dbPath)
 	if err != nil {
@@ -150,7 +158,6 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 		return res, fmt.Errorf("commit: target stats: %w", err)
 	}
 	res.Merge = time.Since(t)
-	r.closed = true
 	r.closeFiles()
 	// Also drop what interrupted transfers of other snapshots left.
 	if err := os.RemoveAll(filepath.Dir(r.dir)); err != nil {

@@ -346,6 +346,7 @@ func (r *Receiver) closeFiles() error {
 	}
 	if r.dec != nil && r.closed {
 		r.dec.Close()
+		r.dec = nil
 	}
 	return errors.Join(errs...)
 }

@@ -451,3 +451,52 @@ func TestPasswordArchive(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitInterrupted: a commit stopped by its context keeps what was
+// staged; a new receiver resumes with nothing left to fetch.
+func TestCommitInterrupted(t *testing.T) {
+	ctx := context.Background()
+	src := newStore(t)
+	want := seed(t, src, 300, 512<<10, 16)
+	snap, err := snapshot(ctx, src, t.TempDir(), testChunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	dst := newStore(t)
+	r1, err := NewReceiver(dst, snap.Manifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Migrate(ctx, snap, r1, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := r1.Commit(cctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Commit with a cancelled context = %v, want context.Canceled", err)
+	}
+	data, err := snap.ReadChunk(ctx, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r1.Put(0, data); !errors.Is(err, ErrClosed) {
+		t.Errorf("Put after failed Commit = %v, want ErrClosed", err)
+	}
+	if got := stats(t, dst); got.Messages != 0 {
+		t.Errorf("interrupted commit changed the target: %+v", got)
+	}
+	r2, err := NewReceiver(dst, snap.Manifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r2.Missing(); len(got) != 0 {
+		t.Errorf("after resume %d chunks missing, want 0", len(got))
+	}
+	if _, err := r2.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if got := stats(t, dst); got != want {
+		t.Errorf("target %+v, want %+v", got, want)
+	}
+}
