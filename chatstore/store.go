@@ -17,12 +17,13 @@ import (
 // Connection settings. The page cache is bounded per connection so that the
 // process stays small whatever the size of the history.
 const (
-	cacheKiB     = 16 << 10 // PRAGMA cache_size per connection, in KiB
-	bulkCacheKiB = 32 << 10 // cache_size while merging or seeding
-	busyMillis   = 5000
-	maxConns     = 3
-	lockName     = ".lock"
-	pageSize     = 16384
+	cacheKiB         = 16 << 10 // PRAGMA cache_size per connection, in KiB
+	bulkCacheKiB     = 32 << 10 // cache_size while merging or seeding
+	snapshotCacheKiB = 2 << 10  // cache_size while writing a snapshot
+	busyMillis       = 5000
+	maxConns         = 3
+	lockName         = ".lock"
+	pageSize         = 16384
 )
 
 // querier is what *sql.DB and *sql.Conn have in common.
@@ -299,6 +300,13 @@ func (s *Store) Snapshot(ctx context.Context, dst string) error {
 		}
 		defer conn.ExecContext(context.Background(), "PRAGMA query_only=1")
 	}
+	// VACUUM INTO holds about as many pages of the new file in memory as the
+	// source's cache allows; a small cache keeps the process small and costs
+	// little, since the copy is sequential.
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA main.cache_size=-%d", snapshotCacheKiB)); err != nil {
+		return dbErr("snapshot", err)
+	}
+	defer conn.ExecContext(context.Background(), fmt.Sprintf("PRAGMA main.cache_size=-%d", cacheKiB))
 	if _, err := conn.ExecContext(ctx, "VACUUM INTO ?", dst); err != nil {
 		return dbErr("snapshot", err)
 	}
