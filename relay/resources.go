@@ -1,0 +1,82 @@
+package relay
+
+import (
+	"fmt"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+)
+
+// rendezvousService is the resource manager service of rendezvous streams.
+const rendezvousService = "ferry.rendezvous"
+
+// maxFDs is the number of file descriptors the relay plans for.
+const maxFDs = 8192
+
+// newResourceManager bounds the relay host: cfg.MaxMemory in all,
+// cfg.PeerMemory per peer (and per connection), which caps each relayed
+// connection's yamux windows and so a relayed session's memory at about
+// 2×PeerMemory plus two copy buffers. Streams and connections are sized for
+// cfg.MaxReservations peers with cfg.MaxCircuits circuits each.
+func newResourceManager(cfg *Config) (network.ResourceManager, error) {
+	scaling := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&scaling)
+	base := scaling.Scale(cfg.MaxMemory, maxFDs)
+
+	lim := func(n int) rcmgr.LimitVal { return rcmgr.LimitVal(n) }
+	circuits := cfg.MaxReservations * cfg.MaxCircuits
+	peerStreams := 4*cfg.MaxCircuits + 64 // hop and stop streams, identify, ping, rendezvous
+	conns := 2*cfg.MaxReservations + 256
+	partial := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Memory:         rcmgr.LimitVal64(cfg.MaxMemory),
+			Conns:          lim(conns),
+			ConnsInbound:   lim(conns),
+			FD:             lim(maxFDs / 2),
+			Streams:        lim(2*circuits + 4096),
+			StreamsInbound: lim(2*circuits + 4096),
+		},
+		PeerDefault: rcmgr.ResourceLimits{
+			Memory:          rcmgr.LimitVal64(cfg.PeerMemory),
+			Streams:         lim(peerStreams),
+			StreamsInbound:  lim(peerStreams),
+			StreamsOutbound: lim(peerStreams),
+			Conns:           lim(8),
+			ConnsInbound:    lim(8),
+			ConnsOutbound:   lim(8),
+		},
+		Conn: rcmgr.ResourceLimits{Memory: rcmgr.LimitVal64(cfg.PeerMemory)},
+		Service: map[string]rcmgr.ResourceLimits{
+			circuit.ServiceName: {
+				Memory:          rcmgr.LimitVal64(min(cfg.MaxMemory/2, int64(circuits)*int64(2*cfg.BufferSize))),
+				Streams:         lim(2 * circuits),
+				StreamsInbound:  lim(2 * circuits),
+				StreamsOutbound: lim(circuits),
+			},
+			rendezvousService: {
+				Memory:         1 << 20,
+				Streams:        lim(1024),
+				StreamsInbound: lim(1024),
+			},
+		},
+		ServicePeer: map[string]rcmgr.ResourceLimits{
+			circuit.ServiceName: {
+				Streams:         lim(2*cfg.MaxCircuits + 8),
+				StreamsInbound:  lim(2*cfg.MaxCircuits + 8),
+				StreamsOutbound: lim(cfg.MaxCircuits + 4),
+			},
+			rendezvousService: {
+				Memory:         16 << 10,
+				Streams:        lim(4),
+				StreamsInbound: lim(4),
+			},
+		},
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(partial.Build(base)))
+	if err != nil {
+		return nil, fmt.Errorf("resource manager: %w", err)
+	}
+	return rm, nil
+}
