@@ -95,40 +95,49 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 		return res, err
 	}
 
-	t := time.Now()
 	err := r.db.Close()
 	r.db = nil
 	if err != nil {
 		return res, fmt.Errorf("commit: %w", diskErr(home, err))
 	}
 	dbPath := filepath.Join(r.dir, stagedDB)
-	st, err := chatstore.StatsOf(ctx, dbPath)
-	if err != nil {
-		if ctx.Err() != nil {
-			return res, fmt.Errorf("commit: %w", err)
-		}
-		if errors.Is(err, chatstore.ErrTooNew) {
-			// A sender running a newer Ferry: say so, not "damaged".
-			return bad(fmt.Errorf("commit: staged database: %w", err))
-		}
-		return bad(fmt.Errorf("commit: staged database: %w", asUser(ErrDigestMismatch, err)))
-	}
-	if st != r.m.Stats {
+	// The digest check (CPU) and the media installs (fsync latency) run
+	// side by side. Installed media are verified files no row refers to
+	// yet, so a failing digest check leaves nothing wrong behind.
+	var (
+		st        chatstore.Stats
+		verifyErr error
+		wg        sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.Now()
+		st, verifyErr = chatstore.StatsOf(ctx, dbPath)
+		res.Verify = time.Since(t)
+	}()
+	t := time.Now()
+	installed, present, installErr := r.installMedia(ctx)
+	res.Install = time.Since(t)
+	res.MediaInstalled, res.MediaPresent = installed, present
+	wg.Wait()
+
+	switch {
+	case verifyErr != nil && ctx.Err() != nil:
+		return res, fmt.Errorf("commit: %w", verifyErr)
+	case errors.Is(verifyErr, chatstore.ErrTooNew):
+		// A sender running a newer Ferry: say so, not "damaged".
+		return bad(fmt.Errorf("commit: staged database: %w", verifyErr))
+	case verifyErr != nil:
+		return bad(fmt.Errorf("commit: staged database: %w", asUser(ErrDigestMismatch, verifyErr)))
+	case st != r.m.Stats:
 		return bad(fmt.Errorf("commit: staged database has %d messages, digest %.16s; manifest says %d, %.16s: %w",
 			st.Messages, st.Digest, r.m.Stats.Messages, r.m.Stats.Digest, ErrDigestMismatch))
+	case errors.Is(installErr, ErrDigestMismatch):
+		return bad(fmt.Errorf("commit: %w", installErr))
+	case installErr != nil:
+		return res, fmt.Errorf("commit: %w", diskErr(home, installErr))
 	}
-	res.Verify = time.Since(t)
-
-	t = time.Now()
-	installed, present, err := r.installMedia(ctx)
-	res.MediaInstalled, res.MediaPresent = installed, present
-	if errors.Is(err, ErrDigestMismatch) {
-		return bad(fmt.Errorf("commit: %w", err))
-	}
-	if err != nil {
-		return res, fmt.Errorf("commit: %w", diskErr(home, err))
-	}
-	res.Install = time.Since(t)
 
 	t = time.Now()
 	empty, err := r.store.IsEmpty(ctx)

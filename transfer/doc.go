@@ -15,7 +15,8 @@
 //
 //	"FRYM"                          magic
 //	version                         1
-//	snapshot ID                     16 random bytes
+//	snapshot ID                     16 bytes derived from the content, so a
+//	                                restarted sender offers the same ID
 //	chunk size                      4 KiB..16 MiB (Ferry writes 4 MiB)
 //	conversations, messages,
 //	attachments, media bytes        the source's Stats for this snapshot
@@ -72,7 +73,7 @@
 //  1. checks every chunk is staged (else ErrIncomplete, staging kept);
 //  2. computes the staged database's Stats and requires them equal to the
 //     manifest's (counts and digest: the end-to-end check; else
-//     ErrDigestMismatch, staging removed);
+//     ErrDigestMismatch, staging removed); at the same time
 //  3. installs the media files the store lacks (files larger than a chunk
 //     re-hashed whole first), each fsynced and renamed into media/;
 //  4. if the store is empty, Adopt: the staged database replaces the empty

@@ -42,7 +42,7 @@ var emptyHash = chatstore.Hash(blake3.Sum256(nil))
 // A Manifest is read-only once built (its chunk index is derived from the
 // fields), and so safe to share between goroutines.
 type Manifest struct {
-	// SnapshotID names the snapshot (random, chosen by the source).
+	// SnapshotID names the snapshot (Snapshot derives it from the content).
 	SnapshotID [16]byte
 	// Stats are the source's counts and digest for exactly this snapshot.
 	Stats chatstore.Stats

@@ -60,10 +60,6 @@ func snapshot(ctx context.Context, store *chatstore.Store, workDir string, chunk
 	if err := store.Snapshot(ctx, dbPath); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", diskErr(workDir, err))
 	}
-	st, err := chatstore.StatsOf(ctx, dbPath)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot: stats: %w", err)
-	}
 	atts, err := chatstore.ListAttachments(ctx, dbPath)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: list attachments: %w", err)
@@ -79,11 +75,21 @@ func snapshot(ctx context.Context, store *chatstore.Store, workDir string, chunk
 		}
 	}
 
+	// Three independent reads of the snapshot, run side by side: the
+	// digest (SQLite), the compression, and the media hashing.
 	var (
+		st       chatstore.Stats
 		dbChunks []DBChunk
 		dbSize   int64
 	)
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		if st, err = chatstore.StatsOf(gctx, dbPath); err != nil {
+			return fmt.Errorf("snapshot: stats: %w", err)
+		}
+		return nil
+	})
 	g.Go(func() error {
 		var err error
 		dbChunks, dbSize, err = s.compressDB(gctx, dbPath, chunkSize)
