@@ -195,7 +195,8 @@ ferry_run() {
   rm -rf "$dst"; sync
   echo "$name: ferry send in $nss, ferry receive in $nsr"
   t0=$EPOCHREALTIME
-  start_side "$name-send" "$nss" "$ferry" --home "$src" --json send
+  # TMPDIR: the sender's snapshot goes to the temporary directory; keep it on the tmpfs too.
+  start_side "$name-send" "$nss" env TMPDIR="$fs/tmp" "$ferry" --home "$src" --json send
   local spid=$SIDEPID
   code=$(wait_for_match "$work/out.$name-send" '"code":"[^"]+"' "$spid" "the code") || die "$name: ferry send gave no code"
   code=${code#\"code\":\"}; code=${code%\"}
@@ -204,7 +205,7 @@ ferry_run() {
   (
     set +e
     ip netns exec "$nsr" /usr/bin/time -f '%e %U %S %M' -o "$work/time.$name-recv" \
-      "$ferry" --home "$dst" --json receive "$code" --yes 2>"$work/err.$name-recv" |
+      env TMPDIR="$fs/tmp" "$ferry" --home "$dst" --json receive "$code" --yes 2>"$work/err.$name-recv" |
       stamp_first "$work/first.$name"
     exit "${PIPESTATUS[0]}"
   ) >"$work/out.$name-recv" &
