@@ -177,16 +177,46 @@ func Unregister(ctx context.Context, h host.Host, relay peer.ID, nameplate strin
 }
 
 // Lookup claims nameplate on relay and returns the peer ID of the sender
-// that registered it. A nameplate can be claimed once.
+// that registered it. A nameplate can be claimed once. To dial the sender,
+// use Claim, which also says which relay holds the sender's slot.
 func Lookup(ctx context.Context, h host.Host, relay peer.ID, nameplate string) (peer.ID, error) {
+	s, err := Claim(ctx, h, relay, nameplate)
+	return s.ID, err
+}
+
+// Sender is a claimed rendezvous entry.
+type Sender struct {
+	// ID is the sender's peer ID. Pairing proves the peer holds its key.
+	ID peer.ID
+	// Relay is the relay process holding the sender's slot: the one asked,
+	// or another one sharing its rendezvous state (Redis). Dial the sender
+	// through it with DialViaRelay.
+	Relay peer.AddrInfo
+}
+
+// Claim claims nameplate on relay (see Lookup) and returns the sender and
+// the relay through which to reach it.
+func Claim(ctx context.Context, h host.Host, relay peer.ID, nameplate string) (Sender, error) {
 	resp, err := rendezvousCall(ctx, h, relay, rendezvous.OpClaim, nameplate)
 	if err != nil {
-		return "", err
+		return Sender{}, err
 	}
 	if resp.Peer == "" {
-		return "", fmt.Errorf("look up code on relay: %w (no peer ID in the answer)", ErrRelayProtocol)
+		return Sender{}, fmt.Errorf("look up code on relay: %w (no peer ID in the answer)", ErrRelayProtocol)
 	}
-	return resp.Peer, nil
+	s := Sender{ID: resp.Peer, Relay: peer.AddrInfo{ID: relay}}
+	if len(resp.Relay) > 0 {
+		infos, err := peer.AddrInfosFromP2pAddrs(resp.Relay...)
+		if err != nil || len(infos) != 1 {
+			return Sender{}, fmt.Errorf("look up code on relay: %w (bad relay addresses in the answer)", ErrRelayProtocol)
+		}
+		s.Relay = infos[0]
+	}
+	if s.Relay.ID == relay {
+		// Addresses we already use for this relay work; keep them first.
+		s.Relay.Addrs = append(h.Peerstore().Addrs(relay), s.Relay.Addrs...)
+	}
+	return s, nil
 }
 
 func rendezvousCall(ctx context.Context, h host.Host, relay peer.ID, op rendezvous.Op, nameplate string) (rendezvous.Response, error) {

@@ -33,12 +33,19 @@
 //	                         rate-limited: wait before retrying; else 0
 //	          idlen     u8   0, or 1..64 in a successful claim
 //	          peer      idlen bytes, the sender's binary peer ID (multihash)
+//	          nrelay    u8   0, or 0..8 in a successful claim
+//	          nrelay times:
+//	            alen    u8   1..255
+//	            addr    alen bytes, a binary multiaddr (canonical) of the
+//	                    relay process holding the sender's slot, ending
+//	                    in /p2p/<that relay's ID>
 //	          msglen    u8   0..255
 //	          message   msglen bytes, UTF-8 without control characters,
 //	                    a hint for logs; clients map the status instead
 //
 // Anything else (unknown op or status, a length that disagrees with the
-// bytes, trailing bytes, a peer ID in a failure) is malformed. Statuses:
+// bytes, trailing bytes, a peer ID in a failure, relay addresses without a
+// peer ID) is malformed. Statuses:
 //
 //	0 ok              1 malformed        2 unknown nameplate
 //	3 expired         4 already claimed  5 in use by another sender
@@ -49,7 +56,9 @@
 // 10 minutes) for a claim. While it waits, and for another TTL after it has
 // been claimed, no other peer can register that nameplate (in use); its own
 // sender may register it again, which starts it over. Claim returns the
-// sender's peer ID once; later claims hear "claimed". An expired
+// sender's peer ID and the addresses of the relay process it registered
+// with (Config.Announce, or its listen addresses), once; later claims hear
+// "claimed". An expired
 // registration answers "expired" for one more TTL, then "unknown".
 // Unregister forgets the caller's own registration. Requests are
 // rate-limited per peer ID and per source IP (token buckets: Config.PeerRate
@@ -59,11 +68,14 @@
 //
 // Rendezvous state lives in memory, or with Config.Redis in Redis so that
 // several relay processes behind one name share it: one hash per nameplate
-// (ferry:rv:<nameplate>: p peer ID, c claimed, e deadline in ms) changed only
+// (ferry:rv:<nameplate>: p peer ID, r relay addresses, c claimed, e deadline
+// in ms) changed only
 // by Lua scripts, so that register and claim are atomic across relays, and
 // dropped by Redis' own key TTL. Relay slots themselves belong to the relay
-// process a sender is connected to: with several relays, clients must use
-// one relay address per session (the receiver the same as the sender).
+// process a sender is connected to; that is why a claim names the relay
+// process to dial the sender through, which may be another one than the
+// process answering. Each process needs its own identity (DataDir) and
+// addresses that clients can reach (Config.Announce).
 //
 // # Health and metrics
 //

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/relay/rendezvous"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
@@ -79,15 +81,16 @@ func (s *Server) serveRendezvous(ctx context.Context, st network.Stream) (op str
 
 	var st2 rendezvous.Status
 	var sender peer.ID
+	var relayAddrs string
 	switch req.Op {
 	case rendezvous.OpRegister:
 		if !s.rsv.has(p) {
 			s.metrics.refused("rendezvous_no_reservation")
 			return op, reply(rendezvous.StatusNoReservation, "reserve a slot on this relay before registering a nameplate")
 		}
-		st2, err = s.store.Register(ctx, req.Nameplate, p, now, s.cfg.RendezvousTTL)
+		st2, err = s.store.Register(ctx, req.Nameplate, p, s.relayAddrs, now, s.cfg.RendezvousTTL)
 	case rendezvous.OpClaim:
-		sender, st2, err = s.store.Claim(ctx, req.Nameplate, now, s.cfg.RendezvousTTL)
+		sender, relayAddrs, st2, err = s.store.Claim(ctx, req.Nameplate, now, s.cfg.RendezvousTTL)
 	case rendezvous.OpUnregister:
 		st2, err = s.store.Unregister(ctx, req.Nameplate, p, now)
 	}
@@ -99,6 +102,9 @@ func (s *Server) serveRendezvous(ctx context.Context, st network.Stream) (op str
 	switch st2 {
 	case rendezvous.StatusOK:
 		resp := rendezvous.Response{Status: rendezvous.StatusOK, Peer: sender}
+		if req.Op == rendezvous.OpClaim {
+			resp.Relay = parseRelayAddrs(relayAddrs)
+		}
 		if req.Op == rendezvous.OpRegister {
 			resp.Seconds = uint32(s.cfg.RendezvousTTL / time.Second)
 			resp.Message = fmt.Sprintf("registered for %d seconds", resp.Seconds)
@@ -134,4 +140,33 @@ func rateLimited(from string, wait time.Duration) rendezvous.Response {
 		Seconds: secs,
 		Message: fmt.Sprintf("too many rendezvous requests %s; retry in %d s", from, secs),
 	}
+}
+
+// formatRelayAddrs is how a relay stores its own addresses with a
+// registration: at most MaxRelayAddrs multiaddrs, space-separated.
+func formatRelayAddrs(addrs []ma.Multiaddr) string {
+	var parts []string
+	for _, a := range addrs {
+		if len(parts) == rendezvous.MaxRelayAddrs {
+			break
+		}
+		if n := len(a.Bytes()); n > 0 && n <= rendezvous.MaxAddrLen {
+			parts = append(parts, a.String())
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// parseRelayAddrs reverses formatRelayAddrs, skipping what does not parse
+// (the store is trusted, but written by other relay versions too).
+func parseRelayAddrs(s string) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, f := range strings.Fields(s) {
+		a, err := ma.NewMultiaddr(f)
+		if err != nil || len(a.Bytes()) > rendezvous.MaxAddrLen || len(out) == rendezvous.MaxRelayAddrs {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }

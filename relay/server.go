@@ -39,6 +39,13 @@ type Config struct {
 	// every IPv4 interface, on ports chosen by the system.
 	Listen []string
 
+	// Announce are the multiaddrs (without /p2p) at which clients reach
+	// this relay process, told to receivers that look up a sender
+	// registered here, possibly through another relay process sharing
+	// Redis. Default: the addresses the host listens on. Behind NAT or a
+	// load balancer, set each process's own public address.
+	Announce []string
+
 	// Redis is a Redis URL (redis://host:port/db) holding rendezvous state
 	// shared by several relay processes. Empty keeps it in memory.
 	Redis string
@@ -141,6 +148,8 @@ type Server struct {
 	byIP    *limiter
 	http    *http.Server
 	httpLn  net.Listener
+	// relayAddrs are Addrs() formatted for the rendezvous store.
+	relayAddrs string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -185,6 +194,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 
+	var announce []ma.Multiaddr
+	for _, a := range cfg.Announce {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			return fail(fmt.Errorf("announce address %q: %w", a, err))
+		}
+		announce = append(announce, m)
+	}
+	addrsFactory := func(addrs []ma.Multiaddr) []ma.Multiaddr {
+		if len(announce) > 0 {
+			return announce
+		}
+		return addrs
+	}
 	rm, err := newResourceManager(&cfg)
 	if err != nil {
 		return fail(err)
@@ -196,6 +219,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.host, err = libp2p.New(
 		libp2p.Identity(sk),
+		libp2p.AddrsFactory(addrsFactory),
 		libp2p.ListenAddrStrings(cfg.Listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
@@ -230,6 +254,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return fail(fmt.Errorf("circuit relay: %w", err))
 	}
+	s.relayAddrs = formatRelayAddrs(s.Addrs())
 	s.host.SetStreamHandler(rendezvous.ProtocolID, s.handleRendezvous)
 
 	if cfg.Metrics != "" {

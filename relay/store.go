@@ -21,11 +21,13 @@ import (
 // Every method is atomic with respect to every other, also across relay
 // processes sharing one Redis.
 type store interface {
-	// Register gives nameplate to p until now+ttl, unless another peer
-	// holds it (StatusInUse).
-	Register(ctx context.Context, nameplate string, p peer.ID, now time.Time, ttl time.Duration) (rendezvous.Status, error)
-	// Claim returns the peer waiting on nameplate and marks it claimed.
-	Claim(ctx context.Context, nameplate string, now time.Time, ttl time.Duration) (peer.ID, rendezvous.Status, error)
+	// Register gives nameplate to p, reachable through the relay at
+	// relayAddrs (space-separated multiaddrs), until now+ttl, unless
+	// another peer holds it (StatusInUse).
+	Register(ctx context.Context, nameplate string, p peer.ID, relayAddrs string, now time.Time, ttl time.Duration) (rendezvous.Status, error)
+	// Claim returns the peer waiting on nameplate and its relay addresses,
+	// and marks it claimed.
+	Claim(ctx context.Context, nameplate string, now time.Time, ttl time.Duration) (peer.ID, string, rendezvous.Status, error)
 	// Unregister forgets nameplate if p holds it (else StatusUnknown).
 	Unregister(ctx context.Context, nameplate string, p peer.ID, now time.Time) (rendezvous.Status, error)
 	// Ping reports whether the store can serve.
@@ -35,6 +37,7 @@ type store interface {
 
 type entry struct {
 	peer    peer.ID
+	relay   string
 	claimed bool
 	expires time.Time // end of waiting, or of the claimed hold
 	forget  time.Time // when the entry is dropped altogether
@@ -76,7 +79,7 @@ func (s *memStore) getLocked(np string, now time.Time) *entry {
 	return e
 }
 
-func (s *memStore) Register(_ context.Context, np string, p peer.ID, now time.Time, ttl time.Duration) (rendezvous.Status, error) {
+func (s *memStore) Register(_ context.Context, np string, p peer.ID, relay string, now time.Time, ttl time.Duration) (rendezvous.Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweepLocked(now)
@@ -87,26 +90,26 @@ func (s *memStore) Register(_ context.Context, np string, p peer.ID, now time.Ti
 	if e == nil && len(s.entries) >= s.maxEntries {
 		return rendezvous.StatusUnavailable, nil
 	}
-	s.entries[np] = &entry{peer: p, expires: now.Add(ttl), forget: now.Add(2 * ttl)}
+	s.entries[np] = &entry{peer: p, relay: relay, expires: now.Add(ttl), forget: now.Add(2 * ttl)}
 	return rendezvous.StatusOK, nil
 }
 
-func (s *memStore) Claim(_ context.Context, np string, now time.Time, ttl time.Duration) (peer.ID, rendezvous.Status, error) {
+func (s *memStore) Claim(_ context.Context, np string, now time.Time, ttl time.Duration) (peer.ID, string, rendezvous.Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.getLocked(np, now)
 	switch {
 	case e == nil:
-		return "", rendezvous.StatusUnknown, nil
+		return "", "", rendezvous.StatusUnknown, nil
 	case !now.Before(e.expires):
-		return "", rendezvous.StatusExpired, nil
+		return "", "", rendezvous.StatusExpired, nil
 	case e.claimed:
-		return "", rendezvous.StatusClaimed, nil
+		return "", "", rendezvous.StatusClaimed, nil
 	}
 	e.claimed = true
 	e.expires = now.Add(ttl)
 	e.forget = now.Add(2 * ttl)
-	return e.peer, rendezvous.StatusOK, nil
+	return e.peer, e.relay, rendezvous.StatusOK, nil
 }
 
 func (s *memStore) Unregister(_ context.Context, np string, p peer.ID, now time.Time) (rendezvous.Status, error) {

@@ -4,6 +4,7 @@
 package rendezvous
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // ProtocolID is the libp2p protocol ID of the rendezvous protocol.
@@ -21,10 +23,12 @@ const (
 	MaxNameplateLen = 32
 	MaxPeerIDLen    = 64
 	MaxMessageLen   = 255
+	MaxRelayAddrs   = 8
+	MaxAddrLen      = 255
 	// MaxRequestLen is the size of the largest valid request.
 	MaxRequestLen = 2 + MaxNameplateLen
 	// MaxResponseLen is the size of the largest valid response.
-	MaxResponseLen = 1 + 4 + 1 + MaxPeerIDLen + 1 + MaxMessageLen
+	MaxResponseLen = 1 + 4 + 1 + MaxPeerIDLen + 1 + MaxRelayAddrs*(1+MaxAddrLen) + 1 + MaxMessageLen
 )
 
 // Op is the operation a request asks for.
@@ -108,6 +112,10 @@ type Response struct {
 	Seconds uint32
 	// Peer is the sender's peer ID in a successful claim, else empty.
 	Peer peer.ID
+	// Relay are the addresses of the relay holding the sender's
+	// reservation (each ending in /p2p/<relay ID>), in a successful claim;
+	// it may be another relay process than the one answering.
+	Relay []ma.Multiaddr
 	// Message is a short human-readable explanation (may be empty).
 	Message string
 }
@@ -194,6 +202,17 @@ func (r Response) validate() error {
 			return fmt.Errorf("%w: peer ID: %v", ErrMalformed, err)
 		}
 	}
+	if len(r.Relay) > 0 && r.Peer == "" {
+		return fmt.Errorf("%w: relay addresses without a peer ID", ErrMalformed)
+	}
+	if len(r.Relay) > MaxRelayAddrs {
+		return fmt.Errorf("%w: %d relay addresses, more than %d", ErrMalformed, len(r.Relay), MaxRelayAddrs)
+	}
+	for _, a := range r.Relay {
+		if n := len(a.Bytes()); n == 0 || n > MaxAddrLen {
+			return fmt.Errorf("%w: relay address of %d bytes", ErrMalformed, n)
+		}
+	}
 	return validMessage(r.Message)
 }
 
@@ -202,18 +221,24 @@ func (r Response) MarshalBinary() ([]byte, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, 7+len(r.Peer)+len(r.Message))
+	b := make([]byte, 0, 8+len(r.Peer)+len(r.Message))
 	b = append(b, byte(r.Status))
 	b = binary.BigEndian.AppendUint32(b, r.Seconds)
 	b = append(b, byte(len(r.Peer)))
 	b = append(b, r.Peer...)
+	b = append(b, byte(len(r.Relay)))
+	for _, a := range r.Relay {
+		ab := a.Bytes()
+		b = append(b, byte(len(ab)))
+		b = append(b, ab...)
+	}
 	b = append(b, byte(len(r.Message)))
 	return append(b, r.Message...), nil
 }
 
 // ParseResponse decodes exactly one response; trailing bytes are an error.
 func ParseResponse(b []byte) (Response, error) {
-	if len(b) < 7 {
+	if len(b) < 8 {
 		return Response{}, fmt.Errorf("%w: response is %d bytes, too short", ErrMalformed, len(b))
 	}
 	var r Response
@@ -226,6 +251,29 @@ func ParseResponse(b []byte) (Response, error) {
 	}
 	r.Peer = peer.ID(rest[:n])
 	rest = rest[n:]
+	k := int(rest[0])
+	rest = rest[1:]
+	if k > MaxRelayAddrs {
+		return Response{}, fmt.Errorf("%w: %d relay addresses, more than %d", ErrMalformed, k, MaxRelayAddrs)
+	}
+	for range k {
+		if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
+			return Response{}, fmt.Errorf("%w: response ends inside its relay addresses", ErrMalformed)
+		}
+		ab := rest[1 : 1+int(rest[0])]
+		rest = rest[1+len(ab):]
+		a, err := ma.NewMultiaddrBytes(ab)
+		if err != nil {
+			return Response{}, fmt.Errorf("%w: relay address: %v", ErrMalformed, err)
+		}
+		if !bytes.Equal(a.Bytes(), ab) {
+			return Response{}, fmt.Errorf("%w: relay address is not canonical", ErrMalformed)
+		}
+		r.Relay = append(r.Relay, a)
+	}
+	if len(rest) < 1 {
+		return Response{}, fmt.Errorf("%w: response ends before its message", ErrMalformed)
+	}
 	m := int(rest[0])
 	rest = rest[1:]
 	if len(rest) != m {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 func testPeer(t testing.TB) peer.ID {
@@ -76,6 +78,10 @@ func TestResponseRoundTrip(t *testing.T) {
 	for _, resp := range []Response{
 		{Status: StatusOK, Seconds: 600},
 		{Status: StatusOK, Peer: p, Message: "claimed"},
+		{Status: StatusOK, Peer: p, Relay: []ma.Multiaddr{
+			ma.StringCast("/ip4/203.0.113.7/tcp/4001/p2p/" + p.String()),
+			ma.StringCast("/dns4/relay.example.org/udp/4001/quic-v1/p2p/" + p.String()),
+		}},
 		{Status: StatusRateLimited, Seconds: 3, Message: "slow down"},
 		{Status: StatusUnavailable, Message: strings.Repeat("é", MaxMessageLen/2)},
 	} {
@@ -87,7 +93,7 @@ func TestResponseRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("parse %x: %v", b, err)
 		}
-		if got != resp {
+		if !reflect.DeepEqual(got, resp) {
 			t.Errorf("round trip: got %+v, want %+v", got, resp)
 		}
 	}
@@ -100,6 +106,8 @@ func TestResponseRejects(t *testing.T) {
 		in   Response
 	}{
 		{"unknown status", Response{Status: maxStatus + 1}},
+		{"relay without peer", Response{Status: StatusOK, Relay: []ma.Multiaddr{ma.StringCast("/ip4/1.2.3.4/tcp/1")}}},
+		{"too many relay addrs", Response{Status: StatusOK, Peer: p, Relay: make([]ma.Multiaddr, MaxRelayAddrs+1)}},
 		{"peer on error", Response{Status: StatusClaimed, Peer: p}},
 		{"bad peer", Response{Status: StatusOK, Peer: peer.ID("xyz")}},
 		{"control char", Response{Status: StatusOK, Message: "a\nb"}},
@@ -112,7 +120,7 @@ func TestResponseRejects(t *testing.T) {
 			}
 		})
 	}
-	good, err := Response{Status: StatusOK, Peer: p, Message: "hi"}.MarshalBinary()
+	good, err := Response{Status: StatusOK, Peer: p, Relay: []ma.Multiaddr{ma.StringCast("/ip4/1.2.3.4/tcp/1")}, Message: "hi"}.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +159,7 @@ func FuzzParseResponse(f *testing.F) {
 	for _, r := range []Response{
 		{Status: StatusOK, Seconds: 600},
 		{Status: StatusOK, Peer: p, Message: "ok"},
+		{Status: StatusOK, Peer: p, Relay: []ma.Multiaddr{ma.StringCast("/ip6/::1/udp/9/quic-v1/p2p/" + p.String())}},
 		{Status: StatusRateLimited, Seconds: 2, Message: "slow down"},
 	} {
 		b, err := r.MarshalBinary()
@@ -159,7 +168,7 @@ func FuzzParseResponse(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	f.Add([]byte{9, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{9, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		resp, err := ParseResponse(b)
 		if err != nil {
