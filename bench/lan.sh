@@ -188,7 +188,14 @@ stamp_first() {
     fi
   done
 }
-declare -A first recvbytes tocode
+declare -A first recvbytes tocode phases
+# ev_time FILE EVENT: the time (epoch seconds) of the first EVENT in a JSON event file.
+ev_time() {
+  local t
+  t=$(grep -m1 "\"event\":\"$2\"" "$1" | sed -n 's/.*"time":"\([^"]*\)".*/\1/p')
+  [ -n "$t" ] || { echo "no $2 event in $1" >&2; return 1; }
+  date -d "$t" +%s.%N
+}
 # ferry_run NAME NS_SEND NS_RECV: one migration into a fresh empty home.
 ferry_run() {
   local name=$1 nss=$2 nsr=$3 code t0 tr rpid
@@ -216,6 +223,14 @@ ferry_run() {
   [ -s "$work/first.$name" ] || die "$name: receive printed no progress event with done > 0"
   first[$name]=$(echo "$(cat "$work/first.$name") - $tr" | bc -l)
   recvbytes[$name]=$(grep '"event":"result"' "$work/out.$name-recv" | grep -oE '"bytes":[0-9]+' | tail -n1 | cut -d: -f2)
+  # phases from the receiver's events: connect+pair, data, commit+verify
+  local toffer tcommit tdone
+  toffer=$(ev_time "$work/out.$name-recv" offer) && tcommit=$(ev_time "$work/out.$name-recv" committing) &&
+    tdone=$(ev_time "$work/out.$name-recv" done) &&
+    phases[$name]=$(printf 'find+pair %.2f s, data %.2f s (%.0f MB/s), commit+verify %.2f s' \
+      "$(echo "$toffer - $tr" | bc -l)" "$(echo "$tcommit - $toffer" | bc -l)" \
+      "$(echo "${recvbytes[$name]:-0} / ($tcommit - $toffer) / 1000000" | bc -l)" "$(echo "$tdone - $tcommit" | bc -l)") ||
+    phases[$name]="(phases unknown: events missing)"
   check_copy "$name" "$dst"
 }
 
@@ -329,6 +344,8 @@ ferry-ns: two namespaces over veth, found by mDNS; ferry-lo: one namespace, over
 ferry send start → code shown: ns $(printf %.2f "${tocode[ferry-ns]}") s, lo $(printf %.2f "${tocode[ferry-lo]}") s; receive alone (start → verified commit): ns $(printf %.2f "${wall[ferry-ns-recv]}") s, lo $(printf %.2f "${wall[ferry-lo-recv]}") s
 ferry receive alone (namespaces): $(printf %.1f "$recv_mbps") MB/s, $(printf %.2f× "$(echo "$recv_mbps / $(mbps scp)" | bc -l)") scp, $(printf %.2f× "$(echo "$recv_mbps / $(mbps wormhole)" | bc -l)") wormhole
 ferry's own report of bytes moved: ns ${recvbytes[ferry-ns]:-?}, lo ${recvbytes[ferry-lo]:-?}
+ferry receive phases, ns: ${phases[ferry-ns]}
+ferry receive phases, lo: ${phases[ferry-lo]}
 scp/rsync: client in one namespace, sshd (aes128-gcm@openssh.com) in the other, over the veth
 wormhole: zips the directory (deflate) on the sender, unzips on the receiver; seconds run until the
   receiver has unpacked the files; its mailbox and transit relay ran on the veth (their CPU not counted)
