@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	ma "github.com/multiformats/go-multiaddr"
@@ -151,6 +152,11 @@ func keepReservation(ctx context.Context, h host.Host, info peer.AddrInfo, expir
 			t.Reset(0)
 			continue
 		case <-t.C:
+		}
+		// Our own backoff paces the retries; the swarm's would hold off
+		// dialling a restarted relay for seconds.
+		if sw, ok := h.Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(info.ID)
 		}
 		rsvp, err := client.Reserve(ctx, h, info)
 		if err != nil {

@@ -1,0 +1,138 @@
+package relay_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/relay"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// echoProto is a test protocol: the handler sends back what it reads.
+const echoProto = "/ferry/test/echo/1"
+
+// fakeClock is a settable clock for Config.Now.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func testContext(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startRelay starts a relay on loopback; zero fields of cfg take test
+// defaults.
+func startRelay(t testing.TB, cfg relay.Config) *relay.Server {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	}
+	s, err := relay.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("relay.New: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func relayAddr(t testing.TB, s *relay.Server) string {
+	t.Helper()
+	addrs := s.Addrs()
+	if len(addrs) == 0 {
+		t.Fatal("relay has no addresses")
+	}
+	return addrs[0].String()
+}
+
+// newHost starts a device host on loopback.
+func newHost(t testing.TB) host.Host {
+	t.Helper()
+	h, err := p2p.NewHost(context.Background(), p2p.Config{
+		Home:        t.TempDir(),
+		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+	})
+	if err != nil {
+		t.Fatalf("p2p.NewHost: %v", err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// newSender starts a host that reserves a slot on the relay (until the
+// test ends) and echoes echoProto streams.
+func newSender(t testing.TB, addr string) (host.Host, peer.AddrInfo) {
+	t.Helper()
+	h := newHost(t)
+	h.SetStreamHandler(echoProto, func(s network.Stream) {
+		if _, err := io.Copy(s, s); err != nil {
+			s.Reset()
+			return
+		}
+		s.Close()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	info, circuits, err := p2p.ReserveRelay(ctx, h, addr)
+	if err != nil {
+		t.Fatalf("ReserveRelay: %v", err)
+	}
+	if len(circuits) == 0 {
+		t.Fatal("ReserveRelay returned no circuit addresses")
+	}
+	return h, info
+}
+
+// echo sends n pseudo-random bytes over a new echoProto stream to p and
+// checks that the same bytes come back. It returns the stream's conn.
+func echo(ctx context.Context, t testing.TB, h host.Host, p peer.ID, n int64) network.Conn {
+	t.Helper()
+	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "test"), p, echoProto)
+	if err != nil {
+		t.Fatalf("open stream to %s: %v", p, err)
+	}
+	defer s.Close()
+	src := io.LimitReader(rand.NewChaCha8([32]byte{byte(n)}), n)
+	sent, got := sha256.New(), sha256.New()
+	var wg sync.WaitGroup
+	var werr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if _, werr = io.Copy(io.MultiWriter(s, sent), src); werr == nil {
+			werr = s.CloseWrite()
+		}
+	}()
+	m, rerr := io.Copy(got, s)
+	wg.Wait()
+	if werr != nil || rerr != nil {
+		t.Fatalf("echo %d bytes: write: %v, read: %v (read %d)", n, werr, rerr, m)
+	}
+	if m != n || !bytes.Equal(got.Sum(nil), sent.Sum(nil)) {
+		t.Fatalf("echo: got %d bytes (sha256 %x), want %d bytes (sha256 %x)", m, got.Sum(nil), n, sent.Sum(nil))
+	}
+	return s.Conn()
+}
+
+func mib(n int64) string { return fmt.Sprintf("%d MiB", n>>20) }
