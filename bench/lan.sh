@@ -11,15 +11,17 @@
 #
 #   bash bench/lan.sh [MESSAGES] [MEDIA_MB]            (default 1000000 1024)
 #
-# Needs root (network namespaces, a tmpfs, sshd). Missing tools are installed
+# Needs root (network namespaces, a tmpfs, sshd). Each side may run at most
+# $BENCH_TIMEOUT seconds (default 1800). Missing tools are installed
 # with apt-get. Both homes live on a tmpfs so the disk does not decide the
 # figures. Nothing leaves the machine: every network end is in a namespace this
 # script creates (unique names) and deletes at exit, pass or fail, along with the
 # tmpfs, the sshd and the wormhole servers.
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${1:-1000000}
 MEDIA_MB=${2:-1024}
+LIMIT=${BENCH_TIMEOUT:-1800}            # seconds any one side may run
 
 die() { echo "lan.sh: $*" >&2; exit 1; }
 [[ $MESSAGES =~ ^[0-9]+$ && $MEDIA_MB =~ ^[0-9]+$ ]] || die "usage: bash bench/lan.sh [MESSAGES] [MEDIA_MB]"
@@ -58,7 +60,7 @@ declare -a bgpids=()
 
 cleanup() {
   local rc=$? ns p
-  set +e
+  set +e; trap - ERR
   for ns in "$nsA" "$nsB" "$nsL"; do   # our namespaces hold only our processes
     [ -e "/run/netns/$ns" ] || continue
     for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
@@ -125,7 +127,7 @@ echo "source home: $srcbytes bytes ($((srcbytes >> 20)) MiB)"
 # background; stdout/stderr go to out.NAME / err.NAME. Sets SIDEPID.
 start_side() {
   local name=$1 ns=$2; shift 2
-  ip netns exec "$ns" /usr/bin/time -f '%e %U %S %M' -o "$work/time.$name" "$@" \
+  ip netns exec "$ns" /usr/bin/time -f '%e %U %S %M' -o "$work/time.$name" timeout "$LIMIT" "$@" \
     >"$work/out.$name" 2>"$work/err.$name" &
   SIDEPID=$!
   bgpids+=("$SIDEPID")
@@ -210,8 +212,8 @@ ferry_run() {
   tr=$EPOCHREALTIME
   tocode[$name]=$(echo "$tr - $t0" | bc -l)
   (
-    set +e
-    ip netns exec "$nsr" /usr/bin/time -f '%e %U %S %M' -o "$work/time.$name-recv" \
+    set +e; trap - ERR
+    ip netns exec "$nsr" /usr/bin/time -f '%e %U %S %M' -o "$work/time.$name-recv" timeout "$LIMIT" \
       env TMPDIR="$fs/tmp" "$ferry" --home "$dst" --json receive "$code" --yes 2>"$work/err.$name-recv" |
       stamp_first "$work/first.$name"
     exit "${PIPESTATUS[0]}"
