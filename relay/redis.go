@@ -60,6 +60,9 @@ func newRedisStore(ctx context.Context, url string) (*redisStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis: parse URL: %w", err)
 	}
+	if opt.DialerRetries == 0 {
+		opt.DialerRetries = 2 // fail a request fast when Redis is down
+	}
 	c := redis.NewClient(opt)
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
