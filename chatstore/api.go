@@ -34,7 +34,7 @@ type Stats struct {
 	Conversations int64  `json:"conversations"`
 	Messages      int64  `json:"messages"`
 	Attachments   int64  `json:"attachments"`
-	MediaBytes    int64  `json:"media_bytes"`
+	MediaBytes    int64  `json:"media_bytes"` // sum of the sizes of the distinct media files referenced
 	Digest        string `json:"digest"` // lowercase hex
 }
 
