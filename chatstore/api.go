@@ -35,7 +35,7 @@ type Stats struct {
 	Messages      int64  `json:"messages"`
 	Attachments   int64  `json:"attachments"`
 	MediaBytes    int64  `json:"media_bytes"` // sum of the sizes of the distinct media files referenced
-	Digest        string `json:"digest"` // lowercase hex
+	Digest        string `json:"digest"`      // lowercase hex
 }
 
 // Options for Open.
