@@ -55,7 +55,7 @@ nsA="$tag-a" nsB="$tag-b" nsL="$tag-lo"
 ipA=10.213.7.1 ipB=10.213.7.2 ipL=10.213.8.1
 work=$(mktemp -d /tmp/ferry-lan.XXXXXX)
 fs="$work/fs"
-mounted= made_run_sshd=
+mounted='' made_run_sshd=''
 declare -a bgpids=()
 
 cleanup() {
@@ -228,7 +228,7 @@ ferry_run() {
   # phases from the receiver's events: connect+pair, data, commit+verify
   local toffer tcommit tdone
   toffer=$(ev_time "$work/out.$name-recv" offer) && tcommit=$(ev_time "$work/out.$name-recv" committing) &&
-    tdone=$(ev_time "$work/out.$name-recv" done) &&
+    tdone=$(ev_time "$work/out.$name-recv" "done") &&
     phases[$name]=$(printf 'find+pair %.2f s, data %.2f s (%.0f MB/s), commit+verify %.2f s' \
       "$(echo "$toffer - $tr" | bc -l)" "$(echo "$tcommit - $toffer" | bc -l)" \
       "$(echo "${recvbytes[$name]:-0} / ($tcommit - $toffer) / 1000000" | bc -l)" "$(echo "$tdone - $tcommit" | bc -l)") ||
