@@ -200,13 +200,14 @@ type seedConv struct {
 }
 
 type seedAttachment struct {
-	msg   int // message index
-	media int // index into generator.media
-	mime  string
-	ext   string
-	id    [16]byte
-	name  string
-	owner [16]byte
+	msg    int // message index
+	media  int // index into generator.media
+	mime   string
+	ext    string
+	prefix string
+	id     [16]byte
+	name   string
+	owner  [16]byte
 }
 
 // generator holds a planned history; insert writes it.
@@ -304,20 +305,20 @@ func (g *generator) planMedia() {
 		var a seedAttachment
 		if len(g.media) > 10 && r.IntN(25) == 0 {
 			a.media = r.IntN(len(g.media))
-			a.mime, a.ext = "image/jpeg", "jpg"
+			a.mime, a.ext, a.prefix = "image/jpeg", "jpg", "IMG"
 			g.atts = append(g.atts, a)
 			continue
 		}
 		var size int64
 		switch x := r.IntN(100); {
 		case x < 45:
-			size, a.mime, a.ext = logUniform(r, 10e3, 100e3), "audio/ogg", "ogg"
+			size, a.mime, a.ext, a.prefix = logUniform(r, 10e3, 100e3), "audio/ogg", "opus", "PTT"
 		case x < 87:
-			size, a.mime, a.ext = logUniform(r, 100e3, 4e6), "image/jpeg", "jpg"
+			size, a.mime, a.ext, a.prefix = logUniform(r, 100e3, 4e6), "image/jpeg", "jpg", "IMG"
 		case x < 95:
-			size, a.mime, a.ext = logUniform(r, 50e3, 2e6), "application/pdf", "pdf"
+			size, a.mime, a.ext, a.prefix = logUniform(r, 50e3, 2e6), "application/pdf", "pdf", "DOC"
 		default:
-			size, a.mime, a.ext = logUniform(r, 5e6, 50e6), "video/mp4", "mp4"
+			size, a.mime, a.ext, a.prefix = logUniform(r, 5e6, 50e6), "video/mp4", "mp4", "VID"
 		}
 		size = min(size, left)
 		left -= size
@@ -521,7 +522,7 @@ func (g *generator) insert(ctx, abort context.Context, db *sql.DB, progress func
 			a.id = g.newID(t)
 			a.owner = id
 			tm := time.UnixMilli(t).UTC()
-			a.name = fmt.Sprintf("%s-%s-%04d.%s", strings.ToUpper(a.ext[:3]), tm.Format("20060102-150405"), nextAtt%10000, a.ext)
+			a.name = fmt.Sprintf("%s-%s-WA%04d.%s", a.prefix, tm.Format("20060102-150405"), nextAtt%10000, a.ext)
 			if r.IntN(2) == 0 {
 				body = ""
 			}
