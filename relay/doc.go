@@ -10,9 +10,11 @@
 // (128 KiB and 2 minutes per relayed connection, meant for hole-punch
 // coordination only) are replaced by Config.CircuitData and
 // Config.CircuitDuration (defaults 256 GiB per direction, 24 hours).
-// Everything is bounded by the resource manager: Config.MaxMemory in all,
-// Config.PeerMemory per peer, which caps the yamux windows of a relayed
-// session's two connections; Config.MaxReservations slots
+// Memory is bounded twice. Each stream's yamux receive window on the relay
+// is capped at Config.StreamWindow (default 1.5 MiB), so a relayed session
+// buffers at most about 2×StreamWindow + 2×BufferSize ≈ 3.1 MiB on the
+// relay; and the resource manager grants Config.MaxMemory in all and
+// MaxCircuits×StreamWindow + 1 MiB per peer. Config.MaxReservations slots
 // (Config.MaxReservationsPerIP per source IP), Config.MaxCircuits relayed
 // connections per peer. The relay only ever sees the two devices'
 // encrypted libp2p streams.

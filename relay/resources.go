@@ -15,12 +15,12 @@ const rendezvousService = "ferry.rendezvous"
 // maxFDs is the number of file descriptors the relay plans for.
 const maxFDs = 8192
 
-// newResourceManager bounds the relay host: cfg.MaxMemory in all,
-// cfg.PeerMemory per peer (and per connection), which caps each relayed
-// connection's yamux windows and so a relayed session's memory at about
-// 2×PeerMemory plus two copy buffers. Streams and connections are sized for
+// newResourceManager bounds the relay host: cfg.MaxMemory in all, and per
+// peer (and per connection) room for cfg.MaxCircuits streams with full
+// windows plus 1 MiB for the rest. Streams and connections are sized for
 // cfg.MaxReservations peers with cfg.MaxCircuits circuits each.
 func newResourceManager(cfg *Config) (network.ResourceManager, error) {
+	peerMemory := int64(cfg.MaxCircuits)*int64(cfg.StreamWindow) + 1<<20
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
 	base := scaling.Scale(cfg.MaxMemory, maxFDs)
@@ -39,7 +39,7 @@ func newResourceManager(cfg *Config) (network.ResourceManager, error) {
 			StreamsInbound: lim(2*circuits + 4096),
 		},
 		PeerDefault: rcmgr.ResourceLimits{
-			Memory:          rcmgr.LimitVal64(cfg.PeerMemory),
+			Memory:          rcmgr.LimitVal64(peerMemory),
 			Streams:         lim(peerStreams),
 			StreamsInbound:  lim(peerStreams),
 			StreamsOutbound: lim(peerStreams),
@@ -47,7 +47,7 @@ func newResourceManager(cfg *Config) (network.ResourceManager, error) {
 			ConnsInbound:    lim(8),
 			ConnsOutbound:   lim(8),
 		},
-		Conn: rcmgr.ResourceLimits{Memory: rcmgr.LimitVal64(cfg.PeerMemory)},
+		Conn: rcmgr.ResourceLimits{Memory: rcmgr.LimitVal64(peerMemory)},
 		Service: map[string]rcmgr.ResourceLimits{
 			circuit.ServiceName: {
 				Memory:          rcmgr.LimitVal64(min(cfg.MaxMemory/2, int64(circuits)*int64(2*cfg.BufferSize))),

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -76,10 +77,14 @@ type Config struct {
 	// connection. Default 64 KiB.
 	BufferSize int
 
-	// PeerMemory bounds the memory the relay's resource manager grants to
-	// one peer (its connections' stream windows and buffers); a relayed
-	// session involves two peers. Default 2 MiB.
-	PeerMemory int64
+	// StreamWindow is the largest yamux receive window of a stream on the
+	// relay, so each direction of a relayed session buffers at most this
+	// much there: a session costs at most about 2×StreamWindow +
+	// 2×BufferSize. It also caps one session's throughput at about
+	// StreamWindow per round trip between relay and client (1.5 MiB at
+	// 100 ms: 15 MiB/s). Default 1.5 MiB. The resource manager grants each
+	// peer MaxCircuits×StreamWindow + 1 MiB.
+	StreamWindow int
 	// MaxMemory bounds the memory of the whole resource manager.
 	// Default 1 GiB.
 	MaxMemory int64
@@ -116,7 +121,7 @@ func (c *Config) setDefaults() {
 	c.CircuitData = cmp.Or(c.CircuitData, 256<<30)
 	c.CircuitDuration = cmp.Or(c.CircuitDuration, 24*time.Hour)
 	c.BufferSize = cmp.Or(c.BufferSize, 64<<10)
-	c.PeerMemory = cmp.Or(c.PeerMemory, 2<<20)
+	c.StreamWindow = cmp.Or(c.StreamWindow, 3<<19)
 	c.MaxMemory = cmp.Or(c.MaxMemory, 1<<30)
 	c.RendezvousTTL = cmp.Or(c.RendezvousTTL, 10*time.Minute)
 	c.MaxNameplates = cmp.Or(c.MaxNameplates, 1<<16)
@@ -208,6 +213,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		return addrs
 	}
+	ymx := *yamux.DefaultTransport
+	ymx.MaxStreamWindowSize = uint32(cfg.StreamWindow)
 	rm, err := newResourceManager(&cfg)
 	if err != nil {
 		return fail(err)
@@ -225,6 +232,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
 		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, &ymx),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(), // the relay is a service here, not a transport
@@ -274,8 +282,8 @@ func (c *Config) validate() error {
 	if c.CircuitData < 1<<20 || c.CircuitDuration < time.Minute {
 		return fmt.Errorf("circuit limits %d bytes / %s are too small for a transfer", c.CircuitData, c.CircuitDuration)
 	}
-	if c.PeerMemory < 1<<20 {
-		return fmt.Errorf("peer memory %d is below 1 MiB: relayed streams could not open", c.PeerMemory)
+	if c.StreamWindow < 256<<10 || c.StreamWindow > 64<<20 {
+		return fmt.Errorf("stream window %d: want 256 KiB to 64 MiB", c.StreamWindow)
 	}
 	if c.RendezvousTTL < time.Second {
 		return fmt.Errorf("rendezvous TTL %s is below a second", c.RendezvousTTL)
