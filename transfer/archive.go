@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
@@ -255,7 +254,7 @@ func importChunks(ctx context.Context, ar *archive.Reader, recv *Receiver) (Resu
 		i    int
 		data []byte
 	}
-	workers := min(runtime.GOMAXPROCS(0), 4)
+	workers := importWorkers
 	ch := make(chan item, workers)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -319,3 +318,7 @@ func importChunks(ctx context.Context, ar *archive.Reader, recv *Receiver) (Resu
 	}
 	return Result{}, firstErr
 }
+
+// importWorkers verify and stage chunks while the reader decrypts the next
+// ones. More than the CPUs: much of a Put is waiting for the disk.
+const importWorkers = 4

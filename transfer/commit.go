@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,8 +212,16 @@ func (r *Receiver) installMedia(ctx context.Context) (installed, present int, er
 			}
 			// Single-chunk files were verified whole by Put; longer ones
 			// are checked here, since their chunks were verified one by one.
-			if _, n := r.m.MediaChunks(f); n > 1 {
-				ok, err := fileHashIs(path, mf.Hash, mf.Size, buf)
+			if first, n := r.m.MediaChunks(f); n > 1 {
+				var (
+					ok  bool
+					err error
+				)
+				if r.tree {
+					ok, err = r.treeHashIs(path, f, first, n, buf)
+				} else {
+					ok, err = fileHashIs(path, mf.Hash, mf.Size, buf)
+				}
 				if err != nil {
 					return fmt.Errorf("media %s: %w", mf.Hash, err)
 				}
@@ -232,7 +241,7 @@ func (r *Receiver) installMedia(ctx context.Context) (installed, present int, er
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if werr := work(make([]byte, 256<<10)); werr != nil {
+			if werr := work(nil); werr != nil {
 				mu.Lock()
 				if err == nil {
 					err = werr
@@ -249,12 +258,38 @@ func (r *Receiver) installMedia(ctx context.Context) (installed, present int, er
 // installWorkers bounds concurrent media installs (mostly waiting on fsync).
 const installWorkers = 8
 
+// treeHashIs checks staged media file f (n chunks from index first) against
+// its hash from the chunks' chaining values and its last chunk's bytes.
+func (r *Receiver) treeHashIs(path string, f, first, n int, buf []byte) (bool, error) {
+	mf := r.m.Media[f]
+	file, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer file.Close()
+	if fi, err := file.Stat(); err != nil || fi.Size() != mf.Size {
+		return false, err
+	}
+	lastOff := int64(n-1) * int64(r.m.ChunkSize)
+	last := make([]byte, mf.Size-lastOff)
+	if _, err := file.ReadAt(last, lastOff); err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	cvs := slices.Clone(r.cv[first : first+n-1])
+	r.mu.Unlock()
+	return treeRoot(cvs, r.m.ChunkSize, last) == mf.Hash, nil
+}
+
 func fileHashIs(path string, want chatstore.Hash, size int64, buf []byte) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
+	if buf == nil {
+		buf = make([]byte, 256<<10)
+	}
 	h := blake3.New(32, nil)
 	n, err := io.CopyBuffer(h, f, buf)
 	if err != nil {

@@ -31,8 +31,9 @@ const (
 	stagedMedia    = "media"       // media files, named by hex hash
 )
 
-// journal records: chunk index (uint32 LE), BLAKE3 of the raw bytes written,
-// CRC-32C of the preceding 36 bytes.
+// journal records: chunk index (uint32 LE), BLAKE3 of the raw bytes written
+// (for a full chunk of a multi-chunk media file: its BLAKE3 chaining value,
+// see treehash.go), CRC-32C of the preceding 36 bytes.
 const journalRecord = 4 + 32 + 4
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -59,8 +60,12 @@ type Receiver struct {
 	db      *os.File // guarded by life
 	journal *os.File // guarded by life
 
-	mu   sync.Mutex // guards done, after life
+	mu   sync.Mutex // guards done and cv, after life
 	done []bool
+	// cv holds, when tree is set, the BLAKE3 chaining value of every staged
+	// full chunk of a multi-chunk media file (see treehash.go).
+	cv   []chatstore.Hash
+	tree bool // constant after construction: chunk size is a BLAKE3 subtree
 
 	putChunks atomic.Int64
 	putBytes  atomic.Int64
@@ -87,6 +92,9 @@ func NewReceiver(store *chatstore.Store, m *Manifest) (*Receiver, error) {
 		started: time.Now(),
 	}
 	r.rawPool.New = func() any { b := make([]byte, m.ChunkSize); return &b }
+	if r.tree = treeable(m.ChunkSize); r.tree {
+		r.cv = make([]chatstore.Hash, m.NumChunks())
+	}
 	for f, mf := range m.Media {
 		r.present[f] = store.HasMedia(mf.Hash, mf.Size)
 	}
@@ -182,12 +190,42 @@ func (r *Receiver) resume() error {
 		if err := r.readStaged(c, raw); err != nil {
 			continue
 		}
-		if blake3.Sum256(raw) == chatstore.Hash(rec[4:36]) {
+		if r.journalHash(c, raw) == chatstore.Hash(rec[4:36]) {
+			if r.treePiece(c) {
+				r.cv[i] = chatstore.Hash(rec[4:36])
+			}
 			r.done[i] = true
 			r.resumed++
 		}
 	}
 	return nil
+}
+
+// treePiece reports whether c is a full chunk of a multi-chunk media file
+// whose chaining value Commit needs.
+func (r *Receiver) treePiece(c Chunk) bool {
+	if !r.tree || c.Kind != KindMedia {
+		return false
+	}
+	_, n := r.m.MediaChunks(c.File)
+	return n > 1 && c.Offset+int64(r.m.ChunkSize) < r.m.Media[c.File].Size
+}
+
+// journalHash is what a journal record holds for chunk c with raw bytes
+// raw: the chaining value for a tree piece, else BLAKE3 of the bytes (for
+// media, the chunk hash itself).
+func (r *Receiver) journalHash(c Chunk, raw []byte) chatstore.Hash {
+	switch {
+	case r.treePiece(c):
+		return pieceCV(raw, int(c.Offset/int64(r.m.ChunkSize)))
+	case c.Kind == KindMedia:
+		if len(raw) == c.Size && blake3.Sum256(raw) == c.Hash {
+			return c.Hash
+		}
+		return chatstore.Hash{}
+	default:
+		return blake3.Sum256(raw)
+	}
 }
 
 func (r *Receiver) readStaged(c Chunk, raw []byte) error {
@@ -271,7 +309,7 @@ func (r *Receiver) Put(i int, data []byte) error {
 			return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
 		}
 		startWriteback(r.db, c.Offset, int64(len(raw)))
-		h := blake3.Sum256(raw)
+		h := r.journalHash(c, raw)
 		copy(rec[4:], h[:])
 	} else {
 		f, err := os.OpenFile(r.mediaPath(c.File), os.O_WRONLY|os.O_CREATE, 0o600)
@@ -288,7 +326,11 @@ func (r *Receiver) Put(i int, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
 		}
-		copy(rec[4:], c.Hash[:])
+		h := c.Hash // verified above
+		if r.treePiece(c) {
+			h = pieceCV(data, int(c.Offset/int64(r.m.ChunkSize)))
+		}
+		copy(rec[4:], h[:])
 	}
 	binary.LittleEndian.PutUint32(rec[36:], crc32.Checksum(rec[:36], castagnoli))
 	r.mu.Lock()
@@ -300,6 +342,9 @@ func (r *Receiver) Put(i int, data []byte) error {
 	// torn last record, which resume drops.
 	if _, err := r.journal.Write(rec[:]); err != nil {
 		return fmt.Errorf("put chunk %d: journal: %w", i, diskErr(r.store.Home(), err))
+	}
+	if r.treePiece(c) {
+		r.cv[i] = chatstore.Hash(rec[4:36])
 	}
 	r.done[i] = true
 	r.putChunks.Add(1)
