@@ -55,7 +55,9 @@
 //	snapshot.db  the database, each chunk decompressed to its raw offset
 //	media/<hex>  each media file, each chunk at its offset
 //	journal      40-byte records: chunk index, BLAKE3 of the raw bytes
-//	             written, CRC-32C; appended after the chunk's bytes
+//	             written (for a full chunk of a multi-chunk media file, its
+//	             BLAKE3 chaining value instead), CRC-32C; appended after the
+//	             chunk's bytes
 //
 // Put verifies a chunk's hash before writing anything (ErrChunkCorrupt),
 // writes it, then appends its journal record. A new Receiver for the same
@@ -74,8 +76,11 @@
 //  2. computes the staged database's Stats and requires them equal to the
 //     manifest's (counts and digest: the end-to-end check; else
 //     ErrDigestMismatch, staging removed); at the same time
-//  3. installs the media files the store lacks (files larger than a chunk
-//     re-hashed whole first), each fsynced and renamed into media/;
+//  3. installs the media files the store lacks, each fsynced and renamed
+//     into media/; a file larger than a chunk is first checked against its
+//     hash: BLAKE3 is a tree, and with a power-of-two chunk size each full
+//     chunk is a subtree whose chaining value Put computed, so only the
+//     last chunk is read back (other chunk sizes: the whole file is);
 //  4. if the store is empty, Adopt: the staged database replaces the empty
 //     one by an atomic rename; otherwise Merge: one SQLite transaction of
 //     set operations adds what is missing, then CheckContains;
