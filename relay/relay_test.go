@@ -355,6 +355,7 @@ func TestConfigErrors(t *testing.T) {
 		{"tiny circuits", relay.Config{DataDir: t.TempDir(), CircuitData: 1 << 10}},
 		{"bad redis", relay.Config{DataDir: t.TempDir(), Redis: "http://nope"}},
 		{"bad announce", relay.Config{DataDir: t.TempDir(), Announce: []string{"nope"}}},
+		{"odd window", relay.Config{DataDir: t.TempDir(), StreamWindow: 3 << 19}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if s, err := relay.New(context.Background(), tc.cfg); err == nil {

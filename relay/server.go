@@ -80,10 +80,12 @@ type Config struct {
 	// StreamWindow is the largest yamux receive window of a stream on the
 	// relay, so each direction of a relayed session buffers at most this
 	// much there: a session costs at most about 2×StreamWindow +
-	// 2×BufferSize. It also caps one session's throughput at about
-	// StreamWindow per round trip between relay and client (1.5 MiB at
-	// 100 ms: 15 MiB/s). Default 1.5 MiB. The resource manager grants each
-	// peer MaxCircuits×StreamWindow + 1 MiB.
+	// 2×BufferSize, and about half that when data flows one way. It also
+	// caps one session's throughput at about StreamWindow per round trip
+	// between relay and client (2 MiB at 100 ms: 20 MiB/s). A power of two
+	// from 256 KiB to 64 MiB (go-yamux v5.1.0 was seen to stall relayed
+	// streams with windows of 1.25 and 1.5 MiB). Default 2 MiB. The
+	// resource manager grants each peer MaxCircuits×StreamWindow + 1 MiB.
 	StreamWindow int
 	// MaxMemory bounds the memory of the whole resource manager.
 	// Default 1 GiB.
@@ -121,7 +123,7 @@ func (c *Config) setDefaults() {
 	c.CircuitData = cmp.Or(c.CircuitData, 256<<30)
 	c.CircuitDuration = cmp.Or(c.CircuitDuration, 24*time.Hour)
 	c.BufferSize = cmp.Or(c.BufferSize, 64<<10)
-	c.StreamWindow = cmp.Or(c.StreamWindow, 3<<19)
+	c.StreamWindow = cmp.Or(c.StreamWindow, 2<<20)
 	c.MaxMemory = cmp.Or(c.MaxMemory, 1<<30)
 	c.RendezvousTTL = cmp.Or(c.RendezvousTTL, 10*time.Minute)
 	c.MaxNameplates = cmp.Or(c.MaxNameplates, 1<<16)
@@ -282,8 +284,8 @@ func (c *Config) validate() error {
 	if c.CircuitData < 1<<20 || c.CircuitDuration < time.Minute {
 		return fmt.Errorf("circuit limits %d bytes / %s are too small for a transfer", c.CircuitData, c.CircuitDuration)
 	}
-	if c.StreamWindow < 256<<10 || c.StreamWindow > 64<<20 {
-		return fmt.Errorf("stream window %d: want 256 KiB to 64 MiB", c.StreamWindow)
+	if c.StreamWindow < 256<<10 || c.StreamWindow > 64<<20 || c.StreamWindow&(c.StreamWindow-1) != 0 {
+		return fmt.Errorf("stream window %d: want a power of two from 256 KiB to 64 MiB", c.StreamWindow)
 	}
 	if c.RendezvousTTL < time.Second {
 		return fmt.Errorf("rendezvous TTL %s is below a second", c.RendezvousTTL)
