@@ -64,4 +64,9 @@ var (
 	ErrMissing = errors.New("chatstore: store is missing history from the snapshot")
 	// ErrCorrupt means a database file is damaged.
 	ErrCorrupt = errors.New("chatstore: database is damaged")
+	// ErrNotEmpty means Adopt was called on a store that already holds history.
+	ErrNotEmpty = errors.New("chatstore: store is not empty")
+	// ErrMediaDamaged means a media file is missing, has the wrong size, or
+	// does not hash to its name (Verify).
+	ErrMediaDamaged = errors.New("chatstore: media file missing or damaged")
 )

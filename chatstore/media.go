@@ -3,7 +3,6 @@ package chatstore
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -108,10 +107,6 @@ func ListAttachments(ctx context.Context, dbPath string) ([]Attachment, error) {
 	}
 	return out, nil
 }
-
-// ErrMediaDamaged means a media file is missing, has the wrong size, or does
-// not hash to its name.
-var ErrMediaDamaged = errors.New("chatstore: media file missing or damaged")
 
 // Verify checks that every attachment's file is present with the right size
 // and BLAKE3 hash.

@@ -285,9 +285,6 @@ func (s *Store) CheckContains(ctx context.Context, snapshot string) error {
 	return nil
 }
 
-// ErrNotEmpty means Adopt was called on a store that already holds history.
-var ErrNotEmpty = errors.New("chatstore: store is not empty")
-
 // Adopt makes the (validated) snapshot file the store's database, replacing
 // an empty one by an atomic rename; the snapshot file is consumed. The store
 // stays open. It must be on the same file system as the home.
