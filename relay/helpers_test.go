@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -108,12 +109,24 @@ func newSender(t testing.TB, addr string) (host.Host, peer.AddrInfo) {
 // checks that the same bytes come back. It returns the stream's conn.
 func echo(ctx context.Context, t testing.TB, h host.Host, p peer.ID, n int64) network.Conn {
 	t.Helper()
+	c, err := echoSeed(ctx, h, p, n, uint64(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// echoSeed is echo with the data drawn from seed; it may run in any
+// goroutine.
+func echoSeed(ctx context.Context, h host.Host, p peer.ID, n int64, seed uint64) (network.Conn, error) {
 	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "test"), p, echoProto)
 	if err != nil {
-		t.Fatalf("open stream to %s: %v", p, err)
+		return nil, fmt.Errorf("open stream to %s: %w", p, err)
 	}
 	defer s.Close()
-	src := io.LimitReader(rand.NewChaCha8([32]byte{byte(n)}), n)
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], seed)
+	src := io.LimitReader(rand.NewChaCha8(key), n)
 	sent, got := sha256.New(), sha256.New()
 	var wg sync.WaitGroup
 	var werr error
@@ -127,12 +140,10 @@ func echo(ctx context.Context, t testing.TB, h host.Host, p peer.ID, n int64) ne
 	m, rerr := io.Copy(got, s)
 	wg.Wait()
 	if werr != nil || rerr != nil {
-		t.Fatalf("echo %d bytes: write: %v, read: %v (read %d)", n, werr, rerr, m)
+		return nil, fmt.Errorf("echo %d bytes: write: %v, read: %v (read %d)", n, werr, rerr, m)
 	}
 	if m != n || !bytes.Equal(got.Sum(nil), sent.Sum(nil)) {
-		t.Fatalf("echo: got %d bytes (sha256 %x), want %d bytes (sha256 %x)", m, got.Sum(nil), n, sent.Sum(nil))
+		return nil, fmt.Errorf("echo: got %d bytes (sha256 %x), want %d bytes (sha256 %x)", m, got.Sum(nil), n, sent.Sum(nil))
 	}
-	return s.Conn()
+	return s.Conn(), nil
 }
-
-func mib(n int64) string { return fmt.Sprintf("%d MiB", n>>20) }

@@ -3,17 +3,20 @@ package relay_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/relay"
 	"github.com/ferryhq/ferry/relay/rendezvous"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
@@ -368,5 +371,53 @@ func TestConfigErrors(t *testing.T) {
 	cancel()
 	if _, err := relay.New(ctx, relay.Config{DataDir: t.TempDir()}); !errors.Is(err, context.Canceled) {
 		t.Errorf("relay.New with a cancelled context: got %v, want context.Canceled", err)
+	}
+}
+
+// TestConcurrentSessions: many relayed sessions at once through one relay,
+// each echoing its own data: all complete, and none sees another's bytes.
+func TestConcurrentSessions(t *testing.T) {
+	sessions, n := 100, int64(1<<20)
+	if testing.Short() {
+		sessions = 20
+	}
+	const perSender = 10 // within MaxCircuits
+	ctx := testContext(t)
+	r := startRelay(t, relay.Config{})
+	addr := relayAddr(t, r)
+	var senders []peer.ID
+	var info peer.AddrInfo
+	for range (sessions + perSender - 1) / perSender {
+		h, i := newSender(t, addr)
+		senders, info = append(senders, h.ID()), i
+	}
+	rx := make([]host.Host, sessions)
+	for i := range rx {
+		rx[i] = newHost(t)
+	}
+	errs := make(chan error, sessions)
+	var wg sync.WaitGroup
+	for i, h := range rx {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := senders[i/perSender]
+			if err := p2p.DialViaRelay(ctx, h, info, p); err != nil {
+				errs <- err
+				return
+			}
+			c, err := echoSeed(ctx, h, p, n, uint64(i))
+			if err == nil && !p2p.IsRelayed(c) {
+				err = fmt.Errorf("session %d ran over %s, want relayed", i, c.RemoteMultiaddr())
+			}
+			if err != nil {
+				errs <- fmt.Errorf("session %d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -2,11 +2,14 @@ package relay
 
 import (
 	"fmt"
+	"net/netip"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	ratelimit "github.com/libp2p/go-libp2p/x/rate"
 )
 
 // rendezvousService is the resource manager service of rendezvous streams.
@@ -37,6 +40,17 @@ func newResourceManager(cfg *Config) (network.ResourceManager, error) {
 			FD:             lim(maxFDs / 2),
 			Streams:        lim(2*circuits + 4096),
 			StreamsInbound: lim(2*circuits + 4096),
+		},
+		// Connections being set up (before their peer is known).
+		Transient: rcmgr.ResourceLimits{
+			Conns:           lim(512),
+			ConnsInbound:    lim(512),
+			ConnsOutbound:   lim(128),
+			FD:              lim(512),
+			Streams:         lim(1024),
+			StreamsInbound:  lim(1024),
+			StreamsOutbound: lim(1024),
+			Memory:          64 << 20,
 		},
 		PeerDefault: rcmgr.ResourceLimits{
 			Memory:          rcmgr.LimitVal64(peerMemory),
@@ -74,7 +88,30 @@ func newResourceManager(cfg *Config) (network.ResourceManager, error) {
 			},
 		},
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(partial.Build(base)))
+	// Offices and carrier-grade NAT put many devices behind one address:
+	// allow cfg.MaxConnsPerIP connections per IPv4 address (IPv6 /56), and
+	// new ones at 2 per second with bursts of half that many.
+	perIP := cfg.MaxConnsPerIP
+	subnet4 := []rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: perIP}}
+	subnet6 := []rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: perIP}, {PrefixLength: 48, ConnCount: 8 * perIP}}
+	burst := max(perIP/2, 8)
+	connRate := &ratelimit.Limiter{
+		NetworkPrefixLimits: []ratelimit.PrefixLimit{
+			{Prefix: netip.MustParsePrefix("127.0.0.0/8")},
+			{Prefix: netip.MustParsePrefix("::1/128")},
+		},
+		SubnetRateLimiter: ratelimit.SubnetLimiter{
+			IPv4SubnetLimits: []ratelimit.SubnetLimit{{PrefixLength: 32, Limit: ratelimit.Limit{RPS: 2, Burst: burst}}},
+			IPv6SubnetLimits: []ratelimit.SubnetLimit{
+				{PrefixLength: 56, Limit: ratelimit.Limit{RPS: 2, Burst: burst}},
+				{PrefixLength: 48, Limit: ratelimit.Limit{RPS: 10, Burst: 5 * burst}},
+			},
+			GracePeriod: time.Minute,
+		},
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(partial.Build(base)),
+		rcmgr.WithLimitPerSubnet(subnet4, subnet6),
+		rcmgr.WithConnRateLimiters(connRate))
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}

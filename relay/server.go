@@ -61,6 +61,9 @@ type Config struct {
 	// MaxReservationsPerIP is the number of those peers that may share one
 	// IP address. Default 64.
 	MaxReservationsPerIP int
+	// MaxConnsPerIP is the number of connections one IPv4 address (IPv6
+	// /56) may hold open. Loopback is not limited. Default 256.
+	MaxConnsPerIP int
 	// ReservationTTL is how long a reservation lasts before the client must
 	// refresh it. Default 1 hour.
 	ReservationTTL time.Duration
@@ -118,6 +121,7 @@ func (c *Config) setDefaults() {
 	}
 	c.MaxReservations = cmp.Or(c.MaxReservations, 1024)
 	c.MaxReservationsPerIP = cmp.Or(c.MaxReservationsPerIP, 64)
+	c.MaxConnsPerIP = cmp.Or(c.MaxConnsPerIP, 256)
 	c.ReservationTTL = cmp.Or(c.ReservationTTL, time.Hour)
 	c.MaxCircuits = cmp.Or(c.MaxCircuits, 16)
 	c.CircuitData = cmp.Or(c.CircuitData, 256<<30)
