@@ -17,8 +17,10 @@ import (
 // The digest of a store is BLAKE3("ferry digest v1" || S) where S is the sum,
 // modulo 2^256, of BLAKE3-256 over the canonical encoding of every row of every
 // table. A row's encoding is its table tag (one byte) followed by each column:
-// a type byte ('i' int64 big endian, 'f' float64 bits, 't' text, 'b' blob, each
-// of the last two with a 4-byte big-endian length, 'n' NULL). The sum makes the
+// a type byte, then for 'i' the int64 as an unsigned varint of its two's
+// complement, for 'f' the float64 bits big endian, for 't' text and 'b' blob
+// a varint length and the bytes; 'n' (NULL) has nothing more. The encoding is
+// prefix-free, and a typical message row fits two BLAKE3 blocks. The sum makes the
 // digest independent of row order; since every table has a primary key, two
 // stores have equal digests exactly when they hold the same rows.
 //
@@ -111,17 +113,17 @@ func (a *digestAgg) Step(_ *sqlite.FunctionContext, args []driver.Value) error {
 			b = append(b, 'n')
 		case int64:
 			b = append(b, 'i')
-			b = binary.BigEndian.AppendUint64(b, uint64(v))
+			b = binary.AppendUvarint(b, uint64(v))
 		case float64:
 			b = append(b, 'f')
 			b = binary.BigEndian.AppendUint64(b, math.Float64bits(v))
 		case string:
 			b = append(b, 't')
-			b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+			b = binary.AppendUvarint(b, uint64(len(v)))
 			b = append(b, v...)
 		case []byte:
 			b = append(b, 'b')
-			b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+			b = binary.AppendUvarint(b, uint64(len(v)))
 			b = append(b, v...)
 		default:
 			return fmt.Errorf("%s: unexpected %T", digestFunc, v)
