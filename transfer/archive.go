@@ -217,7 +217,8 @@ func Import(ctx context.Context, r io.Reader, store *chatstore.Store, opts Impor
 	if err != nil {
 		return Result{}, fmt.Errorf("import: %w", err)
 	}
-	res, err := importChunks(ctx, ar, recv)
+	var res Result
+	err = importChunks(ctx, ar, recv)
 	if err == nil {
 		res, err = recv.Commit(ctx)
 	}
@@ -244,7 +245,7 @@ func discard(err error) bool {
 
 // importChunks reads frames 1..N in order and hands the missing ones to a
 // few workers that verify and stage them.
-func importChunks(ctx context.Context, ar *archive.Reader, recv *Receiver) (Result, error) {
+func importChunks(ctx context.Context, ar *archive.Reader, recv *Receiver) error {
 	n := recv.m.NumChunks()
 	need := make([]bool, n)
 	for _, i := range recv.Missing() {
@@ -316,7 +317,7 @@ func importChunks(ctx context.Context, ar *archive.Reader, recv *Receiver) (Resu
 			firstErr = err
 		}
 	}
-	return Result{}, firstErr
+	return firstErr
 }
 
 // importWorkers verify and stage chunks while the reader decrypts the next
