@@ -172,8 +172,10 @@ type ImportOptions struct {
 // commits it (see Receiver.Commit). Chunks staged by an interrupted earlier
 // import of the same archive are skipped, not decrypted again.
 //
-// On any error the store's history and media are as they were. What
-// happens to staging depends on whether retrying can use it:
+// On any error the store's history is as it was; the only change a failed
+// commit can leave is verified media files no message refers to (see
+// Receiver.Commit). What happens to staging depends on whether retrying
+// can use it:
 //   - kept (home/.staging/<id>), so that the next Import of the same archive
 //     continues: a truncated archive (ErrTruncated), a cancelled context,
 //     a read error of the input, or a store error during the commit;
