@@ -220,7 +220,7 @@ func Claim(ctx context.Context, h host.Host, relay peer.ID, nameplate string) (S
 	}
 	if s.Relay.ID == relay {
 		// Addresses we already use for this relay work; keep them first.
-		s.Relay.Addrs = append(h.Peerstore().Addrs(relay), s.Relay.Addrs...)
+		s.Relay.Addrs = ma.Unique(append(h.Peerstore().Addrs(relay), s.Relay.Addrs...))
 	}
 	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -120,7 +121,7 @@ func TestRedisSharedState(t *testing.T) {
 func TestRedisDown(t *testing.T) {
 	ctx := testContext(t)
 	url := startRedis(t)
-	r := startRelay(t, relay.Config{Redis: url})
+	r := startRelay(t, relay.Config{Redis: url, Metrics: "127.0.0.1:0"})
 	sender, _ := newSender(t, relayAddr(t, r))
 	if err := p2p.Register(ctx, sender, r.ID(), "1"); err != nil {
 		t.Fatal(err)
@@ -136,5 +137,13 @@ func TestRedisDown(t *testing.T) {
 	c.Close()
 	if err := p2p.Register(ctx, sender, r.ID(), "2"); !errors.Is(err, p2p.ErrRelayUnavailable) {
 		t.Errorf("register with Redis down: got %v, want ErrRelayUnavailable", err)
+	}
+	resp, err := http.Get("http://" + r.MetricsAddr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("GET /healthz with Redis down: got %s, want 503", resp.Status)
 	}
 }
