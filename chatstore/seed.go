@@ -24,7 +24,8 @@ type SeedOptions struct {
 	// Messages is how many messages to add.
 	Messages int
 	// MediaBytes is about how many bytes of new media to add, as attachments
-	// spread over the messages (voice notes, photos, documents, videos).
+	// spread over the new messages (voice notes, photos, documents, videos);
+	// none without messages. Media bytes are random, hence incompressible.
 	MediaBytes int64
 	// Seed picks the history; the same Seed on the same store content gives
 	// the same history, byte for byte.
