@@ -502,12 +502,19 @@ func TestSnapshotWhileWriting(t *testing.T) {
 	<-started
 	snap := filepath.Join(t.TempDir(), "snap.db")
 	serr := r.Snapshot(ctx, snap)
+	live, lerr := r.Stats(ctx) // one read transaction on a read-only store
 	close(stop)
 	if err := <-done; err != nil {
 		t.Fatalf("writer: %v", err)
 	}
 	if serr != nil {
 		t.Fatalf("Snapshot: %v", serr)
+	}
+	if lerr != nil {
+		t.Fatalf("Stats: %v", lerr)
+	}
+	if live.Messages == 0 || live.Messages%batch != 0 {
+		t.Fatalf("live Stats counted %d messages, want whole batches of %d", live.Messages, batch)
 	}
 	if err := validateSnapshot(ctx, snap); err != nil {
 		t.Fatalf("snapshot invalid: %v", err)
