@@ -378,7 +378,7 @@ func TestConfigErrors(t *testing.T) {
 // each echoing its own data: all complete, and none sees another's bytes.
 func TestConcurrentSessions(t *testing.T) {
 	sessions, n := 100, int64(1<<20)
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		sessions = 20
 	}
 	const perSender = 10 // within MaxCircuits
