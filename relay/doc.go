@@ -13,12 +13,29 @@
 // Memory is bounded twice. Each stream's yamux receive window on the relay
 // is capped at Config.StreamWindow (default 2 MiB), so a relayed session
 // buffers at most about 2×StreamWindow + 2×BufferSize on the relay, about
-// 2.1 MiB when data flows one way (measured: 0.6 MiB peak RSS per session
-// with 32 sessions); and the resource manager grants Config.MaxMemory in all and
+// 2.1 MiB when data flows one way; and the resource manager grants Config.MaxMemory in all and
 // MaxCircuits×StreamWindow + 1 MiB per peer. Config.MaxReservations slots
 // (Config.MaxReservationsPerIP per source IP), Config.MaxCircuits relayed
 // connections per peer. The relay only ever sees the two devices'
 // encrypted libp2p streams.
+//
+// # Figures
+//
+// Measured on 2 shared cores (load 6–9), go-libp2p v0.51.0, everything on
+// loopback (go test -bench 'Relay' ./relay/):
+//
+//	BenchmarkRelayThroughput  one stream, 64 MiB per op:
+//	                          direct 940–1150 MB/s, relayed 350–420 MB/s
+//	                          (0.31–0.42 of direct)
+//	BenchmarkRelaySessions    100 concurrent sessions × 10 MiB, relay in its
+//	                          own process: RSS +110 KiB per idle session,
+//	                          +360–400 KiB per busy session at peak; relay
+//	                          CPU 1.6–1.7 ms per MiB relayed
+//
+// On one machine a relayed byte costs three AEAD passes each way (end to
+// end, and each hop's own TLS) against one, on the same two cores; so
+// loopback shows the CPU cost, not what a relay on its own machine and
+// network delivers.
 //
 // # Rendezvous wire format (/ferry/rendezvous/1)
 //
