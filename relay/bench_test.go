@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"io"
+	"strconv"
 	"testing"
 
 	"github.com/ferryhq/ferry/p2p"
@@ -85,4 +86,47 @@ func BenchmarkRelayThroughput(b *testing.B) {
 			pushOnce(ctx, b, rx, sender.ID(), buf, n)
 		}
 	})
+}
+
+// BenchmarkRendezvous measures what a sender and a receiver with fresh
+// hosts wait for before pairing can start: reserve a slot, register,
+// connect to the relay, claim, dial through the relay, and one round trip
+// on a new stream.
+func BenchmarkRendezvous(b *testing.B) {
+	ctx := testContext(b)
+	r := startRelay(b, relay.Config{PeerRate: 1000, PeerBurst: 1000, IPRate: 1000, IPBurst: 1000})
+	addr := relayAddr(b, r)
+	for i := range b.N {
+		b.StopTimer()
+		tx, rx := newHost(b), newHost(b)
+		tx.SetStreamHandler(sinkProto, sinkHandler)
+		np := "b" + strconv.Itoa(i)
+		b.StartTimer()
+
+		rctx, cancel := context.WithCancel(ctx)
+		if _, _, err := p2p.ReserveRelay(rctx, tx, addr); err != nil {
+			b.Fatal(err)
+		}
+		if err := p2p.Register(ctx, tx, r.ID(), np); err != nil {
+			b.Fatal(err)
+		}
+		info, err := p2p.ConnectRelay(ctx, rx, addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := p2p.Claim(ctx, rx, info.ID, np)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p2p.DialViaRelay(ctx, rx, s.Relay, s.ID); err != nil {
+			b.Fatal(err)
+		}
+		pushOnce(ctx, b, rx, s.ID, []byte{1}, 1)
+
+		b.StopTimer()
+		cancel()
+		tx.Close()
+		rx.Close()
+		b.StartTimer()
+	}
 }
