@@ -79,8 +79,9 @@
 // been claimed, no other peer can register that nameplate (in use); its own
 // sender may register it again, which starts it over. Claim returns the
 // sender's peer ID and the addresses of the relay process it registered
-// with (Config.Announce, or its listen addresses), once; later claims hear
-// "claimed". An expired
+// with (Config.Announce, or its listen addresses), once: later claims by
+// other peers hear "claimed", while the claiming peer itself may claim again
+// (a receiver that restarted). An expired
 // registration answers "expired" for one more TTL, then "unknown".
 // Unregister forgets the caller's own registration. Requests are
 // rate-limited per peer ID and per source IP (token buckets: Config.PeerRate
@@ -90,8 +91,8 @@
 //
 // Rendezvous state lives in memory, or with Config.Redis in Redis so that
 // several relay processes behind one name share it: one hash per nameplate
-// (ferry:rv:<nameplate>: p peer ID, r relay addresses, c claimed, e deadline
-// in ms) changed only
+// (ferry:rv:<nameplate>: p peer ID, r relay addresses, c claimed, k claimer,
+// e deadline in ms) changed only
 // by Lua scripts, so that register and claim are atomic across relays, and
 // dropped by Redis' own key TTL. Relay slots themselves belong to the relay
 // process a sender is connected to; that is why a claim names the relay

@@ -14,7 +14,7 @@ import (
 // redisStore keeps rendezvous entries in Redis so that several relay
 // processes share them. Each nameplate is one hash at redisPrefix+nameplate
 // with fields p (sender peer ID, base58), r (its relay's addresses,
-// space-separated), c ("1" once claimed) and e (end of
+// space-separated), c ("1" once claimed), k (the claimer's peer ID) and e (end of
 // waiting or of the claimed hold, Unix milliseconds); the key's own TTL
 // drops it one ttl after that. Each operation is one Lua script, so it is
 // atomic across relays. Time comes from the calling relay's clock.
@@ -38,12 +38,12 @@ redis.call('PEXPIRE', KEYS[1], 2 * ttl)
 return {0}
 `)
 	claimScript = redis.NewScript(`
-local e = redis.call('HMGET', KEYS[1], 'p', 'c', 'e', 'r')
+local e = redis.call('HMGET', KEYS[1], 'p', 'c', 'e', 'r', 'k')
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 if not e[1] then return {2} end
 if tonumber(e[3]) <= now then return {3} end
-if e[2] == '1' then return {4} end
-redis.call('HSET', KEYS[1], 'c', '1', 'e', now + ttl)
+if e[2] == '1' and e[5] ~= ARGV[3] then return {4} end
+redis.call('HSET', KEYS[1], 'c', '1', 'e', now + ttl, 'k', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], 2 * ttl)
 return {0, e[1], e[4] or ''}
 `)
@@ -96,8 +96,8 @@ func (s *redisStore) Register(ctx context.Context, np string, p peer.ID, relay s
 	return st, err
 }
 
-func (s *redisStore) Claim(ctx context.Context, np string, now time.Time, ttl time.Duration) (peer.ID, string, rendezvous.Status, error) {
-	st, vals, err := s.run(ctx, claimScript, np, now.UnixMilli(), ttl.Milliseconds())
+func (s *redisStore) Claim(ctx context.Context, np string, claimer peer.ID, now time.Time, ttl time.Duration) (peer.ID, string, rendezvous.Status, error) {
+	st, vals, err := s.run(ctx, claimScript, np, now.UnixMilli(), ttl.Milliseconds(), claimer.String())
 	if err != nil || st != rendezvous.StatusOK {
 		return "", "", st, err
 	}

@@ -102,6 +102,9 @@ func TestRedisSharedState(t *testing.T) {
 	if _, err := p2p.Lookup(ctx, sender, a.ID(), "12"); !errors.Is(err, p2p.ErrNameplateClaimed) {
 		t.Errorf("second claim on relay A: got %v, want ErrNameplateClaimed", err)
 	}
+	if _, err := p2p.Lookup(ctx, rx, b.ID(), "12"); err != nil {
+		t.Errorf("same receiver claiming again: %v", err)
+	}
 	if err := p2p.DialViaRelay(ctx, rx, s.Relay, s.ID); err != nil {
 		t.Fatalf("dial sender through relay A: %v", err)
 	}

@@ -132,7 +132,8 @@ func TestRendezvous(t *testing.T) {
 			}
 			return err
 		}, 0, nil},
-		{"claimed once", func() error { _, err := p2p.Lookup(ctx, rx, id, "1"); return err }, 0, p2p.ErrNameplateClaimed},
+		{"claimed once", func() error { _, err := p2p.Lookup(ctx, s2, id, "1"); return err }, 0, p2p.ErrNameplateClaimed},
+		{"same claimer again", func() error { _, err := p2p.Lookup(ctx, rx, id, "1"); return err }, 0, nil},
 		{"in use while claimed", func() error { return p2p.Register(ctx, s2, id, "1") }, ttl - time.Second, p2p.ErrNameplateTaken},
 		{"still in use", func() error { return p2p.Register(ctx, s2, id, "1") }, time.Second, p2p.ErrNameplateTaken},
 		{"free after hold", func() error { return p2p.Register(ctx, s2, id, "1") }, ttl, nil},

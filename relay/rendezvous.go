@@ -90,7 +90,7 @@ func (s *Server) serveRendezvous(ctx context.Context, st network.Stream) (op str
 		}
 		st2, err = s.store.Register(ctx, req.Nameplate, p, s.relayAddrs, now, s.cfg.RendezvousTTL)
 	case rendezvous.OpClaim:
-		sender, relayAddrs, st2, err = s.store.Claim(ctx, req.Nameplate, now, s.cfg.RendezvousTTL)
+		sender, relayAddrs, st2, err = s.store.Claim(ctx, req.Nameplate, p, now, s.cfg.RendezvousTTL)
 	case rendezvous.OpUnregister:
 		st2, err = s.store.Unregister(ctx, req.Nameplate, p, now)
 	}

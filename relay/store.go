@@ -26,8 +26,10 @@ type store interface {
 	// another peer holds it (StatusInUse).
 	Register(ctx context.Context, nameplate string, p peer.ID, relayAddrs string, now time.Time, ttl time.Duration) (rendezvous.Status, error)
 	// Claim returns the peer waiting on nameplate and its relay addresses,
-	// and marks it claimed.
-	Claim(ctx context.Context, nameplate string, now time.Time, ttl time.Duration) (peer.ID, string, rendezvous.Status, error)
+	// and marks it claimed by claimer. The same claimer may claim it again
+	// while it stays claimed (a receiver that restarted); others hear
+	// StatusClaimed.
+	Claim(ctx context.Context, nameplate string, claimer peer.ID, now time.Time, ttl time.Duration) (peer.ID, string, rendezvous.Status, error)
 	// Unregister forgets nameplate if p holds it (else StatusUnknown).
 	Unregister(ctx context.Context, nameplate string, p peer.ID, now time.Time) (rendezvous.Status, error)
 	// Ping reports whether the store can serve.
@@ -39,6 +41,7 @@ type entry struct {
 	peer    peer.ID
 	relay   string
 	claimed bool
+	claimer peer.ID
 	expires time.Time // end of waiting, or of the claimed hold
 	forget  time.Time // when the entry is dropped altogether
 }
@@ -94,7 +97,7 @@ func (s *memStore) Register(_ context.Context, np string, p peer.ID, relay strin
 	return rendezvous.StatusOK, nil
 }
 
-func (s *memStore) Claim(_ context.Context, np string, now time.Time, ttl time.Duration) (peer.ID, string, rendezvous.Status, error) {
+func (s *memStore) Claim(_ context.Context, np string, claimer peer.ID, now time.Time, ttl time.Duration) (peer.ID, string, rendezvous.Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.getLocked(np, now)
@@ -103,10 +106,10 @@ func (s *memStore) Claim(_ context.Context, np string, now time.Time, ttl time.D
 		return "", "", rendezvous.StatusUnknown, nil
 	case !now.Before(e.expires):
 		return "", "", rendezvous.StatusExpired, nil
-	case e.claimed:
+	case e.claimed && e.claimer != claimer:
 		return "", "", rendezvous.StatusClaimed, nil
 	}
-	e.claimed = true
+	e.claimed, e.claimer = true, claimer
 	e.expires = now.Add(ttl)
 	e.forget = now.Add(2 * ttl)
 	return e.peer, e.relay, rendezvous.StatusOK, nil
