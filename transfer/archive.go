@@ -25,6 +25,9 @@ type ExportOptions struct {
 	// Params are the Argon2id costs for Password; zero means
 	// archive.DefaultParams().
 	Params archive.Params
+	// Progress, if set, is called after each chunk written with the stored
+	// bytes done and in all.
+	Progress func(done, total int64)
 	// WorkDir holds the temporary snapshot; empty means the system's
 	// temporary directory. It must have room for the compressed database.
 	WorkDir string
@@ -134,12 +137,17 @@ func Export(ctx context.Context, store *chatstore.Store, w io.Writer, opts Expor
 			}
 		}
 	}()
+	var done int64
 	for it := range ch {
 		if it.err != nil {
 			return res, fmt.Errorf("export: %w", it.err)
 		}
 		if err := aw.WriteFrame(it.data); err != nil {
 			return res, fmt.Errorf("export: %w", outErr(w, err))
+		}
+		done += int64(len(it.data))
+		if opts.Progress != nil {
+			opts.Progress(done, m.TotalBytes())
 		}
 		free <- it.data
 	}
@@ -166,6 +174,9 @@ func outErr(w io.Writer, err error) error {
 type ImportOptions struct {
 	Key      *archive.Key
 	Password []byte
+	// Progress, if set, is called after each chunk read from the archive
+	// with the stored bytes done and in all (from one goroutine).
+	Progress func(done, total int64)
 }
 
 // Import reads a sealed archive from r into store through a Receiver and
@@ -220,7 +231,7 @@ func Import(ctx context.Context, r io.Reader, store *chatstore.Store, opts Impor
 		return Result{}, fmt.Errorf("import: %w", err)
 	}
 	var res Result
-	err = importChunks(ctx, ar, recv)
+	err = importChunks(ctx, ar, recv, opts.Progress)
 	if err == nil {
 		res, err = recv.Commit(ctx)
 	}
@@ -247,8 +258,12 @@ func discard(err error) bool {
 
 // importChunks reads frames 1..N in order and hands the missing ones to a
 // few workers that verify and stage them.
-func importChunks(ctx context.Context, ar *archive.Reader, recv *Receiver) error {
+func importChunks(ctx context.Context, ar *archive.Reader, recv *Receiver, progress func(done, total int64)) error {
 	n := recv.m.NumChunks()
+	if progress == nil {
+		progress = func(int64, int64) {}
+	}
+	var done int64
 	need := make([]bool, n)
 	for _, i := range recv.Missing() {
 		need[i] = true
@@ -286,6 +301,8 @@ func importChunks(ctx context.Context, ar *archive.Reader, recv *Receiver) error
 		}()
 	}
 	for i := 0; i < n && ctx.Err() == nil; i++ {
+		done += int64(recv.m.Chunk(i).Size)
+		progress(done, recv.m.TotalBytes())
 		if !need[i] {
 			if err := ar.Skip(); err != nil && !(err == io.EOF && i == n-1) {
 				fail(err)

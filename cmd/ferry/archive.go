@@ -51,7 +51,10 @@ passwords (slowly), so pick a long one. The recovery key has no such weakness.`,
 					return err
 				}
 			}
+			p := a.newProgress("exporting", 0, true)
+			opts.Progress = p.Set
 			res, err := writeArchive(ctx, st, out, opts)
+			p.Finish()
 			if err != nil {
 				return err
 			}
@@ -63,10 +66,12 @@ passwords (slowly), so pick a long one. The recovery key has no such weakness.`,
 				Stats       chatstore.Stats `json:"stats"`
 				RecoveryKey string          `json:"recovery_key,omitempty"`
 				Seconds     float64         `json:"seconds"`
+				SnapshotSec float64         `json:"snapshot_seconds"`
+				WriteSec    float64         `json:"write_seconds"`
 			}
 			fi, _ := os.Stat(out)
 			j := jsonOut{File: out, Snapshot: hex.EncodeToString(res.SnapshotID[:]), Stats: res.Stats,
-				Seconds: (res.Snapshot + res.Write).Seconds()}
+				Seconds: (res.Snapshot + res.Write).Seconds(), SnapshotSec: res.Snapshot.Seconds(), WriteSec: res.Write.Seconds()}
 			if fi != nil {
 				j.Bytes = fi.Size()
 			}
@@ -162,9 +167,12 @@ into a home that already holds part of the history adds only what is missing.`,
 					return err
 				}
 			}
+			p := a.newProgress("importing", 0, true)
+			opts.Progress = p.Set
 			res, err := a.intoHome(ctx, func(st *chatstore.Store) (transfer.Result, error) {
 				return transfer.Import(ctx, f, st, opts)
 			})
+			p.Finish()
 			if err != nil {
 				return err
 			}
@@ -210,18 +218,20 @@ func (a *app) reportResult(res transfer.Result) error {
 		how = "adopted into an empty home"
 	}
 	type jsonOut struct {
-		Adopted       bool            `json:"adopted"`
-		Source        chatstore.Stats `json:"source"`
-		Target        chatstore.Stats `json:"target"`
-		AddedMessages int64           `json:"added_messages"`
-		Chunks        int             `json:"chunks"`
-		Resumed       int             `json:"resumed"`
-		Bytes         int64           `json:"bytes"`
-		Seconds       float64         `json:"seconds"`
-		DigestEqual   bool            `json:"digest_equal"`
+		Adopted       bool               `json:"adopted"`
+		Source        chatstore.Stats    `json:"source"`
+		Target        chatstore.Stats    `json:"target"`
+		AddedMessages int64              `json:"added_messages"`
+		Chunks        int                `json:"chunks"`
+		Resumed       int                `json:"resumed"`
+		Bytes         int64              `json:"bytes"`
+		Seconds       float64            `json:"seconds"`
+		DigestEqual   bool               `json:"digest_equal"`
+		Phases        map[string]float64 `json:"phase_seconds"`
 	}
 	j := jsonOut{res.Adopted, res.Source, res.Target, res.Added.Messages, res.Chunks, res.Resumed,
-		res.ReceivedBytes, res.Total.Seconds(), res.Source.Digest == res.Target.Digest}
+		res.ReceivedBytes, res.Total.Seconds(), res.Source.Digest == res.Target.Digest,
+		map[string]float64{"transfer": res.Transfer.Seconds(), "verify": res.Verify.Seconds(), "install": res.Install.Seconds(), "merge": res.Merge.Seconds()}}
 	return a.emit(j, func() {
 		fmt.Fprintf(a.stdout, "imported %d messages, %d attachments (%s) in %s: %s\n",
 			res.Source.Messages, res.Source.Attachments, humanBytes(res.Source.MediaBytes),
