@@ -63,6 +63,8 @@ type Daemon struct {
 	ident pairing.Identity
 	trust *pairing.Store
 
+	relayOf sync.Map // peer.ID → peer.AddrInfo of the relay it was reached through
+
 	mu       sync.Mutex // guards the fields below
 	offer    *offering  // the send session in progress, if any
 	sessions map[string]*sessionInfo

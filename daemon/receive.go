@@ -166,6 +166,8 @@ func (d *Daemon) connect(ctx context.Context, req ReceiveRequest, code pairing.C
 			return "", err
 		}
 		info = infos[0]
+	} else if req.Relay != "" {
+		return d.connectViaRelay(ctx, req.Relay, code, ev)
 	} else {
 		if d.cfg.NoMDNS {
 			return "", errors.New("local-network discovery is off: give the sender's address with --peer")
@@ -198,8 +200,80 @@ func (d *Daemon) connect(ctx context.Context, req ReceiveRequest, code pairing.C
 	return info.ID, nil
 }
 
+// connectViaRelay finds the sender through the relay's rendezvous (by code,
+// or, without one, any paired device holding a slot there) while mDNS looks
+// on the local network in parallel: a LAN path wins when there is one.
+func (d *Daemon) connectViaRelay(ctx context.Context, relayAddr string, code pairing.Code, ev func(Event)) (peer.ID, error) {
+	nameplate := ""
+	if !code.IsZero() {
+		nameplate = strconv.Itoa(int(code.Nameplate))
+	}
+	lan := make(chan peer.AddrInfo, 1)
+	lctx, stopLAN := context.WithCancel(ctx)
+	defer stopLAN()
+	if !d.cfg.NoMDNS {
+		go func() {
+			info, err := p2p.FindFunc(lctx, func(np string, id peer.ID) bool {
+				return (nameplate != "" && np == nameplate) || d.trusted(id)
+			}, 1500*time.Millisecond)
+			if err == nil {
+				lan <- info
+			}
+		}()
+	}
+	ev(Event{Kind: EventWaiting, Message: "looking for the sender through the relay (and on the local network)"})
+	relayInfo, err := p2p.ConnectRelay(ctx, d.host, relayAddr)
+	if err != nil {
+		return "", err
+	}
+	var sender p2p.Sender
+	if nameplate != "" {
+		if sender, err = p2p.Claim(ctx, d.host, relayInfo.ID, nameplate); err != nil {
+			return "", err
+		}
+	} else {
+		sender.Relay = relayInfo
+		ds, err := d.trust.List()
+		if err != nil {
+			return "", err
+		}
+		for _, dev := range ds {
+			if p2p.DialViaRelay(ctx, d.host, relayInfo, dev.PeerID) == nil {
+				sender.ID = dev.PeerID
+				break
+			}
+		}
+		if sender.ID == "" {
+			return "", ErrNoCode
+		}
+	}
+	d.relayOf.Store(sender.ID, sender.Relay)
+	// Give the local network a moment to answer: a direct path is faster.
+	select {
+	case info := <-lan:
+		if info.ID == sender.ID && d.host.Connect(ctx, info) == nil {
+			d.host.ConnManager().Protect(info.ID, "ferry-session")
+			c := firstConn(d.host.Network().ConnsToPeer(info.ID))
+			ev(Event{Kind: EventConnected, Path: pathOf(c), Message: "connected (" + pathOf(c) + ", the local network beat the relay)"})
+			return info.ID, nil
+		}
+	case <-time.After(time.Second):
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	stopLAN()
+	if err := p2p.DialViaRelay(ctx, d.host, sender.Relay, sender.ID); err != nil {
+		return "", err
+	}
+	d.host.ConnManager().Protect(sender.ID, "ferry-session")
+	c := firstConn(d.host.Network().ConnsToPeer(sender.ID))
+	ev(Event{Kind: EventConnected, Path: pathOf(c), Message: "connected (" + pathOf(c) + ")"})
+	return sender.ID, nil
+}
+
 // reconnect waits for a sender that went away to be reachable again: at the
-// addresses it had, or, if it restarted, wherever mDNS finds its peer ID.
+// addresses it had, or, if it restarted, wherever mDNS finds its peer ID, or
+// through the relay it was reached by.
 func (d *Daemon) reconnect(ctx context.Context, pid peer.ID, deadline time.Time, ev func(Event)) (peer.ID, error) {
 	for {
 		if err := ctx.Err(); err != nil {
@@ -217,6 +291,15 @@ func (d *Daemon) reconnect(ctx context.Context, pid peer.ID, deadline time.Time,
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		d.host.Network().ClosePeer(pid)
 		err := d.host.Connect(cctx, info)
+		if err != nil {
+			if v, ok := d.relayOf.Load(pid); ok {
+				// The relay may have restarted: reconnect to it first.
+				ri := v.(peer.AddrInfo)
+				if err = d.host.Connect(cctx, ri); err == nil {
+					err = p2p.DialViaRelay(cctx, d.host, ri, pid)
+				}
+			}
+		}
 		cancel()
 		if err == nil {
 			ev(Event{Kind: EventConnected, Path: pathOf(firstConn(d.host.Network().ConnsToPeer(pid))), Message: "reconnected to the sender"})

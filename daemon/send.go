@@ -2,12 +2,15 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 
@@ -53,6 +56,8 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 		if code, err = pairing.ParseCode(req.Code); err != nil {
 			return nil, err
 		}
+	} else if code, err = pairing.NewCode(req.CodeWords); err != nil {
+		return nil, err
 	}
 	d.setState(s, "snapshot")
 	store, err := chatstore.Open(ctx, d.cfg.Home, chatstore.Options{ReadOnly: true})
@@ -72,6 +77,11 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if req.Relay != "" {
+		if code, err = d.registerOnRelay(ctx, req.Relay, code, req.Code != "", ev); err != nil {
+			return nil, err
+		}
+	}
 	ps, err := pairing.NewSendSession(pairing.SessionConfig{
 		Local: d.ident, Code: code, Words: req.CodeWords, Offer: offerJSON, Store: d.trust,
 		OnEvent: func(pe pairing.Event) {
@@ -134,6 +144,56 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// registerOnRelay reserves a slot on the relay (kept until ctx ends) and
+// registers the code's nameplate there, so that a receiver on another network
+// finds this device by code. A nameplate taken by another sender on the relay
+// is replaced by a fresh one (unless the user chose the code). While ctx
+// lasts, the registration is renewed if the relay forgets it (a restart).
+func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pairing.Code, fixed bool, ev func(Event)) (pairing.Code, error) {
+	info, _, err := p2p.ReserveRelay(ctx, d.host, relayAddr)
+	if err != nil {
+		return code, err
+	}
+	for tries := 0; ; tries++ {
+		np := strconv.Itoa(int(code.Nameplate))
+		err = p2p.Register(ctx, d.host, info.ID, np)
+		if err == nil || fixed || !errors.Is(err, p2p.ErrNameplateTaken) || tries == 8 {
+			break
+		}
+		// Busy relays need more nameplates than a LAN: widen the range.
+		n, rerr := rand.Int(rand.Reader, big.NewInt(9900))
+		if rerr != nil {
+			return code, rerr
+		}
+		code.Nameplate = uint16(100 + n.Int64())
+	}
+	if err != nil {
+		return code, err
+	}
+	ev(Event{Kind: EventWaiting, Message: "the code is registered on the relay " + short(info.ID.String())})
+	go func() {
+		np := strconv.Itoa(int(code.Nameplate))
+		t := time.NewTicker(3 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_ = p2p.Unregister(uctx, d.host, info.ID, np)
+				cancel()
+				return
+			case <-t.C:
+			}
+			if _, err := p2p.Lookup(ctx, d.host, info.ID, np); errors.Is(err, p2p.ErrNameplateUnknown) {
+				if err := p2p.Register(ctx, d.host, info.ID, np); err == nil {
+					d.log.Info("registered the code on the relay again", "relay", info.ID)
+				}
+			}
+		}
+	}()
+	return code, nil
 }
 
 // currentOffer is the send session in progress, or nil.

@@ -115,6 +115,9 @@ func NewHost(ctx context.Context, cfg Config) (host.Host, error) {
 		security,
 		libp2p.ConnectionManager(cm),
 		libp2p.DialRanker(tcpFirstDialRanker),
+		// DCUtR: a relayed connection is upgraded to a direct one when
+		// both sides' NATs allow it (it uses public addresses only).
+		libp2p.EnableHolePunching(),
 		libp2p.UserAgent("ferry"),
 		libp2p.DisableMetrics(),
 	)

@@ -95,6 +95,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		a.receiveCmd(),
 		a.devicesCmd(),
 		a.statusCmd(),
+		a.relayCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if err != nil && isUsageError(err) {

@@ -118,6 +118,7 @@ func (a *app) sendCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&req.Code, "code", "", "use this code instead of a new one")
 	cmd.Flags().IntVar(&req.CodeWords, "code-words", 0, "words in a new code (default 2; more words, more secret)")
+	cmd.Flags().StringVar(&req.Relay, "relay", "", "also wait for the receiver on this relay (its full multiaddr, as printed by ferry relay)")
 	return cmd
 }
 
@@ -152,6 +153,7 @@ alone continues an interrupted migration or fetches what is new.`,
 	}
 	cmd.Flags().BoolVarP(&req.Yes, "yes", "y", false, "accept the offer without asking")
 	cmd.Flags().StringArrayVar(&req.Addrs, "peer", nil, "the sender's full multiaddr (…/p2p/ID), to skip the local-network search")
+	cmd.Flags().StringVar(&req.Relay, "relay", "", "find the sender through this relay (the same as on the sender); the local network is still tried")
 	return cmd
 }
 

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferryhq/ferry/relay"
+)
+
+func (a *app) relayCmd() *cobra.Command {
+	var (
+		cfg             relay.Config
+		maxReservations int
+		ttl             time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "relay --listen MULTIADDR [--listen ...] --data DIR",
+		Short: "Run a relay: rendezvous by code and relayed migrations for devices on different networks",
+		Long: `Run a Ferry relay. Devices on different networks meet here by code and, when
+no direct path exists, their migration flows through it. The relay only ever
+sees ciphertext: pairing and transfer are end-to-end encrypted between the two
+devices. Once ready it prints "relay: ADDR" lines; give one to ferry send and
+ferry receive with --relay ADDR.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if cfg.DataDir == "" {
+				return usageError{fmt.Errorf("--data DIR is required: where the relay keeps its identity")}
+			}
+			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+				return fmt.Errorf("relay data directory: %w", err)
+			}
+			cfg.MaxReservations = maxReservations
+			cfg.RendezvousTTL = ttl
+			cfg.Logger = a.log
+			srv, err := relay.New(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			for _, ad := range srv.Addrs() {
+				if a.json {
+					_ = json.NewEncoder(a.stdout).Encode(map[string]string{"relay": ad.String()})
+				} else {
+					fmt.Fprintf(a.stdout, "relay: %s\n", ad)
+				}
+			}
+			if m := srv.MetricsAddr(); m != "" && !a.json {
+				fmt.Fprintf(a.stdout, "metrics: http://%s/metrics\n", m)
+			}
+			<-ctx.Done()
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&cfg.Listen, "listen", nil, "multiaddr to listen on, e.g. /ip4/0.0.0.0/tcp/4001 (repeatable)")
+	cmd.Flags().StringArrayVar(&cfg.Announce, "announce", nil, "multiaddr clients should use to reach this relay, if not the listen addresses (repeatable)")
+	cmd.Flags().StringVar(&cfg.DataDir, "data", "", "directory for the relay's identity")
+	cmd.Flags().StringVar(&cfg.Redis, "redis", "", "keep rendezvous state in Redis (redis://host:port/db), shared by several relays")
+	cmd.Flags().StringVar(&cfg.Metrics, "metrics", "", "serve /metrics and /healthz on this address, e.g. 127.0.0.1:9090")
+	cmd.Flags().IntVar(&maxReservations, "max-reservations", 0, "devices that may hold a slot at once (default: the relay package's)")
+	cmd.Flags().DurationVar(&ttl, "code-ttl", 0, "how long a code waits for its receiver (default 10m)")
+	return cmd
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/daemon"
+	"github.com/ferryhq/ferry/internal/netns"
+)
+
+// split is two phones on two networks that cannot reach each other, and a
+// relay on a host that reaches both (and routes nothing between them).
+type split struct {
+	lab        *netns.Lab
+	a, b, r    *netns.NS
+	net1, net2 *netns.Bridge
+	dir        string
+}
+
+func newSplit(t *testing.T) *split {
+	lab := netns.New(t)
+	net1, net2 := lab.Bridge("net1"), lab.Bridge("net2")
+	s := &split{lab: lab, net1: net1, net2: net2, dir: t.TempDir()}
+	s.a = lab.Host("a", net1)
+	s.b = lab.Host("b", net2)
+	s.r = lab.Host("relay", net1, net2)
+	if _, err := exec.LookPath("ping"); err != nil {
+		t.Log("no ping (apt-get install iputils-ping): not checking that the phones cannot reach each other")
+	} else if out, err := s.a.Run(t.Context(), "ping", "-c", "1", "-W", "1", s.b.Addr(net2).String()); err == nil {
+		t.Fatalf("phone A reaches phone B directly; the test needs separate networks: %s", out)
+	}
+	return s
+}
+
+// startRelay runs ferry relay on the router host with a fixed port and data
+// directory (so a restart keeps its address) and returns its address as seen
+// from each network.
+func (s *split) startRelay(t *testing.T) (p *proc, fromNet1, fromNet2 string) {
+	t.Helper()
+	p = startFerry(t, s.r, "relay", "--listen", "/ip4/0.0.0.0/tcp/4011", "--data", filepath.Join(s.dir, "relay"))
+	var id string
+	l := p.waitLine(func(l string) bool { return strings.HasPrefix(l, "relay: ") }, 30*time.Second)
+	if i := strings.LastIndex(l, "/p2p/"); i >= 0 {
+		id = l[i+len("/p2p/"):]
+	}
+	if id == "" {
+		t.Fatalf("relay line %q has no peer ID", l)
+	}
+	return p, "/ip4/" + s.r.Addr(s.net1).String() + "/tcp/4011/p2p/" + id, "/ip4/" + s.r.Addr(s.net2).String() + "/tcp/4011/p2p/" + id
+}
+
+func TestRelayedMigration(t *testing.T) {
+	s := newSplit(t)
+	relay, addr1, addr2 := s.startRelay(t)
+	defer relay.kill9()
+	homeA, homeB := filepath.Join(s.dir, "a"), filepath.Join(s.dir, "b")
+	want := seed(t, homeA, 3000, 6, 1)
+	if err := os.Mkdir(homeB, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	send, code := sendCode(t, s.a, homeA, "--relay", addr1)
+	recv := startFerry(t, s.b, "--home", homeB, "--json", "receive", code, "--yes", "--relay", addr2)
+	l := recv.waitLine(isEvent(daemon.EventConnected), time.Minute)
+	if e := event(l); e.Path != "relayed" {
+		t.Errorf("path %q, want relayed (the phones cannot reach each other)", e.Path)
+	}
+	got := recv.result(2 * time.Minute)
+	recv.waitOK(10 * time.Second)
+	send.waitOK(30 * time.Second)
+	if got.TargetDigest != want.Digest {
+		t.Errorf("digest %s, want %s", got.TargetDigest, want.Digest)
+	}
+	if st := stats(t, homeB); st != want {
+		t.Errorf("receiver holds %+v, want %+v", st, want)
+	}
+}
+
+func TestRelayRestartMidTransfer(t *testing.T) {
+	s := newSplit(t)
+	relay, addr1, addr2 := s.startRelay(t)
+	homeA, homeB := filepath.Join(s.dir, "a"), filepath.Join(s.dir, "b")
+	want := seed(t, homeA, 20000, 200, 1)
+	if err := os.Mkdir(homeB, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	send, code := sendCode(t, s.a, homeA, "--relay", addr1)
+	recv := startFerry(t, s.b, "--home", homeB, "--json", "receive", code, "--yes", "--relay", addr2)
+	progressPast(recv, 0.2)
+	relay.kill9()
+	relay, _, _ = s.startRelay(t)
+	defer relay.kill9()
+	got := recv.result(3 * time.Minute)
+	recv.waitOK(10 * time.Second)
+	send.waitOK(30 * time.Second)
+	if st := stats(t, homeB); st != want {
+		t.Errorf("after the relay restarted the receiver holds %+v, want %+v", st, want)
+	}
+	if got.TargetDigest != want.Digest {
+		t.Errorf("digest %s, want %s", got.TargetDigest, want.Digest)
+	}
+}
