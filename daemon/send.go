@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/ferryhq/ferry/chatstore"
@@ -173,10 +174,15 @@ func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pai
 		return code, err
 	}
 	ev(Event{Kind: EventWaiting, Message: "the code is registered on the relay " + short(info.ID.String())})
+	// A relay that restarts forgets the code: register it again each time
+	// the connection to the relay comes back (ReserveRelay reconnects).
+	sub, err := d.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return code, err
+	}
 	go func() {
+		defer sub.Close()
 		np := strconv.Itoa(int(code.Nameplate))
-		t := time.NewTicker(3 * time.Second)
-		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
@@ -184,11 +190,17 @@ func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pai
 				_ = p2p.Unregister(uctx, d.host, info.ID, np)
 				cancel()
 				return
-			case <-t.C:
-			}
-			if _, err := p2p.Lookup(ctx, d.host, info.ID, np); errors.Is(err, p2p.ErrNameplateUnknown) {
-				if err := p2p.Register(ctx, d.host, info.ID, np); err == nil {
-					d.log.Info("registered the code on the relay again", "relay", info.ID)
+			case e := <-sub.Out():
+				ce := e.(event.EvtPeerConnectednessChanged)
+				if ce.Peer != info.ID || ce.Connectedness != network.Connected {
+					continue
+				}
+				for i := 0; i < 5 && ctx.Err() == nil; i++ {
+					if err := p2p.Register(ctx, d.host, info.ID, np); err == nil || errors.Is(err, p2p.ErrNameplateTaken) {
+						d.log.Info("registered the code on the relay again", "relay", info.ID, "err", err)
+						break
+					}
+					time.Sleep(500 * time.Millisecond)
 				}
 			}
 		}

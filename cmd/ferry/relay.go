@@ -63,5 +63,8 @@ ferry receive with --relay ADDR.`,
 	cmd.Flags().StringVar(&cfg.Metrics, "metrics", "", "serve /metrics and /healthz on this address, e.g. 127.0.0.1:9090")
 	cmd.Flags().IntVar(&maxReservations, "max-reservations", 0, "devices that may hold a slot at once (default: the relay package's)")
 	cmd.Flags().DurationVar(&ttl, "code-ttl", 0, "how long a code waits for its receiver (default 10m)")
+	cmd.Flags().IntVar(&cfg.MaxReservationsPerIP, "max-reservations-per-ip", 0, "slots one IP address may hold at once (default 64)")
+	cmd.Flags().IntVar(&cfg.IPBurst, "ip-burst", 0, "rendezvous requests one IP address may make in a burst (default 100; refilled at --ip-rate per second)")
+	cmd.Flags().Float64Var(&cfg.IPRate, "ip-rate", 0, "rendezvous requests per second one IP address may make on average (default 10)")
 	return cmd
 }
