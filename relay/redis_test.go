@@ -1,81 +1,24 @@
 package relay_test
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/ferryhq/ferry/internal/redistest"
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/relay"
 )
-
-// startRedis runs a private redis-server on a free loopback port, in its
-// own temporary directory, killed when the test ends. It skips the test if
-// redis-server is not installed.
-func startRedis(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server is not on PATH (Debian: apt-get install redis-server); skipping the shared-state test")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", fmt.Sprint(port),
-		"--dir", dir, "--save", "", "--appendonly", "no", "--protected-mode", "yes")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	// Ready when it says so on stdout.
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		ok := false
-		for sc.Scan() {
-			if !ok && strings.Contains(sc.Text(), "Ready to accept connections") {
-				ok = true
-				ready <- true
-			}
-		}
-		if !ok {
-			ready <- false
-		}
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatal("redis-server exited before it was ready")
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("redis-server not ready after 20 s")
-	}
-	return fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-}
 
 // TestRedisSharedState: two relay processes share rendezvous state through
 // Redis; a sender registers on one, a receiver looks up on the other and
 // reaches the sender through the first.
 func TestRedisSharedState(t *testing.T) {
 	ctx := testContext(t)
-	url := startRedis(t)
+	url := redistest.Start(t)
 	a := startRelay(t, relay.Config{Redis: url, Metrics: "127.0.0.1:0"})
 	b := startRelay(t, relay.Config{Redis: url})
 	sender, _ := newSender(t, relayAddr(t, a))
@@ -123,7 +66,7 @@ func TestRedisSharedState(t *testing.T) {
 // reports it on /healthz, rather than hanging or crashing.
 func TestRedisDown(t *testing.T) {
 	ctx := testContext(t)
-	url := startRedis(t)
+	url := redistest.Start(t)
 	r := startRelay(t, relay.Config{Redis: url, Metrics: "127.0.0.1:0"})
 	sender, _ := newSender(t, relayAddr(t, r))
 	if err := p2p.Register(ctx, sender, r.ID(), "1"); err != nil {

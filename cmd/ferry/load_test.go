@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/daemon"
+	"github.com/ferryhq/ferry/internal/redistest"
 )
 
 // TestRelayLoad runs 100 migrations of 10 MiB each at once through one relay
@@ -28,23 +30,8 @@ func TestRelayLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	relay := exec.Command(ferryBin, "relay", "--listen", "/ip4/127.0.0.1/tcp/0", "--data", filepath.Join(dir, "relay"),
+	addr, relay := startLoopbackRelay(t, filepath.Join(dir, "relay"),
 		"--max-reservations-per-ip", strconv.Itoa(2*sessions), "--ip-burst", strconv.Itoa(10*sessions), "--ip-rate", "1000")
-	out, err := relay.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	relay.Stderr = os.Stderr
-	if err := relay.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { relay.Process.Kill(); relay.Wait() })
-	buf := make([]byte, 4096)
-	n, err := out.Read(buf)
-	if err != nil || !strings.HasPrefix(string(buf[:n]), "relay: ") {
-		t.Fatalf("relay did not start: %q %v", buf[:n], err)
-	}
-	addr := strings.TrimSpace(strings.TrimPrefix(strings.SplitN(string(buf[:n]), "\n", 2)[0], "relay: "))
 
 	type pair struct {
 		send, recv *daemon.Daemon
@@ -160,4 +147,93 @@ func peakRSS(t *testing.T, pid int) int64 {
 	}
 	t.Fatalf("no VmHWM in /proc/%d/status", pid)
 	return 0
+}
+
+// startLoopbackRelay runs ferry relay on 127.0.0.1 and returns its address.
+func startLoopbackRelay(t *testing.T, data string, extra ...string) (string, *exec.Cmd) {
+	t.Helper()
+	relay := exec.Command(ferryBin, append([]string{"relay", "--listen", "/ip4/127.0.0.1/tcp/0", "--data", data}, extra...)...)
+	out, err := relay.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay.Stderr = os.Stderr
+	if err := relay.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Process.Kill(); relay.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "relay: ") {
+		t.Fatalf("relay did not start: %q %v", line, err)
+	}
+	return strings.TrimSpace(strings.TrimPrefix(line, "relay: ")), relay
+}
+
+// loopbackDevice starts an in-process device on loopback (no mDNS) in a new
+// home, seeded with messages and media when messages > 0.
+func loopbackDevice(t *testing.T, home string, messages, mediaMB int, seed uint64) (*daemon.Daemon, chatstore.Stats) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := chatstore.Open(ctx, home, chatstore.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stats chatstore.Stats
+	if messages > 0 {
+		if stats, err = chatstore.Seed(ctx, st, chatstore.SeedOptions{Messages: messages, MediaBytes: int64(mediaMB) << 20, Seed: seed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	d, err := daemon.New(ctx, daemon.Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, stats
+}
+
+// TestRelayScaleOutWithRedis: two relay processes behind one name share
+// their rendezvous state in Redis; the sender registers its code on one, the
+// receiver claims it on the other and the migration goes through.
+func TestRelayScaleOutWithRedis(t *testing.T) {
+	redis := redistest.Start(t)
+	dir := t.TempDir()
+	addr1, _ := startLoopbackRelay(t, filepath.Join(dir, "relay1"), "--redis", redis)
+	addr2, _ := startLoopbackRelay(t, filepath.Join(dir, "relay2"), "--redis", redis)
+	sender, want := loopbackDevice(t, filepath.Join(dir, "a"), 2000, 3, 1)
+	receiver, _ := loopbackDevice(t, filepath.Join(dir, "b"), 0, 0, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	codes := make(chan string, 1)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := sender.Send(ctx, daemon.SendRequest{Relay: addr1}, func(e daemon.Event) {
+			if e.Kind == daemon.EventCode {
+				codes <- e.Code
+			}
+		})
+		sent <- err
+	}()
+	var code string
+	select {
+	case code = <-codes:
+	case err := <-sent:
+		t.Fatalf("send: %v", err)
+	}
+	var path string
+	rep, err := receiver.Receive(ctx, daemon.ReceiveRequest{Code: code, Yes: true, Relay: addr2}, func(e daemon.Event) {
+		if e.Kind == daemon.EventConnected {
+			path = e.Path
+		}
+	})
+	if err != nil {
+		t.Fatalf("receive through the second relay: %v", err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if rep.TargetDigest != want.Digest || path != "relayed" {
+		t.Errorf("digest %s over %q, want %s relayed", rep.TargetDigest, path, want.Digest)
+	}
 }
