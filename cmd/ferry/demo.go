@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/daemon"
+	"github.com/ferryhq/ferry/relay"
 )
 
 func (a *app) demoCmd() *cobra.Command {
@@ -18,22 +19,26 @@ func (a *app) demoCmd() *cobra.Command {
 		messages int
 		mediaMB  int64
 		keep     bool
+		direct   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Migrate a generated history between two homes on this machine and verify it",
-		Long: `Seed a realistic history in a temporary "old device" home, start two devices
-with real libp2p hosts on loopback, pair them with a code, migrate the history
-into the empty "new device" home, verify it, and print a report. Nothing leaves
-this machine and nothing outside a temporary directory is touched.`,
+		Long: `Seed a realistic history in a temporary "old device" home, start a relay and
+two devices with real libp2p hosts on loopback, let them meet on the relay by
+code and pair, migrate the history through the relay into the empty "new
+device" home, verify it, and print a report. --direct connects the two devices
+directly instead. Nothing leaves this machine and nothing outside a temporary
+directory is touched.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runDemo(cmd.Context(), messages, mediaMB, keep)
+			return a.runDemo(cmd.Context(), messages, mediaMB, keep, direct)
 		},
 	}
 	cmd.Flags().IntVar(&messages, "messages", 50000, "messages in the generated history")
 	cmd.Flags().Int64Var(&mediaMB, "media-mb", 64, "MiB of attachments in the generated history")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the two homes and print where they are")
+	cmd.Flags().BoolVar(&direct, "direct", false, "connect the devices directly instead of through the relay")
 	return cmd
 }
 
@@ -54,7 +59,7 @@ type demoReport struct {
 	Homes        []string        `json:"homes,omitempty"`
 }
 
-func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep bool) error {
+func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep, direct bool) error {
 	dir, err := os.MkdirTemp("", "ferry-demo-")
 	if err != nil {
 		return fmt.Errorf("make demo directory: %w", err)
@@ -99,6 +104,18 @@ func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep boo
 	if err != nil {
 		return err
 	}
+	// The relay: both devices meet there by code, and the bytes flow
+	// through it (end-to-end encrypted), as between two networks.
+	var relayAddr string
+	if !direct {
+		srv, err := relay.New(ctx, relay.Config{DataDir: filepath.Join(dir, "relay"), Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: a.log})
+		if err != nil {
+			return fmt.Errorf("start relay: %w", err)
+		}
+		defer srv.Close()
+		relayAddr = srv.Addrs()[0].String()
+		a.say("Relay on this machine: %s", relayAddr)
+	}
 
 	a.say("Migrating to the new device (%s) over libp2p on loopback...", newHome)
 	ctx, cancel := context.WithCancel(ctx)
@@ -110,7 +127,7 @@ func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep boo
 	}
 	sent := make(chan sendResult, 1)
 	go func() {
-		rep, err := oldDev.Send(ctx, daemon.SendRequest{}, func(e daemon.Event) {
+		rep, err := oldDev.Send(ctx, daemon.SendRequest{Relay: relayAddr}, func(e daemon.Event) {
 			if e.Kind == daemon.EventCode {
 				codes <- e.Code
 			}
@@ -130,7 +147,11 @@ func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep boo
 		path   string
 		paired bool
 	)
-	got, err := newDev.Receive(ctx, daemon.ReceiveRequest{Code: code, Yes: true, Addrs: st.Addrs}, func(e daemon.Event) {
+	req := daemon.ReceiveRequest{Code: code, Yes: true, Relay: relayAddr}
+	if direct {
+		req.Addrs = st.Addrs
+	}
+	got, err := newDev.Receive(ctx, req, func(e daemon.Event) {
 		switch e.Kind {
 		case daemon.EventConnected:
 			path = e.Path

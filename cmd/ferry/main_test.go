@@ -161,8 +161,15 @@ func TestDemo(t *testing.T) {
 	if !rep.DigestEqual || rep.Source != rep.Target || rep.Source.Messages != 3000 {
 		t.Errorf("demo report %+v: want 3000 messages migrated with equal stats", rep)
 	}
-	if !rep.Paired || rep.Path != "direct (loopback)" || rep.SenderDigest != rep.Target.Digest {
-		t.Errorf("demo report %+v: want paired by code over loopback, the sender told the digest", rep)
+	if !rep.Paired || rep.Path != "relayed" || rep.SenderDigest != rep.Target.Digest {
+		t.Errorf("demo report %+v: want paired by code through the relay, the sender told the digest", rep)
+	}
+	r = mustOK(t, ferry(t, nil, "--json", "demo", "--messages", "1000", "--media-mb", "1", "--direct"))
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("demo --direct --json output %q: %v", r.stdout, err)
+	}
+	if !rep.DigestEqual || rep.Path != "direct (loopback)" {
+		t.Errorf("demo --direct report %+v: want a verified direct migration", rep)
 	}
 }
 
