@@ -5,8 +5,9 @@
 #
 #   bash bench/archive.sh [MESSAGES] [MEDIA_MB]        (default 1000000 1024)
 #
-# Work happens under $BENCH_DIR (default: a fresh directory in /var/tmp, on disk);
-# everything it makes is removed at the end.
+# Work happens under $BENCH_DIR (default: a fresh directory in /var/tmp, on disk;
+# BENCH_DIR=/dev/shm measures the software rather than the disk); everything it
+# makes is removed at the end. Ferry's temporary snapshot goes there too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${1:-1000000}
@@ -17,6 +18,7 @@ done
 
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/ferry-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+export TMPDIR="$work"
 go build -o "$work/ferry" ./cmd/ferry
 ferry="$work/ferry"
 export FERRY_PASSWORD=unused
@@ -44,10 +46,12 @@ run seed-rest "$ferry" --home "$src" history seed --messages "$((MESSAGES - half
 srcdigest=$("$ferry" --home "$src" --json history stats | sed -n 's/.*"digest":"\([0-9a-f]*\)".*/\1/p')
 srcbytes=$(du -sb "$src" | cut -f1)
 
-echo "tar | zstd (default level, all cores), then unpack"
-run tar-pack sh -c "tar -C '$src' -cf - . | zstd -q -T0 -o '$work/home.tar.zst'"
+# Ferry makes what it writes durable (fsync) before it reports success; tar
+# does not, so the tar pipelines end with a sync to compare like with like.
+echo "tar | zstd (default level, all cores), then unpack; each followed by sync"
+run tar-pack sh -c "tar -C '$src' -cf - . | zstd -q -T0 -o '$work/home.tar.zst' && sync"
 mkdir -p "$work/untar"
-run tar-unpack sh -c "zstd -q -d -c '$work/home.tar.zst' | tar -C '$work/untar' -xf -"
+run tar-unpack sh -c "zstd -q -d -c '$work/home.tar.zst' | tar -C '$work/untar' -xf - && sync"
 
 echo "ferry export, then import into an empty home and into a half-full one"
 run ferry-export "$ferry" --home "$src" --json export --out "$work/home.ferry"
