@@ -1,0 +1,31 @@
+// Package vaultstore is where a relay keeps vault objects (encrypted backup
+// chunks and manifests): a local directory by default, or S3-compatible
+// object storage. Objects are immutable blobs named by opaque keys; a write
+// becomes visible only when complete, so a crash never leaves a partial object.
+package vaultstore
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// ErrNotFound is returned for a key that does not exist.
+var ErrNotFound = errors.New("vaultstore: no such object")
+
+// Store keeps vault objects. Keys are slash-separated paths of [A-Za-z0-9_-]
+// segments (e.g. "acct/<id>/chunks/<name>"); implementations reject others.
+type Store interface {
+	// Put stores size bytes read from r under key, replacing any object
+	// there. The object is visible only after Put returns nil; an
+	// interrupted Put leaves no object (or the previous one) visible.
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Get opens the object at key; ErrNotFound if there is none.
+	Get(ctx context.Context, key string) (io.ReadCloser, int64, error)
+	// Stat returns the object's size; ErrNotFound if there is none.
+	Stat(ctx context.Context, key string) (int64, error)
+	// Delete removes the object; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// List returns the keys under prefix (a path ending in "/"), sorted.
+	List(ctx context.Context, prefix string) ([]string, error)
+}
