@@ -1,0 +1,290 @@
+package vaultstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// objSuffix ends the file name of every object, so that a key ("a/b") and a
+// longer key under it ("a/b/c") can both exist: the first is the file
+// "a/b.obj", the second lives in the directory "a/b". Key segments never
+// contain ".", so no directory or temporary file ever ends in objSuffix.
+const objSuffix = ".obj"
+
+// tmpPrefix starts the names of files being written; they are never listed.
+const tmpPrefix = ".tmp-"
+
+// dirStore keeps each object as one file under root.
+type dirStore struct {
+	root string // absolute, symlinks resolved; constant after construction
+}
+
+var _ Store = (*dirStore)(nil)
+
+// NewDir returns a Store that keeps objects as files under root, creating
+// root if needed. Key "a/b/c" is the file root/a/b/c.obj. Put writes a
+// temporary file in the object's directory, fsyncs it, renames it over the
+// object and fsyncs the directory, so a crash at any point leaves either the
+// old object or the new one, never part of one. Temporary files of writes
+// interrupted by a crash stay behind as root/.../.tmp-* and can be removed
+// by the operator; they are never listed.
+//
+// Keys differing only in case are different objects, so root must be on a
+// case-sensitive file system; NewDir checks and refuses one that is not
+// (the default on macOS and Windows): use S3 storage there.
+func NewDir(root string) (Store, error) {
+	if root == "" {
+		return nil, errors.New("vaultstore: open directory: empty path")
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("vaultstore: open directory: %w", err)
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("vaultstore: open directory: %w", err)
+	}
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return nil, fmt.Errorf("vaultstore: open directory: %w", err)
+	}
+	if err := checkCaseSensitive(abs); err != nil {
+		return nil, err
+	}
+	return &dirStore{root: abs}, nil
+}
+
+// checkCaseSensitive creates a probe file with a lower-case name and looks
+// for it under its upper-case name.
+func checkCaseSensitive(root string) error {
+	f, err := os.CreateTemp(root, tmpPrefix+"caseprobe-*")
+	if err != nil {
+		return fmt.Errorf("vaultstore: open directory: %w", err)
+	}
+	name := f.Name()
+	f.Close()
+	defer os.Remove(name)
+	upper := filepath.Join(root, strings.ToUpper(filepath.Base(name)))
+	if _, err := os.Lstat(upper); err == nil {
+		return fmt.Errorf("vaultstore: open directory %s: the file system ignores case, so keys differing only in case would collide; use a case-sensitive file system or S3 storage", root)
+	}
+	return nil
+}
+
+// path returns the file of a valid key.
+func (d *dirStore) path(key string) string {
+	return filepath.Join(d.root, filepath.FromSlash(key)+objSuffix)
+}
+
+func (d *dirStore) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("vaultstore: put: %w", err)
+	}
+	if size < 0 {
+		return fmt.Errorf("vaultstore: put %s: negative size %d", key, size)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("vaultstore: put %s: %w", key, err)
+	}
+	final := d.path(key)
+	dir := filepath.Dir(final)
+	f, err := d.createTemp(key)
+	if err != nil {
+		return fmt.Errorf("vaultstore: put %s: %w", key, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	n, err := io.Copy(f, ctxReader{ctx, io.LimitReader(r, size)})
+	if err != nil {
+		return fmt.Errorf("vaultstore: put %s: %w", key, err)
+	}
+	if n != size {
+		return fmt.Errorf("vaultstore: put %s: read %d of %d bytes: %w", key, n, size, io.ErrUnexpectedEOF)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("vaultstore: put %s: sync: %w", key, err)
+	}
+	err = f.Close()
+	f = nil
+	if err != nil {
+		return fmt.Errorf("vaultstore: put %s: close: %w", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("vaultstore: put %s: %w", key, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("vaultstore: put %s: %w", key, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("vaultstore: put %s: sync directory: %w", key, err)
+	}
+	return nil
+}
+
+// createTemp creates the directories of key and a temporary file in the
+// last one. A concurrent Delete may prune a directory that has just been
+// created but is still empty; then it tries again.
+func (d *dirStore) createTemp(key string) (*os.File, error) {
+	segs := strings.Split(key, "/")
+	segs = segs[:len(segs)-1]
+	var err error
+	for range 8 {
+		dir := d.root
+		for _, seg := range segs {
+			next := filepath.Join(dir, seg)
+			switch err := os.Mkdir(next, 0o700); {
+			case err == nil:
+				if err := syncDir(dir); err != nil {
+					return nil, fmt.Errorf("sync directory: %w", err)
+				}
+			case !errors.Is(err, fs.ErrExist):
+				return nil, err
+			}
+			dir = next
+		}
+		var f *os.File
+		f, err = os.CreateTemp(dir, tmpPrefix+"*")
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+func (d *dirStore) Get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	if err := checkKey(key); err != nil {
+		return nil, 0, fmt.Errorf("vaultstore: get: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, fmt.Errorf("vaultstore: get %s: %w", key, err)
+	}
+	f, err := os.Open(d.path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, fmt.Errorf("vaultstore: get %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("vaultstore: get %s: %w", key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("vaultstore: get %s: %w", key, err)
+	}
+	return f, fi.Size(), nil
+}
+
+func (d *dirStore) Stat(ctx context.Context, key string) (int64, error) {
+	if err := checkKey(key); err != nil {
+		return 0, fmt.Errorf("vaultstore: stat: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("vaultstore: stat %s: %w", key, err)
+	}
+	fi, err := os.Stat(d.path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("vaultstore: stat %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("vaultstore: stat %s: %w", key, err)
+	}
+	return fi.Size(), nil
+}
+
+func (d *dirStore) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("vaultstore: delete: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("vaultstore: delete %s: %w", key, err)
+	}
+	p := d.path(key)
+	err := os.Remove(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("vaultstore: delete %s: %w", key, err)
+	}
+	dir := filepath.Dir(p)
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("vaultstore: delete %s: sync directory: %w", key, err)
+	}
+	// Prune directories left empty, so deleted accounts leave nothing
+	// behind; Remove fails on the first one that is not empty.
+	for dir != d.root && os.Remove(dir) == nil {
+		dir = filepath.Dir(dir)
+	}
+	return nil
+}
+
+func (d *dirStore) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := checkPrefix(prefix); err != nil {
+		return nil, fmt.Errorf("vaultstore: list: %w", err)
+	}
+	start := filepath.Join(d.root, filepath.FromSlash(prefix))
+	var keys []string
+	err := filepath.WalkDir(start, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if p == start && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if p == start {
+			if !e.IsDir() {
+				return fs.SkipAll
+			}
+			return nil
+		}
+		name := e.Name()
+		if e.IsDir() {
+			if checkSegment(name) != nil {
+				return fs.SkipDir
+			}
+			return ctx.Err()
+		}
+		stem, ok := strings.CutSuffix(name, objSuffix)
+		if !ok || !e.Type().IsRegular() || checkSegment(stem) != nil {
+			return nil // temporary or foreign file
+		}
+		rel, err := filepath.Rel(d.root, p)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, strings.TrimSuffix(filepath.ToSlash(rel), objSuffix))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vaultstore: list %s: %w", prefix, err)
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+// ctxReader fails reads once ctx is done, so a long Put can be cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

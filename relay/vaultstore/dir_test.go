@@ -1,0 +1,115 @@
+package vaultstore
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDirConformance(t *testing.T) {
+	testConformance(t, func(t *testing.T) Store {
+		s, err := NewDir(filepath.Join(t.TempDir(), "vault"))
+		if err != nil {
+			t.Fatalf("NewDir: %v", err)
+		}
+		return s
+	})
+}
+
+// files lists every file and directory under root, relative, slash-separated.
+func files(t *testing.T, root string) []string {
+	t.Helper()
+	var got []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if d.IsDir() {
+			rel += "/"
+		}
+		got = append(got, filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestDirLayout(t *testing.T) {
+	root := t.TempDir()
+	s, err := NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, k := range []string{"acct/id1/chunks/c1", "acct/id1", "acct/id2/m"} {
+		if err := s.Put(ctx, k, strings.NewReader(k), int64(len(k))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "./ acct/ acct/id1/ acct/id1/chunks/ acct/id1/chunks/c1.obj acct/id1.obj acct/id2/ acct/id2/m.obj"
+	if got := strings.Join(files(t, root), " "); got != want {
+		t.Errorf("layout = %s\nwant     %s", got, want)
+	}
+	// Failed puts leave no temporary files; deletes prune empty directories.
+	s.Put(ctx, "acct/id2/m", &failingReader{data: []byte("abcdef"), n: 3}, 6)
+	s.Put(ctx, "acct/id3/new", &failingReader{data: []byte("abcdef"), n: 3}, 6)
+	for _, k := range []string{"acct/id1/chunks/c1", "acct/id2/m"} {
+		if err := s.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want = "./ acct/ acct/id1.obj acct/id3/"
+	if got := strings.Join(files(t, root), " "); got != want {
+		t.Errorf("after deletes layout = %s\nwant     %s", got, want)
+	}
+}
+
+func TestDirIgnoresForeignFiles(t *testing.T) {
+	root := t.TempDir()
+	s, err := NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Put(ctx, "a/b", bytes.NewReader([]byte("x")), 1); err != nil {
+		t.Fatal(err)
+	}
+	// Leftovers of a crash, an operator's notes, a symlink out of root.
+	for name, data := range map[string]string{
+		"a/.tmp-123": "partial", "a/notes.txt": "hi", "a/c.d.obj": "x", "a/.hidden/x.obj": "x",
+	} {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret.obj"), []byte("s"), 0o600)
+	os.Symlink(filepath.Join(outside, "secret.obj"), filepath.Join(root, "a", "link.obj"))
+	os.Symlink(outside, filepath.Join(root, "a", "linkdir"))
+	got, err := s.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "a/b"; strings.Join(got, " ") != want {
+		t.Errorf("List = %q, want %q", got, want)
+	}
+}
+
+func TestNewDirErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	for _, root := range []string{"", file, filepath.Join(file, "sub")} {
+		if _, err := NewDir(root); err == nil {
+			t.Errorf("NewDir(%q) succeeded, want an error", root)
+		}
+	}
+}
