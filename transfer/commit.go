@@ -105,23 +105,20 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 	// The digest check (CPU) and the media installs (fsync latency) run
 	// side by side. Installed media are verified files no row refers to
 	// yet, so a failing digest check leaves nothing wrong behind.
-	var (
-		st        chatstore.Stats
-		verifyErr error
-		wg        sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.Now()
-		st, verifyErr = chatstore.StatsOf(ctx, dbPath)
-		res.Verify = time.Since(t)
-	}()
+	// The check usually started when the last database chunk arrived.
+	stop := context.AfterFunc(ctx, r.vCancel)
+	r.startVerify()
 	t := time.Now()
 	installed, present, installErr := r.installMedia(ctx)
 	res.Install = time.Since(t)
 	res.MediaInstalled, res.MediaPresent = installed, present
-	wg.Wait()
+	<-r.vDone
+	stop()
+	st, verifyErr := r.vStats, r.vErr
+	res.Verify = r.vTook
+	if verifyErr != nil && ctx.Err() != nil {
+		verifyErr = ctx.Err()
+	}
 
 	switch {
 	case verifyErr != nil && ctx.Err() != nil:

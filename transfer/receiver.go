@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -69,6 +70,55 @@ type Receiver struct {
 
 	putChunks atomic.Int64
 	putBytes  atomic.Int64
+
+	// The staged database's digest check starts as soon as its last chunk
+	// is staged, so that it runs while the media still stream in.
+	dbLeft   atomic.Int64  // database chunks not staged yet
+	vStarted atomic.Bool   // verifyDB is running or ran
+	vDone    chan struct{} // closed when verifyDB returns
+	vCtx     context.Context
+	vCancel  context.CancelFunc
+	vStats   chatstore.Stats // set by verifyDB before vDone closes
+	vErr     error
+	vTook    time.Duration
+}
+
+// startVerify runs the staged database's digest check in the background,
+// once. Its owner (Commit, Close or Abort) waits for it.
+func (r *Receiver) startVerify() {
+	if r.vStarted.Swap(true) {
+		return
+	}
+	go func() {
+		defer close(r.vDone)
+		t := time.Now()
+		r.vStats, r.vErr = chatstore.StatsOf(r.vCtx, filepath.Join(r.dir, stagedDB))
+		r.vTook = time.Since(t)
+	}()
+}
+
+// stopVerify cancels a background digest check and waits for it.
+func (r *Receiver) stopVerify() {
+	r.vCancel()
+	if r.vStarted.Load() {
+		<-r.vDone
+	}
+}
+
+// ready returns with what is in flight settled: dbLeft counts the database
+// chunks still to stage, and the digest check starts if none are.
+func (r *Receiver) ready() *Receiver {
+	n := 0
+	for i := range r.m.DBChunks {
+		if !r.done[i] {
+			n++
+		}
+	}
+	r.dbLeft.Store(int64(n))
+	if n == 0 {
+		r.startVerify()
+	}
+	return r
 }
 
 // NewReceiver prepares to receive the snapshot m into store. Staging lives
@@ -90,7 +140,9 @@ func NewReceiver(store *chatstore.Store, m *Manifest) (*Receiver, error) {
 		present: make([]bool, len(m.Media)),
 		done:    make([]bool, m.NumChunks()),
 		started: time.Now(),
+		vDone:   make(chan struct{}),
 	}
+	r.vCtx, r.vCancel = context.WithCancel(context.Background())
 	r.rawPool.New = func() any { b := make([]byte, m.ChunkSize); return &b }
 	if r.tree = treeable(m.ChunkSize); r.tree {
 		r.cv = make([]chatstore.Hash, m.NumChunks())
@@ -106,7 +158,7 @@ func NewReceiver(store *chatstore.Store, m *Manifest) (*Receiver, error) {
 	if old, err := os.ReadFile(filepath.Join(dir, stagedManifest)); err == nil && bytes.Equal(old, enc) {
 		err = r.resume()
 		if err == nil {
-			return r, nil
+			return r.ready(), nil
 		}
 		r.closeFiles()
 		// Unusable staging: start over below.
@@ -117,7 +169,7 @@ func NewReceiver(store *chatstore.Store, m *Manifest) (*Receiver, error) {
 		r.dec.Close()
 		return nil, fmt.Errorf("new receiver: %w", diskErr(home, err))
 	}
-	return r, nil
+	return r.ready(), nil
 }
 
 // fresh creates an empty staging directory for the manifest.
@@ -349,6 +401,9 @@ func (r *Receiver) Put(i int, data []byte) error {
 	r.done[i] = true
 	r.putChunks.Add(1)
 	r.putBytes.Add(int64(c.Size))
+	if c.Kind == KindDB && r.dbLeft.Add(-1) == 0 {
+		r.startVerify()
+	}
 	return nil
 }
 
@@ -361,6 +416,7 @@ func (r *Receiver) Close() error {
 		return nil
 	}
 	r.closed = true
+	r.stopVerify()
 	return r.closeFiles()
 }
 
@@ -370,6 +426,7 @@ func (r *Receiver) Abort() error {
 	r.life.Lock()
 	defer r.life.Unlock()
 	r.closed = true
+	r.stopVerify()
 	r.closeFiles()
 	if err := os.RemoveAll(r.dir); err != nil {
 		return fmt.Errorf("abort: %w", err)
