@@ -1,0 +1,184 @@
+package vault
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Client speaks the vault protocol to one relay as the device h. Each call
+// opens its own stream, so calls may run in parallel and a call after the
+// relay came back reconnects. It is safe for concurrent use.
+type Client struct {
+	h     host.Host
+	relay peer.ID
+	// Timeout bounds one call (request to answer). Default 2 minutes.
+	Timeout time.Duration
+}
+
+// Dial connects h to the relay at relayAddr (a multiaddr ending in /p2p/ID).
+func Dial(ctx context.Context, h host.Host, relayAddr string) (*Client, error) {
+	info, err := p2p.ConnectRelay(ctx, h, relayAddr)
+	if err != nil {
+		return nil, fmt.Errorf("vault: %w", err)
+	}
+	return &Client{h: h, relay: info.ID}, nil
+}
+
+// call sends one request and reads its answer, which must be of type want.
+func (c *Client) call(ctx context.Context, op string, req request, want wire.Type) ([]byte, error) {
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = requestTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st, err := c.h.NewStream(ctx, c.relay, ProtocolID)
+	if err != nil {
+		return nil, fmt.Errorf("vault %s: open stream: %w", op, err)
+	}
+	if d, ok := ctx.Deadline(); ok {
+		st.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { st.Reset() })
+	defer stop()
+	t, body := req.encode()
+	if err := wire.Write(st, t, body); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("vault %s: send: %w", op, err)
+	}
+	if err := st.CloseWrite(); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("vault %s: send: %w", op, err)
+	}
+	rt, rb, err := wire.NewReader(st).Next()
+	if err != nil {
+		st.Reset()
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("vault %s: read answer: %w", op, err)
+	}
+	st.Close()
+	if rt == wire.Error {
+		return nil, fmt.Errorf("vault %s: %w", op, remoteErr(wire.ParseError(rb)))
+	}
+	if rt != want {
+		return nil, fmt.Errorf("vault %s: answer type %#x: %w", op, byte(rt), ErrProtocol)
+	}
+	return rb, nil
+}
+
+// PutChunk stores a sealed chunk under name in backup id.
+func (c *Client) PutChunk(ctx context.Context, id [IDSize]byte, name [NameSize]byte, sealed []byte) error {
+	b, err := c.call(ctx, "put chunk", request{op: opPutChunk, id: id, name: name, data: sealed}, rAck)
+	return ackErr(b, err)
+}
+
+// HasChunks says which of names backup id holds.
+func (c *Client) HasChunks(ctx context.Context, id [IDSize]byte, names [][NameSize]byte) ([]bool, error) {
+	out := make([]bool, 0, len(names))
+	for len(names) > 0 {
+		n := min(len(names), MaxNames)
+		b, err := c.call(ctx, "has chunks", request{op: opHasChunks, id: id, names: names[:n]}, rBitmap)
+		if err != nil {
+			return nil, err
+		}
+		if len(b) != (n+7)/8 {
+			return nil, fmt.Errorf("vault has chunks: bitmap of %d bytes for %d names: %w", len(b), n, ErrProtocol)
+		}
+		for i := range n {
+			out = append(out, b[i/8]&(1<<(i%8)) != 0)
+		}
+		names = names[n:]
+	}
+	return out, nil
+}
+
+// GetChunk fetches a sealed chunk of backup id.
+func (c *Client) GetChunk(ctx context.Context, id [IDSize]byte, name [NameSize]byte) ([]byte, error) {
+	return c.call(ctx, "get chunk", request{op: opGetChunk, id: id, name: name}, rData)
+}
+
+// PutManifest replaces backup id's manifest; names (ascending, no
+// duplicates) are the chunks it refers to, all already stored.
+func (c *Client) PutManifest(ctx context.Context, id [IDSize]byte, names [][NameSize]byte, sealed []byte) error {
+	b, err := c.call(ctx, "put manifest", request{op: opPutManifest, id: id, names: names, data: sealed}, rAck)
+	return ackErr(b, err)
+}
+
+// GetManifest fetches backup id's sealed manifest.
+func (c *Client) GetManifest(ctx context.Context, id [IDSize]byte) ([]byte, error) {
+	return c.call(ctx, "get manifest", request{op: opGetManifest, id: id}, rData)
+}
+
+// List returns this device's backups.
+func (c *Client) List(ctx context.Context) ([]Backup, error) {
+	b, err := c.call(ctx, "list", request{op: opList}, rBackups)
+	if err != nil {
+		return nil, err
+	}
+	list, err := parseBackups(b)
+	if err != nil {
+		return nil, fmt.Errorf("vault list: %v: %w", err, ErrProtocol)
+	}
+	return list, nil
+}
+
+// Delete removes one of this device's backups.
+func (c *Client) Delete(ctx context.Context, id [IDSize]byte) error {
+	b, err := c.call(ctx, "delete", request{op: opDelete, id: id}, rAck)
+	return ackErr(b, err)
+}
+
+// PutKeySlot stores the key slot of a password backup.
+func (c *Client) PutKeySlot(ctx context.Context, id [IDSize]byte, p archive.Params, salt, verifier [32]byte, wrapped [WrappedSize]byte) error {
+	k := KeySlot{Params: p, Salt: salt, Verifier: verifier, Wrapped: wrapped}
+	b, err := c.call(ctx, "put key slot", request{op: opPutKeySlot, id: id, slot: k}, rAck)
+	return ackErr(b, err)
+}
+
+// KeyParams fetches the Argon2id parameters and salt of a password backup.
+func (c *Client) KeyParams(ctx context.Context, id [IDSize]byte) (archive.Params, [32]byte, error) {
+	b, err := c.call(ctx, "get key parameters", request{op: opGetKeyParams, id: id}, rKeyParams)
+	if err != nil {
+		return archive.Params{}, [32]byte{}, err
+	}
+	p, salt, err := parseKeyParams(b)
+	if err != nil {
+		return archive.Params{}, [32]byte{}, fmt.Errorf("vault get key parameters: %v: %w", err, ErrProtocol)
+	}
+	return p, salt, nil
+}
+
+// KeySlot fetches the wrapped key of a password backup, proving knowledge
+// of the password with proof.
+func (c *Client) KeySlot(ctx context.Context, id [IDSize]byte, proof [32]byte) ([WrappedSize]byte, error) {
+	var w [WrappedSize]byte
+	b, err := c.call(ctx, "get key slot", request{op: opGetKeySlot, id: id, name: proof}, rWrapped)
+	if err != nil {
+		return w, err
+	}
+	if len(b) != WrappedSize {
+		return w, fmt.Errorf("vault get key slot: %d bytes: %w", len(b), ErrProtocol)
+	}
+	copy(w[:], b)
+	return w, nil
+}
+
+func ackErr(b []byte, err error) error {
+	if err == nil && len(b) != 0 {
+		return fmt.Errorf("vault: non-empty ack: %w", ErrProtocol)
+	}
+	return err
+}

@@ -1,0 +1,76 @@
+package vault
+
+import (
+	"errors"
+
+	"github.com/ferryhq/ferry/internal/wire"
+)
+
+// Errors a Client returns for the relay's answers; each is a sentence a user
+// can act on. Test with errors.Is.
+var (
+	// ErrNotFound: no such backup, chunk or key slot (or the backup expired).
+	ErrNotFound = errors.New("the relay's vault has no such backup (it may have expired or been deleted): check the backup ID and the relay")
+	// ErrForbidden: the backup belongs to another device.
+	ErrForbidden = errors.New("this backup belongs to another device: only the device that made it can change, list or delete it")
+	// ErrQuota: the account's storage quota is used up.
+	ErrQuota = errors.New("this device's storage quota on the relay is used up: delete old backups with `ferry backups rm ID`")
+	// ErrTooLarge: the backup exceeds the relay's maximum backup size.
+	ErrTooLarge = errors.New("the backup is larger than this relay accepts")
+	// ErrWrongPassword: the password proof did not match.
+	ErrWrongPassword = errors.New("the password does not open this backup: check it and try again (the relay locks the backup after 10 wrong passwords)")
+	// ErrLocked: too many wrong passwords.
+	ErrLocked = errors.New("this backup is locked after 10 wrong passwords: it can no longer be restored with a password")
+	// ErrMissingChunks: a manifest names chunks the vault does not hold.
+	ErrMissingChunks = errors.New("the relay lacks chunks this backup needs: run the backup again")
+	// ErrProtocol: the relay answered outside the protocol.
+	ErrProtocol = errors.New("the relay answered something that is not the vault protocol: is it a Ferry relay with a vault?")
+	// ErrRelay: the relay failed internally; retrying may help.
+	ErrRelay = errors.New("the relay's vault failed to store or read data: try again later")
+)
+
+// codeOf maps an error of the server to a wire code.
+func codeOf(err error) byte {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return codeNotFound
+	case errors.Is(err, ErrForbidden):
+		return codeForbidden
+	case errors.Is(err, ErrQuota):
+		return codeQuota
+	case errors.Is(err, ErrTooLarge):
+		return codeTooLarge
+	case errors.Is(err, ErrWrongPassword):
+		return codeWrongPassword
+	case errors.Is(err, ErrLocked):
+		return codeLocked
+	case errors.Is(err, ErrMissingChunks):
+		return codeMissingChunks
+	case errors.Is(err, errBadRequest):
+		return codeBadRequest
+	}
+	return codeInternal
+}
+
+// remoteErr maps an Error answer to a sentinel.
+func remoteErr(e *wire.RemoteError) error {
+	switch e.Code {
+	case codeNotFound:
+		return ErrNotFound
+	case codeForbidden:
+		return ErrForbidden
+	case codeQuota:
+		return ErrQuota
+	case codeTooLarge:
+		return ErrTooLarge
+	case codeWrongPassword:
+		return ErrWrongPassword
+	case codeLocked:
+		return ErrLocked
+	case codeMissingChunks:
+		return ErrMissingChunks
+	case codeBadRequest:
+		return ErrProtocol
+	}
+	return ErrRelay
+}

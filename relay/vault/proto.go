@@ -1,0 +1,338 @@
+package vault
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/internal/wire"
+)
+
+// ProtocolID is the libp2p protocol of the vault.
+const ProtocolID = "/ferry/vault/1"
+
+// Message types (see doc.go).
+const (
+	opPutChunk     wire.Type = 0x01
+	opHasChunks    wire.Type = 0x02
+	opGetChunk     wire.Type = 0x03
+	opPutManifest  wire.Type = 0x04
+	opGetManifest  wire.Type = 0x05
+	opList         wire.Type = 0x06
+	opDelete       wire.Type = 0x07
+	opPutKeySlot   wire.Type = 0x08
+	opGetKeyParams wire.Type = 0x09
+	opGetKeySlot   wire.Type = 0x0a
+
+	rAck       wire.Type = 0x80
+	rBitmap    wire.Type = 0x81
+	rData      wire.Type = 0x82
+	rBackups   wire.Type = 0x83
+	rKeyParams wire.Type = 0x84
+	rWrapped   wire.Type = 0x85
+)
+
+// Error codes of an Error answer.
+const (
+	codeInternal      byte = 1
+	codeForbidden     byte = 2
+	codeNotFound      byte = 3
+	codeBadRequest    byte = 4
+	codeQuota         byte = 5
+	codeTooLarge      byte = 6
+	codeWrongPassword byte = 7
+	codeLocked        byte = 8
+	codeMissingChunks byte = 9
+)
+
+// Sizes and bounds of the protocol.
+const (
+	IDSize      = 16
+	NameSize    = 32
+	SaltSize    = 32
+	WrappedSize = 12 + archive.KeySize + 16 // nonce, sealed key, tag
+	// MaxChunk bounds one sealed chunk: the engine's largest stored chunk
+	// (16 MiB + zstd slack) padded to its bucket, plus framing.
+	MaxChunk = 24 << 20
+	// MaxManifest bounds a sealed manifest together with its names.
+	MaxManifest = wire.MaxFrame - 1<<20
+	// MaxNames bounds the names of one HasChunks request.
+	MaxNames = 1 << 16
+)
+
+// errBadRequest marks a request that does not parse.
+var errBadRequest = errors.New("vault: malformed request")
+
+// KeySlot is what the relay keeps for a password backup: the Argon2id
+// parameters and salt, the verifier of the proof, and the wrapped key.
+type KeySlot struct {
+	Params   archive.Params
+	Salt     [SaltSize]byte
+	Verifier [32]byte // SHA-256 of the proof
+	Wrapped  [WrappedSize]byte
+}
+
+// Backup is one entry of List.
+type Backup struct {
+	ID      [IDSize]byte
+	Updated int64 // Unix seconds of the last manifest (or of creation)
+	Size    int64 // stored bytes: chunks, manifest, key slot
+}
+
+// request is any client request.
+type request struct {
+	op    wire.Type
+	id    [IDSize]byte
+	name  [NameSize]byte   // PutChunk, GetChunk; proof of GetKeySlot
+	names [][NameSize]byte // HasChunks, PutManifest
+	data  []byte           // PutChunk: chunk; PutManifest: manifest
+	slot  KeySlot          // PutKeySlot
+}
+
+// encode returns the request's type and body.
+func (r *request) encode() (wire.Type, []byte) {
+	var b []byte
+	if r.op != opList {
+		b = append(b, r.id[:]...)
+	}
+	switch r.op {
+	case opPutChunk:
+		b = append(b, r.name[:]...)
+		b = append(b, r.data...)
+	case opHasChunks:
+		for _, n := range r.names {
+			b = append(b, n[:]...)
+		}
+	case opGetChunk, opGetKeySlot:
+		b = append(b, r.name[:]...)
+	case opPutManifest:
+		b = binary.AppendUvarint(b, uint64(len(r.names)))
+		for _, n := range r.names {
+			b = append(b, n[:]...)
+		}
+		b = append(b, r.data...)
+	case opPutKeySlot:
+		b = r.slot.append(b)
+	}
+	return r.op, b
+}
+
+// parseRequest parses one request strictly.
+func parseRequest(t wire.Type, body []byte) (request, error) {
+	r := request{op: t}
+	p := &reader{b: body}
+	if t != opList {
+		copy(r.id[:], p.bytes(IDSize))
+	}
+	switch t {
+	case opPutChunk:
+		copy(r.name[:], p.bytes(NameSize))
+		r.data = p.rest()
+		if len(r.data) == 0 || len(r.data) > MaxChunk {
+			p.fail("chunk size %d", len(r.data))
+		}
+	case opHasChunks:
+		rest := p.rest()
+		if len(rest) == 0 || len(rest)%NameSize != 0 || len(rest)/NameSize > MaxNames {
+			p.fail("names of %d bytes", len(rest))
+		} else {
+			r.names = make([][NameSize]byte, len(rest)/NameSize)
+			for i := range r.names {
+				copy(r.names[i][:], rest[i*NameSize:])
+			}
+		}
+	case opGetChunk, opGetKeySlot:
+		copy(r.name[:], p.bytes(NameSize))
+	case opPutManifest:
+		k := p.uvarint(uint64(MaxManifest / NameSize))
+		if p.err == nil {
+			r.names = make([][NameSize]byte, 0, min(k, uint64(len(body)/NameSize)))
+		}
+		for i := uint64(0); i < k && p.err == nil; i++ {
+			var n [NameSize]byte
+			copy(n[:], p.bytes(NameSize))
+			if i > 0 && bytes.Compare(r.names[i-1][:], n[:]) >= 0 {
+				p.fail("names not ascending")
+			}
+			r.names = append(r.names, n)
+		}
+		r.data = p.rest()
+		if p.err == nil && (len(r.data) == 0 || len(r.data) > MaxManifest) {
+			p.fail("manifest size %d", len(r.data))
+		}
+	case opGetManifest, opDelete, opGetKeyParams, opList:
+	case opPutKeySlot:
+		r.slot = parseKeySlotFrom(p)
+	default:
+		return request{}, fmt.Errorf("%w: unknown type %#x", errBadRequest, byte(t))
+	}
+	p.end()
+	if p.err != nil {
+		return request{}, p.err
+	}
+	return r, nil
+}
+
+func (k *KeySlot) append(b []byte) []byte {
+	b = appendParams(b, k.Params, k.Salt)
+	b = append(b, k.Verifier[:]...)
+	return append(b, k.Wrapped[:]...)
+}
+
+func appendParams(b []byte, p archive.Params, salt [SaltSize]byte) []byte {
+	b = append(b, 1)
+	b = binary.AppendUvarint(b, uint64(p.Time))
+	b = binary.AppendUvarint(b, uint64(p.MemoryKiB))
+	b = append(b, p.Threads)
+	return append(b, salt[:]...)
+}
+
+func parseParamsFrom(p *reader) (archive.Params, [SaltSize]byte) {
+	var salt [SaltSize]byte
+	if v := p.bytes(1); p.err == nil && v[0] != 1 {
+		p.fail("key slot version %d", v[0])
+	}
+	var pr archive.Params
+	pr.Time = uint32(p.uvarint(maxTime))
+	pr.MemoryKiB = uint32(p.uvarint(maxMemoryKiB))
+	if v := p.bytes(1); p.err == nil {
+		pr.Threads = v[0]
+	}
+	copy(salt[:], p.bytes(SaltSize))
+	if p.err == nil {
+		if err := ValidParams(pr); err != nil {
+			p.fail("%v", err)
+		}
+	}
+	return pr, salt
+}
+
+func parseKeySlotFrom(p *reader) KeySlot {
+	var k KeySlot
+	k.Params, k.Salt = parseParamsFrom(p)
+	copy(k.Verifier[:], p.bytes(32))
+	copy(k.Wrapped[:], p.bytes(WrappedSize))
+	return k
+}
+
+// parseKeySlot parses a stored key slot.
+func parseKeySlot(b []byte) (KeySlot, error) {
+	p := &reader{b: b}
+	k := parseKeySlotFrom(p)
+	p.end()
+	return k, p.err
+}
+
+// parseKeyParams parses a KeyParams answer.
+func parseKeyParams(b []byte) (archive.Params, [SaltSize]byte, error) {
+	p := &reader{b: b}
+	pr, salt := parseParamsFrom(p)
+	p.end()
+	return pr, salt, p.err
+}
+
+// Bounds of Argon2id parameters, as internal/archive enforces them.
+const (
+	maxTime      = 16
+	maxMemoryKiB = 128 << 10
+	maxThreads   = 16
+)
+
+// ValidParams reports whether p is within the bounds a relay and a client
+// accept: the same as internal/archive's, so that a hostile relay cannot
+// make a client spend gigabytes or hours before it can say "wrong password".
+func ValidParams(p archive.Params) error {
+	switch {
+	case p.Time < 1 || p.Time > maxTime:
+		return fmt.Errorf("argon2id time %d outside 1..%d", p.Time, maxTime)
+	case p.Threads < 1 || p.Threads > maxThreads:
+		return fmt.Errorf("argon2id threads %d outside 1..%d", p.Threads, maxThreads)
+	case p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > maxMemoryKiB:
+		return fmt.Errorf("argon2id memory %d KiB outside %d..%d", p.MemoryKiB, 8*uint32(p.Threads), maxMemoryKiB)
+	}
+	return nil
+}
+
+func appendBackups(b []byte, list []Backup) []byte {
+	b = binary.AppendUvarint(b, uint64(len(list)))
+	for _, e := range list {
+		b = append(b, e.ID[:]...)
+		b = binary.AppendUvarint(b, uint64(e.Updated))
+		b = binary.AppendUvarint(b, uint64(e.Size))
+	}
+	return b
+}
+
+func parseBackups(b []byte) ([]Backup, error) {
+	p := &reader{b: b}
+	n := p.uvarint(uint64(len(b) / (IDSize + 2)))
+	var out []Backup
+	for i := uint64(0); i < n && p.err == nil; i++ {
+		var e Backup
+		copy(e.ID[:], p.bytes(IDSize))
+		e.Updated = int64(p.uvarint(1 << 62))
+		e.Size = int64(p.uvarint(1 << 62))
+		out = append(out, e)
+	}
+	p.end()
+	if p.err != nil {
+		return nil, p.err
+	}
+	return out, nil
+}
+
+// reader parses a body; the first failure sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (p *reader) fail(format string, args ...any) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+	}
+}
+
+func (p *reader) bytes(n int) []byte {
+	if p.err != nil || len(p.b) < n {
+		p.fail("short body")
+		return make([]byte, n)
+	}
+	v := p.b[:n]
+	p.b = p.b[n:]
+	return v
+}
+
+func (p *reader) rest() []byte {
+	if p.err != nil {
+		return nil
+	}
+	v := p.b
+	p.b = nil
+	return v
+}
+
+func (p *reader) uvarint(max uint64) uint64 {
+	if p.err != nil {
+		return 0
+	}
+	v, k := binary.Uvarint(p.b)
+	if k <= 0 || k != len(binary.AppendUvarint(nil, v)) {
+		p.fail("bad varint")
+		return 0
+	}
+	if v > max {
+		p.fail("value %d above %d", v, max)
+		return 0
+	}
+	p.b = p.b[k:]
+	return v
+}
+
+func (p *reader) end() {
+	if p.err == nil && len(p.b) != 0 {
+		p.fail("%d trailing bytes", len(p.b))
+	}
+}
