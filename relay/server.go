@@ -13,6 +13,8 @@ import (
 
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/relay/rendezvous"
+	"github.com/ferryhq/ferry/relay/vault"
+	"github.com/ferryhq/ferry/relay/vaultstore"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -107,6 +109,18 @@ type Config struct {
 	// Default 10/s, burst 100.
 	IPRate  float64
 	IPBurst int
+
+	// Vault, when set, keeps devices' end-to-end encrypted backups
+	// (/ferry/vault/1, see package vault). Nil serves no vault.
+	Vault vaultstore.Store
+	// VaultQuota is the number of bytes one device may keep in the vault.
+	// Default 10 GiB.
+	VaultQuota int64
+	// VaultMaxBackupSize is the largest backup accepted. Default 8 GiB.
+	VaultMaxBackupSize int64
+	// VaultTTL is how long a backup that is not refreshed is kept.
+	// Default 180 days.
+	VaultTTL time.Duration
 
 	// Logger receives the relay's log lines. Nil discards them.
 	Logger *slog.Logger
@@ -270,6 +284,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.relayAddrs = formatRelayAddrs(s.Addrs())
 	s.host.SetStreamHandler(rendezvous.ProtocolID, s.handleRendezvous)
+	if cfg.Vault != nil {
+		if _, err := vault.Register(s.host, vault.Config{
+			Store: cfg.Vault, Quota: cfg.VaultQuota, MaxBackupSize: cfg.VaultMaxBackupSize,
+			TTL: cfg.VaultTTL, Logger: cfg.Logger,
+		}); err != nil {
+			return fail(err)
+		}
+	}
 
 	if cfg.Metrics != "" {
 		if err := s.serveHTTP(); err != nil {
