@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/benchenv"
 )
 
 // Benchmark sizes come from the environment so that the default run stays
@@ -15,24 +17,7 @@ import (
 // (default 16). For the targets:
 //
 //	FERRY_BENCH_MESSAGES=1000000 FERRY_BENCH_MEDIA_MB=1024 go test -run '^$' -bench . -benchtime 1x ./chatstore
-func benchSize(b *testing.B) (msgs int, media int64) {
-	msgs, media = 20000, 16<<20
-	if v := os.Getenv("FERRY_BENCH_MESSAGES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			b.Fatalf("FERRY_BENCH_MESSAGES: %v", err)
-		}
-		msgs = n
-	}
-	if v := os.Getenv("FERRY_BENCH_MEDIA_MB"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			b.Fatalf("FERRY_BENCH_MEDIA_MB: %v", err)
-		}
-		media = n << 20
-	}
-	return msgs, media
-}
+func benchSize(b *testing.B) (msgs int, media int64) { return benchenv.Size(b) }
 
 // cpuMeter adds up the CPU time of the timed parts of a benchmark, so that
 // figures stay readable on a machine shared with other work.

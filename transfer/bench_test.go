@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 
@@ -15,6 +14,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/benchenv"
 )
 
 // Benchmark sizes come from the environment so that the default run stays
@@ -25,24 +25,7 @@ import (
 //
 // The source history is seeded once per process (half with seed 1, half
 // with seed 2), and a copy of its first half is the "half-full" target.
-func benchSize(b *testing.B) (msgs int, media int64) {
-	msgs, media = 20000, 16<<20
-	if v := os.Getenv("FERRY_BENCH_MESSAGES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			b.Fatalf("FERRY_BENCH_MESSAGES: %v", err)
-		}
-		msgs = n
-	}
-	if v := os.Getenv("FERRY_BENCH_MEDIA_MB"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			b.Fatalf("FERRY_BENCH_MEDIA_MB: %v", err)
-		}
-		media = n << 20
-	}
-	return msgs, media
-}
+func benchSize(b *testing.B) (msgs int, media int64) { return benchenv.Size(b) }
 
 type benchData struct {
 	dir        string
