@@ -290,6 +290,13 @@ func (r *renderer) event(e daemon.Event) {
 			}
 			r.bar, r.phase = a.newProgress(desc, e.Total, true), e.Phase
 		}
+		if e.ItemsTotal > 0 {
+			label := fmt.Sprintf("%s %d/%d pieces", e.Phase, e.Items, e.ItemsTotal)
+			if r.path != "" {
+				label = fmt.Sprintf("%s (%s) %d/%d pieces", e.Phase, r.path, e.Items, e.ItemsTotal)
+			}
+			r.bar.Describe(label)
+		}
 		r.bar.Set(e.Done, e.Total)
 	case daemon.EventConnected:
 		r.path = e.Path

@@ -100,6 +100,16 @@ func (p *progress) flushLocked(final bool) {
 	})
 }
 
+// Describe changes the label shown before the bar.
+func (p *progress) Describe(label string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phase = label
+	if p.bar != nil {
+		p.bar.Describe(label)
+	}
+}
+
 // Finish ends the display.
 func (p *progress) Finish() {
 	p.mu.Lock()
