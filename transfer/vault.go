@@ -1,0 +1,791 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+	"lukechampine.com/blake3"
+
+	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/archive"
+)
+
+// Vault backups (the client side of /ferry/vault/1, see package relay/vault).
+//
+// A backup key K (32 random bytes, shown as a recovery key or wrapped by a
+// password) gives, by HKDF-SHA256 with one label each:
+//
+//	"ferry vault v1 chunk"       AES-256-GCM key of the chunks
+//	"ferry vault v1 chunk name"  BLAKE3 key of the chunk names
+//	"ferry vault v1 manifest"    AES-256-GCM key of the manifest
+//	"ferry vault v1 backup id"   the 16-byte backup ID
+//
+// Chunk i of the engine's manifest is stored under the name
+// BLAKE3-keyed(name key, chunk hash): identical chunks of later backups with
+// the same key have the same name, so a backup sends only the chunks the
+// vault lacks, while the operator cannot test a guess of content. A sealed
+// chunk is nonce (12) || AES-GCM(len (uint32 LE) || bytes || zeros), padded
+// to a size bucket (64 KiB × 2^(k/4)), with "ferry vault v1 chunk" || backup
+// ID || name as associated data, so a chunk moved to another name or backup
+// fails to open.
+//
+// The vault manifest is sealed the same way (associated data "ferry vault
+// v1 manifest" || backup ID) and holds
+//
+//	"FRYV" || 0x01 || backup ID (16) || uvarint(sequence) ||
+//	uvarint(Unix nanoseconds) || the engine's manifest
+//
+// The chunk names it refers to follow from the engine manifest's chunk
+// hashes and the name key. The sequence grows by one per backup; the home
+// remembers the highest sequence it wrote or restored of each backup ID
+// (home/vault.json), so an operator serving an older manifest to that home
+// is caught. A new device can only check that the manifest is authentic.
+//
+// With a password, Argon2id(password, salt) gives by HKDF the key that
+// wraps K ("ferry vault v1 key wrap", AES-256-GCM, associated data the
+// backup ID) and the proof the relay checks before it hands out the wrapped
+// key ("ferry vault v1 auth"; the relay keeps its SHA-256).
+//
+// home/vault.json (mode 0600) keeps the current backup's key, ID and mode,
+// so that later backups reuse them (incremental), and the sequences seen.
+// It holds the backup key in clear, like identity.key holds the device's
+// identity: whoever can read the home can read the history anyway.
+
+// VaultConn is a relay's vault as Backup and Restore use it;
+// *vault.Client (package relay/vault) implements it. Names are chunk names,
+// ids backup IDs.
+type VaultConn interface {
+	PutChunk(ctx context.Context, id [16]byte, name [32]byte, sealed []byte) error
+	HasChunks(ctx context.Context, id [16]byte, names [][32]byte) ([]bool, error)
+	GetChunk(ctx context.Context, id [16]byte, name [32]byte) ([]byte, error)
+	PutManifest(ctx context.Context, id [16]byte, names [][32]byte, sealed []byte) error
+	GetManifest(ctx context.Context, id [16]byte) ([]byte, error)
+	PutKeySlot(ctx context.Context, id [16]byte, p archive.Params, salt, verifier [32]byte, wrapped [60]byte) error
+	KeyParams(ctx context.Context, id [16]byte) (archive.Params, [32]byte, error)
+	KeySlot(ctx context.Context, id [16]byte, proof [32]byte) ([60]byte, error)
+}
+
+// Vault errors a user can act on.
+var (
+	// ErrVaultCorrupt: a chunk or the manifest from the vault failed its
+	// check (changed, swapped or forged); nothing was written.
+	ErrVaultCorrupt = errors.New("the backup on the relay is damaged or was tampered with: nothing was restored")
+	// ErrVaultRollback: the relay served an older manifest than this device
+	// already wrote or restored.
+	ErrVaultRollback = errors.New("the relay served an older version of this backup than this device has already seen: nothing was restored")
+	// ErrBackupID: a backup ID is malformed, or does not belong to the key.
+	ErrBackupID = errors.New("that is not the ID of a backup made with this key: check the ID printed by `ferry backup` (32 hex digits)")
+)
+
+// VaultFile is the file in a home that keeps the backup key and sequences.
+const VaultFile = "vault.json"
+
+// BackupOptions control Backup. The zero value backs up with the key the
+// home already uses for the vault, or a new random key the first time.
+type BackupOptions struct {
+	// Key backs up with this key instead.
+	Key *archive.Key
+	// Password, when not empty, wraps the backup key with this password
+	// and stores it with the backup.
+	Password []byte
+	// Params are the Argon2id costs for Password; zero means
+	// archive.DefaultParams().
+	Params archive.Params
+	// WorkDir holds the temporary snapshot; empty means the system's
+	// temporary directory.
+	WorkDir string
+	// Progress, if set, is called with the bytes sent and to send.
+	Progress func(done, total int64)
+
+	chunkSize int // tests: 0 means DefaultChunkSize
+}
+
+// BackupResult reports a backup.
+type BackupResult struct {
+	// ID names the backup on the relay (FormatBackupID shows it).
+	ID [16]byte
+	// Key is the backup key; New says this is the first backup completed
+	// with it (show Key.RecoveryString() then, unless a password wraps it).
+	Key archive.Key
+	New bool
+	// Seq is this backup's sequence number (1 for the first).
+	Seq   uint64
+	Stats chatstore.Stats
+	// Chunks is the number of distinct chunks the backup refers to;
+	// ChunksSent of them were uploaded (BytesSent sealed bytes), and
+	// ChunksSkipped were already in the vault.
+	Chunks, ChunksSent, ChunksSkipped int
+	BytesSent                         int64
+	Duration                          time.Duration
+}
+
+// RestoreOptions say which backup to restore and how to open it: Key, or
+// Password with BackupID.
+type RestoreOptions struct {
+	Key      *archive.Key
+	Password []byte
+	// BackupID is needed with Password; with Key it is checked.
+	BackupID string
+	// Progress, if set, is called with the stored bytes received and to receive.
+	Progress func(done, total int64)
+}
+
+// FormatBackupID shows a backup ID as 32 lowercase hex digits.
+func FormatBackupID(id [16]byte) string { return hex.EncodeToString(id[:]) }
+
+// ParseBackupID parses what FormatBackupID shows.
+func ParseBackupID(s string) ([16]byte, error) {
+	var id [16]byte
+	if n, err := hex.Decode(id[:], []byte(s)); err != nil || n != 16 || len(s) != 32 {
+		return id, fmt.Errorf("backup ID %q: %w", s, ErrBackupID)
+	}
+	return id, nil
+}
+
+// vaultKeys are the keys derived from a backup key.
+type vaultKeys struct {
+	id              [16]byte
+	chunk, manifest cipher.AEAD
+	nameKey         [32]byte
+}
+
+func deriveVaultKeys(k archive.Key) (*vaultKeys, error) {
+	var vk vaultKeys
+	derive := func(label string, n int) ([]byte, error) { return hkdf.Key(sha256.New, k[:], nil, label, n) }
+	id, err := derive("ferry vault v1 backup id", 16)
+	if err != nil {
+		return nil, err
+	}
+	copy(vk.id[:], id)
+	nk, err := derive("ferry vault v1 chunk name", 32)
+	if err != nil {
+		return nil, err
+	}
+	copy(vk.nameKey[:], nk)
+	clear(nk)
+	for _, x := range []struct {
+		label string
+		aead  *cipher.AEAD
+	}{{"ferry vault v1 chunk", &vk.chunk}, {"ferry vault v1 manifest", &vk.manifest}} {
+		b, err := derive(x.label, 32)
+		if err != nil {
+			return nil, err
+		}
+		*x.aead, err = newAEAD(b)
+		clear(b)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return &vk, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+// name is the vault name of a chunk with plaintext hash h.
+func (vk *vaultKeys) name(h chatstore.Hash) (n [32]byte) {
+	x := blake3.New(32, vk.nameKey[:])
+	x.Write(h[:])
+	x.Sum(n[:0])
+	return n
+}
+
+func (vk *vaultKeys) chunkAD(n [32]byte) []byte {
+	return append(append([]byte("ferry vault v1 chunk"), vk.id[:]...), n[:]...)
+}
+
+func (vk *vaultKeys) manifestAD() []byte {
+	return append([]byte("ferry vault v1 manifest"), vk.id[:]...)
+}
+
+// padBucket is the smallest size bucket ≥ n: 64 KiB × 2^k × {1, 1.25, 1.5, 1.75}.
+func padBucket(n int) int {
+	for b := 64 << 10; ; b *= 2 {
+		for _, q := range []int{4, 5, 6, 7} {
+			if s := b / 4 * q; s >= n {
+				return s
+			}
+		}
+	}
+}
+
+// seal pads and seals data: nonce || AES-GCM(len || data || zeros).
+func seal(aead cipher.AEAD, data, ad []byte) ([]byte, error) {
+	size := 4 + padBucket(len(data))
+	out := make([]byte, aead.NonceSize(), aead.NonceSize()+size+aead.Overhead())
+	if _, err := rand.Read(out); err != nil {
+		return nil, err
+	}
+	p := make([]byte, size)
+	binary.LittleEndian.PutUint32(p, uint32(len(data)))
+	copy(p[4:], data)
+	return aead.Seal(out, out[:aead.NonceSize()], p, ad), nil
+}
+
+// open reverses seal; any deviation is ErrVaultCorrupt.
+func open(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
+	ns := aead.NonceSize()
+	if len(sealed) < ns+4+aead.Overhead() {
+		return nil, ErrVaultCorrupt
+	}
+	p, err := aead.Open(nil, sealed[:ns], sealed[ns:], ad)
+	if err != nil {
+		return nil, ErrVaultCorrupt
+	}
+	n := int(binary.LittleEndian.Uint32(p))
+	if n > len(p)-4 || len(p)-4 != padBucket(n) {
+		return nil, ErrVaultCorrupt
+	}
+	for _, b := range p[4+n:] {
+		if b != 0 {
+			return nil, ErrVaultCorrupt
+		}
+	}
+	return p[4 : 4+n], nil
+}
+
+var vaultMagic = []byte("FRYV")
+
+// vaultManifest is the plaintext of a sealed vault manifest.
+type vaultManifest struct {
+	id     [16]byte
+	seq    uint64
+	time   int64 // Unix nanoseconds
+	engine []byte
+}
+
+func (v *vaultManifest) marshal() []byte {
+	b := append(slices.Clone(vaultMagic), 1)
+	b = append(b, v.id[:]...)
+	b = binary.AppendUvarint(b, v.seq)
+	b = binary.AppendUvarint(b, uint64(v.time))
+	return append(b, v.engine...)
+}
+
+// parseVaultManifest parses a vault manifest's plaintext strictly.
+func parseVaultManifest(b []byte) (*vaultManifest, error) {
+	var v vaultManifest
+	if len(b) < 5+16 || !bytes.Equal(b[:4], vaultMagic) {
+		return nil, fmt.Errorf("vault manifest: bad header: %w", ErrVaultCorrupt)
+	}
+	if b[4] != 1 {
+		return nil, fmt.Errorf("vault manifest version %d: %w", b[4], ErrNewerVersion)
+	}
+	copy(v.id[:], b[5:21])
+	b = b[21:]
+	for _, dst := range []*uint64{&v.seq, (*uint64)(nil)} {
+		x, k := binary.Uvarint(b)
+		if k <= 0 || k != len(binary.AppendUvarint(nil, x)) || x > 1<<63-1 {
+			return nil, fmt.Errorf("vault manifest: bad varint: %w", ErrVaultCorrupt)
+		}
+		if dst != nil {
+			*dst = x
+		} else {
+			v.time = int64(x)
+		}
+		b = b[k:]
+	}
+	v.engine = b
+	return &v, nil
+}
+
+// vaultState is home/vault.json.
+type vaultState struct {
+	Version  int               `json:"version"`
+	ID       string            `json:"id,omitempty"`
+	Key      string            `json:"key,omitempty"`
+	Password bool              `json:"password,omitempty"`
+	Done     bool              `json:"done,omitempty"` // a backup with Key completed
+	Seen     map[string]uint64 `json:"seen,omitempty"` // backup ID → highest sequence written or restored
+}
+
+func loadVaultState(home string) (*vaultState, error) {
+	b, err := os.ReadFile(filepath.Join(home, VaultFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return &vaultState{Version: 1, Seen: map[string]uint64{}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", VaultFile, err)
+	}
+	var st vaultState
+	if err := json.Unmarshal(b, &st); err != nil || st.Version != 1 {
+		return nil, fmt.Errorf("read %s: not a vault state file (remove it to start a new backup): %v", VaultFile, err)
+	}
+	if st.Seen == nil {
+		st.Seen = map[string]uint64{}
+	}
+	return &st, nil
+}
+
+func (st *vaultState) key() (archive.Key, bool) {
+	var k archive.Key
+	if n, err := hex.Decode(k[:], []byte(st.Key)); err != nil || n != len(k) {
+		return archive.Key{}, false
+	}
+	return k, true
+}
+
+// save writes the state atomically with mode 0600.
+func (st *vaultState) save(home string) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(home, ".vault-*.json")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", VaultFile, diskErr(home, err))
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err == nil {
+		_, err = tmp.Write(b)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(home, VaultFile))
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", VaultFile, diskErr(home, err))
+	}
+	return nil
+}
+
+// passwordKeys derives the key-wrapping AEAD and the proof from a password.
+func passwordKeys(pw []byte, salt [32]byte, p archive.Params) (cipher.AEAD, [32]byte, error) {
+	var proof [32]byte
+	master := argon2.IDKey(pw, salt[:], p.Time, p.MemoryKiB, p.Threads, 32)
+	defer clear(master)
+	kek, err := hkdf.Key(sha256.New, master, nil, "ferry vault v1 key wrap", 32)
+	if err != nil {
+		return nil, proof, err
+	}
+	defer clear(kek)
+	auth, err := hkdf.Key(sha256.New, master, nil, "ferry vault v1 auth", 32)
+	if err != nil {
+		return nil, proof, err
+	}
+	copy(proof[:], auth)
+	clear(auth)
+	aead, err := newAEAD(kek)
+	return aead, proof, err
+}
+
+// Backup uploads a snapshot of store to the vault: only the chunks the
+// vault lacks, then the sealed manifest. An interrupted backup leaves the
+// chunks it sent, and the next Backup of the same home skips them.
+func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts BackupOptions) (BackupResult, error) {
+	var res BackupResult
+	start := time.Now()
+	if opts.Key != nil && len(opts.Password) > 0 {
+		return res, errors.New("backup: give a key or a password, not both")
+	}
+	home := store.Home()
+	st, err := loadVaultState(home)
+	if err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+	password := len(opts.Password) > 0
+	key, ok := st.key()
+	switch {
+	case opts.Key != nil:
+		if !ok || key != *opts.Key {
+			st.Done = false
+		}
+		key = *opts.Key
+	case ok && st.Password == password:
+	default:
+		if key, err = archive.NewKey(); err != nil {
+			return res, fmt.Errorf("backup: %w", err)
+		}
+		st.Done = false
+	}
+	defer key.Wipe()
+	vk, err := deriveVaultKeys(key)
+	if err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+	st.ID, st.Key, st.Password = FormatBackupID(vk.id), hex.EncodeToString(key[:]), password
+	// Keep the key before anything goes up: an interrupted first backup
+	// continues with it.
+	if err := st.save(home); err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+	res.ID, res.Key, res.New = vk.id, key, !st.Done
+
+	if password {
+		if err := putKeySlot(ctx, conn, vk.id, key, opts.Password, opts.Params); err != nil {
+			return res, fmt.Errorf("backup: %w", err)
+		}
+	}
+
+	cs := opts.chunkSize
+	if cs == 0 {
+		cs = DefaultChunkSize
+	}
+	snap, err := snapshot(ctx, store, opts.WorkDir, cs)
+	if err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+	defer snap.Close()
+	m := snap.Manifest()
+	res.Stats = m.Stats
+
+	// One upload per distinct name, from the first chunk that has it.
+	first := map[[32]byte]int{}
+	var names [][32]byte
+	for i := range m.NumChunks() {
+		n := vk.name(m.Chunk(i).Hash)
+		if _, dup := first[n]; !dup {
+			first[n] = i
+			names = append(names, n)
+		}
+	}
+	slices.SortFunc(names, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	res.Chunks = len(names)
+	var have []bool
+	if len(names) > 0 {
+		if have, err = conn.HasChunks(ctx, vk.id, names); err != nil {
+			return res, fmt.Errorf("backup: %w", err)
+		}
+		if len(have) != len(names) {
+			return res, fmt.Errorf("backup: has chunks: %d answers for %d names", len(have), len(names))
+		}
+	}
+	var todo []int
+	var total int64
+	for k, n := range names {
+		if have[k] {
+			res.ChunksSkipped++
+			continue
+		}
+		i := first[n]
+		todo = append(todo, i)
+		total += int64(m.Chunk(i).Size)
+	}
+	sent, bytesSent, err := uploadChunks(ctx, snap, conn, vk, todo, total, opts.Progress)
+	res.ChunksSent, res.BytesSent = sent, bytesSent
+	if err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+
+	enc, err := m.Marshal()
+	if err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+	res.Seq = st.Seen[st.ID] + 1
+	vm := vaultManifest{id: vk.id, seq: res.Seq, time: time.Now().UnixNano(), engine: enc}
+	sealed, err := seal(vk.manifest, vm.marshal(), vk.manifestAD())
+	if err != nil {
+		return res, fmt.Errorf("backup: seal manifest: %w", err)
+	}
+	if err := conn.PutManifest(ctx, vk.id, names, sealed); err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+	st.Seen[st.ID] = res.Seq
+	st.Done = true
+	if err := st.save(home); err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+func putKeySlot(ctx context.Context, conn VaultConn, id [16]byte, key archive.Key, pw []byte, p archive.Params) error {
+	if p == (archive.Params{}) {
+		p = archive.DefaultParams()
+	}
+	var salt [32]byte
+	if _, err := rand.Read(salt[:]); err != nil {
+		return err
+	}
+	aead, proof, err := passwordKeys(pw, salt, p)
+	if err != nil {
+		return err
+	}
+	var wrapped [60]byte
+	if _, err := rand.Read(wrapped[:12]); err != nil {
+		return err
+	}
+	aead.Seal(wrapped[12:12], wrapped[:12], key[:], id[:])
+	verifier := sha256.Sum256(proof[:])
+	clear(proof[:])
+	return conn.PutKeySlot(ctx, id, p, salt, verifier, wrapped)
+}
+
+// vaultWorkers upload or download chunks in parallel.
+const vaultWorkers = 4
+
+func uploadChunks(ctx context.Context, snap *Snap, conn VaultConn, vk *vaultKeys, todo []int, total int64, progress func(done, total int64)) (int, int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next            atomic.Int64
+		wg              sync.WaitGroup
+		mu              sync.Mutex // guards the fields below and progress
+		firstErr        error
+		sent            int
+		sentBytes, done int64
+	)
+	for range min(vaultWorkers, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(todo) || ctx.Err() != nil {
+					return
+				}
+				i := todo[k]
+				c := snap.m.Chunk(i)
+				data, err := snap.ReadChunk(ctx, i, buf)
+				var sealed []byte
+				n := vk.name(c.Hash)
+				if err == nil {
+					buf = data
+					sealed, err = seal(vk.chunk, data, vk.chunkAD(n))
+				}
+				if err == nil {
+					err = conn.PutChunk(ctx, vk.id, n, sealed)
+				}
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					cancel()
+				} else {
+					sent++
+					sentBytes += int64(len(sealed))
+					done += int64(c.Size)
+					if progress != nil {
+						progress(done, total)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return sent, sentBytes, firstErr
+}
+
+// Restore fetches a backup from the vault and commits it into store with
+// the engine's atomic merge and digest check. Every chunk is opened and
+// checked against the authenticated manifest before the Receiver stages it;
+// a damaged, swapped or forged chunk or manifest fails with ErrVaultCorrupt
+// and leaves the store and its staging as they were before. A network
+// failure keeps what was verified staged, so running Restore again
+// continues where it stopped.
+func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts RestoreOptions) (Result, error) {
+	key, id, err := restoreKey(ctx, conn, opts)
+	if err != nil {
+		return Result{}, fmt.Errorf("restore: %w", err)
+	}
+	defer key.Wipe()
+	vk, err := deriveVaultKeys(key)
+	if err != nil {
+		return Result{}, fmt.Errorf("restore: %w", err)
+	}
+	if vk.id != id {
+		return Result{}, fmt.Errorf("restore: %w", ErrBackupID)
+	}
+	home := store.Home()
+	st, err := loadVaultState(home)
+	if err != nil {
+		return Result{}, fmt.Errorf("restore: %w", err)
+	}
+	sealed, err := conn.GetManifest(ctx, id)
+	if err != nil {
+		return Result{}, fmt.Errorf("restore: %w", err)
+	}
+	plain, err := open(vk.manifest, sealed, vk.manifestAD())
+	if err != nil {
+		return Result{}, fmt.Errorf("restore: manifest: %w", err)
+	}
+	vm, err := parseVaultManifest(plain)
+	if err != nil {
+		return Result{}, fmt.Errorf("restore: %w", err)
+	}
+	if vm.id != id {
+		return Result{}, fmt.Errorf("restore: manifest of another backup: %w", ErrVaultCorrupt)
+	}
+	if seen := st.Seen[FormatBackupID(id)]; vm.seq < seen {
+		return Result{}, fmt.Errorf("restore: manifest %d, this device has seen %d: %w", vm.seq, seen, ErrVaultRollback)
+	}
+	m, err := ParseManifest(vm.engine)
+	if err != nil {
+		// Authentic but unparsable: made by a broken or newer Ferry.
+		return Result{}, fmt.Errorf("restore: %w", err)
+	}
+	recv, err := NewReceiver(store, m)
+	if err != nil {
+		return Result{}, fmt.Errorf("restore: %w", err)
+	}
+	err = downloadChunks(ctx, conn, vk, recv, opts.Progress)
+	var res Result
+	if err == nil {
+		res, err = recv.Commit(ctx)
+	}
+	if err != nil {
+		if discard(err) || errors.Is(err, ErrVaultCorrupt) {
+			recv.Abort()
+		} else {
+			recv.Close()
+		}
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	if vm.seq > st.Seen[FormatBackupID(id)] {
+		st.Seen[FormatBackupID(id)] = vm.seq
+		if err := st.save(home); err != nil {
+			return res, fmt.Errorf("restore: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// restoreKey finds the backup key and ID from the options.
+func restoreKey(ctx context.Context, conn VaultConn, opts RestoreOptions) (archive.Key, [16]byte, error) {
+	var id [16]byte
+	var err error
+	if opts.BackupID != "" {
+		if id, err = ParseBackupID(opts.BackupID); err != nil {
+			return archive.Key{}, id, err
+		}
+	}
+	switch {
+	case opts.Key != nil && len(opts.Password) > 0:
+		return archive.Key{}, id, errors.New("give a key or a password, not both")
+	case opts.Key != nil:
+		vk, err := deriveVaultKeys(*opts.Key)
+		if err != nil {
+			return archive.Key{}, id, err
+		}
+		if opts.BackupID != "" && vk.id != id {
+			return archive.Key{}, id, ErrBackupID
+		}
+		return *opts.Key, vk.id, nil
+	case len(opts.Password) == 0:
+		return archive.Key{}, id, ErrNoKey
+	case opts.BackupID == "":
+		return archive.Key{}, id, fmt.Errorf("a password backup needs its backup ID: %w", ErrBackupID)
+	}
+	p, salt, err := conn.KeyParams(ctx, id)
+	if err != nil {
+		return archive.Key{}, id, err
+	}
+	aead, proof, err := passwordKeys(opts.Password, salt, p)
+	if err != nil {
+		return archive.Key{}, id, err
+	}
+	wrapped, err := conn.KeySlot(ctx, id, proof)
+	clear(proof[:])
+	if err != nil {
+		return archive.Key{}, id, err
+	}
+	kb, err := aead.Open(nil, wrapped[:12], wrapped[12:], id[:])
+	if err != nil || len(kb) != archive.KeySize {
+		// The relay accepted the proof, so the password is right: the slot
+		// was changed.
+		return archive.Key{}, id, fmt.Errorf("key slot: %w", ErrVaultCorrupt)
+	}
+	var key archive.Key
+	copy(key[:], kb)
+	clear(kb)
+	return key, id, nil
+}
+
+func downloadChunks(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver, progress func(done, total int64)) error {
+	missing := recv.Missing()
+	m := recv.Manifest()
+	var total int64
+	for _, i := range missing {
+		total += int64(m.Chunk(i).Size)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		mu       sync.Mutex // guards firstErr, done and progress
+		firstErr error
+		done     int64
+	)
+	for range min(vaultWorkers, len(missing)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(missing) || ctx.Err() != nil {
+					return
+				}
+				i := missing[k]
+				c := m.Chunk(i)
+				n := vk.name(c.Hash)
+				sealed, err := conn.GetChunk(ctx, vk.id, n)
+				var data []byte
+				if err == nil {
+					data, err = open(vk.chunk, sealed, vk.chunkAD(n))
+					if err == nil && (len(data) != c.Size || blake3.Sum256(data) != c.Hash) {
+						err = ErrVaultCorrupt
+					}
+					if err != nil {
+						err = fmt.Errorf("chunk %d: %w", i, err)
+					}
+				}
+				if err == nil {
+					err = recv.Put(i, data)
+				}
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					cancel()
+				} else {
+					done += int64(c.Size)
+					if progress != nil {
+						progress(done, total)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return firstErr
+}
