@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/units"
 	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/pairing"
@@ -25,11 +26,15 @@ import (
 // offering is a send session in progress: the snapshot it serves and the
 // pairing session that guards its code.
 type offering struct {
-	// Constant after construction.
+	// Constant after construction (pair: before the offering is published).
 	ctx  context.Context // the Send call's; ends the offering
-	snap *transfer.Snap
 	pair *pairing.SendSession
 	emit func(Event)
+
+	// snap and snapErr are set once, before snapReady is closed.
+	snapReady chan struct{}
+	snap      *transfer.Snap
+	snapErr   error
 
 	sent     atomic.Int64 // chunk bytes served, for progress
 	doneOnce sync.Once
@@ -60,24 +65,29 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 	} else if code, err = pairing.NewCode(req.CodeWords); err != nil {
 		return nil, err
 	}
-	d.setState(s, "snapshot")
 	store, err := chatstore.Open(ctx, d.cfg.Home, chatstore.Options{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("open history: %w", err)
 	}
 	defer store.Close()
-	snap, err := transfer.Snapshot(ctx, store, d.cfg.WorkDir)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot: %w", err)
-	}
-	defer snap.Close()
-	m := snap.Manifest()
-	offer := Offer{Device: d.cfg.Name, PeerID: d.host.ID().String(), Messages: m.Stats.Messages,
-		MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes()}
-	offerJSON, _ := json.Marshal(offer)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The snapshot is taken while the code is shown and the devices pair:
+	// the user need not wait for it before reading the code out.
+	o := &offering{ctx: ctx, emit: ev, done: make(chan Report, 1), snapReady: make(chan struct{})}
+	go func() {
+		defer close(o.snapReady)
+		o.snap, o.snapErr = transfer.Snapshot(ctx, store, d.cfg.WorkDir)
+	}()
+	defer func() {
+		cancel()
+		<-o.snapReady
+		if o.snap != nil {
+			o.snap.Close()
+		}
+	}()
+	offerJSON, _ := json.Marshal(Offer{Device: d.cfg.Name, PeerID: d.host.ID().String()})
 	if req.Relay != "" {
 		if code, err = d.registerOnRelay(ctx, req.Relay, code, req.Code != "", ev); err != nil {
 			return nil, err
@@ -99,7 +109,7 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 		return nil, err
 	}
 	defer ps.Close()
-	o := &offering{ctx: ctx, snap: snap, pair: ps, emit: ev, done: make(chan Report, 1)}
+	o.pair = ps
 	d.mu.Lock()
 	if d.offer != nil {
 		d.mu.Unlock()
@@ -113,7 +123,7 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 		d.mu.Unlock()
 	}()
 
-	ev(Event{Kind: EventCode, Code: ps.Code().String(), Offer: &offer})
+	ev(Event{Kind: EventCode, Code: ps.Code().String()})
 	stop, err := func() (func(), error) {
 		if d.cfg.NoMDNS {
 			return func() {}, nil
@@ -129,9 +139,19 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 	}
 	d.setState(s, "waiting")
 
-	pairDone := ps.Done()
+	pairDone, snapReady := ps.Done(), o.snapReady
 	for {
 		select {
+		case <-snapReady:
+			snapReady = nil
+			if o.snapErr != nil {
+				return nil, fmt.Errorf("snapshot: %w", o.snapErr)
+			}
+			m := o.snap.Manifest()
+			offer := Offer{Device: d.cfg.Name, PeerID: d.host.ID().String(), Messages: m.Stats.Messages,
+				MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes()}
+			ev(Event{Kind: EventWaiting, Offer: &offer, Message: fmt.Sprintf("offering %d messages and %s of media (%s to move)",
+				offer.Messages, units.Bytes(offer.MediaBytes), units.Bytes(offer.Bytes))})
 		case rep := <-o.done:
 			ev(Event{Kind: EventDone, Report: &rep, Message: "the other device committed and verified the history"})
 			return &rep, nil
@@ -244,6 +264,17 @@ func (d *Daemon) handleTransfer(s network.Stream) {
 	o := d.currentOffer()
 	if o == nil {
 		_ = wire.WriteError(s, wire.CodeNoSession, "the other device is not sending right now: run ferry send there")
+		s.Close()
+		return
+	}
+	select {
+	case <-o.snapReady:
+	case <-o.ctx.Done():
+		s.Reset()
+		return
+	}
+	if o.snapErr != nil {
+		_ = wire.WriteError(s, wire.CodeInternal, "the sender could not take a snapshot of its history")
 		s.Close()
 		return
 	}

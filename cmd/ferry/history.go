@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/units"
 )
 
 func (a *app) historyCmd() *cobra.Command {
@@ -111,15 +112,4 @@ func printStats(a *app, s chatstore.Stats) {
 		s.Conversations, s.Messages, s.Attachments, humanBytes(s.MediaBytes), s.Digest)
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func humanBytes(n int64) string { return units.Bytes(n) }
