@@ -1,0 +1,537 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/relay"
+	"github.com/ferryhq/ferry/relay/vault"
+	"github.com/ferryhq/ferry/relay/vaultstore"
+	"github.com/libp2p/go-libp2p/core/host"
+)
+
+// cheapParams keep password tests fast; real backups use DefaultParams.
+var cheapParams = archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}
+
+// vaultRelay is a relay with a vault in a directory, restartable with the
+// same identity and objects.
+type vaultRelay struct {
+	t        *testing.T
+	dataDir  string
+	vaultDir string
+	srv      *relay.Server
+}
+
+func startVaultRelay(t *testing.T) *vaultRelay {
+	r := &vaultRelay{t: t, dataDir: t.TempDir(), vaultDir: t.TempDir()}
+	r.start()
+	return r
+}
+
+func (r *vaultRelay) start() {
+	r.t.Helper()
+	st, err := vaultstore.NewDir(r.vaultDir)
+	if err != nil {
+		r.t.Fatalf("vaultstore.NewDir: %v", err)
+	}
+	srv, err := relay.New(context.Background(), relay.Config{
+		DataDir: r.dataDir,
+		Listen:  []string{"/ip4/127.0.0.1/tcp/0"},
+		Vault:   st,
+	})
+	if err != nil {
+		r.t.Fatalf("relay.New: %v", err)
+	}
+	r.srv = srv
+	r.t.Cleanup(func() { srv.Close() })
+}
+
+func (r *vaultRelay) restart() {
+	r.t.Helper()
+	r.srv.Close()
+	r.start()
+}
+
+func (r *vaultRelay) addr() string { return r.srv.Addrs()[0].String() }
+
+// device is a libp2p host with its own identity: one vault account.
+func device(t *testing.T) host.Host {
+	t.Helper()
+	h, err := p2p.NewHost(context.Background(), p2p.Config{Home: t.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatalf("p2p.NewHost: %v", err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func dial(t *testing.T, h host.Host, r *vaultRelay) *vault.Client {
+	t.Helper()
+	c, err := vault.Dial(context.Background(), h, r.addr())
+	if err != nil {
+		t.Fatalf("vault.Dial: %v", err)
+	}
+	return c
+}
+
+func backup(t *testing.T, s *chatstore.Store, conn VaultConn, opts BackupOptions) BackupResult {
+	t.Helper()
+	opts.chunkSize = testChunk
+	if opts.WorkDir == "" {
+		opts.WorkDir = t.TempDir()
+	}
+	if len(opts.Password) > 0 && opts.Params == (archive.Params{}) {
+		opts.Params = cheapParams
+	}
+	res, err := Backup(context.Background(), s, conn, opts)
+	if err != nil {
+		t.Fatalf("Backup: %v", err)
+	}
+	return res
+}
+
+func seededStore(t *testing.T, seedv uint64) (*chatstore.Store, chatstore.Stats) {
+	s := newStore(t)
+	st := seed(t, s, 150, 400<<10, seedv)
+	return s, st
+}
+
+func TestVaultBackupRestore(t *testing.T) {
+	r := startVaultRelay(t)
+	for _, mode := range []string{"key", "password"} {
+		t.Run(mode, func(t *testing.T) {
+			src, want := seededStore(t, 1)
+			opts := BackupOptions{}
+			if mode == "password" {
+				opts.Password = []byte("correct horse battery staple")
+			}
+			res := backup(t, src, dial(t, device(t), r), opts)
+			if !res.New || res.Seq != 1 {
+				t.Errorf("first backup: New %v, Seq %d; want true, 1", res.New, res.Seq)
+			}
+			if res.ChunksSent != res.Chunks || res.ChunksSkipped != 0 || res.Chunks == 0 {
+				t.Errorf("first backup sent %d of %d chunks, skipped %d", res.ChunksSent, res.Chunks, res.ChunksSkipped)
+			}
+			fi, err := os.Stat(filepath.Join(src.Home(), VaultFile))
+			if err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %v, mode %v; want 0600", VaultFile, err, fi.Mode().Perm())
+			}
+
+			// A new device restores with the key or the password alone.
+			dst := newStore(t)
+			ropts := RestoreOptions{Key: &res.Key}
+			if mode == "password" {
+				ropts = RestoreOptions{Password: opts.Password, BackupID: FormatBackupID(res.ID)}
+			}
+			got, err := Restore(context.Background(), dial(t, device(t), r), dst, ropts)
+			if err != nil {
+				t.Fatalf("Restore: %v", err)
+			}
+			if got.Target.Digest != want.Digest || got.Target.Messages != want.Messages {
+				t.Errorf("restored %+v, want %+v", got.Target, want)
+			}
+			stagingEmpty(t, dst.Home())
+		})
+	}
+}
+
+func TestVaultIncremental(t *testing.T) {
+	r := startVaultRelay(t)
+	src := newStore(t)
+	seed(t, src, 150, 2<<20, 1)
+	conn := dial(t, device(t), r)
+	first := backup(t, src, conn, BackupOptions{})
+
+	again := backup(t, src, conn, BackupOptions{})
+	if again.New || again.Seq != 2 || again.ChunksSent != 0 || again.ChunksSkipped != again.Chunks {
+		t.Errorf("unchanged backup: New %v Seq %d sent %d skipped %d of %d; want false 2 0 all",
+			again.New, again.Seq, again.ChunksSent, again.ChunksSkipped, again.Chunks)
+	}
+	if again.ID != first.ID || again.Key != first.Key {
+		t.Error("second backup of the home used another key")
+	}
+
+	want := seed(t, src, 20, 0, 2) // a little new history
+	inc := backup(t, src, conn, BackupOptions{})
+	if inc.ChunksSkipped == 0 || inc.ChunksSent == 0 {
+		t.Errorf("incremental backup sent %d, skipped %d", inc.ChunksSent, inc.ChunksSkipped)
+	}
+	if inc.BytesSent*4 > first.BytesSent {
+		t.Errorf("incremental backup sent %d bytes, first %d: want less than a quarter", inc.BytesSent, first.BytesSent)
+	}
+	t.Logf("first backup %d chunks %d bytes; incremental %d chunks %d bytes", first.ChunksSent, first.BytesSent, inc.ChunksSent, inc.BytesSent)
+
+	dst := newStore(t)
+	got, err := Restore(context.Background(), dial(t, device(t), r), dst, RestoreOptions{Key: &first.Key})
+	if err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if got.Target.Digest != want.Digest {
+		t.Errorf("restored digest %s, want %s (the latest backup)", got.Target.Digest, want.Digest)
+	}
+}
+
+// chunkFiles lists the stored chunk objects of a directory vault.
+func chunkFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Base(filepath.Dir(p)) == "c" {
+			out = append(out, p)
+		}
+		return nil
+	})
+	slices.Sort(out)
+	if len(out) < 2 {
+		t.Fatalf("vault holds %d chunk files", len(out))
+	}
+	return out
+}
+
+func manifestFile(t *testing.T, dir string) string {
+	t.Helper()
+	var out string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(filepath.Base(p), "manifest") {
+			out = p
+		}
+		return nil
+	})
+	if out == "" {
+		t.Fatal("no manifest file in the vault")
+	}
+	return out
+}
+
+func readFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func writeFile(t *testing.T, p string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVaultHostileOperator(t *testing.T) {
+	r := startVaultRelay(t)
+	src, _ := seededStore(t, 1)
+	res := backup(t, src, dial(t, device(t), r), BackupOptions{})
+	conn := dial(t, device(t), r)
+
+	cases := []struct {
+		name   string
+		tamper func(t *testing.T) (undo func())
+		want   error
+	}{
+		{"flipped byte", func(t *testing.T) func() {
+			p := chunkFiles(t, r.vaultDir)[1]
+			b := readFile(t, p)
+			orig := slices.Clone(b)
+			b[len(b)/2] ^= 1
+			writeFile(t, p, b)
+			return func() { writeFile(t, p, orig) }
+		}, ErrVaultCorrupt},
+		{"swapped chunks", func(t *testing.T) func() {
+			fs := chunkFiles(t, r.vaultDir)
+			a, b := readFile(t, fs[0]), readFile(t, fs[1])
+			writeFile(t, fs[0], b)
+			writeFile(t, fs[1], a)
+			return func() { writeFile(t, fs[0], a); writeFile(t, fs[1], b) }
+		}, ErrVaultCorrupt},
+		{"deleted chunk", func(t *testing.T) func() {
+			p := chunkFiles(t, r.vaultDir)[0]
+			b := readFile(t, p)
+			os.Remove(p)
+			return func() { writeFile(t, p, b) }
+		}, vault.ErrNotFound},
+		{"forged manifest", func(t *testing.T) func() {
+			p := manifestFile(t, r.vaultDir)
+			b := readFile(t, p)
+			orig := slices.Clone(b)
+			b[20] ^= 0x80
+			writeFile(t, p, b)
+			return func() { writeFile(t, p, orig) }
+		}, ErrVaultCorrupt},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := newStore(t)
+			seed(t, dst, 30, 0, 9)
+			before := stats(t, dst)
+			dst.Close()
+			treeBefore := tree(t, dst.Home())
+			dst = openStore(t, dst.Home(), chatstore.Options{})
+			undo := tc.tamper(t)
+			defer undo()
+			_, err := Restore(context.Background(), conn, dst, RestoreOptions{Key: &res.Key})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Restore: %v; want %v", err, tc.want)
+			}
+			if got := stats(t, dst); got != before {
+				t.Errorf("target changed: %+v, want %+v", got, before)
+			}
+			if tc.want == ErrVaultCorrupt {
+				dst.Close()
+				sameTree(t, "target home", tree(t, dst.Home()), treeBefore)
+			}
+		})
+	}
+
+	// Undone, the backup restores again.
+	if _, err := Restore(context.Background(), conn, newStore(t), RestoreOptions{Key: &res.Key}); err != nil {
+		t.Fatalf("Restore after undoing the damage: %v", err)
+	}
+}
+
+func TestVaultOldManifest(t *testing.T) {
+	r := startVaultRelay(t)
+	src, _ := seededStore(t, 1)
+	conn := dial(t, device(t), r)
+	res := backup(t, src, conn, BackupOptions{})
+	old := readFile(t, manifestFile(t, r.vaultDir))
+	seed(t, src, 10, 0, 2)
+	backup(t, src, conn, BackupOptions{})
+	writeFile(t, manifestFile(t, r.vaultDir), old)
+
+	before := stats(t, src)
+	_, err := Restore(context.Background(), conn, src, RestoreOptions{Key: &res.Key})
+	if !errors.Is(err, ErrVaultRollback) {
+		t.Fatalf("Restore of an old manifest on the device that made the backup: %v; want ErrVaultRollback", err)
+	}
+	if got := stats(t, src); got != before {
+		t.Errorf("target changed: %+v, want %+v", got, before)
+	}
+}
+
+func TestVaultWrongKey(t *testing.T) {
+	r := startVaultRelay(t)
+	src, _ := seededStore(t, 1)
+	res := backup(t, src, dial(t, device(t), r), BackupOptions{})
+	conn := dial(t, device(t), r)
+	dst := newStore(t)
+
+	_, err := Restore(context.Background(), conn, dst, RestoreOptions{Key: testKey(t)})
+	if !errors.Is(err, vault.ErrNotFound) {
+		t.Errorf("Restore with another key: %v; want vault.ErrNotFound", err)
+	}
+	other := FormatBackupID([16]byte{1})
+	_, err = Restore(context.Background(), conn, dst, RestoreOptions{Key: &res.Key, BackupID: other})
+	if !errors.Is(err, ErrBackupID) {
+		t.Errorf("Restore with the key of another backup ID: %v; want ErrBackupID", err)
+	}
+	_, err = Restore(context.Background(), conn, dst, RestoreOptions{Password: []byte("x")})
+	if !errors.Is(err, ErrBackupID) {
+		t.Errorf("Restore with a password and no ID: %v; want ErrBackupID", err)
+	}
+	if st := stats(t, dst); st.Messages != 0 {
+		t.Errorf("target has %d messages after failed restores", st.Messages)
+	}
+}
+
+func TestVaultPasswordLockout(t *testing.T) {
+	r := startVaultRelay(t)
+	src, want := seededStore(t, 1)
+	pw := []byte("the right one")
+	owner := device(t)
+	res := backup(t, src, dial(t, owner, r), BackupOptions{Password: pw})
+	conn := dial(t, device(t), r)
+	id := FormatBackupID(res.ID)
+
+	for i := range vault.MaxFails {
+		_, err := Restore(context.Background(), conn, newStore(t), RestoreOptions{Password: []byte("wrong"), BackupID: id})
+		if !errors.Is(err, vault.ErrWrongPassword) {
+			t.Fatalf("wrong password %d: %v; want vault.ErrWrongPassword", i+1, err)
+		}
+	}
+	// The relay restarts: the count survives, and the right password is
+	// refused too.
+	r.restart()
+	conn = dial(t, device(t), r)
+	dst := newStore(t)
+	_, err := Restore(context.Background(), conn, dst, RestoreOptions{Password: pw, BackupID: id})
+	if !errors.Is(err, vault.ErrLocked) {
+		t.Fatalf("right password after %d wrong ones: %v; want vault.ErrLocked", vault.MaxFails, err)
+	}
+	if st := stats(t, dst); st.Messages != 0 {
+		t.Errorf("locked restore wrote %d messages", st.Messages)
+	}
+	// Its owner's next password backup puts a new key slot: unlocked.
+	backup(t, src, dial(t, owner, r), BackupOptions{Password: pw})
+	got, err := Restore(context.Background(), conn, dst, RestoreOptions{Password: pw, BackupID: id})
+	if err != nil {
+		t.Fatalf("restore after the owner's new backup: %v", err)
+	}
+	if got.Target.Digest != want.Digest {
+		t.Errorf("restored digest %s, want %s", got.Target.Digest, want.Digest)
+	}
+}
+
+func TestVaultAccounts(t *testing.T) {
+	r := startVaultRelay(t)
+	ctx := context.Background()
+	src, _ := seededStore(t, 1)
+	a := device(t)
+	ca := dial(t, a, r)
+	res := backup(t, src, ca, BackupOptions{})
+	cb := dial(t, device(t), r)
+
+	list, err := ca.List(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != res.ID || list[0].Size == 0 {
+		t.Fatalf("owner's list: %+v, %v; want the backup with its size", list, err)
+	}
+	if list, err := cb.List(ctx); err != nil || len(list) != 0 {
+		t.Errorf("another device's list: %+v, %v; want empty", list, err)
+	}
+	if err := cb.Delete(ctx, res.ID); !errors.Is(err, vault.ErrForbidden) {
+		t.Errorf("another device deletes: %v; want vault.ErrForbidden", err)
+	}
+	if err := cb.PutChunk(ctx, res.ID, [32]byte{1}, []byte("x")); !errors.Is(err, vault.ErrForbidden) {
+		t.Errorf("another device writes: %v; want vault.ErrForbidden", err)
+	}
+	if _, err := cb.HasChunks(ctx, res.ID, [][32]byte{{1}}); !errors.Is(err, vault.ErrForbidden) {
+		t.Errorf("another device probes chunks: %v; want vault.ErrForbidden", err)
+	}
+	// Another device cannot overwrite it by backing up with the same key.
+	other := newStore(t)
+	seed(t, other, 5, 0, 3)
+	if _, err := Backup(ctx, other, cb, BackupOptions{Key: &res.Key, chunkSize: testChunk, WorkDir: t.TempDir()}); !errors.Is(err, vault.ErrForbidden) {
+		t.Errorf("another device backs up over it: %v; want vault.ErrForbidden", err)
+	}
+	if err := ca.Delete(ctx, res.ID); err != nil {
+		t.Fatalf("owner deletes: %v", err)
+	}
+	if list, err := ca.List(ctx); err != nil || len(list) != 0 {
+		t.Errorf("list after delete: %+v, %v", list, err)
+	}
+	if _, err := Restore(ctx, cb, newStore(t), RestoreOptions{Key: &res.Key}); !errors.Is(err, vault.ErrNotFound) {
+		t.Errorf("restore after delete: %v; want vault.ErrNotFound", err)
+	}
+}
+
+// killConn closes the relay once n chunks went through in one direction.
+type killConn struct {
+	*vault.Client
+	puts, gets atomic.Int64
+	putAt      int64
+	getAt      int64
+	kill       func()
+	once       sync.Once
+}
+
+func (k *killConn) PutChunk(ctx context.Context, id [16]byte, n [32]byte, b []byte) error {
+	err := k.Client.PutChunk(ctx, id, n, b)
+	if err == nil && k.puts.Add(1) == k.putAt {
+		k.once.Do(k.kill)
+	}
+	return err
+}
+
+func (k *killConn) GetChunk(ctx context.Context, id [16]byte, n [32]byte) ([]byte, error) {
+	b, err := k.Client.GetChunk(ctx, id, n)
+	if err == nil && k.gets.Add(1) == k.getAt {
+		k.once.Do(k.kill)
+	}
+	return b, err
+}
+
+func TestVaultRelayKilled(t *testing.T) {
+	r := startVaultRelay(t)
+	ctx := context.Background()
+	src, want := seededStore(t, 1)
+	h := device(t)
+	kc := &killConn{Client: dial(t, h, r), putAt: 4, kill: func() { r.srv.Close() }}
+	kc.Client.Timeout = 20 * time.Second
+	_, err := Backup(ctx, src, kc, BackupOptions{chunkSize: testChunk, WorkDir: t.TempDir()})
+	if err == nil {
+		t.Fatal("Backup through a relay killed mid-upload succeeded")
+	}
+	r.restart()
+	res := backup(t, src, dial(t, h, r), BackupOptions{})
+	if res.ChunksSkipped == 0 || res.ChunksSent == res.Chunks {
+		t.Errorf("resumed backup sent %d of %d chunks, skipped %d: want the stored ones skipped", res.ChunksSent, res.Chunks, res.ChunksSkipped)
+	}
+	if !res.New {
+		t.Error("resumed first backup: New false, want true (the key was never shown)")
+	}
+
+	dst := newStore(t)
+	rd := device(t)
+	kc = &killConn{Client: dial(t, rd, r), getAt: 4, kill: func() { r.srv.Close() }}
+	if _, err := Restore(ctx, kc, dst, RestoreOptions{Key: &res.Key}); err == nil {
+		t.Fatal("Restore through a relay killed mid-download succeeded")
+	}
+	r.restart()
+	got, err := Restore(ctx, dial(t, rd, r), dst, RestoreOptions{Key: &res.Key})
+	if err != nil {
+		t.Fatalf("Restore after the relay came back: %v", err)
+	}
+	if got.Resumed == 0 {
+		t.Error("resumed restore fetched everything again: Resumed 0")
+	}
+	if got.Target.Digest != want.Digest {
+		t.Errorf("restored digest %s, want %s", got.Target.Digest, want.Digest)
+	}
+}
+
+func TestVaultSealOpen(t *testing.T) {
+	vk, err := deriveVaultKeys(*testKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 64 << 10, 64<<10 + 1, 100 << 10, 4 << 20} {
+		data := bytes.Repeat([]byte{7}, n)
+		s, err := seal(vk.chunk, data, []byte("ad"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(s), 12+4+padBucket(n)+16; got != want {
+			t.Errorf("sealed %d bytes: %d, want %d", n, got, want)
+		}
+		got, err := open(vk.chunk, s, []byte("ad"))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("open(seal(%d bytes)): %d bytes, %v", n, len(got), err)
+		}
+		if _, err := open(vk.chunk, s, []byte("other")); !errors.Is(err, ErrVaultCorrupt) {
+			t.Errorf("open with other AD: %v, want ErrVaultCorrupt", err)
+		}
+	}
+	for _, tc := range []struct{ n, want int }{{0, 64 << 10}, {64 << 10, 64 << 10}, {64<<10 + 1, 80 << 10}, {4 << 20, 4 << 20}, {4<<20 + 1, 5 << 20}} {
+		if got := padBucket(tc.n); got != tc.want {
+			t.Errorf("padBucket(%d) = %d, want %d", tc.n, got, tc.want)
+		}
+	}
+}
+
+func FuzzParseVaultManifest(f *testing.F) {
+	f.Add((&vaultManifest{seq: 3, time: 12345, engine: []byte("FRYM...")}).marshal())
+	f.Add([]byte("FRYV\x01"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := parseVaultManifest(b)
+		if err != nil {
+			return
+		}
+		if got := v.marshal(); !bytes.Equal(got, b) {
+			t.Fatalf("round trip: %x, want %x", got, b)
+		}
+	})
+}
