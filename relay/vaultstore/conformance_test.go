@@ -167,7 +167,8 @@ func testMissing(t *testing.T, s Store) {
 }
 
 func testList(t *testing.T, s Store) {
-	keys := []string{"a/x", "a/b/y", "a/b/z", "ab/z", "a", "a/b", "b", "A/q", "a/-", "a/_"}
+	// No key is a prefix of another (see ErrKeyConflict).
+	keys := []string{"a/x", "a/b/y", "a/b/z", "ab/z", "b", "A/q", "a/-", "a/_", "c-d/e"}
 	for _, k := range keys {
 		mustPut(t, s, k, []byte(k))
 	}
@@ -178,12 +179,13 @@ func testList(t *testing.T, s Store) {
 		want   []string
 	}{
 		{"", all},
-		{"a/", []string{"a/-", "a/_", "a/b", "a/b/y", "a/b/z", "a/x"}},
+		{"a/", []string{"a/-", "a/_", "a/b/y", "a/b/z", "a/x"}},
 		{"a/b/", []string{"a/b/y", "a/b/z"}},
 		{"ab/", []string{"ab/z"}},
 		{"A/", []string{"A/q"}},
 		{"b/", nil},
 		{"c/", nil},
+		{"c-d/", []string{"c-d/e"}},
 	}
 	for _, tt := range tests {
 		assertList(t, s, tt.prefix, tt.want)
@@ -195,7 +197,7 @@ func testList(t *testing.T, s Store) {
 		}
 	}
 	assertList(t, s, "a/b/", nil)
-	assertList(t, s, "a/", []string{"a/-", "a/_", "a/b", "a/x"})
+	assertList(t, s, "a/", []string{"a/-", "a/_", "a/x"})
 	mustPut(t, s, "a/b/w", []byte("again"))
 	assertList(t, s, "a/b/", []string{"a/b/w"})
 }

@@ -98,6 +98,11 @@ func (d *dirStore) Put(ctx context.Context, key string, r io.Reader, size int64)
 		return fmt.Errorf("vaultstore: put %s: %w", key, err)
 	}
 	tmp := f.Name()
+	if err := d.checkConflict(key); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("vaultstore: put %s: %w", key, err)
+	}
 	defer func() {
 		if f != nil {
 			f.Close()
@@ -164,6 +169,29 @@ func (d *dirStore) createTemp(key string) (*os.File, error) {
 		}
 	}
 	return nil, err
+}
+
+// checkConflict returns ErrKeyConflict if an object is stored under a
+// prefix of key, or objects are stored under key + "/". Concurrent Puts of
+// conflicting keys may both succeed: the check is a guard against a
+// mistake in key design, not a lock.
+func (d *dirStore) checkConflict(key string) error {
+	for i := range len(key) {
+		if key[i] != '/' {
+			continue
+		}
+		if _, err := os.Lstat(d.path(key[:i])); err == nil {
+			return fmt.Errorf("%w: object %s exists", ErrKeyConflict, key[:i])
+		}
+	}
+	keys, err := d.list(context.Background(), key+"/", 1)
+	if err != nil {
+		return err
+	}
+	if len(keys) > 0 {
+		return fmt.Errorf("%w: object %s exists", ErrKeyConflict, keys[0])
+	}
+	return nil
 }
 
 func (d *dirStore) Get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
@@ -236,6 +264,17 @@ func (d *dirStore) List(ctx context.Context, prefix string) ([]string, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("vaultstore: list: %w", err)
 	}
+	keys, err := d.list(ctx, prefix, -1)
+	if err != nil {
+		return nil, fmt.Errorf("vaultstore: list %s: %w", prefix, err)
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+// list returns the keys under a valid prefix, unsorted, stopping after
+// limit of them if limit >= 0.
+func (d *dirStore) list(ctx context.Context, prefix string, limit int) ([]string, error) {
 	start := filepath.Join(d.root, filepath.FromSlash(prefix))
 	var keys []string
 	err := filepath.WalkDir(start, func(p string, e fs.DirEntry, err error) error {
@@ -267,13 +306,12 @@ func (d *dirStore) List(ctx context.Context, prefix string) ([]string, error) {
 			return err
 		}
 		keys = append(keys, strings.TrimSuffix(filepath.ToSlash(rel), objSuffix))
+		if len(keys) == limit {
+			return fs.SkipAll
+		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("vaultstore: list %s: %w", prefix, err)
-	}
-	sort.Strings(keys)
-	return keys, nil
+	return keys, err
 }
 
 // ctxReader fails reads once ctx is done, so a long Put can be cancelled.

@@ -3,6 +3,7 @@ package vaultstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -48,12 +49,12 @@ func TestDirLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, k := range []string{"acct/id1/chunks/c1", "acct/id1", "acct/id2/m"} {
+	for _, k := range []string{"acct/id1/chunks/c1", "acct/id1/m", "acct/id2/m"} {
 		if err := s.Put(ctx, k, strings.NewReader(k), int64(len(k))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want := "./ acct/ acct/id1/ acct/id1/chunks/ acct/id1/chunks/c1.obj acct/id1.obj acct/id2/ acct/id2/m.obj"
+	want := "./ acct/ acct/id1/ acct/id1/chunks/ acct/id1/chunks/c1.obj acct/id1/m.obj acct/id2/ acct/id2/m.obj"
 	if got := strings.Join(files(t, root), " "); got != want {
 		t.Errorf("layout = %s\nwant     %s", got, want)
 	}
@@ -65,7 +66,7 @@ func TestDirLayout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want = "./ acct/ acct/id1.obj acct/id3/"
+	want = "./ acct/ acct/id1/ acct/id1/m.obj acct/id3/"
 	if got := strings.Join(files(t, root), " "); got != want {
 		t.Errorf("after deletes layout = %s\nwant     %s", got, want)
 	}
@@ -110,6 +111,35 @@ func TestNewDirErrors(t *testing.T) {
 	for _, root := range []string{"", file, filepath.Join(file, "sub")} {
 		if _, err := NewDir(root); err == nil {
 			t.Errorf("NewDir(%q) succeeded, want an error", root)
+		}
+	}
+}
+
+func TestDirKeyConflict(t *testing.T) {
+	s, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	put := func(k string) error { return s.Put(ctx, k, strings.NewReader(k), int64(len(k))) }
+	for _, k := range []string{"a/b", "c/d/e"} {
+		if err := put(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"a", "a/b/c", "a/b/c/d", "c", "c/d", "c/d/e/f"} {
+		if err := put(k); !errors.Is(err, ErrKeyConflict) {
+			t.Errorf("Put(%q) error = %v, want ErrKeyConflict", k, err)
+		}
+	}
+	assertList(t, s, "", []string{"a/b", "c/d/e"})
+	// Once the conflicting object is gone, the key is free.
+	if err := s.Delete(ctx, "c/d/e"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"c/d", "a/c"} {
+		if err := put(k); err != nil {
+			t.Errorf("Put(%q): %v", k, err)
 		}
 	}
 }

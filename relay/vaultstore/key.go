@@ -10,6 +10,12 @@ import (
 // slash-separated path of [A-Za-z0-9_-] segments.
 var ErrInvalidKey = errors.New("vaultstore: invalid object key")
 
+// ErrKeyConflict is returned by the directory store for a Put of key "a"
+// while objects "a/..." exist, or of "a/b" while object "a" exists. Use
+// keys that are never a prefix of one another: S3 servers accept both but
+// some (MinIO) then leave "a/..." out of listings.
+var ErrKeyConflict = errors.New("vaultstore: key is both an object and a prefix of another key")
+
 const (
 	// maxKeyLen bounds a whole key; S3 allows 1024 bytes per object name.
 	maxKeyLen = 512

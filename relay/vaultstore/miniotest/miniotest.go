@@ -1,0 +1,168 @@
+// Package miniotest starts a throwaway MinIO server on loopback for tests
+// of code that talks to S3-compatible storage.
+package miniotest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"go/build"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// InstallHint tells how to get the binary Start needs.
+const InstallHint = "go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+
+const (
+	user     = "ferrytest"
+	password = "ferrytest-secret"
+	// Bucket is the bucket named in the URL Start returns.
+	Bucket = "vault"
+)
+
+// Binary returns the path of the minio binary: on PATH, else in
+// $GOPATH/bin; "" if there is none.
+func Binary() string {
+	if p, err := exec.LookPath("minio"); err == nil {
+		return p
+	}
+	for _, dir := range filepath.SplitList(build.Default.GOPATH) {
+		p := filepath.Join(dir, "bin", "minio")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+// Start runs a MinIO server on 127.0.0.1 with a free port, its own data
+// directory and credentials, waits until it is live, and returns its URL in
+// the form vaultstore.NewS3 takes:
+//
+//	s3://USER:PASSWORD@127.0.0.1:PORT/vault?secure=false
+//
+// (the bucket "vault" does not exist yet). The server is killed when the
+// test ends. Without a minio binary, Start skips the test.
+func Start(t testing.TB) string {
+	t.Helper()
+	bin := Binary()
+	if bin == "" {
+		t.Skipf("miniotest: no minio binary on PATH or in GOPATH/bin, skipping the S3 test; install one with: %s", InstallHint)
+	}
+	var lastErr error
+	for range 3 { // a port taken between probe and listen: try another
+		url, err := start(t, bin)
+		if err == nil {
+			return url
+		}
+		lastErr = err
+	}
+	t.Fatalf("miniotest: %v", lastErr)
+	return ""
+}
+
+func start(t testing.TB, bin string) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	consolePort, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(bin, "server", "--quiet",
+		"--address", addr,
+		"--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort),
+		t.TempDir())
+	cmd.Env = append(os.Environ(),
+		"MINIO_ROOT_USER="+user,
+		"MINIO_ROOT_PASSWORD="+password,
+		"MINIO_BROWSER=off",
+		"MINIO_UPDATE=off",
+		"MINIO_CALLHOME_ENABLE=off",
+	)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	setDeathSignal(cmd)
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start %s: %w", bin, err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	stop := func() {
+		cmd.Process.Kill()
+		<-exited
+	}
+	if err := waitLive(addr, exited); err != nil {
+		stop()
+		return "", fmt.Errorf("minio on %s: %w (exit: %v); output:\n%s", addr, err, waitErr, out.String())
+	}
+	t.Cleanup(stop)
+	return fmt.Sprintf("s3://%s:%s@%s/%s?secure=false", user, password, addr, Bucket), nil
+}
+
+// waitLive polls MinIO's liveness endpoint until it answers 200 without
+// "x-minio-server-status: offline" (which it sends while its object layer
+// is still starting, when S3 requests fail), the process exits, or a minute
+// passes.
+func waitLive(addr string, exited <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/minio/health/live", nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && resp.Header.Get("x-minio-server-status") == "" {
+				return nil
+			}
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("exited before it was live")
+		case <-ctx.Done():
+			return fmt.Errorf("not live after a minute")
+		case <-tick.C:
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,248 @@
+package vaultstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+)
+
+// s3Store keeps each object as one S3 object named prefix+key.
+type s3Store struct {
+	// Constant after construction.
+	client *minio.Client
+	bucket string
+	prefix string // "" or a valid key followed by "/"
+}
+
+var _ Store = (*s3Store)(nil)
+
+// NewS3 returns a Store that keeps objects in a bucket of S3-compatible
+// object storage (AWS S3, MinIO, Ceph RGW, Garage, ...), creating the bucket
+// if it does not exist. rawURL has the form
+//
+//	s3://ACCESS:SECRET@HOST[:PORT]/BUCKET[/PREFIX][?secure=false&region=REGION]
+//
+// where ACCESS and SECRET are percent-encoded (a "/" or "+" in a secret is
+// "%2F" or "%2B"); without them, the credentials come from the environment
+// variables AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, if set,
+// AWS_SESSION_TOKEN. Key "a/b" is the object PREFIX/a/b. secure=false
+// speaks plain HTTP (the default is HTTPS); region is needed only by
+// services that insist on one. Example, a local MinIO:
+//
+//	s3://minioadmin:minioadmin@127.0.0.1:9000/ferry-vault?secure=false
+//
+// Every Put is a single PUT for objects up to 16 MiB (vault chunks are at
+// most 8 MiB) and a multipart upload above that, aborted on failure: S3
+// makes an object visible only when its upload completes, so an
+// interrupted Put leaves nothing visible. Errors never contain the secret.
+func NewS3(ctx context.Context, rawURL string) (Store, error) {
+	cfg, err := parseS3URL(rawURL, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	client, err := minio.New(cfg.host, &minio.Options{
+		Creds:  credentials.NewStaticV4(cfg.access, cfg.secret, cfg.token),
+		Secure: cfg.secure,
+		Region: cfg.region,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("vaultstore: open s3 %s: %w", cfg.host, err)
+	}
+	s := &s3Store{client: client, bucket: cfg.bucket, prefix: cfg.prefix}
+	if err := s.makeBucket(ctx, cfg.region); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+type s3Config struct {
+	host, bucket, prefix, region string
+	access, secret, token        string
+	secure                       bool
+}
+
+// parseS3URL parses NewS3's URL; getenv supplies the environment.
+func parseS3URL(rawURL string, getenv func(string) string) (s3Config, error) {
+	var cfg s3Config
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Error repeats the URL, secret included: keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return cfg, fmt.Errorf("vaultstore: s3 URL: %v (percent-encode \"/\", \"+\" and \"@\" in the credentials)", err)
+	}
+	if u.Scheme != "s3" {
+		return cfg, fmt.Errorf("vaultstore: s3 URL: scheme %q, want s3://ACCESS:SECRET@HOST/BUCKET", u.Scheme)
+	}
+	if u.Host == "" {
+		return cfg, errors.New("vaultstore: s3 URL: no host, want s3://ACCESS:SECRET@HOST/BUCKET")
+	}
+	cfg.host = u.Host
+	bucket, prefix, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	if err := s3utils.CheckValidBucketNameStrict(bucket); err != nil {
+		return cfg, fmt.Errorf("vaultstore: s3 URL: bucket %q: %v", bucket, err)
+	}
+	cfg.bucket = bucket
+	if prefix = strings.TrimSuffix(prefix, "/"); prefix != "" {
+		if err := checkKey(prefix); err != nil {
+			return cfg, fmt.Errorf("vaultstore: s3 URL: object prefix: %w", err)
+		}
+		cfg.prefix = prefix + "/"
+	}
+	cfg.secure = true
+	for k, v := range u.Query() {
+		switch k {
+		case "secure":
+			if cfg.secure, err = strconv.ParseBool(v[len(v)-1]); err != nil {
+				return cfg, fmt.Errorf("vaultstore: s3 URL: secure=%q: want true or false", v[len(v)-1])
+			}
+		case "region":
+			cfg.region = v[len(v)-1]
+		default:
+			return cfg, fmt.Errorf("vaultstore: s3 URL: unknown parameter %q (known: secure, region)", k)
+		}
+	}
+	if u.User != nil {
+		cfg.access = u.User.Username()
+		cfg.secret, _ = u.User.Password()
+	} else {
+		cfg.access = getenv("AWS_ACCESS_KEY_ID")
+		cfg.secret = getenv("AWS_SECRET_ACCESS_KEY")
+		cfg.token = getenv("AWS_SESSION_TOKEN")
+	}
+	if cfg.access == "" || cfg.secret == "" {
+		return cfg, errors.New("vaultstore: s3 URL: no credentials: give s3://ACCESS:SECRET@HOST/BUCKET or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	}
+	return cfg, nil
+}
+
+func (s *s3Store) makeBucket(ctx context.Context, region string) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return fmt.Errorf("vaultstore: open s3 bucket %s: %w", s.bucket, err)
+	}
+	if ok {
+		return nil
+	}
+	err = s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: region})
+	if err != nil && minio.ToErrorResponse(err).Code != "BucketAlreadyOwnedByYou" {
+		return fmt.Errorf("vaultstore: create s3 bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
+
+// s3Err wraps err from operation op on key, mapping a missing object to
+// ErrNotFound.
+func s3Err(op, key string, err error) error {
+	if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+		err = ErrNotFound
+	}
+	return fmt.Errorf("vaultstore: %s %s: %w", op, key, err)
+}
+
+func (s *s3Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("vaultstore: put: %w", err)
+	}
+	if size < 0 {
+		return fmt.Errorf("vaultstore: put %s: negative size %d", key, size)
+	}
+	// Reading through a counting LimitReader hides r's Seek, so the client
+	// never rewinds a caller's reader, and checks that r held size bytes.
+	lr := &countingReader{r: io.LimitReader(r, size)}
+	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, lr, size, minio.PutObjectOptions{
+		ContentType: "application/octet-stream",
+	})
+	if err != nil {
+		return s3Err("put", key, err)
+	}
+	if lr.n != size {
+		// Not reached with net/http, which refuses a short body; kept so
+		// that the contract does not rest on it.
+		return fmt.Errorf("vaultstore: put %s: read %d of %d bytes: %w", key, lr.n, size, io.ErrUnexpectedEOF)
+	}
+	return nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (s *s3Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	if err := checkKey(key); err != nil {
+		return nil, 0, fmt.Errorf("vaultstore: get: %w", err)
+	}
+	// One GET, whose body is one version of the object even if it is
+	// overwritten or deleted while being read (minio.Client.GetObject
+	// would issue more requests, failing when the object changes).
+	core := minio.Core{Client: s.client}
+	body, info, _, err := core.GetObject(ctx, s.bucket, s.prefix+key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, 0, s3Err("get", key, err)
+	}
+	return body, info.Size, nil
+}
+
+func (s *s3Store) Stat(ctx context.Context, key string) (int64, error) {
+	if err := checkKey(key); err != nil {
+		return 0, fmt.Errorf("vaultstore: stat: %w", err)
+	}
+	info, err := s.client.StatObject(ctx, s.bucket, s.prefix+key, minio.StatObjectOptions{})
+	if err != nil {
+		return 0, s3Err("stat", key, err)
+	}
+	return info.Size, nil
+}
+
+func (s *s3Store) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("vaultstore: delete: %w", err)
+	}
+	err := s.client.RemoveObject(ctx, s.bucket, s.prefix+key, minio.RemoveObjectOptions{})
+	if err != nil && minio.ToErrorResponse(err).Code != "NoSuchKey" {
+		return s3Err("delete", key, err)
+	}
+	return nil
+}
+
+func (s *s3Store) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := checkPrefix(prefix); err != nil {
+		return nil, fmt.Errorf("vaultstore: list: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the listing goroutine if we return early
+	var keys []string
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{
+		Prefix:    s.prefix + prefix,
+		Recursive: true,
+	}) {
+		if obj.Err != nil {
+			return nil, fmt.Errorf("vaultstore: list %s: %w", prefix, obj.Err)
+		}
+		key := strings.TrimPrefix(obj.Key, s.prefix)
+		if checkKey(key) == nil {
+			keys = append(keys, key)
+		}
+	}
+	sort.Strings(keys)
+	return keys, nil
+}

@@ -1,0 +1,168 @@
+package vaultstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ferryhq/ferry/relay/vaultstore/miniotest"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// withPath returns the MinIO URL u with its path replaced.
+func withPath(t *testing.T, u, path string) string {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Path = path
+	return p.String()
+}
+
+func TestS3Conformance(t *testing.T) {
+	base := miniotest.Start(t)
+	var n atomic.Int32
+	testConformance(t, func(t *testing.T) Store {
+		// Odd stores get a bucket of their own, even ones share a bucket
+		// under distinct prefixes, so both layouts are covered.
+		i := n.Add(1)
+		path := fmt.Sprintf("/vault-%d", i)
+		if i%2 == 0 {
+			path = fmt.Sprintf("/shared/tenant/t%d", i)
+		}
+		s, err := NewS3(context.Background(), withPath(t, base, path))
+		if err != nil {
+			t.Fatalf("NewS3: %v", err)
+		}
+		return s
+	})
+}
+
+// TestS3NoIncompleteUploads checks that a failed multipart upload is
+// aborted, not left behind holding space.
+func TestS3NoIncompleteUploads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("uploads 17 MiB")
+	}
+	base := miniotest.Start(t)
+	ctx := context.Background()
+	s, err := NewS3(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := payload(17<<20, 3)
+	if err := s.Put(ctx, "big/one", &failingReader{data: data, n: len(data) - 1}, int64(len(data))); err == nil {
+		t.Fatal("Put with a failing reader succeeded")
+	}
+	assertMissing(t, s, "big/one")
+	c := s.(*s3Store).client
+	var uploads []string
+	for u := range c.ListIncompleteUploads(ctx, miniotest.Bucket, "", true) {
+		if u.Err != nil {
+			t.Fatal(u.Err)
+		}
+		uploads = append(uploads, u.Key)
+	}
+	if len(uploads) != 0 {
+		t.Errorf("incomplete uploads left: %q", uploads)
+	}
+	mustPut(t, s, "big/one", data)
+	if got := mustGet(t, s, "big/one"); !bytes.Equal(got, data) {
+		t.Errorf("Get of a 17 MiB object differs from what was put")
+	}
+}
+
+// TestS3ForeignObjects checks that List skips objects that are not keys
+// (put by someone else into the bucket) and that a store with a prefix sees
+// only its own objects.
+func TestS3ForeignObjects(t *testing.T) {
+	base := miniotest.Start(t)
+	ctx := context.Background()
+	s, err := NewS3(ctx, withPath(t, base, "/bkt/p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, s, "k", []byte("x"))
+	u, _ := url.Parse(base)
+	pw, _ := u.User.Password()
+	c, err := minio.New(u.Host, &minio.Options{Creds: credentials.NewStaticV4(u.User.Username(), pw, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"p/a.txt", "p/x y", "p/.d/k", "p2/k", "k", "p/%2e"} {
+		if _, err := c.PutObject(ctx, "bkt", name, strings.NewReader("f"), 1, minio.PutObjectOptions{}); err != nil {
+			t.Fatalf("PutObject(%q): %v", name, err)
+		}
+	}
+	assertList(t, s, "", []string{"k"})
+}
+
+func TestS3Env(t *testing.T) {
+	base := miniotest.Start(t)
+	u, _ := url.Parse(base)
+	pw, _ := u.User.Password()
+	t.Setenv("AWS_ACCESS_KEY_ID", u.User.Username())
+	t.Setenv("AWS_SECRET_ACCESS_KEY", pw)
+	u.User = nil
+	s, err := NewS3(context.Background(), u.String())
+	if err != nil {
+		t.Fatalf("NewS3 with credentials from the environment: %v", err)
+	}
+	mustPut(t, s, "k", []byte("x"))
+
+	// Wrong credentials fail at NewS3, and the error does not show them.
+	u.User = url.UserPassword("wrong", "wrong-secret-123")
+	_, err = NewS3(context.Background(), u.String())
+	if err == nil {
+		t.Fatal("NewS3 with wrong credentials succeeded")
+	}
+	if strings.Contains(err.Error(), "wrong-secret-123") {
+		t.Errorf("error shows the secret: %v", err)
+	}
+}
+
+func TestParseS3URL(t *testing.T) {
+	env := map[string]string{"AWS_ACCESS_KEY_ID": "EAK", "AWS_SECRET_ACCESS_KEY": "ESK", "AWS_SESSION_TOKEN": "TOK"}
+	getenv := func(k string) string { return env[k] }
+	noenv := func(string) string { return "" }
+	tests := []struct {
+		url    string
+		getenv func(string) string
+		want   s3Config
+	}{
+		{"s3://ak:sk@127.0.0.1:9000/bkt?secure=false", noenv,
+			s3Config{host: "127.0.0.1:9000", bucket: "bkt", access: "ak", secret: "sk"}},
+		{"s3://ak:s%2Fk%2B@s3.example.com/bkt/a/b/?region=eu-west-3", noenv,
+			s3Config{host: "s3.example.com", bucket: "bkt", prefix: "a/b/", region: "eu-west-3", access: "ak", secret: "s/k+", secure: true}},
+		{"s3://h:1/bkt", getenv,
+			s3Config{host: "h:1", bucket: "bkt", access: "EAK", secret: "ESK", token: "TOK", secure: true}},
+	}
+	for _, tt := range tests {
+		got, err := parseS3URL(tt.url, tt.getenv)
+		if err != nil || got != tt.want {
+			t.Errorf("parseS3URL(%q) = %+v, %v; want %+v", tt.url, got, err, tt.want)
+		}
+	}
+	bad := []string{
+		"", "http://ak:sk@h/bkt", "s3://ak:sk@/bkt", "s3://ak:sk@h", "s3://ak:sk@h/", "s3://ak:sk@h/B_ad", "s3://ak:sk@h/b",
+		"s3://ak:sk@h/bkt/../x", "s3://ak:sk@h/bkt/a.b", "s3://ak:sk@h/bkt?secure=maybe", "s3://ak:sk@h/bkt?bogus=1",
+		"s3://h/bkt", "s3://ak@h/bkt", "s3://ak:s/k@h/bkt", "s3://ak:s k@h/bkt",
+	}
+	for _, u := range bad {
+		if _, err := parseS3URL(u, noenv); err == nil {
+			t.Errorf("parseS3URL(%q) succeeded, want an error", u)
+		} else if strings.Contains(err.Error(), "s/k") {
+			t.Errorf("parseS3URL(%q) error shows the secret: %v", u, err)
+		}
+	}
+	_, err := parseS3URL("s3://h/bkt", noenv)
+	if err == nil || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
+		t.Errorf("error without credentials = %v, want one naming AWS_ACCESS_KEY_ID", err)
+	}
+}
