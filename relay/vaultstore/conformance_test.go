@@ -217,13 +217,13 @@ func testInterruptedPut(t *testing.T, s Store) {
 			}
 			// A reader that fails midway.
 			err := s.Put(ctx, key, &failingReader{data: data, n: size / 2}, int64(size))
-			if err == nil {
-				t.Errorf("Put(%q) with a reader failing at %d of %d bytes succeeded", key, size/2, size)
+			if !errors.Is(err, errBroken) {
+				t.Errorf("Put(%q) with a reader failing at %d of %d bytes: error = %v, want one wrapping the reader's", key, size/2, size, err)
 			}
 			// A reader that ends early.
 			err = s.Put(ctx, key, onlyReader{bytes.NewReader(data[:size/2])}, int64(size))
-			if err == nil {
-				t.Errorf("Put(%q) of %d bytes from a reader of %d succeeded", key, size, size/2)
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("Put(%q) of %d bytes from a reader of %d: error = %v, want io.ErrUnexpectedEOF", key, size, size/2, err)
 			}
 			if previous {
 				if got := string(mustGet(t, s, key)); got != "old" {
@@ -247,12 +247,12 @@ func testCancelledPut(t *testing.T, s Store) {
 	data := payload(1<<20, 2)
 	// Cancel once half the data has been read.
 	r := &hookReader{r: bytes.NewReader(data), at: len(data) / 2, hook: cancel}
-	if err := s.Put(ctx, "cancel/me", r, int64(len(data))); err == nil {
-		t.Errorf("Put with a context cancelled midway succeeded")
+	if err := s.Put(ctx, "cancel/me", r, int64(len(data))); !errors.Is(err, context.Canceled) {
+		t.Errorf("Put with a context cancelled midway: error = %v, want context.Canceled", err)
 	}
 	assertMissing(t, s, "cancel/me")
-	if err := s.Put(ctx, "cancel/me", bytes.NewReader(data), int64(len(data))); err == nil {
-		t.Errorf("Put with a cancelled context succeeded")
+	if err := s.Put(ctx, "cancel/me", bytes.NewReader(data), int64(len(data))); !errors.Is(err, context.Canceled) {
+		t.Errorf("Put with a cancelled context: error = %v, want context.Canceled", err)
 	}
 	assertMissing(t, s, "cancel/me")
 }

@@ -159,31 +159,63 @@ func (s *s3Store) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	if size < 0 {
 		return fmt.Errorf("vaultstore: put %s: negative size %d", key, size)
 	}
-	// Reading through a counting LimitReader hides r's Seek, so the client
-	// never rewinds a caller's reader, and checks that r held size bytes.
-	lr := &countingReader{r: io.LimitReader(r, size)}
-	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, lr, size, minio.PutObjectOptions{
+	// exactReader hides r's Seek, so the client never rewinds a caller's
+	// reader; turns an early EOF into an error, so the upload fails at
+	// once instead of being retried part by part; and stops at once when
+	// ctx is done, so the server never receives the whole body.
+	er := &exactReader{ctx: ctx, r: r, left: size}
+	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, er, size, minio.PutObjectOptions{
 		ContentType: "application/octet-stream",
 	})
+	if err != nil && er.err != nil {
+		// The upload failed because reading failed: say so, rather than
+		// how the client noticed ("connection closed", ...).
+		return fmt.Errorf("vaultstore: put %s: %w", key, er.err)
+	}
 	if err != nil {
 		return s3Err("put", key, err)
-	}
-	if lr.n != size {
-		// Not reached with net/http, which refuses a short body; kept so
-		// that the contract does not rest on it.
-		return fmt.Errorf("vaultstore: put %s: read %d of %d bytes: %w", key, lr.n, size, io.ErrUnexpectedEOF)
 	}
 	return nil
 }
 
-type countingReader struct {
-	r io.Reader
-	n int64
+// exactReader reads exactly left bytes from r: io.EOF after them, and
+// an error wrapping io.ErrUnexpectedEOF if r ends before; ctx's error once
+// ctx is done.
+type exactReader struct {
+	ctx  context.Context
+	r    io.Reader
+	left int64
+	err  error // the first error Read returned, io.EOF aside
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
+func (e *exactReader) Read(p []byte) (int, error) {
+	n, err := e.read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+func (e *exactReader) read(p []byte) (int, error) {
+	if err := e.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if e.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF {
+		if e.left > 0 {
+			// Wrapped: the client takes a bare io.ErrUnexpectedEOF for
+			// the short last part of a multipart upload.
+			return n, fmt.Errorf("reader ended %d bytes early: %w", e.left, io.ErrUnexpectedEOF)
+		}
+		err = nil
+	}
 	return n, err
 }
 
