@@ -96,6 +96,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		a.devicesCmd(),
 		a.statusCmd(),
 		a.relayCmd(),
+		a.backupCmd(), a.restoreCmd(), a.backupsCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if err != nil && isUsageError(err) {

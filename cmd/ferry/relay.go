@@ -16,6 +16,7 @@ func (a *app) relayCmd() *cobra.Command {
 		cfg             relay.Config
 		maxReservations int
 		ttl             time.Duration
+		vcfg            vaultConfig
 	)
 	cmd := &cobra.Command{
 		Use:   "relay --listen MULTIADDR [--listen ...] --data DIR",
@@ -37,6 +38,11 @@ ferry receive with --relay ADDR.`,
 			cfg.MaxReservations = maxReservations
 			cfg.RendezvousTTL = ttl
 			cfg.Logger = a.log
+			vs, err := vcfg.apply(ctx, cfg.DataDir, &cfg.VaultQuota, &cfg.VaultMaxBackupSize, &cfg.VaultTTL)
+			if err != nil {
+				return err
+			}
+			cfg.Vault = vs
 			srv, err := relay.New(ctx, cfg)
 			if err != nil {
 				return err
@@ -66,5 +72,6 @@ ferry receive with --relay ADDR.`,
 	cmd.Flags().IntVar(&cfg.MaxReservationsPerIP, "max-reservations-per-ip", 0, "slots one IP address may hold at once (default 64)")
 	cmd.Flags().IntVar(&cfg.IPBurst, "ip-burst", 0, "rendezvous requests one IP address may make in a burst (default 100; refilled at --ip-rate per second)")
 	cmd.Flags().Float64Var(&cfg.IPRate, "ip-rate", 0, "rendezvous requests per second one IP address may make on average (default 10)")
+	vcfg.flags(cmd)
 	return cmd
 }

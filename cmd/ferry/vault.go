@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/relay/vault"
+	"github.com/ferryhq/ferry/relay/vaultstore"
+	"github.com/ferryhq/ferry/transfer"
+)
+
+func (a *app) backupCmd() *cobra.Command {
+	var (
+		relayAddr string
+		password  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "backup --relay ADDR [--password]",
+		Short: "Keep an end-to-end encrypted backup of the history on a relay",
+		Long: `Back up the whole history to a relay's vault, encrypted on this device: the
+relay's operator cannot read it, nor test a guess of what it holds. Later
+backups of this home are incremental: only what the vault lacks is sent.
+
+Prints "backup: ID". The first time, without --password, it also prints a
+64-digit recovery key: keep it, it is the only way to restore. With --password
+the key is locked under your password instead, and restoring needs the password
+and the backup ID. The relay hands the locked key only to someone who proves the
+password, and locks the backup after 10 wrong ones, but its operator holds the
+locked key and can try passwords offline (slowly, Argon2id): pick a long one.
+The recovery key has no such weakness.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if relayAddr == "" {
+				return usageError{errors.New("--relay ADDR is required: the relay that keeps the backup")}
+			}
+			st, err := a.openSource(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			var opts transfer.BackupOptions
+			if password {
+				if opts.Password, err = a.readPassword("Password for the backup: ", true); err != nil {
+					return err
+				}
+			}
+			opts.WorkDir = a.home
+			var res transfer.BackupResult
+			err = a.withVault(ctx, relayAddr, func(c *vault.Client) error {
+				p := a.newProgress("backing up", 0, true)
+				opts.Progress = p.Set
+				res, err = transfer.Backup(ctx, st, c, opts)
+				p.Finish()
+				return err
+			})
+			if err != nil {
+				return vaultErr(err, false)
+			}
+			defer res.Key.Wipe()
+			type jsonOut struct {
+				Backup        string          `json:"backup"`
+				Seq           uint64          `json:"seq"`
+				New           bool            `json:"new"`
+				Stats         chatstore.Stats `json:"stats"`
+				Chunks        int             `json:"chunks"`
+				ChunksSent    int             `json:"chunks_sent"`
+				ChunksSkipped int             `json:"chunks_skipped"`
+				BytesSent     int64           `json:"bytes_sent"`
+				Seconds       float64         `json:"seconds"`
+				RecoveryKey   string          `json:"recovery_key,omitempty"`
+			}
+			id := transfer.FormatBackupID(res.ID)
+			j := jsonOut{id, res.Seq, res.New, res.Stats, res.Chunks, res.ChunksSent, res.ChunksSkipped, res.BytesSent, res.Duration.Seconds(), ""}
+			showKey := res.New && !password
+			if showKey {
+				j.RecoveryKey = res.Key.RecoveryString()
+			}
+			return a.emit(j, func() {
+				fmt.Fprintf(a.stdout, "backed up %d messages, %d attachments (%s) in %s: sent %d chunks (%s), %d already on the relay\n",
+					res.Stats.Messages, res.Stats.Attachments, humanBytes(res.Stats.MediaBytes), res.Duration.Round(time.Millisecond),
+					res.ChunksSent, humanBytes(res.BytesSent), res.ChunksSkipped)
+				fmt.Fprintf(a.stdout, "backup: %s\n", id)
+				if showKey {
+					fmt.Fprintf(a.stdout, "recovery key: %s\n", j.RecoveryKey)
+					fmt.Fprintln(a.stdout, "Keep this key somewhere safe: without it the backup cannot be restored.")
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&relayAddr, "relay", "", "the relay's address, as printed by ferry relay")
+	cmd.Flags().BoolVar(&password, "password", false, "lock the backup key with a password (from FERRY_PASSWORD or a prompt) instead of showing a recovery key")
+	return cmd
+}
+
+func (a *app) restoreCmd() *cobra.Command {
+	var (
+		relayAddr, key, backupID string
+		password                 bool
+	)
+	cmd := &cobra.Command{
+		Use:   "restore --relay ADDR (--key KEY | --password --backup ID)",
+		Short: "Restore a backup from a relay into this home",
+		Long: `Fetch a backup from a relay's vault, verify every piece of it, and merge it into
+this home. Needs the recovery key, or the password and the backup ID; never the
+device that made it. Nothing is changed unless the whole backup is intact: a
+tampered, incomplete or wrong backup leaves the home as it was. An interrupted
+restore continues where it stopped when run again.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if relayAddr == "" {
+				return usageError{errors.New("--relay ADDR is required: the relay that keeps the backup")}
+			}
+			if (key == "") == !password {
+				return usageError{errors.New("give either --key KEY (the recovery key) or --password with --backup ID")}
+			}
+			if password && backupID == "" {
+				return usageError{errors.New("--backup ID is required with --password: the ID printed by ferry backup")}
+			}
+			opts := transfer.RestoreOptions{BackupID: strings.TrimSpace(backupID)}
+			if opts.BackupID != "" {
+				if _, err := transfer.ParseBackupID(opts.BackupID); err != nil {
+					return vaultErr(err, false)
+				}
+			}
+			if key != "" {
+				k, err := archive.ParseRecoveryKey(key)
+				if err != nil {
+					return err
+				}
+				defer k.Wipe()
+				opts.Key = &k
+			}
+			if password {
+				pw, err := a.readPassword("Password of the backup: ", false)
+				if err != nil {
+					return err
+				}
+				opts.Password = pw
+			}
+			res, err := a.intoHome(ctx, func(st *chatstore.Store) (transfer.Result, error) {
+				var res transfer.Result
+				err := a.withVault(ctx, relayAddr, func(c *vault.Client) error {
+					p := a.newProgress("restoring", 0, true)
+					opts.Progress = p.Set
+					var err error
+					res, err = transfer.Restore(ctx, c, st, opts)
+					p.Finish()
+					return err
+				})
+				return res, err
+			})
+			if err != nil {
+				return vaultErr(err, key != "")
+			}
+			return a.reportResult(res)
+		},
+	}
+	cmd.Flags().StringVar(&relayAddr, "relay", "", "the relay's address, as printed by ferry relay")
+	cmd.Flags().StringVar(&key, "key", "", "the recovery key printed by ferry backup (spaces optional)")
+	cmd.Flags().BoolVar(&password, "password", false, "the backup is locked with a password (from FERRY_PASSWORD or a prompt)")
+	cmd.Flags().StringVar(&backupID, "backup", "", "the backup ID printed by ferry backup (needed with --password)")
+	return cmd
+}
+
+func (a *app) backupsCmd() *cobra.Command {
+	var relayAddr string
+	cmd := &cobra.Command{
+		Use:   "backups --relay ADDR",
+		Short: "List this device's backups on a relay",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if relayAddr == "" {
+				return usageError{errors.New("--relay ADDR is required")}
+			}
+			if err := a.needHome(); err != nil {
+				return err
+			}
+			var list []vault.Backup
+			err := a.withVault(ctx, relayAddr, func(c *vault.Client) error {
+				var err error
+				list, err = c.List(ctx)
+				return err
+			})
+			if err != nil {
+				return vaultErr(err, false)
+			}
+			type entry struct {
+				Backup  string    `json:"backup"`
+				Updated time.Time `json:"updated"`
+				Size    int64     `json:"size"`
+			}
+			j := struct {
+				Backups []entry `json:"backups"`
+			}{Backups: []entry{}}
+			for _, b := range list {
+				j.Backups = append(j.Backups, entry{transfer.FormatBackupID(b.ID), time.Unix(b.Updated, 0).UTC(), b.Size})
+			}
+			return a.emit(j, func() {
+				if len(list) == 0 {
+					fmt.Fprintln(a.stdout, "no backups of this device on that relay")
+					return
+				}
+				for _, e := range j.Backups {
+					fmt.Fprintf(a.stdout, "%s  %s  %s\n", e.Backup, e.Updated.Local().Format("2006-01-02 15:04"), humanBytes(e.Size))
+				}
+			})
+		},
+	}
+	cmd.PersistentFlags().StringVar(&relayAddr, "relay", "", "the relay's address, as printed by ferry relay")
+	rm := &cobra.Command{
+		Use:   "rm ID --relay ADDR",
+		Short: "Delete one of this device's backups from a relay",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if relayAddr == "" {
+				return usageError{errors.New("--relay ADDR is required")}
+			}
+			id, err := transfer.ParseBackupID(strings.TrimSpace(args[0]))
+			if err != nil {
+				return vaultErr(err, false)
+			}
+			if err := a.needHome(); err != nil {
+				return err
+			}
+			err = a.withVault(ctx, relayAddr, func(c *vault.Client) error { return c.Delete(ctx, id) })
+			if err != nil {
+				return vaultErr(err, false)
+			}
+			return a.emit(map[string]string{"deleted": args[0]}, func() {
+				fmt.Fprintf(a.stdout, "deleted backup %s\n", args[0])
+			})
+		},
+	}
+	cmd.AddCommand(rm)
+	return cmd
+}
+
+// needHome fails unless the home exists: a vault account is the home's
+// device identity, and a new one owns no backups.
+func (a *app) needHome() error {
+	if _, err := os.Stat(a.home); err != nil {
+		return fmt.Errorf("open %s: %w", a.home, chatstore.ErrNoHome)
+	}
+	return nil
+}
+
+// withVault starts this device's libp2p host, connects to the relay and
+// runs fn with a vault client.
+func (a *app) withVault(ctx context.Context, relayAddr string, fn func(*vault.Client) error) error {
+	h, err := p2p.NewHost(ctx, p2p.Config{Home: a.home, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	c, err := vault.Dial(ctx, h, relayAddr)
+	if err != nil {
+		return err
+	}
+	return fn(c)
+}
+
+// vaultErr shows a vault failure as its sentence (errors.Is still sees the
+// whole chain).
+func vaultErr(err error, keyMode bool) error {
+	if keyMode && errors.Is(err, vault.ErrNotFound) {
+		return sentence{"no backup on this relay opens with this recovery key: check the key and the relay address (the backup may also have expired or been deleted)", err}
+	}
+	for _, s := range []error{
+		vault.ErrNotFound, vault.ErrForbidden, vault.ErrQuota, vault.ErrTooLarge, vault.ErrWrongPassword,
+		vault.ErrLocked, vault.ErrMissingChunks, vault.ErrProtocol, vault.ErrRelay,
+		transfer.ErrVaultCorrupt, transfer.ErrVaultRollback, transfer.ErrBackupID,
+	} {
+		if errors.Is(err, s) {
+			return sentence{s.Error(), err}
+		}
+	}
+	return err
+}
+
+// sentence is an error shown as msg that wraps its cause.
+type sentence struct {
+	msg string
+	err error
+}
+
+func (s sentence) Error() string { return s.msg }
+func (s sentence) Unwrap() error { return s.err }
+
+// vaultConfig holds the ferry relay flags of the vault.
+type vaultConfig struct {
+	dir, s3, quota, maxSize string
+	ttl                     time.Duration
+}
+
+func (v *vaultConfig) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&v.dir, "vault-dir", "", "keep devices' encrypted backups in this directory (default DATA/vault)")
+	cmd.Flags().StringVar(&v.s3, "s3", "", "keep backups in S3-compatible storage instead: s3://ACCESS:SECRET@HOST[:PORT]/BUCKET[/PREFIX][?secure=false]")
+	cmd.Flags().StringVar(&v.quota, "quota", "", "bytes one device may keep in the vault, e.g. 10GiB (default 10GiB)")
+	cmd.Flags().StringVar(&v.maxSize, "max-backup-size", "", "largest backup accepted, e.g. 8GiB (default 8GiB)")
+	cmd.Flags().DurationVar(&v.ttl, "backup-ttl", 0, "delete backups not refreshed for this long (default 4320h: 180 days)")
+}
+
+// apply opens the vault's store and fills the relay config.
+func (v *vaultConfig) apply(ctx context.Context, dataDir string, quota, maxSize *int64, ttl *time.Duration) (vaultstore.Store, error) {
+	var err error
+	if *quota, err = parseSize(v.quota); err != nil {
+		return nil, usageError{fmt.Errorf("--quota: %w", err)}
+	}
+	if *maxSize, err = parseSize(v.maxSize); err != nil {
+		return nil, usageError{fmt.Errorf("--max-backup-size: %w", err)}
+	}
+	if v.ttl < 0 {
+		return nil, usageError{errors.New("--backup-ttl must be positive")}
+	}
+	*ttl = v.ttl
+	if v.s3 != "" {
+		if v.dir != "" {
+			return nil, usageError{errors.New("give --vault-dir or --s3, not both")}
+		}
+		return vaultstore.NewS3(ctx, v.s3)
+	}
+	dir := v.dir
+	if dir == "" {
+		dir = filepath.Join(dataDir, "vault")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("vault directory: %w", err)
+	}
+	return vaultstore.NewDir(dir)
+}
+
+// parseSize parses a byte count such as 512MiB, 10GB or 4096; "" is 0.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.TrimSpace(s[i:])
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 512MiB or 10GB", s)
+	}
+	mult := map[string]float64{
+		"": 1, "b": 1,
+		"k": 1 << 10, "kib": 1 << 10, "kb": 1e3,
+		"m": 1 << 20, "mib": 1 << 20, "mb": 1e6,
+		"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
+		"t": 1 << 40, "tib": 1 << 40, "tb": 1e12,
+	}[strings.ToLower(unit)]
+	if mult == 0 {
+		return 0, fmt.Errorf("%q: unknown unit %q (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)", s, unit)
+	}
+	if f*mult >= 1<<62 {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return int64(f * mult), nil
+}
