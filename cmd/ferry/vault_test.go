@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ferryhq/ferry/relay"
+	"github.com/ferryhq/ferry/relay/vaultstore"
+)
+
+var backupLine = regexp.MustCompile(`(?m)^backup: ([0-9a-f]{32})$`)
+
+// vaultRelay starts an in-process relay with a vault on loopback.
+func vaultRelay(t *testing.T) string {
+	t.Helper()
+	st, err := vaultstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := relay.New(context.Background(), relay.Config{
+		DataDir: t.TempDir(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Vault: st,
+	})
+	if err != nil {
+		t.Fatalf("relay.New: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s.Addrs()[0].String()
+}
+
+func TestBackupRestore(t *testing.T) {
+	addr := vaultRelay(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	want := seed(t, src, 300, 1, 1)
+
+	r := mustOK(t, ferry(t, nil, "--home", src, "backup", "--relay", addr))
+	id, key := backupLine.FindStringSubmatch(r.stdout), recoveryKeyLine.FindStringSubmatch(r.stdout)
+	if id == nil || key == nil {
+		t.Fatalf("backup printed no backup or recovery key line:\n%s", r.stdout)
+	}
+	// Again: incremental, nothing new to send, no key shown again.
+	r = mustOK(t, ferry(t, nil, "--home", src, "--json", "backup", "--relay", addr))
+	var out struct {
+		Backup      string `json:"backup"`
+		ChunksSent  int    `json:"chunks_sent"`
+		RecoveryKey string `json:"recovery_key"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("backup --json output %q: %v", r.stdout, err)
+	}
+	if out.Backup != id[1] || out.ChunksSent != 0 || out.RecoveryKey != "" {
+		t.Errorf("second backup: %+v; want the same ID, nothing sent, no key", out)
+	}
+
+	// A new device restores with the key alone.
+	dst := filepath.Join(dir, "dst")
+	mustOK(t, ferry(t, nil, "--home", dst, "restore", "--relay", addr, "--key", key[1]))
+	if got := stats(t, dst); got != want {
+		t.Errorf("restored %+v, want %+v", got, want)
+	}
+	// A wrong key changes nothing and says why.
+	bad := filepath.Join(dir, "bad")
+	r = ferry(t, nil, "--home", bad, "restore", "--relay", addr, "--key", strings.Repeat("0", 64))
+	if r.code == 0 || !strings.Contains(r.stderr, "no backup on this relay opens with this recovery key") {
+		t.Errorf("wrong key: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	// The list is the device's own; another device can neither see nor delete.
+	r = mustOK(t, ferry(t, nil, "--home", src, "--json", "backups", "--relay", addr))
+	if !strings.Contains(r.stdout, id[1]) {
+		t.Errorf("backups: %s; want %s listed", r.stdout, id[1])
+	}
+	r = mustOK(t, ferry(t, nil, "--home", dst, "backups", "--relay", addr))
+	if strings.Contains(r.stdout, id[1]) {
+		t.Errorf("another device lists the backup: %s", r.stdout)
+	}
+	r = ferry(t, nil, "--home", dst, "backups", "rm", id[1], "--relay", addr)
+	if r.code == 0 || !strings.Contains(r.stderr, "belongs to another device") {
+		t.Errorf("another device deletes: exit %d, stderr %q", r.code, r.stderr)
+	}
+	mustOK(t, ferry(t, nil, "--home", src, "backups", "rm", id[1], "--relay", addr))
+	r = mustOK(t, ferry(t, nil, "--home", src, "backups", "--relay", addr))
+	if strings.Contains(r.stdout, id[1]) {
+		t.Errorf("backup still listed after rm: %s", r.stdout)
+	}
+}
+
+func TestBackupRestorePassword(t *testing.T) {
+	addr := vaultRelay(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	want := seed(t, src, 200, 0, 2)
+	pw := []string{"FERRY_PASSWORD=correct horse battery staple"}
+	r := mustOK(t, ferry(t, pw, "--home", src, "backup", "--relay", addr, "--password"))
+	id := backupLine.FindStringSubmatch(r.stdout)
+	if id == nil || strings.Contains(r.stdout, "recovery key") {
+		t.Fatalf("password backup output:\n%s", r.stdout)
+	}
+	r = ferry(t, pw, "--home", filepath.Join(dir, "x"), "restore", "--relay", addr, "--password")
+	if r.code == 0 || !strings.Contains(r.stderr, "--backup ID") {
+		t.Errorf("restore --password without --backup: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = ferry(t, []string{"FERRY_PASSWORD=wrong"}, "--home", filepath.Join(dir, "y"), "restore", "--relay", addr, "--password", "--backup", id[1])
+	if r.code == 0 || !strings.Contains(r.stderr, "password does not open this backup") {
+		t.Errorf("wrong password: exit %d, stderr %q", r.code, r.stderr)
+	}
+	dst := filepath.Join(dir, "dst")
+	mustOK(t, ferry(t, pw, "--home", dst, "restore", "--relay", addr, "--password", "--backup", id[1]))
+	if got := stats(t, dst); got != want {
+		t.Errorf("restored %+v, want %+v", got, want)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"", 0, true}, {"4096", 4096, true}, {"10GiB", 10 << 30, true}, {"10GB", 10e9, true},
+		{"1.5 MiB", 3 << 19, true}, {"2k", 2048, true}, {"-1", 0, false}, {"10 parsecs", 0, false}, {"GiB", 0, false},
+	} {
+		got, err := parseSize(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
