@@ -41,6 +41,9 @@ type Config struct {
 	// TTL is how long a backup lives after its last manifest (or key slot)
 	// was written. Default 180 days.
 	TTL time.Duration
+	// MaxStreams bounds the requests served at once, and so the memory
+	// they hold (a chunk is up to a few MiB). Others wait. Default 64.
+	MaxStreams int
 	// SweepEvery is how often expired backups are looked for, while
 	// requests arrive. Default 1 hour.
 	SweepEvery time.Duration
@@ -55,6 +58,7 @@ func (c *Config) setDefaults() {
 	c.MaxBackupSize = cmp.Or(c.MaxBackupSize, 8<<30)
 	c.TTL = cmp.Or(c.TTL, 180*24*time.Hour)
 	c.SweepEvery = cmp.Or(c.SweepEvery, time.Hour)
+	c.MaxStreams = cmp.Or(c.MaxStreams, 64)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -69,6 +73,7 @@ type Server struct {
 	cfg   Config
 	store vaultstore.Store
 	log   *slog.Logger
+	slots chan struct{} // one per request being served
 
 	// mu serialises every read-modify-write of a backup's bookkeeping.
 	mu      sync.Mutex
@@ -84,7 +89,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("vault: no store configured")
 	}
 	cfg.setDefaults()
-	return &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, pending: make(map[[IDSize]byte]int64)}, nil
+	return &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxStreams),
+		pending: make(map[[IDSize]byte]int64)}, nil
 }
 
 // Register serves the vault protocol on h from cfg.Store.
@@ -103,6 +109,15 @@ const requestTimeout = 2 * time.Minute
 // Serve answers the requests of one stream until the client closes it.
 func (s *Server) Serve(st network.Stream) {
 	from := st.Conn().RemotePeer()
+	wait := time.NewTimer(requestTimeout)
+	defer wait.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-wait.C:
+		st.Reset()
+		return
+	}
 	r := wire.NewReader(st)
 	for {
 		st.SetDeadline(time.Now().Add(requestTimeout))
