@@ -27,6 +27,7 @@ func testConformance(t *testing.T, open func(t *testing.T) Store) {
 		{"LongReader", testLongReader},
 		{"ConcurrentPuts", testConcurrentPuts},
 		{"ConcurrentSameKey", testConcurrentSameKey},
+		{"ConcurrentPutDelete", testConcurrentPutDelete},
 		{"BadKeys", testBadKeys},
 	}
 	for _, tt := range tests {
@@ -383,6 +384,42 @@ func testConcurrentSameKey(t *testing.T, s Store) {
 		t.Errorf("final Get is not the last version put")
 	}
 	assertList(t, s, "same/", []string{key})
+}
+
+func testConcurrentPutDelete(t *testing.T, s Store) {
+	// Writers and deleters of different keys in one directory: a Delete
+	// emptying a directory never makes another key's Put fail.
+	const n, rounds = 8, 20
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	var want []string
+	for i := range n {
+		key := fmt.Sprintf("pd/x/y/k%d", i)
+		want = append(want, key)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				if err := s.Put(ctx, key, bytes.NewReader([]byte(key)), int64(len(key))); err != nil {
+					errs[i] = err
+					return
+				}
+				if err := s.Delete(ctx, key); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+			errs[i] = s.Put(ctx, key, bytes.NewReader([]byte(key)), int64(len(key)))
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	assertList(t, s, "pd/", want)
 }
 
 // badKeys are keys every Store must reject.

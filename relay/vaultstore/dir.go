@@ -91,6 +91,9 @@ func (d *dirStore) Put(ctx context.Context, key string, r io.Reader, size int64)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("vaultstore: put %s: %w", key, err)
 	}
+	if err := d.checkConflict(key); err != nil {
+		return fmt.Errorf("vaultstore: put %s: %w", key, err)
+	}
 	final := d.path(key)
 	dir := filepath.Dir(final)
 	f, err := d.createTemp(key)
@@ -98,17 +101,13 @@ func (d *dirStore) Put(ctx context.Context, key string, r io.Reader, size int64)
 		return fmt.Errorf("vaultstore: put %s: %w", key, err)
 	}
 	tmp := f.Name()
-	if err := d.checkConflict(key); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("vaultstore: put %s: %w", key, err)
-	}
 	defer func() {
 		if f != nil {
 			f.Close()
 		}
 		if err != nil {
 			os.Remove(tmp)
+			d.prune(dir)
 		}
 	}()
 	n, err := io.Copy(f, ctxReader{ctx, io.LimitReader(r, size)})
@@ -132,43 +131,54 @@ func (d *dirStore) Put(ctx context.Context, key string, r io.Reader, size int64)
 	if err := os.Rename(tmp, final); err != nil {
 		return fmt.Errorf("vaultstore: put %s: %w", key, err)
 	}
-	if err := syncDir(dir); err != nil {
+	// The directory is gone only if a concurrent Delete removed the object
+	// and pruned it: then there is nothing left to make durable.
+	if err := syncDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("vaultstore: put %s: sync directory: %w", key, err)
 	}
 	return nil
 }
 
 // createTemp creates the directories of key and a temporary file in the
-// last one. A concurrent Delete may prune a directory that has just been
-// created but is still empty; then it tries again.
+// last one. A concurrent Delete or failed Put may prune a directory that
+// has just been created but is still empty; then it tries again.
 func (d *dirStore) createTemp(key string) (*os.File, error) {
 	segs := strings.Split(key, "/")
 	segs = segs[:len(segs)-1]
 	var err error
 	for range 8 {
-		dir := d.root
-		for _, seg := range segs {
-			next := filepath.Join(dir, seg)
-			switch err := os.Mkdir(next, 0o700); {
-			case err == nil:
-				if err := syncDir(dir); err != nil {
-					return nil, fmt.Errorf("sync directory: %w", err)
-				}
-			case !errors.Is(err, fs.ErrExist):
-				return nil, err
-			}
-			dir = next
-		}
 		var f *os.File
-		f, err = os.CreateTemp(dir, tmpPrefix+"*")
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+		f, err = d.tryCreateTemp(segs)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return f, err
 		}
 	}
 	return nil, err
+}
+
+func (d *dirStore) tryCreateTemp(segs []string) (*os.File, error) {
+	dir := d.root
+	for _, seg := range segs {
+		next := filepath.Join(dir, seg)
+		switch err := os.Mkdir(next, 0o700); {
+		case err == nil:
+			if err := syncDir(dir); err != nil {
+				return nil, fmt.Errorf("sync directory: %w", err)
+			}
+		case !errors.Is(err, fs.ErrExist):
+			return nil, err
+		}
+		dir = next
+	}
+	return os.CreateTemp(dir, tmpPrefix+"*")
+}
+
+// prune removes dir and its parents up to root as long as they are empty,
+// so deleted accounts and failed Puts leave no directories behind.
+func (d *dirStore) prune(dir string) {
+	for dir != d.root && strings.HasPrefix(dir, d.root) && os.Remove(dir) == nil {
+		dir = filepath.Dir(dir)
+	}
 }
 
 // checkConflict returns ErrKeyConflict if an object is stored under a
@@ -249,14 +259,11 @@ func (d *dirStore) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("vaultstore: delete %s: %w", key, err)
 	}
 	dir := filepath.Dir(p)
-	if err := syncDir(dir); err != nil {
+	// A concurrent Delete may have pruned the now empty directory.
+	if err := syncDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("vaultstore: delete %s: sync directory: %w", key, err)
 	}
-	// Prune directories left empty, so deleted accounts leave nothing
-	// behind; Remove fails on the first one that is not empty.
-	for dir != d.root && os.Remove(dir) == nil {
-		dir = filepath.Dir(dir)
-	}
+	d.prune(dir)
 	return nil
 }
 

@@ -66,7 +66,7 @@ func TestDirLayout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want = "./ acct/ acct/id1/ acct/id1/m.obj acct/id3/"
+	want = "./ acct/ acct/id1/ acct/id1/m.obj"
 	if got := strings.Join(files(t, root), " "); got != want {
 		t.Errorf("after deletes layout = %s\nwant     %s", got, want)
 	}
