@@ -41,10 +41,10 @@ import (
 // BLAKE3-keyed(name key, chunk hash): identical chunks of later backups with
 // the same key have the same name, so a backup sends only the chunks the
 // vault lacks, while the operator cannot test a guess of content. A sealed
-// chunk is nonce (12) || AES-GCM(len (uint32 LE) || bytes || zeros), padded
-// to a size bucket (64 KiB × 2^(k/4)), with "ferry vault v1 chunk" || backup
-// ID || name as associated data, so a chunk moved to another name or backup
-// fails to open.
+// chunk is nonce (12) || AES-GCM(len (uint32 LE) || bytes || zeros), the
+// zeros padding it to a size bucket (64 KiB × 2^k × 1, 1.25, 1.5 or 1.75),
+// with "ferry vault v1 chunk" || backup ID || name as associated data, so a
+// chunk moved to another name or backup fails to open.
 //
 // The vault manifest is sealed the same way (associated data "ferry vault
 // v1 manifest" || backup ID) and holds

@@ -74,8 +74,8 @@
 //
 // It sees: account peer IDs, backup IDs, when backups are written and read,
 // how many chunks they have and each chunk's size rounded up to a bucket
-// (64 KiB × 2^(k/4)), the manifest's size, and the Argon2id salt and
-// parameters.
+// (64 KiB × 2^k × 1, 1.25, 1.5 or 1.75), the manifest's size, and the
+// Argon2id salt and parameters.
 //
 // It cannot: read any chunk or manifest (AES-256-GCM under keys derived
 // from the 256-bit backup key); test a guess of content (chunk names are
