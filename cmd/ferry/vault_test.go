@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/relay"
 	"github.com/ferryhq/ferry/relay/vaultstore"
@@ -128,5 +133,58 @@ func TestParseSize(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("parseSize(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestRelayVaultFlags runs ferry relay with a tiny quota and a vault
+// directory of its own, and backs up to it.
+func TestRelayVaultFlags(t *testing.T) {
+	dir := t.TempDir()
+	vdir := filepath.Join(dir, "vault")
+	cmd := exec.Command(ferryBin, "relay", "--listen", "/ip4/127.0.0.1/tcp/0", "--data", filepath.Join(dir, "relay"),
+		"--vault-dir", vdir, "--quota", "64KiB", "--backup-ttl", "24h", "--max-backup-size", "1MiB")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if l, ok := strings.CutPrefix(sc.Text(), "relay: "); ok {
+				lines <- l
+			}
+		}
+		close(lines)
+	}()
+	var addr string
+	select {
+	case l, ok := <-lines:
+		if !ok {
+			t.Fatalf("ferry relay printed no address; stderr: %s", stderr.String())
+		}
+		addr = l
+	case <-time.After(30 * time.Second):
+		t.Fatal("ferry relay printed no address within 30s")
+	}
+
+	home := filepath.Join(dir, "src")
+	seed(t, home, 100, 1, 1)
+	r := ferry(t, nil, "--home", home, "backup", "--relay", addr)
+	if r.code == 0 || !strings.Contains(r.stderr, "quota") {
+		t.Errorf("backup over the quota: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(vdir); err != nil {
+		t.Errorf("--vault-dir not used: %v", err)
+	}
+	r = ferry(t, nil, "relay", "--data", filepath.Join(dir, "r2"), "--quota", "lots")
+	if r.code == 0 || !strings.Contains(r.stderr, "--quota") {
+		t.Errorf("bad --quota: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
