@@ -128,6 +128,8 @@ type BackupResult struct {
 	// Seq is this backup's sequence number (1 for the first).
 	Seq   uint64
 	Stats chatstore.Stats
+	// Bytes is the stored size of the whole snapshot (every chunk once).
+	Bytes int64
 	// Chunks is the number of distinct chunks the backup refers to;
 	// ChunksSent of them were uploaded (BytesSent sealed bytes), and
 	// ChunksSkipped were already in the vault.
@@ -455,7 +457,7 @@ func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts Ba
 	}
 	defer snap.Close()
 	m := snap.Manifest()
-	res.Stats = m.Stats
+	res.Stats, res.Bytes = m.Stats, m.TotalBytes()
 
 	// One upload per distinct name, from the first chunk that has it.
 	first := map[[32]byte]int{}

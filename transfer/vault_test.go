@@ -643,7 +643,7 @@ func BenchmarkVault(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportMetric(float64(res.BytesSent), "bytes-sent/op")
-			b.ReportMetric(100*float64(res.BytesSent)/float64(size), "%-of-media/op")
+			b.ReportMetric(100*float64(res.BytesSent)/float64(res.Bytes), "%-of-history/op")
 		}
 	})
 }
