@@ -135,11 +135,13 @@ func (s *Server) Serve(st network.Stream) {
 		rt, rb, err := s.handle(ctx, from, t, body)
 		cancel()
 		if err != nil {
-			code := codeOf(err)
+			code, msg := codeOf(err), err.Error()
 			if code == codeInternal {
+				// The cause stays in the relay's log, not on the wire.
 				s.log.Error("vault request failed", "op", byte(t), "peer", from, "err", err)
+				msg = ErrRelay.Error()
 			}
-			err = wire.WriteError(st, code, err.Error())
+			err = wire.WriteError(st, code, msg)
 		} else {
 			err = wire.Write(st, rt, rb)
 		}
