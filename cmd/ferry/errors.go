@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"strings"
 
@@ -53,6 +54,7 @@ var messages = []message{
 	{chatstore.ErrLocked, "the history is in use by another ferry process: wait for it to finish or stop it, then try again"},
 	{chatstore.ErrNotAStore, "the home does not hold a Ferry history (its database is not one of ours): check --home"},
 	{chatstore.ErrTooNew, "the history was written by a newer version of Ferry: upgrade ferry to use it"},
+	{context.Canceled, "interrupted: nothing half-done was kept in the history; run the same command again to continue where it stopped"},
 }
 
 // isUsageError tells cobra's own complaints about the command line apart.
