@@ -136,7 +136,11 @@ func (d *Daemon) receiveOnce(ctx context.Context, s *sessionInfo, pid peer.ID, s
 		ev(Event{Kind: EventProgress, Phase: "receiving", Done: got.Add(n), Total: need, Items: items.Add(1), ItemsTotal: int64(len(missing))})
 	})
 	if err != nil {
-		recv.Close() // keeps what is staged for the next attempt
+		if errors.Is(err, transfer.ErrNoSpace) {
+			recv.Abort() // give the space back at once
+		} else {
+			recv.Close() // keeps what is staged for the next attempt
+		}
 		ms.Reset()
 		return nil, err
 	}

@@ -364,6 +364,9 @@ func TestLANReceiverDiskFull(t *testing.T) {
 	if s := stats(t, homeB); s != before {
 		t.Errorf("receiver's history changed on a full disk: %+v, want %+v", s, before)
 	}
+	if ents, _ := os.ReadDir(filepath.Join(homeB, ".staging")); len(ents) != 0 {
+		t.Errorf("a failed receive onto a full disk left staging behind: %v", ents)
+	}
 	send.cmd.Process.Signal(syscall.SIGINT)
 	_ = send.wait()
 	_, _ = io.Discard.Write(nil)
