@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -70,7 +71,8 @@ import (
 
 // VaultConn is a relay's vault as Backup and Restore use it;
 // *vault.Client (package relay/vault) implements it. Names are chunk names,
-// ids backup IDs.
+// ids backup IDs. GetChunk's error for a chunk the vault does not hold
+// matches fs.ErrNotExist.
 type VaultConn interface {
 	PutChunk(ctx context.Context, id [16]byte, name [32]byte, sealed []byte) error
 	HasChunks(ctx context.Context, id [16]byte, names [][32]byte) ([]bool, error)
@@ -87,6 +89,8 @@ var (
 	// ErrVaultCorrupt: a chunk or the manifest from the vault failed its
 	// check (changed, swapped or forged); nothing was written.
 	ErrVaultCorrupt = errors.New("the backup on the relay is damaged or was tampered with: nothing was restored")
+	// ErrVaultIncomplete: the vault lacks a chunk the manifest refers to.
+	ErrVaultIncomplete = errors.New("the backup on the relay is missing part of its data (lost or deleted there): nothing was restored; make a new backup from a device that has the history")
 	// ErrVaultRollback: the relay served an older manifest than this device
 	// already wrote or restored.
 	ErrVaultRollback = errors.New("the relay served an older version of this backup than this device has already seen: nothing was restored")
@@ -606,9 +610,10 @@ func uploadChunks(ctx context.Context, snap *Snap, conn VaultConn, vk *vaultKeys
 // the engine's atomic merge and digest check. Every chunk is opened and
 // checked against the authenticated manifest before the Receiver stages it;
 // a damaged, swapped or forged chunk or manifest fails with ErrVaultCorrupt
-// and leaves the store and its staging as they were before. A network
-// failure keeps what was verified staged, so running Restore again
-// continues where it stopped.
+// and a chunk the vault lacks with ErrVaultIncomplete; both leave the store
+// as it was and remove what this backup had staged. A network failure keeps
+// what was verified staged, so running Restore again continues where it
+// stopped.
 func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts RestoreOptions) (Result, error) {
 	key, id, err := restoreKey(ctx, conn, opts)
 	if err != nil {
@@ -660,7 +665,7 @@ func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts R
 		res, err = recv.Commit(ctx)
 	}
 	if err != nil {
-		if discard(err) || errors.Is(err, ErrVaultCorrupt) {
+		if discard(err) || errors.Is(err, ErrVaultCorrupt) || errors.Is(err, ErrVaultIncomplete) {
 			recv.Abort()
 		} else {
 			recv.Close()
@@ -756,6 +761,9 @@ func downloadChunks(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Re
 				c := m.Chunk(i)
 				n := vk.name(c.Hash)
 				sealed, err := conn.GetChunk(ctx, vk.id, n)
+				if errors.Is(err, fs.ErrNotExist) {
+					err = fmt.Errorf("chunk %d: %w", i, asUser(ErrVaultIncomplete, err))
+				}
 				var data []byte
 				if err == nil {
 					data, err = open(vk.chunk, sealed, vk.chunkAD(n))

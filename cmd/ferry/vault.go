@@ -327,7 +327,7 @@ func vaultErr(err error, keyMode bool) error {
 	for _, s := range []error{
 		vault.ErrNotFound, vault.ErrForbidden, vault.ErrQuota, vault.ErrTooLarge, vault.ErrWrongPassword,
 		vault.ErrLocked, vault.ErrMissingChunks, vault.ErrProtocol, vault.ErrRelay,
-		transfer.ErrVaultCorrupt, transfer.ErrVaultRollback, transfer.ErrBackupID,
+		transfer.ErrVaultCorrupt, transfer.ErrVaultIncomplete, transfer.ErrVaultRollback, transfer.ErrBackupID,
 	} {
 		if errors.Is(err, s) {
 			return sentence{s.Error(), err}

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -107,7 +108,11 @@ func (c *Client) HasChunks(ctx context.Context, id [IDSize]byte, names [][NameSi
 
 // GetChunk fetches a sealed chunk of backup id.
 func (c *Client) GetChunk(ctx context.Context, id [IDSize]byte, name [NameSize]byte) ([]byte, error) {
-	return c.call(ctx, "get chunk", request{op: opGetChunk, id: id, name: name}, rData)
+	b, err := c.call(ctx, "get chunk", request{op: opGetChunk, id: id, name: name}, rData)
+	if errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("vault get chunk: %w", ErrChunkMissing)
+	}
+	return b, err
 }
 
 // PutManifest replaces backup id's manifest; names (ascending, no

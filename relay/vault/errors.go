@@ -2,6 +2,7 @@ package vault
 
 import (
 	"errors"
+	"io/fs"
 
 	"github.com/ferryhq/ferry/internal/wire"
 )
@@ -23,6 +24,10 @@ var (
 	ErrLocked = errors.New("this backup is locked after 10 wrong passwords: it can no longer be restored with a password")
 	// ErrMissingChunks: a manifest names chunks the vault does not hold.
 	ErrMissingChunks = errors.New("the relay lacks chunks this backup needs: run the backup again")
+	// ErrChunkMissing: GetChunk found no such chunk. It also matches
+	// fs.ErrNotExist, so that callers that only know the standard library
+	// (package transfer) can tell it from a failure worth retrying.
+	ErrChunkMissing error = missingError{}
 	// ErrProtocol: the relay answered outside the protocol.
 	ErrProtocol = errors.New("the relay answered something that is not the vault protocol: is it a Ferry relay with a vault?")
 	// ErrRelay: the relay failed internally; retrying may help.
@@ -74,3 +79,10 @@ func remoteErr(e *wire.RemoteError) error {
 	}
 	return ErrRelay
 }
+
+type missingError struct{}
+
+func (missingError) Error() string {
+	return "the relay lacks a piece of this backup (it was lost or deleted there)"
+}
+func (missingError) Is(target error) bool { return target == fs.ErrNotExist }
