@@ -1,0 +1,143 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/relay/vaultstore"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func newHost(t *testing.T) host.Host {
+	t.Helper()
+	h, err := p2p.NewHost(context.Background(), p2p.Config{Home: t.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// pair returns a client on a new host talking to server.
+func pair(t *testing.T, server host.Host) *Client {
+	t.Helper()
+	h := newHost(t)
+	if err := h.Connect(context.Background(), peer.AddrInfo{ID: server.ID(), Addrs: server.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	return &Client{h: h, relay: server.ID()}
+}
+
+func TestClientServer(t *testing.T) {
+	ctx := context.Background()
+	st, err := vaultstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newHost(t)
+	if _, err := Register(srv, Config{Store: st}); err != nil {
+		t.Fatal(err)
+	}
+	c := pair(t, srv)
+	id := [IDSize]byte{7}
+	n1, n2 := [NameSize]byte{1}, [NameSize]byte{2}
+	if err := c.PutChunk(ctx, id, n1, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	have, err := c.HasChunks(ctx, id, [][NameSize]byte{n1, n2})
+	if err != nil || !have[0] || have[1] {
+		t.Fatalf("HasChunks: %v, %v; want [true false]", have, err)
+	}
+	if err := c.PutManifest(ctx, id, [][NameSize]byte{n1, n2}, []byte("m")); !errors.Is(err, ErrMissingChunks) {
+		t.Errorf("PutManifest naming a missing chunk: %v, want ErrMissingChunks", err)
+	}
+	if err := c.PutManifest(ctx, id, [][NameSize]byte{n1}, []byte("m")); err != nil {
+		t.Fatal(err)
+	}
+	other := pair(t, srv)
+	if b, err := other.GetChunk(ctx, id, n1); err != nil || string(b) != "one" {
+		t.Errorf("GetChunk by another device: %q, %v", b, err)
+	}
+	if _, err := other.GetChunk(ctx, id, n2); !errors.Is(err, ErrChunkMissing) {
+		t.Errorf("GetChunk of a missing chunk: %v, want ErrChunkMissing", err)
+	}
+	if b, err := other.GetManifest(ctx, id); err != nil || string(b) != "m" {
+		t.Errorf("GetManifest: %q, %v", b, err)
+	}
+	p := archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}
+	if err := c.PutKeySlot(ctx, id, p, [32]byte{1}, sha256Of([32]byte{9}), [WrappedSize]byte{3}); err != nil {
+		t.Fatal(err)
+	}
+	if gp, salt, err := other.KeyParams(ctx, id); err != nil || gp != p || salt != [32]byte{1} {
+		t.Errorf("KeyParams: %+v %x %v", gp, salt, err)
+	}
+	if w, err := other.KeySlot(ctx, id, [32]byte{9}); err != nil || w != [WrappedSize]byte{3} {
+		t.Errorf("KeySlot: %x %v", w, err)
+	}
+	list, err := c.List(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != id {
+		t.Errorf("List: %+v, %v", list, err)
+	}
+	if err := c.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.GetManifest(ctx, id); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetManifest after Delete: %v, want ErrNotFound", err)
+	}
+}
+
+// TestClientRejectsHostileAnswers: a relay that answers outside the
+// protocol gives ErrProtocol (or ErrRelay), never a wrong result.
+func TestClientRejectsHostileAnswers(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name   string
+		answer func(st network.Stream)
+		call   func(c *Client) error
+		want   error
+	}{
+		{"wrong type", func(st network.Stream) { wire.Write(st, rData, []byte("x")) },
+			func(c *Client) error { return c.PutChunk(ctx, [16]byte{}, [32]byte{}, []byte("x")) }, ErrProtocol},
+		{"non-empty ack", func(st network.Stream) { wire.Write(st, rAck, []byte("x")) },
+			func(c *Client) error { return c.Delete(ctx, [16]byte{}) }, ErrProtocol},
+		{"short bitmap", func(st network.Stream) { wire.Write(st, rBitmap) },
+			func(c *Client) error { _, err := c.HasChunks(ctx, [16]byte{}, make([][32]byte, 9)); return err }, ErrProtocol},
+		{"unknown error code", func(st network.Stream) { wire.WriteError(st, 99, "?") },
+			func(c *Client) error { _, err := c.GetManifest(ctx, [16]byte{}); return err }, ErrRelay},
+		{"costly argon2 parameters", func(st network.Stream) {
+			wire.Write(st, rKeyParams, appendParams(nil, archive.Params{Time: 1, MemoryKiB: 1 << 22, Threads: 1}, [32]byte{}))
+		}, func(c *Client) error { _, _, err := c.KeyParams(ctx, [16]byte{}); return err }, ErrProtocol},
+		{"short wrapped key", func(st network.Stream) { wire.Write(st, rWrapped, []byte("x")) },
+			func(c *Client) error { _, err := c.KeySlot(ctx, [16]byte{}, [32]byte{}); return err }, ErrProtocol},
+		{"bad list", func(st network.Stream) { wire.Write(st, rBackups, []byte{5}) },
+			func(c *Client) error { _, err := c.List(ctx); return err }, ErrProtocol},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newHost(t)
+			srv.SetStreamHandler(ProtocolID, func(st network.Stream) {
+				if _, _, err := wire.NewReader(st).Next(); err != nil {
+					st.Reset()
+					return
+				}
+				tc.answer(st)
+				st.Close()
+			})
+			if err := tc.call(pair(t, srv)); !errors.Is(err, tc.want) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// A relay that hangs up without answering is an error, not a result.
+	srv := newHost(t)
+	srv.SetStreamHandler(ProtocolID, func(st network.Stream) { st.Close() })
+	if _, err := pair(t, srv).GetChunk(ctx, [16]byte{}, [32]byte{}); err == nil {
+		t.Error("GetChunk from a relay that hung up: no error")
+	}
+}
