@@ -38,7 +38,11 @@ the key is locked under your password instead, and restoring needs the password
 and the backup ID. The relay hands the locked key only to someone who proves the
 password, and locks the backup after 10 wrong ones, but its operator holds the
 locked key and can try passwords offline (slowly, Argon2id): pick a long one.
-The recovery key has no such weakness.`,
+The recovery key has no such weakness.
+
+The backup key is kept in HOME/vault.json (readable only by you) so that later
+backups reuse it; switching between --password and a recovery key starts a new
+backup with a new key. List and delete backups with ferry backups.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
