@@ -78,6 +78,7 @@ type Server struct {
 	// mu serialises every read-modify-write of a backup's bookkeeping.
 	mu      sync.Mutex
 	pending map[[IDSize]byte]int64 // guarded by mu: chunk bytes put since the last manifest
+	counted map[[IDSize]byte]bool  // guarded by mu: pending includes what earlier processes left
 
 	sweepMu   sync.Mutex // held while sweeping
 	lastSweep time.Time  // guarded by sweepMu
@@ -90,7 +91,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.setDefaults()
 	return &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxStreams),
-		pending: make(map[[IDSize]byte]int64)}, nil
+		pending: make(map[[IDSize]byte]int64), counted: make(map[[IDSize]byte]bool)}, nil
 }
 
 // Register serves the vault protocol on h from cfg.Store.
@@ -325,9 +326,43 @@ func (s *Server) usageLocked(ctx context.Context, acct string) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
+		if err := s.countLocked(ctx, id, m); err != nil {
+			return 0, err
+		}
 		n += m.Size + s.pending[id]
 	}
 	return n, nil
+}
+
+// countLocked adds to pending, once per process and backup, the chunks no
+// manifest accounts for that an earlier relay process stored (uploads cut
+// off by a restart), so that a restart does not reset quotas. Caller holds
+// mu.
+func (s *Server) countLocked(ctx context.Context, id [IDSize]byte, m meta) error {
+	if s.counted[id] {
+		return nil
+	}
+	keys, err := s.store.List(ctx, backupDir(id)+"/")
+	if err != nil {
+		return fmt.Errorf("count backup: %w", err)
+	}
+	var total int64
+	for _, k := range keys {
+		if k == backupKey(id, "meta") {
+			continue
+		}
+		sz, err := s.store.Stat(ctx, k)
+		if errors.Is(err, vaultstore.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("count backup: %w", err)
+		}
+		total += sz
+	}
+	s.pending[id] = max(s.pending[id], total-m.Size)
+	s.counted[id] = true
+	return nil
 }
 
 func (s *Server) accountBackups(ctx context.Context, acct string) ([][IDSize]byte, error) {
@@ -496,6 +531,9 @@ func (s *Server) List(ctx context.Context, acct string) ([]Backup, error) {
 		if m.Owner != acct {
 			continue
 		}
+		if err := s.countLocked(ctx, id, m); err != nil {
+			return nil, err
+		}
 		out = append(out, Backup{ID: id, Updated: max(m.Updated, m.Created), Size: m.Size + s.pending[id]})
 	}
 	return out, nil
@@ -518,6 +556,7 @@ func (s *Server) removeLocked(ctx context.Context, id [IDSize]byte, owner string
 		return fmt.Errorf("delete backup: %w", err)
 	}
 	delete(s.pending, id)
+	delete(s.counted, id)
 	var errs []error
 	errs = append(errs, s.store.Delete(ctx, accountDir(owner)+hex.EncodeToString(id[:])))
 	errs = append(errs, s.store.Delete(ctx, backupKey(id, "manifest")))
