@@ -251,13 +251,14 @@ func seal(aead cipher.AEAD, data, ad []byte) ([]byte, error) {
 	return aead.Seal(out, out[:aead.NonceSize()], p, ad), nil
 }
 
-// open reverses seal; any deviation is ErrVaultCorrupt.
+// open reverses seal, decrypting in place (sealed is overwritten); any
+// deviation is ErrVaultCorrupt.
 func open(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
 	ns := aead.NonceSize()
 	if len(sealed) < ns+4+aead.Overhead() {
 		return nil, ErrVaultCorrupt
 	}
-	p, err := aead.Open(nil, sealed[:ns], sealed[ns:], ad)
+	p, err := aead.Open(sealed[ns:ns], sealed[:ns], sealed[ns:], ad) // in place
 	if err != nil {
 		return nil, ErrVaultCorrupt
 	}
@@ -767,15 +768,16 @@ func downloadChunks(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Re
 				var data []byte
 				if err == nil {
 					data, err = open(vk.chunk, sealed, vk.chunkAD(n))
-					if err == nil && (len(data) != c.Size || blake3.Sum256(data) != c.Hash) {
-						err = ErrVaultCorrupt
-					}
 					if err != nil {
 						err = fmt.Errorf("chunk %d: %w", i, err)
 					}
 				}
 				if err == nil {
+					// Put checks the bytes against the manifest's hash.
 					err = recv.Put(i, data)
+					if errors.Is(err, ErrChunkCorrupt) {
+						err = asUser(ErrVaultCorrupt, err)
+					}
 				}
 				mu.Lock()
 				if err != nil {
