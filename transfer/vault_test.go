@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"github.com/ferryhq/ferry/relay/vaultstore"
 	"github.com/ferryhq/ferry/relay/vaultstore/miniotest"
 	"github.com/libp2p/go-libp2p/core/host"
+	"lukechampine.com/blake3"
 )
 
 // cheapParams keep password tests fast; real backups use DefaultParams.
@@ -555,15 +557,53 @@ func TestVaultSealOpen(t *testing.T) {
 			t.Errorf("open with other AD: %v, want ErrVaultCorrupt", err)
 		}
 	}
-	for _, tc := range []struct{ n, want int }{{0, 64 << 10}, {64 << 10, 64 << 10}, {64<<10 + 1, 80 << 10}, {4 << 20, 4 << 20}, {4<<20 + 1, 5 << 20}} {
+	for _, tc := range []struct{ n, want int }{{0, 16 << 10}, {16 << 10, 16 << 10}, {16<<10 + 1, 20 << 10}, {64<<10 + 1, 80 << 10}, {4 << 20, 4 << 20}, {4<<20 + 1, 5 << 20}} {
 		if got := padBucket(tc.n); got != tc.want {
 			t.Errorf("padBucket(%d) = %d, want %d", tc.n, got, tc.want)
 		}
 	}
 }
 
+// TestCutPieces: pieces are cut by content, so inserting blocks near the
+// start of a database keeps most pieces (and their names) the same.
+func TestCutPieces(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	db := make([]byte, 8<<20)
+	for i := range db {
+		db[i] = byte(rng.Uint32())
+	}
+	cut := func(b []byte) map[chatstore.Hash]int {
+		out := map[chatstore.Hash]int{}
+		for len(b) > 0 {
+			n := cutPiece(b, true)
+			if n < min(len(b), pieceMinBlocks*pieceBlock) || n > pieceMax {
+				t.Fatalf("piece of %d bytes", n)
+			}
+			out[blake3.Sum256(b[:n])] = n
+			b = b[n:]
+		}
+		return out
+	}
+	before := cut(db)
+	grown := append(append(slices.Clone(db[:1<<20]), bytes.Repeat([]byte{9}, 3*pieceBlock)...), db[1<<20:]...)
+	after := cut(grown)
+	same := 0
+	for h := range after {
+		if _, ok := before[h]; ok {
+			same++
+		}
+	}
+	if avg := len(db) / len(before); avg < 32<<10 || avg > 128<<10 {
+		t.Errorf("average piece %d bytes, want about %d", avg, 16*pieceBlock)
+	}
+	if same*100 < len(after)*95 {
+		t.Errorf("after inserting 3 blocks, %d of %d pieces are unchanged; want at least 95%%", same, len(after))
+	}
+}
+
 func FuzzParseVaultManifest(f *testing.F) {
 	f.Add((&vaultManifest{seq: 3, time: 12345, engine: []byte("FRYM...")}).marshal())
+	f.Add((&vaultManifest{seq: 1, engine: []byte("x"), pieces: []dbPiece{{size: 4096}, {hash: chatstore.Hash{1}, size: 1}}}).marshal())
 	f.Add([]byte("FRYV\x01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v, err := parseVaultManifest(b)
