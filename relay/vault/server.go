@@ -79,6 +79,10 @@ type Server struct {
 	mu      sync.Mutex
 	pending map[[IDSize]byte]int64 // guarded by mu: chunk bytes put since the last manifest
 	counted map[[IDSize]byte]bool  // guarded by mu: pending includes what earlier processes left
+	// Caches of the store, which this server alone writes: records by
+	// backup, and backups by account (filled on first use).
+	metas    map[[IDSize]byte]meta     // guarded by mu
+	accounts map[string][][IDSize]byte // guarded by mu
 
 	sweepMu   sync.Mutex // held while sweeping
 	lastSweep time.Time  // guarded by sweepMu
@@ -91,7 +95,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.setDefaults()
 	return &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxStreams),
-		pending: make(map[[IDSize]byte]int64), counted: make(map[[IDSize]byte]bool)}, nil
+		pending: make(map[[IDSize]byte]int64), counted: make(map[[IDSize]byte]bool),
+		metas: make(map[[IDSize]byte]meta), accounts: make(map[string][][IDSize]byte)}, nil
 }
 
 // Register serves the vault protocol on h from cfg.Store.
@@ -256,13 +261,16 @@ func (s *Server) put(ctx context.Context, key string, b []byte) error {
 // loadMetaLocked reads a backup's record; ErrNotFound when there is none
 // or it expired (then the backup is deleted). Caller holds mu.
 func (s *Server) loadMetaLocked(ctx context.Context, id [IDSize]byte) (meta, error) {
-	b, err := s.readAll(ctx, backupKey(id, "meta"), 1<<16)
-	if err != nil {
-		return meta{}, err
-	}
-	m, err := parseMeta(b)
-	if err != nil {
-		return meta{}, err
+	m, ok := s.metas[id]
+	if !ok {
+		b, err := s.readAll(ctx, backupKey(id, "meta"), 1<<16)
+		if err != nil {
+			return meta{}, err
+		}
+		if m, err = parseMeta(b); err != nil {
+			return meta{}, err
+		}
+		s.metas[id] = m
 	}
 	if s.expired(m) {
 		if err := s.removeLocked(ctx, id, m.Owner); err != nil {
@@ -282,7 +290,12 @@ func (s *Server) saveMetaLocked(ctx context.Context, id [IDSize]byte, m meta) er
 	if err != nil {
 		return err
 	}
-	return s.put(ctx, backupKey(id, "meta"), b)
+	if err := s.put(ctx, backupKey(id, "meta"), b); err != nil {
+		delete(s.metas, id) // the store may hold either version
+		return err
+	}
+	s.metas[id] = m
+	return nil
 }
 
 // ownedLocked returns the record of a backup acct owns. A backup that does
@@ -306,6 +319,9 @@ func (s *Server) ownedLocked(ctx context.Context, acct string, id [IDSize]byte, 
 	}
 	if err := s.put(ctx, accountDir(acct)+hex.EncodeToString(id[:]), nil); err != nil {
 		return meta{}, err
+	}
+	if ids, ok := s.accounts[acct]; ok && !slices.Contains(ids, id) {
+		s.accounts[acct] = append(ids, id)
 	}
 	return m, nil
 }
@@ -365,7 +381,11 @@ func (s *Server) countLocked(ctx context.Context, id [IDSize]byte, m meta) error
 	return nil
 }
 
+// accountBackups lists acct's backup IDs. Caller holds mu.
 func (s *Server) accountBackups(ctx context.Context, acct string) ([][IDSize]byte, error) {
+	if ids, ok := s.accounts[acct]; ok {
+		return slices.Clone(ids), nil
+	}
 	keys, err := s.store.List(ctx, accountDir(acct))
 	if err != nil {
 		return nil, fmt.Errorf("list account: %w", err)
@@ -379,6 +399,7 @@ func (s *Server) accountBackups(ctx context.Context, acct string) ([][IDSize]byt
 		}
 		ids = append(ids, id)
 	}
+	s.accounts[acct] = slices.Clone(ids)
 	return ids, nil
 }
 
@@ -523,6 +544,7 @@ func (s *Server) List(ctx context.Context, acct string) ([]Backup, error) {
 		m, err := s.loadMetaLocked(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			s.store.Delete(ctx, accountDir(acct)+hex.EncodeToString(id[:]))
+			s.accounts[acct] = slices.DeleteFunc(s.accounts[acct], func(x [IDSize]byte) bool { return x == id })
 			continue
 		}
 		if err != nil {
@@ -557,6 +579,10 @@ func (s *Server) removeLocked(ctx context.Context, id [IDSize]byte, owner string
 	}
 	delete(s.pending, id)
 	delete(s.counted, id)
+	delete(s.metas, id)
+	if ids, ok := s.accounts[owner]; ok {
+		s.accounts[owner] = slices.DeleteFunc(ids, func(x [IDSize]byte) bool { return x == id })
+	}
 	var errs []error
 	errs = append(errs, s.store.Delete(ctx, accountDir(owner)+hex.EncodeToString(id[:])))
 	errs = append(errs, s.store.Delete(ctx, backupKey(id, "manifest")))
