@@ -593,8 +593,8 @@ func TestCutPieces(t *testing.T) {
 			same++
 		}
 	}
-	if avg := len(db) / len(before); avg < 32<<10 || avg > 128<<10 {
-		t.Errorf("average piece %d bytes, want about %d", avg, 16*pieceBlock)
+	if avg := len(db) / len(before); avg < 64<<10 || avg > 256<<10 {
+		t.Errorf("average piece %d bytes, want about %d", avg, (pieceCutMask+1)*pieceBlock)
 	}
 	if same*100 < len(after)*95 {
 		t.Errorf("after inserting 3 blocks, %d of %d pieces are unchanged; want at least 95%%", same, len(after))

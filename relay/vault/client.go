@@ -5,24 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// Client speaks the vault protocol to one relay as the device h. Each call
-// opens its own stream, so calls may run in parallel and a call after the
-// relay came back reconnects. It is safe for concurrent use.
+// Client speaks the vault protocol to one relay as the device h. Calls may
+// run in parallel; each takes an idle stream or opens one, and a call after
+// the relay came back reconnects. It is safe for concurrent use.
 type Client struct {
 	h     host.Host
 	relay peer.ID
 	// Timeout bounds one call (request to answer). Default 2 minutes.
 	Timeout time.Duration
+
+	mu   sync.Mutex
+	idle []network.Stream // guarded by mu: streams between calls
 }
+
+// maxIdle is how many streams a Client keeps open between calls.
+const maxIdle = 8
 
 // Dial connects h to the relay at relayAddr (a multiaddr ending in /p2p/ID).
 func Dial(ctx context.Context, h host.Host, relayAddr string) (*Client, error) {
@@ -33,7 +41,50 @@ func Dial(ctx context.Context, h host.Host, relayAddr string) (*Client, error) {
 	return &Client{h: h, relay: info.ID}, nil
 }
 
+// Close closes the idle streams. The Client stays usable.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	idle := c.idle
+	c.idle = nil
+	c.mu.Unlock()
+	for _, st := range idle {
+		st.Close()
+	}
+	return nil
+}
+
+// stream returns an idle stream (reused) or a new one.
+func (c *Client) stream(ctx context.Context, fresh bool) (network.Stream, bool, error) {
+	if !fresh {
+		c.mu.Lock()
+		if n := len(c.idle); n > 0 {
+			st := c.idle[n-1]
+			c.idle = c.idle[:n-1]
+			c.mu.Unlock()
+			return st, true, nil
+		}
+		c.mu.Unlock()
+	}
+	st, err := c.h.NewStream(ctx, c.relay, ProtocolID)
+	return st, false, err
+}
+
+func (c *Client) putIdle(st network.Stream) {
+	c.mu.Lock()
+	if len(c.idle) < maxIdle {
+		c.idle = append(c.idle, st)
+		st = nil
+	}
+	c.mu.Unlock()
+	if st != nil {
+		st.Close()
+	}
+}
+
 // call sends one request and reads its answer, which must be of type want.
+// A request that failed on a reused stream (the relay may have dropped it
+// while idle, or restarted) is sent once more on a new one; every request
+// but GetKeySlot is idempotent, and GetKeySlot always takes a new stream.
 func (c *Client) call(ctx context.Context, op string, req request, want wire.Type) ([]byte, error) {
 	timeout := c.Timeout
 	if timeout == 0 {
@@ -41,43 +92,58 @@ func (c *Client) call(ctx context.Context, op string, req request, want wire.Typ
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	st, err := c.h.NewStream(ctx, c.relay, ProtocolID)
-	if err != nil {
-		return nil, fmt.Errorf("vault %s: open stream: %w", op, err)
+	t, body := req.encodeParts()
+	fresh := req.op == opGetKeySlot
+	for {
+		st, reused, err := c.stream(ctx, fresh)
+		if err != nil {
+			return nil, fmt.Errorf("vault %s: open stream: %w", op, err)
+		}
+		rt, rb, err := exchange(ctx, st, t, body)
+		if err != nil {
+			st.Reset()
+			if reused && ctx.Err() == nil {
+				fresh = true
+				continue
+			}
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			return nil, fmt.Errorf("vault %s: %w", op, err)
+		}
+		c.putIdle(st)
+		if rt == wire.Error {
+			return nil, fmt.Errorf("vault %s: %w", op, remoteErr(wire.ParseError(rb)))
+		}
+		if rt != want {
+			return nil, fmt.Errorf("vault %s: answer type %#x: %w", op, byte(rt), ErrProtocol)
+		}
+		return rb, nil
 	}
+}
+
+// exchange writes one request on st and reads one answer.
+func exchange(ctx context.Context, st network.Stream, t wire.Type, body [][]byte) (wire.Type, []byte, error) {
 	if d, ok := ctx.Deadline(); ok {
 		st.SetDeadline(d)
 	}
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
 	defer stop()
-	t, body := req.encode()
-	if err := wire.Write(st, t, body); err != nil {
-		st.Reset()
-		return nil, fmt.Errorf("vault %s: send: %w", op, err)
-	}
-	if err := st.CloseWrite(); err != nil {
-		st.Reset()
-		return nil, fmt.Errorf("vault %s: send: %w", op, err)
+	if err := wire.Write(st, t, body...); err != nil {
+		return 0, nil, fmt.Errorf("send: %w", err)
 	}
 	rt, rb, err := wire.NewReader(st).Next()
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil {
-		st.Reset()
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return nil, fmt.Errorf("vault %s: read answer: %w", op, err)
+		return 0, nil, fmt.Errorf("read answer: %w", err)
 	}
-	st.Close()
-	if rt == wire.Error {
-		return nil, fmt.Errorf("vault %s: %w", op, remoteErr(wire.ParseError(rb)))
+	if !stop() {
+		return 0, nil, ctx.Err()
 	}
-	if rt != want {
-		return nil, fmt.Errorf("vault %s: answer type %#x: %w", op, byte(rt), ErrProtocol)
-	}
-	return rb, nil
+	st.SetDeadline(time.Time{})
+	return rt, rb, nil
 }
 
 // PutChunk stores a sealed chunk under name in backup id.

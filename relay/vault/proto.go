@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/wire"
@@ -93,26 +94,40 @@ type request struct {
 
 // encode returns the request's type and body.
 func (r *request) encode() (wire.Type, []byte) {
+	t, parts := r.encodeParts()
+	return t, bytes.Join(parts, nil)
+}
+
+// encodeParts returns the request's type and body in parts, so that a
+// chunk or manifest is written as it is, not copied.
+func (r *request) encodeParts() (wire.Type, [][]byte) {
+	switch r.op {
+	case opPutChunk:
+		return r.op, [][]byte{append(r.id[:len(r.id):len(r.id)], r.name[:]...), r.data}
+	case opPutManifest:
+		head := binary.AppendUvarint(slices.Clone(r.id[:]), uint64(len(r.names)))
+		for _, n := range r.names {
+			head = append(head, n[:]...)
+		}
+		return r.op, [][]byte{head, r.data}
+	}
+	t, b := r.encodeSmall()
+	return t, [][]byte{b}
+}
+
+// encodeSmall encodes the requests other than PutChunk and PutManifest.
+func (r *request) encodeSmall() (wire.Type, []byte) {
 	var b []byte
 	if r.op != opList {
 		b = append(b, r.id[:]...)
 	}
 	switch r.op {
-	case opPutChunk:
-		b = append(b, r.name[:]...)
-		b = append(b, r.data...)
 	case opHasChunks:
 		for _, n := range r.names {
 			b = append(b, n[:]...)
 		}
 	case opGetChunk, opGetKeySlot:
 		b = append(b, r.name[:]...)
-	case opPutManifest:
-		b = binary.AppendUvarint(b, uint64(len(r.names)))
-		for _, n := range r.names {
-			b = append(b, n[:]...)
-		}
-		b = append(b, r.data...)
 	case opPutKeySlot:
 		b = r.slot.append(b)
 	}

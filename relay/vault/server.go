@@ -41,8 +41,8 @@ type Config struct {
 	// TTL is how long a backup lives after its last manifest (or key slot)
 	// was written. Default 180 days.
 	TTL time.Duration
-	// MaxStreams bounds the requests served at once, and so the memory
-	// they hold (a chunk is up to a few MiB). Others wait. Default 64.
+	// MaxStreams bounds the requests served at once (reading and writing
+	// the store). Others wait. Default 64.
 	MaxStreams int
 	// SweepEvery is how often expired backups are looked for, while
 	// requests arrive. Default 1 hour.
@@ -112,21 +112,15 @@ func Register(h host.Host, cfg Config) (*Server, error) {
 // requestTimeout bounds one request, read to answer.
 const requestTimeout = 2 * time.Minute
 
+// idleTimeout is how long a stream may wait for its next request.
+const idleTimeout = time.Minute
+
 // Serve answers the requests of one stream until the client closes it.
 func (s *Server) Serve(st network.Stream) {
 	from := st.Conn().RemotePeer()
-	wait := time.NewTimer(requestTimeout)
-	defer wait.Stop()
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	case <-wait.C:
-		st.Reset()
-		return
-	}
 	r := wire.NewReader(st)
 	for {
-		st.SetDeadline(time.Now().Add(requestTimeout))
+		st.SetDeadline(time.Now().Add(idleTimeout))
 		t, body, err := r.Next()
 		if err == io.EOF {
 			st.Close()
@@ -136,9 +130,18 @@ func (s *Server) Serve(st network.Stream) {
 			st.Reset()
 			return
 		}
+		st.SetDeadline(time.Now().Add(requestTimeout))
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			cancel()
+			st.Reset()
+			return
+		}
 		s.maybeSweep(ctx)
 		rt, rb, err := s.handle(ctx, from, t, body)
+		<-s.slots
 		cancel()
 		if err != nil {
 			code, msg := codeOf(err), err.Error()
