@@ -41,26 +41,35 @@ import (
 //	"ferry vault v1 manifest"    AES-256-GCM key of the manifest
 //	"ferry vault v1 backup id"   the 16-byte backup ID
 //
-// Chunk i of the engine's manifest is stored under the name
-// BLAKE3-keyed(name key, chunk hash): identical chunks of later backups with
-// the same key have the same name, so a backup sends only the chunks the
+// The vault holds two kinds of objects: the engine manifest's media chunks
+// (raw), and pieces of the raw database cut by content (S2-compressed; see
+// splitDB), so that a database that grew keeps most of its pieces. An
+// object of kind k (1 media, 2 piece) whose plaintext has BLAKE3 hash h is
+// named BLAKE3-keyed(name key, k || h): identical objects of later backups
+// with the same key have the same name, so a backup sends only what the
 // vault lacks, while the operator cannot test a guess of content. A sealed
-// chunk is nonce (12) || AES-GCM(len (uint32 LE) || bytes || zeros), the
-// zeros padding it to a size bucket (64 KiB × 2^k × 1, 1.25, 1.5 or 1.75),
-// with "ferry vault v1 chunk" || backup ID || name as associated data, so a
-// chunk moved to another name or backup fails to open.
+// object is nonce (12) || AES-GCM(len (uint32 LE) || bytes || zeros), the
+// zeros padding it to a size bucket (16 KiB × 2^k × 1, 1.25, 1.5 or 1.75),
+// with "ferry vault v1 chunk" || backup ID || name as associated data, so an
+// object moved to another name or backup fails to open.
 //
 // The vault manifest is sealed the same way (associated data "ferry vault
 // v1 manifest" || backup ID) and holds
 //
 //	"FRYV" || 0x01 || backup ID (16) || uvarint(sequence) ||
-//	uvarint(Unix nanoseconds) || the engine's manifest
+//	uvarint(Unix nanoseconds) || uvarint(len) || the engine's manifest ||
+//	uvarint(n) || n × (BLAKE3 of the raw piece (32) || uvarint(piece size))
 //
-// The chunk names it refers to follow from the engine manifest's chunk
-// hashes and the name key. The sequence grows by one per backup; the home
-// remembers the highest sequence it wrote or restored of each backup ID
-// (home/vault.json), so an operator serving an older manifest to that home
-// is caught. A new device can only check that the manifest is authentic.
+// The pieces, in order, make up the database the engine manifest describes.
+// The names the manifest refers to follow from the hashes and the name key.
+// Restore fetches the media chunks and the pieces covering the database
+// chunks it lacks, checks every piece's hash, stages media chunks with
+// Receiver.Put (which checks them against the engine manifest) and database
+// chunks from the checked pieces, and commits: the digest check covers the
+// whole. The sequence grows by one per backup; the home remembers the
+// highest sequence it wrote or restored of each backup ID (home/vault.json),
+// so an operator serving an older manifest to that home is caught. A new
+// device can only check that the manifest is authentic.
 //
 // With a password, Argon2id(password, salt) gives by HKDF the key that
 // wraps K ("ferry vault v1 key wrap", AES-256-GCM, associated data the
