@@ -23,7 +23,7 @@
 //
 // Each request is one internal/wire frame, uvarint(len+1) || type || body,
 // answered by one frame; a stream carries any number of request/answer pairs
-// in turn. IDs are 16 bytes, names and proofs 32 bytes, integers unsigned
+// in turn (the relay closes one idle for a minute). IDs are 16 bytes, names and proofs 32 bytes, integers unsigned
 // LEB128 varints in shortest form. Parsers are strict: a wrong length, a
 // non-canonical varint, unsorted or duplicate names or trailing bytes are a
 // bad request.
@@ -74,7 +74,7 @@
 //
 // It sees: account peer IDs, backup IDs, when backups are written and read,
 // how many chunks they have and each chunk's size rounded up to a bucket
-// (64 KiB × 2^k × 1, 1.25, 1.5 or 1.75), the manifest's size, and the
+// (16 KiB × 2^k × 1, 1.25, 1.5 or 1.75), the manifest's size, and the
 // Argon2id salt and parameters.
 //
 // It cannot: read any chunk or manifest (AES-256-GCM under keys derived
