@@ -68,7 +68,9 @@
 // equals the verifier (constant-time compare). Ten wrong proofs in a row
 // lock the backup for good (the count is kept with the backup, across relay
 // restarts; a right proof resets it); only its owner can unlock it, by
-// putting a new key slot (its next password backup).
+// putting a new key slot (its next password backup). So whoever learns a
+// backup ID can lock that backup by guessing wrong ten times: a denial of
+// service, never a disclosure; the ID is shown only to the user.
 //
 // # What a malicious operator can and cannot do
 //
