@@ -630,6 +630,7 @@ func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts Ba
 	res.Stats, res.Bytes = m.Stats, m.TotalBytes()
 
 	up := newUploader(ctx, conn, vk, opts.Progress)
+	up.total = m.DBSize + m.TotalBytes() - dbStored(m)
 	pieces, pnames, err := backupDB(ctx, snap, up, &res)
 	if err == nil {
 		err = backupMedia(ctx, snap, up, &res)
@@ -710,6 +711,7 @@ type uploader struct {
 	sent      int
 	sentBytes int64
 	done      int64
+	total     int64 // set before the first job: raw database + media bytes
 
 	mediaNames [][32]byte // set by backupMedia before wait
 }
@@ -756,11 +758,30 @@ func (u *uploader) work() {
 			u.sentBytes += int64(len(sealed))
 			u.done += j.size
 			if u.progress != nil {
-				u.progress(u.done, 0)
+				u.progress(u.done, u.total)
 			}
 		}
 		u.mu.Unlock()
 	}
+}
+
+// skipped counts bytes the vault already holds as done.
+func (u *uploader) skipped(n int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.done += n
+	if u.progress != nil {
+		u.progress(u.done, u.total)
+	}
+}
+
+// dbStored is the stored size of m's database chunks.
+func dbStored(m *Manifest) int64 {
+	var n int64
+	for _, c := range m.DBChunks {
+		n += int64(c.Size)
+	}
+	return n
 }
 
 // send queues a job; false when the uploader has stopped.
@@ -812,6 +833,7 @@ func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult) 
 		for k, n := range bnames {
 			if have[k] {
 				res.ChunksSkipped++
+				up.skipped(int64(len(batch[k])))
 				continue
 			}
 			raw := batch[k]
@@ -876,6 +898,7 @@ func backupMedia(ctx context.Context, snap *Snap, up *uploader, res *BackupResul
 	for k, n := range names {
 		if have[k] {
 			res.ChunksSkipped++
+			up.skipped(int64(m.Chunk(first[n]).Size))
 			continue
 		}
 		i := first[n]

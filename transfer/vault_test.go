@@ -165,7 +165,12 @@ func TestVaultIncremental(t *testing.T) {
 	conn := dial(t, device(t), r)
 	first := backup(t, src, conn, BackupOptions{})
 
-	again := backup(t, src, conn, BackupOptions{})
+	var mu sync.Mutex
+	var done, total int64
+	again := backup(t, src, conn, BackupOptions{Progress: func(d, tot int64) { mu.Lock(); done, total = d, tot; mu.Unlock() }})
+	if done != total || total == 0 {
+		t.Errorf("progress of an unchanged backup ended at %d of %d", done, total)
+	}
 	if again.New || again.Seq != 2 || again.ChunksSent != 0 || again.ChunksSkipped != again.Chunks {
 		t.Errorf("unchanged backup: New %v Seq %d sent %d skipped %d of %d; want false 2 0 all",
 			again.New, again.Seq, again.ChunksSent, again.ChunksSkipped, again.Chunks)
