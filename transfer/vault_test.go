@@ -690,3 +690,28 @@ func BenchmarkVault(b *testing.B) {
 		}
 	})
 }
+
+// TestVaultRestoreMerges: restoring into a home with history of its own
+// merges, and a second restore changes nothing.
+func TestVaultRestoreMerges(t *testing.T) {
+	r := startVaultRelay(t)
+	src, want := seededStore(t, 1)
+	res := backup(t, src, dial(t, device(t), r), BackupOptions{})
+	dst := newStore(t)
+	own := seed(t, dst, 40, 64<<10, 7)
+	conn := dial(t, device(t), r)
+	got, err := Restore(context.Background(), conn, dst, RestoreOptions{Key: &res.Key})
+	if err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if got.Adopted || got.Target.Messages != want.Messages+own.Messages {
+		t.Errorf("merge: adopted %v, %d messages; want merged, %d", got.Adopted, got.Target.Messages, want.Messages+own.Messages)
+	}
+	again, err := Restore(context.Background(), conn, dst, RestoreOptions{Key: &res.Key})
+	if err != nil {
+		t.Fatalf("second Restore: %v", err)
+	}
+	if again.Target != got.Target || again.Added.Messages != 0 {
+		t.Errorf("second restore changed the history: %+v, added %d", again.Target, again.Added.Messages)
+	}
+}
