@@ -23,7 +23,7 @@ func (a *app) demoCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Migrate a generated history between two homes on this machine and verify it",
+		Short: "Migrate a generated history between two devices through a relay on this machine, and verify it",
 		Long: `Seed a realistic history in a temporary "old device" home, start a relay and
 two devices with real libp2p hosts on loopback, let them meet on the relay by
 code and pair, migrate the history through the relay into the empty "new
