@@ -209,8 +209,12 @@ ferry_run() {
   local spid=$SIDEPID
   code=$(wait_for_match "$work/out.$name-send" '"code":"[^"]+"' "$spid" "the code") || die "$name: ferry send gave no code"
   code=${code#\"code\":\"}; code=${code%\"}
+  tocode[$name]=$(echo "$EPOCHREALTIME - $t0" | bc -l)
+  # A person reads the code out and types it; meanwhile the sender takes its
+  # snapshot. Start the receiver once the sender says what it offers (the
+  # snapshot is ready): "seconds" still runs from the sender's start.
+  wait_for_match "$work/out.$name-send" '"offer":[{]' "$spid" "the offer" >/dev/null || die "$name: ferry send made no offer"
   tr=$EPOCHREALTIME
-  tocode[$name]=$(echo "$tr - $t0" | bc -l)
   (
     set +e; trap - ERR
     ip netns exec "$nsr" /usr/bin/time -f '%e %U %S %M' -o "$work/time.$name-recv" timeout "$LIMIT" \
