@@ -28,7 +28,9 @@ func openSnapshotRO(ctx context.Context, path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chatstore: open snapshot: %w", err)
 	}
-	db, err := openSQL(abs, true)
+	// Nothing else writes a snapshot file: waiting on a lock would only
+	// stall on a hostile file (one claiming WAL mode, say).
+	db, err := openSQLBusy(abs, true, snapshotBusyMillis)
 	if err != nil {
 		return nil, err
 	}

@@ -21,9 +21,13 @@ const (
 	bulkCacheKiB     = 32 << 10 // cache_size while merging or seeding
 	snapshotCacheKiB = 2 << 10  // cache_size while writing a snapshot
 	busyMillis       = 5000
-	maxConns         = 3
-	lockName         = ".lock"
-	pageSize         = 16384
+	// snapshotBusyMillis is the busy timeout of read-only opens of
+	// standalone database files (snapshots, staged copies).
+	snapshotBusyMillis = 100
+	readBusyMillis     = 1000 // read-only opens of a home
+	maxConns           = 3
+	lockName           = ".lock"
+	pageSize           = 16384
 )
 
 // querier is what *sql.DB and *sql.Conn have in common.
@@ -100,7 +104,12 @@ func Open(ctx context.Context, home string, opts Options) (*Store, error) {
 
 // openDB opens s.db, creating, validating and migrating the schema as needed.
 func (s *Store) openDB(ctx context.Context) error {
-	db, err := openSQL(s.DBPath(), s.readOnly)
+	busy := busyMillis
+	if s.readOnly {
+		// Readers of a WAL database wait only for brief recovery locks.
+		busy = readBusyMillis
+	}
+	db, err := openSQLBusy(s.DBPath(), s.readOnly, busy)
 	if err != nil {
 		return err
 	}
@@ -119,7 +128,12 @@ func (s *Store) openDB(ctx context.Context) error {
 
 // openSQL opens a connection pool on path with Ferry's pragmas.
 func openSQL(path string, readOnly bool) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", dsn(path, readOnly))
+	return openSQLBusy(path, readOnly, busyMillis)
+}
+
+// openSQLBusy is openSQL with its own busy timeout, in milliseconds.
+func openSQLBusy(path string, readOnly bool, busy int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path, readOnly, busy))
 	if err != nil {
 		return nil, fmt.Errorf("chatstore: open database: %w", err)
 	}
@@ -129,13 +143,13 @@ func openSQL(path string, readOnly bool) (*sql.DB, error) {
 }
 
 // dsn is the modernc.org/sqlite data source name for path.
-func dsn(path string, readOnly bool) string {
+func dsn(path string, readOnly bool, busy int) string {
 	p := filepath.ToSlash(path)
 	if filepath.VolumeName(path) != "" {
 		p = "/" + p
 	}
 	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyMillis))
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy))
 	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
 	q.Add("_pragma", "mmap_size(0)")
 	q.Add("_pragma", "temp_store(FILE)")
