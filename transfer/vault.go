@@ -937,27 +937,8 @@ func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts R
 	if err != nil {
 		return Result{}, fmt.Errorf("restore: %w", err)
 	}
-	sealed, err := conn.GetManifest(ctx, id)
+	vm, m, err := fetchVaultManifest(ctx, conn, vk, id, st)
 	if err != nil {
-		return Result{}, fmt.Errorf("restore: %w", err)
-	}
-	plain, err := open(vk.manifest, sealed, vk.manifestAD())
-	if err != nil {
-		return Result{}, fmt.Errorf("restore: manifest: %w", err)
-	}
-	vm, err := parseVaultManifest(plain)
-	if err != nil {
-		return Result{}, fmt.Errorf("restore: %w", err)
-	}
-	if vm.id != id {
-		return Result{}, fmt.Errorf("restore: manifest of another backup: %w", ErrVaultCorrupt)
-	}
-	if seen := st.Seen[FormatBackupID(id)]; vm.seq < seen {
-		return Result{}, fmt.Errorf("restore: manifest %d, this device has seen %d: %w", vm.seq, seen, ErrVaultRollback)
-	}
-	m, err := ParseManifest(vm.engine)
-	if err != nil {
-		// Authentic but unparsable: made by a broken or newer Ferry.
 		return Result{}, fmt.Errorf("restore: %w", err)
 	}
 	if err := checkPieces(vm.pieces, m); err != nil {
@@ -1251,4 +1232,60 @@ func (r *Receiver) putRaw(i int, raw []byte) error {
 		r.startVerify()
 	}
 	return nil
+}
+
+// fetchVaultManifest fetches, opens and checks the sealed manifest of backup
+// id: authentic, of this backup, not older than what st has seen.
+func fetchVaultManifest(ctx context.Context, conn VaultConn, vk *vaultKeys, id [16]byte, st *vaultState) (*vaultManifest, *Manifest, error) {
+	sealed, err := conn.GetManifest(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	plain, err := open(vk.manifest, sealed, vk.manifestAD())
+	if err != nil {
+		return nil, nil, fmt.Errorf("manifest: %w", err)
+	}
+	vm, err := parseVaultManifest(plain)
+	if err != nil {
+		return nil, nil, err
+	}
+	if vm.id != id {
+		return nil, nil, fmt.Errorf("manifest of another backup: %w", ErrVaultCorrupt)
+	}
+	if seen := st.Seen[FormatBackupID(id)]; vm.seq < seen {
+		return nil, nil, fmt.Errorf("manifest %d, this device has seen %d: %w", vm.seq, seen, ErrVaultRollback)
+	}
+	m, err := ParseManifest(vm.engine)
+	if err != nil {
+		// Authentic but unparsable: made by a broken or newer Ferry.
+		return nil, nil, err
+	}
+	return vm, m, nil
+}
+
+// DescribeBackup returns what backup id holds (counts and digest), read from
+// its sealed manifest with the backup key this home keeps. The relay knows
+// only sizes and times; the counts exist only on the device.
+func DescribeBackup(ctx context.Context, conn VaultConn, home string, id [16]byte) (chatstore.Stats, error) {
+	st, err := loadVaultState(home)
+	if err != nil {
+		return chatstore.Stats{}, err
+	}
+	key, ok := st.key()
+	if !ok {
+		return chatstore.Stats{}, ErrNoKey
+	}
+	defer key.Wipe()
+	vk, err := deriveVaultKeys(key)
+	if err != nil {
+		return chatstore.Stats{}, err
+	}
+	if vk.id != id {
+		return chatstore.Stats{}, fmt.Errorf("describe backup: made with another key: %w", ErrNoKey)
+	}
+	_, m, err := fetchVaultManifest(ctx, conn, vk, id, st)
+	if err != nil {
+		return chatstore.Stats{}, fmt.Errorf("describe backup: %w", err)
+	}
+	return m.Stats, nil
 }

@@ -193,25 +193,42 @@ func (a *app) backupsCmd() *cobra.Command {
 			if err := a.needHome(); err != nil {
 				return err
 			}
-			var list []vault.Backup
+			var (
+				list  []vault.Backup
+				stats = map[[16]byte]chatstore.Stats{}
+			)
 			err := a.withVault(ctx, relayAddr, func(c *vault.Client) error {
 				var err error
-				list, err = c.List(ctx)
-				return err
+				if list, err = c.List(ctx); err != nil {
+					return err
+				}
+				// The counts are inside the sealed manifests: only this
+				// device, which keeps the backup key, can show them.
+				for _, b := range list {
+					if st, err := transfer.DescribeBackup(ctx, c, a.home, b.ID); err == nil {
+						stats[b.ID] = st
+					}
+				}
+				return nil
 			})
 			if err != nil {
 				return vaultErr(err, false)
 			}
 			type entry struct {
-				Backup  string    `json:"backup"`
-				Updated time.Time `json:"updated"`
-				Size    int64     `json:"size"`
+				Backup  string           `json:"backup"`
+				Updated time.Time        `json:"updated"`
+				Size    int64            `json:"size"`
+				Stats   *chatstore.Stats `json:"stats,omitempty"` // absent when this home lacks the key
 			}
 			j := struct {
 				Backups []entry `json:"backups"`
 			}{Backups: []entry{}}
 			for _, b := range list {
-				j.Backups = append(j.Backups, entry{transfer.FormatBackupID(b.ID), time.Unix(b.Updated, 0).UTC(), b.Size})
+				e := entry{Backup: transfer.FormatBackupID(b.ID), Updated: time.Unix(b.Updated, 0).UTC(), Size: b.Size}
+				if st, ok := stats[b.ID]; ok {
+					e.Stats = &st
+				}
+				j.Backups = append(j.Backups, e)
 			}
 			return a.emit(j, func() {
 				if len(list) == 0 {
@@ -219,7 +236,11 @@ func (a *app) backupsCmd() *cobra.Command {
 					return
 				}
 				for _, e := range j.Backups {
-					fmt.Fprintf(a.stdout, "%s  %s  %s\n", e.Backup, e.Updated.Local().Format("2006-01-02 15:04"), humanBytes(e.Size))
+					counts := ""
+					if e.Stats != nil {
+						counts = fmt.Sprintf("  %d conversations, %d messages, %d attachments", e.Stats.Conversations, e.Stats.Messages, e.Stats.Attachments)
+					}
+					fmt.Fprintf(a.stdout, "%s  %s  %s%s\n", e.Backup, e.Updated.Local().Format("2006-01-02 15:04"), humanBytes(e.Size), counts)
 				}
 			})
 		},

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/relay"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 )
@@ -76,8 +77,19 @@ func TestBackupRestore(t *testing.T) {
 
 	// The list is the device's own; another device can neither see nor delete.
 	r = mustOK(t, ferry(t, nil, "--home", src, "--json", "backups", "--relay", addr))
-	if !strings.Contains(r.stdout, id[1]) {
-		t.Errorf("backups: %s; want %s listed", r.stdout, id[1])
+	var listed struct {
+		Backups []struct {
+			Backup string           `json:"backup"`
+			Size   int64            `json:"size"`
+			Stats  *chatstore.Stats `json:"stats"`
+		} `json:"backups"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil {
+		t.Fatalf("backups --json output %q: %v", r.stdout, err)
+	}
+	if len(listed.Backups) != 1 || listed.Backups[0].Backup != id[1] || listed.Backups[0].Size <= 0 ||
+		listed.Backups[0].Stats == nil || *listed.Backups[0].Stats != want {
+		t.Errorf("backups: %s; want %s listed with its size and counts %+v", r.stdout, id[1], want)
 	}
 	r = mustOK(t, ferry(t, nil, "--home", dst, "backups", "--relay", addr))
 	if strings.Contains(r.stdout, id[1]) {
