@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# Benchmarks Ferry's encrypted backups on a relay (ferry backup / ferry restore)
+# against restic, on the same history in one run, with two storage backends:
+#
+#   dir   ferry relay keeping its vault in a directory  vs  restic to a local repository
+#   s3    ferry relay keeping its vault in MinIO        vs  restic to the same MinIO
+#
+# For each: first backup, restore into a fresh place (the copy must have the
+# source's history digest), then 1% new data and an incremental backup (bytes
+# sent and time).
+#
+#   bash bench/vault.sh [MESSAGES] [MEDIA_MB]          (default 1000000 1024)
+#
+# Work happens under $BENCH_DIR (default /var/tmp, on disk; BENCH_DIR=/dev/shm
+# measures the software rather than the disk). Everything runs on 127.0.0.1;
+# the relays and MinIO are killed by PID and everything made is removed at
+# exit, pass or fail. Each command may run at most $BENCH_TIMEOUT seconds
+# (default 3600). Needs restic (apt-get installs it if missing), GNU time, bc,
+# curl, ss and the minio binary in $(go env GOPATH)/bin or on PATH.
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+MESSAGES=${1:-1000000}
+MEDIA_MB=${2:-1024}
+LIMIT=${BENCH_TIMEOUT:-3600}
+
+die() { echo "vault.sh: $*" >&2; exit 1; }
+[[ $MESSAGES =~ ^[0-9]+$ && $MEDIA_MB =~ ^[0-9]+$ && $# -le 2 ]] ||
+  die "usage: bash bench/vault.sh [MESSAGES] [MEDIA_MB]"
+command -v go >/dev/null || die "needs the go toolchain to build ferry"
+
+# --- tools ---------------------------------------------------------------
+need=()
+command -v restic >/dev/null || need+=(restic)
+[ -x /usr/bin/time ] || need+=(time)
+command -v bc >/dev/null || need+=(bc)
+command -v curl >/dev/null || need+=(curl)
+command -v ss >/dev/null || need+=(iproute2)
+if ((${#need[@]})); then
+  [ "$(id -u)" = 0 ] || die "missing ${need[*]}: install them (apt-get install ${need[*]})"
+  echo "installing: ${need[*]}"
+  apt-get update -qq || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null ||
+    die "apt-get install ${need[*]} failed"
+fi
+minio=$(go env GOPATH)/bin/minio
+[ -x "$minio" ] || minio=$(command -v minio) || die "needs the minio binary: go install github.com/minio/minio@latest"
+
+# --- work dir and cleanup ----------------------------------------------------
+base=${BENCH_DIR:-/var/tmp}
+[ -d "$base" ] || die "BENCH_DIR $base is not a directory"
+work=$(mktemp -d "$base/ferry-vault.XXXXXX")
+declare -A pids=()                      # name -> PID of a server we started
+
+cleanup() {
+  local rc=$? n
+  set +e; trap - ERR
+  for n in "${!pids[@]}"; do kill "${pids[$n]}" 2>/dev/null; done
+  for n in "${!pids[@]}"; do wait "${pids[$n]}" 2>/dev/null; done
+  rm -rf "$work"
+  ((rc == 0)) || echo "vault.sh: failed (exit $rc); servers stopped, $work removed" >&2
+}
+trap cleanup EXIT
+trap 'echo "vault.sh: line $LINENO failed: $BASH_COMMAND" >&2' ERR
+trap 'exit 130' INT TERM
+
+export TMPDIR="$work/tmp"
+mkdir -p "$TMPDIR"
+# restic: its cache and password stay in the work dir; one host name so that
+# incremental backups find their parent snapshot.
+export RESTIC_PASSWORD=ferry-bench RESTIC_CACHE_DIR="$work/restic-cache"
+s3user=ferrybench s3pass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+
+echo "building ferry"
+go build -o "$work/ferry" ./cmd/ferry || die "go build ./cmd/ferry failed"
+ferry="$work/ferry"
+
+# --- helpers -------------------------------------------------------------
+declare -A secs rss cpu
+# run NAME CMD...: times one command (after a sync); records seconds, CPU
+# seconds and peak RSS (MiB). Output goes to out.NAME / err.NAME.
+run() {
+  local name=$1 e u s m; shift
+  sync
+  if ! /usr/bin/time -f '%e %U %S %M' -o "$work/time.$name" timeout "$LIMIT" "$@" \
+    >"$work/out.$name" 2>"$work/err.$name"; then
+    echo "$name failed; its stderr:" >&2; tail -n 30 "$work/err.$name" >&2
+    echo "its stdout (last lines):" >&2; tail -n 5 "$work/out.$name" >&2
+    exit 1
+  fi
+  read -r e u s m < <(tail -n1 "$work/time.$name")
+  secs[$name]=$e; cpu[$name]=$(echo "$u + $s" | bc -l); rss[$name]=$((m / 1024))
+  printf '  %-22s %8.2f s  CPU %7.2f s  peak RSS %5d MiB\n' "$name" "$e" "${cpu[$name]}" "${rss[$name]}"
+}
+digest_of() { "$ferry" --home "$1" --json history stats | sed -n 's/.*"digest":"\([0-9a-f]*\)".*/\1/p'; }
+# check_copy NAME HOME WANT: the copy must hold the history with digest WANT.
+check_copy() {
+  local d
+  d=$(digest_of "$2") || die "$1: history stats of the copy failed"
+  [ -n "$d" ] && [ "$d" = "$3" ] || die "$1: digest of the copy '$d' != source $3"
+  echo "  $1: digest matches the source"
+}
+# json_field FILE FIELD: the last value of a numeric or string JSON field.
+json_field() {
+  grep -oE "\"$2\":(\"[^\"]*\"|[0-9.]+|true|false)" "$1" | tail -n1 | cut -d: -f2- | tr -d '"'
+}
+# free_port: a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+  local p i
+  for ((i = 0; i < 200; i++)); do
+    p=$((20000 + RANDOM % 40000))
+    [ -z "$(ss -Hltn "sport = :$p")" ] && { echo "$p"; return; }
+  done
+  die "no free port found"
+}
+# start_relay NAME ARGS...: starts ferry relay on loopback; sets RELAY to its address.
+start_relay() {
+  local name=$1 i; shift
+  "$ferry" relay --listen /ip4/127.0.0.1/tcp/0 --data "$work/relay-$name" "$@" \
+    >"$work/out.relay-$name" 2>"$work/err.relay-$name" &
+  pids[relay-$name]=$!
+  RELAY=''
+  for ((i = 0; i < 1500; i++)); do
+    RELAY=$(sed -n 's/^relay: \(\/ip4\/127\.0\.0\.1\/.*\)$/\1/p' "$work/out.relay-$name" | head -n1)
+    [ -n "$RELAY" ] && return
+    kill -0 "${pids[relay-$name]}" 2>/dev/null || {
+      tail -n 20 "$work/err.relay-$name" >&2; die "relay $name exited before it was ready"; }
+    sleep 0.02
+  done
+  die "relay $name printed no address within 30 s"
+}
+# stop NAME: kills one server we started; for a relay, records its peak RSS first.
+stop() {
+  local p=${pids[$1]}
+  rss[$1]=$(awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$p/status" 2>/dev/null || echo 0)
+  kill "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  unset "pids[$1]"
+}
+
+# --- the history -------------------------------------------------------------
+src="$work/src"
+echo "seeding $MESSAGES messages + $MEDIA_MB MiB media"
+run seed "$ferry" --home "$src" history seed --messages "$MESSAGES" --media-mb "$MEDIA_MB" --seed 1
+"$ferry" --home "$src" history stats
+srcdigest=$(digest_of "$src")
+[ -n "$srcdigest" ] || die "no digest from history stats of the source"
+srcbytes=$(du -sb "$src" | cut -f1)
+echo "source home: $srcbytes bytes ($((srcbytes >> 20)) MiB)"
+addmsgs=$((MESSAGES / 100)) addmb=$((MEDIA_MB / 100))
+((addmsgs > 0)) || addmsgs=1
+# Every contender backs up its own copy of the seeded home (a Ferry home
+# remembers its backup key), and gets the same 1% added with the same seed.
+for h in ferry-dir ferry-s3 restic; do cp -a "$src" "$work/home-$h"; done
+rm -rf "$src"
+add_one_percent() { # NAME HOME
+  run "seed2-$1" "$ferry" --home "$2" history seed --messages "$addmsgs" --media-mb "$addmb" --seed 2
+}
+
+# --- MinIO ---------------------------------------------------------------------
+s3port=$(free_port)
+mkdir -p "$work/minio"
+MINIO_ROOT_USER=$s3user MINIO_ROOT_PASSWORD=$s3pass MINIO_BROWSER=off MINIO_UPDATE=off \
+  "$minio" server --quiet --address "127.0.0.1:$s3port" "$work/minio" \
+  >"$work/out.minio" 2>"$work/err.minio" &
+pids[minio]=$!
+for ((i = 0; ; i++)); do
+  curl -fs -o /dev/null "http://127.0.0.1:$s3port/minio/health/live" && break
+  kill -0 "${pids[minio]}" 2>/dev/null || { tail -n 20 "$work/err.minio" >&2; die "minio exited at start"; }
+  ((i < 1500)) || die "minio not live on 127.0.0.1:$s3port within 30 s"
+  sleep 0.02
+done
+echo "minio: 127.0.0.1:$s3port"
+
+# --- Ferry -----------------------------------------------------------------------
+declare -A sent histbytes
+# ferry_bench KIND RELAYARGS...: backup, restore, check, 1% more, incremental backup.
+ferry_bench() {
+  local kind=$1 home="$work/home-ferry-$1" key; shift
+  echo "ferry, vault in $kind"
+  start_relay "$kind" "$@"
+  run "ferry-$kind-backup" "$ferry" --home "$home" --json backup --relay "$RELAY"
+  key=$(json_field "$work/out.ferry-$kind-backup" recovery_key)
+  [ -n "$key" ] || die "ferry-$kind-backup printed no recovery key"
+  run "ferry-$kind-restore" "$ferry" --home "$work/restored" --json restore --relay "$RELAY" --key "$key"
+  check_copy "ferry-$kind-restore" "$work/restored" "$srcdigest"
+  rm -rf "$work/restored"
+  add_one_percent "ferry-$kind" "$home"
+  histbytes[ferry-$kind]=$(du -sb "$home" | cut -f1)
+  run "ferry-$kind-incr" "$ferry" --home "$home" --json backup --relay "$RELAY"
+  sent[ferry-$kind]=$(json_field "$work/out.ferry-$kind-incr" bytes_sent)
+  sent[ferry-$kind-first]=$(json_field "$work/out.ferry-$kind-backup" bytes_sent)
+  [ -n "${sent[ferry-$kind]}" ] || die "ferry-$kind-incr printed no bytes_sent"
+  [ "$(json_field "$work/out.ferry-$kind-incr" new)" != true ] || die "ferry-$kind-incr started a new backup instead of an incremental one"
+  stop "relay-$kind"
+  rss[ferry-$kind-relay]=${rss[relay-$kind]}
+}
+ferry_bench dir
+ferry_bench s3 --s3 "s3://$s3user:$s3pass@127.0.0.1:$s3port/ferry-vault?secure=false"
+rm -rf "$work/relay-dir" "$work/home-ferry-dir" "$work/home-ferry-s3"
+
+# --- restic --------------------------------------------------------------------------
+# restic restore does not fsync what it writes, and Ferry does: every restic
+# run ends with a sync to compare like with like.
+rhome="$work/home-restic"
+declare -A repo=([dir]="$work/restic-repo" [s3]="s3:http://127.0.0.1:$s3port/restic-bench")
+export AWS_ACCESS_KEY_ID=$s3user AWS_SECRET_ACCESS_KEY=$s3pass
+for kind in dir s3; do
+  echo "restic, repository in $kind"
+  restic -r "${repo[$kind]}" init >"$work/out.restic-$kind-init" 2>&1 ||
+    { cat "$work/out.restic-$kind-init" >&2; die "restic init ${repo[$kind]} failed"; }
+  run "restic-$kind-backup" sh -c 'restic -r "$1" backup --json --host ferry-bench "$2" && sync' _ "${repo[$kind]}" "$rhome"
+  sent[restic-$kind-first]=$(grep '"message_type":"summary"' "$work/out.restic-$kind-backup" | grep -oE '"data_added":[0-9]+' | cut -d: -f2)
+  run "restic-$kind-restore" sh -c 'restic -r "$1" restore latest --target "$2" && sync' _ "${repo[$kind]}" "$work/restored"
+  check_copy "restic-$kind-restore" "$work/restored$rhome" "$srcdigest"
+  rm -rf "$work/restored"
+done
+add_one_percent restic "$rhome"
+histbytes[restic]=$(du -sb "$rhome" | cut -f1)
+for kind in dir s3; do
+  run "restic-$kind-incr" sh -c 'restic -r "$1" backup --json --host ferry-bench "$2" && sync' _ "${repo[$kind]}" "$rhome"
+  sent[restic-$kind]=$(grep '"message_type":"summary"' "$work/out.restic-$kind-incr" | grep -oE '"data_added":[0-9]+' | cut -d: -f2)
+  [ -n "${sent[restic-$kind]}" ] || die "restic-$kind-incr printed no summary with data_added"
+done
+stop minio
+
+# --- report ------------------------------------------------------------------------------
+mbps() { echo "$srcbytes / $1 / 1000000" | bc -l; }
+verdict() { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo PASS; else echo FAIL; fi; }
+row() { # KIND OP
+  local f="ferry-$1-$2" r="restic-$1-$2" ratio
+  ratio=$(echo "${secs[$f]} / ${secs[$r]}" | bc -l)
+  printf '%-4s %-8s %9.2f %8.1f %6d %9.2f %8.1f %6d %7.2f  %s\n' "$1" "$2" \
+    "${secs[$f]}" "$(mbps "${secs[$f]}")" "${rss[$f]}" \
+    "${secs[$r]}" "$(mbps "${secs[$r]}")" "${rss[$r]}" "$ratio" "$(verdict "$ratio <= 1.2")"
+}
+incr_row() { # KIND
+  local f="ferry-$1" r="restic-$1" share
+  share=$(echo "100 * ${sent[$f]} / ${histbytes[$f]}" | bc -l)
+  printf '%-4s %-8s %9.2f %12d %6.2f%% %9.2f %12d %6.2f%%  %s\n' "$1" incr \
+    "${secs[$f-incr]}" "${sent[$f]}" "$share" \
+    "${secs[$r-incr]}" "${sent[$r]}" "$(echo "100 * ${sent[$r]} / ${histbytes[restic]}" | bc -l)" \
+    "$(verdict "$share < 2")"
+}
+cat <<REPORT
+
+== Backups: $MESSAGES messages, $MEDIA_MB MiB media; home $srcbytes bytes ($((srcbytes >> 20)) MiB), under $base
+dir: ferry relay with its vault in a directory vs restic to a local repository
+s3:  ferry relay with its vault in MinIO vs restic to the same MinIO (all on 127.0.0.1)
+MB/s: home bytes / seconds (MB = 10^6 bytes); RSS: peak MiB of the client; ratio: Ferry s / restic s
+restic runs end with a sync (Ferry fsyncs what it writes before it reports success)
+
+               ------ Ferry -------   ------ restic ------
+kind op          seconds     MB/s    RSS   seconds     MB/s    RSS   ratio  target ≤ 1.2
+$(row dir backup)
+$(row dir restore)
+$(row s3 backup)
+$(row s3 restore)
+
+incremental backup after +1% ($addmsgs messages, $addmb MiB media, seed 2)
+               ------ Ferry -----------------   ------ restic ----------------
+kind op          seconds   bytes sent   share     seconds  bytes added   share  target < 2%
+$(incr_row dir)
+$(incr_row s3)
+
+share: bytes sent (Ferry's bytes_sent; restic's data_added) / the home's bytes after the addition
+first backup sent: Ferry dir ${sent[ferry-dir-first]:-?}, s3 ${sent[ferry-s3-first]:-?} bytes; restic added dir ${sent[restic-dir-first]:-?}, s3 ${sent[restic-s3-first]:-?} bytes
+relay peak RSS: dir ${rss[ferry-dir-relay]} MiB, s3 ${rss[ferry-s3-relay]} MiB; minio ${rss[minio]} MiB
+digests: every restore (Ferry and restic, dir and s3) has the source's history digest
+REPORT
