@@ -337,8 +337,9 @@ func (r *Receiver) Put(i int, data []byte) error {
 		return fmt.Errorf("put chunk %d: %w", i, ErrChunkCorrupt)
 	}
 	r.life.RLock()
-	defer r.life.RUnlock()
-	if r.closed {
+	closed := r.closed
+	r.life.RUnlock()
+	if closed {
 		return fmt.Errorf("put chunk %d: %w", i, ErrClosed)
 	}
 	r.mu.Lock()
@@ -347,43 +348,70 @@ func (r *Receiver) Put(i int, data []byte) error {
 	if done || r.skippable(i) {
 		return nil
 	}
-	var rec [journalRecord]byte
-	binary.LittleEndian.PutUint32(rec[:], uint32(i))
 	if c.Kind == KindDB {
 		bp := r.rawPool.Get().(*[]byte)
 		defer r.rawPool.Put(bp)
+		r.life.RLock() // the decoder lives until Close
+		if r.closed {
+			r.life.RUnlock()
+			return fmt.Errorf("put chunk %d: %w", i, ErrClosed)
+		}
 		raw, err := r.dec.DecodeAll(data, (*bp)[:0])
+		r.life.RUnlock()
 		if err != nil || len(raw) != c.RawSize {
 			// The compressed bytes matched their hash, so the source made them.
 			return fmt.Errorf("put chunk %d: decompress: %w", i, asUser(ErrChunkCorrupt, err))
 		}
-		if _, err := r.db.WriteAt(raw, c.Offset); err != nil {
-			return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
-		}
-		startWriteback(r.db, c.Offset, int64(len(raw)))
-		h := r.journalHash(c, raw)
-		copy(rec[4:], h[:])
-	} else {
-		f, err := os.OpenFile(r.mediaPath(c.File), os.O_WRONLY|os.O_CREATE, 0o600)
-		if err != nil {
-			return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
-		}
-		_, err = f.WriteAt(data, c.Offset)
-		if err == nil {
-			startWriteback(f, c.Offset, int64(len(data)))
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
-		}
-		h := c.Hash // verified above
-		if r.treePiece(c) {
-			h = pieceCV(data, int(c.Offset/int64(r.m.ChunkSize)))
-		}
-		copy(rec[4:], h[:])
+		return r.stageDB(i, c, raw)
 	}
+	r.life.RLock()
+	defer r.life.RUnlock()
+	if r.closed {
+		return fmt.Errorf("put chunk %d: %w", i, ErrClosed)
+	}
+	f, err := os.OpenFile(r.mediaPath(c.File), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
+	}
+	_, err = f.WriteAt(data, c.Offset)
+	if err == nil {
+		startWriteback(f, c.Offset, int64(len(data)))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
+	}
+	h := c.Hash // verified above
+	if r.treePiece(c) {
+		h = pieceCV(data, int(c.Offset/int64(r.m.ChunkSize)))
+	}
+	return r.recordLocked(i, c, h)
+}
+
+// stageDB writes the raw (verified) bytes of database chunk i into the
+// staged database and records it: the common end of Put and of the vault's
+// putRaw.
+func (r *Receiver) stageDB(i int, c Chunk, raw []byte) error {
+	r.life.RLock()
+	defer r.life.RUnlock()
+	if r.closed {
+		return fmt.Errorf("put chunk %d: %w", i, ErrClosed)
+	}
+	if _, err := r.db.WriteAt(raw, c.Offset); err != nil {
+		return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
+	}
+	startWriteback(r.db, c.Offset, int64(len(raw)))
+	return r.recordLocked(i, c, r.journalHash(c, raw))
+}
+
+// recordLocked journals chunk i as staged (h: what resume re-checks it
+// against) and marks it done. The caller holds r.life for reading.
+func (r *Receiver) recordLocked(i int, c Chunk, h chatstore.Hash) error {
+	var rec [journalRecord]byte
+	binary.LittleEndian.PutUint32(rec[:], uint32(i))
+	copy(rec[4:], h[:])
 	binary.LittleEndian.PutUint32(rec[36:], crc32.Checksum(rec[:36], castagnoli))
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -396,7 +424,7 @@ func (r *Receiver) Put(i int, data []byte) error {
 		return fmt.Errorf("put chunk %d: journal: %w", i, diskErr(r.store.Home(), err))
 	}
 	if r.treePiece(c) {
-		r.cv[i] = chatstore.Hash(rec[4:36])
+		r.cv[i] = h
 	}
 	r.done[i] = true
 	r.putChunks.Add(1)

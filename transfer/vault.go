@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -1182,13 +1181,9 @@ func parallel(ctx context.Context, n int, fn func(ctx context.Context, k int) er
 	return firstErr
 }
 
-// putRaw stages database chunk i from its raw (decompressed) bytes, which
-// the caller has authenticated (here: pieces checked against the sealed
-// vault manifest); Commit's digest check covers the result. It is Put's
-// database branch without the compressed-hash check.
-//
-// TODO(lead): this belongs in receiver.go next to Put (it mirrors Put's
-// bookkeeping: journal record, done, counters, early verify).
+// putRaw stages database chunk i from its raw bytes (the vault stores the
+// database as content-defined pieces, not as the engine's compressed
+// chunks; restore checks each piece's hash before it gets here).
 func (r *Receiver) putRaw(i int, raw []byte) error {
 	if i < 0 || i >= len(r.done) {
 		return fmt.Errorf("put chunk %d: %w", i, ErrChunkRange)
@@ -1197,41 +1192,13 @@ func (r *Receiver) putRaw(i int, raw []byte) error {
 	if c.Kind != KindDB || len(raw) != c.RawSize {
 		return fmt.Errorf("put chunk %d: %w", i, ErrChunkCorrupt)
 	}
-	r.life.RLock()
-	defer r.life.RUnlock()
-	if r.closed {
-		return fmt.Errorf("put chunk %d: %w", i, ErrClosed)
-	}
 	r.mu.Lock()
 	done := r.done[i]
 	r.mu.Unlock()
 	if done {
 		return nil
 	}
-	if _, err := r.db.WriteAt(raw, c.Offset); err != nil {
-		return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
-	}
-	startWriteback(r.db, c.Offset, int64(len(raw)))
-	var rec [journalRecord]byte
-	binary.LittleEndian.PutUint32(rec[:], uint32(i))
-	h := r.journalHash(c, raw)
-	copy(rec[4:], h[:])
-	binary.LittleEndian.PutUint32(rec[36:], crc32.Checksum(rec[:36], castagnoli))
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.done[i] {
-		return nil
-	}
-	if _, err := r.journal.Write(rec[:]); err != nil {
-		return fmt.Errorf("put chunk %d: journal: %w", i, diskErr(r.store.Home(), err))
-	}
-	r.done[i] = true
-	r.putChunks.Add(1)
-	r.putBytes.Add(int64(c.Size))
-	if r.dbLeft.Add(-1) == 0 {
-		r.startVerify()
-	}
-	return nil
+	return r.stageDB(i, c, raw)
 }
 
 // fetchVaultManifest fetches, opens and checks the sealed manifest of backup
