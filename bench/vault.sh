@@ -191,6 +191,10 @@ ferry_bench() {
   sent[ferry-$kind-first]=$(json_field "$work/out.ferry-$kind-backup" bytes_sent)
   [ -n "${sent[ferry-$kind]}" ] || die "ferry-$kind-incr printed no bytes_sent"
   [ "$(json_field "$work/out.ferry-$kind-incr" new)" != true ] || die "ferry-$kind-incr started a new backup instead of an incremental one"
+  # The incremental backup must restore, into a fresh home, to the grown history.
+  run "ferry-$kind-restore2" "$ferry" --home "$work/restored" --json restore --relay "$RELAY" --key "$key"
+  check_copy "ferry-$kind-restore2" "$work/restored" "$(digest_of "$home")"
+  rm -rf "$work/restored"
   stop "relay-$kind"
   rss[ferry-$kind-relay]=${rss[relay-$kind]}
 }
@@ -265,5 +269,7 @@ $(incr_row s3)
 share: bytes sent (Ferry's bytes_sent; restic's data_added) / the home's bytes after the addition
 first backup sent: Ferry dir ${sent[ferry-dir-first]:-?}, s3 ${sent[ferry-s3-first]:-?} bytes; restic added dir ${sent[restic-dir-first]:-?}, s3 ${sent[restic-s3-first]:-?} bytes
 relay peak RSS: dir ${rss[ferry-dir-relay]} MiB, s3 ${rss[ferry-s3-relay]} MiB; minio ${rss[minio]} MiB
-digests: every restore (Ferry and restic, dir and s3) has the source's history digest
+digests: every restore (Ferry and restic, dir and s3) has the source's history digest, and
+  Ferry's incremental backups restore to the grown history too (not timed above: dir
+  $(printf %.2f "${secs[ferry-dir-restore2]}") s, s3 $(printf %.2f "${secs[ferry-s3-restore2]}") s)
 REPORT
