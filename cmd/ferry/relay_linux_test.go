@@ -103,3 +103,60 @@ func TestRelayRestartMidTransfer(t *testing.T) {
 		t.Errorf("digest %s, want %s", got.TargetDigest, want.Digest)
 	}
 }
+
+// TestRelayResumeAfterKills: over the relay too, kill -9 of the receiver
+// (the same command again continues) and of the sender (ferry send again;
+// the waiting receiver reconnects through the relay) are survived, and
+// nothing verified is fetched again.
+func TestRelayResumeAfterKills(t *testing.T) {
+	s := newSplit(t)
+	relay, addr1, addr2 := s.startRelay(t)
+	defer relay.kill9()
+	homeA := filepath.Join(s.dir, "a")
+	want := seed(t, homeA, 20000, 160, 1)
+
+	t.Run("receiver killed", func(t *testing.T) {
+		homeB := filepath.Join(s.dir, "b1")
+		if err := os.Mkdir(homeB, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		send, code := sendCode(t, s.a, homeA, "--relay", addr1)
+		recv := startFerry(t, s.b, "--home", homeB, "--json", "receive", code, "--yes", "--relay", addr2)
+		progressPast(recv, 0.3)
+		recv.kill9()
+		recv = startFerry(t, s.b, "--home", homeB, "--json", "receive", code, "--yes", "--relay", addr2)
+		got := recv.result(3 * time.Minute)
+		recv.waitOK(10 * time.Second)
+		send.waitOK(30 * time.Second)
+		if st := stats(t, homeB); st != want {
+			t.Errorf("receiver holds %+v, want %+v", st, want)
+		}
+		if got.Bytes > want.MediaBytes*8/10 {
+			t.Errorf("resumed run fetched %d bytes of %d: want verified chunks kept", got.Bytes, want.MediaBytes)
+		}
+	})
+	t.Run("sender killed", func(t *testing.T) {
+		homeB := filepath.Join(s.dir, "b2")
+		if err := os.Mkdir(homeB, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		send, code := sendCode(t, s.a, homeA, "--relay", addr1)
+		recv := startFerry(t, s.b, "--home", homeB, "--json", "receive", code, "--yes", "--relay", addr2)
+		progressPast(recv, 0.3)
+		send.kill9()
+		recv.waitLine(func(l string) bool {
+			e := event(l)
+			return e != nil && e.Kind == daemon.EventWaiting && strings.Contains(e.Message, "lost the connection")
+		}, time.Minute)
+		send, _ = sendCode(t, s.a, homeA, "--relay", addr1)
+		got := recv.result(3 * time.Minute)
+		recv.waitOK(10 * time.Second)
+		send.waitOK(30 * time.Second)
+		if st := stats(t, homeB); st != want {
+			t.Errorf("receiver holds %+v, want %+v", st, want)
+		}
+		if got.Bytes > want.MediaBytes*8/10 {
+			t.Errorf("receiver fetched %d bytes of %d after the sender restarted: want verified chunks kept", got.Bytes, want.MediaBytes)
+		}
+	})
+}
