@@ -17,6 +17,7 @@
 # exit, pass or fail. Each command may run at most $BENCH_TIMEOUT seconds
 # (default 3600). Needs restic (apt-get installs it if missing), GNU time, bc,
 # curl, ss and the minio binary in $(go env GOPATH)/bin or on PATH.
+# shellcheck disable=SC2016 # sh -c scripts take their arguments as $1, $2
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${1:-1000000}
@@ -96,7 +97,7 @@ digest_of() { "$ferry" --home "$1" --json history stats | sed -n 's/.*"digest":"
 check_copy() {
   local d
   d=$(digest_of "$2") || die "$1: history stats of the copy failed"
-  [ -n "$d" ] && [ "$d" = "$3" ] || die "$1: digest of the copy '$d' != source $3"
+  [[ -n $d && $d == "$3" ]] || die "$1: digest of the copy '$d' != source $3"
   echo "  $1: digest matches the source"
 }
 # json_field FILE FIELD: the last value of a numeric or string JSON field.
@@ -128,10 +129,11 @@ start_relay() {
   done
   die "relay $name printed no address within 30 s"
 }
-# stop NAME: kills one server we started; for a relay, records its peak RSS first.
+# stop NAME: kills one server we started, recording its peak RSS and CPU seconds first.
 stop() {
   local p=${pids[$1]}
   rss[$1]=$(awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$p/status" 2>/dev/null || echo 0)
+  cpu[$1]=$(awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$p/stat" 2>/dev/null || echo 0)
   kill "$p" 2>/dev/null || true
   wait "$p" 2>/dev/null || true
   unset "pids[$1]"
@@ -171,61 +173,70 @@ for ((i = 0; ; i++)); do
 done
 echo "minio: 127.0.0.1:$s3port"
 
-# --- Ferry -----------------------------------------------------------------------
-declare -A sent histbytes
-# ferry_bench KIND RELAYARGS...: backup, restore, check, 1% more, incremental backup.
-ferry_bench() {
-  local kind=$1 home="$work/home-ferry-$1" key; shift
-  echo "ferry, vault in $kind"
-  start_relay "$kind" "$@"
-  run "ferry-$kind-backup" "$ferry" --home "$home" --json backup --relay "$RELAY"
-  key=$(json_field "$work/out.ferry-$kind-backup" recovery_key)
-  [ -n "$key" ] || die "ferry-$kind-backup printed no recovery key"
-  run "ferry-$kind-restore" "$ferry" --home "$work/restored" --json restore --relay "$RELAY" --key "$key"
-  check_copy "ferry-$kind-restore" "$work/restored" "$srcdigest"
-  rm -rf "$work/restored"
-  add_one_percent "ferry-$kind" "$home"
-  histbytes[ferry-$kind]=$(du -sb "$home" | cut -f1)
-  run "ferry-$kind-incr" "$ferry" --home "$home" --json backup --relay "$RELAY"
-  sent[ferry-$kind]=$(json_field "$work/out.ferry-$kind-incr" bytes_sent)
-  sent[ferry-$kind-first]=$(json_field "$work/out.ferry-$kind-backup" bytes_sent)
-  [ -n "${sent[ferry-$kind]}" ] || die "ferry-$kind-incr printed no bytes_sent"
-  [ "$(json_field "$work/out.ferry-$kind-incr" new)" != true ] || die "ferry-$kind-incr started a new backup instead of an incremental one"
-  # The incremental backup must restore, into a fresh home, to the grown history.
-  run "ferry-$kind-restore2" "$ferry" --home "$work/restored" --json restore --relay "$RELAY" --key "$key"
-  check_copy "ferry-$kind-restore2" "$work/restored" "$(digest_of "$home")"
-  rm -rf "$work/restored"
-  stop "relay-$kind"
-  rss[ferry-$kind-relay]=${rss[relay-$kind]}
-}
-ferry_bench dir
-ferry_bench s3 --s3 "s3://$s3user:$s3pass@127.0.0.1:$s3port/ferry-vault?secure=false"
-rm -rf "$work/relay-dir" "$work/home-ferry-dir" "$work/home-ferry-s3"
-
-# --- restic --------------------------------------------------------------------------
-# restic restore does not fsync what it writes, and Ferry does: every restic
-# run ends with a sync to compare like with like.
-rhome="$work/home-restic"
+# --- the runs ---------------------------------------------------------------------
+# Ferry and restic take turns, operation by operation, so that a change in the
+# load of a shared machine touches both alike. restic restore does not fsync
+# what it writes, and Ferry does: every restic run ends with a sync.
+declare -A sent histbytes key relay
 declare -A repo=([dir]="$work/restic-repo" [s3]="s3:http://127.0.0.1:$s3port/restic-bench")
 export AWS_ACCESS_KEY_ID=$s3user AWS_SECRET_ACCESS_KEY=$s3pass
+rhome="$work/home-restic"
+restic_backup() { # NAME KIND
+  run "$1" sh -c 'restic -r "$1" backup --json --host ferry-bench "$2" && sync' _ "${repo[$2]}" "$rhome"
+  sent[$1]=$(grep '"message_type":"summary"' "$work/out.$1" | grep -oE '"data_added":[0-9]+' | cut -d: -f2)
+  [ -n "${sent[$1]}" ] || die "$1 printed no summary with data_added"
+}
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+load_start=$(loadavg)
+
+start_relay dir; relay[dir]=$RELAY
+start_relay s3 --s3 "s3://$s3user:$s3pass@127.0.0.1:$s3port/ferry-vault?secure=false"; relay[s3]=$RELAY
 for kind in dir s3; do
-  echo "restic, repository in $kind"
+  echo "first backup and restore, $kind (Ferry relay vault / restic repository)"
+  home="$work/home-ferry-$kind"
+  run "ferry-$kind-backup" "$ferry" --home "$home" --json backup --relay "${relay[$kind]}"
+  key[$kind]=$(json_field "$work/out.ferry-$kind-backup" recovery_key)
+  [ -n "${key[$kind]}" ] || die "ferry-$kind-backup printed no recovery key"
+  sent[ferry-$kind-backup]=$(json_field "$work/out.ferry-$kind-backup" bytes_sent)
   restic -r "${repo[$kind]}" init >"$work/out.restic-$kind-init" 2>&1 ||
     { cat "$work/out.restic-$kind-init" >&2; die "restic init ${repo[$kind]} failed"; }
-  run "restic-$kind-backup" sh -c 'restic -r "$1" backup --json --host ferry-bench "$2" && sync' _ "${repo[$kind]}" "$rhome"
-  sent[restic-$kind-first]=$(grep '"message_type":"summary"' "$work/out.restic-$kind-backup" | grep -oE '"data_added":[0-9]+' | cut -d: -f2)
+  restic_backup "restic-$kind-backup" "$kind"
+
+  run "ferry-$kind-restore" "$ferry" --home "$work/restored" --json restore --relay "${relay[$kind]}" --key "${key[$kind]}"
+  check_copy "ferry-$kind-restore" "$work/restored" "$srcdigest"
+  rm -rf "$work/restored"
   run "restic-$kind-restore" sh -c 'restic -r "$1" restore latest --target "$2" && sync' _ "${repo[$kind]}" "$work/restored"
   check_copy "restic-$kind-restore" "$work/restored$rhome" "$srcdigest"
   rm -rf "$work/restored"
 done
-add_one_percent restic "$rhome"
-histbytes[restic]=$(du -sb "$rhome" | cut -f1)
-for kind in dir s3; do
-  run "restic-$kind-incr" sh -c 'restic -r "$1" backup --json --host ferry-bench "$2" && sync' _ "${repo[$kind]}" "$rhome"
-  sent[restic-$kind]=$(grep '"message_type":"summary"' "$work/out.restic-$kind-incr" | grep -oE '"data_added":[0-9]+' | cut -d: -f2)
-  [ -n "${sent[restic-$kind]}" ] || die "restic-$kind-incr printed no summary with data_added"
+
+echo "adding 1% to every home"
+for h in ferry-dir ferry-s3 restic; do
+  add_one_percent "$h" "$work/home-$h"
+  histbytes[$h]=$(du -sb "$work/home-$h" | cut -f1)
 done
-stop minio
+grown=$(digest_of "$work/home-restic")
+for h in ferry-dir ferry-s3; do
+  [ "$(digest_of "$work/home-$h")" = "$grown" ] || die "the 1% added to $h differs from restic's: seeding is not deterministic"
+done
+
+for kind in dir s3; do
+  echo "incremental backup, $kind"
+  home="$work/home-ferry-$kind"
+  run "ferry-$kind-incr" "$ferry" --home "$home" --json backup --relay "${relay[$kind]}"
+  sent[ferry-$kind]=$(json_field "$work/out.ferry-$kind-incr" bytes_sent)
+  [ -n "${sent[ferry-$kind]}" ] || die "ferry-$kind-incr printed no bytes_sent"
+  [ "$(json_field "$work/out.ferry-$kind-incr" new)" != true ] ||
+    die "ferry-$kind-incr started a new backup instead of an incremental one"
+  restic_backup "restic-$kind-incr" "$kind"
+  sent[restic-$kind]=${sent[restic-$kind-incr]}
+  # The incremental backup must restore, into a fresh home, to the grown history.
+  run "ferry-$kind-restore2" "$ferry" --home "$work/restored" --json restore --relay "${relay[$kind]}" --key "${key[$kind]}"
+  check_copy "ferry-$kind-restore2" "$work/restored" "$grown"
+  rm -rf "$work/restored"
+done
+load_end=$(loadavg)
+for n in relay-dir relay-s3 minio; do stop "$n"; done
 
 # --- report ------------------------------------------------------------------------------
 mbps() { echo "$srcbytes / $1 / 1000000" | bc -l; }
@@ -233,9 +244,9 @@ verdict() { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo PASS; else echo FAIL; f
 row() { # KIND OP
   local f="ferry-$1-$2" r="restic-$1-$2" ratio
   ratio=$(echo "${secs[$f]} / ${secs[$r]}" | bc -l)
-  printf '%-4s %-8s %9.2f %8.1f %6d %9.2f %8.1f %6d %7.2f  %s\n' "$1" "$2" \
-    "${secs[$f]}" "$(mbps "${secs[$f]}")" "${rss[$f]}" \
-    "${secs[$r]}" "$(mbps "${secs[$r]}")" "${rss[$r]}" "$ratio" "$(verdict "$ratio <= 1.2")"
+  printf '%-4s %-8s %8.2f %7.1f %7.2f %5d %8.2f %7.1f %7.2f %5d %6.2f  %s\n' "$1" "$2" \
+    "${secs[$f]}" "$(mbps "${secs[$f]}")" "${cpu[$f]}" "${rss[$f]}" \
+    "${secs[$r]}" "$(mbps "${secs[$r]}")" "${cpu[$r]}" "${rss[$r]}" "$ratio" "$(verdict "$ratio <= 1.2")"
 }
 incr_row() { # KIND
   local f="ferry-$1" r="restic-$1" share
@@ -250,11 +261,13 @@ cat <<REPORT
 == Backups: $MESSAGES messages, $MEDIA_MB MiB media; home $srcbytes bytes ($((srcbytes >> 20)) MiB), under $base
 dir: ferry relay with its vault in a directory vs restic to a local repository
 s3:  ferry relay with its vault in MinIO vs restic to the same MinIO (all on 127.0.0.1)
-MB/s: home bytes / seconds (MB = 10^6 bytes); RSS: peak MiB of the client; ratio: Ferry s / restic s
+MB/s: home bytes / seconds (MB = 10^6 bytes); CPU s: user+sys of the client (not the relay's
+or MinIO's); RSS: peak MiB of the client; ratio: Ferry seconds / restic seconds
 restic runs end with a sync (Ferry fsyncs what it writes before it reports success)
+load average (1, 5, 15 min): $load_start at the start, $load_end at the end
 
-               ------ Ferry -------   ------ restic ------
-kind op          seconds     MB/s    RSS   seconds     MB/s    RSS   ratio  target ≤ 1.2
+               ------------ Ferry -----------  ----------- restic ------------
+kind op         seconds    MB/s   CPU s   RSS  seconds    MB/s   CPU s   RSS  ratio  target ≤ 1.2
 $(row dir backup)
 $(row dir restore)
 $(row s3 backup)
@@ -267,8 +280,9 @@ $(incr_row dir)
 $(incr_row s3)
 
 share: bytes sent (Ferry's bytes_sent; restic's data_added) / the home's bytes after the addition
-first backup sent: Ferry dir ${sent[ferry-dir-first]:-?}, s3 ${sent[ferry-s3-first]:-?} bytes; restic added dir ${sent[restic-dir-first]:-?}, s3 ${sent[restic-s3-first]:-?} bytes
-relay peak RSS: dir ${rss[ferry-dir-relay]} MiB, s3 ${rss[ferry-s3-relay]} MiB; minio ${rss[minio]} MiB
+first backup sent: Ferry dir ${sent[ferry-dir-backup]:-?}, s3 ${sent[ferry-s3-backup]:-?} bytes; restic added dir ${sent[restic-dir-backup]:-?}, s3 ${sent[restic-s3-backup]:-?} bytes
+servers, whole run: relay dir ${cpu[relay-dir]} CPU s, peak RSS ${rss[relay-dir]} MiB; relay s3 ${cpu[relay-s3]} CPU s, ${rss[relay-s3]} MiB;
+  minio ${cpu[minio]} CPU s, ${rss[minio]} MiB (Ferry's and restic's buckets together)
 digests: every restore (Ferry and restic, dir and s3) has the source's history digest, and
   Ferry's incremental backups restore to the grown history too (not timed above: dir
   $(printf %.2f "${secs[ferry-dir-restore2]}") s, s3 $(printf %.2f "${secs[ferry-s3-restore2]}") s)
