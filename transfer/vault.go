@@ -947,9 +947,11 @@ func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts R
 	if err != nil {
 		return Result{}, fmt.Errorf("restore: %w", err)
 	}
-	err = downloadMedia(ctx, conn, vk, recv, opts.Progress)
+	// The database first: its digest check then runs while the media
+	// still download (see Receiver.startVerify).
+	err = downloadDB(ctx, conn, vk, recv, vm.pieces)
 	if err == nil {
-		err = downloadDB(ctx, conn, vk, recv, vm.pieces)
+		err = downloadMedia(ctx, conn, vk, recv, opts.Progress)
 	}
 	var res Result
 	if err == nil {

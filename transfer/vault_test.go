@@ -487,9 +487,15 @@ func TestVaultRelayKilled(t *testing.T) {
 		t.Error("resumed first backup: New false, want true (the key was never shown)")
 	}
 
-	dst := newStore(t)
+	// Count the objects a restore fetches, then cut one three quarters of
+	// the way: the database pieces come first, media chunks after.
 	rd := device(t)
-	kc = &killConn{Client: dial(t, rd, r), getAt: 4, kill: func() { r.srv.Close() }}
+	count := &killConn{Client: dial(t, rd, r), getAt: -1}
+	if _, err := Restore(ctx, count, newStore(t), RestoreOptions{Key: &res.Key}); err != nil {
+		t.Fatal(err)
+	}
+	dst := newStore(t)
+	kc = &killConn{Client: dial(t, rd, r), getAt: count.gets.Load() * 3 / 4, kill: func() { r.srv.Close() }}
 	if _, err := Restore(ctx, kc, dst, RestoreOptions{Key: &res.Key}); err == nil {
 		t.Fatal("Restore through a relay killed mid-download succeeded")
 	}
