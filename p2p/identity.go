@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"runtime"
 
+	cryptopb "github.com/libp2p/go-libp2p/core/crypto/pb"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
@@ -100,12 +103,18 @@ func readIdentity(path string) (crypto.PrivKey, error) {
 
 // parseIdentity decodes a libp2p protobuf PrivateKey and insists on Ed25519.
 func parseIdentity(raw []byte) (crypto.PrivKey, error) {
-	sk, err := crypto.UnmarshalPrivateKey(raw)
-	if err != nil {
+	// Check the type before decoding the key: decoding other types (RSA)
+	// can be slow on a hostile file, and only Ed25519 is accepted anyway.
+	var msg cryptopb.PrivateKey
+	if err := proto.Unmarshal(raw, &msg); err != nil {
 		return nil, fmt.Errorf("not a libp2p private key: %w", err)
 	}
-	if sk.Type() != crypto.Ed25519 {
-		return nil, fmt.Errorf("identity key is %s, want Ed25519", sk.Type())
+	if msg.GetType() != cryptopb.KeyType_Ed25519 {
+		return nil, fmt.Errorf("identity key is %s, want Ed25519", msg.GetType())
+	}
+	sk, err := crypto.UnmarshalEd25519PrivateKey(msg.GetData())
+	if err != nil {
+		return nil, fmt.Errorf("not a libp2p private key: %w", err)
 	}
 	return sk, nil
 }
