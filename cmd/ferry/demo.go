@@ -117,7 +117,11 @@ func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep, di
 		a.say("Relay on this machine: %s", relayAddr)
 	}
 
-	a.say("Migrating to the new device (%s) over libp2p on loopback...", newHome)
+	how := "through the relay"
+	if direct {
+		how = "directly"
+	}
+	a.say("Migrating to the new device (%s) %s, over libp2p on loopback...", newHome, how)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	codes := make(chan string, 1)
