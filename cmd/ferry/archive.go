@@ -185,8 +185,10 @@ into a home that already holds part of the history adds only what is missing.`,
 }
 
 // intoHome opens the home as a migration target (creating it if needed) and
-// runs fn. If the home did not exist and fn fails, the home is removed again:
-// a failed migration leaves the target exactly as it was.
+// runs fn. A failed migration leaves the target's history exactly as it was;
+// if verified data stayed staged (the input was cut off, not refused), the
+// error says so and a home fn created stays, so that running the same
+// command again continues. Otherwise a home it created is removed again.
 func (a *app) intoHome(ctx context.Context, fn func(*chatstore.Store) (transfer.Result, error)) (transfer.Result, error) {
 	_, statErr := os.Stat(a.home)
 	created := errors.Is(statErr, os.ErrNotExist)
@@ -201,15 +203,28 @@ func (a *app) intoHome(ctx context.Context, fn func(*chatstore.Store) (transfer.
 		return transfer.Result{}, fmt.Errorf("open %s: %w", a.home, err)
 	}
 	res, err := fn(st)
-	cerr := st.Close()
-	if err == nil {
+	if cerr := st.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil && created {
+	if err == nil {
+		return res, nil
+	}
+	if ents, _ := os.ReadDir(filepath.Join(a.home, transfer.StagingDir)); len(ents) > 0 {
+		return res, resumable{err}
+	}
+	if created {
 		os.RemoveAll(a.home)
 	}
 	return res, err
 }
+
+// resumable is a migration that stopped with verified data kept.
+type resumable struct{ err error }
+
+func (r resumable) Error() string {
+	return userMessage(r.err) + "; what arrived is kept: run the same command again to continue"
+}
+func (r resumable) Unwrap() error { return r.err }
 
 // reportResult prints a committed migration.
 func (a *app) reportResult(res transfer.Result) error {

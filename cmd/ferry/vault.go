@@ -154,7 +154,7 @@ restore continues where it stopped when run again.`,
 				}
 				opts.Password = pw
 			}
-			res, err := a.restoreIntoHome(ctx, func(st *chatstore.Store) (transfer.Result, error) {
+			res, err := a.intoHome(ctx, func(st *chatstore.Store) (transfer.Result, error) {
 				var res transfer.Result
 				err := a.withVault(ctx, relayAddr, func(c *vault.Client) error {
 					p := a.newProgress("restoring", 0, true)
@@ -274,46 +274,6 @@ func (a *app) backupsCmd() *cobra.Command {
 	cmd.AddCommand(rm)
 	return cmd
 }
-
-// restoreIntoHome is intoHome for a restore, which may be resumed: when the
-// restore kept verified data staged (it was cut off, not refused), a home it
-// created stays, so that running the command again continues.
-func (a *app) restoreIntoHome(ctx context.Context, fn func(*chatstore.Store) (transfer.Result, error)) (transfer.Result, error) {
-	_, statErr := os.Stat(a.home)
-	created := errors.Is(statErr, os.ErrNotExist)
-	if err := a.ensureHome(); err != nil {
-		return transfer.Result{}, err
-	}
-	st, err := chatstore.Open(ctx, a.home, chatstore.Options{Create: true})
-	if err != nil {
-		if created {
-			os.RemoveAll(a.home)
-		}
-		return transfer.Result{}, fmt.Errorf("open %s: %w", a.home, err)
-	}
-	res, err := fn(st)
-	if cerr := st.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		return res, nil
-	}
-	if ents, _ := os.ReadDir(filepath.Join(a.home, transfer.StagingDir)); len(ents) > 0 {
-		return res, resumable{err}
-	}
-	if created {
-		os.RemoveAll(a.home)
-	}
-	return res, err
-}
-
-// resumable is a restore that stopped with verified data kept.
-type resumable struct{ err error }
-
-func (r resumable) Error() string {
-	return userMessage(r.err) + "; what arrived is kept: run the same command again to continue"
-}
-func (r resumable) Unwrap() error { return r.err }
 
 // needHome fails unless the home exists: a vault account is the home's
 // device identity, and a new one owns no backups.
