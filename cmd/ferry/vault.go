@@ -60,7 +60,6 @@ backup with a new key. List and delete backups with ferry backups.`,
 					return err
 				}
 			}
-			opts.WorkDir = a.home
 			var res transfer.BackupResult
 			err = a.withVault(ctx, relayAddr, func(c *vault.Client) error {
 				p := a.newProgress("backing up", 0, true)
