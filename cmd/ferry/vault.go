@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/spf13/cobra"
 
 	"github.com/ferryhq/ferry/chatstore"
@@ -295,7 +299,30 @@ func (a *app) withVault(ctx context.Context, relayAddr string, fn func(*vault.Cl
 	if err != nil {
 		return err
 	}
-	return fn(c)
+	if err := fn(c); err != nil {
+		a.log.Debug("vault", "relay", relayAddr, "err", err) // the cause behind the sentence, with --verbose
+		if lostRelay(err) && ctx.Err() == nil {
+			return fmt.Errorf("%w: %w", errLostRelay, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// errLostRelay marks a vault command cut off by the connection to the
+// relay failing after it was made. What went across is kept: the chunks the
+// relay holds are not sent again, and a restore keeps what it verified.
+var errLostRelay = errors.New("lost the connection to the relay (it stopped answering or restarted, or the network dropped)")
+
+// lostRelay tells the connection to the relay failing (a reset stream or
+// connection, a dial that fails when a new stream needs one, a call that
+// timed out) from an answer of the relay and from a failure on this device.
+func lostRelay(err error) bool {
+	var dial *swarm.DialError
+	var ne net.Error
+	return errors.As(err, &dial) || errors.Is(err, swarm.ErrDialBackoff) || errors.Is(err, swarm.ErrNoAddresses) ||
+		errors.Is(err, network.ErrReset) || errors.Is(err, network.ErrNoConn) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne)
 }
 
 // vaultErr shows a vault failure as its sentence (errors.Is still sees the
@@ -303,7 +330,13 @@ func (a *app) withVault(ctx context.Context, relayAddr string, fn func(*vault.Cl
 func vaultErr(err error, keyMode bool) error {
 	var r resumable
 	if errors.As(err, &r) {
+		if errors.Is(r.err, errLostRelay) {
+			return resumable{sentence{errLostRelay.Error(), r.err}} // resumable says to run it again
+		}
 		return resumable{vaultErr(r.err, keyMode)}
+	}
+	if errors.Is(err, errLostRelay) {
+		return sentence{errLostRelay.Error() + ": run the same command again to continue where it stopped", err}
 	}
 	if keyMode && errors.Is(err, vault.ErrNotFound) {
 		return sentence{"no backup on this relay opens with this recovery key: check the key and the relay address (the backup may also have expired or been deleted)", err}
@@ -312,6 +345,7 @@ func vaultErr(err error, keyMode bool) error {
 		vault.ErrNotFound, vault.ErrForbidden, vault.ErrQuota, vault.ErrTooLarge, vault.ErrWrongPassword,
 		vault.ErrLocked, vault.ErrMissingChunks, vault.ErrProtocol, vault.ErrRelay,
 		transfer.ErrVaultCorrupt, transfer.ErrVaultIncomplete, transfer.ErrVaultRollback, transfer.ErrBackupID,
+		p2p.ErrRelayAddr, p2p.ErrRelayUnreachable,
 	} {
 		if errors.Is(err, s) {
 			return sentence{s.Error(), err}
