@@ -82,12 +82,12 @@ import (
 
 // VaultConn is a relay's vault as Backup and Restore use it;
 // *vault.Client (package relay/vault) implements it. Names are chunk names,
-// ids backup IDs. GetChunk's error for a chunk the vault does not hold
-// matches fs.ErrNotExist.
+// ids backup IDs. GetChunk reads into buf when the chunk fits; its error
+// for a chunk the vault does not hold matches fs.ErrNotExist.
 type VaultConn interface {
 	PutChunk(ctx context.Context, id [16]byte, name [32]byte, sealed []byte) error
 	HasChunks(ctx context.Context, id [16]byte, names [][32]byte) ([]bool, error)
-	GetChunk(ctx context.Context, id [16]byte, name [32]byte) ([]byte, error)
+	GetChunk(ctx context.Context, id [16]byte, name [32]byte, buf []byte) ([]byte, error)
 	PutManifest(ctx context.Context, id [16]byte, names [][32]byte, sealed []byte) error
 	GetManifest(ctx context.Context, id [16]byte) ([]byte, error)
 	PutKeySlot(ctx context.Context, id [16]byte, p archive.Params, salt, verifier [32]byte, wrapped [60]byte) error
@@ -1037,10 +1037,11 @@ func downloadMedia(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Rec
 		}
 	}
 	var done atomic.Int64
-	return parallel(ctx, len(missing), func(ctx context.Context, k int) error {
+	bufs := make([][]byte, vaultWorkers) // one per worker, reused
+	return parallel(ctx, len(missing), func(ctx context.Context, w, k int) error {
 		i := missing[k]
 		c := m.Chunk(i)
-		data, err := fetch(ctx, conn, vk, vk.name(objMedia, c.Hash))
+		data, err := fetch(ctx, conn, vk, vk.name(objMedia, c.Hash), &bufs[w])
 		if err != nil {
 			return fmt.Errorf("chunk %d: %w", i, err)
 		}
@@ -1058,21 +1059,23 @@ func downloadMedia(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Rec
 	})
 }
 
-// fetch gets and opens one object.
-func fetch(ctx context.Context, conn VaultConn, vk *vaultKeys, n [32]byte) ([]byte, error) {
-	sealed, err := conn.GetChunk(ctx, vk.id, n)
+// fetch gets and opens one object, reading it into *buf (kept for the
+// next call); the plaintext returned lies in *buf.
+func fetch(ctx context.Context, conn VaultConn, vk *vaultKeys, n [32]byte, buf *[]byte) ([]byte, error) {
+	sealed, err := conn.GetChunk(ctx, vk.id, n, *buf)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, asUser(ErrVaultIncomplete, err)
 	}
 	if err != nil {
 		return nil, err
 	}
+	*buf = sealed[:0]
 	return open(vk.chunk, sealed, vk.chunkAD(n))
 }
 
-// downloadDB fetches the pieces that cover the database chunks recv lacks
-// into a file beside the staging, checks each against the manifest, and
-// stages the chunks from it.
+// downloadDB fetches the pieces that cover the database chunks recv lacks,
+// checks each against the manifest and writes it where it belongs in the
+// staged database, then stages the chunks the pieces cover.
 func downloadDB(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver, pieces []dbPiece) error {
 	m := recv.Manifest()
 	var need []int
@@ -1103,50 +1106,45 @@ func downloadDB(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiv
 			todo = append(todo, k)
 		}
 	}
-	dir := filepath.Join(recv.store.Home(), StagingDir)
-	f, err := os.CreateTemp(dir, "vault-db-*")
-	if err != nil {
-		return diskErr(dir, err)
-	}
-	defer func() { f.Close(); os.Remove(f.Name()) }()
-	err = parallel(ctx, len(todo), func(ctx context.Context, j int) error {
+	bufs := make([][]byte, vaultWorkers)
+	raws := make([][]byte, vaultWorkers)
+	err := parallel(ctx, len(todo), func(ctx context.Context, w, j int) error {
 		k := todo[j]
-		z, err := fetch(ctx, conn, vk, vk.name(objPiece, pieces[k].hash))
+		z, err := fetch(ctx, conn, vk, vk.name(objPiece, pieces[k].hash), &bufs[w])
 		if err != nil {
 			return fmt.Errorf("database piece %d: %w", k, err)
 		}
 		var raw []byte
 		if n, err := s2.DecodedLen(z); err == nil && n == pieces[k].size {
-			raw, err = s2.Decode(make([]byte, n), z)
-			if err != nil {
+			if cap(raws[w]) < n {
+				raws[w] = make([]byte, pieceMax)
+			}
+			if raw, err = s2.Decode(raws[w][:n], z); err != nil {
 				raw = nil
 			}
 		}
 		if len(raw) != pieces[k].size || blake3.Sum256(raw) != pieces[k].hash {
 			return fmt.Errorf("database piece %d: %w", k, ErrVaultCorrupt)
 		}
-		if _, err := f.WriteAt(raw, offs[k]); err != nil {
-			return diskErr(dir, err)
-		}
-		return nil
+		// A piece that overlaps a chunk staged before writes the same
+		// bytes again: both are the database the manifest describes.
+		return recv.writeDB(raw, offs[k])
 	})
 	if err != nil {
 		return err
 	}
-	return parallel(ctx, len(need), func(ctx context.Context, j int) error {
-		i := need[j]
-		c := m.Chunk(i)
-		raw := make([]byte, c.RawSize)
-		if _, err := f.ReadAt(raw, c.Offset); err != nil {
-			return fmt.Errorf("database chunk %d: %w", i, err)
+	return parallel(ctx, len(need), func(ctx context.Context, w, j int) error {
+		if cap(raws[w]) < m.ChunkSize {
+			raws[w] = make([]byte, m.ChunkSize)
 		}
-		return recv.putRaw(i, raw)
+		return recv.stageWritten(need[j], raws[w])
 	})
 }
 
-// parallel runs fn for 0..n-1 on vaultWorkers goroutines and returns the
-// first error, after which no new call starts.
-func parallel(ctx context.Context, n int, fn func(ctx context.Context, k int) error) error {
+// parallel runs fn for k = 0..n-1 on vaultWorkers goroutines (w is the
+// worker, 0 ≤ w < vaultWorkers) and returns the first error, after which no
+// new call starts.
+func parallel(ctx context.Context, n int, fn func(ctx context.Context, w, k int) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -1155,7 +1153,7 @@ func parallel(ctx context.Context, n int, fn func(ctx context.Context, k int) er
 		mu       sync.Mutex
 		firstErr error
 	)
-	for range min(vaultWorkers, n) {
+	for w := range min(vaultWorkers, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -1164,7 +1162,7 @@ func parallel(ctx context.Context, n int, fn func(ctx context.Context, k int) er
 				if k >= n || ctx.Err() != nil {
 					return
 				}
-				if err := fn(ctx, k); err != nil {
+				if err := fn(ctx, w, k); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -1183,24 +1181,42 @@ func parallel(ctx context.Context, n int, fn func(ctx context.Context, k int) er
 	return firstErr
 }
 
-// putRaw stages database chunk i from its raw bytes (the vault stores the
-// database as content-defined pieces, not as the engine's compressed
-// chunks; restore checks each piece's hash before it gets here).
-func (r *Receiver) putRaw(i int, raw []byte) error {
+// writeDB writes raw database bytes (a checked vault piece) into the staged
+// database at off. They count as staged once stageWritten records the
+// chunks they cover.
+func (r *Receiver) writeDB(raw []byte, off int64) error {
+	r.life.RLock()
+	defer r.life.RUnlock()
+	if r.closed {
+		return fmt.Errorf("stage database: %w", ErrClosed)
+	}
+	if _, err := r.db.WriteAt(raw, off); err != nil {
+		return fmt.Errorf("stage database: %w", diskErr(r.store.Home(), err))
+	}
+	startWriteback(r.db, off, int64(len(raw)))
+	return nil
+}
+
+// stageWritten records database chunk i, whose bytes writeDB wrote, as
+// staged; buf holds at least the chunk's raw size.
+func (r *Receiver) stageWritten(i int, buf []byte) error {
 	if i < 0 || i >= len(r.done) {
 		return fmt.Errorf("put chunk %d: %w", i, ErrChunkRange)
 	}
 	c := r.m.Chunk(i)
-	if c.Kind != KindDB || len(raw) != c.RawSize {
-		return fmt.Errorf("put chunk %d: %w", i, ErrChunkCorrupt)
+	if c.Kind != KindDB || len(buf) < c.RawSize {
+		return fmt.Errorf("put chunk %d: %w", i, ErrChunkRange)
 	}
-	r.mu.Lock()
-	done := r.done[i]
-	r.mu.Unlock()
-	if done {
-		return nil
+	r.life.RLock()
+	defer r.life.RUnlock()
+	if r.closed {
+		return fmt.Errorf("put chunk %d: %w", i, ErrClosed)
 	}
-	return r.stageDB(i, c, raw)
+	raw := buf[:c.RawSize]
+	if _, err := r.db.ReadAt(raw, c.Offset); err != nil {
+		return fmt.Errorf("put chunk %d: %w", i, err)
+	}
+	return r.recordLocked(i, c, r.journalHash(c, raw))
 }
 
 // fetchVaultManifest fetches, opens and checks the sealed manifest of backup

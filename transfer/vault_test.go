@@ -459,8 +459,8 @@ func (k *killConn) PutChunk(ctx context.Context, id [16]byte, n [32]byte, b []by
 	return err
 }
 
-func (k *killConn) GetChunk(ctx context.Context, id [16]byte, n [32]byte) ([]byte, error) {
-	b, err := k.Client.GetChunk(ctx, id, n)
+func (k *killConn) GetChunk(ctx context.Context, id [16]byte, n [32]byte, buf []byte) ([]byte, error) {
+	b, err := k.Client.GetChunk(ctx, id, n, buf)
 	if err == nil && k.gets.Add(1) == k.getAt {
 		k.once.Do(k.kill)
 	}

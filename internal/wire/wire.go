@@ -107,33 +107,55 @@ func NewReader(r io.Reader) *Reader { return &Reader{r: bufio.NewReaderSize(r, 6
 // the stream ended cleanly between frames; io.ErrUnexpectedEOF means it was
 // cut mid-frame.
 func (r *Reader) Next() (Type, []byte, error) {
+	f, err := r.frame(r.buf)
+	if err != nil {
+		return 0, nil, err
+	}
+	r.buf = f[:0]
+	return Type(f[0]), f[1:], nil
+}
+
+// NextInto is Next reading the frame into buf when it fits, else into a new
+// buffer; the body belongs to the caller. A caller that reads many frames
+// into one buffer of its own allocates nothing per frame.
+func (r *Reader) NextInto(buf []byte) (Type, []byte, error) {
+	f, err := r.frame(buf)
+	if err != nil {
+		return 0, nil, err
+	}
+	return Type(f[0]), f[1:], nil
+}
+
+// frame reads one frame (type and body) into buf, or a new buffer if it
+// does not fit.
+func (r *Reader) frame(buf []byte) ([]byte, error) {
 	n, err := binary.ReadUvarint(r.r)
 	if err != nil {
 		if err == io.EOF {
-			return 0, nil, io.EOF
+			return nil, io.EOF
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, nil, io.ErrUnexpectedEOF
+			return nil, io.ErrUnexpectedEOF
 		}
-		return 0, nil, ErrMalformed
+		return nil, ErrMalformed
 	}
 	if n == 0 {
-		return 0, nil, ErrMalformed
+		return nil, ErrMalformed
 	}
 	if n-1 > MaxFrame {
-		return 0, nil, ErrFrameTooLarge
+		return nil, ErrFrameTooLarge
 	}
-	if cap(r.buf) < int(n) {
-		r.buf = make([]byte, n)
+	if cap(buf) < int(n) {
+		buf = make([]byte, n)
 	}
-	b := r.buf[:n]
+	b := buf[:n]
 	if _, err := io.ReadFull(r.r, b); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return 0, nil, err
+		return nil, err
 	}
-	return Type(b[0]), b[1:], nil
+	return b, nil
 }
 
 // WriteError sends an Error message.

@@ -38,6 +38,37 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+func TestNextInto(t *testing.T) {
+	var stream bytes.Buffer
+	small, large := []byte("hello"), bytes.Repeat([]byte{7}, 100)
+	for _, b := range [][]byte{small, large} {
+		if err := Write(&stream, Chunk, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := NewReader(&stream)
+	buf := make([]byte, 64)
+	// A frame that fits is read into buf.
+	typ, body, err := r.NextInto(buf)
+	if err != nil || typ != Chunk || !bytes.Equal(body, small) {
+		t.Fatalf("first frame: %#x %q %v, want %#x %q", typ, body, err, Chunk, small)
+	}
+	if &body[0] != &buf[1] {
+		t.Error("a frame that fits buf was not read into it")
+	}
+	// One that does not fit gets its own buffer; buf is left alone.
+	typ, body, err = r.NextInto(buf)
+	if err != nil || typ != Chunk || !bytes.Equal(body, large) {
+		t.Fatalf("second frame: %#x len %d %v, want %#x len %d", typ, len(body), err, Chunk, len(large))
+	}
+	if !bytes.Equal(buf[1:6], small) {
+		t.Error("a frame too large for buf overwrote it")
+	}
+	if _, _, err := r.NextInto(buf); err != io.EOF {
+		t.Errorf("after the last frame: %v, want io.EOF", err)
+	}
+}
+
 func TestTruncatedAndOversized(t *testing.T) {
 	var buf bytes.Buffer
 	if err := Write(&buf, Chunk, PutIndex(1), []byte("hello")); err != nil {

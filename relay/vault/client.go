@@ -26,7 +26,14 @@ type Client struct {
 	Timeout time.Duration
 
 	mu   sync.Mutex
-	idle []network.Stream // guarded by mu: streams between calls
+	idle []*stream // guarded by mu: streams between calls
+}
+
+// stream is a vault stream with the reader of its answers, kept together
+// so that its buffer serves every call on the stream.
+type stream struct {
+	network.Stream
+	rd *wire.Reader
 }
 
 // maxIdle is how many streams a Client keeps open between calls.
@@ -54,7 +61,7 @@ func (c *Client) Close() error {
 }
 
 // stream returns an idle stream (reused) or a new one.
-func (c *Client) stream(ctx context.Context, fresh bool) (network.Stream, bool, error) {
+func (c *Client) stream(ctx context.Context, fresh bool) (*stream, bool, error) {
 	if !fresh {
 		c.mu.Lock()
 		if n := len(c.idle); n > 0 {
@@ -66,10 +73,13 @@ func (c *Client) stream(ctx context.Context, fresh bool) (network.Stream, bool, 
 		c.mu.Unlock()
 	}
 	st, err := c.h.NewStream(ctx, c.relay, ProtocolID)
-	return st, false, err
+	if err != nil {
+		return nil, false, err
+	}
+	return &stream{Stream: st, rd: wire.NewReader(st)}, false, nil
 }
 
-func (c *Client) putIdle(st network.Stream) {
+func (c *Client) putIdle(st *stream) {
 	c.mu.Lock()
 	if len(c.idle) < maxIdle {
 		c.idle = append(c.idle, st)
@@ -81,11 +91,12 @@ func (c *Client) putIdle(st network.Stream) {
 	}
 }
 
-// call sends one request and reads its answer, which must be of type want.
+// call sends one request and reads its answer, which must be of type want,
+// into buf when it fits (see wire.Reader.NextInto).
 // A request that failed on a reused stream (the relay may have dropped it
 // while idle, or restarted) is sent once more on a new one; every request
 // but GetKeySlot is idempotent, and GetKeySlot always takes a new stream.
-func (c *Client) call(ctx context.Context, op string, req request, want wire.Type) ([]byte, error) {
+func (c *Client) call(ctx context.Context, op string, req request, want wire.Type, buf []byte) ([]byte, error) {
 	timeout := c.Timeout
 	if timeout == 0 {
 		timeout = requestTimeout
@@ -99,7 +110,7 @@ func (c *Client) call(ctx context.Context, op string, req request, want wire.Typ
 		if err != nil {
 			return nil, fmt.Errorf("vault %s: open stream: %w", op, err)
 		}
-		rt, rb, err := exchange(ctx, st, t, body)
+		rt, rb, err := exchange(ctx, st, t, body, buf)
 		if err != nil {
 			st.Reset()
 			if reused && ctx.Err() == nil {
@@ -122,8 +133,8 @@ func (c *Client) call(ctx context.Context, op string, req request, want wire.Typ
 	}
 }
 
-// exchange writes one request on st and reads one answer.
-func exchange(ctx context.Context, st network.Stream, t wire.Type, body [][]byte) (wire.Type, []byte, error) {
+// exchange writes one request on st and reads one answer into buf if it fits.
+func exchange(ctx context.Context, st *stream, t wire.Type, body [][]byte, buf []byte) (wire.Type, []byte, error) {
 	if d, ok := ctx.Deadline(); ok {
 		st.SetDeadline(d)
 	}
@@ -132,7 +143,7 @@ func exchange(ctx context.Context, st network.Stream, t wire.Type, body [][]byte
 	if err := wire.Write(st, t, body...); err != nil {
 		return 0, nil, fmt.Errorf("send: %w", err)
 	}
-	rt, rb, err := wire.NewReader(st).Next()
+	rt, rb, err := st.rd.NextInto(buf)
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
@@ -148,7 +159,7 @@ func exchange(ctx context.Context, st network.Stream, t wire.Type, body [][]byte
 
 // PutChunk stores a sealed chunk under name in backup id.
 func (c *Client) PutChunk(ctx context.Context, id [IDSize]byte, name [NameSize]byte, sealed []byte) error {
-	b, err := c.call(ctx, "put chunk", request{op: opPutChunk, id: id, name: name, data: sealed}, rAck)
+	b, err := c.call(ctx, "put chunk", request{op: opPutChunk, id: id, name: name, data: sealed}, rAck, nil)
 	return ackErr(b, err)
 }
 
@@ -157,7 +168,7 @@ func (c *Client) HasChunks(ctx context.Context, id [IDSize]byte, names [][NameSi
 	out := make([]bool, 0, len(names))
 	for len(names) > 0 {
 		n := min(len(names), MaxNames)
-		b, err := c.call(ctx, "has chunks", request{op: opHasChunks, id: id, names: names[:n]}, rBitmap)
+		b, err := c.call(ctx, "has chunks", request{op: opHasChunks, id: id, names: names[:n]}, rBitmap, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -172,9 +183,10 @@ func (c *Client) HasChunks(ctx context.Context, id [IDSize]byte, names [][NameSi
 	return out, nil
 }
 
-// GetChunk fetches a sealed chunk of backup id.
-func (c *Client) GetChunk(ctx context.Context, id [IDSize]byte, name [NameSize]byte) ([]byte, error) {
-	b, err := c.call(ctx, "get chunk", request{op: opGetChunk, id: id, name: name}, rData)
+// GetChunk fetches a sealed chunk of backup id, into buf when it fits (a
+// caller fetching many chunks in turn passes the same buffer each time).
+func (c *Client) GetChunk(ctx context.Context, id [IDSize]byte, name [NameSize]byte, buf []byte) ([]byte, error) {
+	b, err := c.call(ctx, "get chunk", request{op: opGetChunk, id: id, name: name}, rData, buf)
 	if errors.Is(err, ErrNotFound) {
 		err = fmt.Errorf("vault get chunk: %w", ErrChunkMissing)
 	}
@@ -184,18 +196,18 @@ func (c *Client) GetChunk(ctx context.Context, id [IDSize]byte, name [NameSize]b
 // PutManifest replaces backup id's manifest; names (ascending, no
 // duplicates) are the chunks it refers to, all already stored.
 func (c *Client) PutManifest(ctx context.Context, id [IDSize]byte, names [][NameSize]byte, sealed []byte) error {
-	b, err := c.call(ctx, "put manifest", request{op: opPutManifest, id: id, names: names, data: sealed}, rAck)
+	b, err := c.call(ctx, "put manifest", request{op: opPutManifest, id: id, names: names, data: sealed}, rAck, nil)
 	return ackErr(b, err)
 }
 
 // GetManifest fetches backup id's sealed manifest.
 func (c *Client) GetManifest(ctx context.Context, id [IDSize]byte) ([]byte, error) {
-	return c.call(ctx, "get manifest", request{op: opGetManifest, id: id}, rData)
+	return c.call(ctx, "get manifest", request{op: opGetManifest, id: id}, rData, nil)
 }
 
 // List returns this device's backups.
 func (c *Client) List(ctx context.Context) ([]Backup, error) {
-	b, err := c.call(ctx, "list", request{op: opList}, rBackups)
+	b, err := c.call(ctx, "list", request{op: opList}, rBackups, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -208,20 +220,20 @@ func (c *Client) List(ctx context.Context) ([]Backup, error) {
 
 // Delete removes one of this device's backups.
 func (c *Client) Delete(ctx context.Context, id [IDSize]byte) error {
-	b, err := c.call(ctx, "delete", request{op: opDelete, id: id}, rAck)
+	b, err := c.call(ctx, "delete", request{op: opDelete, id: id}, rAck, nil)
 	return ackErr(b, err)
 }
 
 // PutKeySlot stores the key slot of a password backup.
 func (c *Client) PutKeySlot(ctx context.Context, id [IDSize]byte, p archive.Params, salt, verifier [32]byte, wrapped [WrappedSize]byte) error {
 	k := KeySlot{Params: p, Salt: salt, Verifier: verifier, Wrapped: wrapped}
-	b, err := c.call(ctx, "put key slot", request{op: opPutKeySlot, id: id, slot: k}, rAck)
+	b, err := c.call(ctx, "put key slot", request{op: opPutKeySlot, id: id, slot: k}, rAck, nil)
 	return ackErr(b, err)
 }
 
 // KeyParams fetches the Argon2id parameters and salt of a password backup.
 func (c *Client) KeyParams(ctx context.Context, id [IDSize]byte) (archive.Params, [32]byte, error) {
-	b, err := c.call(ctx, "get key parameters", request{op: opGetKeyParams, id: id}, rKeyParams)
+	b, err := c.call(ctx, "get key parameters", request{op: opGetKeyParams, id: id}, rKeyParams, nil)
 	if err != nil {
 		return archive.Params{}, [32]byte{}, err
 	}
@@ -236,7 +248,7 @@ func (c *Client) KeyParams(ctx context.Context, id [IDSize]byte) (archive.Params
 // of the password with proof.
 func (c *Client) KeySlot(ctx context.Context, id [IDSize]byte, proof [32]byte) ([WrappedSize]byte, error) {
 	var w [WrappedSize]byte
-	b, err := c.call(ctx, "get key slot", request{op: opGetKeySlot, id: id, name: proof}, rWrapped)
+	b, err := c.call(ctx, "get key slot", request{op: opGetKeySlot, id: id, name: proof}, rWrapped, nil)
 	if err != nil {
 		return w, err
 	}

@@ -61,10 +61,10 @@ func TestClientServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := pair(t, srv)
-	if b, err := other.GetChunk(ctx, id, n1); err != nil || string(b) != "one" {
+	if b, err := other.GetChunk(ctx, id, n1, nil); err != nil || string(b) != "one" {
 		t.Errorf("GetChunk by another device: %q, %v", b, err)
 	}
-	if _, err := other.GetChunk(ctx, id, n2); !errors.Is(err, ErrChunkMissing) {
+	if _, err := other.GetChunk(ctx, id, n2, nil); !errors.Is(err, ErrChunkMissing) {
 		t.Errorf("GetChunk of a missing chunk: %v, want ErrChunkMissing", err)
 	}
 	if b, err := other.GetManifest(ctx, id); err != nil || string(b) != "m" {
@@ -137,7 +137,7 @@ func TestClientRejectsHostileAnswers(t *testing.T) {
 	// A relay that hangs up without answering is an error, not a result.
 	srv := newHost(t)
 	srv.SetStreamHandler(ProtocolID, func(st network.Stream) { st.Close() })
-	if _, err := pair(t, srv).GetChunk(ctx, [16]byte{}, [32]byte{}); err == nil {
+	if _, err := pair(t, srv).GetChunk(ctx, [16]byte{}, [32]byte{}, nil); err == nil {
 		t.Error("GetChunk from a relay that hung up: no error")
 	}
 }
