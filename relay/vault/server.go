@@ -140,25 +140,30 @@ func (s *Server) Serve(st network.Stream) {
 			return
 		}
 		s.maybeSweep(ctx)
-		rt, rb, err := s.handle(ctx, from, t, body)
+		err = s.answer(ctx, st, from, t, body)
 		<-s.slots
 		cancel()
-		if err != nil {
-			code, msg := codeOf(err), err.Error()
-			if code == codeInternal {
-				// The cause stays in the relay's log, not on the wire.
-				s.log.Error("vault request failed", "op", byte(t), "peer", from, "err", err)
-				msg = ErrRelay.Error()
-			}
-			err = wire.WriteError(st, code, msg)
-		} else {
-			err = wire.Write(st, rt, rb)
-		}
 		if err != nil {
 			st.Reset()
 			return
 		}
 	}
+}
+
+// answer serves one request and writes its answer to w; an error is one
+// of writing, after which the stream is useless.
+func (s *Server) answer(ctx context.Context, w io.Writer, from peer.ID, t wire.Type, body []byte) error {
+	rt, rb, err := s.handle(ctx, from, t, body)
+	if err != nil {
+		code, msg := codeOf(err), err.Error()
+		if code == codeInternal {
+			// The cause stays in the relay's log, not on the wire.
+			s.log.Error("vault request failed", "op", byte(t), "peer", from, "err", err)
+			msg = ErrRelay.Error()
+		}
+		return wire.WriteError(w, code, msg)
+	}
+	return wire.Write(w, rt, rb)
 }
 
 // handle answers one request from account from.
@@ -361,23 +366,15 @@ func (s *Server) countLocked(ctx context.Context, id [IDSize]byte, m meta) error
 	if s.counted[id] {
 		return nil
 	}
-	keys, err := s.store.List(ctx, backupDir(id)+"/")
+	objs, err := s.store.List(ctx, backupDir(id)+"/")
 	if err != nil {
 		return fmt.Errorf("count backup: %w", err)
 	}
 	var total int64
-	for _, k := range keys {
-		if k == backupKey(id, "meta") {
-			continue
+	for _, o := range objs {
+		if o.Key != backupKey(id, "meta") {
+			total += o.Size
 		}
-		sz, err := s.store.Stat(ctx, k)
-		if errors.Is(err, vaultstore.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("count backup: %w", err)
-		}
-		total += sz
 	}
 	s.pending[id] = max(s.pending[id], total-m.Size)
 	s.counted[id] = true
@@ -389,14 +386,14 @@ func (s *Server) accountBackups(ctx context.Context, acct string) ([][IDSize]byt
 	if ids, ok := s.accounts[acct]; ok {
 		return slices.Clone(ids), nil
 	}
-	keys, err := s.store.List(ctx, accountDir(acct))
+	objs, err := s.store.List(ctx, accountDir(acct))
 	if err != nil {
 		return nil, fmt.Errorf("list account: %w", err)
 	}
 	var ids [][IDSize]byte
-	for _, k := range keys {
+	for _, o := range objs {
 		var id [IDSize]byte
-		h := k[strings.LastIndexByte(k, '/')+1:]
+		h := o.Key[strings.LastIndexByte(o.Key, '/')+1:]
 		if n, err := hex.Decode(id[:], []byte(h)); err != nil || n != IDSize {
 			continue
 		}
@@ -517,11 +514,12 @@ func (s *Server) putManifest(ctx context.Context, acct string, id [IDSize]byte, 
 	}
 	delete(s.pending, id)
 	// Chunks the new manifest does not name are garbage now.
-	keys, err := s.store.List(ctx, backupDir(id)+"/c/")
+	objs, err := s.store.List(ctx, backupDir(id)+"/c/")
 	if err != nil {
 		return nil // the manifest is in; garbage waits for the next one
 	}
-	for _, k := range keys {
+	for _, o := range objs {
+		k := o.Key
 		var n [NameSize]byte
 		h := k[strings.LastIndexByte(k, '/')+1:]
 		if c, err := hex.Decode(n[:], []byte(h)); err != nil || c != NameSize {
@@ -590,10 +588,10 @@ func (s *Server) removeLocked(ctx context.Context, id [IDSize]byte, owner string
 	errs = append(errs, s.store.Delete(ctx, accountDir(owner)+hex.EncodeToString(id[:])))
 	errs = append(errs, s.store.Delete(ctx, backupKey(id, "manifest")))
 	errs = append(errs, s.store.Delete(ctx, backupKey(id, "keyslot")))
-	keys, err := s.store.List(ctx, backupDir(id)+"/c/")
+	objs, err := s.store.List(ctx, backupDir(id)+"/c/")
 	errs = append(errs, err)
-	for _, k := range keys {
-		errs = append(errs, s.store.Delete(ctx, k))
+	for _, o := range objs {
+		errs = append(errs, s.store.Delete(ctx, o.Key))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("delete backup: %w", err)
@@ -702,12 +700,13 @@ func (s *Server) Sweep(ctx context.Context) (int, error) {
 }
 
 func (s *Server) sweep(ctx context.Context) (int, error) {
-	keys, err := s.store.List(ctx, "v1/a/")
+	objs, err := s.store.List(ctx, "v1/a/")
 	if err != nil {
 		return 0, fmt.Errorf("sweep: %w", err)
 	}
 	n := 0
-	for _, k := range keys {
+	for _, o := range objs {
+		k := o.Key
 		var id [IDSize]byte
 		h := k[strings.LastIndexByte(k, '/')+1:]
 		if c, err := hex.Decode(id[:], []byte(h)); err != nil || c != IDSize {

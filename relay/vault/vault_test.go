@@ -5,13 +5,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/relay/vaultstore"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -125,9 +129,9 @@ func TestTTL(t *testing.T) {
 	if _, err := do(t, s, bob, request{op: opGetManifest, id: id}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("after the TTL: %v, want ErrNotFound", err)
 	}
-	keys, err := s.store.List(context.Background(), "")
-	if err != nil || len(keys) != 0 {
-		t.Errorf("store after sweep: %v, %v; want empty", keys, err)
+	objs, err := s.store.List(context.Background(), "")
+	if err != nil || len(objs) != 0 {
+		t.Errorf("store after sweep: %v, %v; want empty", objs, err)
 	}
 }
 
@@ -267,3 +271,90 @@ func FuzzParseMeta(f *testing.F) {
 }
 
 func sha256Of(b [32]byte) [32]byte { return sha256.Sum256(b[:]) }
+
+// BenchmarkGetChunk is the relay's side of a restore: one GetChunk answered
+// from the directory store, written to a sink (the stream's cost aside).
+func BenchmarkGetChunk(b *testing.B) {
+	for _, size := range []int{128 << 10, 8 << 20} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			st, err := vaultstore.NewDir(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := New(Config{Store: st})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			id, name := [IDSize]byte{1}, [NameSize]byte{2}
+			if err := s.putChunk(ctx, alice.String(), id, name, bytes.Repeat([]byte{7}, size)); err != nil {
+				b.Fatal(err)
+			}
+			typ, body := (&request{op: opGetChunk, id: id, name: name}).encode()
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.answer(ctx, io.Discard, bob, typ, body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGetChunkLibp2p is GetChunk end to end: a device and a relay
+// host on loopback, one stream per goroutine (4 at once, as a restore
+// makes them), each asking for the chunk over and over.
+func BenchmarkGetChunkLibp2p(b *testing.B) {
+	const size = 8 << 20
+	st, err := vaultstore.NewDir(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, dev := loopbackHost(b), loopbackHost(b)
+	s, err := Register(srv, Config{Store: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := dev.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: srv.Addrs()}); err != nil {
+		b.Fatal(err)
+	}
+	id, name := [IDSize]byte{1}, [NameSize]byte{2}
+	if err := s.putChunk(ctx, alice.String(), id, name, bytes.Repeat([]byte{7}, size)); err != nil {
+		b.Fatal(err)
+	}
+	typ, body := (&request{op: opGetChunk, id: id, name: name}).encode()
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.SetParallelism(2) // 2 × GOMAXPROCS goroutines
+	b.RunParallel(func(pb *testing.PB) {
+		st, err := dev.NewStream(ctx, srv.ID(), ProtocolID)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer st.Close()
+		r := wire.NewReader(st)
+		for pb.Next() {
+			if err := wire.Write(st, typ, body); err != nil {
+				b.Error(err)
+				return
+			}
+			if rt, rb, err := r.Next(); err != nil || rt != rData || len(rb) != size {
+				b.Errorf("answer %#x of %d bytes, %v", rt, len(rb), err)
+				return
+			}
+		}
+	})
+}
+
+func loopbackHost(tb testing.TB) host.Host {
+	tb.Helper()
+	h, err := p2p.NewHost(context.Background(), p2p.Config{Home: tb.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { h.Close() })
+	return h
+}

@@ -110,9 +110,16 @@ func assertMissing(t *testing.T, s Store, key string) {
 
 func assertList(t *testing.T, s Store, prefix string, want []string) {
 	t.Helper()
-	got, err := s.List(context.Background(), prefix)
+	objs, err := s.List(context.Background(), prefix)
 	if err != nil {
 		t.Fatalf("List(%q): %v", prefix, err)
+	}
+	var got []string
+	for _, o := range objs {
+		got = append(got, o.Key)
+		if sz, err := s.Stat(context.Background(), o.Key); err != nil || sz != o.Size {
+			t.Errorf("List(%q): %s of %d bytes, Stat says %d, %v", prefix, o.Key, o.Size, sz, err)
+		}
 	}
 	if len(got) == 0 && len(want) == 0 {
 		return

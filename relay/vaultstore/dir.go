@@ -8,7 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -194,12 +194,12 @@ func (d *dirStore) checkConflict(key string) error {
 			return fmt.Errorf("%w: object %s exists", ErrKeyConflict, key[:i])
 		}
 	}
-	keys, err := d.list(context.Background(), key+"/", 1)
+	objs, err := d.list(context.Background(), key+"/", 1)
 	if err != nil {
 		return err
 	}
-	if len(keys) > 0 {
-		return fmt.Errorf("%w: object %s exists", ErrKeyConflict, keys[0])
+	if len(objs) > 0 {
+		return fmt.Errorf("%w: object %s exists", ErrKeyConflict, objs[0].Key)
 	}
 	return nil
 }
@@ -267,23 +267,23 @@ func (d *dirStore) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-func (d *dirStore) List(ctx context.Context, prefix string) ([]string, error) {
+func (d *dirStore) List(ctx context.Context, prefix string) ([]Object, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("vaultstore: list: %w", err)
 	}
-	keys, err := d.list(ctx, prefix, -1)
+	objs, err := d.list(ctx, prefix, -1)
 	if err != nil {
 		return nil, fmt.Errorf("vaultstore: list %s: %w", prefix, err)
 	}
-	sort.Strings(keys)
-	return keys, nil
+	slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
+	return objs, nil
 }
 
-// list returns the keys under a valid prefix, unsorted, stopping after
+// list returns the objects under a valid prefix, unsorted, stopping after
 // limit of them if limit >= 0.
-func (d *dirStore) list(ctx context.Context, prefix string, limit int) ([]string, error) {
+func (d *dirStore) list(ctx context.Context, prefix string, limit int) ([]Object, error) {
 	start := filepath.Join(d.root, filepath.FromSlash(prefix))
-	var keys []string
+	var objs []Object
 	err := filepath.WalkDir(start, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if p == start && errors.Is(err, fs.ErrNotExist) {
@@ -312,13 +312,20 @@ func (d *dirStore) list(ctx context.Context, prefix string, limit int) ([]string
 		if err != nil {
 			return err
 		}
-		keys = append(keys, strings.TrimSuffix(filepath.ToSlash(rel), objSuffix))
-		if len(keys) == limit {
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted since the directory was read
+		}
+		if err != nil {
+			return err
+		}
+		objs = append(objs, Object{Key: strings.TrimSuffix(filepath.ToSlash(rel), objSuffix), Size: fi.Size()})
+		if len(objs) == limit {
 			return fs.SkipAll
 		}
 		return nil
 	})
-	return keys, err
+	return objs, err
 }
 
 // ctxReader fails reads once ctx is done, so a long Put can be cancelled.

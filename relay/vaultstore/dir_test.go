@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -100,8 +101,8 @@ func TestDirIgnoresForeignFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "a/b"; strings.Join(got, " ") != want {
-		t.Errorf("List = %q, want %q", got, want)
+	if want := []Object{{"a/b", 1}}; !slices.Equal(got, want) {
+		t.Errorf("List = %v, want %v", got, want)
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -256,13 +256,13 @@ func (s *s3Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-func (s *s3Store) List(ctx context.Context, prefix string) ([]string, error) {
+func (s *s3Store) List(ctx context.Context, prefix string) ([]Object, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("vaultstore: list: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the listing goroutine if we return early
-	var keys []string
+	var objs []Object
 	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{
 		Prefix:    s.prefix + prefix,
 		Recursive: true,
@@ -272,9 +272,9 @@ func (s *s3Store) List(ctx context.Context, prefix string) ([]string, error) {
 		}
 		key := strings.TrimPrefix(obj.Key, s.prefix)
 		if checkKey(key) == nil {
-			keys = append(keys, key)
+			objs = append(objs, Object{Key: key, Size: obj.Size})
 		}
 	}
-	sort.Strings(keys)
-	return keys, nil
+	slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
+	return objs, nil
 }

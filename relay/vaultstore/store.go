@@ -26,6 +26,14 @@ type Store interface {
 	Stat(ctx context.Context, key string) (int64, error)
 	// Delete removes the object; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
-	// List returns the keys under prefix (a path ending in "/"), sorted.
-	List(ctx context.Context, prefix string) ([]string, error)
+	// List returns the objects under prefix (a path ending in "/"),
+	// sorted by key. Listing sizes costs one request per 1000 objects on
+	// S3, where a Stat of each would cost one per object.
+	List(ctx context.Context, prefix string) ([]Object, error)
+}
+
+// Object is one entry of a listing.
+type Object struct {
+	Key  string
+	Size int64
 }
