@@ -295,12 +295,14 @@ func (a *app) withVault(ctx context.Context, relayAddr string, fn func(*vault.Cl
 		return err
 	}
 	defer h.Close()
+	// The cause behind the sentence the user sees is logged (--verbose).
 	c, err := vault.Dial(ctx, h, relayAddr)
 	if err != nil {
+		a.log.Debug("vault", "relay", relayAddr, "err", err)
 		return err
 	}
 	if err := fn(c); err != nil {
-		a.log.Debug("vault", "relay", relayAddr, "err", err) // the cause behind the sentence, with --verbose
+		a.log.Debug("vault", "relay", relayAddr, "err", err)
 		if lostRelay(err) && ctx.Err() == nil {
 			return fmt.Errorf("%w: %w", errLostRelay, err)
 		}

@@ -41,9 +41,10 @@ func TestVaultRelayKilledProcesses(t *testing.T) {
 	backup := []string{"--home", src, "--json", "backup", "--relay", slowAddr}
 	p := startProc(t, backup...)
 	cut := p.progressPast("backing up", 0.25)
+	killed := time.Now()
 	r.kill9()
 	code, stdout, stderr := p.exit(time.Minute)
-	t.Logf("backup cut at %d of %d bytes: exit %d, stdout %q, stderr:\n%s", cut.Done, cut.Total, code, stdout, stderr)
+	t.Logf("backup cut at %d of %d bytes: exit %d %s after the kill, stdout %q, stderr:\n%s", cut.Done, cut.Total, code, time.Since(killed), stdout, stderr)
 	checkRunAgain(t, "backup", code, stderr)
 	if strings.Contains(stdout, "recovery_key") {
 		t.Errorf("the cut backup printed %q: want no backup and no key before it is complete", stdout)
@@ -85,12 +86,16 @@ func TestVaultRelayKilledProcesses(t *testing.T) {
 	// Download: the relay dies once part of the backup is staged.
 	dst := filepath.Join(dir, "dst")
 	restore := []string{"--home", dst, "--json", "restore", "--relay", slowAddr, "--key", bk.RecoveryKey}
-	p = startProc(t, restore...)
+	p = startProc(t, append([]string{"--verbose"}, restore...)...)
 	cut = p.progressPast("restoring", 0.25)
+	killed = time.Now()
 	r.kill9()
 	code, stdout, stderr = p.exit(time.Minute)
-	t.Logf("restore cut at %d of %d bytes: exit %d, stdout %q, stderr:\n%s", cut.Done, cut.Total, code, stdout, stderr)
+	t.Logf("restore cut at %d of %d bytes: exit %d %s after the kill, stdout %q, stderr:\n%s", cut.Done, cut.Total, code, time.Since(killed), stdout, stderr)
 	checkRunAgain(t, "restore", code, stderr)
+	if !strings.Contains(stderr, "level=DEBUG msg=vault") || !strings.Contains(stderr, "get chunk") {
+		t.Errorf("restore --verbose cut by the relay's death: stderr %q; want the cause behind the sentence logged", stderr)
+	}
 	if got := stats(t, dst); got.Messages != 0 || got.Attachments != 0 || got.Conversations != 0 {
 		t.Errorf("after the cut restore the home holds %+v: want nothing until the whole backup is verified", got)
 	}
