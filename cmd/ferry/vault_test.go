@@ -5,17 +5,27 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/relay"
+	"github.com/ferryhq/ferry/relay/vault"
 	"github.com/ferryhq/ferry/relay/vaultstore"
+	"github.com/ferryhq/ferry/transfer"
 )
 
 var backupLine = regexp.MustCompile(`(?m)^backup: ([0-9a-f]{32})$`)
@@ -198,5 +208,50 @@ func TestRelayVaultFlags(t *testing.T) {
 	r = ferry(t, nil, "relay", "--data", filepath.Join(dir, "r2"), "--quota", "lots")
 	if r.code == 0 || !strings.Contains(r.stderr, "--quota") {
 		t.Errorf("bad --quota: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestLostRelay(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"stream reset", fmt.Errorf("vault put chunk: read answer: %w", network.ErrReset), true},
+		{"redial failed", fmt.Errorf("vault get chunk: open stream: failed to dial: %w", &swarm.DialError{Peer: "x"}), true},
+		{"dial backoff", fmt.Errorf("open stream: %w", swarm.ErrDialBackoff), true},
+		{"connection refused", fmt.Errorf("dial: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), true},
+		{"answer cut short", fmt.Errorf("vault list: read answer: %w", io.ErrUnexpectedEOF), true},
+		{"call timed out", fmt.Errorf("vault put chunk: %w", context.DeadlineExceeded), true},
+		{"interrupted", fmt.Errorf("vault put chunk: %w", context.Canceled), false},
+		{"relay's answer", fmt.Errorf("vault put chunk: %w", vault.ErrQuota), false},
+		{"tampered backup", fmt.Errorf("restore: %w", transfer.ErrVaultCorrupt), false},
+		{"local file", fmt.Errorf("backup: %w", os.ErrNotExist), false},
+	} {
+		if got := lostRelay(tc.err); got != tc.want {
+			t.Errorf("%s: lostRelay(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestVaultErrLostRelay: a cut vault command says to run it again, once,
+// whether or not a restore kept staged data.
+func TestVaultErrLostRelay(t *testing.T) {
+	cause := fmt.Errorf("%w: %w", errLostRelay, fmt.Errorf("vault get chunk: %w", network.ErrReset))
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"backup", cause, errLostRelay.Error() + ": run the same command again to continue where it stopped"},
+		{"restore with staged data", resumable{cause}, errLostRelay.Error() + "; what arrived is kept: run the same command again to continue"},
+	} {
+		err := vaultErr(tc.err, true)
+		if got := userMessage(err); got != tc.want {
+			t.Errorf("%s: message %q, want %q", tc.name, got, tc.want)
+		}
+		if !errors.Is(err, network.ErrReset) {
+			t.Errorf("%s: the cause is lost from the chain of %v", tc.name, err)
+		}
 	}
 }
