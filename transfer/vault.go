@@ -259,15 +259,24 @@ func padBucket(n int) int {
 
 // seal pads and seals data: nonce || AES-GCM(len || data || zeros).
 func seal(aead cipher.AEAD, data, ad []byte) ([]byte, error) {
-	size := 4 + padBucket(len(data))
-	out := make([]byte, aead.NonceSize(), aead.NonceSize()+size+aead.Overhead())
-	if _, err := rand.Read(out); err != nil {
+	return sealInto(nil, aead, data, ad)
+}
+
+// sealInto is seal writing into buf when it is large enough (data must
+// not overlap it): a caller sealing many objects in turn reuses one buffer.
+func sealInto(buf []byte, aead cipher.AEAD, data, ad []byte) ([]byte, error) {
+	ns, size := aead.NonceSize(), 4+padBucket(len(data))
+	if need := ns + size + aead.Overhead(); cap(buf) < need {
+		buf = make([]byte, need)
+	}
+	out := buf[:ns+size]
+	if _, err := rand.Read(out[:ns]); err != nil {
 		return nil, err
 	}
-	p := make([]byte, size)
+	p := out[ns:]
 	binary.LittleEndian.PutUint32(p, uint32(len(data)))
-	copy(p[4:], data)
-	return aead.Seal(out, out[:aead.NonceSize()], p, ad), nil
+	clear(p[4+copy(p[4:], data):])
+	return aead.Seal(out[:ns], out[:ns], p, ad), nil // in place
 }
 
 // open reverses seal, decrypting in place (sealed is overwritten); any
@@ -715,10 +724,11 @@ type uploader struct {
 	mediaNames [][32]byte // set by backupMedia before wait
 }
 
-// upJob produces an object's plaintext (compressed for pieces) and name.
+// upJob produces an object's plaintext (compressed for pieces), into buf
+// when it fits, and names it.
 type upJob struct {
 	name [32]byte
-	make func() ([]byte, error)
+	make func(buf []byte) ([]byte, error)
 	size int64 // for progress
 }
 
@@ -734,16 +744,18 @@ func newUploader(ctx context.Context, conn VaultConn, vk *vaultKeys, progress fu
 
 func (u *uploader) work() {
 	defer u.wg.Done()
+	var plain, sealed []byte // this worker's, reused for every object
 	for j := range u.jobs {
 		if u.ctx.Err() != nil {
 			continue
 		}
-		plain, err := j.make()
-		var sealed []byte
-		if err == nil {
-			sealed, err = seal(u.vk.chunk, plain, u.vk.chunkAD(j.name))
+		var err error
+		if plain, err = j.make(plain[:0]); err == nil {
+			sealed, err = sealInto(sealed, u.vk.chunk, plain, u.vk.chunkAD(j.name))
 		}
 		if err == nil {
+			// PutChunk returns once the relay has stored the object: the
+			// buffer is free again.
 			err = u.conn.PutChunk(u.ctx, u.vk.id, j.name, sealed)
 		}
 		u.mu.Lock()
@@ -836,8 +848,8 @@ func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult) 
 				continue
 			}
 			raw := batch[k]
-			if !up.send(upJob{name: n, size: int64(len(raw)), make: func() ([]byte, error) {
-				return s2.Encode(nil, raw), nil
+			if !up.send(upJob{name: n, size: int64(len(raw)), make: func(buf []byte) ([]byte, error) {
+				return s2.Encode(buf, raw), nil
 			}}) {
 				return up.ctx.Err()
 			}
@@ -901,8 +913,8 @@ func backupMedia(ctx context.Context, snap *Snap, up *uploader, res *BackupResul
 			continue
 		}
 		i := first[n]
-		if !up.send(upJob{name: n, size: int64(m.Chunk(i).Size), make: func() ([]byte, error) {
-			return snap.ReadChunk(up.ctx, i, nil)
+		if !up.send(upJob{name: n, size: int64(m.Chunk(i).Size), make: func(buf []byte) ([]byte, error) {
+			return snap.ReadChunk(up.ctx, i, buf)
 		}}) {
 			return up.ctx.Err()
 		}

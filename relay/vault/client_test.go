@@ -3,6 +3,8 @@ package vault
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ferryhq/ferry/internal/archive"
@@ -14,7 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-func newHost(t *testing.T) host.Host {
+func newHost(t testing.TB) host.Host {
 	t.Helper()
 	h, err := p2p.NewHost(context.Background(), p2p.Config{Home: t.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
@@ -25,7 +27,7 @@ func newHost(t *testing.T) host.Host {
 }
 
 // pair returns a client on a new host talking to server.
-func pair(t *testing.T, server host.Host) *Client {
+func pair(t testing.TB, server host.Host) *Client {
 	t.Helper()
 	h := newHost(t)
 	if err := h.Connect(context.Background(), peer.AddrInfo{ID: server.ID(), Addrs: server.Addrs()}); err != nil {
@@ -140,4 +142,49 @@ func TestClientRejectsHostileAnswers(t *testing.T) {
 	if _, err := pair(t, srv).GetChunk(ctx, [16]byte{}, [32]byte{}, nil); err == nil {
 		t.Error("GetChunk from a relay that hung up: no error")
 	}
+}
+
+// BenchmarkClientGetChunk fetches 4 MiB objects on vaultWorkers-like parallel
+// streams from a vault in a directory, over real hosts on loopback: the
+// network part of a restore.
+func BenchmarkClientGetChunk(b *testing.B) {
+	ctx := context.Background()
+	st, err := vaultstore.NewDir(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := newHost(b)
+	if _, err := Register(srv, Config{Store: st}); err != nil {
+		b.Fatal(err)
+	}
+	c := pair(b, srv)
+	id := [IDSize]byte{7}
+	const size, objects, workers = 4 << 20, 16, 4
+	obj := make([]byte, size)
+	for i := range objects {
+		obj[0] = byte(i)
+		if err := c.PutChunk(ctx, id, [NameSize]byte{byte(i)}, obj); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(size)
+	b.ResetTimer()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+				got, err := c.GetChunk(ctx, id, [NameSize]byte{byte(i % objects)}, buf)
+				if err != nil || len(got) != size {
+					b.Errorf("GetChunk: %d bytes, %v", len(got), err)
+					return
+				}
+				buf = got[:0]
+			}
+		}()
+	}
+	wg.Wait()
 }
