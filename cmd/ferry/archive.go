@@ -176,7 +176,7 @@ into a home that already holds part of the history adds only what is missing.`,
 			if err != nil {
 				return err
 			}
-			return a.reportResult(res)
+			return a.reportResult(res, "import")
 		},
 	}
 	cmd.Flags().StringVar(&key, "key", "", "the recovery key printed by ferry export (spaces optional)")
@@ -226,8 +226,8 @@ func (r resumable) Error() string {
 }
 func (r resumable) Unwrap() error { return r.err }
 
-// reportResult prints a committed migration.
-func (a *app) reportResult(res transfer.Result) error {
+// reportResult prints a committed import or restore (what names it).
+func (a *app) reportResult(res transfer.Result, what string) error {
 	how := "merged into existing history"
 	if res.Adopted {
 		how = "adopted into an empty home"
@@ -248,11 +248,11 @@ func (a *app) reportResult(res transfer.Result) error {
 		res.ReceivedBytes, res.Total.Seconds(), res.Source.Digest == res.Target.Digest,
 		map[string]float64{"transfer": res.Transfer.Seconds(), "verify": res.Verify.Seconds(), "install": res.Install.Seconds(), "merge": res.Merge.Seconds()}}
 	return a.emit(j, func() {
-		fmt.Fprintf(a.stdout, "imported %d messages, %d attachments (%s) in %s: %s\n",
+		fmt.Fprintf(a.stdout, "%sd %d messages, %d attachments (%s) in %s: %s\n", what,
 			res.Source.Messages, res.Source.Attachments, humanBytes(res.Source.MediaBytes),
 			res.Total.Round(time.Millisecond), how)
 		if res.Resumed > 0 {
-			fmt.Fprintf(a.stdout, "resumed: %d of %d chunks were already here from an interrupted import\n", res.Resumed, res.Chunks)
+			fmt.Fprintf(a.stdout, "resumed: %d of %d chunks were already here from an interrupted %s\n", res.Resumed, res.Chunks, what)
 		}
 		if !res.Adopted {
 			fmt.Fprintf(a.stdout, "added %d new messages; this home now holds %d\n", res.Added.Messages, res.Target.Messages)

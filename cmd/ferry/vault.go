@@ -172,7 +172,7 @@ restore continues where it stopped when run again.`,
 			if err != nil {
 				return vaultErr(err, key != "")
 			}
-			return a.reportResult(res)
+			return a.reportResult(res, "restore")
 		},
 	}
 	cmd.Flags().StringVar(&relayAddr, "relay", "", "the relay's address, as printed by ferry relay")
