@@ -6,8 +6,10 @@
 #   s3    ferry relay keeping its vault in MinIO        vs  restic to the same MinIO
 #
 # For each: first backup, restore into a fresh place (the copy must have the
-# source's history digest), then 1% new data and an incremental backup (bytes
-# sent and time).
+# source's history digest), $BENCH_REPS times (default 3, Ferry and restic in
+# turn, the median reported: this machine's timings move with its load and
+# with whether a run's memory was touched before); then 1% new data and an
+# incremental backup (bytes sent and time).
 #
 #   bash bench/vault.sh [MESSAGES] [MEDIA_MB]          (default 1000000 1024)
 #
@@ -23,10 +25,12 @@ cd "$(dirname "$0")/.."
 MESSAGES=${1:-1000000}
 MEDIA_MB=${2:-1024}
 LIMIT=${BENCH_TIMEOUT:-3600}
+REPS=${BENCH_REPS:-3}
 
 die() { echo "vault.sh: $*" >&2; exit 1; }
 [[ $MESSAGES =~ ^[0-9]+$ && $MEDIA_MB =~ ^[0-9]+$ && $# -le 2 ]] ||
   die "usage: bash bench/vault.sh [MESSAGES] [MEDIA_MB]"
+[[ $REPS =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPS must be a positive number"
 command -v go >/dev/null || die "needs the go toolchain to build ferry"
 
 # --- tools ---------------------------------------------------------------
@@ -178,7 +182,7 @@ echo "minio: 127.0.0.1:$s3port"
 # load of a shared machine touches both alike. restic restore does not fsync
 # what it writes, and Ferry does: every restic run ends with a sync.
 declare -A sent histbytes key relay
-declare -A repo=([dir]="$work/restic-repo" [s3]="s3:http://127.0.0.1:$s3port/restic-bench")
+declare -A repo repobase=([dir]="$work/restic-repo" [s3]="s3:http://127.0.0.1:$s3port/restic-bench")
 export AWS_ACCESS_KEY_ID=$s3user AWS_SECRET_ACCESS_KEY=$s3pass
 rhome="$work/home-restic"
 restic_backup() { # NAME KIND
@@ -191,23 +195,47 @@ load_start=$(loadavg)
 
 start_relay dir; relay[dir]=$RELAY
 start_relay s3 --s3 "s3://$s3user:$s3pass@127.0.0.1:$s3port/ferry-vault?secure=false"; relay[s3]=$RELAY
+# median NAME: the median seconds of NAME.1 .. NAME.REPS, stored as NAME
+# (with the CPU and RSS of that run); NAME's list of all runs in runs[NAME].
+declare -A runs
+median() {
+  local name=$1 r best
+  best=$(for ((r = 1; r <= REPS; r++)); do echo "${secs[$name.$r]} $r"; done | sort -n | sed -n "$(((REPS + 1) / 2))p" | cut -d' ' -f2)
+  secs[$name]=${secs[$name.$best]}; cpu[$name]=${cpu[$name.$best]}; rss[$name]=${rss[$name.$best]}
+  runs[$name]=$(for ((r = 1; r <= REPS; r++)); do printf '%.2f ' "${secs[$name.$r]}"; done)
+}
 for kind in dir s3; do
-  echo "first backup and restore, $kind (Ferry relay vault / restic repository)"
   home="$work/home-ferry-$kind"
-  run "ferry-$kind-backup" "$ferry" --home "$home" --json backup --relay "${relay[$kind]}"
-  key[$kind]=$(json_field "$work/out.ferry-$kind-backup" recovery_key)
-  [ -n "${key[$kind]}" ] || die "ferry-$kind-backup printed no recovery key"
-  sent[ferry-$kind-backup]=$(json_field "$work/out.ferry-$kind-backup" bytes_sent)
-  restic -r "${repo[$kind]}" init >"$work/out.restic-$kind-init" 2>&1 ||
-    { cat "$work/out.restic-$kind-init" >&2; die "restic init ${repo[$kind]} failed"; }
-  restic_backup "restic-$kind-backup" "$kind"
+  # Each round is a first backup from scratch: Ferry's with a new key (the
+  # last round's backup deleted from the relay), restic's to a new repository.
+  for ((r = 1; r <= REPS; r++)); do
+    echo "first backup and restore, $kind, round $r of $REPS (Ferry relay vault / restic repository)"
+    if ((r > 1)); then
+      "$ferry" --home "$home" backups rm "$(json_field "$work/out.ferry-$kind-backup.$((r - 1))" backup)" \
+        --relay "${relay[$kind]}" >/dev/null || die "ferry backups rm (round $r, $kind) failed"
+      rm -f "$home/vault.json"
+    fi
+    run "ferry-$kind-backup.$r" "$ferry" --home "$home" --json backup --relay "${relay[$kind]}"
+    key[$kind]=$(json_field "$work/out.ferry-$kind-backup.$r" recovery_key)
+    [ -n "${key[$kind]}" ] || die "ferry-$kind-backup.$r printed no recovery key"
+    sent[ferry-$kind-backup]=$(json_field "$work/out.ferry-$kind-backup.$r" bytes_sent)
+    repo[$kind]=${repobase[$kind]}-$r
+    restic -r "${repo[$kind]}" init >"$work/out.restic-$kind-init" 2>&1 ||
+      { cat "$work/out.restic-$kind-init" >&2; die "restic init ${repo[$kind]} failed"; }
+    restic_backup "restic-$kind-backup.$r" "$kind"
+    sent[restic-$kind-backup]=${sent[restic-$kind-backup.$r]}
 
-  run "ferry-$kind-restore" "$ferry" --home "$work/restored" --json restore --relay "${relay[$kind]}" --key "${key[$kind]}"
-  check_copy "ferry-$kind-restore" "$work/restored" "$srcdigest"
-  rm -rf "$work/restored"
-  run "restic-$kind-restore" sh -c 'restic -r "$1" restore latest --target "$2" && sync' _ "${repo[$kind]}" "$work/restored"
-  check_copy "restic-$kind-restore" "$work/restored$rhome" "$srcdigest"
-  rm -rf "$work/restored"
+    run "ferry-$kind-restore.$r" "$ferry" --home "$work/restored" --json restore --relay "${relay[$kind]}" --key "${key[$kind]}"
+    check_copy "ferry-$kind-restore.$r" "$work/restored" "$srcdigest"
+    rm -rf "$work/restored"
+    run "restic-$kind-restore.$r" sh -c 'restic -r "$1" restore latest --target "$2" && sync' _ "${repo[$kind]}" "$work/restored"
+    check_copy "restic-$kind-restore.$r" "$work/restored$rhome" "$srcdigest"
+    rm -rf "$work/restored"
+    # The last round's repository stays for the incremental backup; a
+    # local one of an earlier round is removed (MinIO keeps its own).
+    ((r == REPS)) || [ "$kind" != dir ] || rm -rf "${repo[$kind]}"
+  done
+  for op in backup restore; do median "ferry-$kind-$op"; median "restic-$kind-$op"; done
 done
 
 echo "adding 1% to every home"
@@ -264,6 +292,8 @@ s3:  ferry relay with its vault in MinIO vs restic to the same MinIO (all on 127
 MB/s: home bytes / seconds (MB = 10^6 bytes); CPU s: user+sys of the client (not the relay's
 or MinIO's); RSS: peak MiB of the client; ratio: Ferry seconds / restic seconds
 restic runs end with a sync (Ferry fsyncs what it writes before it reports success)
+each first backup and restore ran $REPS times, Ferry and restic in turn; the table shows the
+median run (seconds of every run below)
 load average (1, 5, 15 min): $load_start at the start, $load_end at the end
 
                ------------ Ferry -----------  ----------- restic ------------
@@ -272,6 +302,12 @@ $(row dir backup)
 $(row dir restore)
 $(row s3 backup)
 $(row s3 restore)
+
+every run, seconds (Ferry | restic):
+  dir backup  ${runs[ferry-dir-backup]}| ${runs[restic-dir-backup]}
+  dir restore ${runs[ferry-dir-restore]}| ${runs[restic-dir-restore]}
+  s3 backup   ${runs[ferry-s3-backup]}| ${runs[restic-s3-backup]}
+  s3 restore  ${runs[ferry-s3-restore]}| ${runs[restic-s3-restore]}
 
 incremental backup after +1% ($addmsgs messages, $addmb MiB media, seed 2)
                ------ Ferry -----------------   ------ restic ----------------
