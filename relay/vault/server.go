@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/relay/vaultstore"
@@ -38,27 +41,43 @@ type Config struct {
 	Quota int64
 	// MaxBackupSize is the largest backup accepted. Default 8 GiB.
 	MaxBackupSize int64
-	// TTL is how long a backup lives after its last manifest (or key slot)
-	// was written. Default 180 days.
+	// MaxBackups is the number of backups one account may hold. Default 16.
+	MaxBackups int
+	// TTL is how long a backup lives after it was last written (manifest,
+	// key slot or chunks). Default 180 days.
 	TTL time.Duration
 	// MaxStreams bounds the requests served at once (reading and writing
 	// the store). Others wait. Default 64.
 	MaxStreams int
+	// AccountStreams bounds the requests of one account served at once,
+	// so that one device cannot take every one of MaxStreams. Others of
+	// that account wait. Default 8.
+	AccountStreams int
+	// AccountRate and AccountBurst limit the requests of one account
+	// (requests per second on the wall clock, bucket size); a request
+	// over the limit waits for its turn. Default 1000/s, burst 2000; a
+	// negative AccountRate means no limit.
+	AccountRate  float64
+	AccountBurst int
 	// SweepEvery is how often expired backups are looked for, while
 	// requests arrive. Default 1 hour.
 	SweepEvery time.Duration
 	// Logger receives log lines (never secrets). Nil discards them.
 	Logger *slog.Logger
-	// Now is the clock. Nil means time.Now.
+	// Now is the clock of TTLs. Nil means time.Now.
 	Now func() time.Time
 }
 
 func (c *Config) setDefaults() {
 	c.Quota = cmp.Or(c.Quota, 10<<30)
 	c.MaxBackupSize = cmp.Or(c.MaxBackupSize, 8<<30)
+	c.MaxBackups = cmp.Or(c.MaxBackups, 16)
 	c.TTL = cmp.Or(c.TTL, 180*24*time.Hour)
 	c.SweepEvery = cmp.Or(c.SweepEvery, time.Hour)
 	c.MaxStreams = cmp.Or(c.MaxStreams, 64)
+	c.AccountStreams = min(cmp.Or(c.AccountStreams, 8), c.MaxStreams)
+	c.AccountRate = cmp.Or(c.AccountRate, 1000)
+	c.AccountBurst = cmp.Or(c.AccountBurst, 2000)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -67,36 +86,78 @@ func (c *Config) setDefaults() {
 	}
 }
 
+func (c *Config) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("vault: no store configured")
+	case c.Quota < 0 || c.MaxBackupSize < 0 || c.MaxBackups < 0 || c.TTL < 0 || c.MaxStreams < 0 ||
+		c.AccountStreams < 0 || c.AccountBurst < 0 || c.SweepEvery < 0:
+		return errors.New("vault: negative limit configured")
+	}
+	return nil
+}
+
 // Server answers vault requests from one store.
+//
+// Locks, taken in this order: an account's lock (accountLocks) serialises
+// the decisions on its quota (creating a backup, reserving room for a
+// chunk, a manifest, a removal by the owner); a backup's lock (backupLocks)
+// serialises the read-modify-write of its record; mu guards the maps below
+// and is never held while the store is read or written. No one holding a
+// backup's lock takes another lock but mu.
 type Server struct {
 	// constant after construction
 	cfg   Config
 	store vaultstore.Store
 	log   *slog.Logger
 	slots chan struct{} // one per request being served
+	bufs  sync.Pool     // *[]byte of copyBufSize: answers read from the store
 
-	// mu serialises every read-modify-write of a backup's bookkeeping.
-	mu      sync.Mutex
-	pending map[[IDSize]byte]int64 // guarded by mu: chunk bytes put since the last manifest
-	counted map[[IDSize]byte]bool  // guarded by mu: pending includes what earlier processes left
-	// Caches of the store, which this server alone writes: records by
-	// backup, and backups by account (filled on first use).
-	metas    map[[IDSize]byte]meta     // guarded by mu
+	accountLocks keyedMutex
+	backupLocks  keyedMutex
+
+	mu sync.Mutex
+	// Caches of the store, which this server alone writes: backups whose
+	// record is loaded, and backups by account (filled on first use).
+	backups  map[[IDSize]byte]*live    // guarded by mu
 	accounts map[string][][IDSize]byte // guarded by mu
+	writing  map[string]chan struct{}  // guarded by mu: chunk keys being stored, closed when done
+	peers    map[string]*peerState     // guarded by mu: admission of accounts with requests
 
 	sweepMu   sync.Mutex // held while sweeping
 	lastSweep time.Time  // guarded by sweepMu
 }
 
+// live is what the server knows of a backup that exists. A removal drops
+// it from Server.backups, so a writer that kept the pointer can tell that
+// its backup went away meanwhile.
+type live struct {
+	meta     meta
+	metaOK   bool  // meta is what the store holds (false after a failed write)
+	pending  int64 // chunk bytes stored or being stored that meta.Size does not count
+	inflight int64 // of pending, the bytes still being written
+	counted  bool  // pending includes what earlier relay processes left
+}
+
+// peerState is one account's admission: its share of the request slots
+// and its token bucket.
+type peerState struct {
+	slots chan struct{}
+	lim   *rate.Limiter
+	refs  int // requests holding or waiting for this state; guarded by Server.mu
+}
+
 // New returns a server for cfg. Register it on a host, or call Serve.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("vault: no store configured")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	cfg.setDefaults()
-	return &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxStreams),
-		pending: make(map[[IDSize]byte]int64), counted: make(map[[IDSize]byte]bool),
-		metas: make(map[[IDSize]byte]meta), accounts: make(map[string][][IDSize]byte)}, nil
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxStreams),
+		backups: make(map[[IDSize]byte]*live), accounts: make(map[string][][IDSize]byte),
+		writing: make(map[string]chan struct{}), peers: make(map[string]*peerState)}
+	s.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
+	return s, nil
 }
 
 // Register serves the vault protocol on h from cfg.Store.
@@ -109,7 +170,7 @@ func Register(h host.Host, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// requestTimeout bounds one request, read to answer.
+// requestTimeout bounds one request, read to answer, waits included.
 const requestTimeout = 2 * time.Minute
 
 // idleTimeout is how long a stream may wait for its next request.
@@ -132,16 +193,15 @@ func (s *Server) Serve(st network.Stream) {
 		}
 		st.SetDeadline(time.Now().Add(requestTimeout))
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		select {
-		case s.slots <- struct{}{}:
-		case <-ctx.Done():
+		s.maybeSweep(ctx)
+		release, err := s.admit(ctx, from.String())
+		if err != nil {
 			cancel()
 			st.Reset()
 			return
 		}
-		s.maybeSweep(ctx)
 		err = s.answer(ctx, st, from, t, body)
-		<-s.slots
+		release()
 		cancel()
 		if err != nil {
 			st.Reset()
@@ -150,10 +210,88 @@ func (s *Server) Serve(st network.Stream) {
 	}
 }
 
+// maxPeers is how many accounts' admission states are kept before idle
+// ones are dropped.
+const maxPeers = 4096
+
+// admit waits until acct may make one more request: a token of its
+// bucket, one of its AccountStreams slots, then one of the MaxStreams.
+// release gives the slots back.
+func (s *Server) admit(ctx context.Context, acct string) (release func(), err error) {
+	s.mu.Lock()
+	p := s.peers[acct]
+	if p == nil {
+		if len(s.peers) >= maxPeers {
+			s.dropIdlePeersLocked()
+		}
+		lim := rate.NewLimiter(rate.Inf, 0)
+		if s.cfg.AccountRate > 0 {
+			lim = rate.NewLimiter(rate.Limit(s.cfg.AccountRate), s.cfg.AccountBurst)
+		}
+		p = &peerState{slots: make(chan struct{}, s.cfg.AccountStreams), lim: lim}
+		s.peers[acct] = p
+	}
+	p.refs++
+	s.mu.Unlock()
+	done := func() {
+		s.mu.Lock()
+		p.refs--
+		s.mu.Unlock()
+	}
+	if err := p.lim.Wait(ctx); err != nil {
+		done()
+		return nil, fmt.Errorf("vault: account rate: %w", err)
+	}
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	}
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		<-p.slots
+		done()
+		return nil, ctx.Err()
+	}
+	return func() {
+		<-s.slots
+		<-p.slots
+		done()
+	}, nil
+}
+
+// dropIdlePeersLocked forgets the accounts with no request whose bucket is
+// full again: forgetting them loses nothing. Caller holds mu.
+func (s *Server) dropIdlePeersLocked() {
+	now := time.Now()
+	for k, p := range s.peers {
+		if p.refs == 0 && (p.lim.Limit() == rate.Inf || p.lim.TokensAt(now) >= float64(p.lim.Burst())) {
+			delete(s.peers, k)
+		}
+	}
+}
+
+// copyBufSize is the buffer an object is copied through from the store to
+// the stream, so that answering a chunk of up to MaxChunk bytes costs no
+// allocation of its size.
+const copyBufSize = 256 << 10
+
+// result is a successful answer: a body in memory, or n bytes to copy
+// from rc.
+type result struct {
+	t  wire.Type
+	b  []byte
+	rc io.ReadCloser
+	n  int64
+}
+
 // answer serves one request and writes its answer to w; an error is one
-// of writing, after which the stream is useless.
+// of writing (or of reading an object once its answer has begun), after
+// which the stream is useless.
 func (s *Server) answer(ctx context.Context, w io.Writer, from peer.ID, t wire.Type, body []byte) error {
-	rt, rb, err := s.handle(ctx, from, t, body)
+	res, err := s.handle(ctx, from, t, body)
 	if err != nil {
 		code, msg := codeOf(err), err.Error()
 		if code == codeInternal {
@@ -163,48 +301,74 @@ func (s *Server) answer(ctx context.Context, w io.Writer, from peer.ID, t wire.T
 		}
 		return wire.WriteError(w, code, msg)
 	}
-	return wire.Write(w, rt, rb)
+	if res.rc == nil {
+		return wire.Write(w, res.t, res.b)
+	}
+	defer res.rc.Close()
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	// The frame's header (see package wire) goes out with the first bytes
+	// of the object, the rest in copyBufSize pieces.
+	buf := binary.AppendUvarint((*bp)[:0], uint64(res.n)+1)
+	buf = append(buf, byte(res.t))
+	left := res.n
+	for {
+		k, err := io.ReadFull(res.rc, buf[len(buf):min(int64(cap(buf)), int64(len(buf))+left)])
+		left -= int64(k)
+		buf = buf[:len(buf)+k]
+		if err != nil && left > 0 {
+			s.log.Error("vault: read object", "op", byte(t), "peer", from, "err", err)
+			return fmt.Errorf("vault: read object: %w", err)
+		}
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		if left == 0 {
+			return nil
+		}
+		buf = buf[:0]
+	}
 }
 
 // handle answers one request from account from.
-func (s *Server) handle(ctx context.Context, from peer.ID, t wire.Type, body []byte) (wire.Type, []byte, error) {
+func (s *Server) handle(ctx context.Context, from peer.ID, t wire.Type, body []byte) (result, error) {
 	req, err := parseRequest(t, body)
 	if err != nil {
-		return 0, nil, err
+		return result{}, err
 	}
 	acct := from.String()
 	switch req.op {
 	case opPutChunk:
-		return rAck, nil, s.putChunk(ctx, acct, req.id, req.name, req.data)
+		return result{t: rAck}, s.putChunk(ctx, acct, req.id, req.name, req.data)
 	case opHasChunks:
 		b, err := s.hasChunks(ctx, acct, req.id, req.names)
-		return rBitmap, b, err
+		return result{t: rBitmap, b: b}, err
 	case opGetChunk:
-		b, err := s.getObject(ctx, req.id, chunkKey(req.id, req.name), MaxChunk)
-		return rData, b, err
+		rc, n, err := s.getObject(ctx, req.id, chunkKey(req.id, req.name), MaxChunk)
+		return result{t: rData, rc: rc, n: n}, err
 	case opPutManifest:
-		return rAck, nil, s.putManifest(ctx, acct, req.id, req.names, req.data)
+		return result{t: rAck}, s.putManifest(ctx, acct, req.id, req.names, req.data)
 	case opGetManifest:
-		b, err := s.getObject(ctx, req.id, backupKey(req.id, "manifest"), MaxManifest)
-		return rData, b, err
+		rc, n, err := s.getObject(ctx, req.id, backupKey(req.id, "manifest"), MaxManifest)
+		return result{t: rData, rc: rc, n: n}, err
 	case opList:
 		list, err := s.List(ctx, acct)
-		return rBackups, appendBackups(nil, list), err
+		return result{t: rBackups, b: appendBackups(nil, list)}, err
 	case opDelete:
-		return rAck, nil, s.delete(ctx, acct, req.id)
+		return result{t: rAck}, s.delete(ctx, acct, req.id)
 	case opPutKeySlot:
-		return rAck, nil, s.putKeySlot(ctx, acct, req.id, req.slot)
+		return result{t: rAck}, s.putKeySlot(ctx, acct, req.id, req.slot)
 	case opGetKeyParams:
 		k, err := s.keySlot(ctx, req.id)
 		if err != nil {
-			return 0, nil, err
+			return result{}, err
 		}
-		return rKeyParams, appendParams(nil, k.Params, k.Salt), nil
+		return result{t: rKeyParams, b: appendParams(nil, k.Params, k.Salt)}, nil
 	case opGetKeySlot:
 		w, err := s.unwrap(ctx, req.id, req.name)
-		return rWrapped, w, err
+		return result{t: rWrapped, b: w}, err
 	}
-	return 0, nil, fmt.Errorf("%w: type %#x", errBadRequest, byte(t))
+	return result{}, fmt.Errorf("%w: type %#x", errBadRequest, byte(t))
 }
 
 // Object keys.
@@ -216,16 +380,33 @@ func chunkKey(id [IDSize]byte, n [NameSize]byte) string {
 	return backupDir(id) + "/c/" + hex.EncodeToString(n[:])
 }
 func accountDir(acct string) string { return "v1/a/" + acct + "/" }
+func markerKey(acct string, id [IDSize]byte) string {
+	return accountDir(acct) + hex.EncodeToString(id[:])
+}
+
+// lastKeyHex decodes the hex of a key's last segment into dst.
+func lastKeyHex(dst []byte, key string) bool {
+	h := key[strings.LastIndexByte(key, '/')+1:]
+	if len(h) != 2*len(dst) {
+		return false // and hex.Decode would write past dst
+	}
+	_, err := hex.Decode(dst, []byte(h))
+	return err == nil
+}
 
 // meta is a backup's bookkeeping, kept as JSON next to it.
 type meta struct {
 	Owner   string `json:"owner"`
 	Created int64  `json:"created"`
-	Updated int64  `json:"updated"`
+	Updated int64  `json:"updated"`           // last manifest
+	Touched int64  `json:"touched,omitempty"` // last write of chunks or key slot, roughly
 	Size    int64  `json:"size"`
 	Fails   int    `json:"fails"`
 	Locked  bool   `json:"locked"`
 }
+
+// maxMeta bounds a stored record.
+const maxMeta = 1 << 16
 
 func parseMeta(b []byte) (meta, error) {
 	var m meta
@@ -240,23 +421,36 @@ func parseMeta(b []byte) (meta, error) {
 	return m, nil
 }
 
+// lastWrite is when the backup was last written, as far as its TTL goes.
+func (m meta) lastWrite() int64 { return max(m.Updated, m.Created, m.Touched) }
+
 func (s *Server) readAll(ctx context.Context, key string, max int64) ([]byte, error) {
-	rc, n, err := s.store.Get(ctx, key)
-	if errors.Is(err, vaultstore.ErrNotFound) {
-		return nil, ErrNotFound
-	}
+	rc, n, err := s.open(ctx, key, max)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
+		return nil, err
 	}
 	defer rc.Close()
-	if n < 0 || n > max {
-		return nil, fmt.Errorf("read %s: size %d: %w", key, n, ErrRelay)
-	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(rc, b); err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	return b, nil
+}
+
+// open opens an object of at most max bytes.
+func (s *Server) open(ctx context.Context, key string, max int64) (io.ReadCloser, int64, error) {
+	rc, n, err := s.store.Get(ctx, key)
+	if errors.Is(err, vaultstore.ErrNotFound) {
+		return nil, 0, ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read %s: %w", key, err)
+	}
+	if n < 0 || n > max {
+		rc.Close()
+		return nil, 0, fmt.Errorf("read %s: size %d above %d", key, n, max)
+	}
+	return rc, n, nil
 }
 
 func (s *Server) put(ctx context.Context, key string, b []byte) error {
@@ -266,109 +460,197 @@ func (s *Server) put(ctx context.Context, key string, b []byte) error {
 	return nil
 }
 
-// loadMetaLocked reads a backup's record; ErrNotFound when there is none
-// or it expired (then the backup is deleted). Caller holds mu.
+func (s *Server) lockBackup(id [IDSize]byte) (unlock func()) {
+	return s.backupLocks.lock(string(id[:]))
+}
+func (s *Server) lockAccount(acct string) (unlock func()) { return s.accountLocks.lock(acct) }
+
+// cached returns a backup's record if it is loaded.
+func (s *Server) cached(id [IDSize]byte) (meta, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.backups[id]; l != nil && l.metaOK {
+		return l.meta, true
+	}
+	return meta{}, false
+}
+
+// loadMeta returns the record of a live backup; ErrNotFound when there is
+// none or it expired (then it is removed).
+func (s *Server) loadMeta(ctx context.Context, id [IDSize]byte) (meta, error) {
+	if m, ok := s.cached(id); ok && !s.expired(m) {
+		return m, nil
+	}
+	defer s.lockBackup(id)()
+	return s.loadMetaLocked(ctx, id)
+}
+
+// errExpired is the ErrNotFound of a backup that expired just now.
+var errExpired = fmt.Errorf("backup expired: %w", ErrNotFound)
+
+// loadMetaLocked is loadMeta for a caller that holds id's backup lock.
 func (s *Server) loadMetaLocked(ctx context.Context, id [IDSize]byte) (meta, error) {
-	m, ok := s.metas[id]
+	m, ok := s.cached(id)
 	if !ok {
-		b, err := s.readAll(ctx, backupKey(id, "meta"), 1<<16)
+		b, err := s.readAll(ctx, backupKey(id, "meta"), maxMeta)
 		if err != nil {
 			return meta{}, err
 		}
 		if m, err = parseMeta(b); err != nil {
-			return meta{}, err
+			return meta{}, fmt.Errorf("backup %x: %w", id, err)
 		}
-		s.metas[id] = m
+		s.mu.Lock()
+		l := s.backups[id]
+		if l == nil {
+			l = &live{}
+			s.backups[id] = l
+		}
+		l.meta, l.metaOK = m, true
+		s.mu.Unlock()
 	}
 	if s.expired(m) {
 		if err := s.removeLocked(ctx, id, m.Owner); err != nil {
 			return meta{}, err
 		}
-		return meta{}, ErrNotFound
+		return meta{}, errExpired
 	}
 	return m, nil
 }
 
 func (s *Server) expired(m meta) bool {
-	return s.cfg.Now().After(time.Unix(max(m.Updated, m.Created), 0).Add(s.cfg.TTL))
+	return s.cfg.Now().After(time.Unix(m.lastWrite(), 0).Add(s.cfg.TTL))
 }
 
-func (s *Server) saveMetaLocked(ctx context.Context, id [IDSize]byte, m meta) error {
-	b, err := json.Marshal(m)
+// touchEvery is how stale a backup's last write may get before a write of
+// chunks records a new one: a backup being written never expires, at the
+// cost of one record write per backup and touchEvery.
+func (s *Server) touchEvery() time.Duration { return min(s.cfg.TTL/8, time.Hour) }
+
+// touch records a write to backup id (whose record was m) if the last one
+// recorded is older than touchEvery.
+func (s *Server) touch(ctx context.Context, id [IDSize]byte, m meta) error {
+	if !s.stale(m) {
+		return nil
+	}
+	defer s.lockBackup(id)()
+	m, err := s.loadMetaLocked(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := s.put(ctx, backupKey(id, "meta"), b); err != nil {
-		delete(s.metas, id) // the store may hold either version
-		return err
+	return s.touchLocked(ctx, id, m)
+}
+
+func (s *Server) stale(m meta) bool {
+	return s.cfg.Now().Sub(time.Unix(m.lastWrite(), 0)) >= s.touchEvery()
+}
+
+// touchLocked is touch for a caller that holds id's backup lock and has
+// just loaded m.
+func (s *Server) touchLocked(ctx context.Context, id [IDSize]byte, m meta) error {
+	if !s.stale(m) {
+		return nil
 	}
-	s.metas[id] = m
-	return nil
+	m.Touched = s.cfg.Now().Unix()
+	return s.saveMetaLocked(ctx, id, m)
+}
+
+// saveMetaLocked writes a backup's record. Caller holds id's backup lock.
+func (s *Server) saveMetaLocked(ctx context.Context, id [IDSize]byte, m meta) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("backup record: %w", err)
+	}
+	err = s.put(ctx, backupKey(id, "meta"), b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.backups[id]
+	if l == nil {
+		l = &live{}
+		s.backups[id] = l
+	}
+	// After a failed write the store may hold either version: read it again.
+	l.meta, l.metaOK = m, err == nil
+	return err
 }
 
 // ownedLocked returns the record of a backup acct owns. A backup that does
-// not exist is created for acct when create is set, else ErrNotFound.
-// Caller holds mu.
-func (s *Server) ownedLocked(ctx context.Context, acct string, id [IDSize]byte, create bool) (meta, error) {
-	m, err := s.loadMetaLocked(ctx, id)
+// not exist is created for acct when backups >= 0 (the number acct holds:
+// creating one more must stay within MaxBackups), else ErrNotFound.
+// created says it was created now. Caller holds acct's lock and id's.
+func (s *Server) ownedLocked(ctx context.Context, acct string, id [IDSize]byte, backups int) (m meta, created bool, err error) {
+	m, err = s.loadMetaLocked(ctx, id)
 	switch {
 	case err == nil:
 		if m.Owner != acct {
-			return meta{}, ErrForbidden
+			return meta{}, false, ErrForbidden
 		}
-		return m, nil
-	case !errors.Is(err, ErrNotFound) || !create:
-		return meta{}, err
+		return m, false, nil
+	case !errors.Is(err, ErrNotFound) || backups < 0:
+		return meta{}, false, err
+	case backups >= s.cfg.MaxBackups:
+		return meta{}, false, fmt.Errorf("%d backups, the most one device may keep: %w", backups, ErrQuota)
+	}
+	// The account's marker first: a record without one would be neither
+	// listed nor swept, whereas a marker without a record is dropped.
+	if err := s.put(ctx, markerKey(acct, id), nil); err != nil {
+		return meta{}, false, err
 	}
 	now := s.cfg.Now().Unix()
 	m = meta{Owner: acct, Created: now}
 	if err := s.saveMetaLocked(ctx, id, m); err != nil {
-		return meta{}, err
+		return meta{}, false, err
 	}
-	if err := s.put(ctx, accountDir(acct)+hex.EncodeToString(id[:]), nil); err != nil {
-		return meta{}, err
-	}
+	s.mu.Lock()
 	if ids, ok := s.accounts[acct]; ok && !slices.Contains(ids, id) {
 		s.accounts[acct] = append(ids, id)
 	}
-	return m, nil
+	s.mu.Unlock()
+	return m, true, nil
 }
 
-// usageLocked is what acct stores in all: recorded sizes plus chunks put
-// since each backup's last manifest. Caller holds mu.
-func (s *Server) usageLocked(ctx context.Context, acct string) (int64, error) {
+// usage is what acct stores in all (recorded sizes plus chunks no
+// manifest accounts for yet) and how many backups it holds. Caller holds
+// acct's lock, and no backup's.
+func (s *Server) usage(ctx context.Context, acct string) (bytes int64, backups int, err error) {
 	ids, err := s.accountBackups(ctx, acct)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var n int64
 	for _, id := range ids {
-		m, err := s.loadMetaLocked(ctx, id)
+		m, err := s.loadMeta(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		if err := s.countLocked(ctx, id, m); err != nil {
-			return 0, err
+		if m.Owner != acct {
+			continue
 		}
-		n += m.Size + s.pending[id]
+		pending, err := s.pending(ctx, id, m)
+		if err != nil {
+			return 0, 0, err
+		}
+		bytes += m.Size + pending
+		backups++
 	}
-	return n, nil
+	return bytes, backups, nil
 }
 
-// countLocked adds to pending, once per process and backup, the chunks no
-// manifest accounts for that an earlier relay process stored (uploads cut
-// off by a restart), so that a restart does not reset quotas. Caller holds
-// mu.
-func (s *Server) countLocked(ctx context.Context, id [IDSize]byte, m meta) error {
-	if s.counted[id] {
-		return nil
+// pending returns the bytes of backup id that its recorded size does not
+// count: chunks put since its last manifest, including, once per process,
+// those an earlier relay process stored (uploads cut off by a restart), so
+// that a restart does not reset quotas.
+func (s *Server) pending(ctx context.Context, id [IDSize]byte, m meta) (int64, error) {
+	s.mu.Lock()
+	if l := s.backups[id]; l != nil && l.counted {
+		defer s.mu.Unlock()
+		return l.pending, nil
 	}
+	s.mu.Unlock()
 	objs, err := s.store.List(ctx, backupDir(id)+"/")
 	if err != nil {
-		return fmt.Errorf("count backup: %w", err)
+		return 0, fmt.Errorf("count backup: %w", err)
 	}
 	var total int64
 	for _, o := range objs {
@@ -376,80 +658,183 @@ func (s *Server) countLocked(ctx context.Context, id [IDSize]byte, m meta) error
 			total += o.Size
 		}
 	}
-	s.pending[id] = max(s.pending[id], total-m.Size)
-	s.counted[id] = true
-	return nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.backups[id]
+	if l == nil {
+		return 0, nil // removed meanwhile
+	}
+	l.pending = max(l.pending, total-m.Size)
+	l.counted = true
+	return l.pending, nil
 }
 
-// accountBackups lists acct's backup IDs. Caller holds mu.
+// accountBackups lists the backup IDs acct has markers for. Caller holds
+// acct's lock.
 func (s *Server) accountBackups(ctx context.Context, acct string) ([][IDSize]byte, error) {
-	if ids, ok := s.accounts[acct]; ok {
+	s.mu.Lock()
+	ids, ok := s.accounts[acct]
+	s.mu.Unlock()
+	if ok {
 		return slices.Clone(ids), nil
 	}
 	objs, err := s.store.List(ctx, accountDir(acct))
 	if err != nil {
 		return nil, fmt.Errorf("list account: %w", err)
 	}
-	var ids [][IDSize]byte
 	for _, o := range objs {
 		var id [IDSize]byte
-		h := o.Key[strings.LastIndexByte(o.Key, '/')+1:]
-		if n, err := hex.Decode(id[:], []byte(h)); err != nil || n != IDSize {
-			continue
+		if lastKeyHex(id[:], o.Key) {
+			ids = append(ids, id)
 		}
-		ids = append(ids, id)
 	}
+	s.mu.Lock()
 	s.accounts[acct] = slices.Clone(ids)
+	s.mu.Unlock()
 	return ids, nil
 }
 
-func (s *Server) putChunk(ctx context.Context, acct string, id [IDSize]byte, name [NameSize]byte, data []byte) error {
-	key := chunkKey(id, name)
+// dropMarker forgets that acct holds id. Caller holds acct's lock.
+func (s *Server) dropMarker(ctx context.Context, acct string, id [IDSize]byte) error {
 	s.mu.Lock()
-	m, err := s.ownedLocked(ctx, acct, id, true)
-	if err != nil {
-		s.mu.Unlock()
-		return err
+	if ids, ok := s.accounts[acct]; ok {
+		s.accounts[acct] = slices.DeleteFunc(ids, func(x [IDSize]byte) bool { return x == id })
 	}
-	if _, err := s.store.Stat(ctx, key); err == nil {
-		s.mu.Unlock()
-		return nil // already stored: content-named, so the same bytes
-	}
-	used, err := s.usageLocked(ctx, acct)
-	if err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	n := int64(len(data))
-	if used+n > s.cfg.Quota {
-		s.mu.Unlock()
-		return ErrQuota
-	}
-	if m.Size+s.pending[id]+n > s.cfg.MaxBackupSize {
-		s.mu.Unlock()
-		return ErrTooLarge
-	}
-	s.pending[id] += n
 	s.mu.Unlock()
-	if err := s.put(ctx, key, data); err != nil {
-		s.mu.Lock()
-		s.pending[id] -= n
-		s.mu.Unlock()
-		return err
+	if err := s.store.Delete(ctx, markerKey(acct, id)); err != nil {
+		return fmt.Errorf("delete account entry: %w", err)
 	}
 	return nil
 }
 
-func (s *Server) hasChunks(ctx context.Context, acct string, id [IDSize]byte, names [][NameSize]byte) ([]byte, error) {
+func (s *Server) putChunk(ctx context.Context, acct string, id [IDSize]byte, name [NameSize]byte, data []byte) error {
+	key := chunkKey(id, name)
+	n := int64(len(data))
+	l, err := s.reserve(ctx, acct, id, key, n)
+	if err != nil || l == nil {
+		return err
+	}
+	err = s.put(ctx, key, data)
 	s.mu.Lock()
-	_, err := s.ownedLocked(ctx, acct, id, false)
+	gone := s.backups[id] != l
 	s.mu.Unlock()
+	if err == nil && gone {
+		// The backup was deleted (or expired) while the chunk was being
+		// written, after the removal listed its chunks: the chunk must
+		// not outlive it. The key is still ours (s.writing).
+		if derr := s.store.Delete(ctx, key); derr != nil {
+			s.log.Warn("vault: chunk of a removed backup left behind", "key", key, "err", derr)
+		}
+		err = fmt.Errorf("backup removed while a chunk was written: %w", ErrNotFound)
+	}
+	s.mu.Lock()
+	if !gone {
+		l.inflight -= n
+		if err != nil {
+			l.pending -= n
+		}
+	}
+	close(s.writing[key])
+	delete(s.writing, key)
+	s.mu.Unlock()
+	return err
+}
+
+// reserve checks that acct may put n bytes under key in backup id (created
+// if new) and counts them as pending. It returns nil, nil when key is
+// stored already (names are keyed hashes of content: the same bytes).
+// Otherwise key is marked as being written: the caller must release it.
+func (s *Server) reserve(ctx context.Context, acct string, id [IDSize]byte, key string, n int64) (*live, error) {
+	unlock := s.lockAccount(acct)
+	for {
+		s.mu.Lock()
+		busy := s.writing[key]
+		s.mu.Unlock()
+		if busy == nil {
+			break
+		}
+		// The same chunk is being written by another request of acct
+		// (only the owner writes to a backup): wait for it, then look.
+		unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		unlock = s.lockAccount(acct)
+	}
+	defer unlock()
+	used, backups, err := s.usage(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	defer s.lockBackup(id)()
+	m, created, err := s.ownedLocked(ctx, acct, id, backups)
+	if err != nil {
+		return nil, err
+	}
+	switch _, err := s.store.Stat(ctx, key); {
+	case err == nil:
+		return nil, nil
+	case !errors.Is(err, vaultstore.ErrNotFound):
+		return nil, fmt.Errorf("stat chunk: %w", err)
+	}
+	pending, err := s.pending(ctx, id, m)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		used += pending // leftovers of an earlier backup of this ID
+	}
+	if used+n > s.cfg.Quota {
+		return nil, ErrQuota
+	}
+	if m.Size+pending+n > s.cfg.MaxBackupSize {
+		return nil, ErrTooLarge
+	}
+	if err := s.touchLocked(ctx, id, m); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.backups[id]
+	l.pending += n
+	l.inflight += n
+	s.writing[key] = make(chan struct{})
+	return l, nil
+}
+
+// hasChunksByList is the number of names from which HasChunks lists the
+// backup's chunks (one S3 request per 1000) rather than asking for each.
+const hasChunksByList = 64
+
+func (s *Server) hasChunks(ctx context.Context, acct string, id [IDSize]byte, names [][NameSize]byte) ([]byte, error) {
 	bits := make([]byte, (len(names)+7)/8)
+	m, err := s.loadMeta(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return bits, nil // a new backup holds nothing yet
 	}
 	if err != nil {
 		return nil, err
+	}
+	if m.Owner != acct {
+		return nil, ErrForbidden
+	}
+	// The owner is about to write: the backup must not expire meanwhile.
+	if err := s.touch(ctx, id, m); err != nil {
+		return nil, err
+	}
+	if len(names) >= hasChunksByList {
+		stored, err := s.storedChunks(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for i, n := range names {
+			if _, ok := stored[n]; ok {
+				bits[i/8] |= 1 << (i % 8)
+			}
+		}
+		return bits, nil
 	}
 	for i, n := range names {
 		_, err := s.store.Stat(ctx, chunkKey(id, n))
@@ -463,46 +848,75 @@ func (s *Server) hasChunks(ctx context.Context, acct string, id [IDSize]byte, na
 	return bits, nil
 }
 
-// getObject reads an object of a live backup; anyone who knows the ID may.
-func (s *Server) getObject(ctx context.Context, id [IDSize]byte, key string, max int64) ([]byte, error) {
-	s.mu.Lock()
-	_, err := s.loadMetaLocked(ctx, id)
-	s.mu.Unlock()
+// storedChunks lists a backup's chunks with their sizes.
+func (s *Server) storedChunks(ctx context.Context, id [IDSize]byte) (map[[NameSize]byte]int64, error) {
+	objs, err := s.store.List(ctx, backupDir(id)+"/c/")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list chunks: %w", err)
 	}
-	return s.readAll(ctx, key, max)
+	stored := make(map[[NameSize]byte]int64, len(objs))
+	for _, o := range objs {
+		var n [NameSize]byte
+		if lastKeyHex(n[:], o.Key) {
+			stored[n] = o.Size
+		}
+	}
+	return stored, nil
+}
+
+// getObject opens an object of a live backup; anyone who knows the ID may.
+func (s *Server) getObject(ctx context.Context, id [IDSize]byte, key string, max int64) (io.ReadCloser, int64, error) {
+	if _, err := s.loadMeta(ctx, id); err != nil {
+		return nil, 0, err
+	}
+	return s.open(ctx, key, max)
 }
 
 func (s *Server) putManifest(ctx context.Context, acct string, id [IDSize]byte, names [][NameSize]byte, blob []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, err := s.ownedLocked(ctx, acct, id, true)
+	defer s.lockAccount(acct)()
+	used, backups, err := s.usage(ctx, acct)
+	if err != nil {
+		return err
+	}
+	defer s.lockBackup(id)()
+	m, created, err := s.ownedLocked(ctx, acct, id, backups)
+	if err != nil {
+		return err
+	}
+	stored, err := s.storedChunks(ctx, id)
 	if err != nil {
 		return err
 	}
 	size := int64(len(blob))
 	for _, n := range names {
-		sz, err := s.store.Stat(ctx, chunkKey(id, n))
-		if errors.Is(err, vaultstore.ErrNotFound) {
+		sz, ok := stored[n]
+		if !ok {
 			return fmt.Errorf("chunk %x: %w", n[:8], ErrMissingChunks)
-		}
-		if err != nil {
-			return fmt.Errorf("stat chunk: %w", err)
 		}
 		size += sz
 	}
-	if sz, err := s.store.Stat(ctx, backupKey(id, "keyslot")); err == nil {
+	switch sz, err := s.store.Stat(ctx, backupKey(id, "keyslot")); {
+	case err == nil:
 		size += sz
+	case !errors.Is(err, vaultstore.ErrNotFound):
+		return fmt.Errorf("stat key slot: %w", err)
 	}
 	if size > s.cfg.MaxBackupSize {
 		return ErrTooLarge
 	}
-	used, err := s.usageLocked(ctx, acct)
+	pending, err := s.pending(ctx, id, m)
 	if err != nil {
 		return err
 	}
-	if used-m.Size-s.pending[id]+size > s.cfg.Quota {
+	s.mu.Lock()
+	inflight := s.backups[id].inflight
+	s.mu.Unlock()
+	// What acct will hold: this backup's new size (and chunks still being
+	// written) in place of its old size and pending chunks.
+	if !created {
+		used -= m.Size + pending
+	}
+	if used+size+inflight > s.cfg.Quota {
 		return ErrQuota
 	}
 	if err := s.put(ctx, backupKey(id, "manifest"), blob); err != nil {
@@ -512,21 +926,18 @@ func (s *Server) putManifest(ctx context.Context, acct string, id [IDSize]byte, 
 	if err := s.saveMetaLocked(ctx, id, m); err != nil {
 		return err
 	}
-	delete(s.pending, id)
-	// Chunks the new manifest does not name are garbage now.
-	objs, err := s.store.List(ctx, backupDir(id)+"/c/")
-	if err != nil {
-		return nil // the manifest is in; garbage waits for the next one
-	}
-	for _, o := range objs {
-		k := o.Key
-		var n [NameSize]byte
-		h := k[strings.LastIndexByte(k, '/')+1:]
-		if c, err := hex.Decode(n[:], []byte(h)); err != nil || c != NameSize {
-			continue
-		}
+	s.mu.Lock()
+	l := s.backups[id]
+	l.pending, l.counted = l.inflight, true
+	s.mu.Unlock()
+	// Chunks the new manifest does not name are garbage now. A chunk
+	// stored since the listing is not touched: it counts as pending.
+	for n := range stored {
 		if _, found := slices.BinarySearchFunc(names, n, func(a, b [NameSize]byte) int { return bytes.Compare(a[:], b[:]) }); !found {
-			s.store.Delete(ctx, k)
+			if err := s.store.Delete(ctx, chunkKey(id, n)); err != nil {
+				// The manifest is in; the next one collects it.
+				s.log.Warn("vault: delete unused chunk", "err", err)
+			}
 		}
 	}
 	return nil
@@ -534,60 +945,60 @@ func (s *Server) putManifest(ctx context.Context, acct string, id [IDSize]byte, 
 
 // List returns acct's backups, ordered by ID.
 func (s *Server) List(ctx context.Context, acct string) ([]Backup, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockAccount(acct)()
 	ids, err := s.accountBackups(ctx, acct)
 	if err != nil {
 		return nil, err
 	}
+	slices.SortFunc(ids, func(a, b [IDSize]byte) int { return bytes.Compare(a[:], b[:]) })
 	var out []Backup
 	for _, id := range ids {
-		m, err := s.loadMetaLocked(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			s.store.Delete(ctx, accountDir(acct)+hex.EncodeToString(id[:]))
-			s.accounts[acct] = slices.DeleteFunc(s.accounts[acct], func(x [IDSize]byte) bool { return x == id })
+		m, err := s.loadMeta(ctx, id)
+		if errors.Is(err, ErrNotFound) || err == nil && m.Owner != acct {
+			// A marker left by a cut-off removal, or of a backup that
+			// expired and was made anew by another device.
+			if err := s.dropMarker(ctx, acct, id); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		if m.Owner != acct {
-			continue
-		}
-		if err := s.countLocked(ctx, id, m); err != nil {
+		pending, err := s.pending(ctx, id, m)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, Backup{ID: id, Updated: max(m.Updated, m.Created), Size: m.Size + s.pending[id]})
+		out = append(out, Backup{ID: id, Updated: max(m.Updated, m.Created), Size: m.Size + pending})
 	}
 	return out, nil
 }
 
 func (s *Server) delete(ctx context.Context, acct string, id [IDSize]byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, err := s.ownedLocked(ctx, acct, id, false)
+	defer s.lockAccount(acct)()
+	defer s.lockBackup(id)()
+	m, _, err := s.ownedLocked(ctx, acct, id, -1)
 	if err != nil {
 		return err
 	}
 	return s.removeLocked(ctx, id, m.Owner)
 }
 
-// removeLocked deletes a backup: its record first, so that it is gone at
-// once, then its other objects. Caller holds mu.
+// removeLocked deletes a backup. Readers lose the key slot and the
+// manifest first, so a restore stops at once; the record goes last, so a
+// removal cut off (by an error or a crash) stays listed and counted
+// against its owner until the next one (the owner's Delete, or expiry)
+// finishes it. Caller holds id's backup lock.
 func (s *Server) removeLocked(ctx context.Context, id [IDSize]byte, owner string) error {
-	if err := s.store.Delete(ctx, backupKey(id, "meta")); err != nil {
-		return fmt.Errorf("delete backup: %w", err)
+	// Writers of chunks that started before see that the backup went,
+	// and delete what they stored after the listing below.
+	s.mu.Lock()
+	delete(s.backups, id)
+	s.mu.Unlock()
+	errs := []error{
+		s.store.Delete(ctx, backupKey(id, "keyslot")),
+		s.store.Delete(ctx, backupKey(id, "manifest")),
 	}
-	delete(s.pending, id)
-	delete(s.counted, id)
-	delete(s.metas, id)
-	if ids, ok := s.accounts[owner]; ok {
-		s.accounts[owner] = slices.DeleteFunc(ids, func(x [IDSize]byte) bool { return x == id })
-	}
-	var errs []error
-	errs = append(errs, s.store.Delete(ctx, accountDir(owner)+hex.EncodeToString(id[:])))
-	errs = append(errs, s.store.Delete(ctx, backupKey(id, "manifest")))
-	errs = append(errs, s.store.Delete(ctx, backupKey(id, "keyslot")))
 	objs, err := s.store.List(ctx, backupDir(id)+"/c/")
 	errs = append(errs, err)
 	for _, o := range objs {
@@ -596,27 +1007,41 @@ func (s *Server) removeLocked(ctx context.Context, id [IDSize]byte, owner string
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("delete backup: %w", err)
 	}
+	if err := s.store.Delete(ctx, backupKey(id, "meta")); err != nil {
+		return fmt.Errorf("delete backup: %w", err)
+	}
+	s.mu.Lock()
+	if ids, ok := s.accounts[owner]; ok {
+		s.accounts[owner] = slices.DeleteFunc(ids, func(x [IDSize]byte) bool { return x == id })
+	}
+	s.mu.Unlock()
+	if err := s.store.Delete(ctx, markerKey(owner, id)); err != nil {
+		// The backup is gone; List or the sweep drops the marker.
+		s.log.Warn("vault: delete account entry", "err", err)
+	}
 	return nil
 }
 
 func (s *Server) putKeySlot(ctx context.Context, acct string, id [IDSize]byte, k KeySlot) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, err := s.ownedLocked(ctx, acct, id, true)
+	defer s.lockAccount(acct)()
+	_, backups, err := s.usage(ctx, acct)
+	if err != nil {
+		return err
+	}
+	defer s.lockBackup(id)()
+	m, _, err := s.ownedLocked(ctx, acct, id, backups)
 	if err != nil {
 		return err
 	}
 	if err := s.put(ctx, backupKey(id, "keyslot"), k.append(nil)); err != nil {
 		return err
 	}
-	m.Fails, m.Locked = 0, false
+	m.Fails, m.Locked, m.Touched = 0, false, s.cfg.Now().Unix()
 	return s.saveMetaLocked(ctx, id, m)
 }
 
 func (s *Server) keySlot(ctx context.Context, id [IDSize]byte) (KeySlot, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, err := s.loadMetaLocked(ctx, id)
+	m, err := s.loadMeta(ctx, id)
 	if err != nil {
 		return KeySlot{}, err
 	}
@@ -626,22 +1051,26 @@ func (s *Server) keySlot(ctx context.Context, id [IDSize]byte) (KeySlot, error) 
 	return s.readKeySlot(ctx, id)
 }
 
+// maxKeySlot bounds a stored key slot.
+const maxKeySlot = 1 << 10
+
 func (s *Server) readKeySlot(ctx context.Context, id [IDSize]byte) (KeySlot, error) {
-	b, err := s.readAll(ctx, backupKey(id, "keyslot"), 1<<10)
+	b, err := s.readAll(ctx, backupKey(id, "keyslot"), maxKeySlot)
 	if err != nil {
 		return KeySlot{}, err
 	}
 	k, err := parseKeySlot(b)
 	if err != nil {
-		return KeySlot{}, fmt.Errorf("stored key slot: %v: %w", err, ErrRelay)
+		return KeySlot{}, fmt.Errorf("stored key slot: %w", err)
 	}
 	return k, nil
 }
 
-// unwrap hands out the wrapped key for a right proof, and counts wrong ones.
+// unwrap hands out the wrapped key for a right proof, and counts wrong
+// ones. Under the backup's lock, so parallel guesses are counted one by
+// one: no more than MaxFails are ever answered.
 func (s *Server) unwrap(ctx context.Context, id [IDSize]byte, proof [32]byte) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockBackup(id)()
 	m, err := s.loadMetaLocked(ctx, id)
 	if err != nil {
 		return nil, err
@@ -705,20 +1134,75 @@ func (s *Server) sweep(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("sweep: %w", err)
 	}
 	n := 0
+	var errs []error
 	for _, o := range objs {
-		k := o.Key
 		var id [IDSize]byte
-		h := k[strings.LastIndexByte(k, '/')+1:]
-		if c, err := hex.Decode(id[:], []byte(h)); err != nil || c != IDSize {
+		if !lastKeyHex(id[:], o.Key) {
 			continue
 		}
-		s.mu.Lock()
-		_, err := s.loadMetaLocked(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			s.store.Delete(ctx, k)
+		acct := strings.TrimPrefix(o.Key[:strings.LastIndexByte(o.Key, '/')], "v1/a/")
+		unlock := s.lockBackup(id)
+		m, err := s.loadMetaLocked(ctx, id)
+		switch {
+		case errors.Is(err, errExpired):
 			n++
+		case errors.Is(err, ErrNotFound) || err == nil && m.Owner != acct:
+			// A marker left by a cut-off removal: no record, or that of
+			// a new backup of the ID by another device. Dropped under
+			// the backup's lock, which a device making the backup holds
+			// from writing its marker to writing its record.
+			s.mu.Lock()
+			if ids, ok := s.accounts[acct]; ok {
+				s.accounts[acct] = slices.DeleteFunc(ids, func(x [IDSize]byte) bool { return x == id })
+			}
+			s.mu.Unlock()
+			errs = append(errs, s.store.Delete(ctx, o.Key))
+		case err != nil:
+			errs = append(errs, err)
 		}
-		s.mu.Unlock()
+		unlock()
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return n, fmt.Errorf("sweep: %w", err)
 	}
 	return n, nil
+}
+
+// keyedMutex is a set of mutexes by key, each kept only while in use.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry // guarded by mu
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int // guarded by keyedMutex.mu
+}
+
+// lock locks key's mutex and returns its unlock.
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = make(map[string]*keyedEntry)
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
 }

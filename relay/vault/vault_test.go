@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,16 +49,22 @@ func newServerAt(t *testing.T, dir string, cfg Config) (*Server, *clock) {
 	return s, c
 }
 
-// do sends req as acct and returns the answer or the error it maps to.
+// do sends req as acct and returns the answer's body, or the error an
+// Error answer maps to, as a client sees them.
 func do(t *testing.T, s *Server, acct peer.ID, req request) ([]byte, error) {
 	t.Helper()
 	typ, body := req.encode()
-	rt, rb, err := s.handle(context.Background(), acct, typ, body)
-	if err != nil {
-		// Through the wire code, as a client sees it.
-		return nil, remoteErr(&wire.RemoteError{Code: codeOf(err)})
+	var buf bytes.Buffer
+	if err := s.answer(context.Background(), &buf, acct, typ, body); err != nil {
+		t.Fatalf("answer: %v", err)
 	}
-	_ = rt
+	rt, rb, err := wire.NewReader(&buf).Next()
+	if err != nil || buf.Len() != 0 {
+		t.Fatalf("answer: %v, %d bytes after it", err, buf.Len())
+	}
+	if rt == wire.Error {
+		return nil, remoteErr(wire.ParseError(rb))
+	}
 	return rb, nil
 }
 
@@ -357,4 +365,286 @@ func loopbackHost(tb testing.TB) host.Host {
 	}
 	tb.Cleanup(func() { h.Close() })
 	return h
+}
+
+// hookStore is a real store with hooks called before each operation: a
+// hook may block (to hold an operation at a point) or fail it.
+type hookStore struct {
+	vaultstore.Store
+	onPut    func(key string) error
+	onDelete func(key string) error
+	onGet    func(key string)
+	onList   func(prefix string)
+}
+
+func (h *hookStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if h.onPut != nil {
+		if err := h.onPut(key); err != nil {
+			return err
+		}
+	}
+	return h.Store.Put(ctx, key, r, size)
+}
+
+func (h *hookStore) Delete(ctx context.Context, key string) error {
+	if h.onDelete != nil {
+		if err := h.onDelete(key); err != nil {
+			return err
+		}
+	}
+	return h.Store.Delete(ctx, key)
+}
+
+func (h *hookStore) Get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	if h.onGet != nil {
+		h.onGet(key)
+	}
+	return h.Store.Get(ctx, key)
+}
+
+func (h *hookStore) List(ctx context.Context, prefix string) ([]vaultstore.Object, error) {
+	if h.onList != nil {
+		h.onList(prefix)
+	}
+	return h.Store.List(ctx, prefix)
+}
+
+func newHookServer(t *testing.T, dir string, cfg Config) (*Server, *hookStore, *clock) {
+	t.Helper()
+	st, err := vaultstore.NewDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hookStore{Store: st}
+	c := &clock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	cfg.Store, cfg.Now = h, c.Now
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, h, c
+}
+
+func storeKeys(t *testing.T, st vaultstore.Store, prefix string) []string {
+	t.Helper()
+	objs, err := st.List(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range objs {
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
+
+// waitFor fails the test if ch is not ready within a generous bound: a
+// hang means a lock is held where it must not be.
+func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(20 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// TestDeleteDuringPut: a chunk whose upload ends after its backup was
+// deleted does not stay behind, outside every account and quota.
+func TestDeleteDuringPut(t *testing.T) {
+	dir := t.TempDir()
+	s, h, _ := newHookServer(t, dir, Config{})
+	id := [IDSize]byte{1}
+	if _, err := do(t, s, alice, request{op: opPutChunk, id: id, name: [32]byte{1}, data: []byte("first")}); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	h.onPut = func(key string) error {
+		if strings.HasSuffix(key, hex.EncodeToString([]byte{2})+strings.Repeat("00", 31)) {
+			close(entered)
+			<-release
+		}
+		return nil
+	}
+	done := make(chan error)
+	go func() {
+		_, err := do(t, s, alice, request{op: opPutChunk, id: id, name: [32]byte{2}, data: []byte("second")})
+		done <- err
+	}()
+	waitFor(t, entered, "the upload")
+	if _, err := do(t, s, alice, request{op: opDelete, id: id}); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := waitFor(t, done, "the upload's answer"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("upload into a deleted backup: %v, want ErrNotFound", err)
+	}
+	if keys := storeKeys(t, h.Store, ""); len(keys) != 0 {
+		t.Errorf("store after the delete: %q, want empty", keys)
+	}
+}
+
+// TestSameChunkInParallel: two uploads of one chunk count its bytes once.
+func TestSameChunkInParallel(t *testing.T) {
+	s, h, _ := newHookServer(t, t.TempDir(), Config{})
+	id := [IDSize]byte{1}
+	entered, release := make(chan struct{}, 2), make(chan struct{})
+	h.onPut = func(key string) error {
+		if strings.Contains(key, "/c/") {
+			entered <- struct{}{}
+			<-release
+		}
+		return nil
+	}
+	req := request{op: opPutChunk, id: id, name: [32]byte{1}, data: make([]byte, 1000)}
+	done := make(chan error, 2)
+	for range 2 {
+		go func() { _, err := do(t, s, alice, req); done <- err }()
+	}
+	waitFor(t, entered, "an upload")
+	// The other upload must wait for this one rather than write too; if it
+	// wrote, it would be held here as well.
+	select {
+	case <-entered:
+		t.Error("both uploads of one chunk write it")
+		close(release)
+	default:
+		close(release)
+	}
+	for range 2 {
+		if err := waitFor(t, done, "an upload's answer"); err != nil {
+			t.Error(err)
+		}
+	}
+	b, err := do(t, s, alice, request{op: opList})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list, err := parseBackups(b); err != nil || len(list) != 1 || list[0].Size != 1000 {
+		t.Errorf("List: %+v, %v; want one backup of 1000 bytes", list, err)
+	}
+}
+
+// TestWritesKeepBackupAlive: a backup that is being written does not
+// expire, however long ago it was made.
+func TestWritesKeepBackupAlive(t *testing.T) {
+	const ttl = 24 * time.Hour
+	s, c := newServer(t, Config{TTL: ttl})
+	id := [IDSize]byte{1}
+	var names [][32]byte
+	for i := range 6 {
+		n := [32]byte{byte(i + 1)}
+		names = append(names, n)
+		if _, err := do(t, s, alice, request{op: opPutChunk, id: id, name: n, data: []byte("chunk")}); err != nil {
+			t.Fatalf("chunk %d: %v", i, err)
+		}
+		c.Advance(ttl / 2)
+		if n, err := s.Sweep(context.Background()); err != nil || n != 0 {
+			t.Fatalf("sweep after chunk %d: %d deleted, %v; want none", i, n, err)
+		}
+	}
+	if _, err := do(t, s, alice, request{op: opHasChunks, id: id, names: names}); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(ttl / 2)
+	if _, err := do(t, s, alice, request{op: opPutManifest, id: id, names: names, data: []byte("m")}); err != nil {
+		t.Errorf("manifest after %v of uploading: %v", 4*ttl, err)
+	}
+	c.Advance(ttl + time.Second)
+	if n, err := s.Sweep(context.Background()); err != nil || n != 1 {
+		t.Errorf("sweep a TTL after the last write: %d deleted, %v; want 1", n, err)
+	}
+}
+
+// TestMaxBackups: one device cannot make backups without end, not even
+// empty ones (each costs the relay records).
+func TestMaxBackups(t *testing.T) {
+	s, _ := newServer(t, Config{MaxBackups: 2})
+	slot := KeySlot{Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}
+	steps := []struct {
+		req  request
+		want error
+	}{
+		{request{op: opPutChunk, id: [IDSize]byte{1}, name: [32]byte{1}, data: []byte("x")}, nil},
+		{request{op: opPutKeySlot, id: [IDSize]byte{2}, slot: slot}, nil},
+		{request{op: opPutKeySlot, id: [IDSize]byte{3}, slot: slot}, ErrQuota},
+		{request{op: opPutChunk, id: [IDSize]byte{3}, name: [32]byte{1}, data: []byte("x")}, ErrQuota},
+		{request{op: opPutManifest, id: [IDSize]byte{3}, data: []byte("m")}, ErrQuota},
+		{request{op: opPutManifest, id: [IDSize]byte{2}, data: []byte("m")}, nil}, // an existing one
+		{request{op: opDelete, id: [IDSize]byte{1}}, nil},
+		{request{op: opPutManifest, id: [IDSize]byte{3}, data: []byte("m")}, nil},
+	}
+	for i, st := range steps {
+		if _, err := do(t, s, alice, st.req); !errors.Is(err, st.want) {
+			t.Fatalf("step %d: %v, want %v", i, err, st.want)
+		}
+	}
+	if _, err := do(t, s, bob, request{op: opPutKeySlot, id: [IDSize]byte{9}, slot: slot}); err != nil {
+		t.Errorf("another device's backup: %v", err)
+	}
+}
+
+// errCrash fails every write after the crash point.
+var errCrash = errors.New("relay killed")
+
+// TestCrashLeavesNoOrphans kills the relay after each write of a backup's
+// life (make, upload, manifest, key slot, delete) in turn: after a
+// restart, whatever is left is listed and deletable by its owner, or
+// expires; nothing stays in the store for good.
+func TestCrashLeavesNoOrphans(t *testing.T) {
+	const ttl = 24 * time.Hour
+	id := [IDSize]byte{1}
+	slot := KeySlot{Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}
+	life := []request{
+		{op: opPutChunk, id: id, name: [32]byte{1}, data: []byte("one")},
+		{op: opPutChunk, id: id, name: [32]byte{2}, data: []byte("two")},
+		{op: opPutKeySlot, id: id, slot: slot},
+		{op: opPutManifest, id: id, names: [][32]byte{{1}}, data: []byte("m")},
+		{op: opDelete, id: id},
+	}
+	for crash := 0; ; crash++ {
+		dir := t.TempDir()
+		s, h, _ := newHookServer(t, dir, Config{TTL: ttl})
+		writes := 0
+		fault := func(string) error {
+			if writes++; writes > crash {
+				return errCrash
+			}
+			return nil
+		}
+		h.onPut, h.onDelete = fault, fault
+		for _, req := range life {
+			do(t, s, alice, req)
+		}
+		if writes <= crash {
+			break // the whole life ran: every crash point was tried
+		}
+		// Restart: the owner sees what is left and can delete it.
+		s, c := newServerAt(t, dir, Config{TTL: ttl})
+		b, err := do(t, s, alice, request{op: opList})
+		if err != nil {
+			t.Fatalf("crash at write %d: List: %v", crash, err)
+		}
+		list, _ := parseBackups(b)
+		for _, e := range list {
+			if _, err := do(t, s, alice, request{op: opDelete, id: e.ID}); err != nil {
+				t.Errorf("crash at write %d: Delete: %v", crash, err)
+			}
+		}
+		if keys := storeKeys(t, s.store, "v1/b/"); len(keys) != 0 {
+			t.Errorf("crash at write %d: after the owner's List and Delete: %q", crash, keys)
+		}
+		// And without the owner's help, expiry collects it all.
+		s, c = newServerAt(t, dir, Config{TTL: ttl})
+		c.Advance(ttl + time.Hour)
+		if _, err := s.Sweep(context.Background()); err != nil {
+			t.Errorf("crash at write %d: Sweep: %v", crash, err)
+		}
+		if keys := storeKeys(t, s.store, ""); len(keys) != 0 {
+			t.Errorf("crash at write %d: store after expiry: %q", crash, keys)
+		}
+	}
 }
