@@ -126,7 +126,8 @@ type BackupOptions struct {
 	// WorkDir holds the temporary snapshot; empty means the system's
 	// temporary directory.
 	WorkDir string
-	// Progress, if set, is called with the bytes sent and to send.
+	// Progress, if set, is called with the bytes sent and to send, one call
+	// at a time.
 	Progress func(done, total int64)
 
 	chunkSize int // tests: 0 means DefaultChunkSize
@@ -160,7 +161,9 @@ type RestoreOptions struct {
 	Password []byte
 	// BackupID is needed with Password; with Key it is checked.
 	BackupID string
-	// Progress, if set, is called with the stored bytes received and to receive.
+	// Progress, if set, is called with the bytes fetched and to fetch (the
+	// database pieces this home lacks, uncompressed, and the media chunks),
+	// one call at a time.
 	Progress func(done, total int64)
 }
 
@@ -961,9 +964,10 @@ func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts R
 	}
 	// The database first: its digest check then runs while the media
 	// still download (see Receiver.startVerify).
-	err = downloadDB(ctx, conn, vk, recv, vm.pieces)
+	plan := planRestore(recv, vm.pieces, opts.Progress)
+	err = downloadDB(ctx, conn, vk, recv, vm.pieces, plan)
 	if err == nil {
-		err = downloadMedia(ctx, conn, vk, recv, opts.Progress)
+		err = downloadMedia(ctx, conn, vk, recv, plan)
 	}
 	var res Result
 	if err == nil {
@@ -1037,21 +1041,66 @@ func restoreKey(ctx context.Context, conn VaultConn, opts RestoreOptions) (archi
 	return key, id, nil
 }
 
-// downloadMedia fetches the media chunks recv lacks.
-func downloadMedia(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver, progress func(done, total int64)) error {
+// restorePlan is what a restore fetches: the pieces covering the database
+// chunks recv lacks, and the media chunks it lacks.
+type restorePlan struct {
+	dbChunks []int   // database chunks to stage
+	pieces   []int   // the vault pieces that cover them, in order
+	offs     []int64 // offs[k]: where piece k starts in the database
+	media    []int   // media chunks to fetch
+
+	progress func(done, total int64) // may be nil
+	total    int64                   // raw bytes of the pieces and media chunks to fetch
+	mu       sync.Mutex              // serialises calls of progress
+	done     int64                   // guarded by mu
+}
+
+func planRestore(recv *Receiver, pieces []dbPiece, progress func(done, total int64)) *restorePlan {
 	m := recv.Manifest()
-	var missing []int
-	var total int64
+	p := &restorePlan{progress: progress, offs: make([]int64, len(pieces)+1)}
+	for k, pc := range pieces {
+		p.offs[k+1] = p.offs[k] + int64(pc.size)
+	}
+	want := make([]bool, len(pieces))
 	for _, i := range recv.Missing() {
-		if c := m.Chunk(i); c.Kind == KindMedia {
-			missing = append(missing, i)
-			total += int64(c.Size)
+		c := m.Chunk(i)
+		if c.Kind == KindMedia {
+			p.media = append(p.media, i)
+			p.total += int64(c.Size)
+			continue
+		}
+		p.dbChunks = append(p.dbChunks, i)
+		k, _ := slices.BinarySearch(p.offs, c.Offset+1)
+		for k--; k < len(pieces) && p.offs[k] < c.Offset+int64(c.RawSize); k++ {
+			want[k] = true
 		}
 	}
-	var done atomic.Int64
+	for k, w := range want {
+		if w {
+			p.pieces = append(p.pieces, k)
+			p.total += int64(pieces[k].size)
+		}
+	}
+	return p
+}
+
+// fetched counts n more bytes as fetched (one call of progress at a time,
+// as Backup makes them).
+func (p *restorePlan) fetched(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += int64(n)
+	if p.progress != nil {
+		p.progress(p.done, p.total)
+	}
+}
+
+// downloadMedia fetches the media chunks of the plan.
+func downloadMedia(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver, plan *restorePlan) error {
+	m := recv.Manifest()
 	bufs := make([][]byte, vaultWorkers) // one per worker, reused
-	return parallel(ctx, len(missing), func(ctx context.Context, w, k int) error {
-		i := missing[k]
+	return parallel(ctx, len(plan.media), func(ctx context.Context, w, k int) error {
+		i := plan.media[k]
 		c := m.Chunk(i)
 		data, err := fetch(ctx, conn, vk, vk.name(objMedia, c.Hash), &bufs[w])
 		if err != nil {
@@ -1064,9 +1113,7 @@ func downloadMedia(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Rec
 			}
 			return err
 		}
-		if progress != nil {
-			progress(done.Add(int64(c.Size)), total)
-		}
+		plan.fetched(c.Size)
 		return nil
 	})
 }
@@ -1085,39 +1132,15 @@ func fetch(ctx context.Context, conn VaultConn, vk *vaultKeys, n [32]byte, buf *
 	return open(vk.chunk, sealed, vk.chunkAD(n))
 }
 
-// downloadDB fetches the pieces that cover the database chunks recv lacks,
-// checks each against the manifest and writes it where it belongs in the
-// staged database, then stages the chunks the pieces cover.
-func downloadDB(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver, pieces []dbPiece) error {
-	m := recv.Manifest()
-	var need []int
-	for _, i := range recv.Missing() {
-		if m.Chunk(i).Kind == KindDB {
-			need = append(need, i)
-		}
-	}
-	if len(need) == 0 {
+// downloadDB fetches the pieces of the plan, checks each against the
+// manifest and writes it where it belongs in the staged database, then
+// stages the database chunks the pieces cover.
+func downloadDB(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver, pieces []dbPiece, plan *restorePlan) error {
+	if len(plan.dbChunks) == 0 {
 		return nil
 	}
-	// Which pieces overlap a needed chunk.
-	offs := make([]int64, len(pieces)+1)
-	for k, p := range pieces {
-		offs[k+1] = offs[k] + int64(p.size)
-	}
-	want := make([]bool, len(pieces))
-	for _, i := range need {
-		c := m.Chunk(i)
-		k, _ := slices.BinarySearch(offs, c.Offset+1)
-		for k--; k < len(pieces) && offs[k] < c.Offset+int64(c.RawSize); k++ {
-			want[k] = true
-		}
-	}
-	var todo []int
-	for k, w := range want {
-		if w {
-			todo = append(todo, k)
-		}
-	}
+	m := recv.Manifest()
+	todo, offs, need := plan.pieces, plan.offs, plan.dbChunks
 	bufs := make([][]byte, vaultWorkers)
 	raws := make([][]byte, vaultWorkers)
 	err := parallel(ctx, len(todo), func(ctx context.Context, w, j int) error {
@@ -1140,7 +1163,11 @@ func downloadDB(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiv
 		}
 		// A piece that overlaps a chunk staged before writes the same
 		// bytes again: both are the database the manifest describes.
-		return recv.writeDB(raw, offs[k])
+		if err := recv.writeDB(raw, offs[k]); err != nil {
+			return err
+		}
+		plan.fetched(len(raw))
+		return nil
 	})
 	if err != nil {
 		return err

@@ -146,12 +146,18 @@ func TestVaultBackupRestore(t *testing.T) {
 			if mode == "password" {
 				ropts = RestoreOptions{Password: opts.Password, BackupID: FormatBackupID(res.ID)}
 			}
+			var done, total int64
+			ropts.Progress = func(d, t int64) { done, total = d, t } // one call at a time
 			got, err := Restore(context.Background(), dial(t, device(t), r), dst, ropts)
 			if err != nil {
 				t.Fatalf("Restore: %v", err)
 			}
 			if got.Target.Digest != want.Digest || got.Target.Messages != want.Messages {
 				t.Errorf("restored %+v, want %+v", got.Target, want)
+			}
+			// Progress covers the database as well as the media.
+			if total <= want.MediaBytes || done != total {
+				t.Errorf("restore progress ended at %d of %d bytes; want all of more than the %d bytes of media", done, total, want.MediaBytes)
 			}
 			stagingEmpty(t, dst.Home())
 		})
