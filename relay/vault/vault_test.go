@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -646,5 +648,250 @@ func TestCrashLeavesNoOrphans(t *testing.T) {
 		if keys := storeKeys(t, s.store, ""); len(keys) != 0 {
 			t.Errorf("crash at write %d: store after expiry: %q", crash, keys)
 		}
+	}
+}
+
+// TestAdmitPerAccount: one account gets at most AccountStreams of the
+// request slots; another still gets in.
+func TestAdmitPerAccount(t *testing.T) {
+	s, _ := newServer(t, Config{MaxStreams: 3, AccountStreams: 2})
+	ctx := context.Background()
+	var held []func()
+	for range 2 {
+		release, err := s.admit(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, release)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.admit(short, "alice"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a third request of one account: %v, want it to wait", err)
+	}
+	got := make(chan error)
+	go func() {
+		release, err := s.admit(ctx, "bob")
+		if err == nil {
+			release()
+		}
+		got <- err
+	}()
+	if err := waitFor(t, got, "another account's request"); err != nil {
+		t.Error(err)
+	}
+	held[0]()
+	release, err := s.admit(ctx, "alice")
+	if err != nil {
+		t.Fatalf("after one finished: %v", err)
+	}
+	release()
+	held[1]()
+}
+
+// rawRequest sends one request on st and reads its answer.
+func rawRequest(st network.Stream, r *wire.Reader, req request) (wire.Type, []byte, error) {
+	t, body := req.encode()
+	if err := wire.Write(st, t, body); err != nil {
+		return 0, nil, err
+	}
+	return r.Next()
+}
+
+// TestAccountLimitsLibp2p: over real hosts, a device whose requests hold
+// its share of the relay's slots does not stop another device, and a
+// device's requests beyond its rate wait.
+func TestAccountLimitsLibp2p(t *testing.T) {
+	srv, devA, devB := loopbackHost(t), loopbackHost(t), loopbackHost(t)
+	st, err := vaultstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hookStore{Store: st}
+	const rate, burst = 40, 4
+	s, err := Register(srv, Config{Store: h, MaxStreams: 2, AccountStreams: 1, AccountRate: rate, AccountBurst: burst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id, name := [IDSize]byte{1}, [NameSize]byte{1}
+	if err := s.putChunk(ctx, devA.ID().String(), id, name, []byte("chunk")); err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}, 8), make(chan struct{})
+	h.onGet = func(key string) {
+		if strings.Contains(key, "/c/") {
+			entered <- struct{}{}
+			<-release
+		}
+	}
+	for _, d := range []host.Host{devA, devB} {
+		if err := d.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: srv.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Device A: two GetChunk at once; one is served (and held), the
+	// other waits for A's only slot, not for one of the relay's two.
+	answers := make(chan error, 2)
+	for range 2 {
+		go func() {
+			st, err := devA.NewStream(ctx, srv.ID(), ProtocolID)
+			if err != nil {
+				answers <- err
+				return
+			}
+			defer st.Close()
+			rt, rb, err := rawRequest(st, wire.NewReader(st), request{op: opGetChunk, id: id, name: name})
+			if err == nil && (rt != rData || string(rb) != "chunk") {
+				err = fmt.Errorf("answer %#x %q", rt, rb)
+			}
+			answers <- err
+		}()
+	}
+	waitFor(t, entered, "device A's first GetChunk")
+	stB, err := devB.NewStream(ctx, srv.ID(), ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stB.Close()
+	rB := wire.NewReader(stB)
+	bDone := make(chan error)
+	go func() {
+		_, _, err := rawRequest(stB, rB, request{op: opGetManifest, id: [IDSize]byte{2}})
+		bDone <- err
+	}()
+	if err := waitFor(t, bDone, "device B's request while A holds its slot"); err != nil {
+		t.Error(err)
+	}
+	close(release)
+	for range 2 {
+		if err := waitFor(t, answers, "device A's answers"); err != nil {
+			t.Error(err)
+		}
+	}
+
+	// Device B's bucket: burst requests at once, then rate per second.
+	const n = 12
+	start := time.Now()
+	for range n {
+		if _, _, err := rawRequest(stB, rB, request{op: opGetManifest, id: [IDSize]byte{2}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The bucket never holds more than burst tokens, so the n requests
+	// waited about (n-burst)/rate at least (one token spared for rounding).
+	if got, want := time.Since(start), time.Duration(n-burst-1)*time.Second/rate; got < want {
+		t.Errorf("%d requests at %d/s, burst %d: took %v, want at least %v", n, rate, burst, got, want)
+	}
+}
+
+// TestLockoutParallelAndRestart: wrong guesses sent at once are counted
+// one by one (never more than MaxFails answered), and the count survives
+// a restart of the relay.
+func TestLockoutParallelAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := newServerAt(t, dir, Config{})
+	id := [IDSize]byte{1}
+	proof := [32]byte{42}
+	slot := KeySlot{Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}, Verifier: sha256Of(proof)}
+	if _, err := do(t, s, alice, request{op: opPutKeySlot, id: id, slot: slot}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range MaxFails / 2 {
+		if _, err := do(t, s, bob, request{op: opGetKeySlot, id: id, name: [32]byte{byte(i)}}); !errors.Is(err, ErrWrongPassword) {
+			t.Fatalf("wrong proof %d: %v", i, err)
+		}
+	}
+	s, _ = newServerAt(t, dir, Config{})
+	const guesses = 3 * MaxFails
+	errs := make(chan error, guesses)
+	var wg sync.WaitGroup
+	for i := range guesses {
+		wg.Go(func() {
+			_, err := do(t, s, bob, request{op: opGetKeySlot, id: id, name: [32]byte{byte(i), 1}})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	wrong, locked := 0, 0
+	for err := range errs {
+		switch {
+		case errors.Is(err, ErrWrongPassword):
+			wrong++
+		case errors.Is(err, ErrLocked):
+			locked++
+		default:
+			t.Errorf("guess: %v", err)
+		}
+	}
+	if want := MaxFails - MaxFails/2; wrong != want || locked != guesses-want {
+		t.Errorf("after a restart, %d parallel guesses: %d wrong, %d locked; want %d wrong, the rest locked", guesses, wrong, locked, want)
+	}
+	if _, err := do(t, s, bob, request{op: opGetKeySlot, id: id, name: proof}); !errors.Is(err, ErrLocked) {
+		t.Errorf("right proof once locked: %v, want ErrLocked", err)
+	}
+}
+
+// TestQuotaParallel: uploads racing for the last of the quota cannot
+// together go over it.
+func TestQuotaParallel(t *testing.T) {
+	const quota, size = 10_000, 1000
+	s, _ := newServer(t, Config{Quota: quota})
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			do(t, s, alice, request{op: opPutChunk, id: [IDSize]byte{byte(i % 3)}, name: [32]byte{byte(i)}, data: make([]byte, size)})
+		})
+	}
+	wg.Wait()
+	var total int64
+	for _, o := range func() []vaultstore.Object {
+		objs, err := s.store.List(context.Background(), "v1/b/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return objs
+	}() {
+		if strings.Contains(o.Key, "/c/") {
+			total += o.Size
+		}
+	}
+	if total != quota {
+		t.Errorf("stored %d bytes of chunks, want the quota, %d", total, quota)
+	}
+}
+
+// TestHasChunksMany: a large HasChunks (answered from a listing) says
+// the same as small ones (answered by a Stat each).
+func TestHasChunksMany(t *testing.T) {
+	s, _ := newServer(t, Config{})
+	id := [IDSize]byte{1}
+	var names [][32]byte
+	for i := range 3 * hasChunksByList {
+		n := [32]byte{byte(i >> 8), byte(i)}
+		names = append(names, n)
+		if i%3 == 0 {
+			if _, err := do(t, s, alice, request{op: opPutChunk, id: id, name: n, data: []byte{byte(i)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	big, err := do(t, s, alice, request{op: opHasChunks, id: id, names: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range names {
+		small, err := do(t, s, alice, request{op: opHasChunks, id: id, names: [][32]byte{n}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := big[i/8]&(1<<(i%8)) != 0, small[0] == 1
+		if got != want || want != (i%3 == 0) {
+			t.Fatalf("name %d: many %v, one %v, stored %v", i, got, want, i%3 == 0)
+		}
+	}
+	if _, err := do(t, s, bob, request{op: opHasChunks, id: id, names: names}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("another device asks: %v, want ErrForbidden", err)
 	}
 }
