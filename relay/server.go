@@ -121,6 +121,17 @@ type Config struct {
 	// VaultTTL is how long a backup that is not refreshed is kept.
 	// Default 180 days.
 	VaultTTL time.Duration
+	// VaultMaxBackups is the number of backups one device may keep.
+	// Default 16.
+	VaultMaxBackups int
+	// VaultDeviceRequests bounds the vault requests of one device served
+	// at once; others of that device wait. Default 8.
+	VaultDeviceRequests int
+	// VaultDeviceRate and VaultDeviceBurst limit the vault requests of one
+	// device (per second, bucket size); requests over it wait. Default
+	// 1000/s, burst 2000; a negative rate means no limit.
+	VaultDeviceRate  float64
+	VaultDeviceBurst int
 
 	// Logger receives the relay's log lines. Nil discards them.
 	Logger *slog.Logger
@@ -287,7 +298,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Vault != nil {
 		if _, err := vault.Register(s.host, vault.Config{
 			Store: cfg.Vault, Quota: cfg.VaultQuota, MaxBackupSize: cfg.VaultMaxBackupSize,
-			TTL: cfg.VaultTTL, Logger: cfg.Logger,
+			MaxBackups: cfg.VaultMaxBackups, TTL: cfg.VaultTTL,
+			AccountStreams: cfg.VaultDeviceRequests, AccountRate: cfg.VaultDeviceRate,
+			AccountBurst: cfg.VaultDeviceBurst, Logger: cfg.Logger,
 		}); err != nil {
 			return fail(err)
 		}

@@ -73,5 +73,9 @@ ferry receive with --relay ADDR.`,
 	cmd.Flags().IntVar(&cfg.IPBurst, "ip-burst", 0, "rendezvous requests one IP address may make in a burst (default 100; refilled at --ip-rate per second)")
 	cmd.Flags().Float64Var(&cfg.IPRate, "ip-rate", 0, "rendezvous requests per second one IP address may make on average (default 10)")
 	vcfg.flags(cmd)
+	cmd.Flags().IntVar(&cfg.VaultMaxBackups, "max-backups", 0, "backups one device may keep in the vault (default 16)")
+	cmd.Flags().IntVar(&cfg.VaultDeviceRequests, "vault-requests-per-device", 0, "vault requests of one device served at once; more wait (default 8)")
+	cmd.Flags().IntVar(&cfg.VaultDeviceBurst, "vault-device-burst", 0, "vault requests one device may make in a burst (default 2000; refilled at --vault-device-rate per second)")
+	cmd.Flags().Float64Var(&cfg.VaultDeviceRate, "vault-device-rate", 0, "vault requests per second one device may make on average; more wait (default 1000, negative: no limit)")
 	return cmd
 }
