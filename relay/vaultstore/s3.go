@@ -41,10 +41,13 @@ var _ Store = (*s3Store)(nil)
 //
 //	s3://minioadmin:minioadmin@127.0.0.1:9000/ferry-vault?secure=false
 //
-// Every Put is a single PUT for objects up to 16 MiB (vault chunks are at
-// most 8 MiB) and a multipart upload above that, aborted on failure: S3
-// makes an object visible only when its upload completes, so an
-// interrupted Put leaves nothing visible. Errors never contain the secret.
+// Every Put of up to 64 MiB (every vault object: chunks of at most 24
+// MiB, manifests of at most 33 MiB) is a single PUT, which S3 makes visible
+// only when complete and, when the relay is killed midway, simply drops:
+// nothing partial is visible and nothing is left holding space. Larger
+// objects go as a multipart upload, aborted on failure (a relay killed
+// during one leaves an incomplete upload for the bucket's lifecycle rule
+// to remove). Errors never contain the secret.
 func NewS3(ctx context.Context, rawURL string) (Store, error) {
 	cfg, err := parseS3URL(rawURL, os.Getenv)
 	if err != nil {
@@ -165,7 +168,8 @@ func (s *s3Store) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	// ctx is done, so the server never receives the whole body.
 	er := &exactReader{ctx: ctx, r: r, left: size}
 	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, er, size, minio.PutObjectOptions{
-		ContentType: "application/octet-stream",
+		ContentType:      "application/octet-stream",
+		DisableMultipart: size <= maxSinglePut,
 	})
 	if err != nil && er.err != nil {
 		// The upload failed because reading failed: say so, rather than
@@ -177,6 +181,9 @@ func (s *s3Store) Put(ctx context.Context, key string, r io.Reader, size int64) 
 	}
 	return nil
 }
+
+// maxSinglePut is the largest object Put sends in one request.
+const maxSinglePut = 64 << 20
 
 // exactReader reads exactly left bytes from r: io.EOF after them, and
 // an error wrapping io.ErrUnexpectedEOF if r ends before; ctx's error once

@@ -44,11 +44,12 @@ func TestS3Conformance(t *testing.T) {
 	})
 }
 
-// TestS3NoIncompleteUploads checks that a failed multipart upload is
-// aborted, not left behind holding space.
+// TestS3NoIncompleteUploads checks that a failed upload (a single PUT up
+// to maxSinglePut, multipart above) leaves no incomplete upload behind
+// holding space.
 func TestS3NoIncompleteUploads(t *testing.T) {
 	if testing.Short() {
-		t.Skip("uploads 17 MiB")
+		t.Skip("uploads 17 and 64 MiB")
 	}
 	base := miniotest.Start(t)
 	ctx := context.Background()
@@ -56,25 +57,28 @@ func TestS3NoIncompleteUploads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := payload(17<<20, 3)
-	if err := s.Put(ctx, "big/one", &failingReader{data: data, n: len(data) - 1}, int64(len(data))); err == nil {
-		t.Fatal("Put with a failing reader succeeded")
-	}
-	assertMissing(t, s, "big/one")
 	c := s.(*s3Store).client
-	var uploads []string
-	for u := range c.ListIncompleteUploads(ctx, miniotest.Bucket, "", true) {
-		if u.Err != nil {
-			t.Fatal(u.Err)
+	for _, size := range []int{17 << 20, maxSinglePut + 1} {
+		key := fmt.Sprintf("big/b%d", size)
+		data := payload(size, 3)
+		if err := s.Put(ctx, key, &failingReader{data: data, n: len(data) - 1}, int64(len(data))); err == nil {
+			t.Fatalf("Put of %d bytes with a failing reader succeeded", size)
 		}
-		uploads = append(uploads, u.Key)
-	}
-	if len(uploads) != 0 {
-		t.Errorf("incomplete uploads left: %q", uploads)
-	}
-	mustPut(t, s, "big/one", data)
-	if got := mustGet(t, s, "big/one"); !bytes.Equal(got, data) {
-		t.Errorf("Get of a 17 MiB object differs from what was put")
+		assertMissing(t, s, key)
+		var uploads []string
+		for u := range c.ListIncompleteUploads(ctx, miniotest.Bucket, "", true) {
+			if u.Err != nil {
+				t.Fatal(u.Err)
+			}
+			uploads = append(uploads, u.Key)
+		}
+		if len(uploads) != 0 {
+			t.Errorf("%d bytes: incomplete uploads left: %q", size, uploads)
+		}
+		mustPut(t, s, key, data)
+		if got := mustGet(t, s, key); !bytes.Equal(got, data) {
+			t.Errorf("Get of a %d-byte object differs from what was put", size)
+		}
 	}
 }
 
