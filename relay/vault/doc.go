@@ -13,11 +13,14 @@
 // unguessable and stable: every backup of one home with one key goes to the
 // same backup ID, which makes later backups incremental. The device that
 // first writes to a backup ID owns it: only it may upload chunks, ask which
-// chunks exist, replace the manifest or key slot, list it or delete it.
-// Reading (a chunk, the manifest, the key slot) needs only the backup ID, so
-// that a new device restores with the key or password alone, never the old
-// device. Chunk names are keyed hashes (32 bytes), so knowing a backup ID
-// does not tell which chunks to ask for.
+// chunks exist, replace the manifest or key slot, list it or delete it
+// (another device hears "forbidden", which tells no more than that the ID
+// is in use, as a read would). Reading (a chunk, the manifest, the key
+// slot's parameters, the wrapped key for a right proof) needs only the
+// backup ID, so that a new device restores with the key or password alone,
+// never the old device. Chunk names are keyed hashes (32 bytes), so knowing
+// a backup ID does not tell which chunks to ask for. List answers with the
+// asking device's own backups only.
 //
 // # Wire format
 //
@@ -55,7 +58,10 @@
 // PutManifest checks that every named chunk is stored, replaces the
 // manifest, records the backup's size (chunks + manifest + key slot) and
 // time, and deletes the backup's chunks it does not name: old chunks go
-// once a newer manifest no longer needs them.
+// once a newer manifest no longer needs them. Delete removes the key slot
+// and the manifest first (a restore stops at once), then the chunks, then
+// the backup's record: a removal cut off by a crash stays listed and
+// counted against its owner until a Delete (or its TTL) finishes it.
 //
 // # Passwords
 //
@@ -101,10 +107,19 @@
 //
 // # Limits
 //
-// Config sets a quota per account (bytes across its backups), a maximum
-// backup size, and a TTL: a backup whose manifest was not rewritten for
-// that long is deleted (on access, and by a sweep that runs now and then
-// while requests arrive). The bookkeeping (owner, times, size, failed
-// proofs) lives in the store next to the backup, so it survives restarts;
-// it assumes one relay process writes a given store at a time.
+// Config sets a quota per account (bytes across its backups, chunks being
+// uploaded included), a maximum number of backups per account, a maximum
+// backup size, and a TTL: a backup not written for that long (manifest,
+// key slot, chunk uploads and HasChunks count; uploads record the time at
+// most once per min(TTL/8, 1 hour)) is deleted (on access, and by a sweep
+// that runs now and then while requests arrive), so a backup being written
+// never expires. Each account may have AccountStreams requests served at
+// once (of MaxStreams for all) and makes them at AccountRate per second
+// with a burst of AccountBurst; requests over either limit wait, so a
+// device that asks too much is slowed, not refused. The bookkeeping (owner,
+// times, size, failed proofs) lives in the store next to the backup, so it
+// survives restarts; it assumes one relay process writes a given store at
+// a time. A chunk put when its backup is being deleted is deleted too; one
+// left by a crash in between counts against the quota of whoever next
+// writes that backup ID.
 package vault
