@@ -124,8 +124,9 @@ type Server struct {
 	writing  map[string]chan struct{}  // guarded by mu: chunk keys being stored, closed when done
 	peers    map[string]*peerState     // guarded by mu: admission of accounts with requests
 
-	sweepMu   sync.Mutex // held while sweeping
-	lastSweep time.Time  // guarded by sweepMu
+	sweepMu   sync.Mutex          // held while sweeping
+	lastSweep time.Time           // guarded by sweepMu: start of the last round
+	sweepTodo []vaultstore.Object // guarded by sweepMu: markers the round has yet to look at
 }
 
 // live is what the server knows of a backup that exists. A removal drops
@@ -1101,21 +1102,38 @@ func (s *Server) unwrap(ctx context.Context, id [IDSize]byte, proof [32]byte) ([
 	return k.Wrapped[:], nil
 }
 
-// maybeSweep sweeps when the last sweep is older than SweepEvery and no
-// other request is sweeping.
+// sweepBudget bounds the time one request spends sweeping: a round over
+// many backups (after a restart, each record is read from the store) is
+// spread over many requests instead of stalling one past its deadline.
+const sweepBudget = 250 * time.Millisecond
+
+// maybeSweep goes on with the current sweep round, or starts one when the
+// last started SweepEvery ago, unless another request is sweeping.
 func (s *Server) maybeSweep(ctx context.Context) {
 	if !s.sweepMu.TryLock() {
 		return
 	}
 	defer s.sweepMu.Unlock()
-	now := s.cfg.Now()
-	if now.Sub(s.lastSweep) < s.cfg.SweepEvery {
-		return
+	if len(s.sweepTodo) == 0 {
+		now := s.cfg.Now()
+		if now.Sub(s.lastSweep) < s.cfg.SweepEvery {
+			return
+		}
+		s.lastSweep = now
+		todo, err := s.store.List(ctx, "v1/a/")
+		if err != nil {
+			s.log.Warn("vault: sweep", "err", err)
+			return
+		}
+		s.sweepTodo = todo
 	}
-	s.lastSweep = now
-	if n, err := s.sweep(ctx); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, sweepBudget)
+	defer cancel()
+	n, err := s.sweepSomeLocked(ctx)
+	if err != nil {
 		s.log.Warn("vault: sweep", "err", err)
-	} else if n > 0 {
+	}
+	if n > 0 {
 		s.log.Info("vault: expired backups deleted", "count", n)
 	}
 }
@@ -1125,27 +1143,36 @@ func (s *Server) Sweep(ctx context.Context) (int, error) {
 	s.sweepMu.Lock()
 	defer s.sweepMu.Unlock()
 	s.lastSweep = s.cfg.Now()
-	return s.sweep(ctx)
-}
-
-func (s *Server) sweep(ctx context.Context) (int, error) {
-	objs, err := s.store.List(ctx, "v1/a/")
+	todo, err := s.store.List(ctx, "v1/a/")
 	if err != nil {
 		return 0, fmt.Errorf("sweep: %w", err)
 	}
+	s.sweepTodo = todo
+	return s.sweepSomeLocked(ctx)
+}
+
+// sweepSomeLocked looks at the account markers of the round in turn until
+// none is left or ctx is done, deleting expired backups and markers that
+// lead nowhere. Caller holds sweepMu.
+func (s *Server) sweepSomeLocked(ctx context.Context) (int, error) {
 	n := 0
 	var errs []error
-	for _, o := range objs {
+	for len(s.sweepTodo) > 0 && ctx.Err() == nil {
+		key := s.sweepTodo[0].Key
+		s.sweepTodo = s.sweepTodo[1:]
 		var id [IDSize]byte
-		if !lastKeyHex(id[:], o.Key) {
+		if !lastKeyHex(id[:], key) {
 			continue
 		}
-		acct := strings.TrimPrefix(o.Key[:strings.LastIndexByte(o.Key, '/')], "v1/a/")
+		acct := strings.TrimPrefix(key[:strings.LastIndexByte(key, '/')], "v1/a/")
 		unlock := s.lockBackup(id)
 		m, err := s.loadMetaLocked(ctx, id)
 		switch {
 		case errors.Is(err, errExpired):
 			n++
+		case err != nil && ctx.Err() != nil:
+			// Out of time: this marker waits for the next turn.
+			s.sweepTodo = slices.Insert(s.sweepTodo, 0, vaultstore.Object{Key: key})
 		case errors.Is(err, ErrNotFound) || err == nil && m.Owner != acct:
 			// A marker left by a cut-off removal: no record, or that of
 			// a new backup of the ID by another device. Dropped under
@@ -1156,15 +1183,14 @@ func (s *Server) sweep(ctx context.Context) (int, error) {
 				s.accounts[acct] = slices.DeleteFunc(ids, func(x [IDSize]byte) bool { return x == id })
 			}
 			s.mu.Unlock()
-			errs = append(errs, s.store.Delete(ctx, o.Key))
+			errs = append(errs, s.store.Delete(ctx, key))
 		case err != nil:
 			errs = append(errs, err)
 		}
 		unlock()
-		if ctx.Err() != nil {
-			errs = append(errs, ctx.Err())
-			break
-		}
+	}
+	if len(s.sweepTodo) == 0 {
+		s.sweepTodo = nil
 	}
 	if err := errors.Join(errs...); err != nil {
 		return n, fmt.Errorf("sweep: %w", err)

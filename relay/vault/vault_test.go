@@ -895,3 +895,38 @@ func TestHasChunksMany(t *testing.T) {
 		t.Errorf("another device asks: %v, want ErrForbidden", err)
 	}
 }
+
+// TestSweepInTurns: a sweep round cut off (by its time budget) goes on
+// with the next request, without waiting for SweepEvery.
+func TestSweepInTurns(t *testing.T) {
+	const ttl = 24 * time.Hour
+	s, h, c := newHookServer(t, t.TempDir(), Config{TTL: ttl})
+	for i := range 3 {
+		if _, err := do(t, s, alice, request{op: opPutChunk, id: [IDSize]byte{byte(i)}, name: [32]byte{1}, data: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Advance(ttl + time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.onDelete = func(key string) error {
+		if strings.HasPrefix(key, "v1/a/") {
+			cancel() // the budget runs out as the first backup is gone
+		}
+		return nil
+	}
+	s.maybeSweep(ctx)
+	metas := 0
+	for _, k := range storeKeys(t, h.Store, "v1/b/") {
+		if strings.HasSuffix(k, "/meta") {
+			metas++
+		}
+	}
+	if metas != 2 {
+		t.Fatalf("after the first turn: %d backups left, want 2", metas)
+	}
+	h.onDelete = nil
+	s.maybeSweep(context.Background())
+	if keys := storeKeys(t, h.Store, "v1/b/"); len(keys) != 0 {
+		t.Errorf("after the second turn: %q left, want nothing", keys)
+	}
+}
