@@ -1090,7 +1090,7 @@ func (s *Server) unwrap(ctx context.Context, id [IDSize]byte, proof [32]byte) ([
 		if err := s.saveMetaLocked(ctx, id, m); err != nil {
 			return nil, err
 		}
-		s.log.Warn("vault: wrong password proof", "backup", hex.EncodeToString(id[:]), "fails", m.Fails)
+		s.log.Warn("vault: wrong password proof", "backup", hex.EncodeToString(id[:4]), "fails", m.Fails)
 		return nil, ErrWrongPassword
 	}
 	if m.Fails != 0 {
