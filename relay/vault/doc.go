@@ -26,8 +26,8 @@
 //
 // Each request is one internal/wire frame, uvarint(len+1) || type || body,
 // answered by one frame; a stream carries any number of request/answer pairs
-// in turn (the relay closes one idle for a minute). IDs are 16 bytes, names and proofs 32 bytes, integers unsigned
-// LEB128 varints in shortest form. Parsers are strict: a wrong length, a
+// in turn (the relay closes one idle for a minute). IDs are 16 bytes, names
+// and proofs 32 bytes, integers unsigned LEB128 varints in shortest form. Parsers are strict: a wrong length, a
 // non-canonical varint, unsorted or duplicate names or trailing bytes are a
 // bad request.
 //
@@ -73,7 +73,8 @@
 // (GetKeySlot): the relay hands out the wrapped key only when SHA-256(proof)
 // equals the verifier (constant-time compare). Ten wrong proofs in a row
 // lock the backup for good (the count is kept with the backup, across relay
-// restarts; a right proof resets it); only its owner can unlock it, by
+// restarts, and proofs sent at once are counted one by one; a right proof
+// resets it); only its owner can unlock it, by
 // putting a new key slot (its next password backup). So whoever learns a
 // backup ID can lock that backup by guessing wrong ten times: a denial of
 // service, never a disclosure; the ID is shown only to the user.
