@@ -930,3 +930,39 @@ func TestSweepInTurns(t *testing.T) {
 		t.Errorf("after the second turn: %q left, want nothing", keys)
 	}
 }
+
+// TestQuotaOverwriteDelete: a new manifest frees the chunks it no longer
+// names, and a delete frees the whole backup, also after a restart.
+func TestQuotaOverwriteDelete(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Quota: 1000}
+	s, _ := newServerAt(t, dir, cfg)
+	id := [IDSize]byte{1}
+	chunk := func(n byte, size int) request {
+		return request{op: opPutChunk, id: id, name: [32]byte{n}, data: make([]byte, size)}
+	}
+	steps := []struct {
+		restart bool
+		req     request
+		want    error
+	}{
+		{false, chunk(1, 600), nil},
+		{false, request{op: opPutManifest, id: id, names: [][32]byte{{1}}, data: []byte("m")}, nil},
+		{false, chunk(2, 300), nil},
+		{false, chunk(3, 300), ErrQuota}, // 601 + 300 + 300
+		{true, chunk(3, 300), ErrQuota},  // the same after a restart
+		{false, request{op: opPutManifest, id: id, names: [][32]byte{{2}}, data: []byte("m")}, nil},
+		{true, chunk(3, 600), nil}, // 301 + 600: chunk 1 is gone
+		{false, chunk(4, 100), ErrQuota},
+		{false, request{op: opDelete, id: id}, nil},
+		{true, chunk(4, 1000), nil},
+	}
+	for i, st := range steps {
+		if st.restart {
+			s, _ = newServerAt(t, dir, cfg)
+		}
+		if _, err := do(t, s, alice, st.req); !errors.Is(err, st.want) {
+			t.Fatalf("step %d: %v, want %v", i, err, st.want)
+		}
+	}
+}
