@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // objSuffix ends the file name of every object, so that a key ("a/b") and a
@@ -33,8 +34,9 @@ var _ Store = (*dirStore)(nil)
 // temporary file in the object's directory, fsyncs it, renames it over the
 // object and fsyncs the directory, so a crash at any point leaves either the
 // old object or the new one, never part of one. Temporary files of writes
-// interrupted by a crash stay behind as root/.../.tmp-* and can be removed
-// by the operator; they are never listed.
+// interrupted by a crash stay behind as root/.../.tmp-*, never listed, until
+// the last object of their directory is deleted (then those older than an
+// hour go with the directory).
 //
 // Keys differing only in case are different objects, so root must be on a
 // case-sensitive file system; NewDir checks and refuses one that is not
@@ -174,11 +176,39 @@ func (d *dirStore) tryCreateTemp(segs []string) (*os.File, error) {
 }
 
 // prune removes dir and its parents up to root as long as they are empty,
-// so deleted accounts and failed Puts leave no directories behind.
+// so deleted accounts and failed Puts leave no directories behind. A
+// directory that holds only temporary files left by Puts cut off by a
+// crash counts as empty.
 func (d *dirStore) prune(dir string) {
-	for dir != d.root && strings.HasPrefix(dir, d.root) && os.Remove(dir) == nil {
+	for dir != d.root && strings.HasPrefix(dir, d.root) {
+		if os.Remove(dir) != nil && (!removeStaleTemps(dir) || os.Remove(dir) != nil) {
+			return
+		}
 		dir = filepath.Dir(dir)
 	}
+}
+
+// staleTemp is the age from which a temporary file is the leftover of a
+// Put cut off by a crash, not one in progress.
+const staleTemp = time.Hour
+
+// removeStaleTemps removes the stale temporary files in dir and reports
+// whether it removed any.
+func removeStaleTemps(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	removed := false
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), tmpPrefix) || !e.Type().IsRegular() {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleTemp && os.Remove(filepath.Join(dir, e.Name())) == nil {
+			removed = true
+		}
+	}
+	return removed
 }
 
 // checkConflict returns ErrKeyConflict if an object is stored under a

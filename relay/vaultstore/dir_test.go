@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDirConformance(t *testing.T) {
@@ -142,5 +143,49 @@ func TestDirKeyConflict(t *testing.T) {
 		if err := put(k); err != nil {
 			t.Errorf("Put(%q): %v", k, err)
 		}
+	}
+}
+
+// TestDirStaleTemps: temporary files of Puts cut off by a crash go when
+// their directory's last object is deleted; those of a Put in progress
+// (young) stay.
+func TestDirStaleTemps(t *testing.T) {
+	root := t.TempDir()
+	s, err := NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	old := time.Now().Add(-2 * staleTemp)
+	for _, tc := range []struct {
+		dir   string
+		temps map[string]time.Time
+		gone  bool
+	}{
+		{"a", map[string]time.Time{".tmp-1": old, ".tmp-2": old}, true},
+		{"b", map[string]time.Time{".tmp-1": old, ".tmp-2": time.Now()}, false},
+	} {
+		if err := s.Put(ctx, tc.dir+"/x", strings.NewReader("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+		for name, mtime := range tc.temps {
+			p := filepath.Join(root, tc.dir, name)
+			if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(p, mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Delete(ctx, tc.dir+"/x"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := os.Stat(filepath.Join(root, tc.dir))
+		if gone := errors.Is(err, fs.ErrNotExist); gone != tc.gone {
+			t.Errorf("%s: directory gone %v, want %v (%v)", tc.dir, gone, tc.gone, err)
+		}
+	}
+	if got := strings.Join(files(t, root), " "); got != "./ b/ b/.tmp-2" {
+		t.Errorf("files left: %q, want the young temporary file only", got)
 	}
 }
