@@ -293,6 +293,8 @@ type result struct {
 // which the stream is useless.
 func (s *Server) answer(ctx context.Context, w io.Writer, from peer.ID, t wire.Type, body []byte) error {
 	res, err := s.handle(ctx, from, t, body)
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
 	if err != nil {
 		code, msg := codeOf(err), err.Error()
 		if code == codeInternal {
@@ -300,18 +302,25 @@ func (s *Server) answer(ctx context.Context, w io.Writer, from peer.ID, t wire.T
 			s.log.Error("vault request failed", "op", byte(t), "peer", from, "err", err)
 			msg = ErrRelay.Error()
 		}
-		return wire.WriteError(w, code, msg)
+		res = result{t: wire.Error, b: append([]byte{code}, msg...)}
 	}
+	// A frame (see package wire) goes out in one write when it fits the
+	// buffer: a header apart costs a stream frame and a TLS record.
+	buf := binary.AppendUvarint((*bp)[:0], uint64(len(res.b))+1)
+	if res.rc != nil {
+		buf = binary.AppendUvarint((*bp)[:0], uint64(res.n)+1)
+	}
+	buf = append(buf, byte(res.t))
 	if res.rc == nil {
-		return wire.Write(w, res.t, res.b)
+		if len(buf)+len(res.b) > cap(buf) {
+			return wire.Write(w, res.t, res.b)
+		}
+		_, err := w.Write(append(buf, res.b...))
+		return err
 	}
 	defer res.rc.Close()
-	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
-	// The frame's header (see package wire) goes out with the first bytes
-	// of the object, the rest in copyBufSize pieces.
-	buf := binary.AppendUvarint((*bp)[:0], uint64(res.n)+1)
-	buf = append(buf, byte(res.t))
+	// An object's first bytes go with the header, the rest in pieces of
+	// copyBufSize.
 	left := res.n
 	for {
 		k, err := io.ReadFull(res.rc, buf[len(buf):min(int64(cap(buf)), int64(len(buf))+left)])

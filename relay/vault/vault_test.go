@@ -966,3 +966,32 @@ func TestQuotaOverwriteDelete(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSmallAnswerLibp2p is a request with a small answer (an Error:
+// no such backup) end to end, one stream: the latency of a round trip.
+func BenchmarkSmallAnswerLibp2p(b *testing.B) {
+	st, err := vaultstore.NewDir(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, dev := loopbackHost(b), loopbackHost(b)
+	if _, err := Register(srv, Config{Store: st, AccountRate: -1}); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := dev.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: srv.Addrs()}); err != nil {
+		b.Fatal(err)
+	}
+	s, err := dev.NewStream(ctx, srv.ID(), ProtocolID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	r := wire.NewReader(s)
+	b.ReportAllocs()
+	for b.Loop() {
+		if rt, _, err := rawRequest(s, r, request{op: opGetManifest, id: [IDSize]byte{1}}); err != nil || rt != wire.Error {
+			b.Fatalf("answer %#x, %v", rt, err)
+		}
+	}
+}
