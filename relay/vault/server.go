@@ -208,8 +208,19 @@ func (s *Server) Serve(st network.Stream) {
 			st.Reset()
 			return
 		}
+		if len(body) > maxKeptBody {
+			// The reader keeps a buffer of its largest frame; a stream
+			// idle after an upload must not hold up to MaxChunk bytes for
+			// its idle minute. (Nothing is buffered past the request:
+			// the client waits for the answer before sending more.)
+			r = wire.NewReader(st)
+		}
 	}
 }
+
+// maxKeptBody is the largest request buffer a stream keeps between
+// requests.
+const maxKeptBody = 1 << 20
 
 // maxPeers is how many accounts' admission states are kept before idle
 // ones are dropped.

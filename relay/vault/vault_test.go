@@ -995,3 +995,43 @@ func BenchmarkSmallAnswerLibp2p(b *testing.B) {
 		}
 	}
 }
+
+// TestLargeThenSmallOnOneStream: after a large request (whose buffer the
+// relay drops) the stream goes on serving.
+func TestLargeThenSmallOnOneStream(t *testing.T) {
+	st, err := vaultstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, dev := loopbackHost(t), loopbackHost(t)
+	if _, err := Register(srv, Config{Store: st}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := dev.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: srv.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := dev.NewStream(ctx, srv.ID(), ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := wire.NewReader(s)
+	id := [IDSize]byte{1}
+	data := bytes.Repeat([]byte{9}, 2*maxKeptBody)
+	for i, tc := range []struct {
+		req  request
+		want wire.Type
+		body []byte
+	}{
+		{request{op: opPutChunk, id: id, name: [32]byte{1}, data: data}, rAck, nil},
+		{request{op: opHasChunks, id: id, names: [][32]byte{{1}}}, rBitmap, []byte{1}},
+		{request{op: opGetChunk, id: id, name: [32]byte{1}}, rData, data},
+		{request{op: opHasChunks, id: id, names: [][32]byte{{1}}}, rBitmap, []byte{1}},
+	} {
+		rt, rb, err := rawRequest(s, r, tc.req)
+		if err != nil || rt != tc.want || !bytes.Equal(rb, tc.body) {
+			t.Fatalf("request %d: answer %#x of %d bytes, %v; want %#x of %d", i, rt, len(rb), err, tc.want, len(tc.body))
+		}
+	}
+}
