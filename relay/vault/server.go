@@ -178,30 +178,37 @@ const requestTimeout = 2 * time.Minute
 const idleTimeout = time.Minute
 
 // Serve answers the requests of one stream until the client closes it.
+// A request is admitted (see admit) when its first byte arrives, before
+// the rest is read: a request waiting for its turn holds no more memory
+// than the stream's receive window.
 func (s *Server) Serve(st network.Stream) {
 	from := st.Conn().RemotePeer()
-	r := wire.NewReader(st)
+	acct := from.String()
+	in := &pushback{r: st}
+	r := wire.NewReader(in)
 	for {
 		st.SetDeadline(time.Now().Add(idleTimeout))
-		t, body, err := r.Next()
-		if err == io.EOF {
-			st.Close()
-			return
-		}
-		if err != nil {
-			st.Reset()
+		if err := in.peek(); err != nil {
+			if err == io.EOF {
+				st.Close()
+			} else {
+				st.Reset()
+			}
 			return
 		}
 		st.SetDeadline(time.Now().Add(requestTimeout))
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 		s.maybeSweep(ctx)
-		release, err := s.admit(ctx, from.String())
+		release, err := s.admit(ctx, acct)
 		if err != nil {
 			cancel()
 			st.Reset()
 			return
 		}
-		err = s.answer(ctx, st, from, t, body)
+		t, body, err := r.Next()
+		if err == nil {
+			err = s.answer(ctx, st, from, t, body)
+		}
 		release()
 		cancel()
 		if err != nil {
@@ -211,11 +218,39 @@ func (s *Server) Serve(st network.Stream) {
 		if len(body) > maxKeptBody {
 			// The reader keeps a buffer of its largest frame; a stream
 			// idle after an upload must not hold up to MaxChunk bytes for
-			// its idle minute. (Nothing is buffered past the request:
-			// the client waits for the answer before sending more.)
-			r = wire.NewReader(st)
+			// its idle minute.
+			r = wire.NewReader(in)
 		}
 	}
+}
+
+// pushback reads r, after a byte that peek read ahead. The client sends a
+// request only once it has the answer to the one before, so nothing is
+// buffered past a request when peek reads the first byte of the next.
+type pushback struct {
+	r    io.Reader
+	b    [1]byte
+	held bool
+}
+
+// peek waits for the next byte.
+func (p *pushback) peek() error {
+	if p.held {
+		return nil
+	}
+	if _, err := io.ReadFull(p.r, p.b[:]); err != nil {
+		return err
+	}
+	p.held = true
+	return nil
+}
+
+func (p *pushback) Read(b []byte) (int, error) {
+	if p.held && len(b) > 0 {
+		b[0], p.held = p.b[0], false
+		return 1, nil
+	}
+	return p.r.Read(b)
 }
 
 // maxKeptBody is the largest request buffer a stream keeps between
