@@ -7,9 +7,9 @@
 #
 # For each: first backup, restore into a fresh place (the copy must have the
 # source's history digest), $BENCH_REPS times (default 3, Ferry and restic in
-# turn, the median reported: this machine's timings move with its load and
-# with whether a run's memory was touched before); then 1% new data and an
-# incremental backup (bytes sent and time).
+# turn, the median reported: this machine's timings move with its load); then
+# 1% new data and an incremental backup (bytes sent and time). Every timed
+# command starts after 2 GiB of memory were touched and freed (see warm).
 #
 #   bash bench/vault.sh [MESSAGES] [MEDIA_MB]          (default 1000000 1024)
 #
@@ -81,10 +81,20 @@ ferry="$work/ferry"
 
 # --- helpers -------------------------------------------------------------
 declare -A secs rss cpu
-# run NAME CMD...: times one command (after a sync); records seconds, CPU
+# warm: touches and frees 2 GiB of memory. On this machine (a Firecracker VM)
+# memory the guest has not touched lately costs several times as much to
+# fill as memory it just freed (dd of 1 GiB to /dev/shm: 2.5 s cold, 0.33 s
+# warm), and which command got which depended on the order of the runs;
+# so every timed command starts with the same warm memory. Best effort.
+warm() {
+  dd if=/dev/zero of="$work/warm" bs=1M count=2048 status=none 2>/dev/null || true
+  rm -f "$work/warm"
+}
+# run NAME CMD...: times one command (after warm and a sync); records seconds, CPU
 # seconds and peak RSS (MiB). Output goes to out.NAME / err.NAME.
 run() {
   local name=$1 e u s m; shift
+  warm
   sync
   if ! /usr/bin/time -f '%e %U %S %M' -o "$work/time.$name" timeout "$LIMIT" "$@" \
     >"$work/out.$name" 2>"$work/err.$name"; then
@@ -293,7 +303,7 @@ MB/s: home bytes / seconds (MB = 10^6 bytes); CPU s: user+sys of the client (not
 or MinIO's); RSS: peak MiB of the client; ratio: Ferry seconds / restic seconds
 restic runs end with a sync (Ferry fsyncs what it writes before it reports success)
 each first backup and restore ran $REPS times, Ferry and restic in turn; the table shows the
-median run (seconds of every run below)
+median run (seconds of every run below); each timed command started on warm memory (see warm)
 load average (1, 5, 15 min): $load_start at the start, $load_end at the end
 
                ------------ Ferry -----------  ----------- restic ------------

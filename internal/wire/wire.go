@@ -71,7 +71,9 @@ type RemoteError struct {
 
 func (e *RemoteError) Error() string { return fmt.Sprintf("peer: %s (code %d)", e.Message, e.Code) }
 
-// Write sends one frame.
+// Write sends one frame. The header and the small parts of the body at its
+// start go out in one write: on a libp2p stream each write is a frame of
+// its own, and a TLS record.
 func Write(w io.Writer, t Type, body ...[]byte) error {
 	n := 1
 	for _, b := range body {
@@ -80,10 +82,15 @@ func Write(w io.Writer, t Type, body ...[]byte) error {
 	if n-1 > MaxFrame {
 		return ErrFrameTooLarge
 	}
-	var hdr [binary.MaxVarintLen64 + 1]byte
-	k := binary.PutUvarint(hdr[:], uint64(n))
-	hdr[k] = byte(t)
-	if _, err := w.Write(hdr[:k+1]); err != nil {
+	const joined = 512
+	head := make([]byte, 0, joined)
+	head = binary.AppendUvarint(head, uint64(n))
+	head = append(head, byte(t))
+	for len(body) > 0 && len(head)+len(body[0]) <= joined {
+		head = append(head, body[0]...)
+		body = body[1:]
+	}
+	if _, err := w.Write(head); err != nil {
 		return err
 	}
 	for _, b := range body {

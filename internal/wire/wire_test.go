@@ -69,6 +69,41 @@ func TestNextInto(t *testing.T) {
 	}
 }
 
+// writes records each Write it gets.
+type writes struct{ calls [][]byte }
+
+func (w *writes) Write(b []byte) (int, error) {
+	w.calls = append(w.calls, bytes.Clone(b))
+	return len(b), nil
+}
+
+func TestWriteJoinsSmallParts(t *testing.T) {
+	big := bytes.Repeat([]byte{9}, 4096)
+	tests := []struct {
+		name  string
+		body  [][]byte
+		calls int
+	}{
+		{"empty", nil, 1},
+		{"small parts", [][]byte{[]byte("id"), []byte("name")}, 1},
+		{"small then large", [][]byte{[]byte("id+name"), big}, 2},
+		{"large then small", [][]byte{big, []byte("x")}, 3},
+	}
+	for _, tt := range tests {
+		var w writes
+		if err := Write(&w, Chunk, tt.body...); err != nil {
+			t.Fatal(err)
+		}
+		if len(w.calls) != tt.calls {
+			t.Errorf("%s: %d writes, want %d", tt.name, len(w.calls), tt.calls)
+		}
+		typ, body, err := NewReader(bytes.NewReader(bytes.Join(w.calls, nil))).Next()
+		if err != nil || typ != Chunk || !bytes.Equal(body, bytes.Join(tt.body, nil)) {
+			t.Errorf("%s: read back %#x, %d bytes, %v", tt.name, typ, len(body), err)
+		}
+	}
+}
+
 func TestTruncatedAndOversized(t *testing.T) {
 	var buf bytes.Buffer
 	if err := Write(&buf, Chunk, PutIndex(1), []byte("hello")); err != nil {
