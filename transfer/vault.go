@@ -41,9 +41,12 @@ import (
 //	"ferry vault v1 backup id"   the 16-byte backup ID
 //
 // The vault holds two kinds of objects: the engine manifest's media chunks
-// (raw), and pieces of the raw database cut by content (S2-compressed; see
-// splitDB), so that a database that grew keeps most of its pieces. An
-// object of kind k (1 media, 2 piece) whose plaintext has BLAKE3 hash h is
+// (raw), and packs of database pieces. The raw database is cut into pieces
+// by content (see splitDB), so that a database that grew keeps most of its
+// pieces; the pieces a backup adds are S2-compressed and laid back to back
+// in packs of about 4 MiB (a piece alone, ~64 KiB stored, would make a
+// request per piece and an object per piece on the relay's storage). An
+// object of kind k (1 media, 3 pack) whose plaintext has BLAKE3 hash h is
 // named BLAKE3-keyed(name key, k || h): identical objects of later backups
 // with the same key have the same name, so a backup sends only what the
 // vault lacks, while the operator cannot test a guess of content. A sealed
@@ -55,17 +58,23 @@ import (
 // The vault manifest is sealed the same way (associated data "ferry vault
 // v1 manifest" || backup ID) and holds
 //
-//	"FRYV" || 0x01 || backup ID (16) || uvarint(sequence) ||
+//	"FRYV" || 0x02 || backup ID (16) || uvarint(sequence) ||
 //	uvarint(Unix nanoseconds) || uvarint(len) || the engine's manifest ||
-//	uvarint(n) || n × (BLAKE3 of the raw piece (32) || uvarint(piece size))
+//	uvarint(p) || p × BLAKE3 of a pack's plaintext (32) ||
+//	uvarint(n) || n × (BLAKE3 of the raw piece (32) || uvarint(piece size) ||
+//	                   uvarint(pack) || uvarint(offset) || uvarint(length))
 //
-// The pieces, in order, make up the database the engine manifest describes.
-// The names the manifest refers to follow from the hashes and the name key.
-// Restore fetches the media chunks and the pieces covering the database
-// chunks it lacks, checks every piece's hash, stages media chunks with
-// Receiver.Put (which checks them against the engine manifest) and database
-// chunks from the checked pieces, and commits: the digest check covers the
-// whole. The sequence grows by one per backup; the home remembers the
+// The pieces, in order, make up the database the engine manifest describes;
+// each lies S2-compressed at offset, length bytes long, in the plaintext of
+// pack number pack. The names the manifest refers to follow from the hashes
+// and the name key. A backup after the first reads the previous manifest
+// and refers to the pieces it already stored where they are: only new
+// pieces go into new packs (a pack stays while a piece of it is in use).
+// Restore fetches the media chunks and the packs holding the pieces that
+// cover the database chunks it lacks, checks every piece's hash, stages
+// media chunks with Receiver.Put (which checks them against the engine
+// manifest) and database chunks from the checked pieces, and commits: the
+// digest check covers the whole. The sequence grows by one per backup; the home remembers the
 // highest sequence it wrote or restored of each backup ID (home/vault.json),
 // so an operator serving an older manifest to that home is caught. A new
 // device can only check that the manifest is authentic.
@@ -229,8 +238,12 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 // and a database piece of equal bytes never share a name.
 const (
 	objMedia = 1 // a media chunk of the engine's manifest, stored raw
-	objPiece = 2 // a piece of the raw database, stored S2-compressed (fast)
+	objPack  = 3 // database pieces, S2-compressed, back to back (2 was a single piece, manifest version 1)
 )
+
+// packTarget is the plaintext size at which a pack is closed; a pack is at
+// most packTarget plus one compressed piece.
+const packTarget = 4 << 20
 
 // name is the vault name of an object of kind with plaintext hash h.
 func (vk *vaultKeys) name(kind byte, h chatstore.Hash) (n [32]byte) {
@@ -313,26 +326,39 @@ type vaultManifest struct {
 	seq    uint64
 	time   int64 // Unix nanoseconds
 	engine []byte
+	packs  []chatstore.Hash // BLAKE3 of each pack's plaintext
 	pieces []dbPiece
 }
 
-// dbPiece is a piece of the raw database (see splitDB).
+// dbPiece is a piece of the raw database (see splitDB) and where it lies.
 type dbPiece struct {
 	hash chatstore.Hash // BLAKE3 of the raw bytes
-	size int
+	size int            // raw bytes
+	pack int            // index in vaultManifest.packs
+	off  int            // offset of its S2-compressed bytes in the pack's plaintext
+	n    int            // length of its S2-compressed bytes
 }
 
+// vaultVersion is the version of the vault manifest.
+const vaultVersion = 2
+
 func (v *vaultManifest) marshal() []byte {
-	b := append(slices.Clone(vaultMagic), 1)
+	b := append(slices.Clone(vaultMagic), vaultVersion)
 	b = append(b, v.id[:]...)
 	b = binary.AppendUvarint(b, v.seq)
 	b = binary.AppendUvarint(b, uint64(v.time))
 	b = binary.AppendUvarint(b, uint64(len(v.engine)))
 	b = append(b, v.engine...)
+	b = binary.AppendUvarint(b, uint64(len(v.packs)))
+	for _, h := range v.packs {
+		b = append(b, h[:]...)
+	}
 	b = binary.AppendUvarint(b, uint64(len(v.pieces)))
 	for _, p := range v.pieces {
 		b = append(b, p.hash[:]...)
-		b = binary.AppendUvarint(b, uint64(p.size))
+		for _, x := range []int{p.size, p.pack, p.off, p.n} {
+			b = binary.AppendUvarint(b, uint64(x))
+		}
 	}
 	return b
 }
@@ -344,7 +370,10 @@ func parseVaultManifest(b []byte) (*vaultManifest, error) {
 	if len(b) < 5+16 || !bytes.Equal(b[:4], vaultMagic) {
 		return nil, fmt.Errorf("vault manifest: bad header: %w", ErrVaultCorrupt)
 	}
-	if b[4] != 1 {
+	if b[4] != vaultVersion {
+		if b[4] < vaultVersion {
+			return nil, fmt.Errorf("vault manifest version %d: made by an early Ferry that this one cannot read; make a new backup: %w", b[4], ErrVaultCorrupt)
+		}
 		return nil, fmt.Errorf("vault manifest version %d: %w", b[4], ErrNewerVersion)
 	}
 	copy(v.id[:], b[5:21])
@@ -372,22 +401,35 @@ func parseVaultManifest(b []byte) (*vaultManifest, error) {
 		return nil, bad
 	}
 	v.engine, b = b[:n], b[n:]
+	npk, ok := uv(MaxManifestSize)
+	if !ok || npk > uint64(len(b)/32) {
+		return nil, bad
+	}
+	v.packs = make([]chatstore.Hash, npk)
+	for i := range v.packs {
+		copy(v.packs[i][:], b)
+		b = b[32:]
+	}
 	np, ok := uv(MaxManifestSize)
-	if !ok || np > uint64(len(b)/33) {
+	if !ok || np > uint64(len(b)/36) {
 		return nil, bad
 	}
 	v.pieces = make([]dbPiece, np)
 	for i := range v.pieces {
+		p := &v.pieces[i]
 		if len(b) < 32 {
 			return nil, bad
 		}
-		copy(v.pieces[i].hash[:], b)
+		copy(p.hash[:], b)
 		b = b[32:]
-		sz, ok := uv(pieceMax)
-		if !ok || sz == 0 {
+		size, ok1 := uv(pieceMax)
+		pack, ok2 := uv(npk - 1)
+		off, ok3 := uv(packTarget)
+		zn, ok4 := uv(uint64(s2.MaxEncodedLen(pieceMax)))
+		if !ok1 || !ok2 || !ok3 || !ok4 || size == 0 || zn == 0 || npk == 0 {
 			return nil, bad
 		}
-		v.pieces[i].size = int(sz)
+		p.size, p.pack, p.off, p.n = int(size), int(pack), int(off), int(zn)
 	}
 	if len(b) != 0 {
 		return nil, bad
@@ -628,6 +670,10 @@ func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts Ba
 		}
 	}
 
+	prev, err := previousManifest(ctx, conn, vk, st)
+	if err != nil {
+		return res, fmt.Errorf("backup: previous manifest: %w", err)
+	}
 	cs := opts.chunkSize
 	if cs == 0 {
 		cs = DefaultChunkSize
@@ -642,7 +688,7 @@ func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts Ba
 
 	up := newUploader(ctx, conn, vk, opts.Progress)
 	up.total = m.DBSize + m.TotalBytes() - dbStored(m)
-	pieces, pnames, err := backupDB(ctx, snap, up, &res)
+	packs, pieces, err := backupDB(ctx, snap, up, &res, prev)
 	if err == nil {
 		err = backupMedia(ctx, snap, up, &res)
 	}
@@ -654,7 +700,10 @@ func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts Ba
 	if err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
-	names := append(pnames, up.mediaNames...)
+	names := slices.Clone(up.mediaNames)
+	for _, h := range packs {
+		names = append(names, vk.name(objPack, h))
+	}
 	slices.SortFunc(names, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
 	names = slices.Compact(names)
 	res.Chunks = len(names)
@@ -664,7 +713,10 @@ func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts Ba
 		return res, fmt.Errorf("backup: %w", err)
 	}
 	res.Seq = st.Seen[st.ID] + 1
-	vm := vaultManifest{id: vk.id, seq: res.Seq, time: time.Now().UnixNano(), engine: enc, pieces: pieces}
+	if prev != nil {
+		res.Seq = max(res.Seq, prev.seq+1)
+	}
+	vm := vaultManifest{id: vk.id, seq: res.Seq, time: time.Now().UnixNano(), engine: enc, packs: packs, pieces: pieces}
 	sealed, err := seal(vk.manifest, vm.marshal(), vk.manifestAD())
 	if err != nil {
 		return res, fmt.Errorf("backup: seal manifest: %w", err)
@@ -820,58 +872,85 @@ func (u *uploader) wait() (int, int64, error) {
 	return u.sent, u.sentBytes, err
 }
 
-// pieceBatch is how many pieces one HasChunks asks about.
-const pieceBatch = 64
-
-// backupDB cuts the database into pieces and queues those the vault lacks.
-// It returns the pieces and their names.
-func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult) ([]dbPiece, [][32]byte, error) {
+// backupDB cuts the database into pieces. A piece that prev (the backup's
+// previous manifest, or nil) holds stays where it is; the others go into
+// new packs, each queued unless the vault has it already (an interrupted
+// backup of the same history made the same packs). It returns the packs
+// and pieces of the new manifest.
+func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult, prev *vaultManifest) ([]chatstore.Hash, []dbPiece, error) {
 	var (
+		packs  []chatstore.Hash
 		pieces []dbPiece
-		names  [][32]byte
-		seen   = map[[32]byte]bool{}
-		batch  [][]byte // raw pieces waiting for a HasChunks
-		bnames [][32]byte
+		seen   = map[chatstore.Hash]int{} // raw hash → its first piece in pieces
+		old    = map[chatstore.Hash]dbPiece{}
+		reused = map[int]int{} // pack of prev → its index in packs
+	)
+	if prev != nil {
+		for _, p := range prev.pieces {
+			old[p.hash] = p
+		}
+	}
+	var (
+		cur     []byte // the pack being filled: compressed pieces back to back
+		curPack = -1   // its index in packs
+		curRaw  int64  // raw bytes of its pieces (for progress)
 	)
 	flush := func() error {
-		if len(bnames) == 0 {
+		if curPack < 0 {
 			return nil
 		}
-		have, err := up.conn.HasChunks(ctx, up.vk.id, bnames)
+		h := chatstore.Hash(blake3.Sum256(cur))
+		packs[curPack] = h
+		n := up.vk.name(objPack, h)
+		have, err := up.conn.HasChunks(ctx, up.vk.id, [][32]byte{n})
 		if err != nil {
 			return err
 		}
-		if len(have) != len(bnames) {
-			return fmt.Errorf("has chunks: %d answers for %d names", len(have), len(bnames))
+		if len(have) != 1 {
+			return fmt.Errorf("has chunks: %d answers for 1 name", len(have))
 		}
-		for k, n := range bnames {
-			if have[k] {
-				res.ChunksSkipped++
-				up.skipped(int64(len(batch[k])))
-				continue
-			}
-			raw := batch[k]
-			if !up.send(upJob{name: n, size: int64(len(raw)), make: func(buf []byte) ([]byte, error) {
-				return s2.Encode(buf, raw), nil
-			}}) {
+		if have[0] {
+			res.ChunksSkipped++
+			up.skipped(curRaw)
+		} else {
+			pack := cur
+			if !up.send(upJob{name: n, size: curRaw, make: func([]byte) ([]byte, error) { return pack, nil }}) {
 				return up.ctx.Err()
 			}
 		}
-		batch, bnames = nil, nil
+		cur, curPack, curRaw = nil, -1, 0
 		return nil
 	}
 	err := splitDB(ctx, snap, func(raw []byte) error {
 		h := chatstore.Hash(blake3.Sum256(raw))
-		n := up.vk.name(objPiece, h)
-		pieces = append(pieces, dbPiece{hash: h, size: len(raw)})
-		names = append(names, n)
-		if seen[n] {
+		if k, ok := seen[h]; ok { // the same bytes again: the same place
+			pieces = append(pieces, pieces[k])
 			return nil
 		}
-		seen[n] = true
-		batch = append(batch, slices.Clone(raw))
-		bnames = append(bnames, n)
-		if len(bnames) == pieceBatch {
+		seen[h] = len(pieces)
+		if p, ok := old[h]; ok {
+			i, ok := reused[p.pack]
+			if !ok {
+				i = len(packs)
+				reused[p.pack] = i
+				packs = append(packs, prev.packs[p.pack])
+				res.ChunksSkipped++
+			}
+			p.pack = i
+			pieces = append(pieces, p)
+			up.skipped(int64(len(raw)))
+			return nil
+		}
+		if curPack < 0 {
+			curPack = len(packs)
+			packs = append(packs, chatstore.Hash{}) // set by flush
+			cur = make([]byte, 0, packTarget+s2.MaxEncodedLen(pieceMax))
+		}
+		z := s2.Encode(cur[len(cur):cap(cur)], raw) // in cur's free tail
+		pieces = append(pieces, dbPiece{hash: h, size: len(raw), pack: curPack, off: len(cur), n: len(z)})
+		cur = cur[:len(cur)+len(z)]
+		curRaw += int64(len(raw))
+		if len(cur) >= packTarget {
 			return flush()
 		}
 		return nil
@@ -879,7 +958,41 @@ func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult) 
 	if err == nil {
 		err = flush()
 	}
-	return pieces, names, err
+	return packs, pieces, err
+}
+
+// previousManifest returns the backup's last manifest, with only the
+// pieces whose packs the vault still holds; nil when there is none.
+func previousManifest(ctx context.Context, conn VaultConn, vk *vaultKeys, st *vaultState) (*vaultManifest, error) {
+	if st.Seen[FormatBackupID(vk.id)] == 0 {
+		return nil, nil // this home never finished a backup with this key
+	}
+	vm, _, err := fetchVaultManifest(ctx, conn, vk, vk.id, st)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // deleted or expired on the relay: start afresh
+	}
+	if err != nil {
+		return nil, err
+	}
+	names := make([][32]byte, len(vm.packs))
+	for i, h := range vm.packs {
+		names[i] = vk.name(objPack, h)
+	}
+	have, err := conn.HasChunks(ctx, vk.id, names)
+	if err != nil {
+		return nil, err
+	}
+	if len(have) != len(names) {
+		return nil, fmt.Errorf("has chunks: %d answers for %d names", len(have), len(names))
+	}
+	kept := vm.pieces[:0]
+	for _, p := range vm.pieces {
+		if have[p.pack] {
+			kept = append(kept, p)
+		}
+	}
+	vm.pieces = kept
+	return vm, nil
 }
 
 // backupMedia queues the media chunks the vault lacks, one per name.
@@ -965,7 +1078,7 @@ func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts R
 	// The database first: its digest check then runs while the media
 	// still download (see Receiver.startVerify).
 	plan := planRestore(recv, vm.pieces, opts.Progress)
-	err = downloadDB(ctx, conn, vk, recv, vm.pieces, plan)
+	err = downloadDB(ctx, conn, vk, recv, vm, plan)
 	if err == nil {
 		err = downloadMedia(ctx, conn, vk, recv, plan)
 	}
@@ -1132,46 +1245,61 @@ func fetch(ctx context.Context, conn VaultConn, vk *vaultKeys, n [32]byte, buf *
 	return open(vk.chunk, sealed, vk.chunkAD(n))
 }
 
-// downloadDB fetches the pieces of the plan, checks each against the
-// manifest and writes it where it belongs in the staged database, then
-// stages the database chunks the pieces cover.
-func downloadDB(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver, pieces []dbPiece, plan *restorePlan) error {
+// downloadDB fetches the packs holding the pieces of the plan, checks each
+// piece against the manifest and writes it where it belongs in the staged
+// database, then stages the database chunks the pieces cover.
+func downloadDB(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver, vm *vaultManifest, plan *restorePlan) error {
 	if len(plan.dbChunks) == 0 {
 		return nil
 	}
 	m := recv.Manifest()
-	todo, offs, need := plan.pieces, plan.offs, plan.dbChunks
+	byPack := map[int][]int{} // pack → the pieces of the plan in it
+	var packs []int
+	for _, k := range plan.pieces {
+		pk := vm.pieces[k].pack
+		if _, ok := byPack[pk]; !ok {
+			packs = append(packs, pk)
+		}
+		byPack[pk] = append(byPack[pk], k)
+	}
 	bufs := make([][]byte, vaultWorkers)
 	raws := make([][]byte, vaultWorkers)
-	err := parallel(ctx, len(todo), func(ctx context.Context, w, j int) error {
-		k := todo[j]
-		z, err := fetch(ctx, conn, vk, vk.name(objPiece, pieces[k].hash), &bufs[w])
+	err := parallel(ctx, len(packs), func(ctx context.Context, w, j int) error {
+		pk := packs[j]
+		plain, err := fetch(ctx, conn, vk, vk.name(objPack, vm.packs[pk]), &bufs[w])
 		if err != nil {
-			return fmt.Errorf("database piece %d: %w", k, err)
+			return fmt.Errorf("database pack %d: %w", pk, err)
 		}
-		var raw []byte
-		if n, err := s2.DecodedLen(z); err == nil && n == pieces[k].size {
-			if cap(raws[w]) < n {
-				raws[w] = make([]byte, pieceMax)
+		for _, k := range byPack[pk] {
+			p := vm.pieces[k]
+			var raw []byte
+			if p.off+p.n <= len(plain) {
+				z := plain[p.off : p.off+p.n]
+				if n, err := s2.DecodedLen(z); err == nil && n == p.size {
+					if cap(raws[w]) < n {
+						raws[w] = make([]byte, pieceMax)
+					}
+					if raw, err = s2.Decode(raws[w][:n], z); err != nil {
+						raw = nil
+					}
+				}
 			}
-			if raw, err = s2.Decode(raws[w][:n], z); err != nil {
-				raw = nil
+			if len(raw) != p.size || blake3.Sum256(raw) != p.hash {
+				return fmt.Errorf("database piece %d: %w", k, ErrVaultCorrupt)
 			}
+			// A piece that overlaps a chunk staged before writes the same
+			// bytes again: both are the database the manifest describes.
+			if err := recv.writeDB(raw, plan.offs[k]); err != nil {
+				return err
+			}
+			plan.fetched(p.size)
 		}
-		if len(raw) != pieces[k].size || blake3.Sum256(raw) != pieces[k].hash {
-			return fmt.Errorf("database piece %d: %w", k, ErrVaultCorrupt)
-		}
-		// A piece that overlaps a chunk staged before writes the same
-		// bytes again: both are the database the manifest describes.
-		if err := recv.writeDB(raw, offs[k]); err != nil {
-			return err
-		}
-		plan.fetched(len(raw))
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	need := plan.dbChunks
 	return parallel(ctx, len(need), func(ctx context.Context, w, j int) error {
 		if cap(raws[w]) < m.ChunkSize {
 			raws[w] = make([]byte, m.ChunkSize)

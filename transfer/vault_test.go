@@ -203,6 +203,23 @@ func TestVaultIncremental(t *testing.T) {
 	if got.Target.Digest != want.Digest {
 		t.Errorf("restored digest %s, want %s (the latest backup)", got.Target.Digest, want.Digest)
 	}
+
+	// The relay lost every object but the manifest: the next backup finds
+	// the packs the previous manifest names gone and sends them again
+	// (referring to them would leave a backup that cannot be restored).
+	for _, f := range chunkFiles(t, r.vaultDir) {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	healed := backup(t, src, conn, BackupOptions{})
+	if healed.ChunksSent != healed.Chunks {
+		t.Errorf("backup after the objects were lost sent %d of %d objects, want all", healed.ChunksSent, healed.Chunks)
+	}
+	got, err = Restore(context.Background(), dial(t, device(t), r), newStore(t), RestoreOptions{Key: &first.Key})
+	if err != nil || got.Target.Digest != want.Digest {
+		t.Errorf("restore after the healing backup: digest %s, %v; want %s", got.Target.Digest, err, want.Digest)
+	}
 }
 
 // chunkFiles lists the stored chunk objects of a directory vault.
@@ -493,15 +510,20 @@ func TestVaultRelayKilled(t *testing.T) {
 		t.Error("resumed first backup: New false, want true (the key was never shown)")
 	}
 
-	// Count the objects a restore fetches, then cut one three quarters of
-	// the way: the database pieces come first, media chunks after.
+	// Count the objects a restore fetches, then cut one a quarter of the way
+	// (at least past the first: the database's packs come first, staged
+	// before any media chunk; four workers fetch at once, so a later cut may
+	// come after the last object was already on its way).
 	rd := device(t)
 	count := &killConn{Client: dial(t, rd, r), getAt: -1}
 	if _, err := Restore(ctx, count, newStore(t), RestoreOptions{Key: &res.Key}); err != nil {
 		t.Fatal(err)
 	}
 	dst := newStore(t)
-	kc = &killConn{Client: dial(t, rd, r), getAt: count.gets.Load() * 3 / 4, kill: func() { r.srv.Close() }}
+	if count.gets.Load() < 8 {
+		t.Fatalf("a restore fetches %d objects; the test needs 8 or more", count.gets.Load())
+	}
+	kc = &killConn{Client: dial(t, rd, r), getAt: count.gets.Load() / 4, kill: func() { r.srv.Close() }}
 	if _, err := Restore(ctx, kc, dst, RestoreOptions{Key: &res.Key}); err == nil {
 		t.Fatal("Restore through a relay killed mid-download succeeded")
 	}
@@ -638,8 +660,9 @@ func TestCutPieces(t *testing.T) {
 
 func FuzzParseVaultManifest(f *testing.F) {
 	f.Add((&vaultManifest{seq: 3, time: 12345, engine: []byte("FRYM...")}).marshal())
-	f.Add((&vaultManifest{seq: 1, engine: []byte("x"), pieces: []dbPiece{{size: 4096}, {hash: chatstore.Hash{1}, size: 1}}}).marshal())
-	f.Add([]byte("FRYV\x01"))
+	f.Add((&vaultManifest{seq: 1, engine: []byte("x"), packs: []chatstore.Hash{{9}, {8}},
+		pieces: []dbPiece{{size: 4096, n: 100}, {hash: chatstore.Hash{1}, size: 1, pack: 1, off: 7, n: 3}}}).marshal())
+	f.Add([]byte("FRYV\x02"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v, err := parseVaultManifest(b)
 		if err != nil {
