@@ -92,7 +92,8 @@ import (
 // VaultConn is a relay's vault as Backup and Restore use it;
 // *vault.Client (package relay/vault) implements it. Names are chunk names,
 // ids backup IDs. GetChunk reads into buf when the chunk fits; its error
-// for a chunk the vault does not hold matches fs.ErrNotExist.
+// for a chunk the vault does not hold matches fs.ErrNotExist, and so does
+// GetManifest's for a backup it does not hold.
 type VaultConn interface {
 	PutChunk(ctx context.Context, id [16]byte, name [32]byte, sealed []byte) error
 	HasChunks(ctx context.Context, id [16]byte, names [][32]byte) ([]bool, error)
@@ -320,6 +321,11 @@ func open(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
 
 var vaultMagic = []byte("FRYV")
 
+// errOldVault: the manifest is of a version before this Ferry's: made by an
+// early Ferry, and not restorable with this one. Backup starts afresh over
+// it.
+var errOldVault = fmt.Errorf("made by an early Ferry that this one cannot read (make a new backup): %w", ErrVaultCorrupt)
+
 // vaultManifest is the plaintext of a sealed vault manifest.
 type vaultManifest struct {
 	id     [16]byte
@@ -372,7 +378,7 @@ func parseVaultManifest(b []byte) (*vaultManifest, error) {
 	}
 	if b[4] != vaultVersion {
 		if b[4] < vaultVersion {
-			return nil, fmt.Errorf("vault manifest version %d: made by an early Ferry that this one cannot read; make a new backup: %w", b[4], ErrVaultCorrupt)
+			return nil, fmt.Errorf("vault manifest version %d: %w", b[4], errOldVault)
 		}
 		return nil, fmt.Errorf("vault manifest version %d: %w", b[4], ErrNewerVersion)
 	}
@@ -968,8 +974,8 @@ func previousManifest(ctx context.Context, conn VaultConn, vk *vaultKeys, st *va
 		return nil, nil // this home never finished a backup with this key
 	}
 	vm, _, err := fetchVaultManifest(ctx, conn, vk, vk.id, st)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil // deleted or expired on the relay: start afresh
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errOldVault) {
+		return nil, nil // deleted or expired on the relay, or of an early Ferry: start afresh
 	}
 	if err != nil {
 		return nil, err

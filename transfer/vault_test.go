@@ -462,6 +462,14 @@ func TestVaultAccounts(t *testing.T) {
 	if _, err := Restore(ctx, cb, newStore(t), RestoreOptions{Key: &res.Key}); !errors.Is(err, vault.ErrNotFound) {
 		t.Errorf("restore after delete: %v; want vault.ErrNotFound", err)
 	}
+	// The owner backs up again: a whole new backup under the same ID.
+	again := backup(t, src, ca, BackupOptions{})
+	if again.ID != res.ID || again.ChunksSent != again.Chunks {
+		t.Errorf("backup after delete: ID %x sent %d of %d; want %x, all", again.ID, again.ChunksSent, again.Chunks, res.ID)
+	}
+	if _, err := Restore(ctx, cb, newStore(t), RestoreOptions{Key: &res.Key}); err != nil {
+		t.Errorf("restore of the new backup: %v", err)
+	}
 }
 
 // killConn closes the relay once n chunks went through in one direction.

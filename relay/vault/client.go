@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"sync"
 	"time"
 
@@ -200,9 +201,14 @@ func (c *Client) PutManifest(ctx context.Context, id [IDSize]byte, names [][Name
 	return ackErr(b, err)
 }
 
-// GetManifest fetches backup id's sealed manifest.
+// GetManifest fetches backup id's sealed manifest. Its error for a backup
+// the vault does not hold matches both ErrNotFound and fs.ErrNotExist.
 func (c *Client) GetManifest(ctx context.Context, id [IDSize]byte) ([]byte, error) {
-	return c.call(ctx, "get manifest", request{op: opGetManifest, id: id}, rData, nil)
+	b, err := c.call(ctx, "get manifest", request{op: opGetManifest, id: id}, rData, nil)
+	if errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("%w (%w)", err, fs.ErrNotExist)
+	}
+	return b, err
 }
 
 // List returns this device's backups.
