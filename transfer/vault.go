@@ -242,9 +242,10 @@ const (
 	objPack  = 3 // database pieces, S2-compressed, back to back (2 was a single piece, manifest version 1)
 )
 
-// packTarget is the plaintext size at which a pack is closed; a pack is at
-// most packTarget plus one compressed piece.
-const packTarget = 4 << 20
+// packMax bounds a pack's plaintext: a pack is closed when the next piece
+// would not fit. It is a size bucket (see padBucket), so a full pack is
+// hardly padded.
+const packMax = 4 << 20
 
 // name is the vault name of an object of kind with plaintext hash h.
 func (vk *vaultKeys) name(kind byte, h chatstore.Hash) (n [32]byte) {
@@ -430,8 +431,8 @@ func parseVaultManifest(b []byte) (*vaultManifest, error) {
 		b = b[32:]
 		size, ok1 := uv(pieceMax)
 		pack, ok2 := uv(npk - 1)
-		off, ok3 := uv(packTarget)
-		zn, ok4 := uv(uint64(s2.MaxEncodedLen(pieceMax)))
+		off, ok3 := uv(packMax - 1)
+		zn, ok4 := uv(packMax - off)
 		if !ok1 || !ok2 || !ok3 || !ok4 || size == 0 || zn == 0 || npk == 0 {
 			return nil, bad
 		}
@@ -900,6 +901,7 @@ func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult, 
 		cur     []byte // the pack being filled: compressed pieces back to back
 		curPack = -1   // its index in packs
 		curRaw  int64  // raw bytes of its pieces (for progress)
+		zbuf    = make([]byte, s2.MaxEncodedLen(pieceMax))
 	)
 	flush := func() error {
 		if curPack < 0 {
@@ -947,18 +949,20 @@ func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult, 
 			up.skipped(int64(len(raw)))
 			return nil
 		}
+		z := s2.Encode(zbuf, raw)
+		if len(cur)+len(z) > packMax {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
 		if curPack < 0 {
 			curPack = len(packs)
 			packs = append(packs, chatstore.Hash{}) // set by flush
-			cur = make([]byte, 0, packTarget+s2.MaxEncodedLen(pieceMax))
+			cur = make([]byte, 0, packMax)
 		}
-		z := s2.Encode(cur[len(cur):cap(cur)], raw) // in cur's free tail
 		pieces = append(pieces, dbPiece{hash: h, size: len(raw), pack: curPack, off: len(cur), n: len(z)})
-		cur = cur[:len(cur)+len(z)]
+		cur = append(cur, z...)
 		curRaw += int64(len(raw))
-		if len(cur) >= packTarget {
-			return flush()
-		}
 		return nil
 	})
 	if err == nil {
