@@ -60,7 +60,7 @@ import (
 //
 //	"FRYV" || 0x02 || backup ID (16) || uvarint(sequence) ||
 //	uvarint(Unix nanoseconds) || uvarint(len) || the engine's manifest ||
-//	uvarint(p) || p × BLAKE3 of a pack's plaintext (32) ||
+//	uvarint(p) || p × (BLAKE3 of a pack's plaintext (32) || uvarint(its size)) ||
 //	uvarint(n) || n × (BLAKE3 of the raw piece (32) || uvarint(piece size) ||
 //	                   uvarint(pack) || uvarint(offset) || uvarint(length))
 //
@@ -69,7 +69,10 @@ import (
 // pack number pack. The names the manifest refers to follow from the hashes
 // and the name key. A backup after the first reads the previous manifest
 // and refers to the pieces it already stored where they are: only new
-// pieces go into new packs (a pack stays while a piece of it is in use).
+// pieces go into new packs. A pack stays on the relay while a piece of it is
+// in use; one that the previous backup used less than half of is not
+// referred to again, its pieces in use go into new packs (so that what a
+// backup holds stays within about twice what it uses).
 // Restore fetches the media chunks and the packs holding the pieces that
 // cover the database chunks it lacks, checks every piece's hash, stages
 // media chunks with Receiver.Put (which checks them against the engine
@@ -333,8 +336,14 @@ type vaultManifest struct {
 	seq    uint64
 	time   int64 // Unix nanoseconds
 	engine []byte
-	packs  []chatstore.Hash // BLAKE3 of each pack's plaintext
+	packs  []packRef
 	pieces []dbPiece
+}
+
+// packRef is a pack a vault manifest refers to.
+type packRef struct {
+	hash chatstore.Hash // BLAKE3 of its plaintext
+	size int            // of its plaintext
 }
 
 // dbPiece is a piece of the raw database (see splitDB) and where it lies.
@@ -357,8 +366,9 @@ func (v *vaultManifest) marshal() []byte {
 	b = binary.AppendUvarint(b, uint64(len(v.engine)))
 	b = append(b, v.engine...)
 	b = binary.AppendUvarint(b, uint64(len(v.packs)))
-	for _, h := range v.packs {
-		b = append(b, h[:]...)
+	for _, p := range v.packs {
+		b = append(b, p.hash[:]...)
+		b = binary.AppendUvarint(b, uint64(p.size))
 	}
 	b = binary.AppendUvarint(b, uint64(len(v.pieces)))
 	for _, p := range v.pieces {
@@ -409,13 +419,21 @@ func parseVaultManifest(b []byte) (*vaultManifest, error) {
 	}
 	v.engine, b = b[:n], b[n:]
 	npk, ok := uv(MaxManifestSize)
-	if !ok || npk > uint64(len(b)/32) {
+	if !ok || npk > uint64(len(b)/33) {
 		return nil, bad
 	}
-	v.packs = make([]chatstore.Hash, npk)
+	v.packs = make([]packRef, npk)
 	for i := range v.packs {
-		copy(v.packs[i][:], b)
+		if len(b) < 32 {
+			return nil, bad
+		}
+		copy(v.packs[i].hash[:], b)
 		b = b[32:]
+		size, ok := uv(packMax)
+		if !ok || size == 0 {
+			return nil, bad
+		}
+		v.packs[i].size = int(size)
 	}
 	np, ok := uv(MaxManifestSize)
 	if !ok || np > uint64(len(b)/36) {
@@ -433,7 +451,7 @@ func parseVaultManifest(b []byte) (*vaultManifest, error) {
 		pack, ok2 := uv(npk - 1)
 		off, ok3 := uv(packMax - 1)
 		zn, ok4 := uv(packMax - off)
-		if !ok1 || !ok2 || !ok3 || !ok4 || size == 0 || zn == 0 || npk == 0 {
+		if !ok1 || !ok2 || !ok3 || !ok4 || size == 0 || zn == 0 || npk == 0 || off+zn > uint64(v.packs[pack].size) {
 			return nil, bad
 		}
 		p.size, p.pack, p.off, p.n = int(size), int(pack), int(off), int(zn)
@@ -708,8 +726,8 @@ func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts Ba
 		return res, fmt.Errorf("backup: %w", err)
 	}
 	names := slices.Clone(up.mediaNames)
-	for _, h := range packs {
-		names = append(names, vk.name(objPack, h))
+	for _, p := range packs {
+		names = append(names, vk.name(objPack, p.hash))
 	}
 	slices.SortFunc(names, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
 	names = slices.Compact(names)
@@ -884,9 +902,9 @@ func (u *uploader) wait() (int, int64, error) {
 // new packs, each queued unless the vault has it already (an interrupted
 // backup of the same history made the same packs). It returns the packs
 // and pieces of the new manifest.
-func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult, prev *vaultManifest) ([]chatstore.Hash, []dbPiece, error) {
+func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult, prev *vaultManifest) ([]packRef, []dbPiece, error) {
 	var (
-		packs  []chatstore.Hash
+		packs  []packRef
 		pieces []dbPiece
 		seen   = map[chatstore.Hash]int{} // raw hash → its first piece in pieces
 		old    = map[chatstore.Hash]dbPiece{}
@@ -908,7 +926,7 @@ func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult, 
 			return nil
 		}
 		h := chatstore.Hash(blake3.Sum256(cur))
-		packs[curPack] = h
+		packs[curPack] = packRef{hash: h, size: len(cur)}
 		n := up.vk.name(objPack, h)
 		have, err := up.conn.HasChunks(ctx, up.vk.id, [][32]byte{n})
 		if err != nil {
@@ -957,7 +975,7 @@ func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult, 
 		}
 		if curPack < 0 {
 			curPack = len(packs)
-			packs = append(packs, chatstore.Hash{}) // set by flush
+			packs = append(packs, packRef{}) // set by flush
 			cur = make([]byte, 0, packMax)
 		}
 		pieces = append(pieces, dbPiece{hash: h, size: len(raw), pack: curPack, off: len(cur), n: len(z)})
@@ -972,7 +990,8 @@ func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult, 
 }
 
 // previousManifest returns the backup's last manifest, with only the
-// pieces whose packs the vault still holds; nil when there is none.
+// pieces whose packs the vault still holds and the backup used at least
+// half of (the others' pieces are packed anew); nil when there is none.
 func previousManifest(ctx context.Context, conn VaultConn, vk *vaultKeys, st *vaultState) (*vaultManifest, error) {
 	if st.Seen[FormatBackupID(vk.id)] == 0 {
 		return nil, nil // this home never finished a backup with this key
@@ -985,8 +1004,8 @@ func previousManifest(ctx context.Context, conn VaultConn, vk *vaultKeys, st *va
 		return nil, err
 	}
 	names := make([][32]byte, len(vm.packs))
-	for i, h := range vm.packs {
-		names[i] = vk.name(objPack, h)
+	for i, p := range vm.packs {
+		names[i] = vk.name(objPack, p.hash)
 	}
 	have, err := conn.HasChunks(ctx, vk.id, names)
 	if err != nil {
@@ -995,14 +1014,29 @@ func previousManifest(ctx context.Context, conn VaultConn, vk *vaultKeys, st *va
 	if len(have) != len(names) {
 		return nil, fmt.Errorf("has chunks: %d answers for %d names", len(have), len(names))
 	}
-	kept := vm.pieces[:0]
+	vm.pieces = reusable(vm, have)
+	return vm, nil
+}
+
+// reusable returns the pieces of vm a new backup refers to where they are:
+// those in packs the vault holds (have, by pack) that vm used at least half
+// of.
+func reusable(vm *vaultManifest, have []bool) []dbPiece {
+	used := make([]int, len(vm.packs)) // each piece counted once
+	counted := map[chatstore.Hash]bool{}
 	for _, p := range vm.pieces {
-		if have[p.pack] {
+		if !counted[p.hash] {
+			counted[p.hash] = true
+			used[p.pack] += p.n
+		}
+	}
+	var kept []dbPiece
+	for _, p := range vm.pieces {
+		if have[p.pack] && 2*used[p.pack] >= vm.packs[p.pack].size {
 			kept = append(kept, p)
 		}
 	}
-	vm.pieces = kept
-	return vm, nil
+	return kept
 }
 
 // backupMedia queues the media chunks the vault lacks, one per name.
@@ -1276,7 +1310,7 @@ func downloadDB(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiv
 	raws := make([][]byte, vaultWorkers)
 	err := parallel(ctx, len(packs), func(ctx context.Context, w, j int) error {
 		pk := packs[j]
-		plain, err := fetch(ctx, conn, vk, vk.name(objPack, vm.packs[pk]), &bufs[w])
+		plain, err := fetch(ctx, conn, vk, vk.name(objPack, vm.packs[pk].hash), &bufs[w])
 		if err != nil {
 			return fmt.Errorf("database pack %d: %w", pk, err)
 		}

@@ -666,9 +666,31 @@ func TestCutPieces(t *testing.T) {
 	}
 }
 
+func TestReusablePieces(t *testing.T) {
+	vm := &vaultManifest{
+		packs: []packRef{{chatstore.Hash{1}, 1000}, {chatstore.Hash{2}, 1000}, {chatstore.Hash{3}, 1000}},
+		pieces: []dbPiece{
+			{hash: chatstore.Hash{10}, pack: 0, n: 300}, // pack 0: 600 of 1000 used
+			{hash: chatstore.Hash{11}, pack: 0, off: 300, n: 300},
+			{hash: chatstore.Hash{20}, pack: 1, n: 200}, // pack 1: 200 of 1000, however often
+			{hash: chatstore.Hash{20}, pack: 1, n: 200},
+			{hash: chatstore.Hash{20}, pack: 1, n: 200},
+			{hash: chatstore.Hash{30}, pack: 2, n: 900}, // pack 2: lost on the relay
+		},
+	}
+	got := reusable(vm, []bool{true, true, false})
+	var hashes []byte
+	for _, p := range got {
+		hashes = append(hashes, p.hash[0])
+	}
+	if want := []byte{10, 11}; !bytes.Equal(hashes, want) {
+		t.Errorf("reusable pieces %v, want %v (pack 0 only: pack 1 is mostly unused, pack 2 gone)", hashes, want)
+	}
+}
+
 func FuzzParseVaultManifest(f *testing.F) {
 	f.Add((&vaultManifest{seq: 3, time: 12345, engine: []byte("FRYM...")}).marshal())
-	f.Add((&vaultManifest{seq: 1, engine: []byte("x"), packs: []chatstore.Hash{{9}, {8}},
+	f.Add((&vaultManifest{seq: 1, engine: []byte("x"), packs: []packRef{{chatstore.Hash{9}, 4096}, {chatstore.Hash{8}, 10}},
 		pieces: []dbPiece{{size: 4096, n: 100}, {hash: chatstore.Hash{1}, size: 1, pack: 1, off: 7, n: 3}}}).marshal())
 	f.Add([]byte("FRYV\x02"))
 	f.Fuzz(func(t *testing.T, b []byte) {
