@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 )
 
 // Client speaks the vault protocol to one relay as the device h. Calls may
@@ -23,8 +25,17 @@ import (
 type Client struct {
 	h     host.Host
 	relay peer.ID
-	// Timeout bounds one call (request to answer). Default 2 minutes.
+	// Timeout bounds one attempt of a call (request to answer). Default 2
+	// minutes.
 	Timeout time.Duration
+	// Retry is how long a call keeps trying once the connection to the
+	// relay is lost (the relay restarted, the network dropped): it waits,
+	// redials and sends the request again, for every request that may be
+	// repeated (all but Delete and GetKeySlot). Zero gives up at once.
+	Retry time.Duration
+	// OnRetry, if set, is called before each new attempt with the failure
+	// that prompted it. Calls may come from several goroutines at once.
+	OnRetry func(err error)
 
 	mu   sync.Mutex
 	idle []*stream // guarded by mu: streams between calls
@@ -92,46 +103,86 @@ func (c *Client) putIdle(st *stream) {
 	}
 }
 
+// Waits between attempts of a call after the connection was lost.
+const (
+	retryFirst = 250 * time.Millisecond
+	retryMax   = 4 * time.Second
+)
+
 // call sends one request and reads its answer, which must be of type want,
-// into buf when it fits (see wire.Reader.NextInto).
-// A request that failed on a reused stream (the relay may have dropped it
-// while idle, or restarted) is sent once more on a new one; every request
-// but GetKeySlot is idempotent, and GetKeySlot always takes a new stream.
+// into buf when it fits (see wire.Reader.NextInto). A request that failed on
+// a reused stream (the relay may have dropped it while idle) is sent once
+// more on a new one at once; after that, a failure of the connection is
+// retried for up to c.Retry (see Client.Retry). GetKeySlot always takes a
+// new stream and is never repeated: a repeated wrong proof would count
+// twice.
 func (c *Client) call(ctx context.Context, op string, req request, want wire.Type, buf []byte) ([]byte, error) {
-	timeout := c.Timeout
-	if timeout == 0 {
-		timeout = requestTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	t, body := req.encodeParts()
 	fresh := req.op == opGetKeySlot
+	repeatable := req.op != opGetKeySlot && req.op != opDelete
+	var lost time.Time // when the connection was found lost
+	wait := retryFirst
 	for {
-		st, reused, err := c.stream(ctx, fresh)
-		if err != nil {
-			return nil, fmt.Errorf("vault %s: open stream: %w", op, err)
-		}
-		rt, rb, err := exchange(ctx, st, t, body, buf)
-		if err != nil {
-			st.Reset()
-			if reused && ctx.Err() == nil {
-				fresh = true
-				continue
+		rt, rb, reused, err := c.attempt(ctx, op, fresh, t, body, buf)
+		if err == nil {
+			if rt == wire.Error {
+				return nil, fmt.Errorf("vault %s: %w", op, remoteErr(wire.ParseError(rb)))
 			}
-			if ctx.Err() != nil {
-				err = ctx.Err()
+			if rt != want {
+				return nil, fmt.Errorf("vault %s: answer type %#x: %w", op, byte(rt), ErrProtocol)
 			}
-			return nil, fmt.Errorf("vault %s: %w", op, err)
+			return rb, nil
 		}
-		c.putIdle(st)
-		if rt == wire.Error {
-			return nil, fmt.Errorf("vault %s: %w", op, remoteErr(wire.ParseError(rb)))
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("vault %s: %w", op, ctx.Err())
 		}
-		if rt != want {
-			return nil, fmt.Errorf("vault %s: answer type %#x: %w", op, byte(rt), ErrProtocol)
+		if reused && !fresh {
+			fresh = true // a stale idle stream: try a new one at once
+			continue
 		}
-		return rb, nil
+		if lost.IsZero() {
+			lost = time.Now()
+		}
+		left := c.Retry - time.Since(lost)
+		if !repeatable || left <= 0 {
+			return nil, err
+		}
+		c.Close() // the idle streams went with the connection
+		if c.OnRetry != nil {
+			c.OnRetry(err)
+		}
+		select {
+		case <-time.After(min(wait, left)):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("vault %s: %w", op, ctx.Err())
+		}
+		wait = min(2*wait, retryMax)
+		if sw, ok := c.h.Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(c.relay) // dial now, not when the backoff ends
+		}
+		fresh = true
 	}
+}
+
+// attempt makes one try of a call within c.Timeout: reused says the stream
+// had served an earlier call.
+func (c *Client) attempt(ctx context.Context, op string, fresh bool, t wire.Type, body [][]byte, buf []byte) (wire.Type, []byte, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.Timeout, requestTimeout))
+	defer cancel()
+	st, reused, err := c.stream(ctx, fresh)
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("vault %s: open stream: %w", op, err)
+	}
+	rt, rb, err := exchange(ctx, st, t, body, buf)
+	if err != nil {
+		st.Reset()
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return 0, nil, reused, fmt.Errorf("vault %s: %w", op, err)
+	}
+	c.putIdle(st)
+	return rt, rb, reused, nil
 }
 
 // exchange writes one request on st and reads one answer into buf if it fits.

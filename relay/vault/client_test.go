@@ -3,9 +3,11 @@ package vault
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/wire"
@@ -187,4 +189,65 @@ func BenchmarkClientGetChunk(b *testing.B) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestClientRetriesThroughRestart: the relay goes away mid-session and comes
+// back (same identity, same port). A client with Retry waits and carries on;
+// one without gives up at once with the connection's error.
+func TestClientRetriesThroughRestart(t *testing.T) {
+	ctx := context.Background()
+	st, err := vaultstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	serve := func(listen string) host.Host {
+		h, err := p2p.NewHost(ctx, p2p.Config{Home: home, ListenAddrs: []string{listen}})
+		if err != nil {
+			t.Fatalf("relay host on %s: %v", listen, err)
+		}
+		t.Cleanup(func() { h.Close() })
+		if _, err := Register(h, Config{Store: st}); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	srv := serve("/ip4/127.0.0.1/tcp/0")
+	addr := srv.Addrs()[0].String()
+	patient, hasty := pair(t, srv), pair(t, srv)
+	retried := make(chan error, 1)
+	patient.Retry = 30 * time.Second
+	patient.OnRetry = func(err error) {
+		select {
+		case retried <- err:
+		default:
+		}
+	}
+	id, name := [IDSize]byte{7}, [NameSize]byte{1}
+	if err := patient.PutChunk(ctx, id, name, []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Close()
+	if _, err := hasty.GetChunk(ctx, id, name, nil); err == nil {
+		t.Fatal("GetChunk without Retry succeeded with the relay gone")
+	}
+	got := make(chan error, 1)
+	go func() {
+		b, err := patient.GetChunk(ctx, id, name, nil)
+		if err == nil && string(b) != "kept" {
+			err = fmt.Errorf("got %q, want %q", b, "kept")
+		}
+		got <- err
+	}()
+	select {
+	case err := <-retried:
+		t.Logf("first retry after: %v", err)
+	case err := <-got:
+		t.Fatalf("GetChunk with the relay gone ended before any retry: %v", err)
+	}
+	serve(addr) // back, as after a restart
+	if err := <-got; err != nil {
+		t.Errorf("GetChunk across the relay's restart: %v", err)
+	}
 }
