@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -42,6 +43,8 @@ type app struct {
 	stderr   io.Writer
 	log      *slog.Logger
 	progress bool // stderr is a terminal and not --json
+
+	relayWait time.Duration // --relay-wait of the vault commands
 }
 
 // run parses args and executes one command. It is main without the exits, so

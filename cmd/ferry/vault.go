@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,11 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
@@ -107,6 +110,7 @@ backup with a new key. List and delete backups with ferry backups.`,
 		},
 	}
 	cmd.Flags().StringVar(&relayAddr, "relay", "", "the relay's address, as printed by ferry relay")
+	a.relayWaitFlag(cmd.Flags())
 	cmd.Flags().BoolVar(&password, "password", false, "lock the backup key with a password (from FERRY_PASSWORD or a prompt) instead of showing a recovery key")
 	return cmd
 }
@@ -176,6 +180,7 @@ restore continues where it stopped when run again.`,
 		},
 	}
 	cmd.Flags().StringVar(&relayAddr, "relay", "", "the relay's address, as printed by ferry relay")
+	a.relayWaitFlag(cmd.Flags())
 	cmd.Flags().StringVar(&key, "key", "", "the recovery key printed by ferry backup (spaces optional)")
 	cmd.Flags().BoolVar(&password, "password", false, "the backup is locked with a password (from FERRY_PASSWORD or a prompt)")
 	cmd.Flags().StringVar(&backupID, "backup", "", "the backup ID printed by ferry backup (needed with --password)")
@@ -249,6 +254,7 @@ func (a *app) backupsCmd() *cobra.Command {
 		},
 	}
 	cmd.PersistentFlags().StringVar(&relayAddr, "relay", "", "the relay's address, as printed by ferry relay")
+	a.relayWaitFlag(cmd.PersistentFlags())
 	rm := &cobra.Command{
 		Use:   "rm ID --relay ADDR",
 		Short: "Delete one of this device's backups from a relay",
@@ -301,6 +307,18 @@ func (a *app) withVault(ctx context.Context, relayAddr string, fn func(*vault.Cl
 		a.log.Debug("vault", "relay", relayAddr, "err", err)
 		return err
 	}
+	c.Retry = a.relayWait
+	var once sync.Once
+	c.OnRetry = func(err error) {
+		a.log.Debug("vault: connection to the relay lost, trying again", "relay", relayAddr, "err", err)
+		once.Do(func() {
+			if a.json {
+				_ = json.NewEncoder(a.stderr).Encode(map[string]any{"event": "relay_lost", "retry_seconds": a.relayWait.Seconds()})
+				return
+			}
+			fmt.Fprintf(a.stderr, "lost the connection to the relay: trying again for up to %s\n", a.relayWait)
+		})
+	}
 	if err := fn(c); err != nil {
 		a.log.Debug("vault", "relay", relayAddr, "err", err)
 		if lostRelay(err) && ctx.Err() == nil {
@@ -309,6 +327,11 @@ func (a *app) withVault(ctx context.Context, relayAddr string, fn func(*vault.Cl
 		return err
 	}
 	return nil
+}
+
+// relayWaitFlag registers --relay-wait on a vault command.
+func (a *app) relayWaitFlag(fs *pflag.FlagSet) {
+	fs.DurationVar(&a.relayWait, "relay-wait", time.Minute, "when the connection to the relay is lost, how long to keep trying before giving up (0: give up at once)")
 }
 
 // errLostRelay marks a vault command cut off by the connection to the

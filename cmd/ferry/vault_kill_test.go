@@ -18,11 +18,13 @@ import (
 
 // TestVaultRelayKilledProcesses kills the ferry relay process with SIGKILL
 // in the middle of a ferry backup and, separately, in the middle of a ferry
-// restore, all three as real processes. Each time the command fails with
-// one sentence that tells the user to run it again; after the relay comes
-// back (same port, data and vault directory) the same command again
-// finishes, sending or fetching only what did not get across before, and
-// the restored history has the source's digest.
+// restore, all three as real processes. With --relay-wait 0 the command
+// fails at once with one sentence that tells the user to run it again;
+// after the relay comes back (same port, data and vault directory) the
+// same command again finishes, sending or fetching only what did not get
+// across before, and the restored history has the source's digest. With
+// the default --relay-wait the command says it lost the relay, waits, and
+// finishes by itself once the relay is back.
 //
 // On loopback a backup of tens of MiB takes a fraction of a second, less
 // than the interval of --json progress lines, so the device reaches the
@@ -38,7 +40,7 @@ func TestVaultRelayKilledProcesses(t *testing.T) {
 	want := seed(t, src, 5000, 48, 1)
 
 	// Upload: the relay dies once part of the backup is stored.
-	backup := []string{"--home", src, "--json", "backup", "--relay", slowAddr}
+	backup := []string{"--home", src, "--json", "backup", "--relay", slowAddr, "--relay-wait", "0"}
 	p := startProc(t, backup...)
 	cut := p.progressPast("backing up", 0.25)
 	killed := time.Now()
@@ -85,7 +87,7 @@ func TestVaultRelayKilledProcesses(t *testing.T) {
 
 	// Download: the relay dies once part of the backup is staged.
 	dst := filepath.Join(dir, "dst")
-	restore := []string{"--home", dst, "--json", "restore", "--relay", slowAddr, "--key", bk.RecoveryKey}
+	restore := []string{"--home", dst, "--json", "restore", "--relay", slowAddr, "--key", bk.RecoveryKey, "--relay-wait", "0"}
 	p = startProc(t, append([]string{"--verbose"}, restore...)...)
 	cut = p.progressPast("restoring", 0.25)
 	killed = time.Now()
@@ -120,6 +122,53 @@ func TestVaultRelayKilledProcesses(t *testing.T) {
 	}
 	if limit := cut.Total - cut.Done*3/4; rs.Bytes > limit {
 		t.Errorf("restore again fetched %d bytes; %d of %d media bytes were staged before the kill: want at most %d", rs.Bytes, cut.Done, cut.Total, limit)
+	}
+
+	// The default --relay-wait: the commands ride out the relay's restart.
+	src2 := filepath.Join(dir, "src2")
+	want2 := seed(t, src2, 5000, 48, 2)
+	p = startProc(t, "--home", src2, "--json", "backup", "--relay", slowAddr)
+	p.progressPast("backing up", 0.25)
+	r.kill9()
+	p.waitRelayLost()
+	r.start()
+	code, stdout, stderr = p.exit(time.Minute)
+	if code != 0 {
+		t.Fatalf("backup across the relay's restart: exit %d, stderr:\n%s", code, stderr)
+	}
+	bk = struct {
+		New           bool   `json:"new"`
+		Chunks        int    `json:"chunks"`
+		ChunksSent    int    `json:"chunks_sent"`
+		ChunksSkipped int    `json:"chunks_skipped"`
+		BytesSent     int64  `json:"bytes_sent"`
+		RecoveryKey   string `json:"recovery_key"`
+	}{}
+	if err := json.Unmarshal([]byte(stdout), &bk); err != nil || !bk.New || bk.RecoveryKey == "" || bk.ChunksSent != bk.Chunks {
+		t.Fatalf("backup across the relay's restart printed %q (%v): want a new backup, all its objects sent, and its key", stdout, err)
+	}
+	dst2 := filepath.Join(dir, "dst2")
+	p = startProc(t, "--home", dst2, "--json", "restore", "--relay", slowAddr, "--key", bk.RecoveryKey)
+	p.progressPast("restoring", 0.25)
+	r.kill9()
+	p.waitRelayLost()
+	r.start()
+	code, stdout, stderr = p.exit(time.Minute)
+	if code != 0 {
+		t.Fatalf("restore across the relay's restart: exit %d, stderr:\n%s", code, stderr)
+	}
+	if got := stats(t, dst2); got != want2 || !strings.Contains(stdout, `"digest_equal":true`) {
+		t.Errorf("restore across the relay's restart: home holds %+v, output %q; want %+v", got, stdout, want2)
+	}
+}
+
+// waitRelayLost waits for the --json event saying the connection to the
+// relay was lost and the command is trying again.
+func (p *ferryProc) waitRelayLost() {
+	p.t.Helper()
+	if _, ok := p.line(p.stderr, func(l string) bool { return strings.Contains(l, `"event":"relay_lost"`) }, 30*time.Second); !ok {
+		code, stdout, stderr := p.exit(time.Minute)
+		p.t.Fatalf("ferry %v: no relay_lost event after the relay was killed: exit %d\nstdout: %s\nstderr: %s", p.cmd.Args[1:], code, stdout, stderr)
 	}
 }
 
