@@ -125,38 +125,28 @@ func TestVaultRelayKilledProcesses(t *testing.T) {
 	}
 
 	// The default --relay-wait: the commands ride out the relay's restart.
+	rideOut := func(phase string, args ...string) string {
+		t.Helper()
+		p := startProc(t, args...)
+		p.progressPast(phase, 0.25)
+		r.kill9()
+		p.waitRelayLost()
+		r.start()
+		code, stdout, stderr := p.exit(time.Minute)
+		if code != 0 {
+			t.Fatalf("ferry %v across the relay's restart: exit %d, stderr:\n%s", args, code, stderr)
+		}
+		return stdout
+	}
 	src2 := filepath.Join(dir, "src2")
 	want2 := seed(t, src2, 5000, 48, 2)
-	p = startProc(t, "--home", src2, "--json", "backup", "--relay", slowAddr)
-	p.progressPast("backing up", 0.25)
-	r.kill9()
-	p.waitRelayLost()
-	r.start()
-	code, stdout, stderr = p.exit(time.Minute)
-	if code != 0 {
-		t.Fatalf("backup across the relay's restart: exit %d, stderr:\n%s", code, stderr)
-	}
-	bk = struct {
-		New           bool   `json:"new"`
-		Chunks        int    `json:"chunks"`
-		ChunksSent    int    `json:"chunks_sent"`
-		ChunksSkipped int    `json:"chunks_skipped"`
-		BytesSent     int64  `json:"bytes_sent"`
-		RecoveryKey   string `json:"recovery_key"`
-	}{}
-	if err := json.Unmarshal([]byte(stdout), &bk); err != nil || !bk.New || bk.RecoveryKey == "" || bk.ChunksSent != bk.Chunks {
-		t.Fatalf("backup across the relay's restart printed %q (%v): want a new backup, all its objects sent, and its key", stdout, err)
+	out = rideOut("backing up", "--home", src2, "--json", "backup", "--relay", slowAddr)
+	bk.New, bk.RecoveryKey = false, ""
+	if err := json.Unmarshal([]byte(out), &bk); err != nil || !bk.New || bk.RecoveryKey == "" || bk.ChunksSent != bk.Chunks {
+		t.Fatalf("backup across the relay's restart printed %q (%v): want a new backup, all its objects sent, and its key", out, err)
 	}
 	dst2 := filepath.Join(dir, "dst2")
-	p = startProc(t, "--home", dst2, "--json", "restore", "--relay", slowAddr, "--key", bk.RecoveryKey)
-	p.progressPast("restoring", 0.25)
-	r.kill9()
-	p.waitRelayLost()
-	r.start()
-	code, stdout, stderr = p.exit(time.Minute)
-	if code != 0 {
-		t.Fatalf("restore across the relay's restart: exit %d, stderr:\n%s", code, stderr)
-	}
+	stdout = rideOut("restoring", "--home", dst2, "--json", "restore", "--relay", slowAddr, "--key", bk.RecoveryKey)
 	if got := stats(t, dst2); got != want2 || !strings.Contains(stdout, `"digest_equal":true`) {
 		t.Errorf("restore across the relay's restart: home holds %+v, output %q; want %+v", got, stdout, want2)
 	}
