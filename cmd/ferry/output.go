@@ -31,6 +31,7 @@ type progress struct {
 	done  int64
 	total int64
 	last  time.Time
+	shown [2]int64 // done and total of the last JSON line (a line is printed once)
 }
 
 // newProgress starts a progress display for one phase of work. total may be 0
@@ -91,10 +92,10 @@ func (p *progress) flushLocked(final bool) {
 		return
 	}
 	now := time.Now()
-	if !final && now.Sub(p.last) < 500*time.Millisecond {
+	if !final && now.Sub(p.last) < 500*time.Millisecond || p.shown == [2]int64{p.done, p.total} && !p.last.IsZero() {
 		return
 	}
-	p.last = now
+	p.last, p.shown = now, [2]int64{p.done, p.total}
 	_ = json.NewEncoder(p.a.stderr).Encode(map[string]any{
 		"event": "progress", "phase": p.phase, "done": p.done, "total": p.total,
 	})
