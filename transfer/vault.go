@@ -115,6 +115,10 @@ var (
 	ErrVaultCorrupt = errors.New("the backup on the relay is damaged or was tampered with: nothing was restored")
 	// ErrVaultIncomplete: the vault lacks a chunk the manifest refers to.
 	ErrVaultIncomplete = errors.New("the backup on the relay is missing part of its data (lost or deleted there): nothing was restored; make a new backup from a device that has the history")
+	// ErrVaultChanged: a newer backup replaced the one being restored (its
+	// device backed up meanwhile), and the objects only the old one used
+	// are gone.
+	ErrVaultChanged = errors.New("the backup changed on the relay while it was being restored (its device made a newer one): nothing was restored; run the same command again to restore the newer one")
 	// ErrVaultRollback: the relay served an older manifest than this device
 	// already wrote or restored.
 	ErrVaultRollback = errors.New("the relay served an older version of this backup than this device has already seen: nothing was restored")
@@ -1136,6 +1140,9 @@ func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts R
 		} else {
 			recv.Close()
 		}
+		if errors.Is(err, ErrVaultIncomplete) && replaced(ctx, conn, vk, vm.seq, st) {
+			err = asUser(ErrVaultChanged, err)
+		}
 		return res, fmt.Errorf("restore: %w", err)
 	}
 	if vm.seq > st.Seen[FormatBackupID(id)] {
@@ -1145,6 +1152,15 @@ func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts R
 		}
 	}
 	return res, nil
+}
+
+// replaced says whether the relay now holds a newer manifest of the backup
+// than the one of sequence seq: a restore that found an object missing then
+// raced a new backup, whose manifest let the relay delete what only the old
+// one used.
+func replaced(ctx context.Context, conn VaultConn, vk *vaultKeys, seq uint64, st *vaultState) bool {
+	vm, _, err := fetchVaultManifest(ctx, conn, vk, vk.id, st)
+	return err == nil && vm.seq > seq
 }
 
 // restoreKey finds the backup key and ID from the options.

@@ -798,3 +798,50 @@ func TestVaultRestoreMerges(t *testing.T) {
 		t.Errorf("second restore changed the history: %+v, added %d", again.Target, again.Added.Messages)
 	}
 }
+
+// raceConn runs before once, on the first GetChunk of a restore.
+type raceConn struct {
+	*vault.Client
+	before func()
+	once   sync.Once
+}
+
+func (c *raceConn) GetChunk(ctx context.Context, id [16]byte, n [32]byte, buf []byte) ([]byte, error) {
+	c.once.Do(c.before)
+	return c.Client.GetChunk(ctx, id, n, buf)
+}
+
+// TestVaultRestoreRacesBackup: while a restore runs, the device that made
+// the backup makes a newer one, and an object only the older one used is
+// gone. The restore says the backup changed and to run it again (not that
+// the backup is damaged), and running it again restores the newer one.
+func TestVaultRestoreRacesBackup(t *testing.T) {
+	r := startVaultRelay(t)
+	ctx := context.Background()
+	src, _ := seededStore(t, 1)
+	owner := dial(t, device(t), r)
+	res := backup(t, src, owner, BackupOptions{})
+	rd := device(t)
+	dst := newStore(t)
+	c := &raceConn{Client: dial(t, rd, r), before: func() {
+		backup(t, src, owner, BackupOptions{}) // sequence 2
+		// What the relay deletes once no manifest names it.
+		if err := os.Remove(chunkFiles(t, r.vaultDir)[0]); err != nil {
+			t.Error(err)
+		}
+	}}
+	_, err := Restore(ctx, c, dst, RestoreOptions{Key: &res.Key})
+	if !errors.Is(err, ErrVaultChanged) {
+		t.Fatalf("restore racing a new backup: %v; want ErrVaultChanged", err)
+	}
+	if st := stats(t, dst); st.Messages != 0 {
+		t.Errorf("after the failed restore the home holds %d messages, want none", st.Messages)
+	}
+	// The newer backup lacks that object too here (it was deleted behind
+	// the relay's back): a third backup sends it again, and the restore
+	// run again gets everything.
+	backup(t, src, owner, BackupOptions{})
+	if _, err := Restore(ctx, dial(t, rd, r), dst, RestoreOptions{Key: &res.Key}); err != nil {
+		t.Errorf("restore run again: %v", err)
+	}
+}

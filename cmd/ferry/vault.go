@@ -369,7 +369,7 @@ func vaultErr(err error, keyMode bool) error {
 	for _, s := range []error{
 		vault.ErrNotFound, vault.ErrForbidden, vault.ErrQuota, vault.ErrTooLarge, vault.ErrWrongPassword,
 		vault.ErrLocked, vault.ErrMissingChunks, vault.ErrProtocol, vault.ErrRelay,
-		transfer.ErrVaultCorrupt, transfer.ErrVaultIncomplete, transfer.ErrVaultRollback, transfer.ErrBackupID,
+		transfer.ErrVaultChanged, transfer.ErrVaultCorrupt, transfer.ErrVaultIncomplete, transfer.ErrVaultRollback, transfer.ErrBackupID,
 		p2p.ErrRelayAddr, p2p.ErrRelayUnreachable,
 	} {
 		if errors.Is(err, s) {
