@@ -955,6 +955,7 @@ func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult, 
 		h := chatstore.Hash(blake3.Sum256(raw))
 		if k, ok := seen[h]; ok { // the same bytes again: the same place
 			pieces = append(pieces, pieces[k])
+			up.skipped(int64(len(raw)))
 			return nil
 		}
 		seen[h] = len(pieces)
