@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -41,7 +42,8 @@ import (
 //	"ferry vault v1 backup id"   the 16-byte backup ID
 //
 // The vault holds two kinds of objects: the engine manifest's media chunks
-// (raw), and packs of database pieces. The raw database is cut into pieces
+// (raw), and packs of database pieces and small media chunks. The raw
+// database is cut into pieces
 // by content (see splitDB), so that a database that grew keeps most of its
 // pieces; the pieces a backup adds are S2-compressed and laid back to back
 // in packs of about 4 MiB (a piece alone, ~64 KiB stored, would make a
@@ -62,11 +64,14 @@ import (
 //	uvarint(Unix nanoseconds) || uvarint(len) || the engine's manifest ||
 //	uvarint(p) || p × (BLAKE3 of a pack's plaintext (32) || uvarint(its size)) ||
 //	uvarint(n) || n × (BLAKE3 of the raw piece (32) || uvarint(piece size) ||
-//	                   uvarint(pack) || uvarint(offset) || uvarint(length))
+//	                   uvarint(pack) || uvarint(offset) || uvarint(length)) ||
+//	uvarint(k) || k × (a media chunk's hash (32) || uvarint(pack) ||
+//	                   uvarint(offset) || uvarint(size))
 //
 // The pieces, in order, make up the database the engine manifest describes;
 // each lies S2-compressed at offset, length bytes long, in the plaintext of
-// pack number pack. The names the manifest refers to follow from the hashes
+// pack number pack. Media chunks of up to packMedia bytes lie in packs too,
+// raw (the k entries); larger ones are objects of their own. The names the manifest refers to follow from the hashes
 // and the name key. A backup after the first reads the previous manifest
 // and refers to the pieces it already stored where they are: only new
 // pieces go into new packs. A pack stays on the relay while a piece of it is
@@ -148,6 +153,8 @@ type BackupOptions struct {
 	Progress func(done, total int64)
 
 	chunkSize int // tests: 0 means DefaultChunkSize
+	packSize  int // tests: 0 means packMax
+	packMedia int // tests: 0 means packMedia
 }
 
 // BackupResult reports a backup.
@@ -254,6 +261,11 @@ const (
 // hardly padded.
 const packMax = 4 << 20
 
+// packMedia is the largest media chunk kept in a pack: a smaller one as an
+// object of its own would cost a request and an object for little data
+// (and show its padded size).
+const packMedia = 1 << 20
+
 // name is the vault name of an object of kind with plaintext hash h.
 func (vk *vaultKeys) name(kind byte, h chatstore.Hash) (n [32]byte) {
 	x := blake3.New(32, vk.nameKey[:])
@@ -342,6 +354,15 @@ type vaultManifest struct {
 	engine []byte
 	packs  []packRef
 	pieces []dbPiece
+	media  []mediaRef // the media chunks kept in packs; the others are objects of their own
+}
+
+// mediaRef is a media chunk kept in a pack.
+type mediaRef struct {
+	hash chatstore.Hash // the chunk's hash (as in the engine manifest)
+	pack int            // index in vaultManifest.packs
+	off  int            // offset of its bytes in the pack's plaintext
+	n    int            // its size
 }
 
 // packRef is a pack a vault manifest refers to.
@@ -378,6 +399,13 @@ func (v *vaultManifest) marshal() []byte {
 	for _, p := range v.pieces {
 		b = append(b, p.hash[:]...)
 		for _, x := range []int{p.size, p.pack, p.off, p.n} {
+			b = binary.AppendUvarint(b, uint64(x))
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(v.media)))
+	for _, r := range v.media {
+		b = append(b, r.hash[:]...)
+		for _, x := range []int{r.pack, r.off, r.n} {
 			b = binary.AppendUvarint(b, uint64(x))
 		}
 	}
@@ -459,6 +487,26 @@ func parseVaultManifest(b []byte) (*vaultManifest, error) {
 			return nil, bad
 		}
 		p.size, p.pack, p.off, p.n = int(size), int(pack), int(off), int(zn)
+	}
+	nm, ok := uv(MaxManifestSize)
+	if !ok || nm > uint64(len(b)/35) || nm > 0 && npk == 0 {
+		return nil, bad
+	}
+	v.media = make([]mediaRef, nm)
+	for i := range v.media {
+		r := &v.media[i]
+		if len(b) < 32 {
+			return nil, bad
+		}
+		copy(r.hash[:], b)
+		b = b[32:]
+		pack, ok1 := uv(npk - 1)
+		off, ok2 := uv(packMax - 1)
+		n, ok3 := uv(packMax - off)
+		if !ok1 || !ok2 || !ok3 || n == 0 || off+n > uint64(v.packs[pack].size) {
+			return nil, bad
+		}
+		r.pack, r.off, r.n = int(pack), int(off), int(n)
 	}
 	if len(b) != 0 {
 		return nil, bad
@@ -717,9 +765,12 @@ func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts Ba
 
 	up := newUploader(ctx, conn, vk, opts.Progress)
 	up.total = m.DBSize + m.TotalBytes() - dbStored(m)
-	packs, pieces, err := backupDB(ctx, snap, up, &res, prev)
+	pk := newPacker(ctx, up, &res, prev, &opts)
+	var pieces []dbPiece
+	var media []mediaRef
+	pieces, err = backupDB(ctx, snap, pk)
 	if err == nil {
-		err = backupMedia(ctx, snap, up, &res)
+		media, err = backupMedia(ctx, snap, pk)
 	}
 	sent, bytesSent, uerr := up.wait()
 	res.ChunksSent, res.BytesSent = sent, bytesSent
@@ -730,7 +781,7 @@ func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts Ba
 		return res, fmt.Errorf("backup: %w", err)
 	}
 	names := slices.Clone(up.mediaNames)
-	for _, p := range packs {
+	for _, p := range pk.packs {
 		names = append(names, vk.name(objPack, p.hash))
 	}
 	slices.SortFunc(names, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
@@ -745,7 +796,7 @@ func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts Ba
 	if prev != nil {
 		res.Seq = max(res.Seq, prev.seq+1)
 	}
-	vm := vaultManifest{id: vk.id, seq: res.Seq, time: time.Now().UnixNano(), engine: enc, packs: packs, pieces: pieces}
+	vm := vaultManifest{id: vk.id, seq: res.Seq, time: time.Now().UnixNano(), engine: enc, packs: pk.packs, pieces: pieces, media: media}
 	sealed, err := seal(vk.manifest, vm.marshal(), vk.manifestAD())
 	if err != nil {
 		return res, fmt.Errorf("backup: seal manifest: %w", err)
@@ -901,97 +952,128 @@ func (u *uploader) wait() (int, int64, error) {
 	return u.sent, u.sentBytes, err
 }
 
-// backupDB cuts the database into pieces. A piece that prev (the backup's
-// previous manifest, or nil) holds stays where it is; the others go into
-// new packs, each queued unless the vault has it already (an interrupted
-// backup of the same history made the same packs). It returns the packs
-// and pieces of the new manifest.
-func backupDB(ctx context.Context, snap *Snap, up *uploader, res *BackupResult, prev *vaultManifest) ([]packRef, []dbPiece, error) {
+// packer fills packs with the new pieces and small media chunks of a
+// backup, queues each full pack unless the vault has it already (an
+// interrupted backup of the same history made the same packs), and keeps
+// the list of packs the new manifest refers to, old ones included.
+type packer struct {
+	ctx    context.Context
+	up     *uploader
+	res    *BackupResult
+	prev   *vaultManifest
+	packs  []packRef
+	reused map[int]int // pack of prev → its index in packs
+
+	max   int // pack size limit (packMax but in tests)
+	media int // largest media chunk packed (packMedia but in tests)
+
+	cur     []byte // the pack being filled
+	curPack int    // its index in packs, -1 when none
+	curRaw  int64  // raw bytes of what it holds (for progress)
+}
+
+func newPacker(ctx context.Context, up *uploader, res *BackupResult, prev *vaultManifest, opts *BackupOptions) *packer {
+	return &packer{ctx: ctx, up: up, res: res, prev: prev, reused: map[int]int{}, curPack: -1,
+		max: cmp.Or(opts.packSize, packMax), media: cmp.Or(opts.packMedia, packMedia)}
+}
+
+// reuse returns the index in the new manifest's packs of pack i of prev.
+func (p *packer) reuse(i int) int {
+	j, ok := p.reused[i]
+	if !ok {
+		j = len(p.packs)
+		p.reused[i] = j
+		p.packs = append(p.packs, p.prev.packs[i])
+		p.res.ChunksSkipped++
+	}
+	return j
+}
+
+// add appends b (raw bytes of what it holds, for progress) to the pack
+// being filled, closing it first if b would not fit; it returns where b
+// lies.
+func (p *packer) add(b []byte, raw int) (pack, off int, err error) {
+	if len(p.cur)+len(b) > p.max {
+		if err := p.flush(); err != nil {
+			return 0, 0, err
+		}
+	}
+	if p.curPack < 0 {
+		p.curPack = len(p.packs)
+		p.packs = append(p.packs, packRef{}) // set by flush
+		p.cur = make([]byte, 0, p.max)
+	}
+	off = len(p.cur)
+	p.cur = append(p.cur, b...)
+	p.curRaw += int64(raw)
+	return p.curPack, off, nil
+}
+
+// flush closes the pack being filled, if any.
+func (p *packer) flush() error {
+	if p.curPack < 0 {
+		return nil
+	}
+	h := chatstore.Hash(blake3.Sum256(p.cur))
+	p.packs[p.curPack] = packRef{hash: h, size: len(p.cur)}
+	n := p.up.vk.name(objPack, h)
+	have, err := p.up.conn.HasChunks(p.ctx, p.up.vk.id, [][32]byte{n})
+	if err != nil {
+		return err
+	}
+	if len(have) != 1 {
+		return fmt.Errorf("has chunks: %d answers for 1 name", len(have))
+	}
+	if have[0] {
+		p.res.ChunksSkipped++
+		p.up.skipped(p.curRaw)
+	} else {
+		pack := p.cur
+		if !p.up.send(upJob{name: n, size: p.curRaw, make: func([]byte) ([]byte, error) { return pack, nil }}) {
+			return p.up.ctx.Err()
+		}
+	}
+	p.cur, p.curPack, p.curRaw = nil, -1, 0
+	return nil
+}
+
+// backupDB cuts the database into pieces. A piece that the previous
+// manifest holds stays where it is; the others go into packs.
+func backupDB(ctx context.Context, snap *Snap, pk *packer) ([]dbPiece, error) {
 	var (
-		packs  []packRef
 		pieces []dbPiece
 		seen   = map[chatstore.Hash]int{} // raw hash → its first piece in pieces
 		old    = map[chatstore.Hash]dbPiece{}
-		reused = map[int]int{} // pack of prev → its index in packs
+		zbuf   = make([]byte, s2.MaxEncodedLen(pieceMax))
 	)
-	if prev != nil {
-		for _, p := range prev.pieces {
+	if pk.prev != nil {
+		for _, p := range pk.prev.pieces {
 			old[p.hash] = p
 		}
-	}
-	var (
-		cur     []byte // the pack being filled: compressed pieces back to back
-		curPack = -1   // its index in packs
-		curRaw  int64  // raw bytes of its pieces (for progress)
-		zbuf    = make([]byte, s2.MaxEncodedLen(pieceMax))
-	)
-	flush := func() error {
-		if curPack < 0 {
-			return nil
-		}
-		h := chatstore.Hash(blake3.Sum256(cur))
-		packs[curPack] = packRef{hash: h, size: len(cur)}
-		n := up.vk.name(objPack, h)
-		have, err := up.conn.HasChunks(ctx, up.vk.id, [][32]byte{n})
-		if err != nil {
-			return err
-		}
-		if len(have) != 1 {
-			return fmt.Errorf("has chunks: %d answers for 1 name", len(have))
-		}
-		if have[0] {
-			res.ChunksSkipped++
-			up.skipped(curRaw)
-		} else {
-			pack := cur
-			if !up.send(upJob{name: n, size: curRaw, make: func([]byte) ([]byte, error) { return pack, nil }}) {
-				return up.ctx.Err()
-			}
-		}
-		cur, curPack, curRaw = nil, -1, 0
-		return nil
 	}
 	err := splitDB(ctx, snap, func(raw []byte) error {
 		h := chatstore.Hash(blake3.Sum256(raw))
 		if k, ok := seen[h]; ok { // the same bytes again: the same place
 			pieces = append(pieces, pieces[k])
-			up.skipped(int64(len(raw)))
+			pk.up.skipped(int64(len(raw)))
 			return nil
 		}
 		seen[h] = len(pieces)
 		if p, ok := old[h]; ok {
-			i, ok := reused[p.pack]
-			if !ok {
-				i = len(packs)
-				reused[p.pack] = i
-				packs = append(packs, prev.packs[p.pack])
-				res.ChunksSkipped++
-			}
-			p.pack = i
+			p.pack = pk.reuse(p.pack)
 			pieces = append(pieces, p)
-			up.skipped(int64(len(raw)))
+			pk.up.skipped(int64(len(raw)))
 			return nil
 		}
 		z := s2.Encode(zbuf, raw)
-		if len(cur)+len(z) > packMax {
-			if err := flush(); err != nil {
-				return err
-			}
+		pack, off, err := pk.add(z, len(raw))
+		if err != nil {
+			return err
 		}
-		if curPack < 0 {
-			curPack = len(packs)
-			packs = append(packs, packRef{}) // set by flush
-			cur = make([]byte, 0, packMax)
-		}
-		pieces = append(pieces, dbPiece{hash: h, size: len(raw), pack: curPack, off: len(cur), n: len(z)})
-		cur = append(cur, z...)
-		curRaw += int64(len(raw))
+		pieces = append(pieces, dbPiece{hash: h, size: len(raw), pack: pack, off: off, n: len(z)})
 		return nil
 	})
-	if err == nil {
-		err = flush()
-	}
-	return packs, pieces, err
+	return pieces, err
 }
 
 // previousManifest returns the backup's last manifest, with only the
@@ -1019,15 +1101,15 @@ func previousManifest(ctx context.Context, conn VaultConn, vk *vaultKeys, st *va
 	if len(have) != len(names) {
 		return nil, fmt.Errorf("has chunks: %d answers for %d names", len(have), len(names))
 	}
-	vm.pieces = reusable(vm, have)
+	vm.pieces, vm.media = reusable(vm, have)
 	return vm, nil
 }
 
-// reusable returns the pieces of vm a new backup refers to where they are:
-// those in packs the vault holds (have, by pack) that vm used at least half
-// of.
-func reusable(vm *vaultManifest, have []bool) []dbPiece {
-	used := make([]int, len(vm.packs)) // each piece counted once
+// reusable returns the pieces and media chunks of vm a new backup refers to
+// where they are: those in packs the vault holds (have, by pack) that vm
+// used at least half of.
+func reusable(vm *vaultManifest, have []bool) ([]dbPiece, []mediaRef) {
+	used := make([]int, len(vm.packs)) // each piece and chunk counted once
 	counted := map[chatstore.Hash]bool{}
 	for _, p := range vm.pieces {
 		if !counted[p.hash] {
@@ -1035,56 +1117,101 @@ func reusable(vm *vaultManifest, have []bool) []dbPiece {
 			used[p.pack] += p.n
 		}
 	}
-	var kept []dbPiece
+	for _, r := range vm.media { // one entry per chunk hash
+		used[r.pack] += r.n
+	}
+	keep := func(pack int) bool { return have[pack] && 2*used[pack] >= vm.packs[pack].size }
+	var pieces []dbPiece
 	for _, p := range vm.pieces {
-		if have[p.pack] && 2*used[p.pack] >= vm.packs[p.pack].size {
-			kept = append(kept, p)
+		if keep(p.pack) {
+			pieces = append(pieces, p)
 		}
 	}
-	return kept
+	var media []mediaRef
+	for _, r := range vm.media {
+		if keep(r.pack) {
+			media = append(media, r)
+		}
+	}
+	return pieces, media
 }
 
-// backupMedia queues the media chunks the vault lacks, one per name.
-func backupMedia(ctx context.Context, snap *Snap, up *uploader, res *BackupResult) error {
-	m := snap.Manifest()
-	first := map[[32]byte]int{}
-	var names [][32]byte
+// backupMedia stores the media chunks: one of up to packMedia bytes in a
+// pack (where the previous manifest has it, or a new one), a larger one as
+// an object of its own, queued unless the vault holds it. It returns the
+// packed chunks and sets up.mediaNames to the names of the others.
+func backupMedia(ctx context.Context, snap *Snap, pk *packer) ([]mediaRef, error) {
+	up, m := pk.up, snap.Manifest()
+	old := map[chatstore.Hash]mediaRef{}
+	if pk.prev != nil {
+		for _, r := range pk.prev.media {
+			old[r.hash] = r
+		}
+	}
+	var (
+		packed []mediaRef
+		seen   = map[chatstore.Hash]bool{}
+		first  = map[[32]byte]int{} // name → chunk, of the objects of their own
+		names  [][32]byte
+		buf    []byte
+	)
 	for i := range m.NumChunks() {
 		c := m.Chunk(i)
-		if c.Kind != KindMedia {
+		if c.Kind != KindMedia || seen[c.Hash] {
 			continue
 		}
-		n := up.vk.name(objMedia, c.Hash)
-		if _, dup := first[n]; !dup {
+		seen[c.Hash] = true
+		if c.Size > pk.media {
+			n := up.vk.name(objMedia, c.Hash)
 			first[n] = i
 			names = append(names, n)
+			continue
 		}
+		if r, ok := old[c.Hash]; ok && r.n == c.Size {
+			r.pack = pk.reuse(r.pack)
+			packed = append(packed, r)
+			up.skipped(int64(c.Size))
+			continue
+		}
+		data, err := snap.ReadChunk(ctx, i, buf)
+		if err != nil {
+			return nil, err
+		}
+		buf = data[:0]
+		pack, off, err := pk.add(data, c.Size)
+		if err != nil {
+			return nil, err
+		}
+		packed = append(packed, mediaRef{hash: c.Hash, pack: pack, off: off, n: c.Size})
+	}
+	if err := pk.flush(); err != nil {
+		return nil, err
 	}
 	up.mediaNames = names
 	if len(names) == 0 {
-		return nil
+		return packed, nil
 	}
 	have, err := up.conn.HasChunks(ctx, up.vk.id, names)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(have) != len(names) {
-		return fmt.Errorf("has chunks: %d answers for %d names", len(have), len(names))
+		return nil, fmt.Errorf("has chunks: %d answers for %d names", len(have), len(names))
 	}
 	for k, n := range names {
+		i := first[n]
 		if have[k] {
-			res.ChunksSkipped++
-			up.skipped(int64(m.Chunk(first[n]).Size))
+			pk.res.ChunksSkipped++
+			up.skipped(int64(m.Chunk(i).Size))
 			continue
 		}
-		i := first[n]
 		if !up.send(upJob{name: n, size: int64(m.Chunk(i).Size), make: func(buf []byte) ([]byte, error) {
 			return snap.ReadChunk(up.ctx, i, buf)
 		}}) {
-			return up.ctx.Err()
+			return nil, up.ctx.Err()
 		}
 	}
-	return nil
+	return packed, nil
 }
 
 // Restore fetches a backup from the vault and commits it into store with
@@ -1129,7 +1256,7 @@ func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts R
 	plan := planRestore(recv, vm.pieces, opts.Progress)
 	err = downloadDB(ctx, conn, vk, recv, vm, plan)
 	if err == nil {
-		err = downloadMedia(ctx, conn, vk, recv, plan)
+		err = downloadMedia(ctx, conn, vk, recv, vm, plan)
 	}
 	var res Result
 	if err == nil {
@@ -1269,17 +1396,28 @@ func (p *restorePlan) fetched(n int) {
 	}
 }
 
-// downloadMedia fetches the media chunks of the plan.
-func downloadMedia(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver, plan *restorePlan) error {
+// downloadMedia fetches the media chunks of the plan: the packs holding
+// some, and the others one by one.
+func downloadMedia(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver, vm *vaultManifest, plan *restorePlan) error {
 	m := recv.Manifest()
-	bufs := make([][]byte, vaultWorkers) // one per worker, reused
-	return parallel(ctx, len(plan.media), func(ctx context.Context, w, k int) error {
-		i := plan.media[k]
-		c := m.Chunk(i)
-		data, err := fetch(ctx, conn, vk, vk.name(objMedia, c.Hash), &bufs[w])
-		if err != nil {
-			return fmt.Errorf("chunk %d: %w", i, err)
+	where := make(map[chatstore.Hash]mediaRef, len(vm.media))
+	for _, r := range vm.media {
+		where[r.hash] = r
+	}
+	byPack := map[int][]int{} // pack → the chunks of the plan in it
+	var packs, alone []int
+	for _, i := range plan.media {
+		r, ok := where[m.Chunk(i).Hash]
+		if !ok {
+			alone = append(alone, i)
+			continue
 		}
+		if _, ok := byPack[r.pack]; !ok {
+			packs = append(packs, r.pack)
+		}
+		byPack[r.pack] = append(byPack[r.pack], i)
+	}
+	put := func(i int, data []byte) error {
 		// Put checks the bytes against the manifest's hash.
 		if err := recv.Put(i, data); err != nil {
 			if errors.Is(err, ErrChunkCorrupt) {
@@ -1287,7 +1425,33 @@ func downloadMedia(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Rec
 			}
 			return err
 		}
-		plan.fetched(c.Size)
+		plan.fetched(m.Chunk(i).Size)
+		return nil
+	}
+	bufs := make([][]byte, vaultWorkers) // one per worker, reused
+	return parallel(ctx, len(packs)+len(alone), func(ctx context.Context, w, k int) error {
+		if k >= len(packs) {
+			i := alone[k-len(packs)]
+			data, err := fetch(ctx, conn, vk, vk.name(objMedia, m.Chunk(i).Hash), &bufs[w])
+			if err != nil {
+				return fmt.Errorf("chunk %d: %w", i, err)
+			}
+			return put(i, data)
+		}
+		pk := packs[k]
+		plain, err := fetch(ctx, conn, vk, vk.name(objPack, vm.packs[pk].hash), &bufs[w])
+		if err != nil {
+			return fmt.Errorf("media pack %d: %w", pk, err)
+		}
+		for _, i := range byPack[pk] {
+			r := where[m.Chunk(i).Hash]
+			if r.off+r.n > len(plain) {
+				return fmt.Errorf("media pack %d: %w", pk, ErrVaultCorrupt)
+			}
+			if err := put(i, plain[r.off:r.off+r.n]); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 }

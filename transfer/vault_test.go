@@ -26,6 +26,13 @@ import (
 	"lukechampine.com/blake3"
 )
 
+// Packs in tests are small, and only media chunks smaller than most of the
+// seeded ones go into them, so that a backup is many objects of each kind.
+const (
+	testPack      = 128 << 10
+	testPackMedia = 16 << 10
+)
+
 // cheapParams keep password tests fast; real backups use DefaultParams.
 var cheapParams = archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}
 
@@ -99,7 +106,7 @@ func dial(t *testing.T, h host.Host, r *vaultRelay) *vault.Client {
 
 func backup(t *testing.T, s *chatstore.Store, conn VaultConn, opts BackupOptions) BackupResult {
 	t.Helper()
-	opts.chunkSize = testChunk
+	opts.chunkSize, opts.packSize, opts.packMedia = testChunk, testPack, testPackMedia
 	if opts.WorkDir == "" {
 		opts.WorkDir = t.TempDir()
 	}
@@ -154,6 +161,18 @@ func TestVaultBackupRestore(t *testing.T) {
 			}
 			if got.Target.Digest != want.Digest || got.Target.Messages != want.Messages {
 				t.Errorf("restored %+v, want %+v", got.Target, want)
+			}
+			// Small media chunks went into packs, the others alone.
+			vk, err := deriveVaultKeys(res.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vm, m, err := fetchVaultManifest(context.Background(), dial(t, device(t), r), vk, res.ID, &vaultState{Seen: map[string]uint64{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if media := m.NumChunks() - len(m.DBChunks); len(vm.media) == 0 || len(vm.media) == media {
+				t.Errorf("%d of %d media chunks in packs: want some, not all (packed up to %d bytes)", len(vm.media), media, testPackMedia)
 			}
 			// Progress covers the database as well as the media.
 			if total <= want.MediaBytes || done != total {
@@ -450,7 +469,7 @@ func TestVaultAccounts(t *testing.T) {
 	// Another device cannot overwrite it by backing up with the same key.
 	other := newStore(t)
 	seed(t, other, 5, 0, 3)
-	if _, err := Backup(ctx, other, cb, BackupOptions{Key: &res.Key, chunkSize: testChunk, WorkDir: t.TempDir()}); !errors.Is(err, vault.ErrForbidden) {
+	if _, err := Backup(ctx, other, cb, BackupOptions{Key: &res.Key, chunkSize: testChunk, packSize: testPack, packMedia: testPackMedia, WorkDir: t.TempDir()}); !errors.Is(err, vault.ErrForbidden) {
 		t.Errorf("another device backs up over it: %v; want vault.ErrForbidden", err)
 	}
 	if err := ca.Delete(ctx, res.ID); err != nil {
@@ -505,7 +524,7 @@ func TestVaultRelayKilled(t *testing.T) {
 	h := device(t)
 	kc := &killConn{Client: dial(t, h, r), putAt: 4, kill: func() { r.srv.Close() }}
 	kc.Client.Timeout = 20 * time.Second
-	_, err := Backup(ctx, src, kc, BackupOptions{chunkSize: testChunk, WorkDir: t.TempDir()})
+	_, err := Backup(ctx, src, kc, BackupOptions{chunkSize: testChunk, packSize: testPack, packMedia: testPackMedia, WorkDir: t.TempDir()})
 	if err == nil {
 		t.Fatal("Backup through a relay killed mid-upload succeeded")
 	}
@@ -560,7 +579,7 @@ func TestVaultS3(t *testing.T) {
 	src, _ := seededStore(t, 1)
 	h := device(t)
 	kc := &killConn{Client: dial(t, h, r), putAt: 3, kill: func() { r.srv.Close() }}
-	if _, err := Backup(ctx, src, kc, BackupOptions{chunkSize: testChunk, WorkDir: t.TempDir()}); err == nil {
+	if _, err := Backup(ctx, src, kc, BackupOptions{chunkSize: testChunk, packSize: testPack, packMedia: testPackMedia, WorkDir: t.TempDir()}); err == nil {
 		t.Fatal("Backup through a relay killed mid-upload succeeded")
 	}
 	r.restart()
@@ -678,7 +697,7 @@ func TestReusablePieces(t *testing.T) {
 			{hash: chatstore.Hash{30}, pack: 2, n: 900}, // pack 2: lost on the relay
 		},
 	}
-	got := reusable(vm, []bool{true, true, false})
+	got, _ := reusable(vm, []bool{true, true, false})
 	var hashes []byte
 	for _, p := range got {
 		hashes = append(hashes, p.hash[0])
@@ -691,7 +710,8 @@ func TestReusablePieces(t *testing.T) {
 func FuzzParseVaultManifest(f *testing.F) {
 	f.Add((&vaultManifest{seq: 3, time: 12345, engine: []byte("FRYM...")}).marshal())
 	f.Add((&vaultManifest{seq: 1, engine: []byte("x"), packs: []packRef{{chatstore.Hash{9}, 4096}, {chatstore.Hash{8}, 10}},
-		pieces: []dbPiece{{size: 4096, n: 100}, {hash: chatstore.Hash{1}, size: 1, pack: 1, off: 7, n: 3}}}).marshal())
+		pieces: []dbPiece{{size: 4096, n: 100}, {hash: chatstore.Hash{1}, size: 1, pack: 1, off: 7, n: 3}},
+		media:  []mediaRef{{hash: chatstore.Hash{5}, pack: 0, off: 100, n: 3996}}}).marshal())
 	f.Add([]byte("FRYV\x02"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v, err := parseVaultManifest(b)
@@ -824,7 +844,10 @@ func TestVaultRestoreRacesBackup(t *testing.T) {
 	rd := device(t)
 	dst := newStore(t)
 	c := &raceConn{Client: dial(t, rd, r), before: func() {
-		backup(t, src, owner, BackupOptions{}) // sequence 2
+		// Runs on a worker goroutine: errors, not fatal ones.
+		if _, err := Backup(ctx, src, owner, BackupOptions{chunkSize: testChunk, packSize: testPack, packMedia: testPackMedia, WorkDir: t.TempDir()}); err != nil {
+			t.Errorf("backup during the restore: %v", err) // sequence 2
+		}
 		// What the relay deletes once no manifest names it.
 		if err := os.Remove(chunkFiles(t, r.vaultDir)[0]); err != nil {
 			t.Error(err)
