@@ -467,6 +467,24 @@ func parseVaultManifest(b []byte) (*vaultManifest, error) {
 		}
 		v.packs[i].size = int(size)
 	}
+	// hash reads a hash; place where something lies in a pack.
+	hash := func(h *chatstore.Hash) bool {
+		if len(b) < 32 {
+			return false
+		}
+		copy(h[:], b)
+		b = b[32:]
+		return true
+	}
+	place := func() (pack, off, n int, ok bool) {
+		pk, ok1 := uv(npk - 1)
+		o, ok2 := uv(packMax - 1)
+		k, ok3 := uv(packMax - o)
+		if !ok1 || !ok2 || !ok3 || npk == 0 || k == 0 || o+k > uint64(v.packs[pk].size) {
+			return 0, 0, 0, false
+		}
+		return int(pk), int(o), int(k), true
+	}
 	np, ok := uv(MaxManifestSize)
 	if !ok || np > uint64(len(b)/36) {
 		return nil, bad
@@ -474,39 +492,31 @@ func parseVaultManifest(b []byte) (*vaultManifest, error) {
 	v.pieces = make([]dbPiece, np)
 	for i := range v.pieces {
 		p := &v.pieces[i]
-		if len(b) < 32 {
+		if !hash(&p.hash) {
 			return nil, bad
 		}
-		copy(p.hash[:], b)
-		b = b[32:]
-		size, ok1 := uv(pieceMax)
-		pack, ok2 := uv(npk - 1)
-		off, ok3 := uv(packMax - 1)
-		zn, ok4 := uv(packMax - off)
-		if !ok1 || !ok2 || !ok3 || !ok4 || size == 0 || zn == 0 || npk == 0 || off+zn > uint64(v.packs[pack].size) {
+		size, ok := uv(pieceMax)
+		if !ok || size == 0 {
 			return nil, bad
 		}
-		p.size, p.pack, p.off, p.n = int(size), int(pack), int(off), int(zn)
+		p.size = int(size)
+		if p.pack, p.off, p.n, ok = place(); !ok {
+			return nil, bad
+		}
 	}
 	nm, ok := uv(MaxManifestSize)
-	if !ok || nm > uint64(len(b)/35) || nm > 0 && npk == 0 {
+	if !ok || nm > uint64(len(b)/35) {
 		return nil, bad
 	}
 	v.media = make([]mediaRef, nm)
 	for i := range v.media {
 		r := &v.media[i]
-		if len(b) < 32 {
+		if !hash(&r.hash) {
 			return nil, bad
 		}
-		copy(r.hash[:], b)
-		b = b[32:]
-		pack, ok1 := uv(npk - 1)
-		off, ok2 := uv(packMax - 1)
-		n, ok3 := uv(packMax - off)
-		if !ok1 || !ok2 || !ok3 || n == 0 || off+n > uint64(v.packs[pack].size) {
+		if r.pack, r.off, r.n, ok = place(); !ok {
 			return nil, bad
 		}
-		r.pack, r.off, r.n = int(pack), int(off), int(n)
 	}
 	if len(b) != 0 {
 		return nil, bad
