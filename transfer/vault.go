@@ -41,13 +41,13 @@ import (
 //	"ferry vault v1 manifest"    AES-256-GCM key of the manifest
 //	"ferry vault v1 backup id"   the 16-byte backup ID
 //
-// The vault holds two kinds of objects: the engine manifest's media chunks
-// (raw), and packs of database pieces and small media chunks. The raw
-// database is cut into pieces
-// by content (see splitDB), so that a database that grew keeps most of its
-// pieces; the pieces a backup adds are S2-compressed and laid back to back
-// in packs of about 4 MiB (a piece alone, ~64 KiB stored, would make a
-// request per piece and an object per piece on the relay's storage). An
+// The vault holds two kinds of objects: media chunks of the engine's
+// manifest larger than packMedia (raw, one object each), and packs of up to
+// packMax bytes holding database pieces and the smaller media chunks. The
+// raw database is cut into pieces by content (see splitDB), so that a
+// database that grew keeps most of its pieces; the pieces a backup adds
+// are S2-compressed into packs (a piece alone, ~64 KiB stored, would cost a
+// request and an object on the relay's storage, and show its size). An
 // object of kind k (1 media, 3 pack) whose plaintext has BLAKE3 hash h is
 // named BLAKE3-keyed(name key, k || h): identical objects of later backups
 // with the same key have the same name, so a backup sends only what the
@@ -68,24 +68,25 @@ import (
 //	uvarint(k) || k × (a media chunk's hash (32) || uvarint(pack) ||
 //	                   uvarint(offset) || uvarint(size))
 //
-// The pieces, in order, make up the database the engine manifest describes;
-// each lies S2-compressed at offset, length bytes long, in the plaintext of
-// pack number pack. Media chunks of up to packMedia bytes lie in packs too,
-// raw (the k entries); larger ones are objects of their own. The names the manifest refers to follow from the hashes
-// and the name key. A backup after the first reads the previous manifest
-// and refers to the pieces it already stored where they are: only new
-// pieces go into new packs. A pack stays on the relay while a piece of it is
-// in use; one that the previous backup used less than half of is not
-// referred to again, its pieces in use go into new packs (so that what a
-// backup holds stays within about twice what it uses).
-// Restore fetches the media chunks and the packs holding the pieces that
-// cover the database chunks it lacks, checks every piece's hash, stages
-// media chunks with Receiver.Put (which checks them against the engine
-// manifest) and database chunks from the checked pieces, and commits: the
-// digest check covers the whole. The sequence grows by one per backup; the home remembers the
-// highest sequence it wrote or restored of each backup ID (home/vault.json),
-// so an operator serving an older manifest to that home is caught. A new
-// device can only check that the manifest is authentic.
+// The pieces, in order, make up the database the engine manifest
+// describes; each lies S2-compressed at offset, length bytes long, in the
+// plaintext of pack number pack. The k entries place the packed media
+// chunks (raw). The names the manifest refers to follow from the hashes and
+// the name key. A backup after the first reads the previous manifest and
+// refers to the pieces and chunks it already stored where they are: only
+// new ones go into new packs. A pack stays on the relay while something in
+// it is in use; one that the previous backup used less than half of is not
+// referred to again, and what of it is in use goes into new packs (so that
+// what a backup holds stays within about twice what it uses).
+//
+// Restore fetches the objects holding the media chunks and database pieces
+// the home lacks, checks every piece's hash, stages media chunks with
+// Receiver.Put (which checks them against the engine manifest) and
+// database chunks from the checked pieces, and commits: the digest check
+// covers the whole. The sequence grows by one per backup; the home
+// remembers the highest sequence it wrote or restored of each backup ID
+// (home/vault.json), so an operator serving an older manifest to that home
+// is caught. A new device can only check that the manifest is authentic.
 //
 // With a password, Argon2id(password, salt) gives by HKDF the key that
 // wraps K ("ferry vault v1 key wrap", AES-256-GCM, associated data the
