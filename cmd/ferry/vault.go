@@ -345,7 +345,8 @@ var errLostRelay = errors.New("lost the connection to the relay (it stopped answ
 func lostRelay(err error) bool {
 	var dial *swarm.DialError
 	var ne net.Error
-	return errors.As(err, &dial) || errors.Is(err, swarm.ErrDialBackoff) || errors.Is(err, swarm.ErrNoAddresses) ||
+	return errors.Is(err, vault.ErrConnLost) ||
+		errors.As(err, &dial) || errors.Is(err, swarm.ErrDialBackoff) || errors.Is(err, swarm.ErrNoAddresses) ||
 		errors.Is(err, network.ErrReset) || errors.Is(err, network.ErrNoConn) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne)
 }

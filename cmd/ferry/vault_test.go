@@ -217,6 +217,7 @@ func TestLostRelay(t *testing.T) {
 		err  error
 		want bool
 	}{
+		{"the vault client gave up", fmt.Errorf("backup: %w", fmt.Errorf("x: %w", vault.ErrConnLost)), true},
 		{"stream reset", fmt.Errorf("vault put chunk: read answer: %w", network.ErrReset), true},
 		{"redial failed", fmt.Errorf("vault get chunk: open stream: failed to dial: %w", &swarm.DialError{Peer: "x"}), true},
 		{"dial backoff", fmt.Errorf("open stream: %w", swarm.ErrDialBackoff), true},

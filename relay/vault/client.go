@@ -143,9 +143,12 @@ func (c *Client) call(ctx context.Context, op string, req request, want wire.Typ
 		if lost.IsZero() {
 			lost = time.Now()
 		}
+		if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrFrameTooLarge) {
+			return nil, fmt.Errorf("%w: %w", err, ErrProtocol) // not the connection: the relay
+		}
 		left := c.Retry - time.Since(lost)
 		if !repeatable || left <= 0 {
-			return nil, err
+			return nil, connLost{err}
 		}
 		c.Close() // the idle streams went with the connection
 		if c.OnRetry != nil {

@@ -229,8 +229,8 @@ func TestClientRetriesThroughRestart(t *testing.T) {
 	}
 
 	srv.Close()
-	if _, err := hasty.GetChunk(ctx, id, name, nil); err == nil {
-		t.Fatal("GetChunk without Retry succeeded with the relay gone")
+	if _, err := hasty.GetChunk(ctx, id, name, nil); !errors.Is(err, ErrConnLost) {
+		t.Fatalf("GetChunk without Retry with the relay gone: %v, want ErrConnLost", err)
 	}
 	got := make(chan error, 1)
 	go func() {

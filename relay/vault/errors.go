@@ -32,7 +32,19 @@ var (
 	ErrProtocol = errors.New("the relay answered something that is not the vault protocol: is it a Ferry relay with a vault?")
 	// ErrRelay: the relay failed internally; retrying may help.
 	ErrRelay = errors.New("the relay's vault failed to store or read data: try again later")
+	// ErrConnLost: the connection to the relay failed (reset, cut, timed
+	// out, or no new one could be made) and the call gave up; what the
+	// relay acknowledged before is kept. Errors carrying it read as their
+	// cause.
+	ErrConnLost = errors.New("lost the connection to the relay")
 )
+
+// connLost marks a transport failure of a call as ErrConnLost.
+type connLost struct{ err error }
+
+func (e connLost) Error() string        { return e.err.Error() }
+func (e connLost) Is(target error) bool { return target == ErrConnLost }
+func (e connLost) Unwrap() error        { return e.err }
 
 // codeOf maps an error of the server to a wire code.
 func codeOf(err error) byte {
