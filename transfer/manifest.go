@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -208,13 +209,14 @@ func (m *Manifest) encode() ([]byte, error) {
 
 // parser reads canonical fields; the first failure sticks.
 type parser struct {
-	b   []byte
-	err error
+	b        []byte
+	err      error
+	sentinel error // what a failure wraps; nil means ErrCorrupt
 }
 
 func (p *parser) fail(format string, args ...any) {
 	if p.err == nil {
-		p.err = fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+		p.err = fmt.Errorf("%w: "+format, append([]any{cmp.Or(p.sentinel, ErrCorrupt)}, args...)...)
 	}
 }
 

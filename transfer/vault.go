@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -416,111 +417,64 @@ func (v *vaultManifest) marshal() []byte {
 // parseVaultManifest parses a vault manifest's plaintext strictly. It does
 // not check the pieces against the engine manifest (checkPieces does).
 func parseVaultManifest(b []byte) (*vaultManifest, error) {
+	p := &parser{b: b, sentinel: ErrVaultCorrupt}
+	if magic := p.bytes(len(vaultMagic)); p.err == nil && !bytes.Equal(magic, vaultMagic) {
+		p.fail("not a vault manifest")
+	}
+	if ver := p.bytes(1); p.err == nil && ver[0] != vaultVersion {
+		if ver[0] < vaultVersion {
+			return nil, fmt.Errorf("vault manifest version %d: %w", ver[0], errOldVault)
+		}
+		return nil, fmt.Errorf("vault manifest version %d: %w", ver[0], ErrNewerVersion)
+	}
 	var v vaultManifest
-	if len(b) < 5+16 || !bytes.Equal(b[:4], vaultMagic) {
-		return nil, fmt.Errorf("vault manifest: bad header: %w", ErrVaultCorrupt)
+	copy(v.id[:], p.bytes(len(v.id)))
+	v.seq = p.uvarint(math.MaxInt64, "sequence")
+	v.time = int64(p.uvarint(math.MaxInt64, "time"))
+	if v.engine = p.bytes(int(p.uvarint(MaxManifestSize, "engine manifest length"))); p.err == nil && len(v.engine) == 0 {
+		p.fail("no engine manifest")
 	}
-	if b[4] != vaultVersion {
-		if b[4] < vaultVersion {
-			return nil, fmt.Errorf("vault manifest version %d: %w", b[4], errOldVault)
-		}
-		return nil, fmt.Errorf("vault manifest version %d: %w", b[4], ErrNewerVersion)
-	}
-	copy(v.id[:], b[5:21])
-	b = b[21:]
-	bad := fmt.Errorf("vault manifest: malformed: %w", ErrVaultCorrupt)
-	uv := func(max uint64) (uint64, bool) {
-		x, k := binary.Uvarint(b)
-		if k <= 0 || k != len(binary.AppendUvarint(nil, x)) || x > max {
-			return 0, false
-		}
-		b = b[k:]
-		return x, true
-	}
-	var ok bool
-	if v.seq, ok = uv(1<<63 - 1); !ok {
-		return nil, bad
-	}
-	t, ok := uv(1<<63 - 1)
-	if !ok {
-		return nil, bad
-	}
-	v.time = int64(t)
-	n, ok := uv(MaxManifestSize)
-	if !ok || n == 0 || n > uint64(len(b)) {
-		return nil, bad
-	}
-	v.engine, b = b[:n], b[n:]
-	npk, ok := uv(MaxManifestSize)
-	if !ok || npk > uint64(len(b)/33) {
-		return nil, bad
-	}
-	v.packs = make([]packRef, npk)
+	v.packs = make([]packRef, p.uvarint(uint64(len(p.b)/33), "packs"))
 	for i := range v.packs {
-		if len(b) < 32 {
-			return nil, bad
+		v.packs[i].hash = p.hash()
+		if v.packs[i].size = int(p.uvarint(packMax, "pack size")); p.err == nil && v.packs[i].size == 0 {
+			p.fail("empty pack")
 		}
-		copy(v.packs[i].hash[:], b)
-		b = b[32:]
-		size, ok := uv(packMax)
-		if !ok || size == 0 {
-			return nil, bad
+	}
+	// place reads where something lies in a pack.
+	place := func() (pack, off, n int) {
+		if len(v.packs) == 0 {
+			p.fail("a place but no packs")
+			return 0, 0, 0
 		}
-		v.packs[i].size = int(size)
-	}
-	// hash reads a hash; place where something lies in a pack.
-	hash := func(h *chatstore.Hash) bool {
-		if len(b) < 32 {
-			return false
+		pk := p.uvarint(uint64(len(v.packs)-1), "pack")
+		o := p.uvarint(packMax-1, "offset")
+		k := p.uvarint(packMax-o, "length")
+		if p.err == nil && (k == 0 || o+k > uint64(v.packs[pk].size)) {
+			p.fail("place outside its pack")
 		}
-		copy(h[:], b)
-		b = b[32:]
-		return true
+		return int(pk), int(o), int(k)
 	}
-	place := func() (pack, off, n int, ok bool) {
-		pk, ok1 := uv(npk - 1)
-		o, ok2 := uv(packMax - 1)
-		k, ok3 := uv(packMax - o)
-		if !ok1 || !ok2 || !ok3 || npk == 0 || k == 0 || o+k > uint64(v.packs[pk].size) {
-			return 0, 0, 0, false
-		}
-		return int(pk), int(o), int(k), true
-	}
-	np, ok := uv(MaxManifestSize)
-	if !ok || np > uint64(len(b)/36) {
-		return nil, bad
-	}
-	v.pieces = make([]dbPiece, np)
+	v.pieces = make([]dbPiece, p.uvarint(uint64(len(p.b)/36), "pieces"))
 	for i := range v.pieces {
-		p := &v.pieces[i]
-		if !hash(&p.hash) {
-			return nil, bad
+		d := &v.pieces[i]
+		d.hash = p.hash()
+		if d.size = int(p.uvarint(pieceMax, "piece size")); p.err == nil && d.size == 0 {
+			p.fail("empty piece")
 		}
-		size, ok := uv(pieceMax)
-		if !ok || size == 0 {
-			return nil, bad
-		}
-		p.size = int(size)
-		if p.pack, p.off, p.n, ok = place(); !ok {
-			return nil, bad
-		}
+		d.pack, d.off, d.n = place()
 	}
-	nm, ok := uv(MaxManifestSize)
-	if !ok || nm > uint64(len(b)/35) {
-		return nil, bad
-	}
-	v.media = make([]mediaRef, nm)
+	v.media = make([]mediaRef, p.uvarint(uint64(len(p.b)/35), "media chunks"))
 	for i := range v.media {
 		r := &v.media[i]
-		if !hash(&r.hash) {
-			return nil, bad
-		}
-		if r.pack, r.off, r.n, ok = place(); !ok {
-			return nil, bad
-		}
+		r.hash = p.hash()
+		r.pack, r.off, r.n = place()
 	}
-	if len(b) != 0 {
-		return nil, bad
+	if p.err == nil && len(p.b) != 0 {
+		p.fail("trailing bytes")
+	}
+	if p.err != nil {
+		return nil, fmt.Errorf("vault manifest: %w", p.err)
 	}
 	return &v, nil
 }
