@@ -453,7 +453,7 @@ func (w *failWriter) Write(p []byte) (int, error) {
 
 func TestDefaultParams(t *testing.T) {
 	p := DefaultParams()
-	if err := p.validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		t.Errorf("DefaultParams() = %+v: %v", p, err)
 	}
 	if got, want := p.MemoryKiB*1024, uint32(64<<20); got < want {

@@ -115,7 +115,7 @@ func readHeader(r io.Reader) (*header, error) {
 		h.params.MemoryKiB = binary.BigEndian.Uint32(buf[off+4:])
 		h.params.Threads = buf[off+8]
 		off += 9
-		if err := h.params.validate(); err != nil {
+		if err := h.params.Validate(); err != nil {
 			return nil, fmt.Errorf("%v: %w", err, ErrCorrupt)
 		}
 		h.pwSalt = buf[off : off+pwSaltSize]

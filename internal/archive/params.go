@@ -25,7 +25,10 @@ const (
 	maxThreads   = 16
 )
 
-func (p Params) validate() error {
+// Validate reports whether p is within the bounds above: what a writer
+// accepts and what a reader (of an archive header, or of a vault's key
+// parameters from a relay) agrees to spend.
+func (p Params) Validate() error {
 	switch {
 	case p.Time < 1 || p.Time > maxTime:
 		return fmt.Errorf("argon2id time %d outside 1..%d", p.Time, maxTime)

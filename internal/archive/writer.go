@@ -41,7 +41,7 @@ func NewPasswordWriter(w io.Writer, password []byte, p Params, frames uint64) (*
 	if len(password) == 0 {
 		return nil, Key{}, errors.New("archive: new password archive: empty password")
 	}
-	if err := p.validate(); err != nil {
+	if err := p.Validate(); err != nil {
 		return nil, Key{}, fmt.Errorf("archive: new password archive: %w", err)
 	}
 	key, err := NewKey()

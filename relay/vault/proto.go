@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/ferryhq/ferry/internal/archive"
@@ -210,14 +211,14 @@ func parseParamsFrom(p *reader) (archive.Params, [SaltSize]byte) {
 		p.fail("key slot version %d", v[0])
 	}
 	var pr archive.Params
-	pr.Time = uint32(p.uvarint(maxTime))
-	pr.MemoryKiB = uint32(p.uvarint(maxMemoryKiB))
+	pr.Time = uint32(p.uvarint(math.MaxUint32)) // bounded by Validate below
+	pr.MemoryKiB = uint32(p.uvarint(math.MaxUint32))
 	if v := p.bytes(1); p.err == nil {
 		pr.Threads = v[0]
 	}
 	copy(salt[:], p.bytes(SaltSize))
 	if p.err == nil {
-		if err := ValidParams(pr); err != nil {
+		if err := pr.Validate(); err != nil {
 			p.fail("%v", err)
 		}
 	}
@@ -246,28 +247,6 @@ func parseKeyParams(b []byte) (archive.Params, [SaltSize]byte, error) {
 	pr, salt := parseParamsFrom(p)
 	p.end()
 	return pr, salt, p.err
-}
-
-// Bounds of Argon2id parameters, as internal/archive enforces them.
-const (
-	maxTime      = 16
-	maxMemoryKiB = 128 << 10
-	maxThreads   = 16
-)
-
-// ValidParams reports whether p is within the bounds a relay and a client
-// accept: the same as internal/archive's, so that a hostile relay cannot
-// make a client spend gigabytes or hours before it can say "wrong password".
-func ValidParams(p archive.Params) error {
-	switch {
-	case p.Time < 1 || p.Time > maxTime:
-		return fmt.Errorf("argon2id time %d outside 1..%d", p.Time, maxTime)
-	case p.Threads < 1 || p.Threads > maxThreads:
-		return fmt.Errorf("argon2id threads %d outside 1..%d", p.Threads, maxThreads)
-	case p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > maxMemoryKiB:
-		return fmt.Errorf("argon2id memory %d KiB outside %d..%d", p.MemoryKiB, 8*uint32(p.Threads), maxMemoryKiB)
-	}
-	return nil
 }
 
 func appendBackups(b []byte, list []Backup) []byte {
