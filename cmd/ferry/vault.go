@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -339,17 +335,10 @@ func (a *app) relayWaitFlag(fs *pflag.FlagSet) {
 // relay holds are not sent again, and a restore keeps what it verified.
 var errLostRelay = errors.New("lost the connection to the relay (it stopped answering or restarted, or the network dropped)")
 
-// lostRelay tells the connection to the relay failing (a reset stream or
-// connection, a dial that fails when a new stream needs one, a call that
-// timed out) from an answer of the relay and from a failure on this device.
-func lostRelay(err error) bool {
-	var dial *swarm.DialError
-	var ne net.Error
-	return errors.Is(err, vault.ErrConnLost) ||
-		errors.As(err, &dial) || errors.Is(err, swarm.ErrDialBackoff) || errors.Is(err, swarm.ErrNoAddresses) ||
-		errors.Is(err, network.ErrReset) || errors.Is(err, network.ErrNoConn) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne)
-}
+// lostRelay tells the connection to the relay failing after it was made
+// (the vault client marks a call that gave up on it) from an answer of the
+// relay and from a failure on this device.
+func lostRelay(err error) bool { return errors.Is(err, vault.ErrConnLost) }
 
 // vaultErr shows a vault failure as its sentence (errors.Is still sees the
 // whole chain).
