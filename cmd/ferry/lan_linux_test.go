@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,105 +16,11 @@ import (
 	"github.com/ferryhq/ferry/internal/netns"
 )
 
-// proc is a ferry process running in a network namespace, its stdout read
-// line by line as it comes.
-type proc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	lines  chan string
-	stderr *lockedBuffer
-	done   chan struct{}
-	err    error // valid after done
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startFerry starts ferry with args inside ns.
 func startFerry(t *testing.T, ns *netns.NS, args ...string) *proc {
 	t.Helper()
 	cmd := ns.Command(context.Background(), ferryBin, args...)
-	cmd.Env = withoutEmpty(append(os.Environ(), "FERRY_HOME=", "FERRY_PASSWORD="))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, cmd: cmd, lines: make(chan string, 4096), stderr: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	if err := ns.Start(cmd); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p
-}
-
-// waitLine returns the first stdout line for which match is true.
-func (p *proc) waitLine(match func(string) bool, timeout time.Duration) string {
-	p.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				p.t.Fatalf("ferry %v ended before the expected line (err %v)\nstderr: %s", p.cmd.Args[3:], p.wait(), p.stderr)
-			}
-			if match(l) {
-				return l
-			}
-		case <-deadline:
-			p.t.Fatalf("ferry %v: no expected line within %s\nstderr: %s", p.cmd.Args[3:], timeout, p.stderr)
-		}
-	}
-}
-
-// wait waits for the process to end and returns its error.
-func (p *proc) wait() error {
-	for range p.lines {
-	}
-	<-p.done
-	return p.err
-}
-
-// waitOK waits for exit status 0.
-func (p *proc) waitOK(timeout time.Duration) {
-	p.t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.t.Fatalf("ferry %v did not finish within %s\nstderr: %s", p.cmd.Args[3:], timeout, p.stderr)
-	}
-	if err := p.wait(); err != nil {
-		p.t.Fatalf("ferry %v: %v\nstderr: %s", p.cmd.Args[3:], err, p.stderr)
-	}
-}
-
-// kill9 kills the process the hard way, by PID.
-func (p *proc) kill9() {
-	_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
-	_ = p.wait()
+	return startCmd(t, cmd, args, func() error { return ns.Start(cmd) })
 }
 
 // event parses a --json event line (nil if the line is not one).
@@ -184,7 +87,7 @@ func TestLANMigrationWithDaemons(t *testing.T) {
 		t.Cleanup(func() {
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
 			if err := p.wait(); err != nil {
-				t.Errorf("daemon in %s did not stop cleanly on SIGTERM: %v\n%s", d.home, err, p.stderr)
+				t.Errorf("daemon in %s did not stop cleanly on SIGTERM: %v\n%s", d.home, err, p.errText())
 			}
 			if _, err := os.Stat(socketPath(d.home)); !os.IsNotExist(err) {
 				t.Errorf("daemon left its socket %s behind", socketPath(d.home))
@@ -218,7 +121,7 @@ func TestLANMigrationWithDaemons(t *testing.T) {
 	if got2.Bytes >= got.Bytes/2 {
 		t.Errorf("second migration moved %d bytes, the first %d: want only the new data", got2.Bytes, got.Bytes)
 	}
-	if strings.Contains(recv.stderr.String(), "paired with") {
+	if strings.Contains(recv.errText(), "paired with") {
 		t.Errorf("second migration paired again; want the trusted device recognised")
 	}
 }
@@ -244,8 +147,8 @@ func TestLANWrongCodeAndGuess(t *testing.T) {
 	}{{n.b, homeB}, {c, homeC}} {
 		p := startFerry(t, try.ns, "--home", try.home, "receive", wrong, "--yes")
 		err := p.wait()
-		if err == nil || !strings.Contains(p.stderr.String(), "the code did not match") {
-			t.Fatalf("receive with a wrong code: err %v, stderr %q; want a failure saying the code did not match", err, p.stderr)
+		if err == nil || !strings.Contains(p.errText(), "the code did not match") {
+			t.Fatalf("receive with a wrong code: err %v, stderr %q; want a failure saying the code did not match", err, p.errText())
 		}
 	}
 	for i := 0; i < 2; i++ {
@@ -358,8 +261,8 @@ func TestLANReceiverDiskFull(t *testing.T) {
 	send, code := sendCode(t, n.a, homeA)
 	recv := startFerry(t, n.b, "--home", homeB, "receive", code, "--yes")
 	err := recv.wait()
-	if err == nil || !strings.Contains(recv.stderr.String(), "not enough free disk space") {
-		t.Fatalf("receive onto a full disk: err %v, stderr %q; want a failure saying the disk is full", err, recv.stderr)
+	if err == nil || !strings.Contains(recv.errText(), "not enough free disk space") {
+		t.Fatalf("receive onto a full disk: err %v, stderr %q; want a failure saying the disk is full", err, recv.errText())
 	}
 	if s := stats(t, homeB); s != before {
 		t.Errorf("receiver's history changed on a full disk: %+v, want %+v", s, before)

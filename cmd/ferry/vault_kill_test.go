@@ -1,14 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -154,11 +149,11 @@ func TestVaultRelayKilledProcesses(t *testing.T) {
 
 // waitRelayLost waits for the --json event saying the connection to the
 // relay was lost and the command is trying again.
-func (p *ferryProc) waitRelayLost() {
+func (p *proc) waitRelayLost() {
 	p.t.Helper()
-	if _, ok := p.line(p.stderr, func(l string) bool { return strings.Contains(l, `"event":"relay_lost"`) }, 30*time.Second); !ok {
+	if _, ok := p.line(p.errLines, func(l string) bool { return strings.Contains(l, `"event":"relay_lost"`) }, 30*time.Second); !ok {
 		code, stdout, stderr := p.exit(time.Minute)
-		p.t.Fatalf("ferry %v: no relay_lost event after the relay was killed: exit %d\nstdout: %s\nstderr: %s", p.cmd.Args[1:], code, stdout, stderr)
+		p.t.Fatalf("ferry %v: no relay_lost event after the relay was killed: exit %d\nstdout: %s\nstderr: %s", p.name, code, stdout, stderr)
 	}
 }
 
@@ -196,7 +191,7 @@ type relayProc struct {
 	port        int
 	data, vault string
 	id          string
-	p           *ferryProc
+	p           *proc
 }
 
 func startRelayProc(t *testing.T, data, vault string) *relayProc {
@@ -238,82 +233,6 @@ func (r *relayProc) start() {
 // kill9 kills the relay with SIGKILL, by PID, and waits for it to be gone.
 func (r *relayProc) kill9() { r.p.kill9() }
 
-// ferryProc is a ferry process whose output is read line by line as it
-// comes.
-type ferryProc struct {
-	t              *testing.T
-	cmd            *exec.Cmd
-	stdout, stderr chan string // lines as they come (a full channel drops them)
-	done           chan struct{}
-	err            error // valid after done
-
-	mu             sync.Mutex
-	outLog, errLog strings.Builder // guarded by mu: everything printed
-}
-
-func startProc(t *testing.T, args ...string) *ferryProc {
-	t.Helper()
-	cmd := exec.Command(ferryBin, args...)
-	cmd.Env = withoutEmpty(append(os.Environ(), "FERRY_HOME=", "FERRY_PASSWORD="))
-	outPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errPipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &ferryProc{t: t, cmd: cmd, stdout: make(chan string, 1024), stderr: make(chan string, 1024), done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	read := func(r io.Reader, ch chan string, log *strings.Builder) {
-		defer wg.Done()
-		defer close(ch)
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			p.mu.Lock()
-			log.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-			select {
-			case ch <- sc.Text():
-			default:
-			}
-		}
-	}
-	wg.Add(2)
-	go read(outPipe, p.stdout, &p.outLog)
-	go read(errPipe, p.stderr, &p.errLog)
-	go func() {
-		wg.Wait()
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(p.kill9)
-	return p
-}
-
-// line returns the first line of ch for which match is true; false when
-// the process ends or timeout passes first.
-func (p *ferryProc) line(ch chan string, match func(string) bool, timeout time.Duration) (string, bool) {
-	deadline := time.After(timeout)
-	for {
-		select {
-		case l, ok := <-ch:
-			if !ok {
-				return "", false
-			}
-			if match(l) {
-				return l, true
-			}
-		case <-deadline:
-			return "", false
-		}
-	}
-}
-
 type progressLine struct {
 	Event string `json:"event"`
 	Phase string `json:"phase"`
@@ -323,62 +242,22 @@ type progressLine struct {
 
 // progressPast waits for a --json progress line of phase beyond frac of its
 // total, and fails if the work ends first.
-func (p *ferryProc) progressPast(phase string, frac float64) progressLine {
+func (p *proc) progressPast(phase string, frac float64) progressLine {
 	p.t.Helper()
 	var pl progressLine
-	_, ok := p.line(p.stderr, func(l string) bool {
+	_, ok := p.line(p.errLines, func(l string) bool {
 		pl = progressLine{}
 		return json.Unmarshal([]byte(l), &pl) == nil && pl.Event == "progress" && pl.Phase == phase &&
 			pl.Total > 0 && float64(pl.Done) > frac*float64(pl.Total)
 	}, time.Minute)
 	if !ok {
 		code, stdout, stderr := p.exit(time.Minute)
-		p.t.Fatalf("ferry %v: no %s progress past %.0f%%: exit %d\nstdout: %s\nstderr: %s", p.cmd.Args[1:], phase, frac*100, code, stdout, stderr)
+		p.t.Fatalf("ferry %v: no %s progress past %.0f%%: exit %d\nstdout: %s\nstderr: %s", p.name, phase, frac*100, code, stdout, stderr)
 	}
 	if pl.Done >= pl.Total {
-		p.t.Fatalf("ferry %v: %s finished (%d of %d) before it could be cut: the link is too fast", p.cmd.Args[1:], phase, pl.Done, pl.Total)
+		p.t.Fatalf("ferry %v: %s finished (%d of %d) before it could be cut: the link is too fast", p.name, phase, pl.Done, pl.Total)
 	}
 	return pl
-}
-
-// exit waits for the process to end and returns its exit code and output.
-func (p *ferryProc) exit(timeout time.Duration) (int, string, string) {
-	p.t.Helper()
-	go func() {
-		for range p.stdout {
-		}
-	}()
-	go func() {
-		for range p.stderr {
-		}
-	}()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		p.kill9()
-		p.t.Fatalf("ferry %v did not end within %s\nstderr: %s", p.cmd.Args[1:], timeout, p.errLog.String())
-	}
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		code = ee.ExitCode()
-	} else if p.err != nil {
-		p.t.Fatalf("ferry %v: %v", p.cmd.Args[1:], p.err)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return code, p.outLog.String(), p.errLog.String()
-}
-
-// kill9 kills the process with SIGKILL, by PID, and waits for it to end.
-func (p *ferryProc) kill9() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Kill() // SIGKILL to this PID
-	<-p.done
 }
 
 // slowLink forwards TCP connections from a port of its own to target,
