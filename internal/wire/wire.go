@@ -136,15 +136,9 @@ func (r *Reader) NextInto(buf []byte) (Type, []byte, error) {
 // frame reads one frame (type and body) into buf, or a new buffer if it
 // does not fit.
 func (r *Reader) frame(buf []byte) ([]byte, error) {
-	n, err := binary.ReadUvarint(r.r)
+	n, err := r.length()
 	if err != nil {
-		if err == io.EOF {
-			return nil, io.EOF
-		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, io.ErrUnexpectedEOF
-		}
-		return nil, ErrMalformed
+		return nil, err
 	}
 	if n == 0 {
 		return nil, ErrMalformed
@@ -163,6 +157,30 @@ func (r *Reader) frame(buf []byte) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// length reads a frame's length prefix. An error of the stream (a reset, a
+// deadline) is returned as it is, so that a caller can tell a lost connection
+// from a peer that sent something that is not a frame (ErrMalformed).
+func (r *Reader) length() (uint64, error) {
+	var n uint64
+	for i := 0; i < binary.MaxVarintLen64; i++ {
+		b, err := r.r.ReadByte()
+		if err != nil {
+			if err == io.EOF && i > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		if i == binary.MaxVarintLen64-1 && b > 1 {
+			return 0, ErrMalformed // overflows 64 bits
+		}
+		n |= uint64(b&0x7f) << (7 * i)
+		if b < 0x80 {
+			return n, nil
+		}
+	}
+	return 0, ErrMalformed
 }
 
 // WriteError sends an Error message.

@@ -125,6 +125,45 @@ func TestTruncatedAndOversized(t *testing.T) {
 	}
 }
 
+// errAfter reads its bytes, then fails with err, as a reset stream does.
+type errAfter struct {
+	b   []byte
+	err error
+}
+
+func (r *errAfter) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, r.err
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+// A stream that fails (reset, deadline) is the stream's error, not a
+// malformed frame: the vault client retries the one and not the other.
+func TestStreamErrorIsNotMalformed(t *testing.T) {
+	reset := errors.New("stream reset")
+	var buf bytes.Buffer
+	if err := Write(&buf, Chunk, make([]byte, 300)); err != nil {
+		t.Fatal(err)
+	}
+	full := buf.Bytes()
+	for _, cut := range []int{0, 1, 2, 10} { // before, inside and after the length
+		_, _, err := NewReader(&errAfter{b: full[:cut], err: reset}).Next()
+		if !errors.Is(err, reset) {
+			t.Errorf("cut at %d: got %v, want the stream's error", cut, err)
+		}
+	}
+	overflow := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}
+	if _, _, err := NewReader(bytes.NewReader(overflow)).Next(); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a length over 64 bits: got %v, want ErrMalformed", err)
+	}
+	if _, _, err := NewReader(bytes.NewReader(append(overflow[:9:9], 0x80, 1))).Next(); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a length of 11 bytes: got %v, want ErrMalformed", err)
+	}
+}
+
 func FuzzReader(f *testing.F) {
 	var buf bytes.Buffer
 	_ = Write(&buf, GetChunk, PutIndex(3))
