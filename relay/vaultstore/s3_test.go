@@ -14,15 +14,27 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// withPath returns the MinIO URL u with its path replaced.
+// withPath returns the MinIO URL u with its path replaced; the path's
+// bucket is prefixed with u's own, which is unique to the test (the server
+// may be shared with other tests).
 func withPath(t *testing.T, u, path string) string {
 	t.Helper()
 	p, err := url.Parse(u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Path = path
+	p.Path = p.Path + "-" + strings.TrimPrefix(path, "/")
 	return p.String()
+}
+
+// bucketOf returns the bucket a store URL names.
+func bucketOf(t *testing.T, u string) string {
+	t.Helper()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.SplitN(strings.TrimPrefix(p.Path, "/"), "/", 2)[0]
 }
 
 func TestS3Conformance(t *testing.T) {
@@ -66,7 +78,7 @@ func TestS3NoIncompleteUploads(t *testing.T) {
 		}
 		assertMissing(t, s, key)
 		var uploads []string
-		for u := range c.ListIncompleteUploads(ctx, miniotest.Bucket, "", true) {
+		for u := range c.ListIncompleteUploads(ctx, bucketOf(t, base), "", true) {
 			if u.Err != nil {
 				t.Fatal(u.Err)
 			}
@@ -88,7 +100,8 @@ func TestS3NoIncompleteUploads(t *testing.T) {
 func TestS3ForeignObjects(t *testing.T) {
 	base := miniotest.Start(t)
 	ctx := context.Background()
-	s, err := NewS3(ctx, withPath(t, base, "/bkt/p"))
+	storeURL := withPath(t, base, "/bkt/p")
+	s, err := NewS3(ctx, storeURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +113,7 @@ func TestS3ForeignObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"p/a.txt", "p/x y", "p/.d/k", "p2/k", "k", "p/%2e"} {
-		if _, err := c.PutObject(ctx, "bkt", name, strings.NewReader("f"), 1, minio.PutObjectOptions{}); err != nil {
+		if _, err := c.PutObject(ctx, bucketOf(t, storeURL), name, strings.NewReader("f"), 1, minio.PutObjectOptions{}); err != nil {
 			t.Fatalf("PutObject(%q): %v", name, err)
 		}
 	}

@@ -1,14 +1,18 @@
-// Package miniotest starts a throwaway MinIO server on loopback for tests
-// of code that talks to S3-compatible storage.
+// Package miniotest gives tests of code that talks to S3-compatible storage
+// a bucket of their own on a MinIO server on loopback: the one CI starts
+// (named by $FERRY_TEST_S3), or else a throwaway server per test.
 package miniotest
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"go/build"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,11 +24,14 @@ import (
 // InstallHint tells how to get the binary Start needs.
 const InstallHint = "go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
 
+// EnvServer names the variable with the URL of a running server for Start
+// to use instead of starting one: s3://USER:PASSWORD@127.0.0.1:PORT
+// (.ci/run starts one and sets it). Its host must be a loopback address.
+const EnvServer = "FERRY_TEST_S3"
+
 const (
 	user     = "ferrytest"
 	password = "ferrytest-secret"
-	// Bucket is the bucket named in the URL Start returns.
-	Bucket = "vault"
 )
 
 // Binary returns the path of the minio binary: on PATH, else in
@@ -42,15 +49,51 @@ func Binary() string {
 	return ""
 }
 
-// Start runs a MinIO server on 127.0.0.1 with a free port, its own data
-// directory and credentials, waits until it is live, and returns its URL in
-// the form vaultstore.NewS3 takes:
+// Start returns the URL of a bucket of the test's own, which does not exist
+// yet, in the form vaultstore.NewS3 takes:
 //
-//	s3://USER:PASSWORD@127.0.0.1:PORT/vault?secure=false
+//	s3://USER:PASSWORD@127.0.0.1:PORT/BUCKET?secure=false
 //
-// (the bucket "vault" does not exist yet). The server is killed when the
-// test ends. Without a minio binary, Start skips the test.
+// The server is the one $FERRY_TEST_S3 names, if set; otherwise Start runs
+// a MinIO server on 127.0.0.1 with a free port, its own data directory and
+// credentials, waits until it is live, and kills it when the test ends.
+// Without either, Start skips the test. The bucket's name is random and at
+// most 40 characters, so a test may derive other names from it.
 func Start(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(EnvServer)
+	if base == "" {
+		base = startServer(t)
+	} else if err := checkLoopback(base); err != nil {
+		t.Fatalf("miniotest: $%s: %v", EnvServer, err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("miniotest: %v", err)
+	}
+	var r [8]byte
+	rand.Read(r[:])
+	u.Path = "/ft-" + hex.EncodeToString(r[:])
+	u.RawQuery = "secure=false"
+	return u.String()
+}
+
+// checkLoopback accepts only a server URL on a loopback address: tests talk
+// to nothing else.
+func checkLoopback(base string) error {
+	u, err := url.Parse(base)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address", u.Hostname())
+	}
+	return nil
+}
+
+// startServer runs a server for the test alone and returns its URL without
+// a bucket.
+func startServer(t testing.TB) string {
 	t.Helper()
 	bin := Binary()
 	if bin == "" {
@@ -110,7 +153,7 @@ func start(t testing.TB, bin string) (string, error) {
 		return "", fmt.Errorf("minio on %s: %w (exit: %v); output:\n%s", addr, err, waitErr, out.String())
 	}
 	t.Cleanup(stop)
-	return fmt.Sprintf("s3://%s:%s@%s/%s?secure=false", user, password, addr, Bucket), nil
+	return fmt.Sprintf("s3://%s:%s@%s", user, password, addr), nil
 }
 
 // waitLive polls MinIO's liveness endpoint until it answers 200 without
