@@ -1216,13 +1216,8 @@ func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts R
 	if err != nil {
 		return Result{}, fmt.Errorf("restore: %w", err)
 	}
-	// The database first: its digest check then runs while the media
-	// still download (see Receiver.startVerify).
 	plan := planRestore(recv, vm.pieces, opts.Progress)
-	err = downloadDB(ctx, conn, vk, recv, vm, plan)
-	if err == nil {
-		err = downloadMedia(ctx, conn, vk, recv, vm, plan)
-	}
+	err = download(ctx, conn, vk, recv, vm, plan)
 	var res Result
 	if err == nil {
 		res, err = recv.Commit(ctx)
@@ -1361,28 +1356,47 @@ func (p *restorePlan) fetched(n int) {
 	}
 }
 
-// downloadMedia fetches the media chunks of the plan: the packs holding
-// some, and the others one by one.
-func downloadMedia(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver, vm *vaultManifest, plan *restorePlan) error {
+// download fetches what the plan needs, each object once: first the packs
+// holding database pieces (with the media chunks of the plan they also
+// hold), then it stages the database chunks the pieces cover, then it
+// fetches the other packs and the media chunks stored alone. The database
+// comes first so that its digest check runs while the media still
+// download (see Receiver.startVerify).
+func download(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver, vm *vaultManifest, plan *restorePlan) error {
 	m := recv.Manifest()
 	where := make(map[chatstore.Hash]mediaRef, len(vm.media))
 	for _, r := range vm.media {
 		where[r.hash] = r
 	}
-	byPack := map[int][]int{} // pack → the chunks of the plan in it
-	var packs, alone []int
+	type packWork struct{ pieces, media []int } // of the plan, in one pack
+	work := map[int]*packWork{}
+	var dbPacks, mediaPacks, alone []int
+	in := func(pk int, list *[]int) *packWork {
+		w := work[pk]
+		if w == nil {
+			w = &packWork{}
+			work[pk] = w
+			*list = append(*list, pk)
+		}
+		return w
+	}
+	for _, k := range plan.pieces {
+		w := in(vm.pieces[k].pack, &dbPacks)
+		w.pieces = append(w.pieces, k)
+	}
 	for _, i := range plan.media {
 		r, ok := where[m.Chunk(i).Hash]
 		if !ok {
 			alone = append(alone, i)
 			continue
 		}
-		if _, ok := byPack[r.pack]; !ok {
-			packs = append(packs, r.pack)
-		}
-		byPack[r.pack] = append(byPack[r.pack], i)
+		w := in(r.pack, &mediaPacks)
+		w.media = append(w.media, i)
 	}
-	put := func(i int, data []byte) error {
+
+	bufs := make([][]byte, vaultWorkers) // per worker, reused: sealed objects
+	raws := make([][]byte, vaultWorkers) // and decoded pieces, staged chunks
+	putMedia := func(i int, data []byte) error {
 		// Put checks the bytes against the manifest's hash.
 		if err := recv.Put(i, data); err != nil {
 			if errors.Is(err, ErrChunkCorrupt) {
@@ -1393,74 +1407,12 @@ func downloadMedia(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Rec
 		plan.fetched(m.Chunk(i).Size)
 		return nil
 	}
-	bufs := make([][]byte, vaultWorkers) // one per worker, reused
-	return parallel(ctx, len(packs)+len(alone), func(ctx context.Context, w, k int) error {
-		if k >= len(packs) {
-			i := alone[k-len(packs)]
-			data, err := fetch(ctx, conn, vk, vk.name(objMedia, m.Chunk(i).Hash), &bufs[w])
-			if err != nil {
-				return fmt.Errorf("chunk %d: %w", i, err)
-			}
-			return put(i, data)
-		}
-		pk := packs[k]
+	getPack := func(ctx context.Context, w, pk int) error {
 		plain, err := fetch(ctx, conn, vk, vk.name(objPack, vm.packs[pk].hash), &bufs[w])
 		if err != nil {
-			return fmt.Errorf("media pack %d: %w", pk, err)
+			return fmt.Errorf("pack %d: %w", pk, err)
 		}
-		for _, i := range byPack[pk] {
-			r := where[m.Chunk(i).Hash]
-			if r.off+r.n > len(plain) {
-				return fmt.Errorf("media pack %d: %w", pk, ErrVaultCorrupt)
-			}
-			if err := put(i, plain[r.off:r.off+r.n]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// fetch gets and opens one object, reading it into *buf (kept for the
-// next call); the plaintext returned lies in *buf.
-func fetch(ctx context.Context, conn VaultConn, vk *vaultKeys, n [32]byte, buf *[]byte) ([]byte, error) {
-	sealed, err := conn.GetChunk(ctx, vk.id, n, *buf)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, asUser(ErrVaultIncomplete, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	*buf = sealed[:0]
-	return open(vk.chunk, sealed, vk.chunkAD(n))
-}
-
-// downloadDB fetches the packs holding the pieces of the plan, checks each
-// piece against the manifest and writes it where it belongs in the staged
-// database, then stages the database chunks the pieces cover.
-func downloadDB(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver, vm *vaultManifest, plan *restorePlan) error {
-	if len(plan.dbChunks) == 0 {
-		return nil
-	}
-	m := recv.Manifest()
-	byPack := map[int][]int{} // pack → the pieces of the plan in it
-	var packs []int
-	for _, k := range plan.pieces {
-		pk := vm.pieces[k].pack
-		if _, ok := byPack[pk]; !ok {
-			packs = append(packs, pk)
-		}
-		byPack[pk] = append(byPack[pk], k)
-	}
-	bufs := make([][]byte, vaultWorkers)
-	raws := make([][]byte, vaultWorkers)
-	err := parallel(ctx, len(packs), func(ctx context.Context, w, j int) error {
-		pk := packs[j]
-		plain, err := fetch(ctx, conn, vk, vk.name(objPack, vm.packs[pk].hash), &bufs[w])
-		if err != nil {
-			return fmt.Errorf("database pack %d: %w", pk, err)
-		}
-		for _, k := range byPack[pk] {
+		for _, k := range work[pk].pieces {
 			p := vm.pieces[k]
 			var raw []byte
 			if p.off+p.n <= len(plain) {
@@ -1484,18 +1436,57 @@ func downloadDB(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiv
 			}
 			plan.fetched(p.size)
 		}
+		for _, i := range work[pk].media {
+			r := where[m.Chunk(i).Hash]
+			if r.off+r.n > len(plain) {
+				return fmt.Errorf("pack %d: %w", pk, ErrVaultCorrupt)
+			}
+			if err := putMedia(i, plain[r.off:r.off+r.n]); err != nil {
+				return err
+			}
+		}
 		return nil
+	}
+
+	err := parallel(ctx, len(dbPacks), func(ctx context.Context, w, j int) error {
+		return getPack(ctx, w, dbPacks[j])
 	})
+	if err == nil && len(plan.dbChunks) > 0 {
+		err = parallel(ctx, len(plan.dbChunks), func(ctx context.Context, w, j int) error {
+			if cap(raws[w]) < m.ChunkSize {
+				raws[w] = make([]byte, m.ChunkSize)
+			}
+			return recv.stageWritten(plan.dbChunks[j], raws[w])
+		})
+	}
 	if err != nil {
 		return err
 	}
-	need := plan.dbChunks
-	return parallel(ctx, len(need), func(ctx context.Context, w, j int) error {
-		if cap(raws[w]) < m.ChunkSize {
-			raws[w] = make([]byte, m.ChunkSize)
+	return parallel(ctx, len(mediaPacks)+len(alone), func(ctx context.Context, w, j int) error {
+		if j < len(mediaPacks) {
+			return getPack(ctx, w, mediaPacks[j])
 		}
-		return recv.stageWritten(need[j], raws[w])
+		i := alone[j-len(mediaPacks)]
+		data, err := fetch(ctx, conn, vk, vk.name(objMedia, m.Chunk(i).Hash), &bufs[w])
+		if err != nil {
+			return fmt.Errorf("chunk %d: %w", i, err)
+		}
+		return putMedia(i, data)
 	})
+}
+
+// fetch gets and opens one object, reading it into *buf (kept for the
+// next call); the plaintext returned lies in *buf.
+func fetch(ctx context.Context, conn VaultConn, vk *vaultKeys, n [32]byte, buf *[]byte) ([]byte, error) {
+	sealed, err := conn.GetChunk(ctx, vk.id, n, *buf)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, asUser(ErrVaultIncomplete, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	*buf = sealed[:0]
+	return open(vk.chunk, sealed, vk.chunkAD(n))
 }
 
 // parallel runs fn for k = 0..n-1 on vaultWorkers goroutines (w is the

@@ -104,8 +104,9 @@ func dial(t *testing.T, h host.Host, r *vaultRelay) *vault.Client {
 	return c
 }
 
-func backup(t *testing.T, s *chatstore.Store, conn VaultConn, opts BackupOptions) BackupResult {
-	t.Helper()
+// testOpts gives opts the tests' sizes of chunks and packs, a work
+// directory, and cheap Argon2id parameters for a password.
+func testOpts(t *testing.T, opts BackupOptions) BackupOptions {
 	opts.chunkSize, opts.packSize, opts.packMedia = testChunk, testPack, testPackMedia
 	if opts.WorkDir == "" {
 		opts.WorkDir = t.TempDir()
@@ -113,7 +114,12 @@ func backup(t *testing.T, s *chatstore.Store, conn VaultConn, opts BackupOptions
 	if len(opts.Password) > 0 && opts.Params == (archive.Params{}) {
 		opts.Params = cheapParams
 	}
-	res, err := Backup(context.Background(), s, conn, opts)
+	return opts
+}
+
+func backup(t *testing.T, s *chatstore.Store, conn VaultConn, opts BackupOptions) BackupResult {
+	t.Helper()
+	res, err := Backup(context.Background(), s, conn, testOpts(t, opts))
 	if err != nil {
 		t.Fatalf("Backup: %v", err)
 	}
@@ -155,7 +161,8 @@ func TestVaultBackupRestore(t *testing.T) {
 			}
 			var done, total int64
 			ropts.Progress = func(d, t int64) { done, total = d, t } // one call at a time
-			got, err := Restore(context.Background(), dial(t, device(t), r), dst, ropts)
+			counted := &countConn{Client: dial(t, device(t), r), gets: map[[32]byte]int{}}
+			got, err := Restore(context.Background(), counted, dst, ropts)
 			if err != nil {
 				t.Fatalf("Restore: %v", err)
 			}
@@ -173,6 +180,16 @@ func TestVaultBackupRestore(t *testing.T) {
 			}
 			if media := m.NumChunks() - len(m.DBChunks); len(vm.media) == 0 || len(vm.media) == media {
 				t.Errorf("%d of %d media chunks in packs: want some, not all (packed up to %d bytes)", len(vm.media), media, testPackMedia)
+			}
+			// Each object was fetched once, the pack that holds the last
+			// database pieces and the first packed media chunks too.
+			if last := vm.pieces[len(vm.pieces)-1].pack; !slices.ContainsFunc(vm.media, func(r mediaRef) bool { return r.pack == last }) {
+				t.Errorf("no pack holds both database pieces and media chunks")
+			}
+			for n, k := range counted.gets {
+				if k != 1 {
+					t.Errorf("object %x fetched %d times, want once", n[:4], k)
+				}
 			}
 			// Progress covers the database as well as the media.
 			if total <= want.MediaBytes || done != total {
@@ -469,7 +486,7 @@ func TestVaultAccounts(t *testing.T) {
 	// Another device cannot overwrite it by backing up with the same key.
 	other := newStore(t)
 	seed(t, other, 5, 0, 3)
-	if _, err := Backup(ctx, other, cb, BackupOptions{Key: &res.Key, chunkSize: testChunk, packSize: testPack, packMedia: testPackMedia, WorkDir: t.TempDir()}); !errors.Is(err, vault.ErrForbidden) {
+	if _, err := Backup(ctx, other, cb, testOpts(t, BackupOptions{Key: &res.Key})); !errors.Is(err, vault.ErrForbidden) {
 		t.Errorf("another device backs up over it: %v; want vault.ErrForbidden", err)
 	}
 	if err := ca.Delete(ctx, res.ID); err != nil {
@@ -520,18 +537,21 @@ func (k *killConn) GetChunk(ctx context.Context, id [16]byte, n [32]byte, buf []
 func TestVaultRelayKilled(t *testing.T) {
 	r := startVaultRelay(t)
 	ctx := context.Background()
-	src, want := seededStore(t, 1)
+	src := newStore(t)
+	want := seed(t, src, 150, 1<<20, 1) // enough objects for a restore to be cut a quarter of the way
 	h := device(t)
 	kc := &killConn{Client: dial(t, h, r), putAt: 4, kill: func() { r.srv.Close() }}
 	kc.Client.Timeout = 20 * time.Second
-	_, err := Backup(ctx, src, kc, BackupOptions{chunkSize: testChunk, packSize: testPack, packMedia: testPackMedia, WorkDir: t.TempDir()})
+	_, err := Backup(ctx, src, kc, testOpts(t, BackupOptions{}))
 	if err == nil {
 		t.Fatal("Backup through a relay killed mid-upload succeeded")
 	}
 	r.restart()
 	res := backup(t, src, dial(t, h, r), BackupOptions{})
-	if res.ChunksSkipped == 0 || res.ChunksSent == res.Chunks {
-		t.Errorf("resumed backup sent %d of %d chunks, skipped %d: want the stored ones skipped", res.ChunksSent, res.Chunks, res.ChunksSkipped)
+	// The packs come first and are the same again: every object stored
+	// before the kill is skipped.
+	if stored := int(kc.puts.Load()); res.ChunksSkipped < stored || res.ChunksSent == res.Chunks {
+		t.Errorf("resumed backup sent %d of %d chunks, skipped %d: want the %d stored before the kill skipped", res.ChunksSent, res.Chunks, res.ChunksSkipped, stored)
 	}
 	if !res.New {
 		t.Error("resumed first backup: New false, want true (the key was never shown)")
@@ -542,15 +562,16 @@ func TestVaultRelayKilled(t *testing.T) {
 	// before any media chunk; four workers fetch at once, so a later cut may
 	// come after the last object was already on its way).
 	rd := device(t)
-	count := &killConn{Client: dial(t, rd, r), getAt: -1}
+	count := &countConn{Client: dial(t, rd, r), gets: map[[32]byte]int{}}
 	if _, err := Restore(ctx, count, newStore(t), RestoreOptions{Key: &res.Key}); err != nil {
 		t.Fatal(err)
 	}
 	dst := newStore(t)
-	if count.gets.Load() < 8 {
-		t.Fatalf("a restore fetches %d objects; the test needs 8 or more", count.gets.Load())
+	fetches := int64(len(count.gets)) // each object once
+	if fetches < 8 {
+		t.Fatalf("a restore fetches %d objects; the test needs 8 or more", fetches)
 	}
-	kc = &killConn{Client: dial(t, rd, r), getAt: count.gets.Load() / 4, kill: func() { r.srv.Close() }}
+	kc = &killConn{Client: dial(t, rd, r), getAt: fetches / 4, kill: func() { r.srv.Close() }}
 	if _, err := Restore(ctx, kc, dst, RestoreOptions{Key: &res.Key}); err == nil {
 		t.Fatal("Restore through a relay killed mid-download succeeded")
 	}
@@ -579,7 +600,7 @@ func TestVaultS3(t *testing.T) {
 	src, _ := seededStore(t, 1)
 	h := device(t)
 	kc := &killConn{Client: dial(t, h, r), putAt: 3, kill: func() { r.srv.Close() }}
-	if _, err := Backup(ctx, src, kc, BackupOptions{chunkSize: testChunk, packSize: testPack, packMedia: testPackMedia, WorkDir: t.TempDir()}); err == nil {
+	if _, err := Backup(ctx, src, kc, testOpts(t, BackupOptions{})); err == nil {
 		t.Fatal("Backup through a relay killed mid-upload succeeded")
 	}
 	r.restart()
@@ -687,23 +708,31 @@ func TestCutPieces(t *testing.T) {
 
 func TestReusablePieces(t *testing.T) {
 	vm := &vaultManifest{
-		packs: []packRef{{chatstore.Hash{1}, 1000}, {chatstore.Hash{2}, 1000}, {chatstore.Hash{3}, 1000}},
+		packs: []packRef{{chatstore.Hash{1}, 1000}, {chatstore.Hash{2}, 1000}, {chatstore.Hash{3}, 1000}, {chatstore.Hash{4}, 1000}},
 		pieces: []dbPiece{
 			{hash: chatstore.Hash{10}, pack: 0, n: 300}, // pack 0: 600 of 1000 used
 			{hash: chatstore.Hash{11}, pack: 0, off: 300, n: 300},
-			{hash: chatstore.Hash{20}, pack: 1, n: 200}, // pack 1: 200 of 1000, however often
+			{hash: chatstore.Hash{20}, pack: 1, n: 200}, // pack 1: 400 of 1000, however often
 			{hash: chatstore.Hash{20}, pack: 1, n: 200},
 			{hash: chatstore.Hash{20}, pack: 1, n: 200},
 			{hash: chatstore.Hash{30}, pack: 2, n: 900}, // pack 2: lost on the relay
+			{hash: chatstore.Hash{40}, pack: 3, n: 300}, // pack 3: 600 of 1000 with its media
+		},
+		media: []mediaRef{
+			{hash: chatstore.Hash{21}, pack: 1, off: 200, n: 200},
+			{hash: chatstore.Hash{41}, pack: 3, off: 300, n: 300},
 		},
 	}
-	got, _ := reusable(vm, []bool{true, true, false})
+	pieces, media := reusable(vm, []bool{true, true, false, true})
 	var hashes []byte
-	for _, p := range got {
+	for _, p := range pieces {
 		hashes = append(hashes, p.hash[0])
 	}
-	if want := []byte{10, 11}; !bytes.Equal(hashes, want) {
-		t.Errorf("reusable pieces %v, want %v (pack 0 only: pack 1 is mostly unused, pack 2 gone)", hashes, want)
+	for _, r := range media {
+		hashes = append(hashes, r.hash[0])
+	}
+	if want := []byte{10, 11, 40, 41}; !bytes.Equal(hashes, want) {
+		t.Errorf("reusable pieces and media %v, want %v (packs 0 and 3: pack 1 is mostly unused, pack 2 gone)", hashes, want)
 	}
 }
 
@@ -819,6 +848,20 @@ func TestVaultRestoreMerges(t *testing.T) {
 	}
 }
 
+// countConn counts the fetches of each object.
+type countConn struct {
+	*vault.Client
+	mu   sync.Mutex
+	gets map[[32]byte]int // guarded by mu
+}
+
+func (c *countConn) GetChunk(ctx context.Context, id [16]byte, n [32]byte, buf []byte) ([]byte, error) {
+	c.mu.Lock()
+	c.gets[n]++
+	c.mu.Unlock()
+	return c.Client.GetChunk(ctx, id, n, buf)
+}
+
 // raceConn runs before once, on the first GetChunk of a restore.
 type raceConn struct {
 	*vault.Client
@@ -845,7 +888,7 @@ func TestVaultRestoreRacesBackup(t *testing.T) {
 	dst := newStore(t)
 	c := &raceConn{Client: dial(t, rd, r), before: func() {
 		// Runs on a worker goroutine: errors, not fatal ones.
-		if _, err := Backup(ctx, src, owner, BackupOptions{chunkSize: testChunk, packSize: testPack, packMedia: testPackMedia, WorkDir: t.TempDir()}); err != nil {
+		if _, err := Backup(ctx, src, owner, testOpts(t, BackupOptions{})); err != nil {
 			t.Errorf("backup during the restore: %v", err) // sequence 2
 		}
 		// What the relay deletes once no manifest names it.
