@@ -730,15 +730,16 @@ func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts Ba
 
 	up := newUploader(ctx, conn, vk, opts.Progress)
 	up.total = m.DBSize + m.TotalBytes() - dbStored(m)
-	pk := newPacker(ctx, up, &res, prev, &opts)
+	pk := newPacker(up, &res, prev, &opts)
 	var pieces []dbPiece
 	var media []mediaRef
 	pieces, err = backupDB(ctx, snap, pk)
 	if err == nil {
 		media, err = backupMedia(ctx, snap, pk)
 	}
-	sent, bytesSent, uerr := up.wait()
+	sent, bytesSent, held, uerr := up.wait()
 	res.ChunksSent, res.BytesSent = sent, bytesSent
+	res.ChunksSkipped += held
 	if uerr != nil {
 		err = uerr // the cause of any cancellation err reports
 	}
@@ -818,6 +819,7 @@ type uploader struct {
 	err       error
 	sent      int
 	sentBytes int64
+	held      int // objects of ifMissing jobs the vault already held
 	done      int64
 	total     int64 // set before the first job: raw database + media bytes
 
@@ -830,6 +832,9 @@ type upJob struct {
 	name [32]byte
 	make func(buf []byte) ([]byte, error)
 	size int64 // for progress
+	// ifMissing: ask the vault first and send only if it lacks the object
+	// (a pack an interrupted backup of the same history stored already).
+	ifMissing bool
 }
 
 func newUploader(ctx context.Context, conn VaultConn, vk *vaultKeys, progress func(done, total int64)) *uploader {
@@ -849,14 +854,19 @@ func (u *uploader) work() {
 		if u.ctx.Err() != nil {
 			continue
 		}
-		var err error
-		if plain, err = j.make(plain[:0]); err == nil {
-			sealed, err = sealInto(sealed, u.vk.chunk, plain, u.vk.chunkAD(j.name))
+		held, err := false, error(nil)
+		if j.ifMissing {
+			held, err = u.has(j.name)
 		}
-		if err == nil {
-			// PutChunk returns once the relay has stored the object: the
-			// buffer is free again.
-			err = u.conn.PutChunk(u.ctx, u.vk.id, j.name, sealed)
+		if err == nil && !held {
+			if plain, err = j.make(plain[:0]); err == nil {
+				sealed, err = sealInto(sealed, u.vk.chunk, plain, u.vk.chunkAD(j.name))
+			}
+			if err == nil {
+				// PutChunk returns once the relay has stored the object:
+				// the buffer is free again.
+				err = u.conn.PutChunk(u.ctx, u.vk.id, j.name, sealed)
+			}
 		}
 		u.mu.Lock()
 		if err != nil {
@@ -865,8 +875,12 @@ func (u *uploader) work() {
 			}
 			u.cancel()
 		} else {
-			u.sent++
-			u.sentBytes += int64(len(sealed))
+			if held {
+				u.held++
+			} else {
+				u.sent++
+				u.sentBytes += int64(len(sealed))
+			}
 			u.done += j.size
 			if u.progress != nil {
 				u.progress(u.done, u.total)
@@ -874,6 +888,18 @@ func (u *uploader) work() {
 		}
 		u.mu.Unlock()
 	}
+}
+
+// has asks the vault whether it holds the object named n.
+func (u *uploader) has(n [32]byte) (bool, error) {
+	have, err := u.conn.HasChunks(u.ctx, u.vk.id, [][32]byte{n})
+	if err != nil {
+		return false, err
+	}
+	if len(have) != 1 {
+		return false, fmt.Errorf("has chunks: %d answers for 1 name", len(have))
+	}
+	return have[0], nil
 }
 
 // skipped counts bytes the vault already holds as done.
@@ -905,8 +931,9 @@ func (u *uploader) send(j upJob) bool {
 	}
 }
 
-// wait ends the uploader and reports what it sent and its first error.
-func (u *uploader) wait() (int, int64, error) {
+// wait ends the uploader and reports the objects it sent, their bytes, the
+// objects of ifMissing jobs the vault held, and its first error.
+func (u *uploader) wait() (int, int64, int, error) {
 	close(u.jobs)
 	u.wg.Wait()
 	err := u.err
@@ -914,15 +941,14 @@ func (u *uploader) wait() (int, int64, error) {
 		err = u.ctx.Err()
 	}
 	u.cancel()
-	return u.sent, u.sentBytes, err
+	return u.sent, u.sentBytes, u.held, err
 }
 
 // packer fills packs with the new pieces and small media chunks of a
-// backup, queues each full pack unless the vault has it already (an
+// backup, queues each full pack to be sent if the vault lacks it (an
 // interrupted backup of the same history made the same packs), and keeps
 // the list of packs the new manifest refers to, old ones included.
 type packer struct {
-	ctx    context.Context
 	up     *uploader
 	res    *BackupResult
 	prev   *vaultManifest
@@ -937,8 +963,8 @@ type packer struct {
 	curRaw  int64  // raw bytes of what it holds (for progress)
 }
 
-func newPacker(ctx context.Context, up *uploader, res *BackupResult, prev *vaultManifest, opts *BackupOptions) *packer {
-	return &packer{ctx: ctx, up: up, res: res, prev: prev, reused: map[int]int{}, curPack: -1,
+func newPacker(up *uploader, res *BackupResult, prev *vaultManifest, opts *BackupOptions) *packer {
+	return &packer{up: up, res: res, prev: prev, reused: map[int]int{}, curPack: -1,
 		max: cmp.Or(opts.packSize, packMax), media: cmp.Or(opts.packMedia, packMedia)}
 }
 
@@ -981,22 +1007,10 @@ func (p *packer) flush() error {
 	}
 	h := chatstore.Hash(blake3.Sum256(p.cur))
 	p.packs[p.curPack] = packRef{hash: h, size: len(p.cur)}
-	n := p.up.vk.name(objPack, h)
-	have, err := p.up.conn.HasChunks(p.ctx, p.up.vk.id, [][32]byte{n})
-	if err != nil {
-		return err
-	}
-	if len(have) != 1 {
-		return fmt.Errorf("has chunks: %d answers for 1 name", len(have))
-	}
-	if have[0] {
-		p.res.ChunksSkipped++
-		p.up.skipped(p.curRaw)
-	} else {
-		pack := p.cur
-		if !p.up.send(upJob{name: n, size: p.curRaw, make: func([]byte) ([]byte, error) { return pack, nil }}) {
-			return p.up.ctx.Err()
-		}
+	pack := p.cur
+	if !p.up.send(upJob{name: p.up.vk.name(objPack, h), size: p.curRaw, ifMissing: true,
+		make: func([]byte) ([]byte, error) { return pack, nil }}) {
+		return p.up.ctx.Err()
 	}
 	p.cur, p.curPack, p.curRaw = nil, -1, 0
 	return nil
@@ -1116,8 +1130,8 @@ func backupMedia(ctx context.Context, snap *Snap, pk *packer) ([]mediaRef, error
 	var (
 		packed []mediaRef
 		seen   = map[chatstore.Hash]bool{}
-		first  = map[[32]byte]int{} // name → chunk, of the objects of their own
-		names  [][32]byte
+		alone  []int      // the chunks stored as objects of their own
+		names  [][32]byte // and their names
 		buf    []byte
 	)
 	for i := range m.NumChunks() {
@@ -1127,9 +1141,8 @@ func backupMedia(ctx context.Context, snap *Snap, pk *packer) ([]mediaRef, error
 		}
 		seen[c.Hash] = true
 		if c.Size > pk.media {
-			n := up.vk.name(objMedia, c.Hash)
-			first[n] = i
-			names = append(names, n)
+			alone = append(alone, i)
+			names = append(names, up.vk.name(objMedia, c.Hash))
 			continue
 		}
 		if r, ok := old[c.Hash]; ok && r.n == c.Size {
@@ -1164,7 +1177,7 @@ func backupMedia(ctx context.Context, snap *Snap, pk *packer) ([]mediaRef, error
 		return nil, fmt.Errorf("has chunks: %d answers for %d names", len(have), len(names))
 	}
 	for k, n := range names {
-		i := first[n]
+		i := alone[k]
 		if have[k] {
 			pk.res.ChunksSkipped++
 			up.skipped(int64(m.Chunk(i).Size))
