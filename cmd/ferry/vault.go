@@ -317,9 +317,6 @@ func (a *app) withVault(ctx context.Context, relayAddr string, fn func(*vault.Cl
 	}
 	if err := fn(c); err != nil {
 		a.log.Debug("vault", "relay", relayAddr, "err", err)
-		if lostRelay(err) && ctx.Err() == nil {
-			return fmt.Errorf("%w: %w", errLostRelay, err)
-		}
 		return err
 	}
 	return nil
@@ -330,28 +327,25 @@ func (a *app) relayWaitFlag(fs *pflag.FlagSet) {
 	fs.DurationVar(&a.relayWait, "relay-wait", time.Minute, "when the connection to the relay is lost, how long to keep trying before giving up (0: give up at once)")
 }
 
-// errLostRelay marks a vault command cut off by the connection to the
-// relay failing after it was made. What went across is kept: the chunks the
-// relay holds are not sent again, and a restore keeps what it verified.
-var errLostRelay = errors.New("lost the connection to the relay (it stopped answering or restarted, or the network dropped)")
-
-// lostRelay tells the connection to the relay failing after it was made
-// (the vault client marks a call that gave up on it) from an answer of the
-// relay and from a failure on this device.
-func lostRelay(err error) bool { return errors.Is(err, vault.ErrConnLost) }
+// lostRelay is the sentence of a vault command cut off by the connection
+// to the relay failing after it was made (the vault client marks the call
+// that gave up on it with vault.ErrConnLost). What went across is kept: the
+// chunks the relay holds are not sent again, and a restore keeps what it
+// verified.
+const lostRelay = "lost the connection to the relay (it stopped answering or restarted, or the network dropped)"
 
 // vaultErr shows a vault failure as its sentence (errors.Is still sees the
 // whole chain).
 func vaultErr(err error, keyMode bool) error {
 	var r resumable
 	if errors.As(err, &r) {
-		if errors.Is(r.err, errLostRelay) {
-			return resumable{sentence{errLostRelay.Error(), r.err}} // resumable says to run it again
+		if errors.Is(r.err, vault.ErrConnLost) {
+			return resumable{sentence{lostRelay, r.err}} // resumable says to run it again
 		}
 		return resumable{vaultErr(r.err, keyMode)}
 	}
-	if errors.Is(err, errLostRelay) {
-		return sentence{errLostRelay.Error() + ": run the same command again to continue where it stopped", err}
+	if errors.Is(err, vault.ErrConnLost) {
+		return sentence{lostRelay + ": run the same command again to continue where it stopped", err}
 	}
 	if keyMode && errors.Is(err, vault.ErrNotFound) {
 		return sentence{"no backup on this relay opens with this recovery key: check the key and the relay address (the backup may also have expired or been deleted)", err}

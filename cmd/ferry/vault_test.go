@@ -21,7 +21,6 @@ import (
 	"github.com/ferryhq/ferry/relay"
 	"github.com/ferryhq/ferry/relay/vault"
 	"github.com/ferryhq/ferry/relay/vaultstore"
-	"github.com/ferryhq/ferry/transfer"
 )
 
 var backupLine = regexp.MustCompile(`(?m)^backup: ([0-9a-f]{32})$`)
@@ -207,35 +206,17 @@ func TestRelayVaultFlags(t *testing.T) {
 	}
 }
 
-func TestLostRelay(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"the vault client gave up", fmt.Errorf("backup: %w", fmt.Errorf("x: %w", vault.ErrConnLost)), true},
-		{"interrupted", fmt.Errorf("vault put chunk: %w", context.Canceled), false},
-		{"relay's answer", fmt.Errorf("vault put chunk: %w", vault.ErrQuota), false},
-		{"tampered backup", fmt.Errorf("restore: %w", transfer.ErrVaultCorrupt), false},
-		{"local file", fmt.Errorf("backup: %w", os.ErrNotExist), false},
-	} {
-		if got := lostRelay(tc.err); got != tc.want {
-			t.Errorf("%s: lostRelay(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
-		}
-	}
-}
-
 // TestVaultErrLostRelay: a cut vault command says to run it again, once,
 // whether or not a restore kept staged data.
 func TestVaultErrLostRelay(t *testing.T) {
-	cause := fmt.Errorf("%w: %w", errLostRelay, fmt.Errorf("vault get chunk: %w", network.ErrReset))
+	cause := fmt.Errorf("restore: %w", fmt.Errorf("vault get chunk: %w: %w", vault.ErrConnLost, network.ErrReset))
 	for _, tc := range []struct {
 		name string
 		err  error
 		want string
 	}{
-		{"backup", cause, errLostRelay.Error() + ": run the same command again to continue where it stopped"},
-		{"restore with staged data", resumable{cause}, errLostRelay.Error() + "; what arrived is kept: run the same command again to continue"},
+		{"backup", cause, lostRelay + ": run the same command again to continue where it stopped"},
+		{"restore with staged data", resumable{cause}, lostRelay + "; what arrived is kept: run the same command again to continue"},
 	} {
 		err := vaultErr(tc.err, true)
 		if got := userMessage(err); got != tc.want {
