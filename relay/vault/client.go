@@ -140,11 +140,11 @@ func (c *Client) call(ctx context.Context, op string, req request, want wire.Typ
 			fresh = true // a stale idle stream: try a new one at once
 			continue
 		}
-		if lost.IsZero() {
-			lost = time.Now()
-		}
 		if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrFrameTooLarge) {
 			return nil, fmt.Errorf("%w: %w", err, ErrProtocol) // not the connection: the relay
+		}
+		if lost.IsZero() {
+			lost = time.Now()
 		}
 		left := c.Retry - time.Since(lost)
 		if !repeatable || left <= 0 {
