@@ -18,7 +18,8 @@
 # the relays and MinIO are killed by PID and everything made is removed at
 # exit, pass or fail. Each command may run at most $BENCH_TIMEOUT seconds
 # (default 3600). Needs restic (apt-get installs it if missing), GNU time, bc,
-# curl, ss and the minio binary in $(go env GOPATH)/bin or on PATH.
+# ss and the minio binary in $(go env GOPATH)/bin or on PATH (started by
+# .ci/minio.sh, as in CI).
 # shellcheck disable=SC2016 # sh -c scripts take their arguments as $1, $2
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +39,6 @@ need=()
 command -v restic >/dev/null || need+=(restic)
 [ -x /usr/bin/time ] || need+=(time)
 command -v bc >/dev/null || need+=(bc)
-command -v curl >/dev/null || need+=(curl)
 command -v ss >/dev/null || need+=(iproute2)
 if ((${#need[@]})); then
   [ "$(id -u)" = 0 ] || die "missing ${need[*]}: install them (apt-get install ${need[*]})"
@@ -47,8 +47,8 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null ||
     die "apt-get install ${need[*]} failed"
 fi
-minio=$(go env GOPATH)/bin/minio
-[ -x "$minio" ] || minio=$(command -v minio) || die "needs the minio binary: go install github.com/minio/minio@latest"
+. .ci/minio.sh
+minio_bin >/dev/null || die "needs the minio binary: go install github.com/minio/minio@$MINIO_VERSION"
 
 # --- work dir and cleanup ----------------------------------------------------
 base=${BENCH_DIR:-/var/tmp}
@@ -173,18 +173,8 @@ add_one_percent() { # NAME HOME
 }
 
 # --- MinIO ---------------------------------------------------------------------
-s3port=$(free_port)
-mkdir -p "$work/minio"
-MINIO_ROOT_USER=$s3user MINIO_ROOT_PASSWORD=$s3pass MINIO_BROWSER=off MINIO_UPDATE=off \
-  "$minio" server --quiet --address "127.0.0.1:$s3port" "$work/minio" \
-  >"$work/out.minio" 2>"$work/err.minio" &
-pids[minio]=$!
-for ((i = 0; ; i++)); do
-  curl -fs -o /dev/null "http://127.0.0.1:$s3port/minio/health/live" && break
-  kill -0 "${pids[minio]}" 2>/dev/null || { tail -n 20 "$work/err.minio" >&2; die "minio exited at start"; }
-  ((i < 1500)) || die "minio not live on 127.0.0.1:$s3port within 30 s"
-  sleep 0.02
-done
+start_minio "$work/minio" "$s3user" "$s3pass" || die "minio did not start"
+pids[minio]=$MINIO_PID s3port=$MINIO_PORT
 echo "minio: 127.0.0.1:$s3port"
 
 # --- the runs ---------------------------------------------------------------------
