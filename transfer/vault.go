@@ -1475,6 +1475,7 @@ func download(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver
 	if err != nil {
 		return err
 	}
+	clear(raws) // the other packs hold no pieces of the plan: free the buffers
 	return parallel(ctx, len(mediaPacks)+len(alone), func(ctx context.Context, w, j int) error {
 		if j < len(mediaPacks) {
 			return getPack(ctx, w, mediaPacks[j])
