@@ -819,7 +819,7 @@ type uploader struct {
 	err       error
 	sent      int
 	sentBytes int64
-	held      int // objects of ifMissing jobs the vault already held
+	held      int // objects the vault already held
 	done      int64
 	total     int64 // set before the first job: raw database + media bytes
 
@@ -827,14 +827,13 @@ type uploader struct {
 }
 
 // upJob produces an object's plaintext (compressed for pieces), into buf
-// when it fits, and names it.
+// when it fits, and names it. A worker first asks the vault and sends it only
+// if the vault lacks it (an interrupted backup of the same history stored
+// the same packs and media).
 type upJob struct {
 	name [32]byte
 	make func(buf []byte) ([]byte, error)
 	size int64 // for progress
-	// ifMissing: ask the vault first and send only if it lacks the object
-	// (a pack an interrupted backup of the same history stored already).
-	ifMissing bool
 }
 
 func newUploader(ctx context.Context, conn VaultConn, vk *vaultKeys, progress func(done, total int64)) *uploader {
@@ -854,10 +853,7 @@ func (u *uploader) work() {
 		if u.ctx.Err() != nil {
 			continue
 		}
-		held, err := false, error(nil)
-		if j.ifMissing {
-			held, err = u.has(j.name)
-		}
+		held, err := u.has(j.name)
 		if err == nil && !held {
 			if plain, err = j.make(plain[:0]); err == nil {
 				sealed, err = sealInto(sealed, u.vk.chunk, plain, u.vk.chunkAD(j.name))
@@ -932,7 +928,7 @@ func (u *uploader) send(j upJob) bool {
 }
 
 // wait ends the uploader and reports the objects it sent, their bytes, the
-// objects of ifMissing jobs the vault held, and its first error.
+// objects the vault held already, and its first error.
 func (u *uploader) wait() (int, int64, int, error) {
 	close(u.jobs)
 	u.wg.Wait()
@@ -1008,7 +1004,7 @@ func (p *packer) flush() error {
 	h := chatstore.Hash(blake3.Sum256(p.cur))
 	p.packs[p.curPack] = packRef{hash: h, size: len(p.cur)}
 	pack := p.cur
-	if !p.up.send(upJob{name: p.up.vk.name(objPack, h), size: p.curRaw, ifMissing: true,
+	if !p.up.send(upJob{name: p.up.vk.name(objPack, h), size: p.curRaw,
 		make: func([]byte) ([]byte, error) { return pack, nil }}) {
 		return p.up.ctx.Err()
 	}
@@ -1117,7 +1113,7 @@ func reusable(vm *vaultManifest, have []bool) ([]dbPiece, []mediaRef) {
 
 // backupMedia stores the media chunks: one of up to packMedia bytes in a
 // pack (where the previous manifest has it, or a new one), a larger one as
-// an object of its own, queued unless the vault holds it. It returns the
+// an object of its own. It returns the
 // packed chunks and sets up.mediaNames to the names of the others.
 func backupMedia(ctx context.Context, snap *Snap, pk *packer) ([]mediaRef, error) {
 	up, m := pk.up, snap.Manifest()
@@ -1166,23 +1162,8 @@ func backupMedia(ctx context.Context, snap *Snap, pk *packer) ([]mediaRef, error
 		return nil, err
 	}
 	up.mediaNames = names
-	if len(names) == 0 {
-		return packed, nil
-	}
-	have, err := up.conn.HasChunks(ctx, up.vk.id, names)
-	if err != nil {
-		return nil, err
-	}
-	if len(have) != len(names) {
-		return nil, fmt.Errorf("has chunks: %d answers for %d names", len(have), len(names))
-	}
 	for k, n := range names {
 		i := alone[k]
-		if have[k] {
-			pk.res.ChunksSkipped++
-			up.skipped(int64(m.Chunk(i).Size))
-			continue
-		}
 		if !up.send(upJob{name: n, size: int64(m.Chunk(i).Size), make: func(buf []byte) ([]byte, error) {
 			return snap.ReadChunk(up.ctx, i, buf)
 		}}) {
