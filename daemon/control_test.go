@@ -44,7 +44,7 @@ var (
 
 func sessionEvents(id string) []Event {
 	return []Event{
-		{Session: id, Time: t0, Kind: EventCode, Code: "7-castle-orbit"},
+		{Session: id, Time: t0, Kind: EventCode, Code: "7-zebra-acorn"},
 		{Session: id, Time: t0, Kind: EventWaiting, Message: "waiting for the receiver"},
 		{Session: id, Time: t0, Kind: EventConnected, Path: "direct LAN"},
 		{Session: id, Time: t0, Kind: EventPaired},
@@ -270,10 +270,10 @@ func TestControlRoundTrip(t *testing.T) {
 		{"send", func(emit func(Event)) (*Report, error) { return c.Send(ctx, SendRequest{CodeWords: 3}, emit) }, "s-send"},
 		{"event without kind", func(emit func(Event)) (*Report, error) { return c.Send(ctx, SendRequest{Code: "nokind"}, emit) }, "s-send"},
 		{"receive", func(emit func(Event)) (*Report, error) {
-			return c.Receive(ctx, ReceiveRequest{Code: "7-castle-orbit"}, emit)
+			return c.Receive(ctx, ReceiveRequest{Code: "7-zebra-acorn"}, emit)
 		}, "s-recv"},
 		{"receive yes", func(emit func(Event)) (*Report, error) {
-			return c.Receive(ctx, ReceiveRequest{Code: "7-castle-orbit", Yes: true}, emit)
+			return c.Receive(ctx, ReceiveRequest{Code: "7-zebra-acorn", Yes: true}, emit)
 		}, "s-recv-yes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

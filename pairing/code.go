@@ -167,7 +167,7 @@ func (c Code) prs() []byte { return []byte(strings.Join(c.Words, "-")) }
 
 // ParseCode normalises and checks a code typed by a person: case is ignored, and
 // spaces, hyphens, underscores, dots and commas (and runs of them) all separate
-// parts, so "7 Castle  orbit" and "7-castle-orbit" are the same code. A word that
+// parts, so "7 Zebra  acorn" and "7-zebra-acorn" are the same code. A word that
 // is not in the list is reported with the closest list word, if there is one
 // within a small edit distance, so that the user can fix a typo before anything
 // is sent.
@@ -180,11 +180,11 @@ func ParseCode(s string) (Code, error) {
 		return false
 	})
 	if len(parts) == 0 {
-		return Code{}, &CodeError{Input: s, Reason: "empty; a code looks like 7-castle-orbit"}
+		return Code{}, &CodeError{Input: s, Reason: "empty; a code looks like 7-zebra-acorn"}
 	}
 	np, err := strconv.ParseUint(parts[0], 10, 16)
 	if err != nil || np == 0 || len(parts[0]) > 5 {
-		return Code{}, &CodeError{Input: s, Reason: "a code starts with a number from 1 to 65535, like 7-castle-orbit"}
+		return Code{}, &CodeError{Input: s, Reason: "a code starts with a number from 1 to 65535, like 7-zebra-acorn"}
 	}
 	c := Code{Nameplate: uint16(np), Words: parts[1:]}
 	if len(c.Words) < MinCodeWords || len(c.Words) > MaxCodeWords {

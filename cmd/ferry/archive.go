@@ -176,7 +176,7 @@ into a home that already holds part of the history adds only what is missing.`,
 			if err != nil {
 				return err
 			}
-			return a.reportResult(res, "import")
+			return a.reportResult(res, "import", "imported")
 		},
 	}
 	cmd.Flags().StringVar(&key, "key", "", "the recovery key printed by ferry export (spaces optional)")
@@ -226,8 +226,9 @@ func (r resumable) Error() string {
 }
 func (r resumable) Unwrap() error { return r.err }
 
-// reportResult prints a committed import or restore (what names it).
-func (a *app) reportResult(res transfer.Result, what string) error {
+// reportResult prints what an import or a restore brought in; what names the
+// command ("import", "restore") and done its past participle.
+func (a *app) reportResult(res transfer.Result, what, done string) error {
 	how := "merged into existing history"
 	if res.Adopted {
 		how = "adopted into an empty home"
@@ -248,7 +249,7 @@ func (a *app) reportResult(res transfer.Result, what string) error {
 		res.ReceivedBytes, res.Total.Seconds(), res.Source.Digest == res.Target.Digest,
 		map[string]float64{"transfer": res.Transfer.Seconds(), "verify": res.Verify.Seconds(), "install": res.Install.Seconds(), "merge": res.Merge.Seconds()}}
 	return a.emit(j, func() {
-		fmt.Fprintf(a.stdout, "%sd %d messages, %d attachments (%s) in %s: %s\n", what,
+		fmt.Fprintf(a.stdout, "%s %d messages, %d attachments (%s) in %s: %s\n", done,
 			res.Source.Messages, res.Source.Attachments, humanBytes(res.Source.MediaBytes),
 			res.Total.Round(time.Millisecond), how)
 		if res.Resumed > 0 {

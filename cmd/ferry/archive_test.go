@@ -53,8 +53,11 @@ func TestExportImport(t *testing.T) {
 	if got := stats(t, dst); got != want {
 		t.Errorf("target stats %+v, want %+v", got, want)
 	}
-	// Importing again changes nothing.
-	mustOK(t, ferry(t, nil, "--home", dst, "import", file, "--key", key))
+	// Importing again changes nothing, and says what it did in words.
+	r = mustOK(t, ferry(t, nil, "--home", dst, "import", file, "--key", key))
+	if !strings.HasPrefix(r.stdout, "imported 3000 messages") {
+		t.Errorf("import printed %q, want it to start with %q", r.stdout, "imported 3000 messages")
+	}
 	if got := stats(t, dst); got != want {
 		t.Errorf("after a second import: %+v, want %+v", got, want)
 	}

@@ -172,7 +172,7 @@ restore continues where it stopped when run again.`,
 			if err != nil {
 				return vaultErr(err, key != "")
 			}
-			return a.reportResult(res, "restore")
+			return a.reportResult(res, "restore", "restored")
 		},
 	}
 	cmd.Flags().StringVar(&relayAddr, "relay", "", "the relay's address, as printed by ferry relay")

@@ -69,7 +69,10 @@ func TestBackupRestore(t *testing.T) {
 
 	// A new device restores with the key alone.
 	dst := filepath.Join(dir, "dst")
-	mustOK(t, ferry(t, nil, "--home", dst, "restore", "--relay", addr, "--key", key[1]))
+	r = mustOK(t, ferry(t, nil, "--home", dst, "restore", "--relay", addr, "--key", key[1]))
+	if !strings.HasPrefix(r.stdout, "restored ") {
+		t.Errorf("restore printed %q, want it to start with %q", r.stdout, "restored ")
+	}
 	if got := stats(t, dst); got != want {
 		t.Errorf("restored %+v, want %+v", got, want)
 	}
