@@ -1,15 +1,17 @@
 // Package chatstore is the canonical chat history store of a Ferry home: a SQLite
 // database (schema and migrations embedded as numbered .sql files) plus
 // content-addressed media files, with a deterministic seed generator and an
-// order-independent digest.
+// order-independent digest; and the queries and search index through which
+// the history is read.
 //
 // # Layout
 //
 // A home directory holds history.db (SQLite, WAL mode, application_id "FRRY",
 // PRAGMA user_version = schema version), media/<hh>/<64 hex> (the bytes of
-// each attachment, named by their BLAKE3-256 hash) and .lock (held with an
+// each attachment, named by their BLAKE3-256 hash), .lock (held with an
 // exclusive advisory lock by the one process that opened the home for
-// writing). Read-only opens take no lock and never write the database; as
+// writing) and index.db, the search index (see below), which is not
+// history. Read-only opens take no lock and never write the database; as
 // SQLite's WAL reader protocol requires, they may create an empty -wal/-shm
 // pair next to a database that has none.
 //
@@ -39,4 +41,53 @@
 // BLAKE3-256 over a canonical, length-prefixed encoding of every row of every
 // table (see digest.go). It does not depend on row order, and two stores have
 // the same digest exactly when they hold the same history.
+//
+// # Reading
+//
+// query.go holds the queries that every reader (the CLI, the HTML export,
+// the browser app) shares: Conversations with their counts and last
+// message, FindConversation (an ID, or a title or the unique start of one,
+// without regard to case), and Messages, one page at a time by keyset
+// pagination on (sent, id) over the index messages_by_conversation, so that
+// a page costs the same at any depth of a history of millions. A deleted
+// message is read with an empty body.
+//
+// # Search index
+//
+// HOME/index.db (mode 0600) is a full-text index of the message bodies:
+// an FTS5 table (contentless, tokenizer and text normalisation in
+// searchtext.go) with docs, numbering the indexed messages, pending, the
+// messages to index again, and meta (see index.go). It is derived from
+// history.db alone, is not part of the digest, and never travels: snapshots
+// (VACUUM INTO of history.db), archives and backups do not hold it, and no
+// index is ever taken from a peer. An index file that is not exactly what
+// this version creates is deleted and rebuilt, never read; a search reads
+// message rows from the history, never text from the index.
+//
+// How the index learns what is new. Message IDs are time-ordered but say
+// nothing about when a row arrived (a merge brings old messages), an edit
+// changes a body in place and a deletion sets a time, so no watermark over
+// the rows can tell. Instead every change of history reports the rows it
+// touched: Merge, Seed and the importers bracket their transaction with
+// trackChanges and done (change.go). The first counts a change under way
+// in index.db, durably, before the history commits; it then installs TEMP
+// triggers on the change's connection that record the ID of every message
+// row inserted or updated. After the commit, done moves those IDs to
+// pending (more than 100,000: it schedules a rebuild instead) and takes the
+// change off the count, in one index transaction. Adopt, which replaces the
+// history file, schedules a rebuild. Index.Update then indexes each pending
+// message again from its current row (a deleted one loses its entry), or
+// walks all messages in ID order for a rebuild, 2,000 per transaction, so
+// an interrupted update keeps its work. The index is rebuilt from scratch
+// when index.db is missing or damaged, when it describes another
+// history.db file (device and inode, which Adopt's rename or a copy
+// changes), and when it counts a change under way while no process holds
+// the home's write lock: that writer stopped between its commit and done.
+//
+// When. Indexing costs about 15 µs per message here (a million: some
+// 15 s), so it never runs inside a commit. Every search first brings the
+// index up to date (lazily, so the first search after a migration into an
+// empty home builds it, with progress shown); the commands that change
+// history also catch it up at their end when it is behind by no more than
+// 50,000 messages (under a second), so that the next search is instant.
 package chatstore

@@ -162,6 +162,8 @@ func (s *Store) Merge(ctx context.Context, snapshot string) (MergeResult, error)
 			return dbErr("merge", err)
 		}
 		defer conn.ExecContext(context.Background(), fmt.Sprintf("PRAGMA main.cache_size=-%d", cacheKiB))
+		ch := s.trackChanges(ctx, conn)
+		defer ch.done(ctx)
 		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return dbErr("begin merge", err)
@@ -328,6 +330,9 @@ func (s *Store) Adopt(ctx context.Context, snapshot string) error {
 			s.lock.Close()
 		}
 		return errors.Join(err, oerr)
+	}
+	if err == nil {
+		s.historyReplaced(ctx)
 	}
 	return err
 }

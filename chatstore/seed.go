@@ -113,7 +113,7 @@ func Seed(ctx context.Context, s *Store, opts SeedOptions) (Stats, error) {
 	}
 	// Messages go in while the media files are written; the attachment rows,
 	// which need the hashes, go last, in the same transaction.
-	err = g.insert(ctx, ectx, db, progress, func(tx *sql.Tx) error {
+	err = g.insert(ctx, ectx, s, db, progress, func(tx *sql.Tx) error {
 		if err := eg.Wait(); err != nil {
 			return err
 		}
@@ -434,7 +434,7 @@ func (b *batcher) flush(ctx context.Context) error {
 // insert writes contacts, conversations, participants, messages and
 // reactions in one transaction.
 // abort is checked now and then to stop early; last runs before the commit.
-func (g *generator) insert(ctx, abort context.Context, db *sql.DB, progress func(int64), last func(*sql.Tx) error) error {
+func (g *generator) insert(ctx, abort context.Context, s *Store, db *sql.DB, progress func(int64), last func(*sql.Tx) error) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return dbErr("seed", err)
@@ -444,6 +444,8 @@ func (g *generator) insert(ctx, abort context.Context, db *sql.DB, progress func
 		return dbErr("seed", err)
 	}
 	defer conn.ExecContext(context.Background(), fmt.Sprintf("PRAGMA main.cache_size=-%d", cacheKiB))
+	ch := s.trackChanges(ctx, conn)
+	defer ch.done(ctx)
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return dbErr("seed: begin", err)
