@@ -200,3 +200,64 @@ func BenchmarkMergeHalfFull(b *testing.B) {
 	}
 	reportRate(b, msgs/2, &cpu)
 }
+
+// BenchmarkSearch measures one search over a history of FERRY_BENCH_MESSAGES
+// messages with its index built (the target: under 50 ms at
+// 1,000,000), from the query to the hydrated hits, for a word that occurs
+// once, words that occur in about one message in fifty (ranked among their
+// newest uses), a Chinese phrase, a prefix and two words together.
+func BenchmarkSearch(b *testing.B) {
+	msgs, _ := benchSize(b)
+	ctx := context.Background()
+	s, _ := seeded(b, SeedOptions{Messages: msgs, Seed: 1})
+	uniqueWords(b, "zanzibar").into(s)
+	ix := openIndex(b, s)
+	if err := ix.Update(ctx, nil); err != nil {
+		b.Fatal(err)
+	}
+	for _, q := range []struct{ name, query string }{
+		{"rare", "zanzibar"},
+		{"common", "lunch"},
+		{"cjk", "明天"},
+		{"prefix", "tomo*"},
+		{"two-words", "grab lunch"},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			var hits int
+			for b.Loop() {
+				h, err := ix.Search(ctx, q.query, SearchOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				hits = len(h)
+			}
+			if hits == 0 {
+				b.Fatalf("%q found nothing", q.query)
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/search")
+		})
+	}
+}
+
+// BenchmarkIndexBuild measures building the search index of a history of
+// FERRY_BENCH_MESSAGES messages from scratch (what the first search after
+// a migration into an empty home does).
+func BenchmarkIndexBuild(b *testing.B) {
+	msgs, _ := benchSize(b)
+	ctx := context.Background()
+	s, _ := seeded(b, SeedOptions{Messages: msgs, Seed: 1})
+	var cpu cpuMeter
+	for b.Loop() {
+		cpu.stopTimer(b)
+		removeIndex(filepath.Join(s.Home(), IndexName))
+		ix := openIndex(b, s)
+		cpu.startTimer(b)
+		if err := ix.Update(ctx, nil); err != nil {
+			b.Fatal(err)
+		}
+		cpu.stopTimer(b)
+		ix.Close()
+		cpu.startTimer(b)
+	}
+	reportRate(b, msgs, &cpu)
+}

@@ -361,21 +361,10 @@ func (s *Store) Messages(ctx context.Context, conv ID, q MessageQuery) (MessageP
 	if q.Before != nil && q.After != nil {
 		return MessagePage{}, fmt.Errorf("chatstore: messages: give a cursor to page before or after, not both: %w", ErrBadQuery)
 	}
-	where, order := ` WHERE m.conversation = ?`, ` ORDER BY m.sent DESC, m.id DESC`
-	args := []any{conv[:]}
-	switch {
-	case q.Before != nil:
-		where += ` AND (m.sent, m.id) < (?, ?)`
-		args = append(args, q.Before.Sent.UnixMilli(), q.Before.ID[:])
-	case q.After != nil:
-		where += ` AND (m.sent, m.id) > (?, ?)`
-		order = ` ORDER BY m.sent, m.id`
-		args = append(args, q.After.Sent.UnixMilli(), q.After.ID[:])
-	}
-	args = append(args, limit+1)
+	query, args := pageQuery(conv, q, limit+1)
 	var page MessagePage
 	err := s.readTx(ctx, "read messages", func(tx *sql.Tx) error {
-		msgs, err := scanMessages(ctx, tx, messageSQL+where+order+` LIMIT ?`, args...)
+		msgs, err := scanMessages(ctx, tx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -398,6 +387,23 @@ func (s *Store) Messages(ctx context.Context, conv ID, q MessageQuery) (MessageP
 		return MessagePage{}, err
 	}
 	return page, nil
+}
+
+// pageQuery is the SQL of one page of a conversation: at most limit rows
+// from the cursor on, in the order they are read.
+func pageQuery(conv ID, q MessageQuery, limit int) (string, []any) {
+	where, order := ` WHERE m.conversation = ?`, ` ORDER BY m.sent DESC, m.id DESC`
+	args := []any{conv[:]}
+	switch {
+	case q.Before != nil:
+		where += ` AND (m.sent, m.id) < (?, ?)`
+		args = append(args, q.Before.Sent.UnixMilli(), q.Before.ID[:])
+	case q.After != nil:
+		where += ` AND (m.sent, m.id) > (?, ?)`
+		order = ` ORDER BY m.sent, m.id`
+		args = append(args, q.After.Sent.UnixMilli(), q.After.ID[:])
+	}
+	return messageSQL + where + order + ` LIMIT ?`, append(args, limit)
 }
 
 // MessagesByID reads the messages with the given IDs, in the order given;

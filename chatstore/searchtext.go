@@ -20,6 +20,7 @@ import (
 // tokenizer, searchText brings both the indexed bodies and the queries into
 // one form:
 //
+//   - control characters become spaces;
 //   - NFKC, so that composed and decomposed accents, full-width Latin and
 //     half-width katakana compare equal;
 //   - the vowel and cantillation marks of Arabic and Hebrew are dropped
@@ -83,6 +84,11 @@ func searchText(s string) string {
 			}
 		case r == 'ـ': // tatweel
 			continue
+		case r < ' ' || r == 0x7f:
+			// Control characters separate words; a NUL would also end
+			// FTS5's reading of a query.
+			r = ' '
+			dropMarks = false
 		case splitChar(r):
 			dropMarks = false
 			b.WriteByte(' ')
