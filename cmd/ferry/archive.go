@@ -203,6 +203,9 @@ func (a *app) intoHome(ctx context.Context, fn func(*chatstore.Store) (transfer.
 		return transfer.Result{}, fmt.Errorf("open %s: %w", a.home, err)
 	}
 	res, err := fn(st)
+	if err == nil {
+		a.catchUpIndex(ctx, st)
+	}
 	if cerr := st.Close(); err == nil {
 		err = cerr
 	}

@@ -14,9 +14,10 @@ import (
 func (a *app) historyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "history",
-		Short: "Make or inspect the chat history in a home",
+		Short: "Make, inspect, read or search the chat history in a home",
 	}
 	cmd.AddCommand(a.seedCmd(), a.statsCmd())
+	cmd.AddCommand(a.historyReadCmds()...)
 	return cmd
 }
 
@@ -54,6 +55,7 @@ func (a *app) seedCmd() *cobra.Command {
 				return fmt.Errorf("seed: %w", err)
 			}
 			took := time.Since(start)
+			a.catchUpIndex(ctx, st)
 			return a.emit(struct {
 				chatstore.Stats
 				Seconds float64 `json:"seconds"`
