@@ -3,6 +3,8 @@ package chatstore
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 )
@@ -61,6 +63,8 @@ func (s *Store) trackChanges(ctx context.Context, conn *sql.Conn) *change {
 	ch := &change{conn: conn, index: filepath.Join(s.home, IndexName)}
 	db, err := openIndexDB(ctx, ch.index)
 	if err == nil {
+		db.SetMaxOpenConns(1) // so that the pragma below stays with it
+		// This write must reach the disk before the history commits.
 		_, err = db.ExecContext(ctx, `UPDATE meta SET v = v + 1 WHERE k = 'changing'`)
 		if err != nil {
 			db.Close()
@@ -95,6 +99,9 @@ func (ch *change) done(ctx context.Context) {
 	for _, q := range untrackSQL {
 		ch.conn.ExecContext(ctx, q)
 	}
+	// What follows need not reach the disk at once: lost in a power cut,
+	// it leaves the change counted, and the index is rebuilt.
+	ch.db.ExecContext(ctx, "PRAGMA synchronous=NORMAL")
 	if err != nil || len(ids) > maxQueued {
 		ch.rebuild(ctx)
 		return
@@ -157,6 +164,9 @@ func (ch *change) rebuild(ctx context.Context) {
 // starts over (a cheap reset: the store was empty).
 func (s *Store) historyReplaced(ctx context.Context) {
 	path := filepath.Join(s.home, IndexName)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return // the first search builds one
+	}
 	db, err := openIndexDB(ctx, path)
 	if err != nil {
 		removeIndex(path)

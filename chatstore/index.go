@@ -265,10 +265,20 @@ func checkIndex(ctx context.Context, db *sql.DB) error {
 }
 
 func createIndex(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
+	conn, err := db.Conn(ctx)
+	if err != nil {
 		return dbErr("create search index", err)
 	}
-	tx, err := db.BeginTx(ctx, nil)
+	defer conn.Close()
+	// An empty index lost in a crash is simply made again: no need to
+	// wait for the disk (the first write that must be durable syncs it all).
+	for _, q := range []string{"PRAGMA journal_mode=WAL", "PRAGMA synchronous=OFF"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return dbErr("create search index", err)
+		}
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=FULL")
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return dbErr("create search index", err)
 	}
