@@ -174,6 +174,8 @@ func attachHistory(ctx context.Context, conn *sql.Conn, dbPath string) error {
 		return dbErr("search index: attach history", err)
 	}
 	for _, q := range []string{
+		"PRAGMA trusted_schema=OFF",
+		fmt.Sprintf("PRAGMA main.cache_size=-%d", indexCacheKiB),
 		fmt.Sprintf("PRAGMA h.cache_size=-%d", indexCacheKiB),
 		// Catching up need not reach the disk at each batch: after a
 		// power loss the index is an earlier state, and redoes the rest.
@@ -213,13 +215,10 @@ func tryOpenIndexDB(ctx context.Context, path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("chatstore: open search index: %w", err)
 	}
 	f.Close()
-	db, err := sql.Open("sqlite", dsn(path, false, busyMillis)+"&_pragma=trusted_schema(0)"+
-		fmt.Sprintf("&_pragma=cache_size(-%d)", indexCacheKiB))
+	db, err := openSQLBusy(path, false, busyMillis)
 	if err != nil {
-		return nil, fmt.Errorf("chatstore: open search index: %w", err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
 	if err := checkIndex(ctx, db); err != nil {
 		db.Close()
 		return nil, err
