@@ -15,17 +15,17 @@ import (
 	"github.com/ferryhq/ferry/chatstore"
 )
 
-// runIn runs a ferry command in this process, as main does.
-func runIn(t *testing.T, args ...string) (stdout, stderr string, err error) {
+// runCLI runs a ferry command in this process, as main does.
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	err = run(context.Background(), args, strings.NewReader(""), &out, &errb)
 	return out.String(), errb.String(), err
 }
 
-func mustRun(t *testing.T, args ...string) string {
+func mustCLI(t *testing.T, args ...string) string {
 	t.Helper()
-	out, errs, err := runIn(t, args...)
+	out, errs, err := runCLI(t, args...)
 	if err != nil {
 		t.Fatalf("ferry %s: %v (%s)\nstderr: %s", strings.Join(args, " "), err, userMessage(err), errs)
 	}
@@ -80,8 +80,8 @@ func addMessage(t *testing.T, home, conv, body string) {
 
 func TestHistoryReadCommands(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "home")
-	mustRun(t, "--home", home, "history", "seed", "--messages", "2000", "--media-mb", "2")
-	convs := jsonOf[[]convOut](t, mustRun(t, "--home", home, "--json", "history", "conversations"))
+	mustCLI(t, "--home", home, "history", "seed", "--messages", "2000", "--media-mb", "2")
+	convs := jsonOf[[]convOut](t, mustCLI(t, "--home", home, "--json", "history", "conversations"))
 	var total int64
 	for i, c := range convs {
 		total += c.Messages
@@ -95,14 +95,14 @@ func TestHistoryReadCommands(t *testing.T) {
 	if total != 2000 || len(convs) < 2 {
 		t.Fatalf("%d conversations holding %d messages, want 2000", len(convs), total)
 	}
-	human := mustRun(t, "--home", home, "history", "conversations")
+	human := mustCLI(t, "--home", home, "history", "conversations")
 	if !strings.Contains(human, convs[0].Title) || strings.Count(human, "\n") != len(convs)+1 {
 		t.Errorf("conversations:\n%s", human)
 	}
 
 	// show: the latest page, then the one before it, by message ID.
 	c := convs[0]
-	page := jsonOf[[]msgOut](t, mustRun(t, "--home", home, "--json", "history", "show", c.ID, "--limit", "7"))
+	page := jsonOf[[]msgOut](t, mustCLI(t, "--home", home, "--json", "history", "show", c.ID, "--limit", "7"))
 	if len(page) != 7 {
 		t.Fatalf("show --limit 7: %d messages", len(page))
 	}
@@ -118,11 +118,11 @@ func TestHistoryReadCommands(t *testing.T) {
 			t.Errorf("the last message shown was sent %s (%v), the conversation's last at %s", m.Sent, sent, *c.Last)
 		}
 	}
-	older := jsonOf[[]msgOut](t, mustRun(t, "--home", home, "--json", "history", "show", c.Title, "--limit", "7", "--before", page[0].ID))
+	older := jsonOf[[]msgOut](t, mustCLI(t, "--home", home, "--json", "history", "show", c.Title, "--limit", "7", "--before", page[0].ID))
 	if len(older) != 7 || older[6].Sent > page[0].Sent || older[6].ID == page[0].ID {
 		t.Errorf("the page before %s: %+v", page[0].ID, older)
 	}
-	byTime := jsonOf[[]msgOut](t, mustRun(t, "--home", home, "--json", "history", "show", strings.ToUpper(string([]rune(c.Title)[:len([]rune(c.Title))-1])), "--before", page[0].Sent, "--limit", "7"))
+	byTime := jsonOf[[]msgOut](t, mustCLI(t, "--home", home, "--json", "history", "show", strings.ToUpper(string([]rune(c.Title)[:len([]rune(c.Title))-1])), "--before", page[0].Sent, "--limit", "7"))
 	if len(byTime) != 7 || byTime[6].Sent >= page[0].Sent {
 		t.Errorf("--before %s: %+v", page[0].Sent, byTime)
 	}
@@ -133,13 +133,13 @@ func TestHistoryReadCommands(t *testing.T) {
 		"no such chat": "no conversation is called",
 		c.Title:        "matches 2 conversations",
 	} {
-		_, _, err := runIn(t, "--home", home, "history", "show", ref)
+		_, _, err := runCLI(t, "--home", home, "history", "show", ref)
 		if err == nil || !strings.Contains(userMessage(err), want) || strings.Contains(userMessage(err), "\n") {
 			t.Errorf("show %q: %v; want one line saying %q", ref, err, want)
 		}
 	}
 	for _, args := range [][]string{{"show", c.ID, "--limit", "0"}, {"show", c.ID, "--before", "yesterday-ish"}, {"search", "--limit", "5000", "x"}, {"search", "???"}} {
-		_, _, err := runIn(t, append([]string{"--home", home, "history"}, args...)...)
+		_, _, err := runCLI(t, append([]string{"--home", home, "history"}, args...)...)
 		var u usageError
 		if !errors.As(err, &u) {
 			t.Errorf("%v: %v, want a usage error", args, err)
@@ -147,7 +147,7 @@ func TestHistoryReadCommands(t *testing.T) {
 	}
 
 	// search: ranked hits with their conversation and time.
-	hits := jsonOf[[]msgOut](t, mustRun(t, "--home", home, "--json", "history", "search", "lunch", "--limit", "20"))
+	hits := jsonOf[[]msgOut](t, mustCLI(t, "--home", home, "--json", "history", "search", "lunch", "--limit", "20"))
 	if len(hits) != 20 {
 		t.Fatalf("search lunch: %d hits", len(hits))
 	}
@@ -159,10 +159,10 @@ func TestHistoryReadCommands(t *testing.T) {
 			t.Errorf("hits not ranked: %v after %v", h.Score, hits[i-1].Score)
 		}
 	}
-	if out := mustRun(t, "--home", home, "--json", "history", "search", "xylophonequartet"); strings.TrimSpace(out) != "[]" {
+	if out := mustCLI(t, "--home", home, "--json", "history", "search", "xylophonequartet"); strings.TrimSpace(out) != "[]" {
 		t.Errorf("search with no hits printed %q, want []", out)
 	}
-	if out := mustRun(t, "--home", home, "history", "search", "lunch", "--limit", "2"); strings.Count(out, "\n") != 2 || !strings.Contains(out, " · ") {
+	if out := mustCLI(t, "--home", home, "history", "search", "lunch", "--limit", "2"); strings.Count(out, "\n") != 2 || !strings.Contains(out, " · ") {
 		t.Errorf("search lunch:\n%s", out)
 	}
 }
@@ -186,18 +186,18 @@ func addConversation(t *testing.T, home, title string) {
 // are not written to the terminal.
 func TestShowKeepsEscapesOffTheTerminal(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "home")
-	mustRun(t, "--home", home, "history", "seed", "--messages", "200", "--media-mb", "0")
-	c := jsonOf[[]convOut](t, mustRun(t, "--home", home, "--json", "history", "conversations"))[0]
+	mustCLI(t, "--home", home, "history", "seed", "--messages", "200", "--media-mb", "0")
+	c := jsonOf[[]convOut](t, mustCLI(t, "--home", home, "--json", "history", "conversations"))[0]
 	body := "hello\x1b[2J\x1b]0;owned\x07 there\r\nsecond line\u009b31m"
 	addMessage(t, home, c.ID, body)
-	out := mustRun(t, "--home", home, "history", "show", c.ID, "--limit", "3")
+	out := mustCLI(t, "--home", home, "history", "show", c.ID, "--limit", "3")
 	if strings.ContainsAny(out, "\x1b\x07\r\u009b") {
 		t.Errorf("show wrote control characters: %q", out)
 	}
 	if !strings.Contains(out, "hello\uFFFD[2J") || !strings.Contains(out, "\n                  second line") {
 		t.Errorf("show:\n%s", out)
 	}
-	page := jsonOf[[]msgOut](t, mustRun(t, "--home", home, "--json", "history", "show", c.ID, "--limit", "1"))
+	page := jsonOf[[]msgOut](t, mustCLI(t, "--home", home, "--json", "history", "show", c.ID, "--limit", "1"))
 	if len(page) != 1 || page[0].Body != body {
 		t.Errorf("--json: %+v, want the body as it is", page)
 	}
@@ -210,21 +210,21 @@ func TestShowKeepsEscapesOffTheTerminal(t *testing.T) {
 func TestSearchAfterArchiveImport(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	mustRun(t, "--home", a, "history", "seed", "--messages", "1500", "--media-mb", "1", "--seed", "1")
-	mustRun(t, "--home", b, "history", "seed", "--messages", "1500", "--media-mb", "1", "--seed", "2")
-	addMessage(t, a, jsonOf[[]convOut](t, mustRun(t, "--home", a, "--json", "history", "conversations"))[0].ID, "the zanzibar plan")
-	if out := mustRun(t, "--home", b, "--json", "history", "search", "zanzibar"); strings.TrimSpace(out) != "[]" {
+	mustCLI(t, "--home", a, "history", "seed", "--messages", "1500", "--media-mb", "1", "--seed", "1")
+	mustCLI(t, "--home", b, "history", "seed", "--messages", "1500", "--media-mb", "1", "--seed", "2")
+	addMessage(t, a, jsonOf[[]convOut](t, mustCLI(t, "--home", a, "--json", "history", "conversations"))[0].ID, "the zanzibar plan")
+	if out := mustCLI(t, "--home", b, "--json", "history", "search", "zanzibar"); strings.TrimSpace(out) != "[]" {
 		t.Fatalf("b finds zanzibar before the import: %s", out)
 	}
 	archive := filepath.Join(dir, "a.ferry")
 	exp := jsonOf[struct {
 		RecoveryKey string `json:"recovery_key"`
-	}](t, mustRun(t, "--home", a, "--json", "export", "--out", archive))
-	mustRun(t, "--home", b, "--json", "import", archive, "--key", exp.RecoveryKey)
+	}](t, mustCLI(t, "--home", a, "--json", "export", "--out", archive))
+	mustCLI(t, "--home", b, "--json", "import", archive, "--key", exp.RecoveryKey)
 	if n := indexBehind(t, b); n != 0 {
 		t.Errorf("after the import, the index is %d messages behind; want it caught up", n)
 	}
-	hits := jsonOf[[]msgOut](t, mustRun(t, "--home", b, "--json", "history", "search", "zanzibar"))
+	hits := jsonOf[[]msgOut](t, mustCLI(t, "--home", b, "--json", "history", "search", "zanzibar"))
 	if len(hits) != 1 || hits[0].Body != "the zanzibar plan" {
 		t.Errorf("after the import, zanzibar finds %+v", hits)
 	}
@@ -235,13 +235,13 @@ func TestSearchAfterArchiveImport(t *testing.T) {
 	if got := stats(t, b); got != before {
 		t.Errorf("stats without the index %+v, with it %+v", got, before)
 	}
-	hits = jsonOf[[]msgOut](t, mustRun(t, "--home", b, "--json", "history", "search", "zanzibar"))
+	hits = jsonOf[[]msgOut](t, mustCLI(t, "--home", b, "--json", "history", "search", "zanzibar"))
 	if len(hits) != 1 {
 		t.Errorf("after removing the index, zanzibar finds %+v", hits)
 	}
 	// Into an empty home: the snapshot is adopted and indexed at the end.
 	c := filepath.Join(dir, "c")
-	mustRun(t, "--home", c, "--json", "import", archive, "--key", exp.RecoveryKey)
+	mustCLI(t, "--home", c, "--json", "import", archive, "--key", exp.RecoveryKey)
 	if n := indexBehind(t, c); n != 0 {
 		t.Errorf("after an import into an empty home, the index is %d behind", n)
 	}
@@ -269,14 +269,14 @@ func indexBehind(t *testing.T, home string) int64 {
 
 func TestExportHTMLCommand(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "home")
-	mustRun(t, "--home", home, "history", "seed", "--messages", "500", "--media-mb", "1")
+	mustCLI(t, "--home", home, "history", "seed", "--messages", "500", "--media-mb", "1")
 	dir := filepath.Join(t.TempDir(), "pages")
 	res := jsonOf[struct {
 		Index         string
 		Conversations int
 		Messages      int64
 		MediaFiles    int `json:"media_files"`
-	}](t, mustRun(t, "--home", home, "--json", "history", "export-html", dir, "--page-size", "100"))
+	}](t, mustCLI(t, "--home", home, "--json", "history", "export-html", dir, "--page-size", "100"))
 	if res.Messages != 500 || res.Conversations == 0 || res.MediaFiles == 0 || res.Index != filepath.Join(dir, "index.html") {
 		t.Errorf("export-html: %+v", res)
 	}
@@ -284,12 +284,12 @@ func TestExportHTMLCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range jsonOf[[]convOut](t, mustRun(t, "--home", home, "--json", "history", "conversations")) {
+	for _, c := range jsonOf[[]convOut](t, mustCLI(t, "--home", home, "--json", "history", "conversations")) {
 		if !bytes.Contains(index, []byte("c/"+c.ID+".html")) {
 			t.Errorf("index.html does not link %q", c.Title)
 		}
 	}
-	_, _, err = runIn(t, "--home", home, "history", "export-html", dir)
+	_, _, err = runCLI(t, "--home", home, "history", "export-html", dir)
 	if err == nil || !strings.Contains(userMessage(err), "already exists") {
 		t.Errorf("export-html into a full directory: %v", err)
 	}
