@@ -391,14 +391,14 @@ func (a *app) openIndex(ctx context.Context, st *chatstore.Store) (*chatstore.In
 }
 
 // updateIndex brings the search index up to date, showing progress when
-// that is more than a moment's work; with max > 0 it does nothing when the
-// backlog is larger than max.
-func (a *app) updateIndex(ctx context.Context, ix *chatstore.Index, max int64) error {
+// that is more than a moment's work; with limit > 0 it does nothing when
+// the backlog is larger than limit.
+func (a *app) updateIndex(ctx context.Context, ix *chatstore.Index, limit int64) error {
 	n, err := ix.Behind(ctx)
 	if err != nil {
 		return fmt.Errorf("search index: %w", err)
 	}
-	if n == 0 || max > 0 && n > max {
+	if n == 0 || limit > 0 && n > limit {
 		return nil
 	}
 	p := a.newProgress("indexing for search", n, false)
