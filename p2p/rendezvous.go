@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ferryhq/ferry/relay/rendezvous"
@@ -13,11 +15,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	ma "github.com/multiformats/go-multiaddr"
+	msmux "github.com/multiformats/go-multistream"
 )
 
 // Errors of the relay client. Each is a sentence a user can act on; the
@@ -28,10 +32,12 @@ var (
 	ErrRelayFull        = errors.New("the relay refused a slot: it is full or refuses this device; try again later or use another relay")
 	ErrNameplateUnknown = errors.New("no sender is waiting with that code on this relay: check the code, and that both sides use the same --relay")
 	ErrNameplateExpired = errors.New("the sender's code expired on the relay: start `ferry send` again and use the new code")
-	ErrNameplateClaimed = errors.New("another receiver already used that code on this relay: start `ferry send` again and use the new code")
+	ErrNameplateClaimed = errors.New("other receivers already used that code on this relay: start `ferry send` again and use the new code")
 	ErrNameplateTaken   = errors.New("another sender is using that nameplate on this relay: start `ferry send` again to get another code")
 	ErrRateLimited      = errors.New("the relay is rate-limiting this device or network: wait a little and try again")
-	ErrNoReservation    = errors.New("the relay has no slot reserved for this device: reserve one before registering a code")
+	ErrNoReservation    = errors.New("the relay has no slot reserved for this device: reserve one before registering or claiming a code")
+	ErrRendezvousLimit  = errors.New("this device or its network already holds as many codes on the relay as it allows: finish or cancel the other sends and receives, or wait for their codes to expire")
+	ErrRelayRefused     = errors.New("the relay refused to connect this device to that one: it is waiting for a code, and only a device that looked that code up on the relay may reach it")
 	ErrRelayProtocol    = errors.New("the relay answered something this version of ferry does not understand: check that the relay and ferry versions match")
 	ErrRelayUnavailable = errors.New("the relay cannot serve rendezvous right now: try again shortly")
 )
@@ -54,7 +60,9 @@ func ParseRelayAddr(s string) (peer.AddrInfo, error) {
 }
 
 // ConnectRelay connects h to the relay at relayAddr and keeps the
-// connection from being trimmed. A receiver calls it before Lookup.
+// connection from being trimmed. A paired device calls it before
+// DialViaRelay; a receiver with a code reserves a slot instead
+// (ReserveRelay), which claiming needs.
 func ConnectRelay(ctx context.Context, h host.Host, relayAddr string) (peer.AddrInfo, error) {
 	info, err := ParseRelayAddr(relayAddr)
 	if err != nil {
@@ -169,22 +177,41 @@ func keepReservation(ctx context.Context, h host.Host, info peer.AddrInfo, expir
 	}
 }
 
+// MaxRelayAllow is the number of peers Register passes on to the relay.
+const MaxRelayAllow = rendezvous.MaxAllow
+
 // Register registers nameplate on relay as h's, so that a receiver can
-// look it up. h must hold a reservation on relay (ReserveRelay).
-func Register(ctx context.Context, h host.Host, relay peer.ID, nameplate string) error {
-	_, err := rendezvousCall(ctx, h, relay, rendezvous.OpRegister, nameplate)
+// look it up. h must hold a reservation on relay (ReserveRelay). While the
+// nameplate is registered (and for a while after it expires), the relay
+// lets only the peers that looked it up reach h through it, and the peers
+// in allow (h's paired devices, which need no code); of a longer list than
+// MaxRelayAllow the last ones are kept. Registering again replaces the
+// list.
+func Register(ctx context.Context, h host.Host, relay peer.ID, nameplate string, allow ...peer.ID) error {
+	if n := len(allow) - MaxRelayAllow; n > 0 {
+		allow = allow[n:]
+	}
+	var uniq []peer.ID
+	for _, p := range allow {
+		if !slices.Contains(uniq, p) {
+			uniq = append(uniq, p)
+		}
+	}
+	_, err := rendezvousCall(ctx, h, relay, rendezvous.Request{Op: rendezvous.OpRegister, Nameplate: nameplate, Allow: uniq})
 	return err
 }
 
 // Unregister forgets h's registration of nameplate on relay.
 func Unregister(ctx context.Context, h host.Host, relay peer.ID, nameplate string) error {
-	_, err := rendezvousCall(ctx, h, relay, rendezvous.OpUnregister, nameplate)
+	_, err := rendezvousCall(ctx, h, relay, rendezvous.Request{Op: rendezvous.OpUnregister, Nameplate: nameplate})
 	return err
 }
 
 // Lookup claims nameplate on relay and returns the peer ID of the sender
-// that registered it. A nameplate can be claimed once. To dial the sender,
-// use Claim, which also says which relay holds the sender's slot.
+// that registered it. h must hold a reservation on relay (ReserveRelay).
+// A nameplate takes a few claims (the relay's limit); the sender's pairing
+// decides which claimer had the code. To dial the sender, use Claim, which
+// also says which relay holds the sender's slot.
 func Lookup(ctx context.Context, h host.Host, relay peer.ID, nameplate string) (peer.ID, error) {
 	s, err := Claim(ctx, h, relay, nameplate)
 	return s.ID, err
@@ -203,7 +230,7 @@ type Sender struct {
 // Claim claims nameplate on relay (see Lookup) and returns the sender and
 // the relay through which to reach it.
 func Claim(ctx context.Context, h host.Host, relay peer.ID, nameplate string) (Sender, error) {
-	resp, err := rendezvousCall(ctx, h, relay, rendezvous.OpClaim, nameplate)
+	resp, err := rendezvousCall(ctx, h, relay, rendezvous.Request{Op: rendezvous.OpClaim, Nameplate: nameplate})
 	if err != nil {
 		return Sender{}, err
 	}
@@ -225,21 +252,31 @@ func Claim(ctx context.Context, h host.Host, relay peer.ID, nameplate string) (S
 	return s, nil
 }
 
-func rendezvousCall(ctx context.Context, h host.Host, relay peer.ID, op rendezvous.Op, nameplate string) (rendezvous.Response, error) {
+func rendezvousCall(ctx context.Context, h host.Host, relay peer.ID, r rendezvous.Request) (rendezvous.Response, error) {
 	what := map[rendezvous.Op]string{
 		rendezvous.OpRegister:   "register code on relay",
 		rendezvous.OpClaim:      "look up code on relay",
 		rendezvous.OpUnregister: "unregister code on relay",
-	}[op]
-	req, err := rendezvous.Request{Op: op, Nameplate: nameplate}.MarshalBinary()
+	}[r.Op]
+	req, err := r.MarshalBinary()
 	if err != nil {
 		return rendezvous.Response{}, fmt.Errorf("%s: %w", what, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, rendezvousTimeout)
 	defer cancel()
+	// The protocol may be negotiated lazily, on the first write or read:
+	// every stream error may say that the relay does not speak it.
+	streamErr := func(err error) error {
+		var reset *network.StreamError
+		refused := errors.As(err, &reset) && reset.Remote && reset.ErrorCode == network.StreamProtocolNegotiationFailed
+		if refused || errors.As(err, new(msmux.ErrNotSupported[protocol.ID])) {
+			return fmt.Errorf("%s %s: %w (it does not speak %s)", what, relay, ErrRelayProtocol, rendezvous.ProtocolID)
+		}
+		return fmt.Errorf("%s %s: %w (%v)", what, relay, ErrRelayUnreachable, err)
+	}
 	s, err := h.NewStream(ctx, relay, rendezvous.ProtocolID)
 	if err != nil {
-		return rendezvous.Response{}, fmt.Errorf("%s %s: %w (%v)", what, relay, ErrRelayUnreachable, err)
+		return rendezvous.Response{}, streamErr(err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		s.SetDeadline(dl)
@@ -248,16 +285,16 @@ func rendezvousCall(ctx context.Context, h host.Host, relay peer.ID, op rendezvo
 	defer stop()
 	if _, err := s.Write(req); err != nil {
 		s.Reset()
-		return rendezvous.Response{}, fmt.Errorf("%s %s: %w (%v)", what, relay, ErrRelayUnreachable, err)
+		return rendezvous.Response{}, streamErr(err)
 	}
 	if err := s.CloseWrite(); err != nil {
 		s.Reset()
-		return rendezvous.Response{}, fmt.Errorf("%s %s: %w (%v)", what, relay, ErrRelayUnreachable, err)
+		return rendezvous.Response{}, streamErr(err)
 	}
 	b, err := io.ReadAll(io.LimitReader(s, rendezvous.MaxResponseLen+1))
 	if err != nil {
 		s.Reset()
-		return rendezvous.Response{}, fmt.Errorf("%s %s: %w (%v)", what, relay, ErrRelayUnreachable, err)
+		return rendezvous.Response{}, streamErr(err)
 	}
 	s.Close()
 	resp, err := rendezvous.ParseResponse(b)
@@ -290,6 +327,8 @@ func statusError(r rendezvous.Response) error {
 		sentinel = ErrNoReservation
 	case rendezvous.StatusUnavailable:
 		sentinel = ErrRelayUnavailable
+	case rendezvous.StatusLimit:
+		sentinel = ErrRendezvousLimit
 	default: // StatusMalformed: the relay did not understand us
 		sentinel = ErrRelayProtocol
 	}
@@ -309,6 +348,11 @@ func DialViaRelay(ctx context.Context, h host.Host, relay peer.AddrInfo, p peer.
 	h.Peerstore().AddAddrs(relay.ID, relay.Addrs, peerstore.PermanentAddrTTL)
 	ctx = network.WithAllowLimitedConn(ctx, "ferry-relay")
 	if err := h.Connect(ctx, peer.AddrInfo{ID: p, Addrs: addrs}); err != nil {
+		// The circuit client's error types are not exported; its text
+		// names the relay's status.
+		if strings.Contains(err.Error(), pbv2.Status_PERMISSION_DENIED.String()) {
+			return fmt.Errorf("dial %s through relay %s: %w (%v)", p, relay.ID, ErrRelayRefused, err)
+		}
 		return fmt.Errorf("dial %s through relay %s: %w", p, relay.ID, err)
 	}
 	return nil

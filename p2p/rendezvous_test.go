@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,7 @@ func TestRendezvousClientAnswers(t *testing.T) {
 		{"rate limited", resp(rendezvous.Response{Status: rendezvous.StatusRateLimited, Seconds: 3}), ErrRateLimited},
 		{"no reservation", resp(rendezvous.Response{Status: rendezvous.StatusNoReservation}), ErrNoReservation},
 		{"unavailable", resp(rendezvous.Response{Status: rendezvous.StatusUnavailable}), ErrRelayUnavailable},
+		{"limit", resp(rendezvous.Response{Status: rendezvous.StatusLimit, Message: "4 nameplates"}), ErrRendezvousLimit},
 		{"malformed", resp(rendezvous.Response{Status: rendezvous.StatusMalformed}), ErrRelayProtocol},
 		{"ok without peer", resp(rendezvous.Response{Status: rendezvous.StatusOK}), ErrRelayProtocol},
 		{"garbage", []byte("HTTP/1.1 400 Bad Request\r\n\r\n"), ErrRelayProtocol},
@@ -117,5 +119,54 @@ func TestRendezvousClientAnswers(t *testing.T) {
 	}
 	if err := Register(ctx, cli, fake.ID(), "no-dashes"); !errors.Is(err, rendezvous.ErrMalformed) {
 		t.Errorf("bad nameplate: got %v, want ErrMalformed", err)
+	}
+
+	// A relay of another version does not speak this protocol.
+	fake.RemoveStreamHandler(rendezvous.ProtocolID)
+	fake.SetStreamHandler("/ferry/rendezvous/1", func(s network.Stream) { s.Reset() })
+	if _, err := Lookup(ctx, cli, fake.ID(), "7"); !errors.Is(err, ErrRelayProtocol) {
+		t.Errorf("relay without %s: got %v, want ErrRelayProtocol", rendezvous.ProtocolID, err)
+	}
+}
+
+// TestRegisterAllowList: Register sends the allow-list once per peer, and
+// of a long one the last MaxRelayAllow peers.
+func TestRegisterAllowList(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fake, cli := testHost(t), testHost(t)
+	if err := cli.Connect(ctx, peer.AddrInfo{ID: fake.ID(), Addrs: fake.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan rendezvous.Request, 1)
+	fake.SetStreamHandler(rendezvous.ProtocolID, func(s network.Stream) {
+		b, _ := io.ReadAll(io.LimitReader(s, rendezvous.MaxRequestLen+1))
+		req, err := rendezvous.ParseRequest(b)
+		if err != nil {
+			t.Errorf("client sent %x: %v", b, err)
+		}
+		got <- req
+		ok, _ := rendezvous.Response{Status: rendezvous.StatusOK}.MarshalBinary()
+		s.Write(ok)
+		s.Close()
+	})
+	var ids []peer.ID
+	for range MaxRelayAllow + 2 {
+		ids = append(ids, testHost(t).ID())
+	}
+	for _, tc := range []struct {
+		name     string
+		in, want []peer.ID
+	}{
+		{"none", nil, nil},
+		{"repeats", []peer.ID{ids[0], ids[1], ids[0]}, ids[:2]},
+		{"too many", ids, ids[2:]},
+	} {
+		if err := Register(ctx, cli, fake.ID(), "7", tc.in...); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if req := <-got; !slices.Equal(req.Allow, tc.want) {
+			t.Errorf("%s: relay got allow-list %v, want %v", tc.name, req.Allow, tc.want)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package relay
 
 import (
+	"context"
+	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -11,11 +14,48 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
+// acl is the circuit relay's admission: who may reserve a slot (see
+// reservations) and who may open a relayed connection to whom. A peer that
+// registered a nameplate is reachable, until its entry is forgotten, only
+// by the peers that claimed it and those it allowed (store.AllowCircuit);
+// every other peer holding a slot is reachable by all, as libp2p's relay
+// has it. When the store cannot answer, the circuit is refused.
+type acl struct {
+	rsv     *reservations
+	store   store
+	now     func() time.Time
+	log     *slog.Logger
+	refused func(reason string)
+}
+
+var _ circuit.ACLFilter = (*acl)(nil)
+
+// aclTimeout bounds the store lookup of one circuit request.
+const aclTimeout = 2 * time.Second
+
+func (a *acl) AllowReserve(p peer.ID, addr ma.Multiaddr) bool { return a.rsv.allow(p, addr) }
+
+func (a *acl) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), aclTimeout)
+	defer cancel()
+	ok, err := a.store.AllowCircuit(ctx, src, dest, a.now())
+	if err != nil {
+		a.log.Error("circuit refused: the rendezvous store did not answer", "src", src, "dest", dest, "err", err)
+		a.refused("circuit_store_unavailable")
+		return false
+	}
+	if !ok {
+		a.log.Debug("circuit refused: the destination waits on a nameplate its source did not claim", "src", src, "dest", dest)
+		a.refused("circuit_not_claimer")
+	}
+	return ok
+}
+
 // reservations decides which peers may reserve a relay slot and remembers
-// which hold one, so that only a peer with a reservation may register a
-// nameplate. It enforces MaxReservations and MaxReservationsPerIP itself;
-// the circuit relay's own constraints are set looser (see New), so a
-// reservation allowed here is granted there.
+// which hold one, so that only a peer with a reservation may register or
+// claim a nameplate. It enforces MaxReservations and MaxReservationsPerIP
+// itself; the circuit relay's own constraints are set looser (see New), so
+// a reservation allowed here is granted there.
 type reservations struct {
 	max, maxPerIP int
 	ttl           time.Duration
@@ -27,18 +67,17 @@ type reservations struct {
 }
 
 type held struct {
-	ip      string
+	ip      string // addrKey
 	expires time.Time
 }
 
-var _ circuit.ACLFilter = (*reservations)(nil)
-
-func (r *reservations) AllowReserve(p peer.ID, a ma.Multiaddr) bool {
+func (r *reservations) allow(p peer.ID, a ma.Multiaddr) bool {
 	ip, err := manet.ToIP(a)
 	if err != nil {
 		r.refused("reservation_no_ip")
 		return false
 	}
+	key := addrKey(ip)
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -48,7 +87,7 @@ func (r *reservations) AllowReserve(p peer.ID, a ma.Multiaddr) bool {
 			delete(r.peers, q)
 			continue
 		}
-		if h.ip == ip.String() && q != p {
+		if h.ip == key && q != p {
 			perIP++
 		}
 	}
@@ -62,13 +101,9 @@ func (r *reservations) AllowReserve(p peer.ID, a ma.Multiaddr) bool {
 			return false
 		}
 	}
-	r.peers[p] = held{ip: ip.String(), expires: now.Add(r.ttl)}
+	r.peers[p] = held{ip: key, expires: now.Add(r.ttl)}
 	return true
 }
-
-// AllowConnect lets any peer open a circuit; the relay itself checks that
-// the destination holds a reservation and enforces MaxCircuits.
-func (r *reservations) AllowConnect(peer.ID, ma.Multiaddr, peer.ID) bool { return true }
 
 // has reports whether p holds a live reservation.
 func (r *reservations) has(p peer.ID) bool {
@@ -94,4 +129,14 @@ func (r *reservations) disconnected(n network.Network, c network.Conn) {
 	r.mu.Lock()
 	delete(r.peers, p)
 	r.mu.Unlock()
+}
+
+// addrKey is the "address" that per-IP limits count: an IPv4 address, or
+// the /56 prefix of an IPv6 one (what one subscriber usually gets, as the
+// resource manager's connection limits count).
+func addrKey(ip net.IP) string {
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
+	}
+	return (&net.IPNet{IP: ip.Mask(net.CIDRMask(56, 128)), Mask: net.CIDRMask(56, 128)}).String()
 }

@@ -1,11 +1,59 @@
 package relay
 
 import (
+	"context"
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 )
+
+// rateLimits limit rendezvous requests per source address and per peer ID:
+// in memory for one relay process (memLimits), or in Redis for all the
+// relays sharing it (redisLimits).
+type rateLimits interface {
+	// allow takes a token from the bucket of address ip (an addrKey), then
+	// from that of peer p. If one is empty it says which (fromAddress or
+	// fromDevice) and how long to wait; a token taken from the address's
+	// bucket stays taken.
+	allow(ctx context.Context, ip string, p peer.ID, now time.Time) (from string, wait time.Duration, err error)
+}
+
+// The buckets allow names.
+const (
+	fromAddress = "from your address"
+	fromDevice  = "from your device"
+)
+
+// rateSpec is one kind of bucket: it refills at perSecond tokens a
+// second and holds burst.
+type rateSpec struct {
+	perSecond float64
+	burst     int
+}
+
+// memLimits are the rate limits of one relay process.
+type memLimits struct{ byIP, byPeer *limiter }
+
+var _ rateLimits = memLimits{}
+
+func newMemLimits(byIP, byPeer rateSpec) memLimits {
+	return memLimits{
+		byIP:   newLimiter(byIP.perSecond, byIP.burst, 1<<16),
+		byPeer: newLimiter(byPeer.perSecond, byPeer.burst, 1<<16),
+	}
+}
+
+func (l memLimits) allow(_ context.Context, ip string, p peer.ID, now time.Time) (string, time.Duration, error) {
+	if ok, wait := l.byIP.allow(ip, now); !ok {
+		return fromAddress, wait, nil
+	}
+	if ok, wait := l.byPeer.allow(string(p), now); !ok {
+		return fromDevice, wait, nil
+	}
+	return "", 0, nil
+}
 
 // limiter is a set of token buckets keyed by peer ID or IP address. It keeps
 // at most max keys: idle keys are dropped first, and when all are busy a

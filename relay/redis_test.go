@@ -1,10 +1,12 @@
 package relay_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -30,20 +32,22 @@ func TestRedisSharedState(t *testing.T) {
 		t.Errorf("second sender on relay B: got %v, want ErrNameplateTaken", err)
 	}
 
-	rx := newHost(t)
-	info, err := p2p.ConnectRelay(ctx, rx, relayAddr(t, b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := p2p.Claim(ctx, rx, info.ID, "12")
+	rx := reservedOn(t, "127.0.0.2", relayAddr(t, b))
+	s, err := p2p.Claim(ctx, rx, b.ID(), "12")
 	if err != nil {
 		t.Fatalf("claim on relay B: %v", err)
 	}
 	if s.ID != sender.ID() || s.Relay.ID != a.ID() {
 		t.Fatalf("claim on relay B: got %s via %s, want %s via relay A %s", s.ID, s.Relay.ID, sender.ID(), a.ID())
 	}
-	if _, err := p2p.Lookup(ctx, sender, a.ID(), "12"); !errors.Is(err, p2p.ErrNameplateClaimed) {
-		t.Errorf("second claim on relay A: got %v, want ErrNameplateClaimed", err)
+	if got, err := p2p.Lookup(ctx, sender, a.ID(), "12"); err != nil || got != sender.ID() {
+		t.Errorf("second claim, on relay A: got %s, %v; want %s", got, err, sender.ID())
+	}
+	if _, err := p2p.Lookup(ctx, other, b.ID(), "12"); err != nil {
+		t.Errorf("third claim, on relay B: %v", err)
+	}
+	if _, err := p2p.Lookup(ctx, reservedOn(t, "127.0.0.3", relayAddr(t, a)), a.ID(), "12"); !errors.Is(err, p2p.ErrNameplateClaimed) {
+		t.Errorf("fourth claim, on relay A: got %v, want ErrNameplateClaimed", err)
 	}
 	if _, err := p2p.Lookup(ctx, rx, b.ID(), "12"); err != nil {
 		t.Errorf("same receiver claiming again: %v", err)
@@ -92,4 +96,88 @@ func TestRedisDown(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("GET /healthz with Redis down: got %s, want 503", resp.Status)
 	}
+}
+
+// TestRedisSharedLimits: the rendezvous rules hold across relay processes
+// sharing one Redis, not per process: a peer's nameplate cap, a
+// nameplate's claim limit, the circuit rule (a claim made on one relay
+// opens circuits through the other) and the rate limits.
+func TestRedisSharedLimits(t *testing.T) {
+	ctx := testContext(t)
+	url := redistest.Start(t)
+	clock := newFakeClock() // frozen: rate buckets never refill
+	cfg := relay.Config{Redis: url, Now: clock.Now, PeerBurst: 8}
+	a, b := startRelay(t, cfg), startRelay(t, cfg)
+	addrA, addrB := relayAddr(t, a), relayAddr(t, b)
+
+	t.Run("nameplate cap", func(t *testing.T) {
+		squatter := reservedOn(t, "127.0.0.2", addrA)
+		ctx2, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if _, _, err := p2p.ReserveRelay(ctx2, squatter, addrB); err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range []*relay.Server{a, b, a, b} {
+			if err := p2p.Register(ctx, squatter, r.ID(), "q"+strconv.Itoa(i)); err != nil {
+				t.Fatalf("registration %d of 4: %v", i, err)
+			}
+		}
+		for _, r := range []*relay.Server{a, b} {
+			if err := p2p.Register(ctx, squatter, r.ID(), "q4"); !errors.Is(err, p2p.ErrRendezvousLimit) {
+				t.Errorf("fifth nameplate on relay %s: got %v, want ErrRendezvousLimit", r.ID(), err)
+			}
+		}
+	})
+
+	t.Run("claim limit and circuits", func(t *testing.T) {
+		sender, _ := newSender(t, addrA)
+		if err := p2p.Register(ctx, sender, a.ID(), "c1"); err != nil {
+			t.Fatal(err)
+		}
+		var claimed []p2p.Sender
+		for i, r := range []*relay.Server{a, b, a} {
+			h := reservedOn(t, "127.0.0."+strconv.Itoa(3+i), relayAddr(t, r))
+			s, err := p2p.Claim(ctx, h, r.ID(), "c1")
+			if err != nil {
+				t.Fatalf("claim %d of 3: %v", i, err)
+			}
+			claimed = append(claimed, s)
+			if i == 1 { // claimed on B: reaches the sender through A
+				if s.Relay.ID != a.ID() {
+					t.Fatalf("claim on B names relay %s, want A", s.Relay.ID)
+				}
+				if err := p2p.DialViaRelay(ctx, h, s.Relay, s.ID); err != nil {
+					t.Errorf("circuit through A after a claim on B: %v", err)
+				}
+			}
+		}
+		late := reservedOn(t, "127.0.0.6", addrB)
+		if _, err := p2p.Claim(ctx, late, b.ID(), "c1"); !errors.Is(err, p2p.ErrNameplateClaimed) {
+			t.Errorf("fourth claim on B: got %v, want ErrNameplateClaimed", err)
+		}
+		if err := p2p.DialViaRelay(ctx, late, claimed[0].Relay, sender.ID()); !errors.Is(err, p2p.ErrRelayRefused) {
+			t.Errorf("circuit through A from a peer that did not claim: got %v, want ErrRelayRefused", err)
+		}
+	})
+
+	t.Run("rate limit", func(t *testing.T) {
+		h := reservedOn(t, "127.0.0.7", addrA)
+		ctx2, cancel := context.WithCancel(ctx)
+		defer cancel()
+		if _, _, err := p2p.ReserveRelay(ctx2, h, addrB); err != nil {
+			t.Fatal(err)
+		}
+		var limited int
+		for i := range 12 {
+			r := []*relay.Server{a, b}[i%2]
+			if _, err := p2p.Lookup(ctx, h, r.ID(), "none"); errors.Is(err, p2p.ErrRateLimited) {
+				limited++
+			} else if !errors.Is(err, p2p.ErrNameplateUnknown) {
+				t.Fatalf("lookup %d: %v", i, err)
+			}
+		}
+		if limited != 4 {
+			t.Errorf("12 lookups spread over two relays with a burst of 8: %d rate-limited, want 4", limited)
+		}
+	})
 }

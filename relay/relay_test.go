@@ -30,12 +30,8 @@ func TestRelayedTransfer(t *testing.T) {
 		t.Fatalf("Register: %v", err)
 	}
 
-	receiver := newHost(t)
-	info, err := p2p.ConnectRelay(ctx, receiver, addr)
-	if err != nil {
-		t.Fatalf("ConnectRelay: %v", err)
-	}
-	s, err := p2p.Claim(ctx, receiver, info.ID, "42")
+	receiver, _ := newSender(t, addr) // claiming needs a slot
+	s, err := p2p.Claim(ctx, receiver, r.ID(), "42")
 	if err != nil {
 		t.Fatalf("Claim: %v", err)
 	}
@@ -65,7 +61,7 @@ func TestRelayedTransfer(t *testing.T) {
 	if relayed < float64(2*n) {
 		t.Errorf("ferry_relay_bytes_total = %.0f, want ≥ %d", relayed, 2*n)
 	}
-	for _, m := range []string{"ferry_relay_sessions 1", "ferry_relay_reservations 1",
+	for _, m := range []string{"ferry_relay_sessions 1", "ferry_relay_reservations 2",
 		`ferry_relay_rendezvous_ops_total{op="claim",status="ok"} 1`} {
 		if !strings.Contains(string(body), m+"\n") {
 			t.Errorf("/metrics lacks %q", m)
@@ -104,10 +100,8 @@ func TestRendezvous(t *testing.T) {
 	addr := relayAddr(t, r)
 	s1, _ := newSender(t, addr)
 	s2, _ := newSender(t, addr)
-	rx := newHost(t)
-	if _, err := p2p.ConnectRelay(ctx, rx, addr); err != nil {
-		t.Fatal(err)
-	}
+	rx, _ := newSender(t, addr)
+	rx2 := reservedOn(t, "127.0.0.2", addr)
 	noRsvp := newHost(t)
 	if _, err := p2p.ConnectRelay(ctx, noRsvp, addr); err != nil {
 		t.Fatal(err)
@@ -123,6 +117,7 @@ func TestRendezvous(t *testing.T) {
 		{"unknown", func() error { _, err := p2p.Lookup(ctx, rx, id, "1"); return err }, 0, p2p.ErrNameplateUnknown},
 		{"register", func() error { return p2p.Register(ctx, s1, id, "1") }, 0, nil},
 		{"no reservation", func() error { return p2p.Register(ctx, noRsvp, id, "2") }, 0, p2p.ErrNoReservation},
+		{"claim without reservation", func() error { _, err := p2p.Lookup(ctx, noRsvp, id, "1"); return err }, 0, p2p.ErrNoReservation},
 		{"in use", func() error { return p2p.Register(ctx, s2, id, "1") }, 0, p2p.ErrNameplateTaken},
 		{"same sender again", func() error { return p2p.Register(ctx, s1, id, "1") }, 0, nil},
 		{"claim", func() error {
@@ -132,7 +127,9 @@ func TestRendezvous(t *testing.T) {
 			}
 			return err
 		}, 0, nil},
-		{"claimed once", func() error { _, err := p2p.Lookup(ctx, s2, id, "1"); return err }, 0, p2p.ErrNameplateClaimed},
+		{"second claimer", func() error { _, err := p2p.Lookup(ctx, s2, id, "1"); return err }, 0, nil},
+		{"two from one address", func() error { _, err := p2p.Lookup(ctx, s1, id, "1"); return err }, 0, p2p.ErrNameplateClaimed},
+		{"third claimer", func() error { _, err := p2p.Lookup(ctx, rx2, id, "1"); return err }, 0, nil},
 		{"same claimer again", func() error { _, err := p2p.Lookup(ctx, rx, id, "1"); return err }, 0, nil},
 		{"in use while claimed", func() error { return p2p.Register(ctx, s2, id, "1") }, ttl - time.Second, p2p.ErrNameplateTaken},
 		{"still in use", func() error { return p2p.Register(ctx, s2, id, "1") }, time.Second, p2p.ErrNameplateTaken},
@@ -164,9 +161,9 @@ func TestRendezvousRateLimit(t *testing.T) {
 
 	var ok, limited int
 	for i := range 20 {
-		err := p2p.Register(ctx, flooder, r.ID(), "f"+strconv.Itoa(i))
+		_, err := p2p.Lookup(ctx, flooder, r.ID(), "f"+strconv.Itoa(i))
 		switch {
-		case err == nil:
+		case errors.Is(err, p2p.ErrNameplateUnknown):
 			ok++
 		case errors.Is(err, p2p.ErrRateLimited):
 			limited++
@@ -175,21 +172,18 @@ func TestRendezvousRateLimit(t *testing.T) {
 		}
 	}
 	if ok != 5 || limited != 15 {
-		t.Errorf("flood of 20: got %d accepted, %d rate-limited; want 5, 15", ok, limited)
+		t.Errorf("flood of 20: got %d served, %d rate-limited; want 5, 15", ok, limited)
 	}
 	if err := p2p.Register(ctx, other, r.ID(), "other"); err != nil {
 		t.Errorf("another peer during the flood: %v", err)
 	}
 	// The address's bucket (30) runs dry too, for every peer on it.
 	for i := range 9 {
-		if err := p2p.Register(ctx, other, r.ID(), "o"+strconv.Itoa(i)); err != nil && !errors.Is(err, p2p.ErrRateLimited) {
+		if _, err := p2p.Lookup(ctx, other, r.ID(), "o"+strconv.Itoa(i)); !errors.Is(err, p2p.ErrNameplateUnknown) && !errors.Is(err, p2p.ErrRateLimited) {
 			t.Fatal(err)
 		}
 	}
-	third := newHost(t)
-	if _, err := p2p.ConnectRelay(ctx, third, addr); err != nil {
-		t.Fatal(err)
-	}
+	third, _ := newSender(t, addr)
 	if _, err := p2p.Lookup(ctx, third, r.ID(), "other"); !errors.Is(err, p2p.ErrRateLimited) {
 		t.Errorf("fresh peer on a flooded address: got %v, want ErrRateLimited", err)
 	}
@@ -203,10 +197,7 @@ func TestGarbage(t *testing.T) {
 	ctx := testContext(t)
 	r := startRelay(t, relay.Config{})
 	addr := relayAddr(t, r)
-	h := newHost(t)
-	if _, err := p2p.ConnectRelay(ctx, h, addr); err != nil {
-		t.Fatal(err)
-	}
+	h, _ := newSender(t, addr)
 	for _, tc := range []struct {
 		name  string
 		proto protocol.ID
@@ -335,12 +326,8 @@ func TestRelayRestart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // polling a condition, with a deadline
 	}
 	t.Logf("sender reserved again %s after the restart", time.Since(start).Round(time.Millisecond))
-	rx := newHost(t)
-	info, err := p2p.ConnectRelay(ctx, rx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := p2p.Claim(ctx, rx, info.ID, "77")
+	rx, _ := newSender(t, addr)
+	s, err := p2p.Claim(ctx, rx, r2.ID(), "77")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,14 +58,16 @@ func (s *Server) serveRendezvous(ctx context.Context, st network.Stream) (op str
 	p := st.Conn().RemotePeer()
 	ip := "unknown"
 	if a, err := manet.ToIP(st.Conn().RemoteMultiaddr()); err == nil {
-		ip = a.String()
+		ip = addrKey(a)
 	}
 	now := s.cfg.Now()
-	if ok, wait := s.byIP.allow(ip, now); !ok {
-		return "unknown", rateLimited("from your address", wait)
+	from, wait, err := s.limits.allow(ctx, ip, p, now)
+	if err != nil {
+		s.log.Error("rendezvous rate limits failed", "peer", p.String(), "ip", ip, "err", err)
+		return "unknown", reply(rendezvous.StatusUnavailable, "the relay cannot reach its rendezvous store; try again shortly")
 	}
-	if ok, wait := s.byPeer.allow(string(p), now); !ok {
-		return "unknown", rateLimited("from your device", wait)
+	if from != "" {
+		return "unknown", rateLimited(from, wait)
 	}
 
 	buf, err := io.ReadAll(io.LimitReader(st, rendezvous.MaxRequestLen+1))
@@ -83,14 +85,19 @@ func (s *Server) serveRendezvous(ctx context.Context, st network.Stream) (op str
 	var sender peer.ID
 	var relayAddrs string
 	switch req.Op {
-	case rendezvous.OpRegister:
+	case rendezvous.OpRegister, rendezvous.OpClaim:
 		if !s.rsv.has(p) {
 			s.metrics.refused("rendezvous_no_reservation")
-			return op, reply(rendezvous.StatusNoReservation, "reserve a slot on this relay before registering a nameplate")
+			return op, reply(rendezvous.StatusNoReservation, "reserve a slot on this relay before registering or claiming a nameplate")
 		}
-		st2, err = s.store.Register(ctx, req.Nameplate, p, s.relayAddrs, now, s.cfg.RendezvousTTL)
+	}
+	switch req.Op {
+	case rendezvous.OpRegister:
+		st2, err = s.store.Register(ctx, registration{
+			nameplate: req.Nameplate, peer: p, ip: ip, relay: s.relayAddrs, allow: req.Allow,
+		}, now)
 	case rendezvous.OpClaim:
-		sender, relayAddrs, st2, err = s.store.Claim(ctx, req.Nameplate, p, now, s.cfg.RendezvousTTL)
+		sender, relayAddrs, st2, err = s.store.Claim(ctx, claim{nameplate: req.Nameplate, peer: p, ip: ip}, now)
 	case rendezvous.OpUnregister:
 		st2, err = s.store.Unregister(ctx, req.Nameplate, p, now)
 	}
@@ -115,9 +122,16 @@ func (s *Server) serveRendezvous(ctx context.Context, st network.Stream) (op str
 	case rendezvous.StatusExpired:
 		return op, reply(st2, "the sender's registration of this nameplate expired")
 	case rendezvous.StatusClaimed:
-		return op, reply(st2, "a receiver already claimed this nameplate")
+		s.metrics.refused("rendezvous_claims_full")
+		return op, reply(st2, "as many receivers as this relay allows (or as many from your address) already claimed this nameplate")
 	case rendezvous.StatusInUse:
 		return op, reply(st2, "another sender holds this nameplate")
+	case rendezvous.StatusLimit:
+		s.metrics.refused("rendezvous_" + op + "_limit")
+		if req.Op == rendezvous.OpClaim {
+			return op, reply(st2, fmt.Sprintf("your device may hold %d claims on this relay at once, your address %d", s.cfg.MaxClaimsPerPeer, s.cfg.MaxReservationsPerIP))
+		}
+		return op, reply(st2, fmt.Sprintf("your device may hold %d nameplates on this relay at once, your address %d", s.cfg.MaxNameplatesPerPeer, s.cfg.MaxReservationsPerIP))
 	case rendezvous.StatusUnavailable:
 		return op, reply(st2, "the relay's rendezvous table is full; try again later")
 	}

@@ -101,6 +101,17 @@ type Config struct {
 	RendezvousTTL time.Duration
 	// MaxNameplates bounds the in-memory rendezvous table. Default 65536.
 	MaxNameplates int
+	// MaxNameplatesPerPeer is the number of nameplates one peer may hold
+	// registered at once (one IP address: MaxReservationsPerIP). Default 4.
+	MaxNameplatesPerPeer int
+	// MaxClaims is the number of receivers that may claim one nameplate,
+	// at most MaxClaims-1 of them from one IP address (at least 1); the
+	// sender's pairing decides which had the code. Default 3, the
+	// sender's pairing attempts.
+	MaxClaims int
+	// MaxClaimsPerPeer is the number of live claims one peer may hold
+	// (one IP address: MaxReservationsPerIP). Default 4.
+	MaxClaimsPerPeer int
 	// PeerRate and PeerBurst limit rendezvous requests per peer ID
 	// (requests per second, bucket size). Default 1/s, burst 10.
 	PeerRate  float64
@@ -156,6 +167,9 @@ func (c *Config) setDefaults() {
 	c.MaxMemory = cmp.Or(c.MaxMemory, 1<<30)
 	c.RendezvousTTL = cmp.Or(c.RendezvousTTL, 10*time.Minute)
 	c.MaxNameplates = cmp.Or(c.MaxNameplates, 1<<16)
+	c.MaxNameplatesPerPeer = cmp.Or(c.MaxNameplatesPerPeer, 4)
+	c.MaxClaims = cmp.Or(c.MaxClaims, 3)
+	c.MaxClaimsPerPeer = cmp.Or(c.MaxClaimsPerPeer, 4)
 	c.PeerRate = cmp.Or(c.PeerRate, 1)
 	c.PeerBurst = cmp.Or(c.PeerBurst, 10)
 	c.IPRate = cmp.Or(c.IPRate, 10)
@@ -179,9 +193,8 @@ type Server struct {
 	relay   *circuit.Relay
 	rsv     *reservations
 	store   store
+	limits  rateLimits
 	metrics *metrics
-	byPeer  *limiter
-	byIP    *limiter
 	http    *http.Server
 	httpLn  net.Listener
 	// relayAddrs are Addrs() formatted for the rendezvous store.
@@ -209,21 +222,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		metrics: newMetrics(),
-		byPeer:  newLimiter(cfg.PeerRate, cfg.PeerBurst, 1<<16),
-		byIP:    newLimiter(cfg.IPRate, cfg.IPBurst, 1<<16),
 	}
 	s.rsv = &reservations{
 		max: cfg.MaxReservations, maxPerIP: cfg.MaxReservationsPerIP,
 		ttl: cfg.ReservationTTL, now: time.Now, refused: s.metrics.refused,
 		peers: make(map[peer.ID]held),
 	}
-	if cfg.Redis != "" {
-		s.store, err = newRedisStore(ctx, cfg.Redis)
-		if err != nil {
-			return nil, fmt.Errorf("relay: %w", err)
-		}
-	} else {
-		s.store = newMemStore(cfg.MaxNameplates)
+	if err := s.openStore(ctx); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
 	}
 	fail := func(err error) (*Server, error) {
 		s.Close()
@@ -287,7 +293,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	res.MaxReservationsPerASN = 2 * cfg.MaxReservations
 	s.relay, err = circuit.New(s.host,
 		circuit.WithResources(res),
-		circuit.WithACL(s.rsv),
+		circuit.WithACL(&acl{rsv: s.rsv, store: s.store, now: cfg.Now, log: s.log, refused: s.metrics.refused}),
 		circuit.WithMetricsTracer(s.metrics),
 	)
 	if err != nil {
@@ -329,6 +335,32 @@ func (c *Config) validate() error {
 	if c.RendezvousTTL < time.Second {
 		return fmt.Errorf("rendezvous TTL %s is below a second", c.RendezvousTTL)
 	}
+	if c.MaxNameplatesPerPeer < 1 || c.MaxClaims < 1 || c.MaxClaimsPerPeer < 1 || c.PeerRate <= 0 || c.IPRate <= 0 {
+		return errors.New("rendezvous limits must be positive")
+	}
+	return nil
+}
+
+// openStore opens the rendezvous store and rate limits: in Redis with
+// Config.Redis, else in memory.
+func (s *Server) openStore(ctx context.Context) error {
+	c := &s.cfg
+	lim := storeLimits{
+		ttl:    c.RendezvousTTL,
+		claims: c.MaxClaims, claimsPerIP: max(c.MaxClaims-1, 1),
+		peerNameplates: c.MaxNameplatesPerPeer, ipNameplates: c.MaxReservationsPerIP,
+		peerClaims: c.MaxClaimsPerPeer, ipClaims: c.MaxReservationsPerIP,
+	}
+	byIP, byPeer := rateSpec{c.IPRate, c.IPBurst}, rateSpec{c.PeerRate, c.PeerBurst}
+	if c.Redis == "" {
+		s.store, s.limits = newMemStore(lim, c.MaxNameplates), newMemLimits(byIP, byPeer)
+		return nil
+	}
+	rs, err := newRedisStore(ctx, c.Redis, lim)
+	if err != nil {
+		return err
+	}
+	s.store, s.limits = rs, redisLimits{s: rs, byIP: byIP, byPeer: byPeer}
 	return nil
 }
 

@@ -1,6 +1,10 @@
 // Package rendezvous is the wire format of Ferry's rendezvous protocol,
-// /ferry/rendezvous/1, shared by the relay server (package relay) and its
+// /ferry/rendezvous/2, shared by the relay server (package relay) and its
 // client (package p2p). The format is specified in relay/doc.go.
+//
+// Version 2 added the register request's allow-list (the peers the sender
+// lets reach it through the relay without claiming) and StatusLimit;
+// version 1 is no longer served.
 package rendezvous
 
 import (
@@ -8,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 
@@ -16,7 +21,7 @@ import (
 )
 
 // ProtocolID is the libp2p protocol ID of the rendezvous protocol.
-const ProtocolID = "/ferry/rendezvous/1"
+const ProtocolID = "/ferry/rendezvous/2"
 
 // Size limits of the wire format.
 const (
@@ -25,8 +30,10 @@ const (
 	MaxMessageLen   = 255
 	MaxRelayAddrs   = 8
 	MaxAddrLen      = 255
+	// MaxAllow is the longest allow-list of a register request.
+	MaxAllow = 16
 	// MaxRequestLen is the size of the largest valid request.
-	MaxRequestLen = 2 + MaxNameplateLen
+	MaxRequestLen = 2 + MaxNameplateLen + 1 + MaxAllow*(1+MaxPeerIDLen)
 	// MaxResponseLen is the size of the largest valid response.
 	MaxResponseLen = 1 + 4 + 1 + MaxPeerIDLen + 1 + MaxRelayAddrs*(1+MaxAddrLen) + 1 + MaxMessageLen
 )
@@ -37,7 +44,7 @@ type Op uint8
 // Operations.
 const (
 	OpRegister   Op = 1 // nameplate → the requesting peer
-	OpClaim      Op = 2 // nameplate → its sender's peer ID, once
+	OpClaim      Op = 2 // nameplate → its sender's peer ID (a few claimers)
 	OpUnregister Op = 3 // forget the requesting peer's nameplate
 )
 
@@ -63,12 +70,13 @@ const (
 	StatusMalformed     Status = 1 // the request could not be parsed
 	StatusUnknown       Status = 2 // no sender registered that nameplate
 	StatusExpired       Status = 3 // the registration expired
-	StatusClaimed       Status = 4 // a receiver already claimed it
+	StatusClaimed       Status = 4 // as many receivers as allowed claimed it
 	StatusInUse         Status = 5 // another sender holds the nameplate
 	StatusRateLimited   Status = 6 // too many requests; retry after Seconds
-	StatusNoReservation Status = 7 // register needs a relay reservation first
+	StatusNoReservation Status = 7 // register and claim need a relay reservation first
 	StatusUnavailable   Status = 8 // the relay cannot serve now (storage down, full)
-	maxStatus                  = StatusUnavailable
+	StatusLimit         Status = 9 // the caller or its address holds as many nameplates or claims as allowed
+	maxStatus                  = StatusLimit
 )
 
 func (s Status) String() string {
@@ -91,6 +99,8 @@ func (s Status) String() string {
 		return "no-reservation"
 	case StatusUnavailable:
 		return "unavailable"
+	case StatusLimit:
+		return "limit"
 	}
 	return fmt.Sprintf("status(%d)", uint8(s))
 }
@@ -102,6 +112,10 @@ var ErrMalformed = errors.New("malformed rendezvous message")
 type Request struct {
 	Op        Op
 	Nameplate string
+	// Allow, in a register request only, are the peers (at most MaxAllow,
+	// no repeats) that may reach the sender through the relay without
+	// claiming the nameplate: its paired devices. Nil otherwise.
+	Allow []peer.ID
 }
 
 // Response is what the relay answers: one per stream.
@@ -139,15 +153,42 @@ func validOp(o Op) bool { return o >= OpRegister && o <= OpUnregister }
 
 // MarshalBinary encodes r, refusing what ParseRequest would refuse.
 func (r Request) MarshalBinary() ([]byte, error) {
-	if !validOp(r.Op) {
-		return nil, fmt.Errorf("%w: unknown operation %d", ErrMalformed, uint8(r.Op))
-	}
-	if err := ValidNameplate(r.Nameplate); err != nil {
+	if err := r.validate(); err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, 2+len(r.Nameplate))
+	b := make([]byte, 0, 3+len(r.Nameplate)+len(r.Allow)*(1+MaxPeerIDLen))
 	b = append(b, byte(r.Op), byte(len(r.Nameplate)))
-	return append(b, r.Nameplate...), nil
+	b = append(b, r.Nameplate...)
+	b = append(b, byte(len(r.Allow)))
+	for _, p := range r.Allow {
+		b = append(b, byte(len(p)))
+		b = append(b, p...)
+	}
+	return b, nil
+}
+
+func (r Request) validate() error {
+	if !validOp(r.Op) {
+		return fmt.Errorf("%w: unknown operation %d", ErrMalformed, uint8(r.Op))
+	}
+	if err := ValidNameplate(r.Nameplate); err != nil {
+		return err
+	}
+	if len(r.Allow) > 0 && r.Op != OpRegister {
+		return fmt.Errorf("%w: an allow-list in a %s request", ErrMalformed, r.Op)
+	}
+	if len(r.Allow) > MaxAllow {
+		return fmt.Errorf("%w: allow-list of %d peers, more than %d", ErrMalformed, len(r.Allow), MaxAllow)
+	}
+	for i, p := range r.Allow {
+		if err := validPeer(p); err != nil {
+			return fmt.Errorf("allow-list: %w", err)
+		}
+		if slices.Contains(r.Allow[:i], p) {
+			return fmt.Errorf("%w: allow-list names a peer twice", ErrMalformed)
+		}
+	}
+	return nil
 }
 
 // ParseRequest decodes exactly one request; trailing bytes are an error.
@@ -159,14 +200,42 @@ func ParseRequest(b []byte) (Request, error) {
 	if !validOp(op) {
 		return Request{}, fmt.Errorf("%w: unknown operation %d", ErrMalformed, b[0])
 	}
-	if len(b) != 2+n {
-		return Request{}, fmt.Errorf("%w: request is %d bytes, its nameplate length says %d", ErrMalformed, len(b), 2+n)
+	if len(b) < 3+n {
+		return Request{}, fmt.Errorf("%w: request ends inside its nameplate", ErrMalformed)
 	}
-	np := string(b[2:])
-	if err := ValidNameplate(np); err != nil {
+	r := Request{Op: op, Nameplate: string(b[2 : 2+n])}
+	k, rest := int(b[2+n]), b[3+n:]
+	if k > MaxAllow {
+		return Request{}, fmt.Errorf("%w: allow-list of %d peers, more than %d", ErrMalformed, k, MaxAllow)
+	}
+	for range k {
+		if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
+			return Request{}, fmt.Errorf("%w: request ends inside its allow-list", ErrMalformed)
+		}
+		r.Allow = append(r.Allow, peer.ID(rest[1:1+int(rest[0])]))
+		rest = rest[1+int(rest[0]):]
+	}
+	if len(rest) != 0 {
+		return Request{}, fmt.Errorf("%w: %d bytes after the request", ErrMalformed, len(rest))
+	}
+	if err := r.validate(); err != nil {
 		return Request{}, err
 	}
-	return Request{Op: op, Nameplate: np}, nil
+	return r, nil
+}
+
+// validPeer checks a binary peer ID from the wire.
+func validPeer(p peer.ID) error {
+	if len(p) > MaxPeerIDLen {
+		return fmt.Errorf("%w: peer ID is %d bytes, more than %d", ErrMalformed, len(p), MaxPeerIDLen)
+	}
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("%w: peer ID: %v", ErrMalformed, err)
+	}
+	if _, err := peer.IDFromBytes([]byte(p)); err != nil {
+		return fmt.Errorf("%w: peer ID: %v", ErrMalformed, err)
+	}
+	return nil
 }
 
 func validMessage(s string) error {
@@ -192,14 +261,8 @@ func (r Response) validate() error {
 		if r.Status != StatusOK {
 			return fmt.Errorf("%w: peer ID in a %s response", ErrMalformed, r.Status)
 		}
-		if len(r.Peer) > MaxPeerIDLen {
-			return fmt.Errorf("%w: peer ID is %d bytes, more than %d", ErrMalformed, len(r.Peer), MaxPeerIDLen)
-		}
-		if err := r.Peer.Validate(); err != nil {
-			return fmt.Errorf("%w: peer ID: %v", ErrMalformed, err)
-		}
-		if _, err := peer.IDFromBytes([]byte(r.Peer)); err != nil {
-			return fmt.Errorf("%w: peer ID: %v", ErrMalformed, err)
+		if err := validPeer(r.Peer); err != nil {
+			return err
 		}
 	}
 	if len(r.Relay) > 0 && r.Peer == "" {

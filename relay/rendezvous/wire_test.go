@@ -27,10 +27,16 @@ func testPeer(t testing.TB) peer.ID {
 }
 
 func TestRequestRoundTrip(t *testing.T) {
+	full := make([]peer.ID, MaxAllow)
+	for i := range full {
+		full[i] = testPeer(t)
+	}
 	for _, req := range []Request{
-		{OpRegister, "7"},
-		{OpClaim, "abcXYZ019"},
-		{OpUnregister, strings.Repeat("z", MaxNameplateLen)},
+		{Op: OpRegister, Nameplate: "7"},
+		{Op: OpRegister, Nameplate: "42", Allow: full[:1]},
+		{Op: OpRegister, Nameplate: strings.Repeat("z", MaxNameplateLen), Allow: full},
+		{Op: OpClaim, Nameplate: "abcXYZ019"},
+		{Op: OpUnregister, Nameplate: strings.Repeat("z", MaxNameplateLen)},
 	} {
 		b, err := req.MarshalBinary()
 		if err != nil {
@@ -40,29 +46,54 @@ func TestRequestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("parse %x: %v", b, err)
 		}
-		if got != req {
+		if !reflect.DeepEqual(got, req) {
 			t.Errorf("round trip: got %+v, want %+v", got, req)
+		}
+		if len(b) > MaxRequestLen {
+			t.Errorf("request of %d bytes, more than MaxRequestLen %d", len(b), MaxRequestLen)
 		}
 	}
 }
 
 func TestParseRequestRejects(t *testing.T) {
+	p, q := testPeer(t), testPeer(t)
+	allow := func(op Op, ids ...peer.ID) []byte {
+		b := []byte{byte(op), 1, '7', byte(len(ids))}
+		for _, id := range ids {
+			b = append(b, byte(len(id)))
+			b = append(b, id...)
+		}
+		return b
+	}
+	many := make([]peer.ID, MaxAllow+1)
+	for i := range many {
+		many[i] = testPeer(t)
+	}
 	for _, tc := range []struct {
 		name string
 		in   []byte
 	}{
 		{"empty", nil},
 		{"one byte", []byte{1}},
-		{"op zero", []byte{0, 1, '7'}},
-		{"op four", []byte{4, 1, '7'}},
-		{"empty nameplate", []byte{1, 0}},
+		{"version 1", []byte{1, 1, '7'}},
+		{"op zero", []byte{0, 1, '7', 0}},
+		{"op four", []byte{4, 1, '7', 0}},
+		{"empty nameplate", []byte{1, 0, 0}},
 		{"short", []byte{1, 3, '7', '8'}},
-		{"trailing", []byte{1, 1, '7', '8'}},
-		{"dash", []byte{2, 3, '7', '-', 'a'}},
-		{"space", []byte{2, 1, ' '}},
-		{"non-ascii", []byte{2, 2, 0xc3, 0xa9}},
-		{"too long", append([]byte{2, 33}, bytes.Repeat([]byte{'a'}, 33)...)},
+		{"trailing", []byte{1, 1, '7', 0, 0}},
+		{"dash", []byte{2, 3, '7', '-', 'a', 0}},
+		{"space", []byte{2, 1, ' ', 0}},
+		{"non-ascii", []byte{2, 2, 0xc3, 0xa9, 0}},
+		{"too long", append(append([]byte{2, 33}, bytes.Repeat([]byte{'a'}, 33)...), 0)},
 		{"http", []byte("GET / HTTP/1.1\r\n\r\n")},
+		{"allow on claim", allow(OpClaim, p)},
+		{"allow on unregister", allow(OpUnregister, p)},
+		{"allow twice", allow(OpRegister, p, q, p)},
+		{"allow too many", allow(OpRegister, many...)},
+		{"allow bad peer", allow(OpRegister, peer.ID("xyz"))},
+		{"allow empty peer", []byte{1, 1, '7', 1, 0}},
+		{"allow truncated", allow(OpRegister, p)[:10]},
+		{"allow count without peers", []byte{1, 1, '7', 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseRequest(tc.in)
@@ -83,6 +114,7 @@ func TestResponseRoundTrip(t *testing.T) {
 			ma.StringCast("/dns4/relay.example.org/udp/4001/quic-v1/p2p/" + p.String()),
 		}},
 		{Status: StatusRateLimited, Seconds: 3, Message: "slow down"},
+		{Status: StatusLimit, Message: "this device holds 4 nameplates"},
 		{Status: StatusUnavailable, Message: strings.Repeat("é", MaxMessageLen/2)},
 	} {
 		b, err := resp.MarshalBinary()
@@ -135,8 +167,19 @@ func TestResponseRejects(t *testing.T) {
 }
 
 func FuzzParseRequest(f *testing.F) {
+	for _, r := range []Request{
+		{Op: OpRegister, Nameplate: "7"},
+		{Op: OpRegister, Nameplate: "42", Allow: []peer.ID{testPeer(f), testPeer(f)}},
+		{Op: OpClaim, Nameplate: "abc12"},
+		{Op: OpUnregister, Nameplate: "9"},
+	} {
+		b, err := r.MarshalBinary()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add([]byte{1, 1, '7'})
-	f.Add([]byte{2, 5, 'a', 'b', 'c', '1', '2'})
 	f.Add([]byte{3, 0})
 	f.Add([]byte("GET / HTTP/1.1\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -169,6 +212,7 @@ func FuzzParseResponse(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{9, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{10, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		resp, err := ParseResponse(b)
 		if err != nil {

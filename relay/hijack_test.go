@@ -1,0 +1,129 @@
+package relay_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/daemon"
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/pairing"
+	"github.com/ferryhq/ferry/relay"
+)
+
+// device starts an in-process device (daemon) on one loopback address, in
+// a new home seeded with messages when messages > 0.
+func device(t *testing.T, ip string, messages int) (*daemon.Daemon, chatstore.Stats) {
+	t.Helper()
+	ctx := context.Background()
+	home := filepath.Join(t.TempDir(), "home")
+	var stats chatstore.Stats
+	if messages > 0 {
+		st, err := chatstore.Open(ctx, home, chatstore.Options{Create: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stats, err = chatstore.Seed(ctx, st, chatstore.SeedOptions{Messages: messages, MediaBytes: 1 << 20, Seed: 7})
+		st.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(ctx, daemon.Config{Home: home, Name: ip, Listen: []string{"/ip4/" + ip + "/tcp/0"}, NoMDNS: true, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, stats
+}
+
+// TestRendezvousHijack: a sender waits on the relay; an attacker that knows
+// (or guesses) the nameplate claims it first, and sits on its claim; a
+// second one claims it too and tries a wrong code. The real receiver still
+// claims, pairs and migrates the whole history through the relay, and the
+// sender reports the wrong attempt.
+func TestRendezvousHijack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r := startRelay(t, relay.Config{})
+	addr := relayAddr(t, r)
+	sender, want := device(t, "127.0.0.1", 500)
+
+	codes := make(chan string, 1)
+	failed := make(chan string, 3)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := sender.Send(ctx, daemon.SendRequest{Relay: addr}, func(e daemon.Event) {
+			switch e.Kind {
+			case daemon.EventCode:
+				codes <- e.Code
+			case daemon.EventPairFailed:
+				failed <- e.Message
+			}
+		})
+		sent <- err
+	}()
+	var code string
+	select {
+	case code = <-codes:
+	case err := <-sent:
+		t.Fatalf("send: %v", err)
+	}
+	real, err := pairing.ParseCode(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	np := strconv.Itoa(int(real.Nameplate))
+
+	// The squatter: a fresh identity with a slot, that claims and waits.
+	squatter := reservedOn(t, "127.0.0.2", addr)
+	if got, err := p2p.Lookup(ctx, squatter, r.ID(), np); err != nil || got != sender.Host().ID() {
+		t.Fatalf("squatter's claim: got %s, %v", got, err)
+	}
+
+	// The guesser: a device that claims the nameplate and tries its luck.
+	guesser, _ := device(t, "127.0.0.3", 0)
+	wrong := real
+	for strings.Join(wrong.Words, "-") == strings.Join(real.Words, "-") {
+		w, err := pairing.NewCode(len(real.Words))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrong.Words = w.Words
+	}
+	_, err = guesser.Receive(ctx, daemon.ReceiveRequest{Code: wrong.String(), Yes: true, Relay: addr}, nil)
+	if !errors.Is(err, pairing.ErrCodeMismatch) {
+		t.Fatalf("guesser with a wrong code: got %v, want ErrCodeMismatch", err)
+	}
+	select {
+	case m := <-failed:
+		t.Logf("sender reported: %s", m)
+	case <-ctx.Done():
+		t.Fatal("the sender did not report the wrong attempt")
+	}
+
+	receiver, _ := device(t, "127.0.0.1", 0)
+	var path string
+	rep, err := receiver.Receive(ctx, daemon.ReceiveRequest{Code: code, Yes: true, Relay: addr}, func(e daemon.Event) {
+		if e.Kind == daemon.EventConnected {
+			path = e.Path
+		}
+	})
+	if err != nil {
+		t.Fatalf("the real receiver after two hostile claims: %v", err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if rep.TargetDigest != want.Digest || path != "relayed" {
+		t.Errorf("receiver got digest %s over %q, want %s relayed", rep.TargetDigest, path, want.Digest)
+	}
+}
