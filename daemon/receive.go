@@ -226,7 +226,14 @@ func (d *Daemon) connectViaRelay(ctx context.Context, relayAddr string, code pai
 		}()
 	}
 	ev(Event{Kind: EventWaiting, Message: "looking for the sender through the relay (and on the local network)"})
-	relayInfo, err := p2p.ConnectRelay(ctx, d.host, relayAddr)
+	var relayInfo peer.AddrInfo
+	var err error
+	if nameplate != "" {
+		// A claim needs a slot on the relay, kept for the session.
+		relayInfo, _, err = p2p.ReserveRelay(ctx, d.host, relayAddr)
+	} else {
+		relayInfo, err = p2p.ConnectRelay(ctx, d.host, relayAddr)
+	}
 	if err != nil {
 		return "", err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/units"
@@ -179,7 +180,7 @@ func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pai
 	}
 	for tries := 0; ; tries++ {
 		np := strconv.Itoa(int(code.Nameplate))
-		err = p2p.Register(ctx, d.host, info.ID, np)
+		err = p2p.Register(ctx, d.host, info.ID, np, d.pairedPeers()...)
 		if err == nil || fixed || !errors.Is(err, p2p.ErrNameplateTaken) || tries == 8 {
 			break
 		}
@@ -216,7 +217,7 @@ func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pai
 					continue
 				}
 				for i := 0; i < 5 && ctx.Err() == nil; i++ {
-					if err := p2p.Register(ctx, d.host, info.ID, np); err == nil || errors.Is(err, p2p.ErrNameplateTaken) {
+					if err := p2p.Register(ctx, d.host, info.ID, np, d.pairedPeers()...); err == nil || errors.Is(err, p2p.ErrNameplateTaken) {
 						d.log.Info("registered the code on the relay again", "relay", info.ID, "err", err)
 						break
 					}
@@ -226,6 +227,22 @@ func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pai
 		}
 	}()
 	return code, nil
+}
+
+// pairedPeers are the paired devices' peer IDs, oldest pairing first: the
+// relay lets them reach this sender without claiming its code (to resume,
+// or to migrate again without one).
+func (d *Daemon) pairedPeers() []peer.ID {
+	devs, err := d.trust.List()
+	if err != nil {
+		d.log.Warn("cannot list the paired devices for the relay", "err", err)
+		return nil
+	}
+	ids := make([]peer.ID, len(devs))
+	for i, dev := range devs {
+		ids[i] = dev.PeerID
+	}
+	return ids
 }
 
 // currentOffer is the send session in progress, or nil.
