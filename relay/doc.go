@@ -6,7 +6,9 @@
 //
 // A Server runs a libp2p host (TCP and QUIC; TLS 1.3 or Noise) with the
 // circuit relay v2 service. Senders reserve a slot and are then reachable at
-// <relay addr>/p2p/<relay>/p2p-circuit/p2p/<sender>. libp2p's defaults
+// <relay addr>/p2p/<relay>/p2p-circuit/p2p/<sender>; receivers reserve one
+// too before they claim a code (see Rendezvous rules for who may open a
+// circuit to whom). libp2p's defaults
 // (128 KiB and 2 minutes per relayed connection, meant for hole-punch
 // coordination only) are replaced by Config.CircuitData and
 // Config.CircuitDuration (defaults 256 GiB per direction, 24 hours).
@@ -33,13 +35,14 @@
 //	                          CPU 1.6–1.7 ms per MiB relayed
 //	BenchmarkRendezvous       fresh hosts: reserve, register, claim, dial
 //	                          through the relay, one round trip: 8.0–8.5 ms
+//	                          (before the receiver reserved a slot too)
 //
 // On one machine a relayed byte costs three AEAD passes each way (end to
 // end, and each hop's own TLS) against one, on the same two cores; so
 // loopback shows the CPU cost, not what a relay on its own machine and
 // network delivers.
 //
-// # Rendezvous wire format (/ferry/rendezvous/1)
+// # Rendezvous wire format (/ferry/rendezvous/2)
 //
 // One request and one response per libp2p stream. The client writes the
 // request and closes its side for writing; the relay reads until then (at
@@ -49,6 +52,13 @@
 //	request:  op        u8   1 register, 2 claim (look up), 3 unregister
 //	          len       u8   1..32
 //	          nameplate len bytes, ASCII letters and digits
+//	          nallow    u8   0..16; 0 unless op is register
+//	          nallow times:
+//	            idlen   u8   1..64
+//	            peer    idlen bytes, a binary peer ID (multihash), each
+//	                    at most once: peers the sender lets reach it
+//	                    through the relay without claiming (its paired
+//	                    devices)
 //
 //	response: status    u8   see below
 //	          seconds   u32  register OK: lifetime of the registration;
@@ -66,39 +76,73 @@
 //	                    a hint for logs; clients map the status instead
 //
 // Anything else (unknown op or status, a length that disagrees with the
-// bytes, trailing bytes, a peer ID in a failure, relay addresses without a
-// peer ID) is malformed. Statuses:
+// bytes, trailing bytes, an allow-list outside a register or naming a peer
+// twice, a peer ID in a failure, relay addresses without a peer ID) is
+// malformed. Statuses:
 //
 //	0 ok              1 malformed        2 unknown nameplate
-//	3 expired         4 already claimed  5 in use by another sender
+//	3 expired         4 claims full      5 in use by another sender
 //	6 rate-limited    7 no reservation   8 unavailable (store down, full)
+//	9 limit (the caller or its address holds as many as allowed)
+//
+// Version 1 had no allow-list and no status 9; it is not served.
+//
+// # Rendezvous rules
 //
 // Register binds nameplate → the stream's authenticated remote peer, which
 // must hold a relay reservation. It waits Config.RendezvousTTL (default
-// 10 minutes) for a claim. While it waits, and for another TTL after it has
-// been claimed, no other peer can register that nameplate (in use); its own
-// sender may register it again, which starts it over. Claim returns the
-// sender's peer ID and the addresses of the relay process it registered
-// with (Config.Announce, or its listen addresses), once: later claims by
-// other peers hear "claimed", while the claiming peer itself may claim again
-// (a receiver that restarted). An expired
+// 10 minutes) for claims. While it is held (waiting, and for a TTL after
+// each new claim) no other peer can register that nameplate (in use); its
+// own sender may register it again, which renews it and replaces its
+// allow-list but keeps its claims. One peer holds at most
+// Config.MaxNameplatesPerPeer (default 4) registrations at once, one
+// address (an IPv4 address, an IPv6 /56) at most MaxReservationsPerIP
+// (status 9 beyond).
+//
+// Claim, by a peer that holds a relay reservation, returns the sender's peer
+// ID and the addresses of the relay process it registered with
+// (Config.Announce, or its listen addresses). Up to Config.MaxClaims
+// (default 3, the sender's pairing attempts) peers may claim one
+// nameplate, at most MaxClaims-1 of them from one address, so that one
+// address cannot take every claim; later ones hear "claims full". Each
+// claimer dials the sender and pairing decides which one had the code. A
+// claimer may claim again (a receiver that restarted), which extends
+// nothing. One peer holds at most Config.MaxClaimsPerPeer (default 4)
+// claims at once, one address at most MaxReservationsPerIP. An expired
 // registration answers "expired" for one more TTL, then "unknown".
-// Unregister forgets the caller's own registration. Requests are
-// rate-limited per peer ID and per source IP (token buckets: Config.PeerRate
-// and IPRate), in each relay process.
+// Unregister forgets the caller's own registration.
+//
+// Circuits: while a peer's registration is remembered (held or expired),
+// the relay opens a relayed connection to it only from the peers that
+// claimed that nameplate and those on its allow-list; circuits to a peer
+// that registered nothing are open to every peer, as libp2p's relay has
+// them. When the store cannot answer, the circuit is refused.
+//
+// Requests are rate-limited per source address and per peer ID (token
+// buckets: Config.IPRate and PeerRate), across every relay process that
+// shares the store.
 //
 // # State
 //
 // Rendezvous state lives in memory, or with Config.Redis in Redis so that
-// several relay processes behind one name share it: one hash per nameplate
-// (ferry:rv:<nameplate>: p peer ID, r relay addresses, c claimed, k claimer,
-// e deadline in ms) changed only
-// by Lua scripts, so that register and claim are atomic across relays, and
-// dropped by Redis' own key TTL. Relay slots themselves belong to the relay
-// process a sender is connected to; that is why a claim names the relay
-// process to dial the sender through, which may be another one than the
-// process answering. Each process needs its own identity (DataDir) and
-// addresses that clients can reach (Config.Announce).
+// several relay processes behind one name share it. Each nameplate is one
+// hash, ferry:rv:<nameplate>, with fields p (sender peer ID, base58), i
+// (its address), r (its relay process's addresses), e (end of the hold,
+// ms), a:<peer> for each allowed peer and k:<peer> = <address> for each
+// claimer, dropped by Redis' own key TTL a TTL after the hold ends. Sets
+// ferry:rvh:r:<owner> and ferry:rvh:c:<owner> name the nameplates an owner
+// (p:<peer ID> or ip:<address>) registered or claimed; they are hints,
+// checked against the hashes whenever they are counted. Rate buckets are
+// ferry:rl:<owner> (GCRA: the time at which the bucket is full again).
+// Every operation is one Lua script, so that register, claim and the
+// circuit check are atomic across relays; the scripts read hashes named by
+// the sets, so the relays need one Redis server (not a Redis Cluster), and
+// all of them the same version of Ferry. Relay slots themselves belong to
+// the relay process a peer is connected to; that is why a claim names the
+// relay process to dial the sender through, which may be another one than
+// the process answering, and why a peer reserves a slot on the process it
+// registers or claims with. Each process needs its own identity (DataDir)
+// and addresses that clients can reach (Config.Announce).
 //
 // # Health and metrics
 //

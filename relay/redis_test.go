@@ -67,12 +67,13 @@ func TestRedisSharedState(t *testing.T) {
 }
 
 // TestRedisDown: a relay whose Redis goes away answers "unavailable" and
-// reports it on /healthz, rather than hanging or crashing.
+// reports it on /healthz, rather than hanging or crashing; it refuses the
+// circuits it cannot check.
 func TestRedisDown(t *testing.T) {
 	ctx := testContext(t)
 	url := redistest.Start(t)
 	r := startRelay(t, relay.Config{Redis: url, Metrics: "127.0.0.1:0"})
-	sender, _ := newSender(t, relayAddr(t, r))
+	sender, info := newSender(t, relayAddr(t, r))
 	if err := p2p.Register(ctx, sender, r.ID(), "1"); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +88,9 @@ func TestRedisDown(t *testing.T) {
 	c.Close()
 	if err := p2p.Register(ctx, sender, r.ID(), "2"); !errors.Is(err, p2p.ErrRelayUnavailable) {
 		t.Errorf("register with Redis down: got %v, want ErrRelayUnavailable", err)
+	}
+	if err := p2p.DialViaRelay(ctx, newHost(t), info, sender.ID()); !errors.Is(err, p2p.ErrRelayRefused) {
+		t.Errorf("circuit with Redis down: got %v, want ErrRelayRefused", err)
 	}
 	resp, err := http.Get("http://" + r.MetricsAddr() + "/healthz")
 	if err != nil {
