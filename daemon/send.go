@@ -170,7 +170,8 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 
 // registerOnRelay reserves a slot on the relay (kept until ctx ends) and
 // registers the code's nameplate there, so that a receiver on another network
-// finds this device by code. A nameplate taken by another sender on the relay
+// finds this device by code; while it waits, the relay lets only the code's
+// claimers and this device's paired devices reach it. A nameplate taken by another sender on the relay
 // is replaced by a fresh one (unless the user chose the code). While ctx
 // lasts, the registration is renewed if the relay forgets it (a restart).
 func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pairing.Code, fixed bool, ev func(Event)) (pairing.Code, error) {
