@@ -54,8 +54,9 @@ type Attachment struct {
 
 // MergeResult counts what a merge added.
 type MergeResult struct {
-	Messages    int64
-	Attachments int64
+	Conversations int64
+	Messages      int64
+	Attachments   int64
 }
 
 // More sentinel errors.

@@ -24,6 +24,39 @@
 // millisecond timestamp, so rows sort by time and two stores merge with set
 // operations only: no ID is ever remapped.
 //
+// # Imported history (schema version 2)
+//
+// Package importers turns WhatsApp and Telegram exports into rows, written
+// with a Writer into a standalone database that is then adopted or merged
+// like a snapshot. Version 2 (schema/0002_imports.sql) added the columns
+// that history needs; each defaults to "made by Ferry, nothing imported":
+//
+//   - source (contacts, conversations): the app the row came from,
+//     "whatsapp" or "telegram"; "" for history Ferry made.
+//   - native (contacts, conversations, messages): the app's own ID where
+//     the export gives one (Telegram: from_id such as "user123", the chat
+//     id, the message id as decimal text); "" otherwise (WhatsApp has none).
+//   - self (contacts): 1 if the contact is the device's owner on that app
+//     (ferry history import --me, or Telegram's full-account export). The
+//     owner of seeded history is the contact with the fixed ID 00…01; a
+//     reader treats both as "me".
+//   - kind (messages): 0 a message from a person (its sender), 1 a system
+//     event: the encryption notice, "Alice added Bob", a group created or
+//     renamed, a call. An event's body is its text as the export gives it
+//     (WhatsApp, in the exporting phone's language) or as the importer
+//     wrote it from the export's fields (Telegram, in English); its sender
+//     is the contact who did it when the export says so, else the all-zero
+//     ID, which is no contact.
+//   - omitted (messages): how many attachments the export named but did
+//     not carry ("<Media omitted>", "File not included"); a later export
+//     with the media adds attachment rows to the same message, so a reader
+//     shows max(omitted - attachments, 0) files as missing.
+//
+// Imported conversations and contacts have IDs whose time bytes are zero
+// and created = 0 (an export does not say when a chat began); their updated
+// is the time of the latest message the export holds from them, so the
+// newest export's title or name wins a merge.
+//
 // # Merge rules
 //
 // Merge attaches a snapshot file and runs one INSERT ... SELECT per table in
@@ -31,7 +64,10 @@
 // message, the version with the later edit time wins (equal times: the
 // larger body), deletions are a union (the later deletion time wins);
 // contacts and conversation titles take the later "updated" version;
-// participants, reactions and attachments are unions. The rules are
+// participants, reactions and attachments are unions; a contact's self mark
+// and a message's omitted count take the larger value; source, native and
+// kind are immutable. A snapshot of an older schema version merges as if it
+// had been migrated first (its missing columns read as their defaults). The rules are
 // commutative and idempotent: merging A into B or B into A gives the same
 // digest, and merging twice changes nothing.
 //
@@ -40,7 +76,10 @@
 // The digest is BLAKE3("ferry digest v1" || S), S the sum modulo 2^256 of
 // BLAKE3-256 over a canonical, length-prefixed encoding of every row of every
 // table (see digest.go). It does not depend on row order, and two stores have
-// the same digest exactly when they hold the same history.
+// the same digest exactly when they hold the same history. Columns added by
+// later schema versions are hashed only when they differ from their
+// default, so a history without imported data has the digest it had under
+// schema version 1 (testdata/digest-kat.txt).
 //
 // # Reading
 //

@@ -111,37 +111,67 @@ func (s *Store) attached(ctx context.Context, snapshot string, f func(*sql.Conn)
 	return ferr
 }
 
-// mergeSQL merges schema snap into main. Each statement is a set operation;
-// all run in one transaction. Immutable columns keep the target's value;
-// mutable ones take the newer version (ties broken by content, so merging is
-// commutative); deletions, participants and reactions are unions.
-var mergeSQL = []string{
-	`INSERT INTO main.contacts (id, name, phone, updated)
-	SELECT id, name, phone, updated FROM snap.contacts WHERE true
-	ON CONFLICT (id) DO UPDATE SET name = excluded.name, phone = excluded.phone, updated = excluded.updated
-	WHERE (excluded.updated, excluded.name, excluded.phone) > (contacts.updated, contacts.name, contacts.phone)`,
+// The upsert clause of each table with mutable columns: the merge rules.
+// Merge and Writer both use them, so rows of one import and rows of two
+// stores combine alike. Immutable columns keep the target's value; mutable
+// ones take the newer version (ties broken by content, so merging is
+// commutative); deletions, the owner mark and omitted counts only grow.
+const (
+	contactNewer  = `(excluded.updated, excluded.name, excluded.phone) > (contacts.updated, contacts.name, contacts.phone)`
+	contactUpsert = ` ON CONFLICT (id) DO UPDATE SET
+		name = iif(` + contactNewer + `, excluded.name, contacts.name),
+		phone = iif(` + contactNewer + `, excluded.phone, contacts.phone),
+		updated = iif(` + contactNewer + `, excluded.updated, contacts.updated),
+		self = max(excluded.self, contacts.self)
+	WHERE ` + contactNewer + ` OR excluded.self > contacts.self`
+	conversationUpsert = ` ON CONFLICT (id) DO UPDATE SET title = excluded.title, updated = excluded.updated
+	WHERE (excluded.updated, excluded.title) > (conversations.updated, conversations.title)`
+	messageNewer  = `(excluded.edited, excluded.body) > (messages.edited, messages.body)`
+	messageUpsert = ` ON CONFLICT (id) DO UPDATE SET
+		body = iif(` + messageNewer + `, excluded.body, messages.body),
+		edited = max(excluded.edited, messages.edited),
+		deleted = max(excluded.deleted, messages.deleted),
+		omitted = max(excluded.omitted, messages.omitted)
+	WHERE ` + messageNewer + ` OR excluded.deleted > messages.deleted OR excluded.omitted > messages.omitted`
+)
 
-	`INSERT INTO main.conversations (id, kind, title, created, updated)
-	SELECT id, kind, title, created, updated FROM snap.conversations WHERE true
-	ON CONFLICT (id) DO UPDATE SET title = excluded.title, updated = excluded.updated
-	WHERE (excluded.updated, excluded.title) > (conversations.updated, conversations.title)`,
+// Column lists, in schema order.
+const (
+	contactCols      = "id, name, phone, updated, source, native, self"
+	conversationCols = "id, kind, title, created, updated, source, native"
+	participantCols  = "conversation, contact"
+	messageCols      = "id, conversation, sender, sent, received, body, reply_to, edited, deleted, kind, native, omitted"
+	reactionCols     = "message, reactor, emoji"
+	attachmentCols   = "id, message, hash, size, mime, name"
+)
 
-	`INSERT OR IGNORE INTO main.participants (conversation, contact)
+// mergeSQL merges schema snap, of schema version v, into main. Each
+// statement is a set operation; all run in one transaction.
+func mergeSQL(v int) []string {
+	c := func(table, name string) string { return colIn(v, "", table, name) }
+	return []string{
+		`INSERT INTO main.contacts (` + contactCols + `)
+	SELECT id, name, phone, updated, ` + c("contacts", "source") + `, ` + c("contacts", "native") + `, ` + c("contacts", "self") + `
+	FROM snap.contacts WHERE true` + contactUpsert,
+
+		`INSERT INTO main.conversations (` + conversationCols + `)
+	SELECT id, kind, title, created, updated, ` + c("conversations", "source") + `, ` + c("conversations", "native") + `
+	FROM snap.conversations WHERE true` + conversationUpsert,
+
+		`INSERT OR IGNORE INTO main.participants (` + participantCols + `)
 	SELECT conversation, contact FROM snap.participants`,
 
-	`INSERT INTO main.messages (id, conversation, sender, sent, received, body, reply_to, edited, deleted)
-	SELECT id, conversation, sender, sent, received, body, reply_to, edited, deleted FROM snap.messages WHERE true
-	ON CONFLICT (id) DO UPDATE SET
-		body = iif((excluded.edited, excluded.body) > (messages.edited, messages.body), excluded.body, messages.body),
-		edited = max(excluded.edited, messages.edited),
-		deleted = max(excluded.deleted, messages.deleted)
-	WHERE (excluded.edited, excluded.body) > (messages.edited, messages.body) OR excluded.deleted > messages.deleted`,
+		`INSERT INTO main.messages (` + messageCols + `)
+	SELECT id, conversation, sender, sent, received, body, reply_to, edited, deleted, ` +
+			c("messages", "kind") + `, ` + c("messages", "native") + `, ` + c("messages", "omitted") + `
+	FROM snap.messages WHERE true` + messageUpsert,
 
-	`INSERT OR IGNORE INTO main.reactions (message, reactor, emoji)
+		`INSERT OR IGNORE INTO main.reactions (` + reactionCols + `)
 	SELECT message, reactor, emoji FROM snap.reactions`,
 
-	`INSERT OR IGNORE INTO main.attachments (id, message, hash, size, mime, name)
+		`INSERT OR IGNORE INTO main.attachments (` + attachmentCols + `)
 	SELECT id, message, hash, size, mime, name FROM snap.attachments`,
+	}
 }
 
 // Merge adds the history in the snapshot file to the store: idempotent
@@ -169,23 +199,28 @@ func (s *Store) Merge(ctx context.Context, snapshot string) (MergeResult, error)
 			return dbErr("begin merge", err)
 		}
 		defer tx.Rollback()
-		var m0, a0, m1, a1 int64
-		const count = `SELECT (SELECT count(*) FROM main.messages), (SELECT count(*) FROM main.attachments)`
-		if err := tx.QueryRowContext(ctx, count).Scan(&m0, &a0); err != nil {
+		v, err := schemaVersionOf(ctx, tx, "snap")
+		if err != nil {
+			return err
+		}
+		var c0, m0, a0, c1, m1, a1 int64
+		const count = `SELECT (SELECT count(*) FROM main.conversations), (SELECT count(*) FROM main.messages),
+			(SELECT count(*) FROM main.attachments)`
+		if err := tx.QueryRowContext(ctx, count).Scan(&c0, &m0, &a0); err != nil {
 			return dbErr("merge", err)
 		}
-		for _, q := range mergeSQL {
+		for _, q := range mergeSQL(v) {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return dbErr("merge", err)
 			}
 		}
-		if err := tx.QueryRowContext(ctx, count).Scan(&m1, &a1); err != nil {
+		if err := tx.QueryRowContext(ctx, count).Scan(&c1, &m1, &a1); err != nil {
 			return dbErr("merge", err)
 		}
 		if err := tx.Commit(); err != nil {
 			return dbErr("commit merge", err)
 		}
-		res = MergeResult{Messages: m1 - m0, Attachments: a1 - a0}
+		res = MergeResult{Conversations: c1 - c0, Messages: m1 - m0, Attachments: a1 - a0}
 		return nil
 	})
 	if err != nil {
@@ -194,24 +229,33 @@ func (s *Store) Merge(ctx context.Context, snapshot string) (MergeResult, error)
 	return res, nil
 }
 
-// containsSQL counts, per table, snapshot rows that the store lacks or holds
-// with other content (a newer version of a mutable row counts as present).
-var containsSQL = []struct{ table, query string }{
-	{"contacts", `SELECT count(*) FROM snap.contacts s WHERE NOT EXISTS (SELECT 1 FROM main.contacts m
-		WHERE m.id = s.id AND (m.updated, m.name, m.phone) >= (s.updated, s.name, s.phone))`},
-	{"conversations", `SELECT count(*) FROM snap.conversations s WHERE NOT EXISTS (SELECT 1 FROM main.conversations m
-		WHERE m.id = s.id AND m.kind = s.kind AND m.created = s.created AND (m.updated, m.title) >= (s.updated, s.title))`},
-	{"participants", `SELECT count(*) FROM snap.participants s WHERE NOT EXISTS (SELECT 1 FROM main.participants m
+// containsSQL counts, per table, rows of schema snap (of schema version v)
+// that main lacks or holds with other content (a newer version of a
+// mutable row counts as present).
+func containsSQL(v int) []struct{ table, query string } {
+	c := func(table, name string) string { return colIn(v, "s.", table, name) }
+	return []struct{ table, query string }{
+		{"contacts", `SELECT count(*) FROM snap.contacts s WHERE NOT EXISTS (SELECT 1 FROM main.contacts m
+		WHERE m.id = s.id AND (m.updated, m.name, m.phone) >= (s.updated, s.name, s.phone)
+		AND m.source = ` + c("contacts", "source") + ` AND m.native = ` + c("contacts", "native") + `
+		AND m.self >= ` + c("contacts", "self") + `)`},
+		{"conversations", `SELECT count(*) FROM snap.conversations s WHERE NOT EXISTS (SELECT 1 FROM main.conversations m
+		WHERE m.id = s.id AND m.kind = s.kind AND m.created = s.created AND (m.updated, m.title) >= (s.updated, s.title)
+		AND m.source = ` + c("conversations", "source") + ` AND m.native = ` + c("conversations", "native") + `)`},
+		{"participants", `SELECT count(*) FROM snap.participants s WHERE NOT EXISTS (SELECT 1 FROM main.participants m
 		WHERE m.conversation = s.conversation AND m.contact = s.contact)`},
-	{"messages", `SELECT count(*) FROM snap.messages s WHERE NOT EXISTS (SELECT 1 FROM main.messages m
+		{"messages", `SELECT count(*) FROM snap.messages s WHERE NOT EXISTS (SELECT 1 FROM main.messages m
 		WHERE m.id = s.id AND m.conversation = s.conversation AND m.sender = s.sender AND m.sent = s.sent
 		AND m.received = s.received AND m.reply_to IS s.reply_to
-		AND (m.edited, m.body) >= (s.edited, s.body) AND m.deleted >= s.deleted)`},
-	{"reactions", `SELECT count(*) FROM snap.reactions s WHERE NOT EXISTS (SELECT 1 FROM main.reactions m
+		AND (m.edited, m.body) >= (s.edited, s.body) AND m.deleted >= s.deleted
+		AND m.kind = ` + c("messages", "kind") + ` AND m.native = ` + c("messages", "native") + `
+		AND m.omitted >= ` + c("messages", "omitted") + `)`},
+		{"reactions", `SELECT count(*) FROM snap.reactions s WHERE NOT EXISTS (SELECT 1 FROM main.reactions m
 		WHERE m.message = s.message AND m.reactor = s.reactor AND m.emoji = s.emoji)`},
-	{"attachments", `SELECT count(*) FROM snap.attachments s WHERE NOT EXISTS (SELECT 1 FROM main.attachments m
+		{"attachments", `SELECT count(*) FROM snap.attachments s WHERE NOT EXISTS (SELECT 1 FROM main.attachments m
 		WHERE m.id = s.id AND m.message = s.message AND m.hash = s.hash AND m.size = s.size
 		AND m.mime = s.mime AND m.name = s.name)`},
+	}
 }
 
 // CheckContains returns an error wrapping ErrMissing unless every row of the
@@ -223,18 +267,26 @@ func (s *Store) CheckContains(ctx context.Context, snapshot string) error {
 	if err != nil {
 		return err
 	}
-	var mid []byte
+	var (
+		mid     []byte
+		queries []struct{ table, query string }
+	)
 	err = s.attached(ctx, snapshot, func(conn *sql.Conn) error {
+		v, err := schemaVersionOf(ctx, conn, "snap")
+		if err != nil {
+			return err
+		}
+		queries = containsSQL(v)
 		var lo, hi []byte
-		err := conn.QueryRowContext(ctx, `SELECT (SELECT min(id) FROM snap.messages), (SELECT max(id) FROM snap.messages)`).Scan(&lo, &hi)
+		err = conn.QueryRowContext(ctx, `SELECT (SELECT min(id) FROM snap.messages), (SELECT max(id) FROM snap.messages)`).Scan(&lo, &hi)
 		mid = midKey(lo, hi)
 		return err
 	})
 	if err != nil {
 		return dbErr("check", err)
 	}
-	counts := make([]int64, len(containsSQL)+1)
-	check := func(queries []int) func() error {
+	counts := make([]int64, len(queries)+1)
+	check := func(which []int) func() error {
 		return func() error {
 			return s.attached(ctx, snapshot, func(conn *sql.Conn) error {
 				tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -242,16 +294,16 @@ func (s *Store) CheckContains(ctx context.Context, snapshot string) error {
 					return dbErr("check", err)
 				}
 				defer tx.Rollback()
-				for _, i := range queries {
+				for _, i := range which {
 					var q string
 					var args []any
 					switch {
-					case i == len(containsSQL):
-						q, args = containsSQL[3].query+" AND s.id >= ?", []any{mid}
-					case containsSQL[i].table == "messages":
-						q, args = containsSQL[i].query+" AND s.id < ?", []any{mid}
+					case i == len(queries):
+						q, args = queries[3].query+" AND s.id >= ?", []any{mid}
+					case queries[i].table == "messages":
+						q, args = queries[i].query+" AND s.id < ?", []any{mid}
 					default:
-						q = containsSQL[i].query
+						q = queries[i].query
 					}
 					if err := tx.QueryRowContext(ctx, q, args...).Scan(&counts[i]); err != nil {
 						return dbErr("check", err)
@@ -262,14 +314,14 @@ func (s *Store) CheckContains(ctx context.Context, snapshot string) error {
 		}
 	}
 	g, _ := errgroup.WithContext(ctx)
-	g.Go(check([]int{len(containsSQL)}))
+	g.Go(check([]int{len(queries)}))
 	g.Go(check([]int{0, 1, 2, 3, 4, 5}))
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	counts[3] += counts[len(containsSQL)]
+	counts[3] += counts[len(queries)]
 	var missing []string
-	for i, c := range containsSQL {
+	for i, c := range queries {
 		if counts[i] > 0 {
 			missing = append(missing, fmt.Sprintf("%d %s", counts[i], c.table))
 		}

@@ -149,6 +149,14 @@ func TestDigestDetectsChange(t *testing.T) {
 		{"conversation title", `UPDATE conversations SET title = title || '.' WHERE id = (SELECT max(id) FROM conversations)`},
 		{"participant", `DELETE FROM participants WHERE conversation = (SELECT min(conversation) FROM participants) AND contact = (SELECT min(contact) FROM participants WHERE conversation = (SELECT min(conversation) FROM participants))`},
 		{"text vs blob", `UPDATE messages SET body = CAST(body AS BLOB) WHERE id = (SELECT min(id) FROM messages)`},
+		{"contact source", `UPDATE contacts SET source = 'whatsapp' WHERE id = (SELECT max(id) FROM contacts)`},
+		{"contact native", `UPDATE contacts SET native = 'user1' WHERE id = (SELECT max(id) FROM contacts)`},
+		{"contact self", `UPDATE contacts SET self = 1 WHERE id = (SELECT max(id) FROM contacts)`},
+		{"conversation source", `UPDATE conversations SET source = 'telegram' WHERE id = (SELECT max(id) FROM conversations)`},
+		{"conversation native", `UPDATE conversations SET native = '12' WHERE id = (SELECT max(id) FROM conversations)`},
+		{"message kind", `UPDATE messages SET kind = 1 WHERE id = (SELECT min(id) FROM messages)`},
+		{"message native", `UPDATE messages SET native = '7' WHERE id = (SELECT min(id) FROM messages)`},
+		{"message omitted", `UPDATE messages SET omitted = 1 WHERE id = (SELECT min(id) FROM messages)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,7 +190,7 @@ func TestMergeIdempotentAndCommutative(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Merge: %v", err)
 	}
-	if got, want := res, (MergeResult{Messages: sb.Messages, Attachments: sb.Attachments}); got != want {
+	if got, want := res, (MergeResult{Conversations: sb.Conversations, Messages: sb.Messages, Attachments: sb.Attachments}); got != want {
 		t.Fatalf("first merge: got %+v, want %+v", got, want)
 	}
 	once := mustStats(t, ab)
@@ -290,10 +298,10 @@ func oneMessageStore(t *testing.T, v msgVersion, emoji string) *Store {
 		q    string
 		args []any
 	}{
-		{`INSERT INTO contacts VALUES (?, 'Ann', '+1', 5)`, []any{id(2)}},
-		{`INSERT INTO conversations VALUES (?, 1, 'Ann', 5, 5)`, []any{id(3)}},
+		{`INSERT INTO contacts (id, name, phone, updated) VALUES (?, 'Ann', '+1', 5)`, []any{id(2)}},
+		{`INSERT INTO conversations (id, kind, title, created, updated) VALUES (?, 1, 'Ann', 5, 5)`, []any{id(3)}},
 		{`INSERT INTO participants VALUES (?, ?)`, []any{id(3), id(2)}},
-		{`INSERT INTO messages VALUES (?, ?, ?, 10, 11, ?, NULL, ?, ?)`, []any{id(1), id(3), id(2), v.body, v.edited, v.deleted}},
+		{`INSERT INTO messages (id, conversation, sender, sent, received, body, reply_to, edited, deleted) VALUES (?, ?, ?, 10, 11, ?, NULL, ?, ?)`, []any{id(1), id(3), id(2), v.body, v.edited, v.deleted}},
 		{`INSERT INTO reactions VALUES (?, ?, ?)`, []any{id(1), id(2), emoji}},
 	} {
 		if _, err := s.db.Exec(q.q, q.args...); err != nil {
@@ -469,23 +477,31 @@ func TestSnapshotWhileWriting(t *testing.T) {
 	go func() {
 		seq := int64(0)
 		for i := 0; ; i++ {
+			// A failure before the first batch commits must still let
+			// the test go on (and report it) instead of hanging.
+			fail := func(err error) {
+				done <- err
+				if i == 0 {
+					close(started)
+				}
+			}
 			tx, err := w.db.Begin()
 			if err != nil {
-				done <- err
+				fail(err)
 				return
 			}
 			for range batch {
 				seq++
 				id := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(seq)<<16)
 				id = append(id, make([]byte, 8)...)
-				if _, err := tx.Exec(`INSERT INTO messages VALUES (?, ?, ?, ?, ?, 'x', NULL, 0, 0)`, id, id, id, seq, seq); err != nil {
+				if _, err := tx.Exec(`INSERT INTO messages (id, conversation, sender, sent, received, body, reply_to, edited, deleted) VALUES (?, ?, ?, ?, ?, 'x', NULL, 0, 0)`, id, id, id, seq, seq); err != nil {
 					tx.Rollback()
-					done <- err
+					fail(err)
 					return
 				}
 			}
 			if err := tx.Commit(); err != nil {
-				done <- err
+				fail(err)
 				return
 			}
 			if i == 0 {
