@@ -88,3 +88,41 @@ func TestCheckContainsSeesImportedColumns(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeFillsMissingReply: a message whose reply_to one side lacks takes
+// the other side's, in both directions, and the side without it is
+// contained in the side with it.
+func TestMergeFillsMissingReply(t *testing.T) {
+	ctx := context.Background()
+	with := func(reply bool) *Store {
+		s := importedStore(t, importedRow{5, "Ann", 0, 0})
+		if reply {
+			if _, err := s.db.Exec(`UPDATE messages SET reply_to = ?`, make([]byte, 16)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	}
+	var digests []string
+	for _, dir := range [][2]bool{{false, true}, {true, false}} {
+		dst := with(dir[0])
+		snap := snapshot(t, with(dir[1]))
+		if _, err := dst.Merge(ctx, snap); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := dst.db.QueryRow(`SELECT count(*) FROM messages WHERE reply_to IS NOT NULL`).Scan(&n); err != nil || n != 1 {
+			t.Errorf("after merge %v: %d replies (%v), want 1", dir, n, err)
+		}
+		if err := dst.CheckContains(ctx, snap); err != nil {
+			t.Errorf("CheckContains: %v", err)
+		}
+		digests = append(digests, mustStats(t, dst).Digest)
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("merge not commutative: %s vs %s", digests[0], digests[1])
+	}
+	if err := with(false).CheckContains(ctx, snapshot(t, with(true))); err == nil {
+		t.Error("a store without the reply contains the one with it")
+	}
+}

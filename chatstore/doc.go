@@ -65,8 +65,9 @@
 // larger body), deletions are a union (the later deletion time wins);
 // contacts and conversation titles take the later "updated" version;
 // participants, reactions and attachments are unions; a contact's self mark
-// and a message's omitted count take the larger value; source, native and
-// kind are immutable. A snapshot of an older schema version merges as if it
+// and a message's omitted count take the larger value; a message's reply_to,
+// when one side has none (an export that lacked the message answered), is
+// taken from the other; source, native and kind are immutable. A snapshot of an older schema version merges as if it
 // had been migrated first (its missing columns read as their defaults). The rules are
 // commutative and idempotent: merging A into B or B into A gives the same
 // digest, and merging twice changes nothing.

@@ -115,7 +115,9 @@ func (s *Store) attached(ctx context.Context, snapshot string, f func(*sql.Conn)
 // Merge and Writer both use them, so rows of one import and rows of two
 // stores combine alike. Immutable columns keep the target's value; mutable
 // ones take the newer version (ties broken by content, so merging is
-// commutative); deletions, the owner mark and omitted counts only grow.
+// commutative); deletions, the owner mark and omitted counts only grow; a
+// reply_to that one side lacks (an export that did not hold the message
+// answered) is filled from the other.
 const (
 	contactNewer  = `(excluded.updated, excluded.name, excluded.phone) > (contacts.updated, contacts.name, contacts.phone)`
 	contactUpsert = ` ON CONFLICT (id) DO UPDATE SET
@@ -131,8 +133,10 @@ const (
 		body = iif(` + messageNewer + `, excluded.body, messages.body),
 		edited = max(excluded.edited, messages.edited),
 		deleted = max(excluded.deleted, messages.deleted),
-		omitted = max(excluded.omitted, messages.omitted)
-	WHERE ` + messageNewer + ` OR excluded.deleted > messages.deleted OR excluded.omitted > messages.omitted`
+		omitted = max(excluded.omitted, messages.omitted),
+		reply_to = coalesce(messages.reply_to, excluded.reply_to)
+	WHERE ` + messageNewer + ` OR excluded.deleted > messages.deleted OR excluded.omitted > messages.omitted
+		OR (messages.reply_to IS NULL AND excluded.reply_to IS NOT NULL)`
 )
 
 // Column lists, in schema order.
@@ -246,7 +250,7 @@ func containsSQL(v int) []struct{ table, query string } {
 		WHERE m.conversation = s.conversation AND m.contact = s.contact)`},
 		{"messages", `SELECT count(*) FROM snap.messages s WHERE NOT EXISTS (SELECT 1 FROM main.messages m
 		WHERE m.id = s.id AND m.conversation = s.conversation AND m.sender = s.sender AND m.sent = s.sent
-		AND m.received = s.received AND m.reply_to IS s.reply_to
+		AND m.received = s.received AND (m.reply_to IS s.reply_to OR s.reply_to IS NULL)
 		AND (m.edited, m.body) >= (s.edited, s.body) AND m.deleted >= s.deleted
 		AND m.kind = ` + c("messages", "kind") + ` AND m.native = ` + c("messages", "native") + `
 		AND m.omitted >= ` + c("messages", "omitted") + `)`},

@@ -87,7 +87,7 @@ func TestWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if name != "Ann" || self != 0 || body != "hi!" || events != 1 || omitted != n/2 || replies != 0 {
+	if name != "Ann" || self != 0 || body != "hi!" || events != 1 || omitted != n/2 || replies != 1 {
 		t.Fatalf("got name %q self %d, body %q, %d events, %d omitted, %d replies; want the merge rules' result",
 			name, self, body, events, omitted, replies)
 	}
