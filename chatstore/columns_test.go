@@ -79,6 +79,38 @@ func TestMergeImportedColumns(t *testing.T) {
 	}
 }
 
+// TestMergeGroupWins: a conversation one side holds as direct and the
+// other as a group is a group after a merge either way.
+func TestMergeGroupWins(t *testing.T) {
+	ctx := context.Background()
+	with := func(kind int) *Store {
+		s := importedStore(t, importedRow{5, "Ann", 0, 0})
+		if _, err := s.db.Exec(`UPDATE conversations SET kind = ?`, kind); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	var digests []string
+	for _, dir := range [][2]int{{1, 2}, {2, 1}} {
+		dst := with(dir[0])
+		snap := snapshot(t, with(dir[1]))
+		if _, err := dst.Merge(ctx, snap); err != nil {
+			t.Fatal(err)
+		}
+		var kind int
+		if err := dst.db.QueryRow(`SELECT kind FROM conversations`).Scan(&kind); err != nil || kind != 2 {
+			t.Errorf("after merge %v: kind %d (%v), want 2", dir, kind, err)
+		}
+		if err := dst.CheckContains(ctx, snap); err != nil {
+			t.Errorf("CheckContains: %v", err)
+		}
+		digests = append(digests, mustStats(t, dst).Digest)
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("merge not commutative: %s vs %s", digests[0], digests[1])
+	}
+}
+
 func TestCheckContainsSeesImportedColumns(t *testing.T) {
 	ctx := context.Background()
 	dst := importedStore(t, importedRow{5, "Ann", 0, 0})

@@ -115,7 +115,8 @@ func (s *Store) attached(ctx context.Context, snapshot string, f func(*sql.Conn)
 // Merge and Writer both use them, so rows of one import and rows of two
 // stores combine alike. Immutable columns keep the target's value; mutable
 // ones take the newer version (ties broken by content, so merging is
-// commutative); deletions, the owner mark and omitted counts only grow; a
+// commutative); deletions, the owner mark, omitted counts and a
+// conversation's kind (direct, then group) only grow; a
 // reply_to that one side lacks (an export that did not hold the message
 // answered) is filled from the other.
 const (
@@ -126,8 +127,12 @@ const (
 		updated = iif(` + contactNewer + `, excluded.updated, contacts.updated),
 		self = max(excluded.self, contacts.self)
 	WHERE ` + contactNewer + ` OR excluded.self > contacts.self`
-	conversationUpsert = ` ON CONFLICT (id) DO UPDATE SET title = excluded.title, updated = excluded.updated
-	WHERE (excluded.updated, excluded.title) > (conversations.updated, conversations.title)`
+	conversationNewer  = `(excluded.updated, excluded.title) > (conversations.updated, conversations.title)`
+	conversationUpsert = ` ON CONFLICT (id) DO UPDATE SET
+		title = iif(` + conversationNewer + `, excluded.title, conversations.title),
+		updated = iif(` + conversationNewer + `, excluded.updated, conversations.updated),
+		kind = max(excluded.kind, conversations.kind)
+	WHERE ` + conversationNewer + ` OR excluded.kind > conversations.kind`
 	messageNewer  = `(excluded.edited, excluded.body) > (messages.edited, messages.body)`
 	messageUpsert = ` ON CONFLICT (id) DO UPDATE SET
 		body = iif(` + messageNewer + `, excluded.body, messages.body),
@@ -244,7 +249,7 @@ func containsSQL(v int) []struct{ table, query string } {
 		AND m.source = ` + c("contacts", "source") + ` AND m.native = ` + c("contacts", "native") + `
 		AND m.self >= ` + c("contacts", "self") + `)`},
 		{"conversations", `SELECT count(*) FROM snap.conversations s WHERE NOT EXISTS (SELECT 1 FROM main.conversations m
-		WHERE m.id = s.id AND m.kind = s.kind AND m.created = s.created AND (m.updated, m.title) >= (s.updated, s.title)
+		WHERE m.id = s.id AND m.kind >= s.kind AND m.created = s.created AND (m.updated, m.title) >= (s.updated, s.title)
 		AND m.source = ` + c("conversations", "source") + ` AND m.native = ` + c("conversations", "native") + `)`},
 		{"participants", `SELECT count(*) FROM snap.participants s WHERE NOT EXISTS (SELECT 1 FROM main.participants m
 		WHERE m.conversation = s.conversation AND m.contact = s.contact)`},
