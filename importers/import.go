@@ -1,0 +1,326 @@
+package importers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ferryhq/ferry/chatstore"
+)
+
+// Options for Import. The zero value imports with the format found, times
+// in the local zone, and no owner.
+type Options struct {
+	// Format of the export; FormatAuto (or "") decides from the input.
+	Format Format
+	// Location is the zone of times that an export writes without one
+	// (every WhatsApp time; Telegram's only in old exports). nil: time.Local.
+	// It decides the messages' times, so their IDs: import an export with
+	// the same zone on every device.
+	Location *time.Location
+	// Owner names the device's owner among the people in the export (as
+	// the export writes the name, or a Telegram id such as user123); ""
+	// for none, unless AskOwner picks one.
+	Owner string
+	// AskOwner, when set and Owner is "", is called once the export is
+	// read if more than one person wrote in it, with their names; it
+	// returns the owner's name, or "" for none.
+	AskOwner func(ctx context.Context, names []string) (string, error)
+	// StageDir is where the import stages its database and media before
+	// it commits; it must be on the home's file system. "": the home's
+	// .staging directory.
+	StageDir string
+}
+
+// Result reports an import.
+type Result struct {
+	Format Format `json:"format"`
+	// Chats and Read count what the export holds: conversations, and
+	// messages and events.
+	Chats int   `json:"chats"`
+	Read  int64 `json:"read"`
+	// Owner lists the people marked as the device's owner.
+	Owner []string `json:"owner"`
+	// Added counts what the home did not hold yet.
+	Added Added `json:"added"`
+	// Unreadable counts the lines or messages that could not be read and
+	// were not imported; Problems lists the first of them.
+	Unreadable int       `json:"unreadable"`
+	Problems   []Problem `json:"problems"`
+	// Took is how long the import ran.
+	Took time.Duration `json:"-"`
+
+	staged chatstore.MergeResult // what the staged database holds
+}
+
+// Added counts what an import added to the home.
+type Added struct {
+	Conversations int64 `json:"conversations"`
+	Messages      int64 `json:"messages"`
+	Attachments   int64 `json:"attachments"`
+	MediaBytes    int64 `json:"media_bytes"` // of media files the home did not have
+}
+
+// stagingDir is the home's staging area; transfers use it too
+// (transfer.StagingDir), and an import's own directory in it is named
+// import-*.
+const stagingDir = ".staging"
+
+// Import reads the export at path and merges it into st in one
+// transaction: the rows go to a database staged next to the home, the
+// media files into staging too, and only once the whole export has been
+// read without error are the media moved into the home and the rows merged
+// (or adopted, into an empty home). On any error nothing changes in the
+// history; the staging directory is removed either way.
+func Import(ctx context.Context, st *chatstore.Store, path string, opts Options) (Result, error) {
+	start := time.Now()
+	format := opts.Format
+	if format == "" {
+		format = FormatAuto
+	}
+	if _, err := ParseFormat(string(format)); err != nil {
+		return Result{}, err
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	in, err := openInput(path, format)
+	if err != nil {
+		return Result{}, err
+	}
+	defer in.c.close()
+
+	base := opts.StageDir
+	if base == "" {
+		base = filepath.Join(st.Home(), stagingDir)
+	}
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return Result{}, fmt.Errorf("import: staging: %w", err)
+	}
+	// What an import that was killed left behind: the home is locked, so
+	// no other import is running.
+	if old, _ := filepath.Glob(filepath.Join(base, "import-*")); len(old) > 0 {
+		for _, o := range old {
+			os.RemoveAll(o)
+		}
+	}
+	stage, err := os.MkdirTemp(base, "import-*")
+	if err != nil {
+		return Result{}, fmt.Errorf("import: staging: %w", err)
+	}
+	defer func() {
+		os.RemoveAll(stage)
+		os.Remove(base) // if empty
+	}()
+
+	res, b, dbPath, err := stageImport(ctx, in, stage, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := commit(ctx, st, b, dbPath, &res); err != nil {
+		return Result{}, err
+	}
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+// stageImport parses the export into a staged database and staged media.
+func stageImport(ctx context.Context, in *input, stage string, opts Options) (Result, *builder, string, error) {
+	dbPath := filepath.Join(stage, "import.db")
+	w, err := chatstore.NewWriter(ctx, dbPath)
+	if err != nil {
+		return Result{}, nil, "", err
+	}
+	defer w.Abort()
+	out := make(chan *batch, 4)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		for bt := range out {
+			if err := writeBatch(gctx, w, bt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	b := newBuilder(gctx, in.c, stage, out)
+	perr := parse(gctx, in, opts, b)
+	if perr == nil {
+		perr = b.flush()
+	}
+	close(out)
+	werr := g.Wait()
+	// A writer's failure stops the parser with its context: report the
+	// writer's error then, and the parser's (or the caller's
+	// cancellation) otherwise.
+	if werr != nil && (perr == nil || (errors.Is(perr, context.Canceled) && ctx.Err() == nil)) {
+		return Result{}, nil, "", werr
+	}
+	if perr != nil {
+		if ctx.Err() != nil {
+			return Result{}, nil, "", ctx.Err()
+		}
+		return Result{}, nil, "", perr
+	}
+	owners, err := resolveOwner(ctx, b, opts)
+	if err != nil {
+		return Result{}, nil, "", err
+	}
+	if err := b.writeRest(ctx, w); err != nil {
+		return Result{}, nil, "", err
+	}
+	staged, err := w.Close(ctx)
+	if err != nil {
+		return Result{}, nil, "", err
+	}
+	res := Result{Format: in.format, Chats: len(b.convs), Read: b.read, Owner: owners,
+		Unreadable: b.nProblem, Problems: b.problems, staged: staged}
+	if res.Owner == nil {
+		res.Owner = []string{}
+	}
+	if res.Problems == nil {
+		res.Problems = []Problem{}
+	}
+	return res, b, dbPath, nil
+}
+
+func writeBatch(ctx context.Context, w *chatstore.Writer, bt *batch) error {
+	for i := range bt.msgs {
+		if err := w.AddMessage(ctx, bt.msgs[i]); err != nil {
+			return err
+		}
+	}
+	for i := range bt.atts {
+		if err := w.AddAttachment(ctx, bt.atts[i]); err != nil {
+			return err
+		}
+	}
+	for i := range bt.reacts {
+		if err := w.AddReaction(ctx, bt.reacts[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parse runs the parser of the input's format.
+func parse(ctx context.Context, in *input, opts Options, b *builder) error {
+	switch in.format {
+	case FormatTelegram:
+		return parseTelegram(ctx, telegramExport{file: in.file, open: in.openFile, dir: in.dir(), loc: opts.Location}, b)
+	default:
+		return parseWhatsApp(ctx, whatsAppChat{file: in.file, open: in.openFile, title: in.title, dir: in.dir(),
+			has: in.c.has, loc: opts.Location}, b)
+	}
+}
+
+// resolveOwner marks the owner's contacts and returns their names.
+func resolveOwner(ctx context.Context, b *builder, opts Options) ([]string, error) {
+	cands := b.candidates()
+	var marked []*contactAcc
+	for _, c := range b.contacts {
+		if b.owners[c.platform+"\x00"+c.key] {
+			marked = append(marked, c)
+		}
+	}
+	want := opts.Owner
+	if want == "" && len(marked) == 0 && opts.AskOwner != nil && len(cands) > 1 {
+		names := make([]string, len(cands))
+		for i, c := range cands {
+			names[i] = c.name
+		}
+		var err error
+		if want, err = opts.AskOwner(ctx, names); err != nil {
+			return nil, err
+		}
+	}
+	if want != "" {
+		var found []*contactAcc
+		for _, c := range cands {
+			if c.name == want || c.key == want || c.native == want {
+				found = append(found, c)
+			}
+		}
+		if len(found) == 0 {
+			for _, c := range cands {
+				if strings.EqualFold(c.name, want) {
+					found = append(found, c)
+				}
+			}
+		}
+		if len(found) == 0 {
+			var names []string
+			for _, c := range cands {
+				names = append(names, c.name)
+				if len(names) == 20 {
+					names = append(names, "…")
+					break
+				}
+			}
+			who := "no one wrote in it"
+			if len(names) > 0 {
+				who = "the people who wrote are " + strings.Join(names, ", ")
+			}
+			return nil, badInput(ErrUnknownOwner, nil, "%q is not among the people in this export (%s)", want, who)
+		}
+		marked = append(marked, found...)
+	}
+	var names []string
+	for _, c := range marked {
+		if !c.self {
+			c.self = true
+			names = append(names, c.name)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// commit moves the staged media into the home and merges (or adopts) the
+// staged database.
+func commit(ctx context.Context, st *chatstore.Store, b *builder, dbPath string, res *Result) error {
+	empty, err := st.IsEmpty(ctx)
+	if err != nil {
+		return err
+	}
+	hashes := make([]chatstore.Hash, 0, len(b.staged))
+	for h := range b.staged {
+		hashes = append(hashes, h)
+	}
+	sort.Slice(hashes, func(i, j int) bool { return hashes[i].String() < hashes[j].String() })
+	// A failure from here on leaves at most media files that no row
+	// refers to (content-addressed, and found present by the next import),
+	// as a transfer's commit does.
+	for _, h := range hashes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		size := b.staged[h]
+		if st.HasMedia(h, size) {
+			continue
+		}
+		if err := st.InstallMedia(h, b.stagedPath(h)); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		res.Added.MediaBytes += size
+	}
+	var added chatstore.MergeResult
+	if empty {
+		if err := st.Adopt(ctx, dbPath); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		added = res.staged
+	} else {
+		if added, err = st.Merge(ctx, dbPath); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+	}
+	res.Added.Conversations, res.Added.Messages, res.Added.Attachments = added.Conversations, added.Messages, added.Attachments
+	return nil
+}
