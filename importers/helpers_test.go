@@ -92,10 +92,10 @@ func dump(t testing.TB, st *chatstore.Store) string {
 	}
 	convs := q(`SELECT id, kind, title, created, updated, source, native FROM conversations ORDER BY source, title`)
 	type conv struct {
-		id                      []byte
-		kind                    int
-		title, source, native   string
-		created, updated        int64
+		id                    []byte
+		kind                  int
+		title, source, native string
+		created, updated      int64
 	}
 	var cs []conv
 	for convs.Next() {

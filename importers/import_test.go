@@ -5,7 +5,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -56,8 +55,6 @@ func (f fixture) path(t testing.TB) string {
 	return filepath.Join(dir, f.file)
 }
 
-func importFixture(t testing.TB, st interface{ Home() string }, f fixture) {}
-
 func TestFixtures(t *testing.T) {
 	ctx := context.Background()
 	for _, f := range fixtures(t) {
@@ -91,5 +88,3 @@ func TestFixtures(t *testing.T) {
 		})
 	}
 }
-
-var _ = strings.Contains
