@@ -134,7 +134,14 @@ func openDir(dir string) (*dirContainer, error) {
 }
 
 func (d *dirContainer) open(name string) (io.ReadCloser, error) {
-	f, err := d.root.Open(filepath.FromSlash(name))
+	p := filepath.FromSlash(name)
+	if fi, err := d.root.Lstat(p); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		// os.Root refuses a link that leads out of the folder; say so.
+		if _, err := d.root.Stat(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, badInput(ErrUnsafeName, err, "%s in %s is a link to a place outside the export: Ferry does not follow it", name, d.what())
+		}
+	}
+	f, err := d.root.Open(p)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
