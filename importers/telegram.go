@@ -680,9 +680,12 @@ func serviceText(m *tgMessage) string {
 
 // idTimes maps a chat's message ids to their times in seconds, for
 // replies: dense ids (Telegram numbers a chat's messages in order) take 4
-// bytes each in a slice, stray ones go to a map.
+// bytes each in a slice, as long as it stays at least a quarter full, and
+// stray ones go to a map; so a chat costs at most 16 bytes per message
+// however its ids are spread.
 type idTimes struct {
 	base   int64
+	n      int // ids in secs
 	secs   []uint32
 	sparse map[int64]uint32
 }
@@ -694,9 +697,12 @@ func (t *idTimes) set(id, sec int64) {
 	if t.secs == nil && t.sparse == nil {
 		t.base = id
 	}
-	if off := id - t.base; off >= 0 && off < int64(len(t.secs))+1<<16 {
+	if off := id - t.base; off >= 0 && off < 4*int64(t.n+1)+1024 {
 		for int64(len(t.secs)) <= off {
 			t.secs = append(t.secs, 0)
+		}
+		if t.secs[off] == 0 {
+			t.n++
 		}
 		t.secs[off] = uint32(sec)
 		return
