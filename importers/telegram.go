@@ -51,7 +51,7 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 	}
 	v, err := strconv.ParseInt(string(b), 10, 64)
 	if err != nil {
-		return fmt.Errorf("not an integer: %.40q", b)
+		return fieldError(fmt.Sprintf("not an integer: %.40q", b))
 	}
 	f.v, f.set = v, true
 	return nil
@@ -74,7 +74,7 @@ func (p *peerID) UnmarshalJSON(b []byte) error {
 	default:
 		v, err := strconv.ParseInt(string(b), 10, 64)
 		if err != nil {
-			return fmt.Errorf("not a peer id: %.40q", b)
+			return fieldError(fmt.Sprintf("not a peer id: %.40q", b))
 		}
 		*p = peerID("user" + strconv.FormatInt(v, 10))
 	}
@@ -109,7 +109,7 @@ func (t *tgText) UnmarshalJSON(b []byte) error {
 		*t = tgText(sb.String())
 		return nil
 	}
-	return fmt.Errorf("text is neither a string nor an array")
+	return fieldError("text is neither a string nor an array")
 }
 
 type tgPart string
@@ -200,7 +200,7 @@ func parseTelegram(ctx context.Context, in telegramExport, s ownerSink) error {
 		return err
 	}
 	defer rc.Close()
-	p := &tgParser{ctx: ctx, in: in, s: s, dec: json.NewDecoder(bufio.NewReaderSize(rc, 256<<10))}
+	p := &tgParser{ctx: ctx, in: in, s: s, dec: json.NewDecoder(bufio.NewReaderSize(rc, 64<<10))}
 	return p.run()
 }
 
@@ -226,8 +226,18 @@ func (p *tgParser) damaged(err error) error {
 	if errors.As(err, &ie) {
 		return err
 	}
+	var te *json.UnmarshalTypeError
+	var fe fieldError
+	if errors.As(err, &te) || errors.As(err, &fe) {
+		return badInput(ErrDamaged, err, "%s is not laid out as Telegram writes it: before byte %d, %v", p.in.file, p.dec.InputOffset(), err)
+	}
 	return fmt.Errorf("read %s: %w", p.in.file, err)
 }
+
+// fieldError is a value of an export that has the wrong form.
+type fieldError string
+
+func (e fieldError) Error() string { return string(e) }
 
 func (p *tgParser) notExport(why string) error {
 	return badInput(ErrNotExport, nil, "%s is not a Telegram export: %s; Telegram Desktop's \"Export chat history\" (format: JSON) writes result.json", p.in.file, why)
@@ -344,10 +354,6 @@ func (p *tgParser) chatField(c *tgChat, k string) error {
 	case "name", "type":
 		var s *string
 		if err := p.dec.Decode(&s); err != nil {
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) {
-				return badInput(ErrDamaged, err, "%s: a chat's %s is not text (byte %d)", p.in.file, k, p.dec.InputOffset())
-			}
 			return p.damaged(err)
 		}
 		if s != nil && k == "name" {
