@@ -141,6 +141,7 @@ type builder struct {
 	tmpSeq   int
 	copyBuf  []byte
 	read     int64 // records added
+	progress func(read int64)
 	problems []Problem
 	nProblem int
 }
@@ -220,6 +221,9 @@ func (b *builder) add(r *record) error {
 		return err
 	}
 	b.read++
+	if b.read%8192 == 0 && b.progress != nil {
+		b.progress(b.read)
+	}
 	var sender [16]byte
 	if r.senderKey != "" {
 		c, err := b.contact(r.senderKey, r.senderName, r.senderID)

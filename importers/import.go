@@ -33,6 +33,9 @@ type Options struct {
 	// read if more than one person wrote in it, with their names; it
 	// returns the owner's name, or "" for none.
 	AskOwner func(ctx context.Context, names []string) (string, error)
+	// Progress, when set, is called now and then with the number of
+	// messages read so far.
+	Progress func(read int64)
 	// StageDir is where the import stages its database and media before
 	// it commits; it must be on the home's file system. "": the home's
 	// .staging directory.
@@ -150,6 +153,7 @@ func stageImport(ctx context.Context, in *input, stage string, opts Options) (Re
 		return nil
 	})
 	b := newBuilder(gctx, in.c, stage, out)
+	b.progress = opts.Progress
 	perr := parse(gctx, in, opts, b)
 	if perr == nil {
 		perr = b.flush()

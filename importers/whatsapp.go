@@ -345,7 +345,10 @@ func (p *whatsAppParser) finish() error {
 	if b := p.bad; b != nil {
 		p.bad = nil
 		reason := "no such date or time (read as " + p.lay.order.String() + ")"
-		if b.extra > 0 {
+		switch {
+		case b.extra == 1:
+			reason += "; the line after it belongs to it and was left out too"
+		case b.extra > 1:
 			reason += "; the " + strconv.Itoa(b.extra) + " lines after it belong to it and were left out too"
 		}
 		p.s.problem(Problem{File: p.in.file, Where: "line " + strconv.Itoa(b.line), Text: b.body.String(), Reason: reason})

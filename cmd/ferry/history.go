@@ -16,7 +16,7 @@ func (a *app) historyCmd() *cobra.Command {
 		Use:   "history",
 		Short: "Make, inspect, read or search the chat history in a home",
 	}
-	cmd.AddCommand(a.seedCmd(), a.statsCmd())
+	cmd.AddCommand(a.seedCmd(), a.statsCmd(), a.historyImportCmd())
 	cmd.AddCommand(a.historyReadCmds()...)
 	return cmd
 }

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // --tz works where the system has no zone database
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/importers"
+)
+
+func (a *app) historyImportCmd() *cobra.Command {
+	var format, tz, me string
+	cmd := &cobra.Command{
+		Use:   "import PATH",
+		Short: "Bring a WhatsApp or Telegram export into the history (media included)",
+		Long: `Bring a chat exported from WhatsApp or Telegram into this home, media included.
+
+PATH is what the app exported:
+  WhatsApp ("Export chat", Android or iPhone): the .zip, or the .txt (with or
+    without its media next to it), or the folder the .zip was unpacked into.
+  Telegram Desktop ("Export chat history", or "Export Telegram data", format
+    JSON): the export's folder, its result.json, or a .zip of the folder.
+
+The whole export goes in one transaction: if any part of it cannot be read
+(a damaged zip, a JSON cut short, an attachment the chat names but the export
+lacks), nothing is written. Single lines that cannot be read are counted and
+listed, never dropped silently. Importing the same export again, on another
+device, or after migrating the history, adds nothing twice; a later, longer
+export of the same chat adds only the new messages.
+
+WhatsApp writes times without a zone: --tz names the zone of the phone that
+made the export (default: this computer's). Use the same --tz on every device.
+--me names you among the people of the chat, so that your messages show as
+yours; without it, ferry asks on a terminal when more than one person wrote.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := importers.ParseFormat(format)
+			if err != nil {
+				return usageError{err}
+			}
+			loc := time.Local
+			if tz != "" {
+				if loc, err = time.LoadLocation(tz); err != nil {
+					return usageError{fmt.Errorf("unknown time zone %q for --tz: give a name such as Europe/Berlin, America/New_York or UTC", tz)}
+				}
+			}
+			opts := importers.Options{Format: f, Location: loc, Owner: me}
+			if !a.json && stdinIsTerminal(a.stdin) && isTerminal(a.stderr) {
+				opts.AskOwner = askOwner(a.stdin, a.stderr)
+			}
+			return a.importHistory(cmd.Context(), args[0], opts)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "auto", "export format: auto, whatsapp or telegram")
+	cmd.Flags().StringVar(&tz, "tz", "", "time zone of the export's times, e.g. Europe/Berlin (default: the local zone)")
+	cmd.Flags().StringVar(&me, "me", "", "your name in the chat, as the export writes it (or your Telegram id, e.g. user123)")
+	return cmd
+}
+
+// importHistory opens the home (creating it if needed) and imports path.
+// A home this command created is removed again when the import fails.
+func (a *app) importHistory(ctx context.Context, path string, opts importers.Options) error {
+	_, statErr := os.Stat(a.home)
+	created := errors.Is(statErr, os.ErrNotExist)
+	if err := a.ensureHome(); err != nil {
+		return err
+	}
+	st, err := chatstore.Open(ctx, a.home, chatstore.Options{Create: true})
+	if err != nil {
+		if created {
+			os.RemoveAll(a.home)
+		}
+		return fmt.Errorf("open %s: %w", a.home, err)
+	}
+	p := a.newProgress("importing", 0, false)
+	opts.Progress = func(n int64) { p.Set(n, 0) }
+	res, err := importers.Import(ctx, st, path, opts)
+	if err == nil {
+		p.Set(res.Read, res.Read)
+	}
+	p.Finish()
+	if cerr := st.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close %s: %w", a.home, cerr)
+	}
+	if err != nil {
+		if created {
+			os.RemoveAll(a.home)
+		}
+		if errors.Is(err, importers.ErrUnknownOwner) {
+			return usageError{fmt.Errorf("%w: give --me one of those names, or leave --me out", err)}
+		}
+		return err
+	}
+	type jsonOut struct {
+		importers.Result
+		Home    string  `json:"home"`
+		Seconds float64 `json:"seconds"`
+	}
+	return a.emit(jsonOut{res, a.home, res.Took.Seconds()}, func() { printImport(a.stdout, path, res) })
+}
+
+// printImport tells what an import added, in a few lines.
+func printImport(w io.Writer, path string, r importers.Result) {
+	what := map[importers.Format]string{importers.FormatWhatsApp: "WhatsApp", importers.FormatTelegram: "Telegram"}[r.Format]
+	fmt.Fprintf(w, "imported %s export %s in %s: %s, %s read\n", what, path, r.Took.Round(time.Millisecond),
+		plural(int64(r.Chats), "chat"), plural(r.Read, "message"))
+	fmt.Fprintf(w, "added %s, %s, %s (%s of media)\n", plural(r.Added.Conversations, "conversation"),
+		plural(r.Added.Messages, "message"), plural(r.Added.Attachments, "attachment"), humanBytes(r.Added.MediaBytes))
+	if r.Added == (importers.Added{}) {
+		fmt.Fprintln(w, "this home already held all of it")
+	}
+	if len(r.Owner) > 0 {
+		fmt.Fprintf(w, "you: %s\n", strings.Join(r.Owner, ", "))
+	}
+	if r.Unreadable == 0 {
+		return
+	}
+	unit, verb := "line", "was"
+	if r.Format == importers.FormatTelegram {
+		unit = "message"
+	}
+	if r.Unreadable != 1 {
+		verb = "were"
+	}
+	fmt.Fprintf(w, "%s could not be read and %s not imported:\n", plural(int64(r.Unreadable), unit), verb)
+	const show = 10
+	for i, p := range r.Problems {
+		if i == show {
+			break
+		}
+		fmt.Fprintf(w, "  %s, %s: %s: %q\n", p.File, p.Where, p.Reason, p.Text)
+	}
+	if r.Unreadable > show {
+		fmt.Fprintf(w, "  … and %d more (--json lists up to %d)\n", r.Unreadable-show, len(r.Problems))
+	}
+}
+
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatInt(n, 10) + " " + noun + "s"
+}
+
+func stdinIsTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// askOwner asks on a terminal which of the people in an export is the user.
+func askOwner(in io.Reader, out io.Writer) func(context.Context, []string) (string, error) {
+	return func(ctx context.Context, names []string) (string, error) {
+		r := bufio.NewReader(in)
+		fmt.Fprintln(out, "Which of these people is you? (Your messages then show as yours; --me NAME says it up front.)")
+		for i, n := range names {
+			fmt.Fprintf(out, "  %d) %s\n", i+1, n)
+		}
+		fmt.Fprintln(out, "  0) none of them")
+		for range 3 {
+			if err := ctx.Err(); err != nil {
+				return "", err
+			}
+			fmt.Fprint(out, "Number: ")
+			line, err := r.ReadString('\n')
+			line = strings.TrimSpace(line)
+			if line == "" && err != nil {
+				return "", nil // end of input: no one
+			}
+			n, perr := strconv.Atoi(line)
+			switch {
+			case perr == nil && n == 0:
+				return "", nil
+			case perr == nil && n >= 1 && n <= len(names):
+				return names[n-1], nil
+			}
+			for _, name := range names {
+				if strings.EqualFold(line, name) {
+					return name, nil
+				}
+			}
+			fmt.Fprintf(out, "Give a number from 0 to %d.\n", len(names))
+		}
+		return "", nil
+	}
+}
