@@ -195,6 +195,24 @@ func (s *Store) Merge(ctx context.Context, snapshot string) (MergeResult, error)
 	if err := validateSnapshot(ctx, snapshot); err != nil {
 		return MergeResult{}, err
 	}
+	return s.merge(ctx, snapshot)
+}
+
+// MergeWritten merges the database that w wrote (and closed) like Merge,
+// without the checks Merge makes of a file from elsewhere: this process made
+// it with the current schema.
+func (s *Store) MergeWritten(ctx context.Context, w *Writer) (MergeResult, error) {
+	if s.readOnly {
+		return MergeResult{}, fmt.Errorf("chatstore: merge: store is read-only")
+	}
+	p, err := w.written()
+	if err != nil {
+		return MergeResult{}, err
+	}
+	return s.merge(ctx, p)
+}
+
+func (s *Store) merge(ctx context.Context, snapshot string) (MergeResult, error) {
 	var res MergeResult
 	err := s.attached(ctx, snapshot, func(conn *sql.Conn) error {
 		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA main.cache_size=-%d", bulkCacheKiB)); err != nil {
@@ -360,6 +378,24 @@ func (s *Store) Adopt(ctx context.Context, snapshot string) error {
 	if err := validateSnapshot(ctx, snapshot); err != nil {
 		return err
 	}
+	return s.adopt(ctx, snapshot)
+}
+
+// AdoptWritten adopts the database that w wrote (and closed) like Adopt,
+// without the checks Adopt makes of a file from elsewhere: this process made
+// it with the current schema. The file must be on the home's file system.
+func (s *Store) AdoptWritten(ctx context.Context, w *Writer) error {
+	if s.readOnly {
+		return fmt.Errorf("chatstore: adopt: store is read-only")
+	}
+	p, err := w.written()
+	if err != nil {
+		return err
+	}
+	return s.adopt(ctx, p)
+}
+
+func (s *Store) adopt(ctx context.Context, snapshot string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -50,8 +50,14 @@ type (
 	}
 )
 
-// writeBatch is how many rows one INSERT statement of a Writer carries.
-const writeBatch = 64
+const (
+	// writeBatch is how many rows one INSERT statement of a Writer carries.
+	writeBatch = 64
+	// writerCacheKiB is a Writer's page cache: rows go in mostly in key
+	// order, so a small cache is enough, and a larger one costs more to
+	// fill and to free than it saves.
+	writerCacheKiB = 4 << 10
+)
 
 // A Writer fills a new standalone history database, a file of the current
 // schema that Merge or Adopt then takes in like any snapshot. Rows that
@@ -69,6 +75,7 @@ type Writer struct {
 	tx    *sql.Tx
 	batch [6]*batcher // contacts, conversations, participants, messages, reactions, attachments
 	done  bool
+	ok    bool // Close committed: the file is complete
 }
 
 // NewWriter creates the database file path, which must not exist, and
@@ -102,7 +109,7 @@ func (w *Writer) open(ctx context.Context) error {
 		fmt.Sprintf("PRAGMA page_size=%d", pageSize),
 		"PRAGMA journal_mode=OFF",
 		"PRAGMA synchronous=OFF",
-		fmt.Sprintf("PRAGMA cache_size=-%d", bulkCacheKiB),
+		fmt.Sprintf("PRAGMA cache_size=-%d", writerCacheKiB),
 	} {
 		if _, err := conn.ExecContext(ctx, p); err != nil {
 			return dbErr("new database", err)
@@ -225,7 +232,17 @@ func (w *Writer) Close(ctx context.Context) (MergeResult, error) {
 	if err := w.db.Close(); err != nil {
 		return MergeResult{}, dbErr("new database: close", err)
 	}
+	w.ok = true
 	return res, nil
+}
+
+// written returns the path of the file w completed, or an error if Close
+// did not succeed.
+func (w *Writer) written() (string, error) {
+	if !w.ok {
+		return "", errors.New("chatstore: the writer's database is not complete")
+	}
+	return w.path, nil
 }
 
 // Abort gives up: the transaction is dropped and the file is left for the

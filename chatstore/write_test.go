@@ -129,3 +129,46 @@ func TestWriterAbort(t *testing.T) {
 		t.Fatalf("NewWriter over an existing file: %v", err)
 	}
 }
+
+// TestAdoptMergeWritten: a Writer's closed file is merged or adopted
+// without a copy; a writer that did not complete is refused.
+func TestAdoptMergeWritten(t *testing.T) {
+	ctx := context.Background()
+	mk := func() *Writer {
+		w, err := NewWriter(ctx, filepath.Join(t.TempDir(), "w.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.AddContact(ctx, ContactRow{ID: [16]byte{15: 7}, Name: "Ann", Source: "whatsapp"}); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	open := mk()
+	dst := newStore(t)
+	if err := dst.AdoptWritten(ctx, open); err == nil {
+		t.Fatal("adopted an open writer's file")
+	}
+	open.Abort()
+	if _, err := dst.MergeWritten(ctx, open); err == nil {
+		t.Fatal("merged an aborted writer's file")
+	}
+	w := mk()
+	if _, err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.AdoptWritten(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	w2 := mk()
+	if _, err := w2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other := newStore(t)
+	if _, err := other.MergeWritten(ctx, w2); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := mustStats(t, dst), mustStats(t, other); a != b {
+		t.Fatalf("adopted %+v, merged %+v", a, b)
+	}
+}

@@ -3,6 +3,7 @@ package importers
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -162,6 +163,65 @@ func FuzzParseHeader(f *testing.F) {
 			if ms, ok := h.at(o, time.UTC); ok && (ms < 0 || ms >= 1<<47) {
 				t.Fatalf("%q as %v: %d", line, o, ms)
 			}
+		}
+	})
+}
+
+// FuzzJSONString: the hand-written reader of a message decodes every JSON
+// string as encoding/json does.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{`"plain"`, `"esc \" \\ \/ \b \f \n \r \t"`, `"\u00e9\u202f\ud83d\ude00"`, `"\ud83d"`, `"\udc00\ud83d\ude00x"`, `"ünï"`, `"\u0000"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want string
+		if err := json.Unmarshal(data, &want); err != nil {
+			return
+		}
+		r := jsonValue{b: data}
+		got := r.str()
+		if r.err != nil || got != want {
+			t.Fatalf("%q: got %q (%v), want %q", data, got, r.err, want)
+		}
+	})
+}
+
+// FuzzJSONMessage: any valid JSON reads as a message or fails cleanly, and
+// a message's text reads as encoding/json reads it.
+func FuzzJSONMessage(f *testing.F) {
+	f.Add([]byte(`{"id": 1, "text": ["a", {"type": "bold", "text": "b\u00e9"}], "from_id": 12, "reactions": [{"emoji": "👍", "recent": [{"from": null}]}]}`))
+	f.Add([]byte(`{"id": "7", "poll": {"question": "q", "answers": [{"text": "x"}]}, "location_information": {"latitude": 1.5e1, "longitude": -2}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return
+		}
+		var m tgMessage
+		r := jsonValue{b: data}
+		r.message(&m)
+		// Keys match exactly (encoding/json's struct fields would also
+		// take "TEXT"; Telegram writes lower case).
+		var ref map[string]any
+		if r.err != nil || json.Unmarshal(data, &ref) != nil {
+			return
+		}
+		want := ""
+		switch v := ref["text"].(type) {
+		case string:
+			want = v
+		case []any:
+			for _, p := range v {
+				switch p := p.(type) {
+				case string:
+					want += p
+				case map[string]any:
+					if s, ok := p["text"].(string); ok {
+						want += s
+					}
+				}
+			}
+		}
+		if string(m.Text) != want {
+			t.Fatalf("%q: text %q, want %q", data, m.Text, want)
 		}
 	})
 }

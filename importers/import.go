@@ -123,11 +123,11 @@ func Import(ctx context.Context, st *chatstore.Store, path string, opts Options)
 		os.Remove(base) // if empty
 	}()
 
-	res, b, dbPath, err := stageImport(ctx, in, stage, opts)
+	res, b, w, err := stageImport(ctx, in, stage, opts)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := commit(ctx, st, b, dbPath, &res); err != nil {
+	if err := commit(ctx, st, b, w, &res); err != nil {
 		return Result{}, err
 	}
 	res.Took = time.Since(start)
@@ -135,11 +135,11 @@ func Import(ctx context.Context, st *chatstore.Store, path string, opts Options)
 }
 
 // stageImport parses the export into a staged database and staged media.
-func stageImport(ctx context.Context, in *input, stage string, opts Options) (Result, *builder, string, error) {
+func stageImport(ctx context.Context, in *input, stage string, opts Options) (Result, *builder, *chatstore.Writer, error) {
 	dbPath := filepath.Join(stage, "import.db")
 	w, err := chatstore.NewWriter(ctx, dbPath)
 	if err != nil {
-		return Result{}, nil, "", err
+		return Result{}, nil, nil, err
 	}
 	defer w.Abort()
 	out := make(chan *batch, 4)
@@ -164,24 +164,24 @@ func stageImport(ctx context.Context, in *input, stage string, opts Options) (Re
 	// writer's error then, and the parser's (or the caller's
 	// cancellation) otherwise.
 	if werr != nil && (perr == nil || (errors.Is(perr, context.Canceled) && ctx.Err() == nil)) {
-		return Result{}, nil, "", werr
+		return Result{}, nil, nil, werr
 	}
 	if perr != nil {
 		if ctx.Err() != nil {
-			return Result{}, nil, "", ctx.Err()
+			return Result{}, nil, nil, ctx.Err()
 		}
-		return Result{}, nil, "", perr
+		return Result{}, nil, nil, perr
 	}
 	owners, err := resolveOwner(ctx, b, opts)
 	if err != nil {
-		return Result{}, nil, "", err
+		return Result{}, nil, nil, err
 	}
 	if err := b.writeRest(ctx, w); err != nil {
-		return Result{}, nil, "", err
+		return Result{}, nil, nil, err
 	}
 	staged, err := w.Close(ctx)
 	if err != nil {
-		return Result{}, nil, "", err
+		return Result{}, nil, nil, err
 	}
 	res := Result{Format: in.format, Chats: len(b.convs), Read: b.read, Owner: owners,
 		Unreadable: b.nProblem, Problems: b.problems, staged: staged}
@@ -191,7 +191,7 @@ func stageImport(ctx context.Context, in *input, stage string, opts Options) (Re
 	if res.Problems == nil {
 		res.Problems = []Problem{}
 	}
-	return res, b, dbPath, nil
+	return res, b, w, nil
 }
 
 func writeBatch(ctx context.Context, w *chatstore.Writer, bt *batch) error {
@@ -288,7 +288,7 @@ func resolveOwner(ctx context.Context, b *builder, opts Options) ([]string, erro
 
 // commit moves the staged media into the home and merges (or adopts) the
 // staged database.
-func commit(ctx context.Context, st *chatstore.Store, b *builder, dbPath string, res *Result) error {
+func commit(ctx context.Context, st *chatstore.Store, b *builder, w *chatstore.Writer, res *Result) error {
 	empty, err := st.IsEmpty(ctx)
 	if err != nil {
 		return err
@@ -316,12 +316,12 @@ func commit(ctx context.Context, st *chatstore.Store, b *builder, dbPath string,
 	}
 	var added chatstore.MergeResult
 	if empty {
-		if err := st.Adopt(ctx, dbPath); err != nil {
+		if err := st.AdoptWritten(ctx, w); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
 		added = res.staged
 	} else {
-		if added, err = st.Merge(ctx, dbPath); err != nil {
+		if added, err = st.MergeWritten(ctx, w); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
 	}

@@ -2,7 +2,6 @@ package importers
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,125 +60,42 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 // (a user) in older ones.
 type peerID string
 
-func (p *peerID) UnmarshalJSON(b []byte) error {
-	switch {
-	case string(b) == "null":
-		return nil
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*p = peerID(s)
-	default:
-		v, err := strconv.ParseInt(string(b), 10, 64)
-		if err != nil {
-			return fieldError(fmt.Sprintf("not a peer id: %.40q", b))
-		}
-		*p = peerID("user" + strconv.FormatInt(v, 10))
-	}
-	return nil
-}
-
-// tgText is a message's text: a string, or an array of strings and entity
-// objects ({"type": "bold", "text": "..."}) joined to plain text.
+// tgText is a message's text joined to plain text.
 type tgText string
 
-func (t *tgText) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) == 0 || string(b) == "null":
-		return nil
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*t = tgText(s)
-		return nil
-	case b[0] == '[':
-		var parts []tgPart
-		if err := json.Unmarshal(b, &parts); err != nil {
-			return err
-		}
-		var sb strings.Builder
-		for _, p := range parts {
-			sb.WriteString(string(p))
-		}
-		*t = tgText(sb.String())
-		return nil
+type (
+	tgReactor struct {
+		From   *string
+		FromID peerID
+		Date   string
 	}
-	return fieldError("text is neither a string nor an array")
-}
-
-type tgPart string
-
-func (p *tgPart) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		err := json.Unmarshal(b, &s)
-		*p = tgPart(s)
-		return err
+	tgReaction struct {
+		Type, Emoji string
+		Recent      []tgReactor
 	}
-	var e struct {
-		Text string `json:"text"`
+	tgAnswer struct{ Text string }
+	tgPoll   struct {
+		Question string
+		Answers  []tgAnswer
 	}
-	if err := json.Unmarshal(b, &e); err != nil {
-		return err
-	}
-	*p = tgPart(e.Text)
-	return nil
-}
+	tgLocation struct{ Latitude, Longitude float64 }
+	tgContact  struct{ FirstName, LastName, Phone string }
+)
 
-type tgReaction struct {
-	Type   string `json:"type"`
-	Emoji  string `json:"emoji"`
-	Recent []struct {
-		From   *string `json:"from"`
-		FromID peerID  `json:"from_id"`
-		Date   string  `json:"date"`
-	} `json:"recent"`
-}
-
+// tgMessage is the part of a message object the importer reads (jsonValue.message).
 type tgMessage struct {
-	ID            flexInt      `json:"id"`
-	Type          string       `json:"type"`
-	Date          string       `json:"date"`
-	DateUnix      flexInt      `json:"date_unixtime"`
-	Edited        string       `json:"edited"`
-	EditedUnix    flexInt      `json:"edited_unixtime"`
-	From          *string      `json:"from"`
-	FromID        peerID       `json:"from_id"`
-	Actor         *string      `json:"actor"`
-	ActorID       peerID       `json:"actor_id"`
-	Action        string       `json:"action"`
-	Title         string       `json:"title"`
-	Members       []*string    `json:"members"`
-	Text          tgText       `json:"text"`
-	ReplyTo       flexInt      `json:"reply_to_message_id"`
-	MessageID     flexInt      `json:"message_id"`
-	Photo         string       `json:"photo"`
-	File          string       `json:"file"`
-	FileName      string       `json:"file_name"`
-	MimeType      string       `json:"mime_type"`
-	Duration      flexInt      `json:"duration_seconds"`
-	DiscardReason string       `json:"discard_reason"`
-	Reactions     []tgReaction `json:"reactions"`
-	Poll          *struct {
-		Question string `json:"question"`
-		Answers  []struct {
-			Text string `json:"text"`
-		} `json:"answers"`
-	} `json:"poll"`
-	Location *struct {
-		Latitude  float64 `json:"latitude"`
-		Longitude float64 `json:"longitude"`
-	} `json:"location_information"`
-	Contact *struct {
-		FirstName string `json:"first_name"`
-		LastName  string `json:"last_name"`
-		Phone     string `json:"phone_number"`
-	} `json:"contact_information"`
+	ID, DateUnix, EditedUnix, ReplyTo, MessageID, Duration flexInt
+	Type, Date, Edited, Action, Title                      string
+	From, Actor                                            *string
+	FromID, ActorID                                        peerID
+	Members                                                []*string
+	Text                                                   tgText
+	Photo, File, FileName, MimeType                        string
+	DiscardReason                                          string
+	Reactions                                              []tgReaction
+	Poll                                                   *tgPoll
+	Location                                               *tgLocation
+	Contact                                                *tgContact
 }
 
 // tgChat is what is known of the chat being read.
@@ -465,20 +381,26 @@ func (p *tgParser) messages(c *tgChat) error {
 	if err := p.delim('['); err != nil {
 		return err
 	}
-	var m tgMessage
+	var (
+		m   tgMessage
+		raw json.RawMessage
+		jv  jsonValue
+	)
 	for p.dec.More() {
 		if err := p.ctx.Err(); err != nil {
 			return err
 		}
 		c.nextID++
+		raw = raw[:0]
+		if err := p.dec.Decode(&raw); err != nil {
+			return p.damaged(err)
+		}
 		m = tgMessage{}
-		if err := p.dec.Decode(&m); err != nil {
-			if isSyntax(err) {
-				return p.damaged(err)
-			}
-			// A value of the wrong type: the message was read to its end
-			// and is skipped.
-			p.s.problem(Problem{File: p.in.file, Where: p.where(c, &m), Reason: "a field has the wrong type: " + err.Error()})
+		jv = jsonValue{b: raw}
+		jv.message(&m)
+		if jv.err != nil {
+			// A value of the wrong type: the message is skipped.
+			p.s.problem(Problem{File: p.in.file, Where: p.where(c, &m), Text: string(m.Text), Reason: "a field has the wrong type: " + jv.err.Error()})
 			continue
 		}
 		if err := p.begin(c); err != nil {
