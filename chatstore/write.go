@@ -73,7 +73,7 @@ type Writer struct {
 	db    *sql.DB
 	conn  *sql.Conn
 	tx    *sql.Tx
-	batch [6]*batcher // contacts, conversations, participants, messages, reactions, attachments
+	batch [7]*batcher // contacts, conversations, participants, messages, reactions, attachments, plain messages
 	done  bool
 	ok    bool // Close committed: the file is complete
 }
@@ -133,6 +133,10 @@ func (w *Writer) open(ctx context.Context) error {
 		{"messages", messageCols, messageUpsert, 12},
 		{"reactions", reactionCols, " ON CONFLICT DO NOTHING", 3},
 		{"attachments", attachmentCols, " ON CONFLICT DO NOTHING", 6},
+		// Most messages are neither replies, nor edited, deleted, events
+		// or short of media: they go in with fewer values to bind, the
+		// other columns taking their defaults.
+		{"messages", plainMessageCols, messageUpsert, 7},
 	}
 	for i, h := range heads {
 		w.batch[i] = &batcher{tx: tx, head: "INSERT INTO " + h.table + " (" + h.cols + ")", tail: h.upsert, cols: h.n, rows: writeBatch}
@@ -175,8 +179,15 @@ func (w *Writer) AddParticipant(ctx context.Context, p ParticipantRow) error {
 	return w.add(ctx, 2, p.Conversation[:], p.Contact[:])
 }
 
+// plainMessageCols are the columns of a message that has none of the
+// others set.
+const plainMessageCols = "id, conversation, sender, sent, received, body, native"
+
 // AddMessage adds or updates a message.
 func (w *Writer) AddMessage(ctx context.Context, m MessageRow) error {
+	if m.ReplyTo == ([16]byte{}) && m.Edited == 0 && m.Deleted == 0 && !m.Event && m.Omitted == 0 {
+		return w.add(ctx, 6, m.ID[:], m.Conversation[:], m.Sender[:], m.Sent, m.Received, m.Body, m.Native)
+	}
 	var reply any
 	if m.ReplyTo != ([16]byte{}) {
 		reply = m.ReplyTo[:]

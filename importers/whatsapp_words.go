@@ -71,35 +71,41 @@ func cutEdited(body string) (string, bool) {
 
 // isDeleted reports whether body is the text of a deleted message.
 func isDeleted(body string) bool {
-	t := strings.ToLower(strings.TrimRight(trimBidi(body), "."))
+	if len(body) > 64 {
+		return false // longer than any of deletedTexts
+	}
+	t := strings.TrimRight(trimBidi(body), ".")
 	for _, d := range deletedTexts {
-		if t == d {
+		if strings.EqualFold(t, d) {
 			return true
 		}
 	}
 	return false
 }
 
-// isMediaOmitted reports whether body says that an attachment was left out
-// of the export.
+// isMediaOmitted reports whether body (one line) says that an attachment
+// was left out of the export.
 func isMediaOmitted(body string) bool {
 	t := trimBidi(body)
-	if len(t) > 80 || strings.ContainsRune(t, '\n') {
+	if len(t) < 2 || len(t) > 80 {
 		return false
 	}
-	low := strings.ToLower(t)
-	if strings.HasPrefix(low, "<") && strings.HasSuffix(low, ">") && !strings.Contains(low, ":") {
+	if t[0] == '<' && t[len(t)-1] == '>' {
+		if strings.Contains(t, ":") {
+			return false
+		}
+		low := strings.ToLower(t)
 		return containsAny(low, mediaOmittedStems)
 	}
 	// iOS: "‎image omitted", or "report.pdf • 3 pages ‎document omitted".
-	words := strings.Fields(low)
-	if len(words) < 2 {
+	sp := strings.LastIndexByte(t, ' ')
+	if sp < 0 {
 		return false
 	}
-	last := words[len(words)-1]
+	last := t[sp+1:]
 	for _, w := range omittedWords {
-		if last == w {
-			return len(words) <= 3 || strings.ContainsFunc(body, isBidi)
+		if strings.EqualFold(last, w) {
+			return strings.Count(t, " ") <= 2 || strings.ContainsFunc(body, isBidi)
 		}
 	}
 	return false
