@@ -151,13 +151,14 @@ func TestBadInput(t *testing.T) {
 		return filepath.Join(dir, "WhatsApp Chat with Carol.txt")
 	}
 
-	tests := []struct {
+	type badCase struct {
 		name string
 		path func() string
 		opts Options
 		kind error
 		says string // a piece of the sentence
-	}{
+	}
+	tests := []badCase{
 		{"truncated zip", func() string { return writeFile(t, "chat.zip", iosBytes[:len(iosBytes)/2]) }, Options{}, ErrDamaged, "not a readable zip"},
 		{"zip cut before its directory", func() string { return writeFile(t, "chat.zip", iosBytes[:len(iosBytes)-30]) }, Options{}, ErrDamaged, "cut off or damaged"},
 		{"corrupt chat in zip", func() string { return corruptEntry("_chat.txt") }, Options{}, ErrDamaged, "_chat.txt"},
@@ -207,31 +208,13 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, name := range []string{"../../etc/passwd", "/etc/passwd", "..\\..\\x.jpg", "C:\\x.jpg", "a\x00b.jpg", "sub/../../x.jpg"} {
 		tests = append(tests,
-			struct {
-				name string
-				path func() string
-				opts Options
-				kind error
-				says string
-			}{"WhatsApp Android name " + name, func() string {
+			badCase{"WhatsApp Android name " + name, func() string {
 				return writeFile(t, "WhatsApp Chat with A.txt", []byte(androidHead+"18/03/2025, 17:50 - A: "+name+" (file attached)\n"))
 			}, Options{}, ErrUnsafeName, "outside the export"},
-			struct {
-				name string
-				path func() string
-				opts Options
-				kind error
-				says string
-			}{"WhatsApp iOS name " + name, func() string {
+			badCase{"WhatsApp iOS name " + name, func() string {
 				return writeFile(t, "_chat.txt", []byte("[18/03/2025, 17:49:00] A: hi\n[18/03/2025, 17:50:00] A: \u200e<attached: "+name+">\n"))
 			}, Options{}, ErrUnsafeName, "outside the export"},
-			struct {
-				name string
-				path func() string
-				opts Options
-				kind error
-				says string
-			}{"Telegram path " + name, func() string {
+			badCase{"Telegram path " + name, func() string {
 				j := strings.Replace(string(tgSingle), `"photos/photo_1@12-03-2023_10-05-00.jpg"`, strconvQuote(name), 1)
 				return writeFile(t, "export/result.json", []byte(j))
 			}, Options{}, ErrUnsafeName, "outside the export"},

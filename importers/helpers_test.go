@@ -1,7 +1,6 @@
 package importers
 
 import (
-	"archive/zip"
 	"context"
 	"database/sql"
 	"encoding/hex"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/exportgen"
 )
 
 // newHome opens a store in a fresh temporary home.
@@ -30,43 +29,12 @@ func newHome(t testing.TB) *chatstore.Store {
 	return st
 }
 
-// zipDir writes the regular files under dir (paths relative to dir) into
-// a new zip file named name in a temporary directory.
+// zipDir zips the files under dir into a new zip named name in a
+// temporary directory.
 func zipDir(t testing.TB, dir, name string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), name)
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := zip.NewWriter(f)
-	var files []string
-	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode().IsRegular() {
-			files = append(files, p)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(files)
-	for _, p := range files {
-		rel, _ := filepath.Rel(dir, p)
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: filepath.ToSlash(rel), Method: zip.Deflate, Modified: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(b)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := exportgen.ZipFolder(out, dir); err != nil {
 		t.Fatal(err)
 	}
 	return out

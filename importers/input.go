@@ -64,25 +64,19 @@ func openInput(p string, f Format) (*input, error) {
 	}
 	var in *input
 	switch {
-	case fi.IsDir():
-		c, err := openDir(p)
-		if err != nil {
-			return nil, err
-		}
-		in, err = findChat(c, f, filepath.Base(p))
-		if err != nil {
-			c.close()
-			return nil, err
-		}
-	case !fi.Mode().IsRegular():
+	case !fi.IsDir() && !fi.Mode().IsRegular():
 		return nil, badInput(ErrNotExport, nil, "%s is not a file or a folder", p)
-	case isZip(p):
-		c, err := openZip(p)
+	case fi.IsDir() || isZip(p):
+		var c container
+		if fi.IsDir() {
+			c, err = openDir(p)
+		} else {
+			c, err = openZip(p)
+		}
 		if err != nil {
 			return nil, err
 		}
-		in, err = findChat(c, f, filepath.Base(p))
-		if err != nil {
+		if in, err = findChat(c, f, filepath.Base(p)); err != nil {
 			c.close()
 			return nil, err
 		}

@@ -1,47 +1,25 @@
 package main
 
 import (
-	"archive/zip"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ferryhq/ferry/internal/exportgen"
 )
 
 // exports is where the importers' test exports are.
 var exports = filepath.Join("..", "..", "importers", "testdata")
 
-// zipExport zips the files of a test export folder (at the zip's top, as
+// zipExport zips a test export folder (its files at the zip's top, as
 // WhatsApp writes them) into dir/name.
 func zipExport(t *testing.T, folder, dir, name string) string {
 	t.Helper()
 	out := filepath.Join(dir, name)
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := zip.NewWriter(f)
-	ents, err := os.ReadDir(filepath.Join(exports, folder))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(exports, folder, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := zw.Create(e.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(b)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := exportgen.ZipFolder(out, filepath.Join(exports, folder)); err != nil {
 		t.Fatal(err)
 	}
 	return out

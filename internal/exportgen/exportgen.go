@@ -1,6 +1,7 @@
 // Package exportgen writes large, realistic, made-up chat exports (a
-// WhatsApp Android chat, a Telegram Desktop JSON) for the import benchmarks;
-// it streams them, so any size costs the same little memory.
+// WhatsApp Android chat, a Telegram Desktop JSON) for the import benchmarks,
+// streaming them, so any size costs the same little memory; and zips an
+// export folder for tests.
 package exportgen
 
 import (
@@ -10,7 +11,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 )
@@ -162,4 +167,52 @@ func WriteTelegram(w io.Writer, o Options) error {
 	}
 	bw.WriteString(" ]\n}\n")
 	return bw.Flush()
+}
+
+// ZipFolder writes the regular files under dir into a new zip file out,
+// with paths relative to dir, in name order (for tests that need an export
+// as the zip an app writes).
+func ZipFolder(out, dir string) error {
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if err := writeZip(f, dir); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func writeZip(w io.Writer, dir string) error {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	zw := zip.NewWriter(w)
+	for _, p := range files {
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		f, err := zw.CreateHeader(&zip.FileHeader{Name: filepath.ToSlash(rel), Method: zip.Deflate, Modified: start})
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(b); err != nil {
+			return err
+		}
+	}
+	return zw.Close()
 }
