@@ -35,10 +35,33 @@ func importedStore(t *testing.T, v importedRow) *Store {
 	return s
 }
 
+// mergeBothWays merges a into b and b into a (each made fresh by its
+// function), runs check on each result, requires the merged store to
+// contain what it merged, and the two results to have one digest.
+func mergeBothWays(t *testing.T, a, b func() *Store, check func(merged *Store)) {
+	t.Helper()
+	ctx := context.Background()
+	var digests []string
+	for _, dir := range [][2]func() *Store{{a, b}, {b, a}} {
+		dst := dir[0]()
+		snap := snapshot(t, dir[1]())
+		if _, err := dst.Merge(ctx, snap); err != nil {
+			t.Fatal(err)
+		}
+		check(dst)
+		if err := dst.CheckContains(ctx, snap); err != nil {
+			t.Errorf("CheckContains: %v", err)
+		}
+		digests = append(digests, mustStats(t, dst).Digest)
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("merge not commutative: %s vs %s", digests[0], digests[1])
+	}
+}
+
 // TestMergeImportedColumns: the owner mark and the omitted count only grow,
 // whichever side is newer, and the result does not depend on the direction.
 func TestMergeImportedColumns(t *testing.T) {
-	ctx := context.Background()
 	tests := []struct {
 		name           string
 		target, source importedRow
@@ -52,29 +75,17 @@ func TestMergeImportedColumns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var digests []string
-			for _, dir := range [][2]importedRow{{tt.target, tt.source}, {tt.source, tt.target}} {
-				dst := importedStore(t, dir[0])
-				snap := snapshot(t, importedStore(t, dir[1]))
-				if _, err := dst.Merge(ctx, snap); err != nil {
-					t.Fatal(err)
-				}
-				var got importedRow
-				if err := dst.db.QueryRow(`SELECT updated, name, self, (SELECT omitted FROM messages) FROM contacts`).
-					Scan(&got.updated, &got.name, &got.self, &got.omitted); err != nil {
-					t.Fatal(err)
-				}
-				if got != tt.want {
-					t.Errorf("got %+v, want %+v", got, tt.want)
-				}
-				if err := dst.CheckContains(ctx, snap); err != nil {
-					t.Errorf("CheckContains: %v", err)
-				}
-				digests = append(digests, mustStats(t, dst).Digest)
-			}
-			if digests[0] != digests[1] {
-				t.Errorf("merge not commutative: %s vs %s", digests[0], digests[1])
-			}
+			mergeBothWays(t, func() *Store { return importedStore(t, tt.target) }, func() *Store { return importedStore(t, tt.source) },
+				func(dst *Store) {
+					var got importedRow
+					if err := dst.db.QueryRow(`SELECT updated, name, self, (SELECT omitted FROM messages) FROM contacts`).
+						Scan(&got.updated, &got.name, &got.self, &got.omitted); err != nil {
+						t.Fatal(err)
+					}
+					if got != tt.want {
+						t.Errorf("got %+v, want %+v", got, tt.want)
+					}
+				})
 		})
 	}
 }
@@ -82,33 +93,21 @@ func TestMergeImportedColumns(t *testing.T) {
 // TestMergeGroupWins: a conversation one side holds as direct and the
 // other as a group is a group after a merge either way.
 func TestMergeGroupWins(t *testing.T) {
-	ctx := context.Background()
-	with := func(kind int) *Store {
-		s := importedStore(t, importedRow{5, "Ann", 0, 0})
-		if _, err := s.db.Exec(`UPDATE conversations SET kind = ?`, kind); err != nil {
-			t.Fatal(err)
+	with := func(kind int) func() *Store {
+		return func() *Store {
+			s := importedStore(t, importedRow{5, "Ann", 0, 0})
+			if _, err := s.db.Exec(`UPDATE conversations SET kind = ?`, kind); err != nil {
+				t.Fatal(err)
+			}
+			return s
 		}
-		return s
 	}
-	var digests []string
-	for _, dir := range [][2]int{{1, 2}, {2, 1}} {
-		dst := with(dir[0])
-		snap := snapshot(t, with(dir[1]))
-		if _, err := dst.Merge(ctx, snap); err != nil {
-			t.Fatal(err)
-		}
+	mergeBothWays(t, with(1), with(2), func(dst *Store) {
 		var kind int
 		if err := dst.db.QueryRow(`SELECT kind FROM conversations`).Scan(&kind); err != nil || kind != 2 {
-			t.Errorf("after merge %v: kind %d (%v), want 2", dir, kind, err)
+			t.Errorf("kind %d (%v), want 2", kind, err)
 		}
-		if err := dst.CheckContains(ctx, snap); err != nil {
-			t.Errorf("CheckContains: %v", err)
-		}
-		digests = append(digests, mustStats(t, dst).Digest)
-	}
-	if digests[0] != digests[1] {
-		t.Errorf("merge not commutative: %s vs %s", digests[0], digests[1])
-	}
+	})
 }
 
 func TestCheckContainsSeesImportedColumns(t *testing.T) {
@@ -125,36 +124,24 @@ func TestCheckContainsSeesImportedColumns(t *testing.T) {
 // the other side's, in both directions, and the side without it is
 // contained in the side with it.
 func TestMergeFillsMissingReply(t *testing.T) {
-	ctx := context.Background()
-	with := func(reply bool) *Store {
-		s := importedStore(t, importedRow{5, "Ann", 0, 0})
-		if reply {
-			if _, err := s.db.Exec(`UPDATE messages SET reply_to = ?`, make([]byte, 16)); err != nil {
-				t.Fatal(err)
+	with := func(reply bool) func() *Store {
+		return func() *Store {
+			s := importedStore(t, importedRow{5, "Ann", 0, 0})
+			if reply {
+				if _, err := s.db.Exec(`UPDATE messages SET reply_to = ?`, make([]byte, 16)); err != nil {
+					t.Fatal(err)
+				}
 			}
+			return s
 		}
-		return s
 	}
-	var digests []string
-	for _, dir := range [][2]bool{{false, true}, {true, false}} {
-		dst := with(dir[0])
-		snap := snapshot(t, with(dir[1]))
-		if _, err := dst.Merge(ctx, snap); err != nil {
-			t.Fatal(err)
-		}
+	mergeBothWays(t, with(false), with(true), func(dst *Store) {
 		var n int
 		if err := dst.db.QueryRow(`SELECT count(*) FROM messages WHERE reply_to IS NOT NULL`).Scan(&n); err != nil || n != 1 {
-			t.Errorf("after merge %v: %d replies (%v), want 1", dir, n, err)
+			t.Errorf("%d replies (%v), want 1", n, err)
 		}
-		if err := dst.CheckContains(ctx, snap); err != nil {
-			t.Errorf("CheckContains: %v", err)
-		}
-		digests = append(digests, mustStats(t, dst).Digest)
-	}
-	if digests[0] != digests[1] {
-		t.Errorf("merge not commutative: %s vs %s", digests[0], digests[1])
-	}
-	if err := with(false).CheckContains(ctx, snapshot(t, with(true))); err == nil {
+	})
+	if err := with(false)().CheckContains(context.Background(), snapshot(t, with(true)())); err == nil {
 		t.Error("a store without the reply contains the one with it")
 	}
 }
