@@ -90,6 +90,9 @@ func (a *app) importHistory(ctx context.Context, path string, opts importers.Opt
 		p.Set(res.Read, res.Read)
 	}
 	p.Finish()
+	if err == nil {
+		a.catchUpIndex(ctx, st)
+	}
 	if cerr := st.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close %s: %w", a.home, cerr)
 	}
