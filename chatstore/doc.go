@@ -64,15 +64,16 @@
 // message, the version with the later edit time wins (equal times: the
 // larger body), deletions are a union (the later deletion time wins);
 // contacts and conversation titles take the later "updated" version;
-// participants, reactions and attachments are unions; a contact's self mark,
-// a message's omitted count and a conversation's kind (1 direct, 2 group:
-// an importer may only see that a chat is a group in a longer export) take
-// the larger value; a message's reply_to,
-// when one side has none (an export that lacked the message answered), is
-// taken from the other; source, native and kind are immutable. A snapshot of an older schema version merges as if it
-// had been migrated first (its missing columns read as their defaults). The rules are
-// commutative and idempotent: merging A into B or B into A gives the same
-// digest, and merging twice changes nothing.
+// participants, reactions and attachments are unions. A contact's self
+// mark, a message's omitted count and a conversation's kind (1 direct, 2
+// group: an importer may see that a chat is a group only in a longer
+// export) take the larger value; a message's reply_to, when one side has
+// none (an export that lacked the message answered), is taken from the
+// other; source, native and a message's kind are immutable. A snapshot of
+// an older schema version merges as if it had been migrated first (its
+// missing columns read as their defaults). The rules are commutative and
+// idempotent: merging A into B or B into A gives the same digest, and
+// merging twice changes nothing.
 //
 // # Digest
 //
