@@ -176,6 +176,10 @@ func TestBadInput(t *testing.T) {
 			return writeZip(t, "chats.zip", []string{"WhatsApp Chat with A.txt", "WhatsApp Chat with B.txt"},
 				map[string]string{"WhatsApp Chat with A.txt": androidHead, "WhatsApp Chat with B.txt": androidHead})
 		}, Options{}, ErrNotExport, "several chats"},
+		{"Telegram's HTML export", func() string { return writeFile(t, "ChatExport/messages.html", []byte("<!DOCTYPE html>")) }, Options{}, ErrNotExport, "JSON"},
+		{"Telegram's HTML export folder", func() string {
+			return filepath.Dir(writeFile(t, "ChatExport/messages.html", []byte("<!DOCTYPE html>")))
+		}, Options{}, ErrNotExport, "Machine-readable JSON"},
 		{"Telegram given as WhatsApp", func() string { return writeFile(t, "result.json", tgSingle) }, Options{Format: FormatWhatsApp}, ErrNotExport, "WhatsApp"},
 		{"WhatsApp given as Telegram", func() string { return writeFile(t, "chat.txt", []byte(androidHead)) }, Options{Format: FormatTelegram}, ErrNotExport, "not a Telegram export"},
 		{"JSON stops half way", func() string { return tgWith(tgSingle[:len(tgSingle)/2]) }, Options{}, ErrDamaged, "stops in the middle"},

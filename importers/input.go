@@ -86,6 +86,10 @@ func openInput(p string, f Format) (*input, error) {
 			return nil, err
 		}
 		name := filepath.Base(p)
+		if ext := strings.ToLower(filepath.Ext(name)); ext == ".html" || ext == ".htm" {
+			c.close()
+			return nil, telegramHTML(name)
+		}
 		if f == FormatAuto {
 			f = sniffFormat(p)
 		}
@@ -98,6 +102,11 @@ func openInput(p string, f Format) (*input, error) {
 		}
 	}
 	return in, nil
+}
+
+// telegramHTML says that what names is Telegram's HTML export.
+func telegramHTML(what string) error {
+	return badInput(ErrNotExport, nil, "%s is a web page (Telegram Desktop's HTML export?): Ferry reads Telegram's JSON export; export again choosing \"Machine-readable JSON\" as the format", what)
 }
 
 // isZip reports whether the file at p starts like a zip.
@@ -139,6 +148,9 @@ func findChat(c container, f Format, name string) (*input, error) {
 	if f == FormatAuto || f == FormatTelegram {
 		for _, p := range candidates(c, func(n string) bool { return path.Base(n) == "result.json" }) {
 			return &input{format: FormatTelegram, c: c, file: p}, nil
+		}
+		if html := candidates(c, func(n string) bool { return path.Base(n) == "messages.html" }); len(html) > 0 {
+			return nil, telegramHTML(c.what())
 		}
 		if f == FormatTelegram {
 			return nil, badInput(ErrNotExport, nil, "%s holds no result.json: it is not a Telegram Desktop export (choose the JSON format when exporting)", c.what())
