@@ -101,41 +101,88 @@ func Write(w io.Writer, t Type, body ...[]byte) error {
 	return nil
 }
 
-// Reader reads frames, reusing one buffer.
+// Reader reads frames, reusing one buffer. A frame's body is read into a
+// buffer that grows as its bytes arrive, never to the length the frame
+// announces before those bytes are there: a peer that announces MaxFrame
+// and sends four bytes costs firstGrow bytes, not MaxFrame.
 type Reader struct {
 	r   *bufio.Reader
-	buf []byte
+	buf []byte // Next's buffer; its capacity is reserved from Memory
+	// Check, if set, is called with each frame's type and body length once
+	// its header is read, before anything is allocated for its body; its
+	// error ends Next. A server bounds each message type with it (and sets
+	// the deadline of the body).
+	Check func(t Type, n int) error
+	// Memory, if set, accounts the buffers the Reader allocates: each is
+	// reserved before it is allocated (an error ends Next) and released
+	// when the Reader drops it (a larger one replaced it, or Reset). A
+	// libp2p stream's network.ResourceScope is one.
+	Memory Memory
 }
 
+// Memory accounts memory; network.ResourceScope (go-libp2p) has this
+// method set.
+type Memory interface {
+	ReserveMemory(size int, prio uint8) error
+	ReleaseMemory(size int)
+}
+
+// reservePriority is the priority of a Reader's reservations: a buffer is
+// refused once the scope is about 80% used (go-libp2p's
+// network.ReservationPriorityHigh).
+const reservePriority = 203
+
+// firstGrow is the first buffer given to a body that does not fit the
+// buffer at hand; each further one is four times larger, up to the body's
+// length.
+const firstGrow = 16 << 10
+
 // NewReader wraps r.
-func NewReader(r io.Reader) *Reader { return &Reader{r: bufio.NewReaderSize(r, 64<<10)} }
+func NewReader(r io.Reader) *Reader { return NewReaderSize(r, 64<<10) }
+
+// NewReaderSize wraps r with a read-ahead buffer of size bytes; a server
+// that holds many idle streams gives each a small one.
+func NewReaderSize(r io.Reader, size int) *Reader {
+	return &Reader{r: bufio.NewReaderSize(r, size)}
+}
 
 // Next reads one frame. The body is valid until the next call. io.EOF means
 // the stream ended cleanly between frames; io.ErrUnexpectedEOF means it was
 // cut mid-frame.
 func (r *Reader) Next() (Type, []byte, error) {
-	f, err := r.frame(r.buf)
+	f, err := r.frame(r.buf, true)
 	if err != nil {
 		return 0, nil, err
 	}
-	r.buf = f[:0]
 	return Type(f[0]), f[1:], nil
 }
 
 // NextInto is Next reading the frame into buf when it fits, else into a new
-// buffer; the body belongs to the caller. A caller that reads many frames
-// into one buffer of its own allocates nothing per frame.
+// buffer; the body belongs to the caller, and a new buffer is not
+// accounted to Memory. A caller that reads many frames into one buffer of
+// its own allocates nothing per frame.
 func (r *Reader) NextInto(buf []byte) (Type, []byte, error) {
-	f, err := r.frame(buf)
+	f, err := r.frame(buf, false)
 	if err != nil {
 		return 0, nil, err
 	}
 	return Type(f[0]), f[1:], nil
 }
 
-// frame reads one frame (type and body) into buf, or a new buffer if it
-// does not fit.
-func (r *Reader) frame(buf []byte) ([]byte, error) {
+// Reset drops Next's buffer (and releases its reservation): a server calls
+// it once a stream goes idle after a large request, and when the stream
+// ends.
+func (r *Reader) Reset() {
+	if r.Memory != nil && cap(r.buf) > 0 {
+		r.Memory.ReleaseMemory(cap(r.buf))
+	}
+	r.buf = nil
+}
+
+// frame reads one frame (type and body) into buf, or into buffers that
+// grow as the body arrives if it does not fit. own says buf is Next's,
+// which the grown buffer replaces.
+func (r *Reader) frame(buf []byte, own bool) ([]byte, error) {
 	n, err := r.length()
 	if err != nil {
 		return nil, err
@@ -146,17 +193,80 @@ func (r *Reader) frame(buf []byte) ([]byte, error) {
 	if n-1 > MaxFrame {
 		return nil, ErrFrameTooLarge
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	b := buf[:n]
-	if _, err := io.ReadFull(r.r, b); err != nil {
+	t, err := r.r.ReadByte()
+	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, err
 	}
+	if r.Check != nil {
+		if err := r.Check(Type(t), int(n-1)); err != nil {
+			return nil, err
+		}
+	}
+	if cap(buf) >= int(n) {
+		b := buf[:n]
+		b[0] = t
+		if err := r.fill(b[1:]); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	// Grow as the bytes arrive: a buffer is replaced by a larger one only
+	// once it is full.
+	b := buf[:0]
+	if !own {
+		b = nil // the caller's buffer is left alone
+	}
+	if cap(b) == 0 {
+		if b, err = r.grow(b, min(int(n), firstGrow), own); err != nil {
+			return nil, err
+		}
+	}
+	b = append(b, t)
+	for len(b) < int(n) {
+		if len(b) == cap(b) {
+			if b, err = r.grow(b, min(int(n), 4*cap(b)), own); err != nil {
+				return nil, err
+			}
+		}
+		k := min(cap(b), int(n))
+		if err := r.fill(b[len(b):k]); err != nil {
+			return nil, err
+		}
+		b = b[:k]
+	}
 	return b, nil
+}
+
+// grow returns a buffer of capacity size holding b, reserved from Memory
+// when it is Next's (own); it replaces Next's buffer at once, so that the
+// reservation and the buffer stay one.
+func (r *Reader) grow(b []byte, size int, own bool) ([]byte, error) {
+	if own && r.Memory != nil {
+		if err := r.Memory.ReserveMemory(size, reservePriority); err != nil {
+			return nil, fmt.Errorf("wire: frame buffer of %d bytes: %w", size, err)
+		}
+	}
+	nb := make([]byte, len(b), size)
+	copy(nb, b)
+	if own {
+		r.Reset()
+		r.buf = nb
+	}
+	return nb, nil
+}
+
+// fill reads len(b) bytes of a frame's body.
+func (r *Reader) fill(b []byte) error {
+	if _, err := io.ReadFull(r.r, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return nil
 }
 
 // length reads a frame's length prefix. An error of the stream (a reset, a

@@ -2,8 +2,11 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -195,4 +198,129 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// announce is a frame header announcing a body of n bytes of type t,
+// followed by only the given bytes of it.
+func announce(t Type, n int, body []byte) []byte {
+	b := binary.AppendUvarint(nil, uint64(n)+1)
+	return append(append(b, byte(t)), body...)
+}
+
+// A frame that announces MaxFrame bytes and sends four costs a small
+// buffer, not MaxFrame: the buffer grows as the bytes arrive. (Before, each
+// such frame allocated 34 MiB, and the fuzzer stalled on them.)
+func TestAnnouncedLengthIsNotAllocated(t *testing.T) {
+	const frames = 64
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range frames {
+		r := NewReaderSize(bytes.NewReader(announce(Chunk, MaxFrame, []byte{1, 2, 3, 4})), 16)
+		if _, _, err := r.Next(); err != io.ErrUnexpectedEOF {
+			t.Fatalf("a cut frame: %v, want io.ErrUnexpectedEOF", err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	// The old reader allocated frames × MaxFrame (2.1 GiB); this one
+	// frames × firstGrow (1 MiB) and the readers.
+	if got, bound := after.TotalAlloc-before.TotalAlloc, uint64(4<<20); got > bound {
+		t.Errorf("%d frames announcing %d bytes and sending 4 allocated %d bytes, want at most %d", frames, MaxFrame, got, bound)
+	}
+}
+
+// A frame whose body arrives whole is read whole, through every size the
+// buffer grows to, whether it is Next's or a new one for NextInto.
+func TestGrowingBody(t *testing.T) {
+	for _, n := range []int{0, 1, firstGrow - 1, firstGrow, firstGrow + 1, 4*firstGrow + 3, 3 << 20} {
+		body := bytes.Repeat([]byte{0x5a}, n)
+		for i := range body {
+			body[i] = byte(i * 31)
+		}
+		var stream bytes.Buffer
+		if err := Write(&stream, Chunk, body); err != nil {
+			t.Fatal(err)
+		}
+		r := NewReader(bytes.NewReader(bytes.Repeat(stream.Bytes(), 2)))
+		if typ, got, err := r.Next(); err != nil || typ != Chunk || !bytes.Equal(got, body) {
+			t.Errorf("Next of %d bytes: %#x, %d bytes, %v", n, typ, len(got), err)
+		}
+		if typ, got, err := r.NextInto(make([]byte, 0, 10)); err != nil || typ != Chunk || !bytes.Equal(got, body) {
+			t.Errorf("NextInto of %d bytes: %#x, %d bytes, %v", n, typ, len(got), err)
+		}
+	}
+}
+
+// Check sees each frame's type and length before its body is read, and
+// its error ends Next.
+func TestCheck(t *testing.T) {
+	tooBig := errors.New("too big for its type")
+	var seen []int
+	r := NewReader(bytes.NewReader(append(announce(GetChunk, 3, []byte{1, 2, 3}), announce(GetChunk, 1<<20, nil)...)))
+	r.Check = func(typ Type, n int) error {
+		seen = append(seen, n)
+		if typ != GetChunk || n > 8 {
+			return tooBig
+		}
+		return nil
+	}
+	if _, body, err := r.Next(); err != nil || len(body) != 3 {
+		t.Fatalf("a frame within the bound: %d bytes, %v", len(body), err)
+	}
+	if _, _, err := r.Next(); !errors.Is(err, tooBig) {
+		t.Errorf("a frame over the bound: %v, want Check's error", err)
+	}
+	if !slices.Equal(seen, []int{3, 1 << 20}) {
+		t.Errorf("Check saw lengths %v, want [3 1048576]", seen)
+	}
+}
+
+// scope is a Memory with a limit.
+type scope struct {
+	used, limit int
+	released    int
+}
+
+func (s *scope) ReserveMemory(n int, _ uint8) error {
+	if s.used+n > s.limit {
+		return errors.New("over the limit")
+	}
+	s.used += n
+	return nil
+}
+func (s *scope) ReleaseMemory(n int) { s.used -= n; s.released += n }
+
+// Next's buffers are reserved before they are allocated and released when
+// dropped; a reservation refused ends Next.
+func TestMemory(t *testing.T) {
+	big := bytes.Repeat([]byte{7}, 100<<10)
+	var stream bytes.Buffer
+	for _, b := range [][]byte{big, []byte("small"), big} {
+		if err := Write(&stream, Chunk, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &scope{limit: 1 << 20}
+	r := NewReader(&stream)
+	r.Memory = m
+	if _, body, err := r.Next(); err != nil || !bytes.Equal(body, big) {
+		t.Fatalf("first frame: %d bytes, %v", len(body), err)
+	}
+	if m.used != cap(r.buf) || m.used < len(big) {
+		t.Errorf("after a %d-byte frame %d bytes reserved, buffer of %d", len(big), m.used, cap(r.buf))
+	}
+	if _, _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	r.Reset()
+	if m.used != 0 {
+		t.Errorf("after Reset %d bytes stay reserved", m.used)
+	}
+	m.limit = 64 << 10
+	if _, _, err := r.Next(); err == nil {
+		t.Error("a frame larger than the memory left was read")
+	}
+	r.Reset()
+	if m.used != 0 {
+		t.Errorf("after a refused frame and Reset %d bytes stay reserved", m.used)
+	}
 }
