@@ -29,6 +29,8 @@ func testConformance(t *testing.T, open func(t *testing.T) Store) {
 		{"ConcurrentSameKey", testConcurrentSameKey},
 		{"ConcurrentPutDelete", testConcurrentPutDelete},
 		{"BadKeys", testBadKeys},
+		{"Swap", testSwap},
+		{"SwapCounter", func(t *testing.T, s Store) { testSwapCounter(t, s, s) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -463,4 +465,103 @@ func testBadKeys(t *testing.T, s Store) {
 		}
 	}
 	assertList(t, s, "", nil)
+}
+
+func testSwap(t *testing.T, s Store) {
+	ctx := context.Background()
+	const key = "swap/k"
+	steps := []struct {
+		old, new []byte
+		want     error
+	}{
+		{nil, []byte("1"), nil},            // created
+		{nil, []byte("2"), ErrConflict},    // exists already
+		{[]byte("x"), []byte("2"), ErrConflict},
+		{[]byte("1"), []byte("2"), nil},
+		{[]byte("1"), []byte("3"), ErrConflict}, // stale
+		{[]byte("2"), []byte{}, nil},            // an empty object is one
+		{nil, []byte("4"), ErrConflict},
+		{[]byte{}, []byte("4"), nil},
+	}
+	for i, st := range steps {
+		if err := s.Swap(ctx, key, st.old, st.new); !errors.Is(err, st.want) && (st.want != nil || err != nil) {
+			t.Fatalf("step %d: Swap(%q, %q): %v, want %v", i, st.old, st.new, err, st.want)
+		}
+	}
+	if got := mustGet(t, s, key); string(got) != "4" {
+		t.Errorf("after the swaps the object holds %q, want %q", got, "4")
+	}
+	if err := s.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Swap(ctx, key, []byte("4"), []byte("5")); !errors.Is(err, ErrConflict) {
+		t.Errorf("Swap of a deleted object: %v, want ErrConflict", err)
+	}
+	if err := s.Swap(ctx, key, nil, make([]byte, MaxSwap+1)); err == nil || errors.Is(err, ErrConflict) {
+		t.Errorf("Swap of %d bytes: %v, want a refusal", MaxSwap+1, err)
+	}
+	assertMissing(t, s, key)
+	if err := s.Swap(ctx, "bad/../key", nil, nil); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("Swap of a bad key: %v, want ErrInvalidKey", err)
+	}
+}
+
+// testSwapCounter increments one counter from many goroutines through a
+// and b (two handles on one store: two relay processes) with Swap: every
+// increment counts once.
+func testSwapCounter(t *testing.T, a, b Store) {
+	ctx := context.Background()
+	const key = "swap/counter"
+	const workers, each = 6, 8
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		s := a
+		if w%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				for {
+					var old []byte
+					rc, _, err := s.Get(ctx, key)
+					switch {
+					case errors.Is(err, ErrNotFound):
+					case err != nil:
+						errs <- err
+						return
+					default:
+						old, err = io.ReadAll(rc)
+						rc.Close()
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+					n := 0
+					if old != nil {
+						fmt.Sscan(string(old), &n)
+					}
+					err = s.Swap(ctx, key, old, []byte(fmt.Sprint(n+1)))
+					if err == nil {
+						break
+					}
+					if !errors.Is(err, ErrConflict) {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got, want := string(mustGet(t, a, key)), fmt.Sprint(workers*each); got != want {
+		t.Errorf("counter after %d increments by Swap: %s", workers*each, got)
+	}
 }

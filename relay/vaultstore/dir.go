@@ -1,6 +1,7 @@
 package vaultstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -369,4 +370,61 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// swapLock is the file whose lock serialises every Swap on the store, of
+// this process and of others sharing the directory. Its name starts with
+// a dot, so it is never an object.
+const swapLock = ".swap.lock"
+
+func (d *dirStore) Swap(ctx context.Context, key string, old, new []byte) error {
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("vaultstore: swap: %w", err)
+	}
+	if len(new) > MaxSwap {
+		return fmt.Errorf("vaultstore: swap %s: %d bytes, at most %d", key, len(new), MaxSwap)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("vaultstore: swap %s: %w", key, err)
+	}
+	lf, err := os.OpenFile(filepath.Join(d.root, swapLock), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("vaultstore: swap %s: lock: %w", key, err)
+	}
+	defer lf.Close() // releases the lock
+	if err := lockFile(lf); err != nil {
+		return fmt.Errorf("vaultstore: swap %s: lock: %w", key, err)
+	}
+	cur, err := d.readSmall(key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if old != nil {
+			return fmt.Errorf("vaultstore: swap %s: %w", key, ErrConflict)
+		}
+	case err != nil:
+		return fmt.Errorf("vaultstore: swap %s: %w", key, err)
+	case old == nil || !bytes.Equal(cur, old):
+		return fmt.Errorf("vaultstore: swap %s: %w", key, ErrConflict)
+	}
+	return d.Put(ctx, key, bytes.NewReader(new), int64(len(new)))
+}
+
+// readSmall reads an object of at most MaxSwap bytes.
+func (d *dirStore) readSmall(key string) ([]byte, error) {
+	f, err := os.Open(d.path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxSwap+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxSwap {
+		return nil, fmt.Errorf("object of more than %d bytes", MaxSwap)
+	}
+	return b, nil
 }

@@ -23,6 +23,21 @@ func TestDirConformance(t *testing.T) {
 	})
 }
 
+// TestDirSwapShared: two stores on one directory (two relay processes)
+// count with Swap as one.
+func TestDirSwapShared(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "vault")
+	a, err := NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testSwapCounter(t, a, b)
+}
+
 // files lists every file and directory under root, relative, slash-separated.
 func files(t *testing.T, root string) []string {
 	t.Helper()

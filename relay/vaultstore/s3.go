@@ -1,6 +1,7 @@
 package vaultstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -284,4 +285,50 @@ func (s *s3Store) List(ctx context.Context, prefix string) ([]Object, error) {
 	}
 	slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.Key, b.Key) })
 	return objs, nil
+}
+
+func (s *s3Store) Swap(ctx context.Context, key string, old, new []byte) error {
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("vaultstore: swap: %w", err)
+	}
+	if len(new) > MaxSwap {
+		return fmt.Errorf("vaultstore: swap %s: %d bytes, at most %d", key, len(new), MaxSwap)
+	}
+	// Read the object and its ETag, compare, and write only if the ETag is
+	// still the one read (If-Match), or, for a new object, only if there is
+	// none (If-None-Match: *). S3 and MinIO refuse the write with 412
+	// Precondition Failed when another writer came first.
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true}
+	core := minio.Core{Client: s.client}
+	body, info, _, err := core.GetObject(ctx, s.bucket, s.prefix+key, minio.GetObjectOptions{})
+	switch {
+	case minio.ToErrorResponse(err).Code == "NoSuchKey":
+		if old != nil {
+			return fmt.Errorf("vaultstore: swap %s: %w", key, ErrConflict)
+		}
+		opts.SetMatchETagExcept("*")
+	case err != nil:
+		return s3Err("swap", key, err)
+	default:
+		cur, err := io.ReadAll(io.LimitReader(body, MaxSwap+1))
+		body.Close()
+		if err != nil {
+			return s3Err("swap", key, err)
+		}
+		if old == nil || !bytes.Equal(cur, old) {
+			return fmt.Errorf("vaultstore: swap %s: %w", key, ErrConflict)
+		}
+		if info.ETag == "" {
+			return fmt.Errorf("vaultstore: swap %s: the server gave no ETag to write against", key)
+		}
+		opts.SetMatchETag(info.ETag)
+	}
+	_, err = s.client.PutObject(ctx, s.bucket, s.prefix+key, bytes.NewReader(new), int64(len(new)), opts)
+	switch code := minio.ToErrorResponse(err).Code; {
+	case err == nil:
+		return nil
+	case code == "PreconditionFailed" || code == "ConditionalRequestConflict" || minio.ToErrorResponse(err).StatusCode == 412:
+		return fmt.Errorf("vaultstore: swap %s: %w", key, ErrConflict)
+	}
+	return s3Err("swap", key, err)
 }

@@ -56,6 +56,21 @@ func TestS3Conformance(t *testing.T) {
 	})
 }
 
+// TestS3SwapShared: two clients of one bucket (two relay processes) count
+// with Swap as one: MinIO honours If-Match and If-None-Match on PUT.
+func TestS3SwapShared(t *testing.T) {
+	u := miniotest.Start(t)
+	a, err := NewS3(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewS3(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testSwapCounter(t, a, b)
+}
+
 // TestS3NoIncompleteUploads checks that a failed upload (a single PUT up
 // to maxSinglePut, multipart above) leaves no incomplete upload behind
 // holding space.
