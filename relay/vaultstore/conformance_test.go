@@ -474,8 +474,8 @@ func testSwap(t *testing.T, s Store) {
 		old, new []byte
 		want     error
 	}{
-		{nil, []byte("1"), nil},            // created
-		{nil, []byte("2"), ErrConflict},    // exists already
+		{nil, []byte("1"), nil},         // created
+		{nil, []byte("2"), ErrConflict}, // exists already
 		{[]byte("x"), []byte("2"), ErrConflict},
 		{[]byte("1"), []byte("2"), nil},
 		{[]byte("1"), []byte("3"), ErrConflict}, // stale
