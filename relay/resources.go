@@ -9,6 +9,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+
+	"github.com/ferryhq/ferry/relay/vault"
 	ratelimit "github.com/libp2p/go-libp2p/x/rate"
 )
 
@@ -18,12 +20,26 @@ const rendezvousService = "ferry.rendezvous"
 // maxFDs is the number of file descriptors the relay plans for.
 const maxFDs = 8192
 
+// The resource manager's limits of one peer's vault streams: memory for
+// the requests being read (four of the largest at once, as their buffers
+// grow), and streams (a client keeps up to 8 idle and runs a few calls).
+const (
+	vaultPeerMemory  = 256 << 20
+	vaultPeerStreams = 32
+)
+
 // newResourceManager bounds the relay host: cfg.MaxMemory in all, and per
 // peer (and per connection) room for cfg.MaxCircuits streams with full
 // windows plus 1 MiB for the rest. Streams and connections are sized for
 // cfg.MaxReservations peers with cfg.MaxCircuits circuits each.
 func newResourceManager(cfg *Config) (network.ResourceManager, error) {
 	peerMemory := int64(cfg.MaxCircuits)*int64(cfg.StreamWindow) + 1<<20
+	circuitPeerMemory := peerMemory
+	if cfg.Vault != nil {
+		// A device's vault requests, read whole before they are served:
+		// four uploads of the largest chunk as their buffers grow.
+		peerMemory += vaultPeerMemory
+	}
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
 	base := scaling.Scale(cfg.MaxMemory, maxFDs)
@@ -61,7 +77,7 @@ func newResourceManager(cfg *Config) (network.ResourceManager, error) {
 			ConnsInbound:    lim(8),
 			ConnsOutbound:   lim(8),
 		},
-		Conn: rcmgr.ResourceLimits{Memory: rcmgr.LimitVal64(peerMemory)},
+		Conn: rcmgr.ResourceLimits{Memory: rcmgr.LimitVal64(circuitPeerMemory)},
 		Service: map[string]rcmgr.ResourceLimits{
 			circuit.ServiceName: {
 				Memory:          rcmgr.LimitVal64(min(cfg.MaxMemory/2, int64(circuits)*int64(2*cfg.BufferSize))),
@@ -74,6 +90,11 @@ func newResourceManager(cfg *Config) (network.ResourceManager, error) {
 				Streams:        lim(1024),
 				StreamsInbound: lim(1024),
 			},
+			vault.ServiceName: {
+				Memory:         rcmgr.LimitVal64(cfg.MaxMemory / 2),
+				Streams:        lim(4096),
+				StreamsInbound: lim(4096),
+			},
 		},
 		ServicePeer: map[string]rcmgr.ResourceLimits{
 			circuit.ServiceName: {
@@ -85,6 +106,11 @@ func newResourceManager(cfg *Config) (network.ResourceManager, error) {
 				Memory:         16 << 10,
 				Streams:        lim(4),
 				StreamsInbound: lim(4),
+			},
+			vault.ServiceName: {
+				Memory:         rcmgr.LimitVal64(vaultPeerMemory),
+				Streams:        lim(vaultPeerStreams),
+				StreamsInbound: lim(vaultPeerStreams),
 			},
 		},
 	}

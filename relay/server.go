@@ -122,8 +122,12 @@ type Config struct {
 	IPBurst int
 
 	// Vault, when set, keeps devices' end-to-end encrypted backups
-	// (/ferry/vault/1, see package vault). Nil serves no vault.
+	// (/ferry/vault/1, see package vault) for the devices that hold a
+	// reservation. Nil (the default) serves no vault.
 	Vault vaultstore.Store
+	// VaultMaxTotal is the number of bytes the vault keeps for all devices
+	// together. Default 100 GiB.
+	VaultMaxTotal int64
 	// VaultQuota is the number of bytes one device may keep in the vault.
 	// Default 10 GiB.
 	VaultQuota int64
@@ -306,7 +310,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			Store: cfg.Vault, Quota: cfg.VaultQuota, MaxBackupSize: cfg.VaultMaxBackupSize,
 			MaxBackups: cfg.VaultMaxBackups, TTL: cfg.VaultTTL,
 			AccountStreams: cfg.VaultDeviceRequests, AccountRate: cfg.VaultDeviceRate,
-			AccountBurst: cfg.VaultDeviceBurst, Logger: cfg.Logger,
+			AccountBurst: cfg.VaultDeviceBurst, MaxTotal: cfg.VaultMaxTotal,
+			// A device uses the vault while it holds a reservation: peer
+			// IDs are free, reservations are bounded per IP and in all.
+			Allow:  s.rsv.has,
+			Logger: cfg.Logger, Now: cfg.Now,
 		}); err != nil {
 			return fail(err)
 		}

@@ -16,7 +16,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	msmux "github.com/multiformats/go-multistream"
 )
 
 // Client speaks the vault protocol to one relay as the device h. Calls may
@@ -51,13 +54,26 @@ type stream struct {
 // maxIdle is how many streams a Client keeps open between calls.
 const maxIdle = 8
 
-// Dial connects h to the relay at relayAddr (a multiaddr ending in /p2p/ID).
+// Dial connects h to the relay at relayAddr (a multiaddr ending in /p2p/ID)
+// and reserves a slot on it: a relay serves its vault only to devices that
+// hold one. A reservation refused now is asked for again when the relay
+// answers that it is needed (also after the relay restarted).
 func Dial(ctx context.Context, h host.Host, relayAddr string) (*Client, error) {
 	info, err := p2p.ConnectRelay(ctx, h, relayAddr)
 	if err != nil {
 		return nil, fmt.Errorf("vault: %w", err)
 	}
-	return &Client{h: h, relay: info.ID}, nil
+	c := &Client{h: h, relay: info.ID}
+	_ = c.reserve(ctx) // the relay may need none; a call that needs it asks again
+	return c, nil
+}
+
+// reserve reserves a slot on the relay.
+func (c *Client) reserve(ctx context.Context) error {
+	if _, err := client.Reserve(ctx, c.h, peer.AddrInfo{ID: c.relay}); err != nil {
+		return fmt.Errorf("vault: reserve a slot on the relay: %v: %w", err, ErrNoAccess)
+	}
+	return nil
 }
 
 // Close closes the idle streams. The Client stays usable.
@@ -85,6 +101,9 @@ func (c *Client) stream(ctx context.Context, fresh bool) (*stream, bool, error) 
 		c.mu.Unlock()
 	}
 	st, err := c.h.NewStream(ctx, c.relay, ProtocolID)
+	if errors.As(err, new(msmux.ErrNotSupported[protocol.ID])) {
+		return nil, false, fmt.Errorf("%w (%v)", ErrNoVault, err)
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -113,20 +132,32 @@ const (
 // into buf when it fits (see wire.Reader.NextInto). A request that failed on
 // a reused stream (the relay may have dropped it while idle) is sent once
 // more on a new one at once; after that, a failure of the connection is
-// retried for up to c.Retry (see Client.Retry). GetKeySlot always takes a
-// new stream and is never repeated: a repeated wrong proof would count
-// twice.
+// retried for up to c.Retry (see Client.Retry). An answer that the device
+// needs a reservation gets one, and the request is sent again once. A
+// password proof does not go through call (see UnlockKey).
 func (c *Client) call(ctx context.Context, op string, req request, want wire.Type, buf []byte) ([]byte, error) {
 	t, body := req.encodeParts()
-	fresh := req.op == opGetKeySlot
-	repeatable := req.op != opGetKeySlot && req.op != opDelete
+	fresh := false
+	repeatable := req.op != opDelete
+	reserved := false
 	var lost time.Time // when the connection was found lost
 	wait := retryFirst
 	for {
 		rt, rb, reused, err := c.attempt(ctx, op, fresh, t, body, buf)
 		if err == nil {
 			if rt == wire.Error {
-				return nil, fmt.Errorf("vault %s: %w", op, remoteErr(wire.ParseError(rb)))
+				rerr := remoteErr(wire.ParseError(rb))
+				if errors.Is(rerr, ErrNoAccess) && !reserved {
+					// The relay lost the reservation (it restarted, or
+					// it expired) or never had one: ask for one, once.
+					reserved = true
+					if err := c.reserve(ctx); err != nil {
+						return nil, fmt.Errorf("vault %s: %w", op, err)
+					}
+					fresh = true
+					continue
+				}
+				return nil, fmt.Errorf("vault %s: %w", op, rerr)
 			}
 			if rt != want {
 				return nil, fmt.Errorf("vault %s: answer type %#x: %w", op, byte(rt), ErrProtocol)
@@ -142,6 +173,9 @@ func (c *Client) call(ctx context.Context, op string, req request, want wire.Typ
 		}
 		if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrFrameTooLarge) {
 			return nil, fmt.Errorf("%w: %w", err, ErrProtocol) // not the connection: the relay
+		}
+		if errors.Is(err, ErrNoVault) {
+			return nil, err
 		}
 		if lost.IsZero() {
 			lost = time.Now()
@@ -284,39 +318,98 @@ func (c *Client) Delete(ctx context.Context, id [IDSize]byte) error {
 	return ackErr(b, err)
 }
 
-// PutKeySlot stores the key slot of a password backup.
-func (c *Client) PutKeySlot(ctx context.Context, id [IDSize]byte, p archive.Params, salt, verifier [32]byte, wrapped [WrappedSize]byte) error {
-	k := KeySlot{Params: p, Salt: salt, Verifier: verifier, Wrapped: wrapped}
+// PutKeySlot stores the key slot of a password backup: the Argon2id
+// parameters and salt, the Ed25519 public key that checks its proofs, and
+// the wrapped key.
+func (c *Client) PutKeySlot(ctx context.Context, id [IDSize]byte, p archive.Params, salt, public [32]byte, wrapped [WrappedSize]byte) error {
+	k := KeySlot{Version: slotV2, Params: p, Salt: salt, Verifier: public, Wrapped: wrapped}
 	b, err := c.call(ctx, "put key slot", request{op: opPutKeySlot, id: id, slot: k}, rAck, nil)
 	return ackErr(b, err)
 }
 
-// KeyParams fetches the Argon2id parameters and salt of a password backup.
-func (c *Client) KeyParams(ctx context.Context, id [IDSize]byte) (archive.Params, [32]byte, error) {
-	b, err := c.call(ctx, "get key parameters", request{op: opGetKeyParams, id: id}, rKeyParams, nil)
-	if err != nil {
-		return archive.Params{}, [32]byte{}, err
-	}
-	p, salt, err := parseKeyParams(b)
-	if err != nil {
-		return archive.Params{}, [32]byte{}, fmt.Errorf("vault get key parameters: %v: %w", err, ErrProtocol)
-	}
-	return p, salt, nil
-}
-
-// KeySlot fetches the wrapped key of a password backup, proving knowledge
-// of the password with proof.
-func (c *Client) KeySlot(ctx context.Context, id [IDSize]byte, proof [32]byte) ([WrappedSize]byte, error) {
+// UnlockKey fetches the wrapped key of a password backup. On a new stream
+// it asks for the key slot's Argon2id parameters, salt and a fresh
+// challenge (bounded by archive.Params.Validate), has prove sign the
+// challenge, and sends the signature, which the relay checks against the
+// slot's public key. prove signs msg (see ProofMessage) with the key the
+// password derives with p and salt, once it has checked that p costs as
+// much as it requires; its error ends UnlockKey before anything is sent. A relay that answers with a slot of the first version
+// gets ErrOldKeySlot: its fixed proof is not sent. The proof is never sent
+// twice (each counts as an attempt): a lost connection ends the call.
+func (c *Client) UnlockKey(ctx context.Context, id [IDSize]byte, prove func(p archive.Params, salt [SaltSize]byte, msg []byte) ([SignatureSize]byte, error)) ([WrappedSize]byte, error) {
 	var w [WrappedSize]byte
-	b, err := c.call(ctx, "get key slot", request{op: opGetKeySlot, id: id, name: proof}, rWrapped, nil)
+	st, body, err := c.keyParams(ctx, id)
 	if err != nil {
 		return w, err
 	}
-	if len(b) != WrappedSize {
-		return w, fmt.Errorf("vault get key slot: %d bytes: %w", len(b), ErrProtocol)
+	defer st.Reset() // one challenge, one proof: the stream is not reused
+	v, p, salt, challenge, err := parseKeyParams(body)
+	if err != nil {
+		return w, fmt.Errorf("vault get key parameters: %v: %w", err, ErrProtocol)
 	}
-	copy(w[:], b)
+	if v != slotV2 {
+		return w, fmt.Errorf("vault get key parameters: key slot version %d: %w", v, ErrOldKeySlot)
+	}
+	sig, err := prove(p, salt, ProofMessage(id, challenge, c.relay, c.h.ID()))
+	if err != nil {
+		return w, err
+	}
+	defer clear(sig[:])
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.Timeout, requestTimeout))
+	defer cancel()
+	req := request{op: opGetKeySlot, id: id, sig: sig}
+	t, b := req.encode()
+	rt, rb, err := exchange(ctx, st, t, [][]byte{b}, nil)
+	if err != nil {
+		return w, connLost{fmt.Errorf("vault get key slot: %w", err)}
+	}
+	switch {
+	case rt == wire.Error:
+		return w, fmt.Errorf("vault get key slot: %w", remoteErr(wire.ParseError(rb)))
+	case rt != rWrapped || len(rb) != WrappedSize:
+		return w, fmt.Errorf("vault get key slot: answer %#x of %d bytes: %w", byte(rt), len(rb), ErrProtocol)
+	}
+	copy(w[:], rb)
 	return w, nil
+}
+
+// keyParams opens a new stream and asks for backup id's key parameters
+// on it, getting a reservation if the relay needs one. It returns the
+// stream, which the proof must use, and the answer's body.
+func (c *Client) keyParams(ctx context.Context, id [IDSize]byte) (*stream, []byte, error) {
+	req := request{op: opGetKeyParams, id: id}
+	t, b := req.encode()
+	for reserved := false; ; reserved = true {
+		actx, cancel := context.WithTimeout(ctx, cmp.Or(c.Timeout, requestTimeout))
+		st, _, err := c.stream(actx, true)
+		if err != nil {
+			cancel()
+			if errors.Is(err, ErrNoVault) {
+				return nil, nil, fmt.Errorf("vault get key parameters: %w", err)
+			}
+			return nil, nil, connLost{fmt.Errorf("vault get key parameters: open stream: %w", err)}
+		}
+		rt, rb, err := exchange(actx, st, t, [][]byte{b}, nil)
+		cancel()
+		if err != nil {
+			st.Reset()
+			return nil, nil, connLost{fmt.Errorf("vault get key parameters: %w", err)}
+		}
+		if rt == rKeyParams {
+			return st, rb, nil
+		}
+		st.Reset()
+		if rt != wire.Error {
+			return nil, nil, fmt.Errorf("vault get key parameters: answer type %#x: %w", byte(rt), ErrProtocol)
+		}
+		rerr := remoteErr(wire.ParseError(rb))
+		if !errors.Is(rerr, ErrNoAccess) || reserved {
+			return nil, nil, fmt.Errorf("vault get key parameters: %w", rerr)
+		}
+		if err := c.reserve(ctx); err != nil {
+			return nil, nil, fmt.Errorf("vault get key parameters: %w", err)
+		}
+	}
 }
 
 func ackErr(b []byte, err error) error {

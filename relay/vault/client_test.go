@@ -1,7 +1,9 @@
 package vault
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"sync"
@@ -75,14 +77,22 @@ func TestClientServer(t *testing.T) {
 		t.Errorf("GetManifest: %q, %v", b, err)
 	}
 	p := archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}
-	if err := c.PutKeySlot(ctx, id, p, [32]byte{1}, sha256Of([32]byte{9}), [WrappedSize]byte{3}); err != nil {
+	pub, priv := testKey(1)
+	if err := c.PutKeySlot(ctx, id, p, [32]byte{1}, pub, [WrappedSize]byte{3}); err != nil {
 		t.Fatal(err)
 	}
-	if gp, salt, err := other.KeyParams(ctx, id); err != nil || gp != p || salt != [32]byte{1} {
-		t.Errorf("KeyParams: %+v %x %v", gp, salt, err)
+	var gotParams archive.Params
+	var gotSalt [SaltSize]byte
+	w, err := other.UnlockKey(ctx, id, func(gp archive.Params, salt [SaltSize]byte, msg []byte) ([SignatureSize]byte, error) {
+		gotParams, gotSalt = gp, salt
+		return signWith(priv, msg), nil
+	})
+	if err != nil || w != [WrappedSize]byte{3} || gotParams != p || gotSalt != [32]byte{1} {
+		t.Errorf("UnlockKey: %x %v, parameters %+v salt %x", w, err, gotParams, gotSalt)
 	}
-	if w, err := other.KeySlot(ctx, id, [32]byte{9}); err != nil || w != [WrappedSize]byte{3} {
-		t.Errorf("KeySlot: %x %v", w, err)
+	_, wrong := testKey(2)
+	if _, err := other.UnlockKey(ctx, id, prover(wrong)); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("UnlockKey with another key: %v, want ErrWrongPassword", err)
 	}
 	list, err := c.List(ctx)
 	if err != nil || len(list) != 1 || list[0].ID != id {
@@ -115,10 +125,12 @@ func TestClientRejectsHostileAnswers(t *testing.T) {
 		{"unknown error code", func(st network.Stream) { wire.WriteError(st, 99, "?") },
 			func(c *Client) error { _, err := c.GetManifest(ctx, [16]byte{}); return err }, ErrRelay},
 		{"costly argon2 parameters", func(st network.Stream) {
-			wire.Write(st, rKeyParams, appendParams(nil, archive.Params{Time: 1, MemoryKiB: 1 << 22, Threads: 1}, [32]byte{}))
-		}, func(c *Client) error { _, _, err := c.KeyParams(ctx, [16]byte{}); return err }, ErrProtocol},
-		{"short wrapped key", func(st network.Stream) { wire.Write(st, rWrapped, []byte("x")) },
-			func(c *Client) error { _, err := c.KeySlot(ctx, [16]byte{}, [32]byte{}); return err }, ErrProtocol},
+			k := KeySlot{Version: slotV2, Params: archive.Params{Time: 1, MemoryKiB: 1 << 22, Threads: 1}}
+			wire.Write(st, rKeyParams, appendKeyParams(nil, k, [ChallengeSize]byte{}))
+		}, func(c *Client) error { _, err := c.UnlockKey(ctx, [16]byte{}, mustNotProve(t)); return err }, ErrProtocol},
+		{"old key slot", func(st network.Stream) {
+			wire.Write(st, rKeyParams, appendParams(nil, slotV1, archive.Params{Time: 3, MemoryKiB: 64 << 10, Threads: 4}, [32]byte{}))
+		}, func(c *Client) error { _, err := c.UnlockKey(ctx, [16]byte{}, mustNotProve(t)); return err }, ErrOldKeySlot},
 		{"bad list", func(st network.Stream) { wire.Write(st, rBackups, []byte{5}) },
 			func(c *Client) error { _, err := c.List(ctx); return err }, ErrProtocol},
 	}
@@ -137,6 +149,27 @@ func TestClientRejectsHostileAnswers(t *testing.T) {
 				t.Errorf("got %v, want %v", err, tc.want)
 			}
 		})
+	}
+	// A short wrapped key after a proof.
+	srv0 := newHost(t)
+	srv0.SetStreamHandler(ProtocolID, func(st network.Stream) {
+		r := wire.NewReader(st)
+		if _, _, err := r.Next(); err != nil {
+			st.Reset()
+			return
+		}
+		k := KeySlot{Version: slotV2, Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}
+		wire.Write(st, rKeyParams, appendKeyParams(nil, k, [ChallengeSize]byte{}))
+		if _, _, err := r.Next(); err != nil {
+			st.Reset()
+			return
+		}
+		wire.Write(st, rWrapped, []byte("x"))
+		st.Close()
+	})
+	_, priv := testKey(1)
+	if _, err := pair(t, srv0).UnlockKey(ctx, [16]byte{}, prover(priv)); !errors.Is(err, ErrProtocol) {
+		t.Errorf("a short wrapped key: %v, want ErrProtocol", err)
 	}
 	// A relay that hangs up without answering is an error, not a result.
 	srv := newHost(t)
@@ -249,5 +282,33 @@ func TestClientRetriesThroughRestart(t *testing.T) {
 	serve(addr) // back, as after a restart
 	if err := <-got; err != nil {
 		t.Errorf("GetChunk across the relay's restart: %v", err)
+	}
+}
+
+// testKey is a deterministic Ed25519 key pair: a password's proof key.
+func testKey(seed byte) ([32]byte, ed25519.PrivateKey) {
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
+	var pub [32]byte
+	copy(pub[:], priv.Public().(ed25519.PublicKey))
+	return pub, priv
+}
+
+func signWith(priv ed25519.PrivateKey, msg []byte) (sig [SignatureSize]byte) {
+	copy(sig[:], ed25519.Sign(priv, msg))
+	return sig
+}
+
+// prover signs with priv.
+func prover(priv ed25519.PrivateKey) func(archive.Params, [SaltSize]byte, []byte) ([SignatureSize]byte, error) {
+	return func(_ archive.Params, _ [SaltSize]byte, msg []byte) ([SignatureSize]byte, error) {
+		return signWith(priv, msg), nil
+	}
+}
+
+// mustNotProve fails the test if it is asked for a proof.
+func mustNotProve(t *testing.T) func(archive.Params, [SaltSize]byte, []byte) ([SignatureSize]byte, error) {
+	return func(archive.Params, [SaltSize]byte, []byte) ([SignatureSize]byte, error) {
+		t.Error("asked for a proof")
+		return [SignatureSize]byte{}, errors.New("no proof")
 	}
 }

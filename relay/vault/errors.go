@@ -2,7 +2,10 @@ package vault
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"strconv"
+	"time"
 
 	"github.com/ferryhq/ferry/internal/wire"
 )
@@ -21,7 +24,25 @@ var (
 	// ErrWrongPassword: the password proof did not match.
 	ErrWrongPassword = errors.New("the password does not open this backup: check it and try again (the relay locks the backup after 10 wrong passwords)")
 	// ErrLocked: too many wrong passwords.
-	ErrLocked = errors.New("this backup is locked after 10 wrong passwords: it can no longer be restored with a password")
+	ErrLocked = errors.New("this backup is locked after 10 wrong passwords: it can no longer be restored with a password (its device unlocks it with its next password backup)")
+	// ErrTryLater: a wrong password was tried a moment ago; the relay
+	// takes the next try after a wait that doubles with each wrong one.
+	// Errors carrying it are a *TryLaterError, which says how long.
+	ErrTryLater = errors.New("a wrong password was tried on this backup a moment ago: the relay takes the next try only after a wait")
+	// ErrOldKeySlot: the backup's password slot is of the first format,
+	// whose proof the relay could replay and whose salt the relay alone
+	// chose; a device no longer sends that proof.
+	ErrOldKeySlot = errors.New("this password backup was made by an older Ferry, whose password proof this version no longer sends: the device that made it renews it with its next password backup")
+	// ErrFull: the relay's vault holds as much as its operator allows.
+	ErrFull = errors.New("the relay's vault is full: it takes no new backup data for now")
+	// ErrNoAccess: the relay serves its vault only to devices that hold a
+	// slot (a reservation) on it, and this one holds none.
+	ErrNoAccess = errors.New("the relay keeps backups only for devices that hold a slot on it, and it has none free for this device: try again later")
+	// ErrBusy: too many requests of this device or its network address are
+	// under way on the relay; retrying later may help.
+	ErrBusy = errors.New("the relay is busy with too many requests from this device or its network: try again later")
+	// ErrNoVault: the relay serves no vault at all.
+	ErrNoVault = errors.New("this relay keeps no backups (it serves no vault)")
 	// ErrMissingChunks: a manifest names chunks the vault does not hold.
 	ErrMissingChunks = errors.New("the relay lacks chunks this backup needs: run the backup again")
 	// ErrChunkMissing: GetChunk found no such chunk. It also matches
@@ -46,7 +67,8 @@ func (e connLost) Error() string        { return e.err.Error() }
 func (e connLost) Is(target error) bool { return target == ErrConnLost }
 func (e connLost) Unwrap() error        { return e.err }
 
-// codeOf maps an error of the server to a wire code.
+// codeOf maps an error of the server to a wire code. A TryLater answer's
+// message is its wait (see tryLaterMessage).
 func codeOf(err error) byte {
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -63,6 +85,16 @@ func codeOf(err error) byte {
 		return codeLocked
 	case errors.Is(err, ErrMissingChunks):
 		return codeMissingChunks
+	case errors.Is(err, ErrOldKeySlot):
+		return codeOldKeySlot
+	case errors.Is(err, ErrTryLater):
+		return codeTryLater
+	case errors.Is(err, ErrFull):
+		return codeFull
+	case errors.Is(err, ErrNoAccess):
+		return codeNoAccess
+	case errors.Is(err, ErrBusy):
+		return codeBusy
 	case errors.Is(err, errBadRequest):
 		return codeBadRequest
 	}
@@ -86,10 +118,48 @@ func remoteErr(e *wire.RemoteError) error {
 		return ErrLocked
 	case codeMissingChunks:
 		return ErrMissingChunks
+	case codeOldKeySlot:
+		return ErrOldKeySlot
+	case codeTryLater:
+		return parseTryLater(e.Message)
+	case codeFull:
+		return ErrFull
+	case codeNoAccess:
+		return ErrNoAccess
+	case codeBusy:
+		return ErrBusy
 	case codeBadRequest:
 		return ErrProtocol
 	}
 	return ErrRelay
+}
+
+// TryLaterError is ErrTryLater with the wait the relay asked for.
+type TryLaterError struct{ After time.Duration }
+
+func (e *TryLaterError) Error() string {
+	return fmt.Sprintf("%v: try again in %s", ErrTryLater, e.After)
+}
+func (e *TryLaterError) Is(target error) bool { return target == ErrTryLater }
+
+// maxTryLater bounds the wait a relay may ask for.
+const maxTryLater = time.Hour
+
+// tryLaterMessage is the message of a TryLater answer: the wait in whole
+// seconds (rounded up), in decimal.
+func tryLaterMessage(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}
+
+// parseTryLater reads a TryLater answer's message; a wait the relay gives
+// outside 1 s .. maxTryLater reads as maxTryLater.
+func parseTryLater(msg string) error {
+	n, err := strconv.ParseUint(msg, 10, 32)
+	d := time.Duration(n) * time.Second
+	if err != nil || d < time.Second || d > maxTryLater {
+		d = maxTryLater
+	}
+	return &TryLaterError{After: d}
 }
 
 type missingError struct{}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // ProtocolID is the libp2p protocol of the vault.
@@ -47,6 +48,11 @@ const (
 	codeWrongPassword byte = 7
 	codeLocked        byte = 8
 	codeMissingChunks byte = 9
+	codeOldKeySlot    byte = 10
+	codeTryLater      byte = 11
+	codeFull          byte = 12
+	codeNoAccess      byte = 13
+	codeBusy          byte = 14
 )
 
 // Sizes and bounds of the protocol.
@@ -55,6 +61,10 @@ const (
 	NameSize    = 32
 	SaltSize    = 32
 	WrappedSize = 12 + archive.KeySize + 16 // nonce, sealed key, tag
+	// ChallengeSize is the relay's fresh nonce of a password proof.
+	ChallengeSize = 32
+	// SignatureSize is the Ed25519 signature that proves a password.
+	SignatureSize = 64
 	// MaxChunk bounds one sealed chunk: the engine's largest stored chunk
 	// (16 MiB + zstd slack) padded to its bucket, plus framing.
 	MaxChunk = 24 << 20
@@ -67,12 +77,23 @@ const (
 // errBadRequest marks a request that does not parse.
 var errBadRequest = errors.New("vault: malformed request")
 
+// Key slot versions: 1 kept SHA-256 of a fixed proof (which whoever saw it
+// could replay); 2 keeps an Ed25519 public key, and a proof is a signature
+// over a fresh challenge of the relay. The relay still reads version 1
+// slots (a backup keeps its size and record) but opens them no more; see
+// doc.go.
+const (
+	slotV1 byte = 1
+	slotV2 byte = 2
+)
+
 // KeySlot is what the relay keeps for a password backup: the Argon2id
 // parameters and salt, the verifier of the proof, and the wrapped key.
 type KeySlot struct {
+	Version  byte // slotV2 for every slot written now
 	Params   archive.Params
 	Salt     [SaltSize]byte
-	Verifier [32]byte // SHA-256 of the proof
+	Verifier [32]byte // v2: Ed25519 public key; v1: SHA-256 of the proof
 	Wrapped  [WrappedSize]byte
 }
 
@@ -87,10 +108,11 @@ type Backup struct {
 type request struct {
 	op    wire.Type
 	id    [IDSize]byte
-	name  [NameSize]byte   // PutChunk, GetChunk; proof of GetKeySlot
-	names [][NameSize]byte // HasChunks, PutManifest
-	data  []byte           // PutChunk: chunk; PutManifest: manifest
-	slot  KeySlot          // PutKeySlot
+	name  [NameSize]byte      // PutChunk, GetChunk
+	sig   [SignatureSize]byte // GetKeySlot: the proof
+	names [][NameSize]byte    // HasChunks, PutManifest
+	data  []byte              // PutChunk: chunk; PutManifest: manifest
+	slot  KeySlot             // PutKeySlot
 }
 
 // encode returns the request's type and body.
@@ -127,8 +149,10 @@ func (r *request) encodeSmall() (wire.Type, []byte) {
 		for _, n := range r.names {
 			b = append(b, n[:]...)
 		}
-	case opGetChunk, opGetKeySlot:
+	case opGetChunk:
 		b = append(b, r.name[:]...)
+	case opGetKeySlot:
+		b = append(b, r.sig[:]...)
 	case opPutKeySlot:
 		b = r.slot.append(b)
 	}
@@ -159,8 +183,10 @@ func parseRequest(t wire.Type, body []byte) (request, error) {
 				copy(r.names[i][:], rest[i*NameSize:])
 			}
 		}
-	case opGetChunk, opGetKeySlot:
+	case opGetChunk:
 		copy(r.name[:], p.bytes(NameSize))
+	case opGetKeySlot:
+		copy(r.sig[:], p.bytes(SignatureSize))
 	case opPutManifest:
 		k := p.uvarint(uint64(MaxManifest / NameSize))
 		if p.err == nil {
@@ -181,6 +207,9 @@ func parseRequest(t wire.Type, body []byte) (request, error) {
 	case opGetManifest, opDelete, opGetKeyParams, opList:
 	case opPutKeySlot:
 		r.slot = parseKeySlotFrom(p)
+		if p.err == nil && r.slot.Version != slotV2 {
+			p.fail("key slot version %d: this relay takes version %d", r.slot.Version, slotV2)
+		}
 	default:
 		return request{}, fmt.Errorf("%w: unknown type %#x", errBadRequest, byte(t))
 	}
@@ -192,23 +221,27 @@ func parseRequest(t wire.Type, body []byte) (request, error) {
 }
 
 func (k *KeySlot) append(b []byte) []byte {
-	b = appendParams(b, k.Params, k.Salt)
+	b = appendParams(b, k.Version, k.Params, k.Salt)
 	b = append(b, k.Verifier[:]...)
 	return append(b, k.Wrapped[:]...)
 }
 
-func appendParams(b []byte, p archive.Params, salt [SaltSize]byte) []byte {
-	b = append(b, 1)
+func appendParams(b []byte, v byte, p archive.Params, salt [SaltSize]byte) []byte {
+	b = append(b, v)
 	b = binary.AppendUvarint(b, uint64(p.Time))
 	b = binary.AppendUvarint(b, uint64(p.MemoryKiB))
 	b = append(b, p.Threads)
 	return append(b, salt[:]...)
 }
 
-func parseParamsFrom(p *reader) (archive.Params, [SaltSize]byte) {
+func parseParamsFrom(p *reader) (byte, archive.Params, [SaltSize]byte) {
 	var salt [SaltSize]byte
-	if v := p.bytes(1); p.err == nil && v[0] != 1 {
-		p.fail("key slot version %d", v[0])
+	var version byte
+	if v := p.bytes(1); p.err == nil {
+		version = v[0]
+		if version != slotV1 && version != slotV2 {
+			p.fail("key slot version %d", version)
+		}
 	}
 	var pr archive.Params
 	pr.Time = uint32(p.uvarint(math.MaxUint32)) // bounded by Validate below
@@ -222,18 +255,18 @@ func parseParamsFrom(p *reader) (archive.Params, [SaltSize]byte) {
 			p.fail("%v", err)
 		}
 	}
-	return pr, salt
+	return version, pr, salt
 }
 
 func parseKeySlotFrom(p *reader) KeySlot {
 	var k KeySlot
-	k.Params, k.Salt = parseParamsFrom(p)
+	k.Version, k.Params, k.Salt = parseParamsFrom(p)
 	copy(k.Verifier[:], p.bytes(32))
 	copy(k.Wrapped[:], p.bytes(WrappedSize))
 	return k
 }
 
-// parseKeySlot parses a stored key slot.
+// parseKeySlot parses a stored key slot (of either version).
 func parseKeySlot(b []byte) (KeySlot, error) {
 	p := &reader{b: b}
 	k := parseKeySlotFrom(p)
@@ -241,12 +274,66 @@ func parseKeySlot(b []byte) (KeySlot, error) {
 	return k, p.err
 }
 
-// parseKeyParams parses a KeyParams answer.
-func parseKeyParams(b []byte) (archive.Params, [SaltSize]byte, error) {
+// appendKeyParams encodes a KeyParams answer: the parameters and salt of
+// a version 2 slot, and the challenge the proof must sign.
+func appendKeyParams(b []byte, k KeySlot, challenge [ChallengeSize]byte) []byte {
+	b = appendParams(b, k.Version, k.Params, k.Salt)
+	return append(b, challenge[:]...)
+}
+
+// parseKeyParams parses a KeyParams answer. A version 1 answer (an older
+// relay, or one that claims the slot is old) is refused by the caller.
+func parseKeyParams(b []byte) (byte, archive.Params, [SaltSize]byte, [ChallengeSize]byte, error) {
+	var challenge [ChallengeSize]byte
 	p := &reader{b: b}
-	pr, salt := parseParamsFrom(p)
+	v, pr, salt := parseParamsFrom(p)
+	if p.err == nil && v >= slotV2 {
+		copy(challenge[:], p.bytes(ChallengeSize))
+	}
 	p.end()
-	return pr, salt, p.err
+	return v, pr, salt, challenge, p.err
+}
+
+// proofLabel starts the message a password proof signs.
+const proofLabel = "ferry vault v2 key slot proof"
+
+// ProofMessage is what a device signs to prove a backup's password: the
+// label, the backup ID, the relay's challenge, and the peer IDs of the
+// relay and the device, so that a signature answers one challenge of one
+// relay to one device and nothing else.
+func ProofMessage(id [IDSize]byte, challenge [ChallengeSize]byte, relay, device peer.ID) []byte {
+	b := append([]byte(proofLabel), 0)
+	b = append(b, id[:]...)
+	b = append(b, challenge[:]...)
+	b = binary.AppendUvarint(b, uint64(len(relay)))
+	b = append(b, relay...)
+	b = binary.AppendUvarint(b, uint64(len(device)))
+	return append(b, device...)
+}
+
+// maxBody is the largest body a request of type t may have, checked
+// before anything is allocated for it; 0 for a type that is not a
+// request.
+func maxBody(t wire.Type) int {
+	switch t {
+	case opPutChunk:
+		return IDSize + NameSize + MaxChunk
+	case opHasChunks:
+		return IDSize + MaxNames*NameSize
+	case opGetChunk:
+		return IDSize + NameSize
+	case opPutManifest:
+		return wire.MaxFrame
+	case opGetManifest, opDelete, opGetKeyParams:
+		return IDSize
+	case opList:
+		return 0
+	case opPutKeySlot:
+		return IDSize + maxKeySlot
+	case opGetKeySlot:
+		return IDSize + SignatureSize
+	}
+	return -1
 }
 
 func appendBackups(b []byte, list []Backup) []byte {

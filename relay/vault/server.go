@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -59,6 +57,27 @@ type Config struct {
 	// negative AccountRate means no limit.
 	AccountRate  float64
 	AccountBurst int
+	// MaxTotal is the number of bytes the vault holds for all accounts
+	// together (chunks and manifests, counted at the first write and again
+	// at each sweep, kept up to date in between); a write that would pass
+	// it is refused with ErrFull. Default 100 GiB.
+	MaxTotal int64
+	// Allow, if set, decides whether a peer may use the vault at all;
+	// others are answered ErrNoAccess. The relay allows the peers that
+	// hold a reservation (of which one IP address gets a bounded number).
+	Allow func(peer.ID) bool
+	// IPStreams bounds the vault streams open at once from one IP address
+	// (IPv4, or IPv6 /56); more are answered ErrBusy. Default 256.
+	IPStreams int
+	// IPRequests bounds the requests of one IP address served at once, of
+	// MaxStreams. Others wait. Default MaxStreams/2.
+	IPRequests int
+	// IPMemory bounds the bytes of the requests being read from one IP
+	// address at once; a request past it is refused. Default 256 MiB.
+	IPMemory int64
+	// IPNewBackups is the number of new backups one IP address may create
+	// a day (a token bucket of that size). Default 64.
+	IPNewBackups int
 	// SweepEvery is how often expired backups are looked for, while
 	// requests arrive. Default 1 hour.
 	SweepEvery time.Duration
@@ -78,6 +97,11 @@ func (c *Config) setDefaults() {
 	c.AccountStreams = min(cmp.Or(c.AccountStreams, 8), c.MaxStreams)
 	c.AccountRate = cmp.Or(c.AccountRate, 1000)
 	c.AccountBurst = cmp.Or(c.AccountBurst, 2000)
+	c.MaxTotal = cmp.Or(c.MaxTotal, 100<<30)
+	c.IPStreams = cmp.Or(c.IPStreams, 256)
+	c.IPRequests = min(cmp.Or(c.IPRequests, max(c.MaxStreams/2, 1)), c.MaxStreams)
+	c.IPMemory = cmp.Or(c.IPMemory, 256<<20)
+	c.IPNewBackups = cmp.Or(c.IPNewBackups, 64)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -91,7 +115,8 @@ func (c *Config) validate() error {
 	case c.Store == nil:
 		return errors.New("vault: no store configured")
 	case c.Quota < 0 || c.MaxBackupSize < 0 || c.MaxBackups < 0 || c.TTL < 0 || c.MaxStreams < 0 ||
-		c.AccountStreams < 0 || c.AccountBurst < 0 || c.SweepEvery < 0:
+		c.AccountStreams < 0 || c.AccountBurst < 0 || c.SweepEvery < 0 || c.MaxTotal < 0 ||
+		c.IPStreams < 0 || c.IPRequests < 0 || c.IPMemory < 0 || c.IPNewBackups < 0:
 		return errors.New("vault: negative limit configured")
 	}
 	return nil
@@ -123,6 +148,9 @@ type Server struct {
 	accounts map[string][][IDSize]byte // guarded by mu
 	writing  map[string]chan struct{}  // guarded by mu: chunk keys being stored, closed when done
 	peers    map[string]*peerState     // guarded by mu: admission of accounts with requests
+	ips      map[string]*ipState       // guarded by mu: admission of IP addresses with streams
+	total    int64                     // guarded by mu: bytes stored (see Config.MaxTotal), once totalOK
+	totalOK  bool                      // guarded by mu
 
 	sweepMu   sync.Mutex          // held while sweeping
 	lastSweep time.Time           // guarded by sweepMu: start of the last round
@@ -156,7 +184,7 @@ func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxStreams),
 		backups: make(map[[IDSize]byte]*live), accounts: make(map[string][][IDSize]byte),
-		writing: make(map[string]chan struct{}), peers: make(map[string]*peerState)}
+		writing: make(map[string]chan struct{}), peers: make(map[string]*peerState), ips: make(map[string]*ipState)}
 	s.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	return s, nil
 }
@@ -177,38 +205,67 @@ const requestTimeout = 2 * time.Minute
 // idleTimeout is how long a stream may wait for its next request.
 const idleTimeout = time.Minute
 
+// readAhead is the read-ahead buffer of a vault stream.
+const readAhead = 4 << 10
+
 // Serve answers the requests of one stream until the client closes it.
-// A request is admitted (see admit) when its first byte arrives, before
-// the rest is read: a request waiting for its turn holds no more memory
-// than the stream's receive window.
+// The stream is admitted first, and each request is read in full before
+// it waits for a slot (see admission.go).
 func (s *Server) Serve(st network.Stream) {
-	from := st.Conn().RemotePeer()
-	acct := from.String()
-	in := &pushback{r: st}
-	r := wire.NewReader(in)
+	ip, err := s.admitStream(st)
+	if err != nil {
+		// Said at once: the client reads it as the answer to its first
+		// request.
+		code, msg := refusal(err)
+		st.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = wire.WriteError(st, code, msg)
+		st.Close()
+		return
+	}
+	defer s.closeIP(ip)
+	sess := &session{from: st.Conn().RemotePeer(), relay: st.Conn().LocalPeer(), ip: ip}
+	acct := sess.from.String()
+	r := wire.NewReaderSize(st, readAhead)
+	r.Memory = &requestMemory{s: s, scope: st.Scope(), ip: ip}
+	defer r.Reset()
+	r.Check = func(t wire.Type, n int) error {
+		if max := maxBody(t); n > max {
+			return fmt.Errorf("%w: a request of type %#x and %d bytes", errBadRequest, byte(t), n)
+		}
+		st.SetReadDeadline(time.Now().Add(bodyTimeout(n)))
+		return nil
+	}
 	for {
 		st.SetDeadline(time.Now().Add(idleTimeout))
-		if err := in.peek(); err != nil {
-			if err == io.EOF {
+		t, body, err := r.Next()
+		if err != nil {
+			switch {
+			case err == io.EOF:
 				st.Close()
-			} else {
+			case errors.Is(err, errBadRequest) || errors.Is(err, ErrBusy) || errors.Is(err, wire.ErrMalformed):
+				// Its body (if any) is unread: answer, then end the stream.
+				code := codeBadRequest
+				if errors.Is(err, ErrBusy) {
+					code = codeBusy
+				}
+				st.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				_ = wire.WriteError(st, code, err.Error())
+				st.Reset()
+			default:
 				st.Reset()
 			}
 			return
 		}
 		st.SetDeadline(time.Now().Add(requestTimeout))
-		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		ctx, cancel := context.WithTimeout(withIP(context.Background(), ip), requestTimeout)
 		s.maybeSweep(ctx)
-		release, err := s.admit(ctx, acct)
+		release, err := s.admit(ctx, acct, ip)
 		if err != nil {
 			cancel()
 			st.Reset()
 			return
 		}
-		t, body, err := r.Next()
-		if err == nil {
-			err = s.answer(ctx, st, from, t, body)
-		}
+		err = s.answer(ctx, st, sess, t, body)
 		release()
 		cancel()
 		if err != nil {
@@ -219,38 +276,9 @@ func (s *Server) Serve(st network.Stream) {
 			// The reader keeps a buffer of its largest frame; a stream
 			// idle after an upload must not hold up to MaxChunk bytes for
 			// its idle minute.
-			r = wire.NewReader(in)
+			r.Reset()
 		}
 	}
-}
-
-// pushback reads r, after a byte that peek read ahead. The client sends a
-// request only once it has the answer to the one before, so nothing is
-// buffered past a request when peek reads the first byte of the next.
-type pushback struct {
-	r    io.Reader
-	b    [1]byte
-	held bool
-}
-
-// peek waits for the next byte.
-func (p *pushback) peek() error {
-	if p.held {
-		return nil
-	}
-	if _, err := io.ReadFull(p.r, p.b[:]); err != nil {
-		return err
-	}
-	p.held = true
-	return nil
-}
-
-func (p *pushback) Read(b []byte) (int, error) {
-	if p.held && len(b) > 0 {
-		b[0], p.held = p.b[0], false
-		return 1, nil
-	}
-	return p.r.Read(b)
 }
 
 // maxKeptBody is the largest request buffer a stream keeps between
@@ -261,52 +289,18 @@ const maxKeptBody = 1 << 20
 // ones are dropped.
 const maxPeers = 4096
 
-// admit waits until acct may make one more request: a token of its
-// bucket, one of its AccountStreams slots, then one of the MaxStreams.
-// release gives the slots back.
-func (s *Server) admit(ctx context.Context, acct string) (release func(), err error) {
-	s.mu.Lock()
-	p := s.peers[acct]
-	if p == nil {
-		if len(s.peers) >= maxPeers {
-			s.dropIdlePeersLocked()
-		}
-		lim := rate.NewLimiter(rate.Inf, 0)
-		if s.cfg.AccountRate > 0 {
-			lim = rate.NewLimiter(rate.Limit(s.cfg.AccountRate), s.cfg.AccountBurst)
-		}
-		p = &peerState{slots: make(chan struct{}, s.cfg.AccountStreams), lim: lim}
-		s.peers[acct] = p
-	}
-	p.refs++
-	s.mu.Unlock()
-	done := func() {
-		s.mu.Lock()
-		p.refs--
-		s.mu.Unlock()
-	}
-	if err := p.lim.Wait(ctx); err != nil {
-		done()
-		return nil, fmt.Errorf("vault: account rate: %w", err)
-	}
-	select {
-	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		done()
-		return nil, ctx.Err()
-	}
-	select {
-	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		<-p.slots
-		done()
-		return nil, ctx.Err()
-	}
-	return func() {
-		<-s.slots
-		<-p.slots
-		done()
-	}, nil
+// ipCtxKey carries the IP address state of a request in its context.
+type ipCtxKey struct{}
+
+func withIP(ctx context.Context, ip *ipState) context.Context {
+	return context.WithValue(ctx, ipCtxKey{}, ip)
+}
+
+// ipOf is the IP address state of the request ctx belongs to, nil for a
+// request that came on no stream (tests).
+func ipOf(ctx context.Context) *ipState {
+	ip, _ := ctx.Value(ipCtxKey{}).(*ipState)
+	return ip
 }
 
 // dropIdlePeersLocked forgets the accounts with no request whose bucket is
@@ -337,12 +331,17 @@ type result struct {
 // answer serves one request and writes its answer to w; an error is one
 // of writing (or of reading an object once its answer has begun), after
 // which the stream is useless.
-func (s *Server) answer(ctx context.Context, w io.Writer, from peer.ID, t wire.Type, body []byte) error {
-	res, err := s.handle(ctx, from, t, body)
+func (s *Server) answer(ctx context.Context, w io.Writer, sess *session, t wire.Type, body []byte) error {
+	from := sess.from
+	res, err := s.handle(ctx, sess, t, body)
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
 	if err != nil {
 		code, msg := codeOf(err), err.Error()
+		var later *TryLaterError
+		if errors.As(err, &later) {
+			msg = tryLaterMessage(later.After)
+		}
 		if code == codeInternal {
 			// The cause stays in the relay's log, not on the wire.
 			s.log.Error("vault request failed", "op", byte(t), "peer", from, "err", err)
@@ -387,12 +386,12 @@ func (s *Server) answer(ctx context.Context, w io.Writer, from peer.ID, t wire.T
 }
 
 // handle answers one request from account from.
-func (s *Server) handle(ctx context.Context, from peer.ID, t wire.Type, body []byte) (result, error) {
+func (s *Server) handle(ctx context.Context, sess *session, t wire.Type, body []byte) (result, error) {
 	req, err := parseRequest(t, body)
 	if err != nil {
 		return result{}, err
 	}
-	acct := from.String()
+	acct := sess.from.String()
 	switch req.op {
 	case opPutChunk:
 		return result{t: rAck}, s.putChunk(ctx, acct, req.id, req.name, req.data)
@@ -415,13 +414,10 @@ func (s *Server) handle(ctx context.Context, from peer.ID, t wire.Type, body []b
 	case opPutKeySlot:
 		return result{t: rAck}, s.putKeySlot(ctx, acct, req.id, req.slot)
 	case opGetKeyParams:
-		k, err := s.keySlot(ctx, req.id)
-		if err != nil {
-			return result{}, err
-		}
-		return result{t: rKeyParams, b: appendParams(nil, k.Params, k.Salt)}, nil
+		b, err := s.keyParams(ctx, sess, req.id)
+		return result{t: rKeyParams, b: b}, err
 	case opGetKeySlot:
-		w, err := s.unwrap(ctx, req.id, req.name)
+		w, err := s.unwrap(ctx, sess, req.id, req.sig)
 		return result{t: rWrapped, b: w}, err
 	}
 	return result{}, fmt.Errorf("%w: type %#x", errBadRequest, byte(t))
@@ -457,8 +453,11 @@ type meta struct {
 	Updated int64  `json:"updated"`           // last manifest
 	Touched int64  `json:"touched,omitempty"` // last write of chunks or key slot, roughly
 	Size    int64  `json:"size"`
-	Fails   int    `json:"fails"`
-	Locked  bool   `json:"locked"`
+	// Fails and Locked are the lockout of relays before the guard (see
+	// lockout.go): a backup they locked stays locked until its owner's
+	// next key slot; nothing writes them now but that reset.
+	Fails  int  `json:"fails"`
+	Locked bool `json:"locked"`
 }
 
 // maxMeta bounds a stored record.
@@ -646,6 +645,9 @@ func (s *Server) ownedLocked(ctx context.Context, acct string, id [IDSize]byte, 
 	case backups >= s.cfg.MaxBackups:
 		return meta{}, false, fmt.Errorf("%d backups, the most one device may keep: %w", backups, ErrQuota)
 	}
+	if err := s.mayCreate(ipOf(ctx)); err != nil {
+		return meta{}, false, err
+	}
 	// The account's marker first: a record without one would be neither
 	// listed nor swept, whereas a marker without a record is dropped.
 	if err := s.put(ctx, markerKey(acct, id), nil); err != nil {
@@ -710,7 +712,7 @@ func (s *Server) pending(ctx context.Context, id [IDSize]byte, m meta) (int64, e
 	}
 	var total int64
 	for _, o := range objs {
-		if o.Key != backupKey(id, "meta") {
+		if o.Key != backupKey(id, "meta") && o.Key != backupKey(id, "guard") {
 			total += o.Size
 		}
 	}
@@ -783,6 +785,9 @@ func (s *Server) putChunk(ctx context.Context, acct string, id [IDSize]byte, nam
 		}
 		err = fmt.Errorf("backup removed while a chunk was written: %w", ErrNotFound)
 	}
+	if err != nil {
+		s.addTotal(-n)
+	}
 	s.mu.Lock()
 	if !gone {
 		l.inflight -= n
@@ -848,7 +853,14 @@ func (s *Server) reserve(ctx context.Context, acct string, id [IDSize]byte, key 
 	if m.Size+pending+n > s.cfg.MaxBackupSize {
 		return nil, ErrTooLarge
 	}
+	if err := s.ensureTotal(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.takeTotal(n); err != nil {
+		return nil, err
+	}
 	if err := s.touchLocked(ctx, id, m); err != nil {
+		s.addTotal(-n)
 		return nil, err
 	}
 	s.mu.Lock()
@@ -975,7 +987,21 @@ func (s *Server) putManifest(ctx context.Context, acct string, id [IDSize]byte, 
 	if used+size+inflight > s.cfg.Quota {
 		return ErrQuota
 	}
+	var oldManifest int64
+	switch sz, err := s.store.Stat(ctx, backupKey(id, "manifest")); {
+	case err == nil:
+		oldManifest = sz
+	case !errors.Is(err, vaultstore.ErrNotFound):
+		return fmt.Errorf("stat manifest: %w", err)
+	}
+	if err := s.ensureTotal(ctx); err != nil {
+		return err
+	}
+	if err := s.takeTotal(int64(len(blob)) - oldManifest); err != nil {
+		return err
+	}
 	if err := s.put(ctx, backupKey(id, "manifest"), blob); err != nil {
+		s.addTotal(oldManifest - int64(len(blob)))
 		return err
 	}
 	m.Size, m.Updated = size, s.cfg.Now().Unix()
@@ -993,6 +1019,8 @@ func (s *Server) putManifest(ctx context.Context, acct string, id [IDSize]byte, 
 			if err := s.store.Delete(ctx, chunkKey(id, n)); err != nil {
 				// The manifest is in; the next one collects it.
 				s.log.Warn("vault: delete unused chunk", "err", err)
+			} else {
+				s.addTotal(-stored[n])
 			}
 		}
 	}
@@ -1051,15 +1079,24 @@ func (s *Server) removeLocked(ctx context.Context, id [IDSize]byte, owner string
 	s.mu.Lock()
 	delete(s.backups, id)
 	s.mu.Unlock()
+	all, err := s.store.List(ctx, backupDir(id)+"/")
 	errs := []error{
+		err,
 		s.store.Delete(ctx, backupKey(id, "keyslot")),
 		s.store.Delete(ctx, backupKey(id, "manifest")),
+		s.store.Delete(ctx, backupKey(id, "guard")),
 	}
-	objs, err := s.store.List(ctx, backupDir(id)+"/c/")
-	errs = append(errs, err)
-	for _, o := range objs {
-		errs = append(errs, s.store.Delete(ctx, o.Key))
+	var freed int64
+	for _, o := range all {
+		if o.Key == backupKey(id, "meta") {
+			continue
+		}
+		if strings.HasPrefix(o.Key, backupDir(id)+"/c/") {
+			errs = append(errs, s.store.Delete(ctx, o.Key))
+		}
+		freed += o.Size
 	}
+	s.addTotal(-freed)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("delete backup: %w", err)
 	}
@@ -1096,66 +1133,28 @@ func (s *Server) putKeySlot(ctx context.Context, acct string, id [IDSize]byte, k
 	return s.saveMetaLocked(ctx, id, m)
 }
 
-func (s *Server) keySlot(ctx context.Context, id [IDSize]byte) (KeySlot, error) {
+// keySlot returns a live backup's key slot and its stored bytes.
+func (s *Server) keySlot(ctx context.Context, id [IDSize]byte) (KeySlot, []byte, error) {
 	m, err := s.loadMeta(ctx, id)
 	if err != nil {
-		return KeySlot{}, err
+		return KeySlot{}, nil, err
 	}
 	if m.Locked {
-		return KeySlot{}, ErrLocked
+		return KeySlot{}, nil, ErrLocked
 	}
-	return s.readKeySlot(ctx, id)
+	b, err := s.readAll(ctx, backupKey(id, "keyslot"), maxKeySlot)
+	if err != nil {
+		return KeySlot{}, nil, err
+	}
+	k, err := parseKeySlot(b)
+	if err != nil {
+		return KeySlot{}, nil, fmt.Errorf("stored key slot: %w", err)
+	}
+	return k, b, nil
 }
 
 // maxKeySlot bounds a stored key slot.
 const maxKeySlot = 1 << 10
-
-func (s *Server) readKeySlot(ctx context.Context, id [IDSize]byte) (KeySlot, error) {
-	b, err := s.readAll(ctx, backupKey(id, "keyslot"), maxKeySlot)
-	if err != nil {
-		return KeySlot{}, err
-	}
-	k, err := parseKeySlot(b)
-	if err != nil {
-		return KeySlot{}, fmt.Errorf("stored key slot: %w", err)
-	}
-	return k, nil
-}
-
-// unwrap hands out the wrapped key for a right proof, and counts wrong
-// ones. Under the backup's lock, so parallel guesses are counted one by
-// one: no more than MaxFails are ever answered.
-func (s *Server) unwrap(ctx context.Context, id [IDSize]byte, proof [32]byte) ([]byte, error) {
-	defer s.lockBackup(id)()
-	m, err := s.loadMetaLocked(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if m.Locked {
-		return nil, ErrLocked
-	}
-	k, err := s.readKeySlot(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.Sum256(proof[:])
-	if subtle.ConstantTimeCompare(h[:], k.Verifier[:]) != 1 {
-		m.Fails++
-		m.Locked = m.Fails >= MaxFails
-		if err := s.saveMetaLocked(ctx, id, m); err != nil {
-			return nil, err
-		}
-		s.log.Warn("vault: wrong password proof", "backup", hex.EncodeToString(id[:4]), "fails", m.Fails)
-		return nil, ErrWrongPassword
-	}
-	if m.Fails != 0 {
-		m.Fails = 0
-		if err := s.saveMetaLocked(ctx, id, m); err != nil {
-			return nil, err
-		}
-	}
-	return k.Wrapped[:], nil
-}
 
 // sweepBudget bounds the time one request spends sweeping: a round over
 // many backups (after a restart, each record is read from the store) is
@@ -1175,6 +1174,9 @@ func (s *Server) maybeSweep(ctx context.Context) {
 			return
 		}
 		s.lastSweep = now
+		if err := s.countTotal(ctx); err != nil {
+			s.log.Warn("vault: sweep", "err", err)
+		}
 		todo, err := s.store.List(ctx, "v1/a/")
 		if err != nil {
 			s.log.Warn("vault: sweep", "err", err)

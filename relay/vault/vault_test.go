@@ -3,8 +3,9 @@ package vault
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
+	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +44,10 @@ func newServerAt(t *testing.T, dir string, cfg Config) (*Server, *clock) {
 	}
 	c := &clock{}
 	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	cfg.Store, cfg.Now = st, c.Now
+	cfg.Store = st
+	if cfg.Now == nil {
+		cfg.Now = c.Now
+	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -55,9 +59,15 @@ func newServerAt(t *testing.T, dir string, cfg Config) (*Server, *clock) {
 // Error answer maps to, as a client sees them.
 func do(t *testing.T, s *Server, acct peer.ID, req request) ([]byte, error) {
 	t.Helper()
+	return doIn(t, s, &session{from: acct, relay: "relay"}, req)
+}
+
+// doIn is do on the stream whose state is sess.
+func doIn(t *testing.T, s *Server, sess *session, req request) ([]byte, error) {
+	t.Helper()
 	typ, body := req.encode()
 	var buf bytes.Buffer
-	if err := s.answer(context.Background(), &buf, acct, typ, body); err != nil {
+	if err := s.answer(context.Background(), &buf, sess, typ, body); err != nil {
 		t.Fatalf("answer: %v", err)
 	}
 	rt, rb, err := wire.NewReader(&buf).Next()
@@ -145,40 +155,186 @@ func TestTTL(t *testing.T) {
 	}
 }
 
-func TestLockout(t *testing.T) {
-	s, _ := newServer(t, Config{})
-	id := [IDSize]byte{1}
-	proof := [32]byte{42}
-	slot := KeySlot{Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}, Verifier: sha256Of(proof), Wrapped: [WrappedSize]byte{7}}
-	if _, err := do(t, s, alice, request{op: opPutKeySlot, id: id, slot: slot}); err != nil {
+// unlock asks for backup id's key parameters and answers the challenge
+// with a proof signed by priv, on one stream of acct's, as a device does.
+func unlock(t *testing.T, s *Server, acct peer.ID, id [IDSize]byte, priv ed25519.PrivateKey) ([]byte, error) {
+	t.Helper()
+	sess := &session{from: acct, relay: "relay"}
+	b, err := doIn(t, s, sess, request{op: opGetKeyParams, id: id})
+	if err != nil {
+		return nil, err
+	}
+	_, _, _, challenge, err := parseKeyParams(b)
+	if err != nil {
+		t.Fatalf("key parameters: %v", err)
+	}
+	return doIn(t, s, sess, request{op: opGetKeySlot, id: id, sig: signWith(priv, ProofMessage(id, challenge, sess.relay, sess.from))})
+}
+
+// putSlot puts a key slot whose proofs priv signs.
+func putSlot(t *testing.T, s *Server, acct peer.ID, id [IDSize]byte, seed byte) (KeySlot, ed25519.PrivateKey) {
+	t.Helper()
+	pub, priv := testKey(seed)
+	slot := KeySlot{Version: slotV2, Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}, Salt: [32]byte{seed}, Verifier: pub, Wrapped: [WrappedSize]byte{seed}}
+	if _, err := do(t, s, acct, request{op: opPutKeySlot, id: id, slot: slot}); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := do(t, s, bob, request{op: opGetKeySlot, id: id, name: proof}); err != nil || !bytes.Equal(b, slot.Wrapped[:]) {
+	return slot, priv
+}
+
+func TestLockout(t *testing.T) {
+	s, clk := newServer(t, Config{})
+	id := [IDSize]byte{1}
+	slot, right := putSlot(t, s, alice, id, 1)
+	_, wrong := testKey(99)
+	if b, err := unlock(t, s, bob, id, right); err != nil || !bytes.Equal(b, slot.Wrapped[:]) {
 		t.Fatalf("right proof: %x, %v", b, err)
 	}
 	for i := range MaxFails {
-		if _, err := do(t, s, bob, request{op: opGetKeySlot, id: id, name: [32]byte{byte(i)}}); !errors.Is(err, ErrWrongPassword) {
+		if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, ErrWrongPassword) {
 			t.Fatalf("wrong proof %d: %v", i, err)
 		}
+		clk.Advance(maxWait)
 	}
-	for _, op := range []wire.Type{opGetKeySlot, opGetKeyParams} {
-		if _, err := do(t, s, bob, request{op: op, id: id, name: proof}); !errors.Is(err, ErrLocked) {
-			t.Errorf("op %#x after %d wrong proofs: %v, want ErrLocked", op, MaxFails, err)
-		}
+	if _, err := unlock(t, s, bob, id, right); !errors.Is(err, ErrLocked) {
+		t.Errorf("right proof after %d wrong ones: %v, want ErrLocked", MaxFails, err)
+	}
+	if _, err := do(t, s, bob, request{op: opGetKeyParams, id: id}); !errors.Is(err, ErrLocked) {
+		t.Errorf("key parameters after %d wrong proofs: %v, want ErrLocked", MaxFails, err)
 	}
 	if _, err := do(t, s, bob, request{op: opPutKeySlot, id: id, slot: slot}); !errors.Is(err, ErrForbidden) {
 		t.Errorf("another device resets the slot: %v, want ErrForbidden", err)
 	}
-	if _, err := do(t, s, alice, request{op: opPutKeySlot, id: id, slot: slot}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := do(t, s, bob, request{op: opGetKeySlot, id: id, name: proof}); err != nil {
+	_, right = putSlot(t, s, alice, id, 2)
+	if _, err := unlock(t, s, bob, id, right); err != nil {
 		t.Errorf("after the owner's new slot: %v", err)
 	}
 }
 
+// TestProofBoundToChallenge: a proof answers one challenge, on the stream
+// that got it: replayed, sent without asking, or on another stream, it
+// opens nothing.
+func TestProofBoundToChallenge(t *testing.T) {
+	s, clk := newServer(t, Config{})
+	id := [IDSize]byte{1}
+	_, right := putSlot(t, s, alice, id, 1)
+	sess := &session{from: bob, relay: "relay"}
+	b, err := doIn(t, s, sess, request{op: opGetKeyParams, id: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, challenge, _ := parseKeyParams(b)
+	sig := signWith(right, ProofMessage(id, challenge, sess.relay, sess.from))
+	if _, err := doIn(t, s, &session{from: bob, relay: "relay"}, request{op: opGetKeySlot, id: id, sig: sig}); !errors.Is(err, ErrProtocol) {
+		t.Errorf("a proof on another stream: %v, want a bad request", err)
+	}
+	if _, err := doIn(t, s, sess, request{op: opGetKeySlot, id: id, sig: sig}); err != nil {
+		t.Fatalf("the proof on its stream: %v", err)
+	}
+	if _, err := doIn(t, s, sess, request{op: opGetKeySlot, id: id, sig: sig}); !errors.Is(err, ErrProtocol) {
+		t.Errorf("the same proof again: %v, want a bad request (one proof per challenge)", err)
+	}
+	clk.Advance(maxWait)
+	if _, err := doIn(t, s, sess, request{op: opGetKeyParams, id: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := doIn(t, s, sess, request{op: opGetKeySlot, id: id, sig: sig}); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("an old proof for a new challenge: %v, want ErrWrongPassword", err)
+	}
+	other := &session{from: bob, relay: "another-relay"}
+	b, _ = doIn(t, s, other, request{op: opGetKeyParams, id: id})
+	_, _, _, challenge, _ = parseKeyParams(b)
+	clk.Advance(maxWait)
+	if _, err := doIn(t, s, other, request{op: opGetKeySlot, id: id, sig: signWith(right, ProofMessage(id, challenge, sess.relay, bob))}); !errors.Is(err, ErrWrongPassword) {
+		t.Errorf("a proof made for another relay: %v, want ErrWrongPassword", err)
+	}
+}
+
+// TestLockoutRightProofDoesNotReset: a right proof takes back only its
+// own count, so wrong ones add up across the owner's restores (before,
+// each right proof reset the count to 0: 9 more guesses per restore).
+func TestLockoutRightProofDoesNotReset(t *testing.T) {
+	s, clk := newServer(t, Config{})
+	id := [IDSize]byte{1}
+	_, right := putSlot(t, s, alice, id, 1)
+	_, wrong := testKey(99)
+	for i := range MaxFails - 1 {
+		if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, ErrWrongPassword) {
+			t.Fatalf("wrong proof %d: %v", i+1, err)
+		}
+		clk.Advance(maxWait)
+	}
+	if _, err := unlock(t, s, bob, id, right); err != nil {
+		t.Fatalf("right proof after %d wrong ones: %v", MaxFails-1, err)
+	}
+	clk.Advance(maxWait)
+	if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("wrong proof %d: %v", MaxFails, err)
+	}
+	clk.Advance(maxWait)
+	if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, ErrLocked) {
+		t.Errorf("wrong proof %d (after a right one): %v, want ErrLocked", MaxFails+1, err)
+	}
+}
+
+// TestLockoutBackoff: after the second attempt in a row, each waits twice
+// as long as the one before; an attempt too early is refused unseen.
+func TestLockoutBackoff(t *testing.T) {
+	s, clk := newServer(t, Config{})
+	id := [IDSize]byte{1}
+	putSlot(t, s, alice, id, 1)
+	_, wrong := testKey(99)
+	for i, want := range []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second} {
+		if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, ErrWrongPassword) {
+			t.Fatalf("attempt %d: %v, want ErrWrongPassword", i+1, err)
+		}
+		if want == 0 {
+			continue
+		}
+		_, err := unlock(t, s, bob, id, wrong)
+		var later *TryLaterError
+		if !errors.As(err, &later) || later.After != want {
+			t.Fatalf("attempt right after %d: %v, want to wait %s", i+1, err, want)
+		}
+		clk.Advance(want)
+	}
+}
+
+// TestLockoutSharedStore: two relay processes on one store count wrong
+// proofs as one (before, each counted its own: N relays gave N×10).
+func TestLockoutSharedStore(t *testing.T) {
+	dir := t.TempDir()
+	a, clk := newServerAt(t, dir, Config{})
+	b, _ := newServerAt(t, dir, Config{Now: clk.Now})
+	id := [IDSize]byte{1}
+	_, right := putSlot(t, a, alice, id, 1)
+	_, wrong := testKey(99)
+	if _, err := unlock(t, b, bob, id, right); err != nil { // b has the record cached
+		t.Fatal(err)
+	}
+	answered := 0
+	for i := range 3 * MaxFails {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		clk.Advance(maxWait)
+		_, err := unlock(t, s, bob, id, wrong)
+		switch {
+		case errors.Is(err, ErrWrongPassword):
+			answered++
+		case errors.Is(err, ErrLocked):
+		default:
+			t.Fatalf("guess %d: %v", i+1, err)
+		}
+	}
+	if answered != MaxFails {
+		t.Errorf("two relays on one store checked %d wrong proofs, want %d", answered, MaxFails)
+	}
+}
+
 func sampleRequests() []request {
-	slot := KeySlot{Params: archive.Params{Time: 3, MemoryKiB: 65536, Threads: 4}, Salt: [32]byte{1}, Verifier: [32]byte{2}, Wrapped: [WrappedSize]byte{3}}
+	slot := KeySlot{Version: slotV2, Params: archive.Params{Time: 3, MemoryKiB: 65536, Threads: 4}, Salt: [32]byte{1}, Verifier: [32]byte{2}, Wrapped: [WrappedSize]byte{3}}
 	id := [IDSize]byte{0xaa}
 	return []request{
 		{op: opPutChunk, id: id, name: [32]byte{1}, data: []byte("sealed")},
@@ -191,7 +347,7 @@ func sampleRequests() []request {
 		{op: opDelete, id: id},
 		{op: opPutKeySlot, id: id, slot: slot},
 		{op: opGetKeyParams, id: id},
-		{op: opGetKeySlot, id: id, name: [32]byte{5}},
+		{op: opGetKeySlot, id: id, sig: [SignatureSize]byte{5}},
 	}
 }
 
@@ -213,7 +369,9 @@ func TestParseRequestRejects(t *testing.T) {
 		{"non-canonical varint", opPutManifest, append(append(id, 0x80, 0x00), 'm')},
 		{"no manifest", opPutManifest, append(id, 0)},
 		{"list with body", opList, []byte{0}},
-		{"bad params", opPutKeySlot, append(append(id, 1, 0, 0, 0), make([]byte, 32+32+WrappedSize)...)},
+		{"bad params", opPutKeySlot, append(append(id, 2, 0, 0, 0), make([]byte, 32+32+WrappedSize)...)},
+		{"old key slot", opPutKeySlot, append(append(id, 1, 3, 0x80, 0x80, 4, 4), make([]byte, 32+32+WrappedSize)...)},
+		{"short proof", opGetKeySlot, append(id, make([]byte, 32)...)},
 	}
 	for _, tc := range cases {
 		if _, err := parseRequest(tc.t, tc.body); !errors.Is(err, errBadRequest) {
@@ -254,14 +412,50 @@ func FuzzParseBackups(f *testing.F) {
 }
 
 func FuzzParseKeyParams(f *testing.F) {
-	f.Add(appendParams(nil, archive.DefaultParams(), [32]byte{9}))
+	f.Add(appendKeyParams(nil, KeySlot{Version: slotV2, Params: archive.DefaultParams(), Salt: [32]byte{9}}, [ChallengeSize]byte{8}))
+	f.Add(appendParams(nil, slotV1, archive.DefaultParams(), [32]byte{9}))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, salt, err := parseKeyParams(b)
+		v, p, salt, challenge, err := parseKeyParams(b)
 		if err != nil {
 			return
 		}
-		if got := appendParams(nil, p, salt); !bytes.Equal(got, b) {
+		got := appendParams(nil, v, p, salt)
+		if v >= slotV2 {
+			got = appendKeyParams(nil, KeySlot{Version: v, Params: p, Salt: salt}, challenge)
+		}
+		if !bytes.Equal(got, b) {
 			t.Fatalf("round trip: %x, want %x", got, b)
+		}
+	})
+}
+
+func FuzzParseKeySlot(f *testing.F) {
+	f.Add((&KeySlot{Version: slotV2, Params: archive.DefaultParams(), Salt: [32]byte{9}, Verifier: [32]byte{1}}).append(nil))
+	f.Add((&KeySlot{Version: slotV1, Params: archive.DefaultParams()}).append(nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := parseKeySlot(b)
+		if err != nil {
+			return
+		}
+		if got := k.append(nil); !bytes.Equal(got, b) {
+			t.Fatalf("round trip: %x, want %x", got, b)
+		}
+	})
+}
+
+func FuzzParseGuard(f *testing.F) {
+	f.Add([]byte(`{"slot":"0123456789abcdef","fails":3,"next":1700000000000}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		g, err := parseGuard(b)
+		if err != nil {
+			return
+		}
+		again, err := json.Marshal(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g2, err := parseGuard(again); err != nil || g2 != g {
+			t.Fatalf("round trip: %+v, %v; want %+v", g2, err, g)
 		}
 	})
 }
@@ -279,8 +473,6 @@ func FuzzParseMeta(f *testing.F) {
 		}
 	})
 }
-
-func sha256Of(b [32]byte) [32]byte { return sha256.Sum256(b[:]) }
 
 // BenchmarkGetChunk is the relay's side of a restore: one GetChunk answered
 // from the directory store, written to a sink (the stream's cost aside).
@@ -304,7 +496,7 @@ func BenchmarkGetChunk(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := s.answer(ctx, io.Discard, bob, typ, body); err != nil {
+				if err := s.answer(ctx, io.Discard, &session{from: bob}, typ, body); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -565,7 +757,7 @@ func TestWritesKeepBackupAlive(t *testing.T) {
 // empty ones (each costs the relay records).
 func TestMaxBackups(t *testing.T) {
 	s, _ := newServer(t, Config{MaxBackups: 2})
-	slot := KeySlot{Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}
+	slot := KeySlot{Version: slotV2, Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}
 	steps := []struct {
 		req  request
 		want error
@@ -599,7 +791,7 @@ var errCrash = errors.New("relay killed")
 func TestCrashLeavesNoOrphans(t *testing.T) {
 	const ttl = 24 * time.Hour
 	id := [IDSize]byte{1}
-	slot := KeySlot{Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}
+	slot := KeySlot{Version: slotV2, Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}
 	life := []request{
 		{op: opPutChunk, id: id, name: [32]byte{1}, data: []byte("one")},
 		{op: opPutChunk, id: id, name: [32]byte{2}, data: []byte("two")},
@@ -658,7 +850,7 @@ func TestAdmitPerAccount(t *testing.T) {
 	ctx := context.Background()
 	var held []func()
 	for range 2 {
-		release, err := s.admit(ctx, "alice")
+		release, err := s.admit(ctx, "alice", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -666,12 +858,12 @@ func TestAdmitPerAccount(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if _, err := s.admit(short, "alice"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := s.admit(short, "alice", nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("a third request of one account: %v, want it to wait", err)
 	}
 	got := make(chan error)
 	go func() {
-		release, err := s.admit(ctx, "bob")
+		release, err := s.admit(ctx, "bob", nil)
 		if err == nil {
 			release()
 		}
@@ -681,7 +873,7 @@ func TestAdmitPerAccount(t *testing.T) {
 		t.Error(err)
 	}
 	held[0]()
-	release, err := s.admit(ctx, "alice")
+	release, err := s.admit(ctx, "alice", nil)
 	if err != nil {
 		t.Fatalf("after one finished: %v", err)
 	}
@@ -709,7 +901,7 @@ func TestAccountLimitsLibp2p(t *testing.T) {
 	}
 	h := &hookStore{Store: st}
 	const rate, burst = 40, 4
-	s, err := Register(srv, Config{Store: h, MaxStreams: 2, AccountStreams: 1, AccountRate: rate, AccountBurst: burst})
+	s, err := Register(srv, Config{Store: h, MaxStreams: 2, AccountStreams: 1, IPRequests: 2, AccountRate: rate, AccountBurst: burst})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -785,50 +977,60 @@ func TestAccountLimitsLibp2p(t *testing.T) {
 	}
 }
 
-// TestLockoutParallelAndRestart: wrong guesses sent at once are counted
-// one by one (never more than MaxFails answered), and the count survives
-// a restart of the relay.
+// TestLockoutParallelAndRestart: guesses sent at once are counted one by
+// one: at most two are checked (the wait after the second refuses the
+// rest unseen), never more than MaxFails in all; the count survives a
+// restart of the relay.
 func TestLockoutParallelAndRestart(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := newServerAt(t, dir, Config{})
+	s, clk := newServerAt(t, dir, Config{})
 	id := [IDSize]byte{1}
-	proof := [32]byte{42}
-	slot := KeySlot{Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}, Verifier: sha256Of(proof)}
-	if _, err := do(t, s, alice, request{op: opPutKeySlot, id: id, slot: slot}); err != nil {
-		t.Fatal(err)
-	}
+	_, right := putSlot(t, s, alice, id, 1)
+	_, wrong := testKey(99)
 	for i := range MaxFails / 2 {
-		if _, err := do(t, s, bob, request{op: opGetKeySlot, id: id, name: [32]byte{byte(i)}}); !errors.Is(err, ErrWrongPassword) {
+		if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, ErrWrongPassword) {
 			t.Fatalf("wrong proof %d: %v", i, err)
 		}
+		clk.Advance(maxWait)
 	}
-	s, _ = newServerAt(t, dir, Config{})
-	const guesses = 3 * MaxFails
-	errs := make(chan error, guesses)
-	var wg sync.WaitGroup
-	for i := range guesses {
-		wg.Go(func() {
-			_, err := do(t, s, bob, request{op: opGetKeySlot, id: id, name: [32]byte{byte(i), 1}})
-			errs <- err
-		})
-	}
-	wg.Wait()
-	close(errs)
-	wrong, locked := 0, 0
-	for err := range errs {
-		switch {
-		case errors.Is(err, ErrWrongPassword):
-			wrong++
-		case errors.Is(err, ErrLocked):
-			locked++
-		default:
-			t.Errorf("guess: %v", err)
+	s, _ = newServerAt(t, dir, Config{Now: clk.Now})
+	checked := MaxFails / 2
+	for round := 0; checked < MaxFails; round++ {
+		if round > 2*MaxFails {
+			t.Fatalf("still not locked after %d rounds", round)
+		}
+		clk.Advance(maxWait)
+		const guesses = 8
+		errs := make(chan error, guesses)
+		var wg sync.WaitGroup
+		for range guesses {
+			wg.Go(func() {
+				_, err := unlock(t, s, bob, id, wrong)
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		wrongs := 0
+		for err := range errs {
+			switch {
+			case errors.Is(err, ErrWrongPassword):
+				wrongs++
+			case errors.Is(err, ErrTryLater), errors.Is(err, ErrLocked):
+			default:
+				t.Fatalf("guess: %v", err)
+			}
+		}
+		if wrongs > 2 {
+			t.Errorf("%d guesses at once: %d checked, want at most 2", guesses, wrongs)
+		}
+		checked += wrongs
+		if checked > MaxFails {
+			t.Fatalf("%d wrong proofs checked, want at most %d", checked, MaxFails)
 		}
 	}
-	if want := MaxFails - MaxFails/2; wrong != want || locked != guesses-want {
-		t.Errorf("after a restart, %d parallel guesses: %d wrong, %d locked; want %d wrong, the rest locked", guesses, wrong, locked, want)
-	}
-	if _, err := do(t, s, bob, request{op: opGetKeySlot, id: id, name: proof}); !errors.Is(err, ErrLocked) {
+	clk.Advance(maxWait)
+	if _, err := unlock(t, s, bob, id, right); !errors.Is(err, ErrLocked) {
 		t.Errorf("right proof once locked: %v, want ErrLocked", err)
 	}
 }
