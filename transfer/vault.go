@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -89,10 +90,22 @@ import (
 // (home/vault.json), so an operator serving an older manifest to that home
 // is caught. A new device can only check that the manifest is authentic.
 //
-// With a password, Argon2id(password, salt) gives by HKDF the key that
-// wraps K ("ferry vault v1 key wrap", AES-256-GCM, associated data the
-// backup ID) and the proof the relay checks before it hands out the wrapped
-// key ("ferry vault v1 auth"; the relay keeps its SHA-256).
+// With a password (key slot version 2), Argon2id(password,
+// SHA-256("ferry vault v2 salt" || backup ID || salt)) gives by HKDF the
+// key that wraps K ("ferry vault v2 key wrap", AES-256-GCM, associated
+// data the backup ID) and the seed of an Ed25519 key ("ferry vault v2 auth
+// key") whose public half the relay keeps: the device proves the password
+// by signing the relay's fresh challenge (see vault.ProofMessage), so a
+// proof is good for one challenge of one relay. The salt the relay keeps
+// is random per slot and bound to the backup ID, so one salt served to
+// everyone cannot make one precomputed table serve every backup. The
+// Argon2id parameters come back from the relay: a restore refuses any
+// below archive.DefaultParams() in time or memory, and below what this
+// home last wrote or restored for that backup (vault.json "stretch"),
+// before it computes or sends anything (ErrWeakStretch). Slots of the
+// first version (salt alone, SHA-256 of a fixed proof) are no longer
+// opened: the device that made one writes a version 2 slot with its next
+// password backup.
 //
 // home/vault.json (mode 0600) keeps the current backup's key, ID and mode,
 // so that later backups reuse them (incremental), and the sequences seen.
@@ -110,9 +123,11 @@ type VaultConn interface {
 	GetChunk(ctx context.Context, id [16]byte, name [32]byte, buf []byte) ([]byte, error)
 	PutManifest(ctx context.Context, id [16]byte, names [][32]byte, sealed []byte) error
 	GetManifest(ctx context.Context, id [16]byte) ([]byte, error)
-	PutKeySlot(ctx context.Context, id [16]byte, p archive.Params, salt, verifier [32]byte, wrapped [60]byte) error
-	KeyParams(ctx context.Context, id [16]byte) (archive.Params, [32]byte, error)
-	KeySlot(ctx context.Context, id [16]byte, proof [32]byte) ([60]byte, error)
+	PutKeySlot(ctx context.Context, id [16]byte, p archive.Params, salt, public [32]byte, wrapped [60]byte) error
+	// UnlockKey gets the key slot's parameters, salt and a challenge,
+	// calls prove (whose error ends it before anything is sent), sends
+	// the signature and returns the wrapped key.
+	UnlockKey(ctx context.Context, id [16]byte, prove func(p archive.Params, salt [32]byte, msg []byte) ([64]byte, error)) ([60]byte, error)
 }
 
 // Vault errors a user can act on.
@@ -131,6 +146,10 @@ var (
 	ErrVaultRollback = errors.New("the relay served an older version of this backup than this device has already seen: nothing was restored")
 	// ErrBackupID: a backup ID is malformed, or does not belong to the key.
 	ErrBackupID = errors.New("that is not the ID of a backup made with this key: check the ID printed by `ferry backup` (32 hex digits)")
+	// ErrWeakStretch: the relay asked for a password stretch cheaper than
+	// Ferry's own (or than this backup had before); nothing derived from
+	// the password was computed or sent.
+	ErrWeakStretch = errors.New("the relay asked for a weaker password stretch than Ferry uses (it may be hostile, guessing passwords): refused, nothing derived from the password was sent")
 )
 
 // VaultFile is the file in a home that keeps the backup key and sequences.
@@ -145,7 +164,9 @@ type BackupOptions struct {
 	// and stores it with the backup.
 	Password []byte
 	// Params are the Argon2id costs for Password; zero means
-	// archive.DefaultParams().
+	// archive.DefaultParams(). A restore refuses a slot below
+	// archive.DefaultParams() in time or memory, so a backup refuses them
+	// too.
 	Params archive.Params
 	// WorkDir holds the temporary snapshot; empty means the system's
 	// temporary directory.
@@ -154,9 +175,10 @@ type BackupOptions struct {
 	// at a time.
 	Progress func(done, total int64)
 
-	chunkSize int // tests: 0 means DefaultChunkSize
-	packSize  int // tests: 0 means packMax
-	packMedia int // tests: 0 means packMedia
+	chunkSize int            // tests: 0 means DefaultChunkSize
+	packSize  int            // tests: 0 means packMax
+	packMedia int            // tests: 0 means packMedia
+	floor     archive.Params // tests: zero means archive.DefaultParams()
 }
 
 // BackupResult reports a backup.
@@ -191,6 +213,8 @@ type RestoreOptions struct {
 	// database pieces this home lacks, uncompressed, and the media chunks),
 	// one call at a time.
 	Progress func(done, total int64)
+
+	floor archive.Params // tests: zero means archive.DefaultParams()
 }
 
 // FormatBackupID shows a backup ID as 32 lowercase hex digits.
@@ -587,12 +611,15 @@ type vaultState struct {
 	Password bool              `json:"password,omitempty"`
 	Done     bool              `json:"done,omitempty"` // a backup with Key completed
 	Seen     map[string]uint64 `json:"seen,omitempty"` // backup ID → highest sequence written or restored
+	// Stretch: backup ID → the Argon2id parameters of the password slot
+	// this home last wrote or opened; a restore refuses less.
+	Stretch map[string]archive.Params `json:"stretch,omitempty"`
 }
 
 func loadVaultState(home string) (*vaultState, error) {
 	b, err := os.ReadFile(filepath.Join(home, VaultFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return &vaultState{Version: 1, Seen: map[string]uint64{}}, nil
+		return &vaultState{Version: 1, Seen: map[string]uint64{}, Stretch: map[string]archive.Params{}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", VaultFile, err)
@@ -603,6 +630,9 @@ func loadVaultState(home string) (*vaultState, error) {
 	}
 	if st.Seen == nil {
 		st.Seen = map[string]uint64{}
+	}
+	if st.Stretch == nil {
+		st.Stretch = map[string]archive.Params{}
 	}
 	return &st, nil
 }
@@ -644,24 +674,58 @@ func (st *vaultState) save(home string) error {
 	return nil
 }
 
-// passwordKeys derives the key-wrapping AEAD and the proof from a password.
-func passwordKeys(pw []byte, salt [32]byte, p archive.Params) (cipher.AEAD, [32]byte, error) {
-	var proof [32]byte
-	master := argon2.IDKey(pw, salt[:], p.Time, p.MemoryKiB, p.Threads, 32)
+// passwordKeys derives, from a password and the key slot's salt and
+// parameters, the AEAD that wraps the backup key and the Ed25519 key whose
+// signature proves the password (see the format comment above).
+func passwordKeys(pw []byte, id [16]byte, salt [32]byte, p archive.Params) (cipher.AEAD, ed25519.PrivateKey, error) {
+	h := sha256.New()
+	h.Write([]byte("ferry vault v2 salt"))
+	h.Write(id[:])
+	h.Write(salt[:])
+	master := argon2.IDKey(pw, h.Sum(nil), p.Time, p.MemoryKiB, p.Threads, 32)
 	defer clear(master)
-	kek, err := hkdf.Key(sha256.New, master, nil, "ferry vault v1 key wrap", 32)
+	kek, err := hkdf.Key(sha256.New, master, nil, "ferry vault v2 key wrap", 32)
 	if err != nil {
-		return nil, proof, err
+		return nil, nil, err
 	}
 	defer clear(kek)
-	auth, err := hkdf.Key(sha256.New, master, nil, "ferry vault v1 auth", 32)
+	seed, err := hkdf.Key(sha256.New, master, nil, "ferry vault v2 auth key", ed25519.SeedSize)
 	if err != nil {
-		return nil, proof, err
+		return nil, nil, err
 	}
-	copy(proof[:], auth)
-	clear(auth)
+	defer clear(seed)
 	aead, err := newAEAD(kek)
-	return aead, proof, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return aead, ed25519.NewKeyFromSeed(seed), nil
+}
+
+// stretchFloor is the least Argon2id cost a password slot may have:
+// floor (archive.DefaultParams() when zero) and what the home saw for
+// the backup before, whichever is more in each of time and memory.
+func stretchFloor(floor archive.Params, seen archive.Params, ok bool) archive.Params {
+	if floor == (archive.Params{}) {
+		floor = archive.DefaultParams()
+	}
+	if ok {
+		floor.Time, floor.MemoryKiB = max(floor.Time, seen.Time), max(floor.MemoryKiB, seen.MemoryKiB)
+	}
+	return floor
+}
+
+// checkStretch refuses Argon2id parameters below floor in time or memory.
+// The lanes do not change an attacker's cost (memory × passes), so any
+// number archive.Params.Validate allows will do.
+func checkStretch(p, floor archive.Params) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("%w (%v)", ErrWeakStretch, err)
+	}
+	if p.Time < floor.Time || p.MemoryKiB < floor.MemoryKiB {
+		return fmt.Errorf("%w (Argon2id %d passes over %d KiB, at least %d over %d KiB wanted)",
+			ErrWeakStretch, p.Time, p.MemoryKiB, floor.Time, floor.MemoryKiB)
+	}
+	return nil
 }
 
 // Backup uploads a snapshot of store to the vault: only the chunks the
@@ -707,9 +771,11 @@ func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts Ba
 	res.ID, res.Key, res.New = vk.id, key, !st.Done
 
 	if password {
-		if err := putKeySlot(ctx, conn, vk.id, key, opts.Password, opts.Params); err != nil {
+		p, err := putKeySlot(ctx, conn, vk.id, key, opts.Password, opts.Params, opts.floor)
+		if err != nil {
 			return res, fmt.Errorf("backup: %w", err)
 		}
+		st.Stretch[st.ID] = p
 	}
 
 	prev, err := previousManifest(ctx, conn, vk, st)
@@ -779,26 +845,32 @@ func Backup(ctx context.Context, store *chatstore.Store, conn VaultConn, opts Ba
 	return res, nil
 }
 
-func putKeySlot(ctx context.Context, conn VaultConn, id [16]byte, key archive.Key, pw []byte, p archive.Params) error {
+// putKeySlot wraps key with the password and stores the key slot; it
+// returns the parameters used.
+func putKeySlot(ctx context.Context, conn VaultConn, id [16]byte, key archive.Key, pw []byte, p, floor archive.Params) (archive.Params, error) {
 	if p == (archive.Params{}) {
 		p = archive.DefaultParams()
 	}
+	if err := checkStretch(p, stretchFloor(floor, archive.Params{}, false)); err != nil {
+		return p, fmt.Errorf("password parameters: %w", err)
+	}
 	var salt [32]byte
 	if _, err := rand.Read(salt[:]); err != nil {
-		return err
+		return p, err
 	}
-	aead, proof, err := passwordKeys(pw, salt, p)
+	aead, priv, err := passwordKeys(pw, id, salt, p)
 	if err != nil {
-		return err
+		return p, err
 	}
+	defer clear(priv)
 	var wrapped [60]byte
 	if _, err := rand.Read(wrapped[:12]); err != nil {
-		return err
+		return p, err
 	}
 	aead.Seal(wrapped[12:12], wrapped[:12], key[:], id[:])
-	verifier := sha256.Sum256(proof[:])
-	clear(proof[:])
-	return conn.PutKeySlot(ctx, id, p, salt, verifier, wrapped)
+	var public [32]byte
+	copy(public[:], priv.Public().(ed25519.PublicKey))
+	return p, conn.PutKeySlot(ctx, id, p, salt, public, wrapped)
 }
 
 // vaultWorkers upload or download chunks in parallel.
@@ -1182,7 +1254,7 @@ func backupMedia(ctx context.Context, snap *Snap, pk *packer) ([]mediaRef, error
 // what was verified staged, so running Restore again continues where it
 // stopped.
 func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts RestoreOptions) (Result, error) {
-	key, id, err := restoreKey(ctx, conn, opts)
+	key, id, err := restoreKey(ctx, conn, store.Home(), opts)
 	if err != nil {
 		return Result{}, fmt.Errorf("restore: %w", err)
 	}
@@ -1246,7 +1318,7 @@ func replaced(ctx context.Context, conn VaultConn, vk *vaultKeys, seq uint64, st
 }
 
 // restoreKey finds the backup key and ID from the options.
-func restoreKey(ctx context.Context, conn VaultConn, opts RestoreOptions) (archive.Key, [16]byte, error) {
+func restoreKey(ctx context.Context, conn VaultConn, home string, opts RestoreOptions) (archive.Key, [16]byte, error) {
 	var id [16]byte
 	var err error
 	if opts.BackupID != "" {
@@ -1271,16 +1343,30 @@ func restoreKey(ctx context.Context, conn VaultConn, opts RestoreOptions) (archi
 	case opts.BackupID == "":
 		return archive.Key{}, id, fmt.Errorf("a password backup needs its backup ID: %w", ErrBackupID)
 	}
-	p, salt, err := conn.KeyParams(ctx, id)
+	st, err := loadVaultState(home)
 	if err != nil {
 		return archive.Key{}, id, err
 	}
-	aead, proof, err := passwordKeys(opts.Password, salt, p)
-	if err != nil {
-		return archive.Key{}, id, err
-	}
-	wrapped, err := conn.KeySlot(ctx, id, proof)
-	clear(proof[:])
+	seen, ok := st.Stretch[FormatBackupID(id)]
+	floor := stretchFloor(opts.floor, seen, ok)
+	var aead cipher.AEAD
+	var used archive.Params
+	wrapped, err := conn.UnlockKey(ctx, id, func(p archive.Params, salt [32]byte, msg []byte) ([64]byte, error) {
+		var sig [64]byte
+		// Before anything is computed: a relay that asks for a cheap
+		// stretch gets nothing to guess against at that cost.
+		if err := checkStretch(p, floor); err != nil {
+			return sig, err
+		}
+		a, priv, err := passwordKeys(opts.Password, id, salt, p)
+		if err != nil {
+			return sig, err
+		}
+		defer clear(priv)
+		aead, used = a, p
+		copy(sig[:], ed25519.Sign(priv, msg))
+		return sig, nil
+	})
 	if err != nil {
 		return archive.Key{}, id, err
 	}
@@ -1293,6 +1379,11 @@ func restoreKey(ctx context.Context, conn VaultConn, opts RestoreOptions) (archi
 	var key archive.Key
 	copy(key[:], kb)
 	clear(kb)
+	st.Stretch[FormatBackupID(id)] = used
+	if err := st.save(home); err != nil {
+		key.Wipe()
+		return archive.Key{}, id, err
+	}
 	return key, id, nil
 }
 

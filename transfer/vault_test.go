@@ -44,16 +44,31 @@ type vaultRelay struct {
 	vaultDir string // or s3 when set
 	s3       string
 	srv      *relay.Server
+	clock    *testClock // the relay's clock: password waits pass when a test says
 }
 
+// testClock is a clock that moves only when told.
+type testClock struct{ ns atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
 func startVaultRelay(t *testing.T) *vaultRelay {
-	r := &vaultRelay{t: t, dataDir: t.TempDir(), vaultDir: t.TempDir()}
+	r := &vaultRelay{t: t, dataDir: t.TempDir(), vaultDir: t.TempDir(), clock: newTestClock()}
 	r.start()
 	return r
 }
 
 func (r *vaultRelay) start() {
 	r.t.Helper()
+	if r.clock == nil {
+		r.clock = newTestClock()
+	}
 	var st vaultstore.Store
 	var err error
 	if r.s3 != "" {
@@ -68,6 +83,7 @@ func (r *vaultRelay) start() {
 		DataDir: r.dataDir,
 		Listen:  []string{"/ip4/127.0.0.1/tcp/0"},
 		Vault:   st,
+		Now:     r.clock.Now,
 	})
 	if err != nil {
 		r.t.Fatalf("relay.New: %v", err)
@@ -114,6 +130,7 @@ func testOpts(t *testing.T, opts BackupOptions) BackupOptions {
 	if len(opts.Password) > 0 && opts.Params == (archive.Params{}) {
 		opts.Params = cheapParams
 	}
+	opts.floor = cheapParams
 	return opts
 }
 
@@ -157,7 +174,7 @@ func TestVaultBackupRestore(t *testing.T) {
 			dst := newStore(t)
 			ropts := RestoreOptions{Key: &res.Key}
 			if mode == "password" {
-				ropts = RestoreOptions{Password: opts.Password, BackupID: FormatBackupID(res.ID)}
+				ropts = RestoreOptions{Password: opts.Password, BackupID: FormatBackupID(res.ID), floor: cheapParams}
 			}
 			var done, total int64
 			ropts.Progress = func(d, t int64) { done, total = d, t } // one call at a time
@@ -430,17 +447,18 @@ func TestVaultPasswordLockout(t *testing.T) {
 	id := FormatBackupID(res.ID)
 
 	for i := range vault.MaxFails {
-		_, err := Restore(context.Background(), conn, newStore(t), RestoreOptions{Password: []byte("wrong"), BackupID: id})
+		_, err := Restore(context.Background(), conn, newStore(t), RestoreOptions{Password: []byte("wrong"), BackupID: id, floor: cheapParams})
 		if !errors.Is(err, vault.ErrWrongPassword) {
 			t.Fatalf("wrong password %d: %v; want vault.ErrWrongPassword", i+1, err)
 		}
+		r.clock.Advance(time.Hour) // past the wait after a wrong password
 	}
 	// The relay restarts: the count survives, and the right password is
 	// refused too.
 	r.restart()
 	conn = dial(t, device(t), r)
 	dst := newStore(t)
-	_, err := Restore(context.Background(), conn, dst, RestoreOptions{Password: pw, BackupID: id})
+	_, err := Restore(context.Background(), conn, dst, RestoreOptions{Password: pw, BackupID: id, floor: cheapParams})
 	if !errors.Is(err, vault.ErrLocked) {
 		t.Fatalf("right password after %d wrong ones: %v; want vault.ErrLocked", vault.MaxFails, err)
 	}
@@ -449,12 +467,48 @@ func TestVaultPasswordLockout(t *testing.T) {
 	}
 	// Its owner's next password backup puts a new key slot: unlocked.
 	backup(t, src, dial(t, owner, r), BackupOptions{Password: pw})
-	got, err := Restore(context.Background(), conn, dst, RestoreOptions{Password: pw, BackupID: id})
+	got, err := Restore(context.Background(), conn, dst, RestoreOptions{Password: pw, BackupID: id, floor: cheapParams})
 	if err != nil {
 		t.Fatalf("restore after the owner's new backup: %v", err)
 	}
 	if got.Target.Digest != want.Digest {
 		t.Errorf("restored digest %s, want %s", got.Target.Digest, want.Digest)
+	}
+}
+
+// TestVaultLockoutAcrossRelays: two relay processes on one vault store
+// count a backup's wrong passwords together, so ten in all lock it (before,
+// each process counted in its own memory: two relays gave twenty guesses).
+func TestVaultLockoutAcrossRelays(t *testing.T) {
+	a := startVaultRelay(t)
+	b := &vaultRelay{t: t, dataDir: t.TempDir(), vaultDir: a.vaultDir, clock: a.clock}
+	b.start()
+	src, _ := seededStore(t, 1)
+	pw := []byte("the right one")
+	res := backup(t, src, dial(t, device(t), a), BackupOptions{Password: pw})
+	id := FormatBackupID(res.ID)
+	conns := []VaultConn{dial(t, device(t), a), dial(t, device(t), b)}
+	// Both relays have read the backup's record.
+	for _, c := range conns {
+		if _, err := Restore(context.Background(), c, newStore(t), RestoreOptions{Password: pw, BackupID: id, floor: cheapParams}); err != nil {
+			t.Fatalf("restore with the right password: %v", err)
+		}
+		a.clock.Advance(time.Hour)
+	}
+	wrong := 0
+	for i := range 3 * vault.MaxFails {
+		_, err := Restore(context.Background(), conns[i%2], newStore(t), RestoreOptions{Password: []byte("wrong"), BackupID: id, floor: cheapParams})
+		switch {
+		case errors.Is(err, vault.ErrWrongPassword):
+			wrong++
+		case errors.Is(err, vault.ErrLocked):
+		default:
+			t.Fatalf("guess %d: %v", i+1, err)
+		}
+		a.clock.Advance(time.Hour)
+	}
+	if wrong != vault.MaxFails {
+		t.Errorf("two relays on one store answered %d wrong passwords, want %d", wrong, vault.MaxFails)
 	}
 }
 
