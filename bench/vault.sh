@@ -130,7 +130,7 @@ free_port() {
 # start_relay NAME ARGS...: starts ferry relay on loopback; sets RELAY to its address.
 start_relay() {
   local name=$1 i; shift
-  "$ferry" relay --listen /ip4/127.0.0.1/tcp/0 --data "$work/relay-$name" "$@" \
+  "$ferry" relay --listen /ip4/127.0.0.1/tcp/0 --data "$work/relay-$name" --vault "$@" \
     >"$work/out.relay-$name" 2>"$work/err.relay-$name" &
   pids[relay-$name]=$!
   RELAY=''

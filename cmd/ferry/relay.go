@@ -17,6 +17,7 @@ func (a *app) relayCmd() *cobra.Command {
 		maxReservations int
 		ttl             time.Duration
 		vcfg            vaultConfig
+		withVault       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "relay --listen MULTIADDR [--listen ...] --data DIR",
@@ -25,7 +26,11 @@ func (a *app) relayCmd() *cobra.Command {
 no direct path exists, their migration flows through it. The relay only ever
 sees ciphertext: pairing and transfer are end-to-end encrypted between the two
 devices. Once ready it prints "relay: ADDR" lines; give one to ferry send and
-ferry receive with --relay ADDR.`,
+ferry receive with --relay ADDR.
+
+With --vault it also keeps devices' end-to-end encrypted backups (ferry
+backup), in DATA/vault or --vault-dir, or in S3-compatible storage (--s3): for
+devices that hold a slot on it, within --quota each and --vault-size in all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -38,11 +43,19 @@ ferry receive with --relay ADDR.`,
 			cfg.MaxReservations = maxReservations
 			cfg.RendezvousTTL = ttl
 			cfg.Logger = a.log
-			vs, err := vcfg.apply(ctx, cfg.DataDir, &cfg.VaultQuota, &cfg.VaultMaxBackupSize, &cfg.VaultTTL)
-			if err != nil {
-				return err
+			if !withVault {
+				for _, f := range vaultFlags {
+					if cmd.Flags().Changed(f) {
+						return usageError{fmt.Errorf("--%s configures the vault: add --vault to keep backups on this relay", f)}
+					}
+				}
+			} else {
+				vs, err := vcfg.apply(ctx, cfg.DataDir, &cfg.VaultQuota, &cfg.VaultMaxBackupSize, &cfg.VaultMaxTotal, &cfg.VaultTTL)
+				if err != nil {
+					return err
+				}
+				cfg.Vault = vs
 			}
-			cfg.Vault = vs
 			srv, err := relay.New(ctx, cfg)
 			if err != nil {
 				return err
@@ -75,6 +88,7 @@ ferry receive with --relay ADDR.`,
 	cmd.Flags().IntVar(&cfg.MaxNameplatesPerPeer, "max-codes-per-device", 0, "codes one device may hold registered at once; one IP address as many as --max-reservations-per-ip (default 4)")
 	cmd.Flags().IntVar(&cfg.MaxClaims, "max-claims-per-code", 0, "receivers that may look up one code (from one IP address all but one at most); pairing decides which had it (default 3)")
 	cmd.Flags().IntVar(&cfg.MaxClaimsPerPeer, "max-claims-per-device", 0, "codes one device may hold looked up at once; one IP address as many as --max-reservations-per-ip (default 4)")
+	cmd.Flags().BoolVar(&withVault, "vault", false, "also keep devices' end-to-end encrypted backups (ferry backup) on this relay")
 	vcfg.flags(cmd)
 	cmd.Flags().IntVar(&cfg.VaultMaxBackups, "max-backups", 0, "backups one device may keep in the vault (default 16)")
 	cmd.Flags().IntVar(&cfg.VaultDeviceRequests, "vault-requests-per-device", 0, "vault requests of one device served at once; more wait (default 8)")
@@ -82,3 +96,8 @@ ferry receive with --relay ADDR.`,
 	cmd.Flags().Float64Var(&cfg.VaultDeviceRate, "vault-device-rate", 0, "vault requests per second one device may make on average; more wait (default 1000, negative: no limit)")
 	return cmd
 }
+
+// vaultFlags are the ferry relay flags that only mean something with
+// --vault.
+var vaultFlags = []string{"vault-dir", "s3", "quota", "max-backup-size", "vault-size", "backup-ttl",
+	"max-backups", "vault-requests-per-device", "vault-device-burst", "vault-device-rate"}

@@ -347,12 +347,20 @@ func vaultErr(err error, keyMode bool) error {
 	if errors.Is(err, vault.ErrConnLost) {
 		return sentence{lostRelay + ": run the same command again to continue where it stopped", err}
 	}
+	if errors.Is(err, vault.ErrNoVault) {
+		return sentence{"this relay keeps no backups; its operator can start it with --vault", err}
+	}
+	var later *vault.TryLaterError
+	if errors.As(err, &later) {
+		return sentence{fmt.Sprintf("a wrong password was tried on this backup a moment ago: try again in %s", later.After), err}
+	}
 	if keyMode && errors.Is(err, vault.ErrNotFound) {
 		return sentence{"no backup on this relay opens with this recovery key: check the key and the relay address (the backup may also have expired or been deleted)", err}
 	}
 	for _, s := range []error{
 		vault.ErrNotFound, vault.ErrForbidden, vault.ErrQuota, vault.ErrTooLarge, vault.ErrWrongPassword,
-		vault.ErrLocked, vault.ErrMissingChunks, vault.ErrProtocol, vault.ErrRelay,
+		vault.ErrLocked, vault.ErrMissingChunks, vault.ErrOldKeySlot, vault.ErrFull, vault.ErrNoAccess, vault.ErrBusy,
+		vault.ErrProtocol, vault.ErrRelay, transfer.ErrWeakStretch,
 		transfer.ErrVaultChanged, transfer.ErrVaultCorrupt, transfer.ErrVaultIncomplete, transfer.ErrVaultRollback, transfer.ErrBackupID,
 		p2p.ErrRelayAddr, p2p.ErrRelayUnreachable,
 	} {
@@ -374,8 +382,8 @@ func (s sentence) Unwrap() error { return s.err }
 
 // vaultConfig holds the ferry relay flags of the vault.
 type vaultConfig struct {
-	dir, s3, quota, maxSize string
-	ttl                     time.Duration
+	dir, s3, quota, maxSize, total string
+	ttl                            time.Duration
 }
 
 func (v *vaultConfig) flags(cmd *cobra.Command) {
@@ -383,12 +391,16 @@ func (v *vaultConfig) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&v.s3, "s3", "", "keep backups in S3-compatible storage instead: s3://ACCESS:SECRET@HOST[:PORT]/BUCKET[/PREFIX][?secure=false]")
 	cmd.Flags().StringVar(&v.quota, "quota", "", "bytes one device may keep in the vault, e.g. 10GiB (default 10GiB)")
 	cmd.Flags().StringVar(&v.maxSize, "max-backup-size", "", "largest backup accepted, e.g. 8GiB (default 8GiB)")
+	cmd.Flags().StringVar(&v.total, "vault-size", "", "bytes the vault keeps for all devices together, e.g. 500GiB (default 100GiB)")
 	cmd.Flags().DurationVar(&v.ttl, "backup-ttl", 0, "delete backups not refreshed for this long (default 4320h: 180 days)")
 }
 
 // apply opens the vault's store and fills the relay config.
-func (v *vaultConfig) apply(ctx context.Context, dataDir string, quota, maxSize *int64, ttl *time.Duration) (vaultstore.Store, error) {
+func (v *vaultConfig) apply(ctx context.Context, dataDir string, quota, maxSize, total *int64, ttl *time.Duration) (vaultstore.Store, error) {
 	var err error
+	if *total, err = parseSize(v.total); err != nil {
+		return nil, usageError{fmt.Errorf("--vault-size: %w", err)}
+	}
 	if *quota, err = parseSize(v.quota); err != nil {
 		return nil, usageError{fmt.Errorf("--quota: %w", err)}
 	}

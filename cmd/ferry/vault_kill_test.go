@@ -212,7 +212,7 @@ func (r *relayProc) start() {
 	r.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		p := startProc(r.t, "relay", "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", r.port), "--data", r.data, "--vault-dir", r.vault)
+		p := startProc(r.t, "relay", "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", r.port), "--data", r.data, "--vault", "--vault-dir", r.vault)
 		l, ok := p.line(p.stdout, func(l string) bool { return strings.HasPrefix(l, "relay: ") }, time.Until(deadline))
 		if ok {
 			id := l[strings.LastIndex(l, "/p2p/")+len("/p2p/"):]

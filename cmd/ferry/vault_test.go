@@ -162,7 +162,7 @@ func TestRelayVaultFlags(t *testing.T) {
 	dir := t.TempDir()
 	vdir := filepath.Join(dir, "vault")
 	cmd := exec.Command(ferryBin, "relay", "--listen", "/ip4/127.0.0.1/tcp/0", "--data", filepath.Join(dir, "relay"),
-		"--vault-dir", vdir, "--quota", "64KiB", "--backup-ttl", "24h", "--max-backup-size", "1MiB")
+		"--vault", "--vault-dir", vdir, "--quota", "64KiB", "--backup-ttl", "24h", "--max-backup-size", "1MiB", "--vault-size", "1GiB")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -203,9 +203,30 @@ func TestRelayVaultFlags(t *testing.T) {
 	if _, err := os.Stat(vdir); err != nil {
 		t.Errorf("--vault-dir not used: %v", err)
 	}
-	r = ferry(t, nil, "relay", "--data", filepath.Join(dir, "r2"), "--quota", "lots")
+	r = ferry(t, nil, "relay", "--data", filepath.Join(dir, "r2"), "--vault", "--quota", "lots")
 	if r.code == 0 || !strings.Contains(r.stderr, "--quota") {
 		t.Errorf("bad --quota: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = ferry(t, nil, "relay", "--data", filepath.Join(dir, "r3"), "--quota", "1GiB")
+	if r.code != 2 || !strings.Contains(r.stderr, "add --vault") {
+		t.Errorf("--quota without --vault: exit %d, stderr %q; want a usage error naming --vault", r.code, r.stderr)
+	}
+}
+
+// TestRelayWithoutVault: ferry relay keeps no backups unless started with
+// --vault, and ferry backup to such a relay says so in one sentence.
+func TestRelayWithoutVault(t *testing.T) {
+	dir := t.TempDir()
+	addr, _ := startLoopbackRelay(t, filepath.Join(dir, "relay"))
+	home := filepath.Join(dir, "src")
+	seed(t, home, 10, 1, 1)
+	r := ferry(t, nil, "--home", home, "backup", "--relay", addr)
+	const want = "this relay keeps no backups; its operator can start it with --vault"
+	if r.code != 1 || !strings.Contains(lastLine(r.stderr), want) || strings.Contains(r.stderr, "protocols not supported") {
+		t.Errorf("backup to a relay without a vault: exit %d, stderr %q; want exit 1 and %q", r.code, r.stderr, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "relay", "vault")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a relay without --vault made a vault directory: %v", err)
 	}
 }
 
