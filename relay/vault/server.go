@@ -152,6 +152,10 @@ type Server struct {
 	total    int64                     // guarded by mu: bytes stored (see Config.MaxTotal), once totalOK
 	totalOK  bool                      // guarded by mu
 
+	// onHeader, if set (tests), is called once a request's header is read
+	// and checked, before its body is.
+	onHeader func(t wire.Type, n int)
+
 	sweepMu   sync.Mutex          // held while sweeping
 	lastSweep time.Time           // guarded by sweepMu: start of the last round
 	sweepTodo []vaultstore.Object // guarded by sweepMu: markers the round has yet to look at
@@ -233,6 +237,9 @@ func (s *Server) Serve(st network.Stream) {
 			return fmt.Errorf("%w: a request of type %#x and %d bytes", errBadRequest, byte(t), n)
 		}
 		st.SetReadDeadline(time.Now().Add(bodyTimeout(n)))
+		if s.onHeader != nil {
+			s.onHeader(t, n)
+		}
 		return nil
 	}
 	for {
