@@ -44,7 +44,8 @@ type vaultRelay struct {
 	vaultDir string // or s3 when set
 	s3       string
 	srv      *relay.Server
-	clock    *testClock // the relay's clock: password waits pass when a test says
+	clock    *testClock    // the relay's clock: password waits pass when a test says
+	ttl      time.Duration // of backups; 0: the default
 }
 
 // testClock is a clock that moves only when told.
@@ -80,10 +81,11 @@ func (r *vaultRelay) start() {
 		r.t.Fatalf("open vault store: %v", err)
 	}
 	srv, err := relay.New(context.Background(), relay.Config{
-		DataDir: r.dataDir,
-		Listen:  []string{"/ip4/127.0.0.1/tcp/0"},
-		Vault:   st,
-		Now:     r.clock.Now,
+		DataDir:  r.dataDir,
+		Listen:   []string{"/ip4/127.0.0.1/tcp/0"},
+		Vault:    st,
+		VaultTTL: r.ttl,
+		Now:      r.clock.Now,
 	})
 	if err != nil {
 		r.t.Fatalf("relay.New: %v", err)
