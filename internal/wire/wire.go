@@ -83,7 +83,7 @@ func Write(w io.Writer, t Type, body ...[]byte) error {
 		return ErrFrameTooLarge
 	}
 	const joined = 512
-	head := make([]byte, 0, joined)
+	head := make([]byte, 0, min(joined, binary.MaxVarintLen64+n))
 	head = binary.AppendUvarint(head, uint64(n))
 	head = append(head, byte(t))
 	for len(body) > 0 && len(head)+len(body[0]) <= joined {
