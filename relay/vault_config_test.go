@@ -5,9 +5,12 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/relay"
 	"github.com/ferryhq/ferry/relay/vault"
 	"github.com/ferryhq/ferry/relay/vaultstore"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // TestVaultConfig: the relay's vault limits reach the vault.
@@ -27,6 +30,68 @@ func TestVaultConfig(t *testing.T) {
 	for i, want := range []error{nil, vault.ErrQuota} {
 		if err := c.PutKeySlot(ctx, [16]byte{byte(i)}, p, [32]byte{}, [32]byte{}, [vault.WrappedSize]byte{}); !errors.Is(err, want) {
 			t.Errorf("backup %d with at most 1: %v, want %v", i+1, err, want)
+		}
+	}
+}
+
+// TestVaultNeedsReservation: peer IDs are free, reservations are not: a
+// device that holds no reservation on the relay is refused by the vault
+// with a sentence, one that holds one is served, and the relay's limit of
+// reservations per IP address bounds how many accounts one address uses at
+// once. (Before, any peer ID was an account with its own quota.)
+func TestVaultNeedsReservation(t *testing.T) {
+	ctx := testContext(t)
+	st, err := vaultstore.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRelay(t, relay.Config{Vault: st, MaxReservationsPerIP: 2})
+	info := peer.AddrInfo{ID: r.ID(), Addrs: r.Addrs()}
+	p := archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}
+	put := func(h host.Host, i byte) error {
+		s, err := h.NewStream(ctx, r.ID(), vault.ProtocolID)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		body := append([]byte{i}, make([]byte, 15)...)
+		body = append(body, 2, 1, 64, 1) // key slot v2, 1 pass over 64 KiB, 1 lane
+		body = append(body, make([]byte, 32+32+vault.WrappedSize)...)
+		if err := wire.Write(s, 0x08, body); err != nil {
+			return err
+		}
+		typ, ans, err := wire.NewReader(s).Next()
+		if err != nil {
+			return err
+		}
+		if typ == wire.Error {
+			return wire.ParseError(ans)
+		}
+		return nil
+	}
+	// A raw peer without a reservation.
+	h := newHost(t)
+	if err := h.Connect(ctx, info); err != nil {
+		t.Fatal(err)
+	}
+	err = put(h, 1)
+	var re *wire.RemoteError
+	if !errors.As(err, &re) || re.Message != vault.ErrNoAccess.Error() {
+		t.Fatalf("a key slot from a peer without a reservation: %v, want the vault's no-access answer", err)
+	}
+	// Through the vault client, which reserves: served, up to the
+	// reservations one address may hold.
+	for i := range 3 {
+		c, err := vault.Dial(ctx, newHost(t), relayAddr(t, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.PutKeySlot(ctx, [16]byte{byte(10 + i)}, p, [32]byte{}, [32]byte{}, [vault.WrappedSize]byte{})
+		if want := i < 2; (err == nil) != want {
+			t.Errorf("device %d on one address: %v (served: want %v)", i+1, err, want)
+		}
+		if i == 2 && !errors.Is(err, vault.ErrNoAccess) {
+			t.Errorf("device 3 on one address allowing 2 reservations: %v, want vault.ErrNoAccess", err)
 		}
 	}
 }

@@ -1,18 +1,23 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // heapInUse is the live heap after a collection.
@@ -102,4 +107,89 @@ func TestTinyFramesHoldNothing(t *testing.T) {
 	if _, err := dev.List(ctx); err != nil {
 		t.Errorf("a real device's List while %d streams stall: %v", len(streams), err)
 	}
+}
+
+// TestMaxTotal: the vault as a whole holds at most MaxTotal bytes,
+// whichever accounts they belong to; deleting makes room again, and a
+// restart counts what is stored.
+func TestMaxTotal(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := newServerAt(t, dir, Config{MaxTotal: 2500})
+	ctx := context.Background()
+	chunk := make([]byte, 1000)
+	for i, acct := range []string{"a", "b", "c"} {
+		err := s.putChunk(ctx, acct, [IDSize]byte{byte(i)}, [NameSize]byte{1}, chunk)
+		if want := i < 2; (err == nil) != want || !want && !errors.Is(err, ErrFull) {
+			t.Errorf("account %s's 1000 bytes with %d held: %v", acct, 1000*i, err)
+		}
+	}
+	s, _ = newServerAt(t, dir, Config{MaxTotal: 2500})
+	if err := s.putChunk(ctx, "c", [IDSize]byte{2}, [NameSize]byte{1}, chunk); !errors.Is(err, ErrFull) {
+		t.Errorf("after a restart, a chunk past the total: %v, want ErrFull", err)
+	}
+	if err := s.delete(ctx, "a", [IDSize]byte{0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.putChunk(ctx, "c", [IDSize]byte{2}, [NameSize]byte{1}, chunk); err != nil {
+		t.Errorf("after a delete made room: %v", err)
+	}
+}
+
+// TestIPLimits: one address opens at most IPStreams vault streams and
+// creates at most IPNewBackups backups a day, however many accounts it
+// uses; another address is not held up.
+func TestIPLimits(t *testing.T) {
+	s, _ := newServer(t, Config{IPStreams: 2, IPNewBackups: 3})
+	var held []*ipState
+	for i := range 3 {
+		ip, err := s.openIP("192.0.2.1")
+		if want := i < 2; (err == nil) != want || !want && !errors.Is(err, ErrBusy) {
+			t.Errorf("stream %d from one address: %v", i+1, err)
+		}
+		if err == nil {
+			held = append(held, ip)
+		}
+	}
+	if _, err := s.openIP("198.51.100.7"); err != nil {
+		t.Errorf("another address: %v", err)
+	}
+	s.closeIP(held[1])
+	ip := held[0]
+	ctx := withIP(context.Background(), ip)
+	for i := range 4 {
+		acct := fmt.Sprintf("throwaway-%d", i)
+		_, err := do2(s, ctx, acct, request{op: opPutKeySlot, id: [IDSize]byte{byte(i)}, slot: KeySlot{Version: slotV2, Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}})
+		if want := i < 3; (err == nil) != want || !want && !errors.Is(err, ErrBusy) {
+			t.Errorf("new backup %d from one address: %v", i+1, err)
+		}
+	}
+	if ipv6 := ipKey(mustAddr(t, "/ip6/2001:db8:1:2ff::1/tcp/1")); ipv6 != ipKey(mustAddr(t, "/ip6/2001:db8:1:200::9/tcp/2")) || ipv6 == ipKey(mustAddr(t, "/ip6/2001:db8:1:300::1/tcp/1")) {
+		t.Errorf("IPv6 addresses are not grouped by /56: %s", ipv6)
+	}
+}
+
+// do2 is do with a request context of the caller's.
+func do2(s *Server, ctx context.Context, acct string, req request) ([]byte, error) {
+	typ, body := req.encode()
+	var buf bytes.Buffer
+	if err := s.answer(ctx, &buf, &session{from: peer.ID(acct)}, typ, body); err != nil {
+		return nil, err
+	}
+	rt, rb, err := wire.NewReader(&buf).Next()
+	if err != nil {
+		return nil, err
+	}
+	if rt == wire.Error {
+		return nil, remoteErr(wire.ParseError(rb))
+	}
+	return rb, nil
+}
+
+func mustAddr(t *testing.T, s string) ma.Multiaddr {
+	t.Helper()
+	a, err := ma.NewMultiaddr(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
