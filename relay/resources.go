@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 
@@ -114,6 +115,11 @@ func newResourceManager(cfg *Config) (network.ResourceManager, error) {
 			},
 		},
 	}
+	// The vault's protocol scopes take the service's limits (their
+	// defaults, 16 MiB per peer, would refuse one large upload).
+	vaultProto := protocol.ID(vault.ProtocolID)
+	partial.Protocol = map[protocol.ID]rcmgr.ResourceLimits{vaultProto: partial.Service[vault.ServiceName]}
+	partial.ProtocolPeer = map[protocol.ID]rcmgr.ResourceLimits{vaultProto: partial.ServicePeer[vault.ServiceName]}
 	// Offices and carrier-grade NAT put many devices behind one address:
 	// allow cfg.MaxConnsPerIP connections per IPv4 address (IPv6 /56), and
 	// new ones at 2 per second with bursts of half that many.

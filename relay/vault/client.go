@@ -157,12 +157,17 @@ func (c *Client) call(ctx context.Context, op string, req request, want wire.Typ
 					fresh = true
 					continue
 				}
-				return nil, fmt.Errorf("vault %s: %w", op, rerr)
+				if errors.Is(rerr, ErrBusy) && repeatable {
+					err = fmt.Errorf("vault %s: %w", op, rerr) // retried below, as a lost connection is
+				} else {
+					return nil, fmt.Errorf("vault %s: %w", op, rerr)
+				}
+			} else {
+				if rt != want {
+					return nil, fmt.Errorf("vault %s: answer type %#x: %w", op, byte(rt), ErrProtocol)
+				}
+				return rb, nil
 			}
-			if rt != want {
-				return nil, fmt.Errorf("vault %s: answer type %#x: %w", op, byte(rt), ErrProtocol)
-			}
-			return rb, nil
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("vault %s: %w", op, ctx.Err())
@@ -182,6 +187,9 @@ func (c *Client) call(ctx context.Context, op string, req request, want wire.Typ
 		}
 		left := c.Retry - time.Since(lost)
 		if !repeatable || left <= 0 {
+			if errors.Is(err, ErrBusy) {
+				return nil, err
+			}
 			return nil, connLost{err}
 		}
 		c.Close() // the idle streams went with the connection
@@ -197,7 +205,10 @@ func (c *Client) call(ctx context.Context, op string, req request, want wire.Typ
 		if sw, ok := c.h.Network().(*swarm.Swarm); ok {
 			sw.Backoff().Clear(c.relay) // dial now, not when the backoff ends
 		}
-		fresh = true
+		// A relay that restarted lost the reservation: ask for one on the
+		// new connection (a relay that answers without one is asked again).
+		_ = c.reserve(ctx)
+		fresh, reserved = true, false
 	}
 }
 

@@ -221,9 +221,7 @@ func (s *Server) Serve(st network.Stream) {
 		// Said at once: the client reads it as the answer to its first
 		// request.
 		code, msg := refusal(err)
-		st.SetDeadline(time.Now().Add(10 * time.Second))
-		_ = wire.WriteError(st, code, msg)
-		st.Close()
+		refuse(st, code, msg)
 		return
 	}
 	defer s.closeIP(ip)
@@ -250,14 +248,12 @@ func (s *Server) Serve(st network.Stream) {
 			case err == io.EOF:
 				st.Close()
 			case errors.Is(err, errBadRequest) || errors.Is(err, ErrBusy) || errors.Is(err, wire.ErrMalformed):
-				// Its body (if any) is unread: answer, then end the stream.
 				code := codeBadRequest
 				if errors.Is(err, ErrBusy) {
 					code = codeBusy
 				}
-				st.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				_ = wire.WriteError(st, code, err.Error())
-				st.Reset()
+				r.Reset()
+				refuse(st, code, err.Error())
 			default:
 				st.Reset()
 			}
@@ -287,6 +283,34 @@ func (s *Server) Serve(st network.Stream) {
 		}
 	}
 }
+
+// refuse answers a request the relay will not serve with an Error and
+// ends the stream. The request's body may still be on its way: it is read
+// and dropped (for up to refuseDrain), so that the client's write ends and
+// it reads the answer instead of a reset.
+func refuse(st network.Stream, code byte, msg string) {
+	st.SetDeadline(time.Now().Add(refuseDrain))
+	if err := wire.WriteError(st, code, msg); err != nil {
+		st.Reset()
+		return
+	}
+	st.CloseWrite()
+	var buf [4 << 10]byte
+	if _, err := io.CopyBuffer(io.Discard, io.LimitReader(onlyReader{st}, wire.MaxFrame+16), buf[:]); err != nil {
+		st.Reset()
+		return
+	}
+	st.Close()
+}
+
+// refuseDrain bounds how long a refused stream is drained.
+const refuseDrain = 10 * time.Second
+
+// onlyReader hides a stream's WriteTo, so that io.CopyBuffer uses its
+// buffer.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
 // maxKeptBody is the largest request buffer a stream keeps between
 // requests.
