@@ -233,8 +233,11 @@ func refusal(err error) (byte, string) {
 // (chunks, reserved when their upload is admitted; manifests). Other relay
 // processes on the same store are seen at the next count.
 
-// ensureTotal counts the vault's bytes if they are not counted yet.
+// ensureTotal counts the vault's bytes if they are not counted yet (once:
+// the first writes after a start wait for one count).
 func (s *Server) ensureTotal(ctx context.Context) error {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
 	s.mu.Lock()
 	ok := s.totalOK
 	s.mu.Unlock()
@@ -244,8 +247,26 @@ func (s *Server) ensureTotal(ctx context.Context) error {
 	return s.countTotal(ctx)
 }
 
+// recountBudget bounds the count of a sweep round: a store too large to
+// list in that time keeps the total this process keeps up to date.
+const recountBudget = 5 * time.Second
+
+// recount counts the vault's bytes anew, within recountBudget, unless a
+// count is under way.
+func (s *Server) recount(ctx context.Context) {
+	if !s.countMu.TryLock() {
+		return
+	}
+	defer s.countMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, recountBudget)
+	defer cancel()
+	if err := s.countTotal(ctx); err != nil {
+		s.log.Warn("vault: count the vault's bytes", "err", err)
+	}
+}
+
 // countTotal counts the vault's bytes anew: what the store lists, and the
-// chunks being written.
+// chunks being written. Caller holds countMu.
 func (s *Server) countTotal(ctx context.Context) error {
 	objs, err := s.store.List(ctx, "v1/b/")
 	if err != nil {

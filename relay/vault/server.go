@@ -151,6 +151,7 @@ type Server struct {
 	ips      map[string]*ipState       // guarded by mu: admission of IP addresses with streams
 	total    int64                     // guarded by mu: bytes stored (see Config.MaxTotal), once totalOK
 	totalOK  bool                      // guarded by mu
+	countMu  sync.Mutex                // held while the vault's bytes are counted (before mu)
 
 	// onHeader, if set (tests), is called once a request's header is read
 	// and checked, before its body is.
@@ -1205,9 +1206,7 @@ func (s *Server) maybeSweep(ctx context.Context) {
 			return
 		}
 		s.lastSweep = now
-		if err := s.countTotal(ctx); err != nil {
-			s.log.Warn("vault: sweep", "err", err)
-		}
+		s.recount(ctx)
 		todo, err := s.store.List(ctx, "v1/a/")
 		if err != nil {
 			s.log.Warn("vault: sweep", "err", err)
