@@ -219,7 +219,7 @@ func (s *Server) admit(ctx context.Context, acct string, ip *ipState) (release f
 	return undo, nil
 }
 
-// errRefused says why a stream was refused, for its first answer.
+// refusal is the answer to a stream that was refused.
 func refusal(err error) (byte, string) {
 	if errors.Is(err, ErrNoAccess) {
 		return codeNoAccess, ErrNoAccess.Error()
