@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/filelock"
 )
 
 // objSuffix ends the file name of every object, so that a key ("a/b") and a
@@ -392,7 +394,7 @@ func (d *dirStore) Swap(ctx context.Context, key string, old, new []byte) error 
 		return fmt.Errorf("vaultstore: swap %s: lock: %w", key, err)
 	}
 	defer lf.Close() // releases the lock
-	if err := lockFile(lf); err != nil {
+	if err := filelock.Lock(lf); err != nil {
 		return fmt.Errorf("vaultstore: swap %s: lock: %w", key, err)
 	}
 	cur, err := d.readSmall(key)

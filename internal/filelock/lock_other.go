@@ -1,0 +1,17 @@
+//go:build !(linux || android || darwin || ios || freebsd || openbsd || netbsd || dragonfly || windows)
+
+package filelock
+
+import (
+	"errors"
+	"os"
+)
+
+// ErrUnsupported is returned where the system has no file lock.
+var ErrUnsupported = errors.New("filelock: no file lock on this system")
+
+// Lock fails: there is no file lock here.
+func Lock(*os.File) error { return ErrUnsupported }
+
+// Unlock fails: there is no file lock here.
+func Unlock(*os.File) error { return ErrUnsupported }

@@ -1,0 +1,21 @@
+//go:build linux || android || darwin || ios || freebsd || openbsd || netbsd || dragonfly
+
+package filelock
+
+import (
+	"os"
+	"syscall"
+)
+
+// Lock takes an exclusive lock on f, waiting until it is free.
+func Lock(f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if err != syscall.EINTR {
+			return err
+		}
+	}
+}
+
+// Unlock releases the lock on f.
+func Unlock(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
