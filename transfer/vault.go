@@ -1370,6 +1370,9 @@ func restoreKey(ctx context.Context, conn VaultConn, home string, opts RestoreOp
 	if err != nil {
 		return archive.Key{}, id, err
 	}
+	if aead == nil {
+		return archive.Key{}, id, errors.New("key slot: the vault connection returned a key without asking for the proof")
+	}
 	kb, err := aead.Open(nil, wrapped[:12], wrapped[12:], id[:])
 	if err != nil || len(kb) != archive.KeySize {
 		// The relay accepted the proof, so the password is right: the slot
