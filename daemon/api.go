@@ -106,7 +106,7 @@ type SessionInfo struct {
 // Device is a paired device in the trust store.
 type Device struct {
 	PeerID   string    `json:"peer_id"`
-	Name     string    `json:"name"`
+	Name     string    `json:"name"` // as safe to show: see pairing.DisplayName
 	PairedAt time.Time `json:"paired_at"`
 	LastSeen time.Time `json:"last_seen,omitempty"`
 }

@@ -90,9 +90,12 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()
-		if cfg.Name == "" {
+		if pairing.CheckName(cfg.Name) != nil || cfg.Name == "" {
 			cfg.Name = "ferry device"
 		}
+	}
+	if err := pairing.CheckName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("daemon: device name: %w", err)
 	}
 	if cfg.Version == "" {
 		cfg.Version = "ferry"
@@ -203,7 +206,7 @@ func listDevices(trust *pairing.Store) ([]Device, error) {
 	}
 	out := make([]Device, 0, len(ds))
 	for _, pd := range ds {
-		out = append(out, Device{PeerID: pd.PeerID.String(), Name: pd.Name, PairedAt: pd.PairedAt})
+		out = append(out, Device{PeerID: pd.PeerID.String(), Name: pairing.DisplayName(pd.Name), PairedAt: pd.PairedAt})
 	}
 	return out, nil
 }

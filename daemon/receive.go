@@ -97,7 +97,7 @@ func (d *Daemon) receiveOnce(ctx context.Context, s *sessionInfo, pid peer.ID, s
 		return nil, err
 	}
 	dev, _ := d.trust.Get(pid)
-	offer := Offer{Device: dev.Name, PeerID: pid.String(), Messages: m.Stats.Messages, MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes()}
+	offer := Offer{Device: pairing.DisplayName(dev.Name), PeerID: pid.String(), Messages: m.Stats.Messages, MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes()}
 	if !*confirmed {
 		d.setState(s, "confirm")
 		ev(Event{Kind: EventOffer, Offer: &offer, Message: "confirm to receive"})
@@ -350,7 +350,7 @@ func (d *Daemon) pairWith(ctx context.Context, pid peer.ID, code pairing.Code, e
 		return err
 	}
 	ps.Close()
-	ev(Event{Kind: EventPaired, Message: "paired with " + p.Device.Name})
+	ev(Event{Kind: EventPaired, Message: "paired with " + pairing.DisplayName(p.Device.Name)})
 	return nil
 }
 

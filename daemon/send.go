@@ -102,7 +102,7 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 				ev(Event{Kind: EventPairFailed, Message: fmt.Sprintf(
 					"a device (%s) tried a wrong code: attempt %d, %d left", short(pe.Remote.String()), pe.Attempt, pe.Remaining)})
 			case pairing.EventPaired:
-				ev(Event{Kind: EventPaired, Message: "paired with " + pe.Peer.Device.Name})
+				ev(Event{Kind: EventPaired, Message: "paired with " + pairing.DisplayName(pe.Peer.Device.Name)})
 			}
 		},
 	})

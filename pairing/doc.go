@@ -65,6 +65,12 @@
 //	signature = libp2p key's signature over lv_cat("ferry identity signature v1",
 //	            "ferry/pair/1", Noise static public key, name, version, offer)
 //
+// Names and versions are UTF-8 without controls, text-direction or other
+// invisible format characters (CheckName; ErrBadName otherwise): a device
+// refuses to present such a name and refuses one presented to it, so that a
+// name shown to a user cannot disguise itself. Names in a trust store written
+// before that rule are still read and shown through DisplayName.
+//
 // After each payload the receiving side checks that the public key hashes to the
 // peer ID of the connection (Config.RemotePeer) and that the signature covers the
 // static key the handshake just authenticated; otherwise ErrPeerMismatch.

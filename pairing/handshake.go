@@ -112,6 +112,9 @@ func (p *noiseParams) ownPayload() ([]byte, error) {
 // key the handshake authenticated.
 func (p *noiseParams) verifyPeer(remoteStatic, payload []byte) (*identityPayload, error) {
 	ip, err := parseIdentityPayload(payload)
+	if errors.Is(err, ErrBadName) {
+		return nil, fmt.Errorf("the other device's identity: %w", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrProtocol)
 	}

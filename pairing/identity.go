@@ -17,7 +17,7 @@ import (
 // the other side's user.
 type Identity struct {
 	Key     crypto.PrivKey
-	Name    string // e.g. "Alice's phone"; at most 256 bytes of UTF-8, no control characters
+	Name    string // e.g. "Alice's phone"; at most 256 bytes of UTF-8, no control or text-direction characters (see ErrBadName)
 	Version string // software version, e.g. "ferry 0.1.0"; at most 64 bytes
 }
 
@@ -34,8 +34,11 @@ func (id Identity) check() error {
 	if len(id.Name) > maxNameLen || len(id.Version) > maxVerLen {
 		return fmt.Errorf("identity name (max %d bytes) or version (max %d bytes) too long", maxNameLen, maxVerLen)
 	}
-	if !printable(id.Name) || !printable(id.Version) {
-		return errors.New("identity name or version is not printable UTF-8")
+	if err := checkName(id.Name); err != nil {
+		return fmt.Errorf("identity name: %w", err)
+	}
+	if err := checkName(id.Version); err != nil {
+		return fmt.Errorf("identity version: %w", err)
 	}
 	return nil
 }

@@ -361,6 +361,8 @@ func TestVerifyPeer(t *testing.T) {
 	flipped.Name = "evil"
 	escape := *ip
 	escape.Name = "\x1b[2Jold phone"
+	bidi := *ip
+	bidi.Name = "old phone\u202Egpj.exe"
 	tests := []struct {
 		name   string
 		static []byte
@@ -372,7 +374,8 @@ func TestVerifyPeer(t *testing.T) {
 		{"expected another peer", static.Public, good, recv.peer, ErrPeerMismatch},
 		{"name changed after signing", static.Public, flipped.marshal(), send.peer, ErrPeerMismatch},
 		{"garbage", static.Public, []byte{1, 2, 3}, send.peer, ErrProtocol},
-		{"terminal escape in name", static.Public, escape.marshal(), send.peer, ErrProtocol},
+		{"terminal escape in name", static.Public, escape.marshal(), send.peer, ErrBadName},
+		{"text-direction override in name", static.Public, bidi.marshal(), send.peer, ErrBadName},
 	}
 	for _, tt := range tests {
 		q := *p

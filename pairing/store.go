@@ -104,6 +104,12 @@ func (s *Store) Add(d Device) error {
 	if err := checkDevice(d); err != nil {
 		return fmt.Errorf("add device: %w", err)
 	}
+	if err := checkName(d.Name); err != nil {
+		return fmt.Errorf("add device %s: name: %w", d.PeerID, err)
+	}
+	if err := checkName(d.Version); err != nil {
+		return fmt.Errorf("add device %s: version: %w", d.PeerID, err)
+	}
 	err := s.locked(func() error {
 		devs, err := s.load()
 		if err != nil {
@@ -228,6 +234,8 @@ func sortDevices(devs []Device) {
 	})
 }
 
+// checkDevice is what every stored entry must satisfy. Names are held to the
+// rule of their time (printable): Add holds new ones to checkName.
 func checkDevice(d Device) error {
 	if _, err := peer.IDFromBytes([]byte(d.PeerID)); err != nil {
 		return fmt.Errorf("device peer ID: %w", err)

@@ -130,6 +130,8 @@ func TestStoreRejectsBadDevices(t *testing.T) {
 		{"long name", func(d *Device) { d.Name = string(bytes.Repeat([]byte("n"), maxNameLen+1)) }},
 		{"invalid UTF-8", func(d *Device) { d.Name = "\xff" }},
 		{"terminal escape", func(d *Device) { d.Name = "\x1b[2Jpwned" }},
+		{"text-direction override", func(d *Device) { d.Name = "laptop\u202Egpj.exe" }},
+		{"invisible version", func(d *Device) { d.Version = "ferry\u200B1" }},
 	}
 	for _, tt := range bad {
 		d := good
@@ -171,5 +173,31 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 	if len(got) != 2 || !deviceEqual(got[0], devs[1]) || !deviceEqual(got[1], devs[0]) {
 		t.Errorf("round trip = %+v, want %+v sorted by time", got, devs)
+	}
+}
+
+// A trust store written before names were held to checkName still opens; the
+// name is neutralised where it is shown (DisplayName), not rewritten.
+func TestStoreReadsLegacyNames(t *testing.T) {
+	home := t.TempDir()
+	d := testDevice(t, "a", time.Unix(0, 0).UTC())
+	d.Name = "laptop\u202Egpj.exe"
+	b, err := encodeStore([]Device{d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, StoreFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(home)
+	if err != nil {
+		t.Fatalf("open a store with a legacy name: %v", err)
+	}
+	got, err := s.Get(d.PeerID)
+	if err != nil || got.Name != d.Name {
+		t.Fatalf("Get = %+v, %v; want the stored name as it is", got, err)
+	}
+	if shown := DisplayName(got.Name); shown != `laptop\u202egpj.exe` {
+		t.Errorf("DisplayName = %q, want the override escaped", shown)
 	}
 }

@@ -178,11 +178,17 @@ func parseIdentityPayload(b []byte) (*identityPayload, error) {
 	if p.PublicKey, ok = field(maxKeyLen); !ok || len(p.PublicKey) == 0 {
 		return bad("public key")
 	}
-	if name, ok = field(maxNameLen); !ok || !printable(string(name)) {
+	if name, ok = field(maxNameLen); !ok {
 		return bad("name")
 	}
-	if ver, ok = field(maxVerLen); !ok || !printable(string(ver)) {
+	if err := checkName(string(name)); err != nil {
+		return nil, fmt.Errorf("identity payload: name: %w", err)
+	}
+	if ver, ok = field(maxVerLen); !ok {
 		return bad("version string")
+	}
+	if err := checkName(string(ver)); err != nil {
+		return nil, fmt.Errorf("identity payload: version string: %w", err)
 	}
 	if p.Offer, ok = field(maxOfferLen); !ok {
 		return bad("offer")
@@ -200,8 +206,9 @@ func parseIdentityPayload(b []byte) (*identityPayload, error) {
 	return &p, nil
 }
 
-// printable reports whether s is valid UTF-8 without control characters, so that
-// a name received from another device is safe to print on a terminal.
+// printable reports whether s is valid UTF-8 without C0 or C1 control
+// characters: the rule for names in a trust store written before checkName,
+// which the store still reads (DisplayName neutralises the rest on display).
 func printable(s string) bool {
 	if !utf8.ValidString(s) {
 		return false

@@ -1,0 +1,76 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ferryhq/ferry/pairing"
+)
+
+// writeLegacyDevice writes a trust store whose one device has name, as a
+// version of Ferry that checked names less would have.
+func writeLegacyDevice(t *testing.T, home, name string) peer.ID {
+	t.Helper()
+	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := map[string]any{"version": 1, "devices": []pairing.Device{{PeerID: id, NoiseStatic: make([]byte, 32), Name: name, PairedAt: time.Unix(0, 0).UTC()}}}
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, pairing.StoreFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// A name with text-direction characters in the trust store reaches no
+// client as it is: Devices (the CLI's ferry devices, --json included)
+// shows it escaped.
+func TestDevicesNeutraliseNames(t *testing.T) {
+	home := t.TempDir()
+	writeLegacyDevice(t, home, "laptop\u202Egpj.exe")
+	for _, list := range []struct {
+		name string
+		run  func() ([]Device, error)
+	}{
+		{"without a daemon", func() ([]Device, error) { return ListDevices(home) }},
+		{"daemon", func() ([]Device, error) {
+			d, err := New(context.Background(), Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
+			if err != nil {
+				return nil, err
+			}
+			defer d.Close()
+			return d.Devices(context.Background())
+		}},
+	} {
+		ds, err := list.run()
+		if err != nil {
+			t.Fatalf("%s: %v", list.name, err)
+		}
+		if len(ds) != 1 || ds[0].Name != `laptop\u202egpj.exe` {
+			t.Errorf("%s: devices %+v, want the one name with its override escaped", list.name, ds)
+		}
+	}
+}
+
+func TestDaemonRefusesBadName(t *testing.T) {
+	_, err := New(context.Background(), Config{Home: t.TempDir(), Name: "phone\u2067", NoMDNS: true, Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err == nil {
+		t.Fatal("a daemon started with a name holding U+2067")
+	}
+}
