@@ -42,6 +42,10 @@ type Config struct {
 	Parallel int
 	// FindTimeout bounds the mDNS search for the sender (default 5 s).
 	FindTimeout time.Duration
+	// PairTimeout bounds each step of a pairing attempt on a sender: a peer
+	// that does not finish in time is cut off, reported and counted as a
+	// failed attempt (default pairing.DefaultAttemptTimeout, 10 s).
+	PairTimeout time.Duration
 	// RetryFor is how long a receiver keeps trying to get back to a sender
 	// whose connection dropped, before it gives up (default 2 minutes).
 	RetryFor time.Duration

@@ -95,12 +95,12 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 		}
 	}
 	ps, err := pairing.NewSendSession(pairing.SessionConfig{
-		Local: d.ident, Code: code, Words: req.CodeWords, Offer: offerJSON, Store: d.trust,
+		Local: d.ident, Code: code, Words: req.CodeWords, Offer: offerJSON, Store: d.trust, AttemptTimeout: d.cfg.PairTimeout,
 		OnEvent: func(pe pairing.Event) {
 			switch pe.Kind {
 			case pairing.EventAttemptFailed:
-				ev(Event{Kind: EventPairFailed, Message: fmt.Sprintf(
-					"a device (%s) tried a wrong code: attempt %d, %d left", short(pe.Remote.String()), pe.Attempt, pe.Remaining)})
+				ev(Event{Kind: EventPairFailed, Message: fmt.Sprintf("a device (%s) %s: attempt %d, %d left",
+					short(pe.Remote.String()), failedAttempt(pe.Err), pe.Attempt, pe.Remaining)})
 			case pairing.EventPaired:
 				ev(Event{Kind: EventPaired, Message: "paired with " + pairing.DisplayName(pe.Peer.Device.Name)})
 			}
@@ -255,6 +255,7 @@ func (d *Daemon) currentOffer() *offering {
 
 // handlePair serves one pairing attempt on the sender.
 func (d *Daemon) handlePair(s network.Stream) {
+	d.log.Debug("pairing attempt started", "peer", s.Conn().RemotePeer())
 	o := d.currentOffer()
 	if o == nil {
 		s.Reset()
@@ -306,6 +307,19 @@ func (d *Daemon) handleTransfer(s network.Stream) {
 		return
 	}
 	s.Close()
+}
+
+// failedAttempt says what a failed pairing attempt did, for the sender's user.
+func failedAttempt(err error) string {
+	switch {
+	case errors.Is(err, pairing.ErrCodeMismatch):
+		return "tried a wrong code"
+	case errors.Is(err, pairing.ErrAttemptTimeout):
+		return "did not finish pairing in time"
+	case errors.Is(err, pairing.ErrBadName):
+		return "presented a name with control or text-direction characters"
+	}
+	return "failed to pair (" + err.Error() + ")"
 }
 
 // short abbreviates a peer ID for messages.

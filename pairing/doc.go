@@ -97,7 +97,12 @@
 // test a guess is to run CPace with an honest device, one guess per run, and a
 // SendSession allows 3 failed runs before it ends: 3 chances in 1,295^2
 // (1 in 559,000) for a default code, and then the user sees the failures
-// (EventAttemptFailed) and the session is over.
+// (EventAttemptFailed) and the session is over. Runs are served one at a time
+// (so that no more guesses run at once than the count allows), but a run
+// takes its turn only once its CPACE_A has arrived, and each step has
+// SessionConfig.AttemptTimeout (10 s): a peer that opens a run and stays
+// silent, or sends half a frame, keeps the right device waiting for nothing;
+// it is cut off, reported and counted like a wrong code.
 //
 // A PSK made straight from the code would not have this property: Noise message
 // 1 (-> psk, e) is sealed under a key that depends only on the PSK and public

@@ -15,6 +15,9 @@ var (
 	ErrSessionClosed = errors.New("this code was already used or the sender's session has ended; ask for a new code")
 	// ErrTooManyAttempts: a send session ended after too many wrong codes.
 	ErrTooManyAttempts = errors.New("too many wrong codes were tried; the send session has ended")
+	// ErrAttemptTimeout: a send session cut off a pairing attempt whose other
+	// side did not send its part in time (SessionConfig.AttemptTimeout).
+	ErrAttemptTimeout = errors.New("the other device did not finish pairing in time")
 	// ErrPeerMismatch: the other device proved an identity other than the peer ID
 	// of the connection (someone in the middle, or a misconfigured device).
 	ErrPeerMismatch = errors.New("the other device's identity does not match the device connected to")

@@ -88,46 +88,44 @@ type Peer struct {
 // When ctx ends, blocked reads and writes are interrupted through rw's
 // SetDeadline if it has one, otherwise by closing rw if it is an io.Closer.
 func Pair(ctx context.Context, rw io.ReadWriter, cfg Config) (*Peer, error) {
-	p, _, err := pair(ctx, rw, cfg, nil)
-	return p, err
+	return pair(ctx, rw, cfg, nil)
 }
 
-// pair is Pair. guessed reports whether the responder answered the initiator's
-// CPace message, i.e. whether this attempt let the other side test one code.
-// refuse, if set and returning an error, makes the responder refuse the attempt
-// (after reading the first message) with abortClosed.
-func pair(ctx context.Context, rw io.ReadWriter, cfg Config, refuse func() error) (_ *Peer, guessed bool, err error) {
+// pair is Pair. first, if not nil, is the body of the initiator's CPACE_A,
+// which a responder's caller has already read from rw (SendSession.Accept
+// reads it before the attempt takes its turn).
+func pair(ctx context.Context, rw io.ReadWriter, cfg Config, first []byte) (*Peer, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, false, fmt.Errorf("pair: %w", err)
+		return nil, fmt.Errorf("pair: %w", err)
 	}
 	if err := cfg.Local.check(); err != nil && !(cfg.unchecked && errors.Is(err, ErrBadName)) {
-		return nil, false, fmt.Errorf("pair: %w", err)
+		return nil, fmt.Errorf("pair: %w", err)
 	}
 	if err := cfg.Code.validate(); err != nil {
-		return nil, false, fmt.Errorf("pair: %w", err)
+		return nil, fmt.Errorf("pair: %w", err)
 	}
 	if cfg.Role != Initiator && cfg.Role != Responder {
-		return nil, false, fmt.Errorf("pair: role %v: want Initiator or Responder", cfg.Role)
+		return nil, fmt.Errorf("pair: role %v: want Initiator or Responder", cfg.Role)
 	}
 	if cfg.RemotePeer == "" {
-		return nil, false, errors.New("pair: no remote peer ID")
+		return nil, errors.New("pair: no remote peer ID")
 	}
 	if len(cfg.Offer) > maxOfferLen {
-		return nil, false, fmt.Errorf("pair: offer of %d bytes: max %d", len(cfg.Offer), maxOfferLen)
+		return nil, fmt.Errorf("pair: offer of %d bytes: max %d", len(cfg.Offer), maxOfferLen)
 	}
 	localPeer, err := cfg.Local.PeerID()
 	if err != nil {
-		return nil, false, fmt.Errorf("pair: %w", err)
+		return nil, fmt.Errorf("pair: %w", err)
 	}
 	if cfg.localPeer != "" {
 		localPeer = cfg.localPeer
 	}
 	if localPeer == cfg.RemotePeer {
-		return nil, false, errors.New("pair: remote peer is this device")
+		return nil, errors.New("pair: remote peer is this device")
 	}
 	static, err := cfg.Local.noiseKey()
 	if err != nil {
-		return nil, false, fmt.Errorf("pair: %w", err)
+		return nil, fmt.Errorf("pair: %w", err)
 	}
 	rnd := cfg.rand
 	if rnd == nil {
@@ -148,15 +146,15 @@ func pair(ctx context.Context, rw io.ReadWriter, cfg Config, refuse func() error
 	if cfg.Role == Initiator {
 		isk, err = cpaceInitiator(c, rnd, cfg.Code, ci)
 	} else {
-		isk, guessed, err = cpaceResponder(c, rnd, cfg.Code, ci, refuse)
+		isk, err = cpaceResponder(c, rnd, cfg.Code, ci, first)
 	}
 	if err != nil {
-		return nil, guessed, ctxErr(ctx, fmt.Errorf("pair: %w", err))
+		return nil, ctxErr(ctx, fmt.Errorf("pair: %w", err))
 	}
 	psk, err := hkdf.Key(sha256.New, isk, nil, labelPairPSK, 32)
 	clear(isk)
 	if err != nil {
-		return nil, guessed, fmt.Errorf("pair: %w", err)
+		return nil, fmt.Errorf("pair: %w", err)
 	}
 	defer clear(psk)
 
@@ -175,9 +173,9 @@ func pair(ctx context.Context, rw io.ReadWriter, cfg Config, refuse func() error
 	if err != nil {
 		if errors.Is(err, ErrCodeMismatch) {
 			// The one error a wrong code produces, on both sides, unadorned.
-			return nil, guessed, ctxErr(ctx, ErrCodeMismatch)
+			return nil, ctxErr(ctx, ErrCodeMismatch)
 		}
-		return nil, guessed, ctxErr(ctx, fmt.Errorf("pair: %w", err))
+		return nil, ctxErr(ctx, fmt.Errorf("pair: %w", err))
 	}
 	now := time.Now
 	if cfg.Now != nil {
@@ -195,10 +193,10 @@ func pair(ctx context.Context, rw io.ReadWriter, cfg Config, refuse func() error
 	}
 	if cfg.Store != nil {
 		if err := cfg.Store.Add(p.Device); err != nil {
-			return nil, guessed, fmt.Errorf("pair: %w", err)
+			return nil, fmt.Errorf("pair: %w", err)
 		}
 	}
-	return p, guessed, nil
+	return p, nil
 }
 
 // channelIdentifier is CPace's CI: the protocol, the nameplate, then the
@@ -247,40 +245,37 @@ func cpaceInitiator(c conn, rnd io.Reader, code Code, ci []byte) ([]byte, error)
 	return isk, nil
 }
 
-func cpaceResponder(c conn, rnd io.Reader, code Code, ci []byte, refuse func() error) (isk []byte, answered bool, err error) {
-	body, err := c.recv(frameCPaceA)
-	if err != nil {
-		return nil, false, err
-	}
-	if refuse != nil {
-		if err := refuse(); err != nil {
-			c.abort(abortClosed)
-			return nil, false, err
+func cpaceResponder(c conn, rnd io.Reader, code Code, ci []byte, first []byte) ([]byte, error) {
+	body := first
+	if body == nil {
+		var err error
+		if body, err = c.recv(frameCPaceA); err != nil {
+			return nil, err
 		}
 	}
 	a, err := parseCPaceA(body)
 	if err != nil {
 		c.abort(abortProtocol)
-		return nil, false, fmt.Errorf("%v: %w", err, ErrProtocol)
+		return nil, fmt.Errorf("%v: %w", err, ErrProtocol)
 	}
 	if a.Version != pairVersion || !bytes.Equal(a.AD, cpaceAD) {
 		c.abort(abortProtocol)
-		return nil, false, fmt.Errorf("cpace: peer speaks version %d %q: %w", a.Version, a.AD, ErrProtocol)
+		return nil, fmt.Errorf("cpace: peer speaks version %d %q: %w", a.Version, a.AD, ErrProtocol)
 	}
 	party, err := newCPaceParty(rnd, code.prs(), ci, a.Sid[:], cpaceAD, false)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	isk, err = party.finish(a.Ya[:], a.AD)
+	isk, err := party.finish(a.Ya[:], a.AD)
 	if err != nil {
 		c.abort(abortProtocol)
-		return nil, false, fmt.Errorf("%v: %w", err, ErrProtocol)
+		return nil, fmt.Errorf("%v: %w", err, ErrProtocol)
 	}
 	var b cpaceB
 	copy(b.Yb[:], party.share)
 	b.AD = cpaceAD
 	if err := c.send(frameCPaceB, b.marshal()); err != nil {
-		return nil, true, err
+		return nil, err
 	}
-	return isk, true, nil
+	return isk, nil
 }

@@ -731,3 +731,62 @@ func TestSendSessionClose(t *testing.T) {
 }
 
 var _ io.ReadWriter = (net.Conn)(nil)
+
+// TestSendSessionStalledAttempts: an attempt whose peer sends nothing, or
+// half a frame, does not hold the session: the right code pairs meanwhile.
+// On its own, a stall is cut off at AttemptTimeout and counts as a failure.
+func TestSendSessionStalledAttempts(t *testing.T) {
+	ctx := testCtx(t)
+	recv, send := newSides(t)
+	staller := mustPeerID(t, testIdentity(t, "staller", "x"))
+	for _, first := range [][]byte{nil, {0, 100, frameCPaceA}} {
+		var mu sync.Mutex
+		var events []Event
+		s, err := NewSendSession(SessionConfig{Local: send.id, AttemptTimeout: 300 * time.Millisecond,
+			OnEvent: func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A stall alone: cut off, reported, counted.
+		a, b := net.Pipe()
+		go a.Write(first)
+		_, err = s.Accept(ctx, b, staller)
+		if !errors.Is(err, ErrAttemptTimeout) {
+			t.Errorf("stall of %d bytes: Accept = %v, want ErrAttemptTimeout", len(first), err)
+		}
+		mu.Lock()
+		if s.Failures() != 1 || len(events) != 1 || events[0].Kind != EventAttemptFailed || events[0].Remote != staller || !errors.Is(events[0].Err, ErrAttemptTimeout) {
+			t.Errorf("after a stall of %d bytes: failures %d, events %+v; want one counted, reported failure", len(first), s.Failures(), events)
+		}
+		mu.Unlock()
+		a.Close()
+		b.Close()
+
+		// A stall under way while the right code pairs.
+		sa, sb := net.Pipe()
+		defer sa.Close()
+		go sa.Write(first)
+		stalled := make(chan error, 1)
+		go func() { _, err := s.Accept(ctx, sb, staller); stalled <- err }()
+		ra, rb := tcpPair(t)
+		r1, r2 := runBoth(
+			func() (*Peer, error) {
+				return Pair(ctx, ra, Config{Role: Initiator, Code: s.Code(), Local: recv.id, RemotePeer: send.peer})
+			},
+			func() (*Peer, error) { return s.Accept(ctx, rb, recv.peer) })
+		if r1.err != nil || r2.err != nil {
+			t.Fatalf("right code beside a stall of %d bytes: %v / %v", len(first), r1.err, r2.err)
+		}
+		select {
+		case err := <-stalled:
+			t.Errorf("the stalled attempt ended (%v) before the right code paired: it held the session", err)
+		default:
+		}
+		if err := <-stalled; !errors.Is(err, ErrSessionClosed) {
+			t.Errorf("stalled attempt after the pairing: %v, want ErrSessionClosed", err)
+		}
+		if s.Failures() != 1 {
+			t.Errorf("failures %d after the pairing, want still 1", s.Failures())
+		}
+	}
+}

@@ -13,6 +13,11 @@ import (
 // DefaultMaxFailures is how many failed attempts a send session tolerates.
 const DefaultMaxFailures = 3
 
+// DefaultAttemptTimeout bounds each step of a pairing attempt on a send
+// session (see SessionConfig.AttemptTimeout). Two devices on one network
+// pair in milliseconds, through a relay in a few round trips.
+const DefaultAttemptTimeout = 10 * time.Second
+
 // SessionConfig configures a SendSession. The zero value of every optional field
 // is usable.
 type SessionConfig struct {
@@ -26,6 +31,11 @@ type SessionConfig struct {
 	// MaxFailures is the number of failed attempts after which the session
 	// ends; 0 means DefaultMaxFailures.
 	MaxFailures int
+	// AttemptTimeout bounds each attempt: the initiator's first message must
+	// arrive within it, and the rest of the exchange must then finish within
+	// it again. An attempt that does not is cut off and counts as failed.
+	// 0 means DefaultAttemptTimeout.
+	AttemptTimeout time.Duration
 	// Offer is the opaque summary of what will be sent, shown to the receiver.
 	Offer []byte
 	// Store, if set, records the receiving device on success.
@@ -44,8 +54,9 @@ type SessionConfig struct {
 type EventKind int
 
 const (
-	// EventAttemptFailed: an attempt failed (usually a wrong code); Attempt is its
-	// number, Remaining how many more are allowed, Err why it failed.
+	// EventAttemptFailed: an attempt failed (a wrong code, a peer that did not
+	// finish in time, a protocol error); Attempt is its number, Remaining how
+	// many more are allowed, Err why it failed.
 	EventAttemptFailed EventKind = iota + 1
 	// EventPaired: a device paired; Peer is set. The session is over.
 	EventPaired
@@ -77,7 +88,8 @@ type Event struct {
 }
 
 // SendSession is the sender's side of pairing: one code, accepted at most once,
-// with at most MaxFailures failed attempts. Attempts are served one at a time.
+// with at most MaxFailures failed attempts. Attempts are served one at a time
+// once their first message has arrived, each within AttemptTimeout.
 //
 // State machine:
 //
@@ -89,11 +101,12 @@ type Event struct {
 // In paired and ended, Accept refuses: the other side gets ErrSessionClosed.
 type SendSession struct {
 	// Constant after construction.
-	cfg  SessionConfig
-	code Code
-	max  int
-	done chan struct{}
-	turn chan struct{} // one attempt at a time: holds a token while free
+	cfg     SessionConfig
+	code    Code
+	max     int
+	timeout time.Duration
+	done    chan struct{}
+	turn    chan struct{} // one attempt at a time: holds a token while free
 
 	mu       sync.Mutex // guards the fields below
 	failures int
@@ -119,7 +132,11 @@ func NewSendSession(cfg SessionConfig) (*SendSession, error) {
 	if maxF <= 0 {
 		maxF = DefaultMaxFailures
 	}
-	s := &SendSession{cfg: cfg, code: code, max: maxF, done: make(chan struct{}), turn: make(chan struct{}, 1)}
+	timeout := cfg.AttemptTimeout
+	if timeout <= 0 {
+		timeout = DefaultAttemptTimeout
+	}
+	s := &SendSession{cfg: cfg, code: code, max: maxF, timeout: timeout, done: make(chan struct{}), turn: make(chan struct{}, 1)}
 	s.turn <- struct{}{}
 	return s, nil
 }
@@ -173,10 +190,17 @@ func (s *SendSession) emit(e Event) {
 
 // Accept serves one pairing attempt from remote over rw (the responder side of
 // Pair). It returns the paired device, or the attempt's error: ErrCodeMismatch
-// for a wrong code, or ErrSessionClosed / ErrTooManyAttempts when the session
-// is over, in which case the other side is told and gets ErrSessionClosed.
-// Concurrent calls wait for their turn (or for ctx).
+// for a wrong code, ErrAttemptTimeout for a peer that did not finish within
+// AttemptTimeout, or ErrSessionClosed / ErrTooManyAttempts when the session is
+// over, in which case the other side is told and gets ErrSessionClosed.
+//
+// Concurrent calls wait for their turn (or for ctx), but only once their
+// initiator's first message has arrived: a peer that opens an attempt and
+// sends nothing, or part of a message, keeps nobody waiting. Every attempt
+// that fails counts against MaxFailures, stalled ones included, except one
+// refused because the session is over or one cut short by ctx.
 func (s *SendSession) Accept(ctx context.Context, rw io.ReadWriter, remote peer.ID) (*Peer, error) {
+	first, err := s.readFirst(ctx, rw)
 	select {
 	case <-s.turn:
 	case <-ctx.Done():
@@ -184,39 +208,88 @@ func (s *SendSession) Accept(ctx context.Context, rw io.ReadWriter, remote peer.
 	}
 	defer func() { s.turn <- struct{}{} }()
 
-	refuse := func() error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.over {
-			if s.err == nil {
-				return ErrSessionClosed // paired already: the code is used
-			}
-			return s.err
-		}
-		return nil
+	actx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if rerr := s.refusal(); rerr != nil {
+		stop := watchContext(actx, rw) // the peer may not even read
+		conn{rw}.abort(abortClosed)
+		stop()
+		return nil, rerr
 	}
-	cfg := Config{
-		Role:       Responder,
-		Code:       s.code,
-		Local:      s.cfg.Local,
-		RemotePeer: remote,
-		Offer:      s.cfg.Offer,
-		Store:      s.cfg.Store,
-		Now:        s.cfg.Now,
-		rand:       s.cfg.rand,
-	}
-	p, guessed, err := pair(ctx, rw, cfg, refuse)
 	if err == nil {
-		s.end(nil)
-		s.emit(Event{Kind: EventPaired, Remote: remote, Peer: p})
-		return p, nil
+		var p *Peer
+		p, err = pair(actx, rw, Config{
+			Role:       Responder,
+			Code:       s.code,
+			Local:      s.cfg.Local,
+			RemotePeer: remote,
+			Offer:      s.cfg.Offer,
+			Store:      s.cfg.Store,
+			Now:        s.cfg.Now,
+			rand:       s.cfg.rand,
+		}, first)
+		if err == nil {
+			s.end(nil)
+			s.emit(Event{Kind: EventPaired, Remote: remote, Peer: p})
+			return p, nil
+		}
+		if pastDeadline(actx) && ctx.Err() == nil {
+			err = fmt.Errorf("%w (%v)", ErrAttemptTimeout, err)
+		}
 	}
-	if !guessed {
-		// The other side never got our CPace answer, so it could not test a
-		// code: not counted.
+	if ctx.Err() != nil {
+		// The session is being torn down: not the other device's failure.
 		return nil, err
 	}
+	return nil, s.fail(remote, err)
+}
+
+// readFirst reads the initiator's first message (CPACE_A), allowing it
+// AttemptTimeout to arrive.
+func (s *SendSession) readFirst(ctx context.Context, rw io.ReadWriter) ([]byte, error) {
+	rctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	stop := watchContext(rctx, rw)
+	defer stop()
+	body, err := conn{rw}.recv(frameCPaceA)
+	if err != nil && pastDeadline(rctx) && ctx.Err() == nil {
+		return nil, fmt.Errorf("pair: %w (%v)", ErrAttemptTimeout, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pair: %w", err)
+	}
+	return body, nil
+}
+
+// pastDeadline reports whether ctx's deadline has passed. A read that fails
+// then failed because of it: rw's own deadline (set to the same instant by
+// watchContext) may fire before ctx's timer does.
+func pastDeadline(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
+// refusal is why the session can serve no more attempts, or nil.
+func (s *SendSession) refusal() error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.over {
+		return nil
+	}
+	if s.err == nil {
+		return ErrSessionClosed // paired already: the code is used
+	}
+	return s.err
+}
+
+// fail counts a failed attempt from remote and reports it, ending the session
+// at MaxFailures. The caller holds the turn. It returns err.
+func (s *SendSession) fail(remote peer.ID, err error) error {
+	s.mu.Lock()
+	if s.over {
+		s.mu.Unlock()
+		return err
+	}
 	s.failures++
 	n := s.failures
 	s.mu.Unlock()
@@ -224,5 +297,5 @@ func (s *SendSession) Accept(ctx context.Context, rw io.ReadWriter, remote peer.
 	if n >= s.max && s.end(ErrTooManyAttempts) {
 		s.emit(Event{Kind: EventEnded, Err: ErrTooManyAttempts})
 	}
-	return nil, err
+	return err
 }
