@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ferryhq/ferry/internal/atomicfile"
 )
 
 // StoreFile is the trust store's file name inside the Ferry home directory.
@@ -180,7 +182,7 @@ func (s *Store) save(devs []Device) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.path, b, 0o600)
+	return atomicfile.Write(s.path, b, 0o600)
 }
 
 // decodeStore parses devices.json strictly: known version, known fields, every
@@ -247,51 +249,4 @@ func checkDevice(d Device) error {
 		return fmt.Errorf("device %s: name or version too long or not printable UTF-8", d.PeerID)
 	}
 	return nil
-}
-
-// writeFileAtomic replaces path with data: write a temporary file in the same
-// directory, fsync it, rename it over path, fsync the directory.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir makes a rename durable where the platform allows it (not on Windows,
-// where opening a directory for sync fails; the error is ignored).
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
 }
