@@ -27,6 +27,11 @@ type SendRequest struct {
 	Code      string `json:"code,omitempty"`       // use this code instead of a new one
 	CodeWords int    `json:"code_words,omitempty"` // words in a new code (default 2)
 	Relay     string `json:"relay,omitempty"`
+	// To, if set, is the paired device to send to (its name, or the start of
+	// its peer ID): no code is shown or accepted, and only that device is
+	// served. Empty means the device that pairs with the code (see "Who a send
+	// serves" in the package doc).
+	To string `json:"to,omitempty"`
 }
 
 // ReceiveRequest starts a receive session.
@@ -58,6 +63,7 @@ type Event struct {
 	Items      int64  `json:"items,omitempty"`
 	ItemsTotal int64  `json:"items_total,omitempty"`
 
+	Device *Device `json:"device,omitempty"` // EventReceiver, EventRefused: which device
 	Report *Report `json:"report,omitempty"` // EventDone
 	Error  string  `json:"error,omitempty"`  // EventError
 }
@@ -70,6 +76,8 @@ const (
 	EventConnected  = "connected"   // a connection exists; Path says which
 	EventPairFailed = "pair-failed" // someone tried a wrong code (sender side)
 	EventPaired     = "paired"      // codes matched; the device is now trusted
+	EventReceiver   = "receiver"    // the device this send serves, once chosen (sender side); Device says which
+	EventRefused    = "refused"     // a device asked for this send and was refused (sender side); Device says which
 	EventOffer      = "offer"       // what the sender offers (receiver side); may need Confirm
 	EventProgress   = "progress"    // bytes / items moved
 	EventCommitting = "committing"  // all chunks verified; merging

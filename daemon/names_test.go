@@ -2,14 +2,12 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ferryhq/ferry/pairing"
@@ -19,14 +17,7 @@ import (
 // version of Ferry that checked names less would have.
 func writeLegacyDevice(t *testing.T, home, name string) peer.ID {
 	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := newPeerID(t)
 	f := map[string]any{"version": 1, "devices": []pairing.Device{{PeerID: id, NoiseStatic: make([]byte, 32), Name: name, PairedAt: time.Unix(0, 0).UTC()}}}
 	b, err := json.Marshal(f)
 	if err != nil {

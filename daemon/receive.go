@@ -27,6 +27,13 @@ var ErrDeclined = errors.New("the offer was declined: nothing was received")
 // ErrNoCode means a receive needs a code because no paired device is offering.
 var ErrNoCode = errors.New("no paired device is sending nearby: give the code shown by ferry send on the other device")
 
+// ErrNotReceiver means the paired sender is sending to another device, or
+// waits for the device that pairs with its code.
+var ErrNotReceiver = errors.New("the sender is not sending to this device: give the code it shows, or have it send to this device by name")
+
+// ErrSenderForgot means the sender no longer counts this device as paired.
+var ErrSenderForgot = errors.New("the sender does not count this device as paired (it was never paired there, or was removed): give the code the sender shows to pair again")
+
 // Receive implements API: find the sender, pair with the code unless the two
 // devices are paired already, show the offer, pull what is missing, commit,
 // verify, and tell the sender. A dropped connection is retried (for
@@ -50,12 +57,19 @@ func (d *Daemon) Receive(ctx context.Context, req ReceiveRequest, emit func(Even
 	if err != nil {
 		return nil, err
 	}
+	// A device paired before asks first: the send may be for it already (a
+	// resumed migration). If it is not, the code pairs it again.
+	paired := false
+	pair := func() error {
+		d.setState(s, "pairing")
+		paired = true
+		return d.pairWith(ctx, pid, code, ev)
+	}
 	if !d.trusted(pid) {
 		if code.IsZero() {
 			return nil, ErrNoCode
 		}
-		d.setState(s, "pairing")
-		if err := d.pairWith(ctx, pid, code, ev); err != nil {
+		if err := pair(); err != nil {
 			return nil, err
 		}
 	}
@@ -72,6 +86,15 @@ func (d *Daemon) Receive(ctx context.Context, req ReceiveRequest, emit func(Even
 		rep, err := d.receiveOnce(ctx, s, pid, store, &confirmed, ev)
 		if err == nil {
 			return rep, nil
+		}
+		if refused := notServed(err); refused != nil {
+			if paired || code.IsZero() {
+				return nil, refused
+			}
+			if err := pair(); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if !retryable(ctx, err) || time.Now().After(deadline) {
 			return nil, err
@@ -152,7 +175,8 @@ func (d *Daemon) receiveOnce(ctx context.Context, s *sessionInfo, pid peer.ID, s
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	rep := Report{Messages: res.Source.Messages, Attachments: res.Source.Attachments, Bytes: got.Load(),
-		SourceDigest: res.Source.Digest, TargetDigest: res.Target.Digest}
+		SourceDigest: res.Source.Digest, TargetDigest: res.Target.Digest,
+		Receiver: d.cfg.Name, ReceiverID: d.host.ID().String()}
 	if err := sendReport(ms, rep); err != nil {
 		// The history is committed; only the sender's confirmation is lost.
 		ev(Event{Kind: EventWaiting, Message: "committed, but could not tell the sender: " + err.Error()})
@@ -351,6 +375,22 @@ func (d *Daemon) pairWith(ctx context.Context, pid peer.ID, code pairing.Code, e
 	}
 	ps.Close()
 	ev(Event{Kind: EventPaired, Message: "paired with " + pairing.DisplayName(p.Device.Name)})
+	return nil
+}
+
+// notServed turns a sender's refusal to serve this device into the error
+// the user sees, or returns nil for any other error.
+func notServed(err error) error {
+	var re *wire.RemoteError
+	if !errors.As(err, &re) {
+		return nil
+	}
+	switch re.Code {
+	case wire.CodeNotReceiver:
+		return ErrNotReceiver
+	case wire.CodeNotTrusted:
+		return ErrSenderForgot
+	}
 	return nil
 }
 

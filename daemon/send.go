@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"strconv"
 	"sync"
@@ -24,13 +25,16 @@ import (
 	"github.com/ferryhq/ferry/transfer"
 )
 
-// offering is a send session in progress: the snapshot it serves and the
-// pairing session that guards its code.
+// offering is a send session in progress: the snapshot it serves, the
+// pairing session that guards its code, and the device it serves.
 type offering struct {
 	// Constant after construction (pair: before the offering is published).
-	ctx  context.Context // the Send call's; ends the offering
-	pair *pairing.SendSession
+	ctx  context.Context      // the Send call's; ends the offering
+	pair *pairing.SendSession // nil for a send to a chosen device
+	bind *binding
 	emit func(Event)
+	home string
+	log  *slog.Logger
 
 	// snap and snapErr are set once, before snapReady is closed.
 	snapReady chan struct{}
@@ -46,10 +50,57 @@ func (o *offering) finish(rep Report) {
 	o.doneOnce.Do(func() { o.done <- rep })
 }
 
-// Send implements API: it snapshots the home, shows a code, advertises on
-// the local network, lets one device pair with the code (and any paired
-// device connect), serves the chunks the receiver asks for, and returns when
-// the receiver reports that it committed and verified the history.
+// How a send's receiver was chosen.
+type servedHow int
+
+const (
+	servedByCode   servedHow = iota + 1 // it paired with the code in this session
+	servedByChoice                      // SendRequest.To named it
+	servedByResume                      // it was the receiver of a send that did not finish
+)
+
+// served tells the user which device the send serves now that it is chosen,
+// and records it so that a send started again after a kill lets it resume.
+func (o *offering) served(dev pairing.Device, how servedHow) {
+	if err := writeSendRecord(o.home, dev.PeerID, time.Now()); err != nil {
+		o.log.Warn("cannot record the send's receiver: a restarted send will want a code", "err", err)
+	}
+	who := fmt.Sprintf("%s (%s)", pairing.DisplayName(dev.Name), short(dev.PeerID.String()))
+	var msg string
+	switch how {
+	case servedByCode:
+		msg = "sending to " + who + ", which paired with the code"
+	case servedByChoice:
+		msg = "sending to " + who + " only, as asked: run ferry receive there (no code needed)"
+	case servedByResume:
+		msg = who + " continues the migration that was interrupted (the code is no longer needed, nor valid)"
+		if o.bind.resume != nil {
+			msg = fmt.Sprintf("%s continues the migration that was interrupted (it started at %s; the code is no longer needed, nor valid)",
+				who, o.bind.resume.Since.Local().Format("2006-01-02 15:04"))
+		}
+	}
+	o.emit(Event{Kind: EventReceiver, Device: apiDevice(dev), Message: msg})
+}
+
+// refuse tells the user, once per device, that a paired device that is not
+// the receiver asked for this send.
+func (o *offering) refuse(dev pairing.Device) {
+	if !o.bind.refusedFirst(dev.PeerID) {
+		return
+	}
+	who := fmt.Sprintf("%s (%s), paired before,", pairing.DisplayName(dev.Name), short(dev.PeerID.String()))
+	msg := who + " asked for this send without its code: refused"
+	if r := o.bind.current(); r != nil {
+		msg = fmt.Sprintf("%s asked for this send, which is for %s: refused", who, pairing.DisplayName(r.Name))
+	}
+	o.emit(Event{Kind: EventRefused, Device: apiDevice(dev), Message: msg})
+}
+
+// Send implements API: it snapshots the home, shows a code (unless req.To
+// names the paired device to send to), advertises on the local network,
+// serves the one device it is for (see "Who a send serves" in the package
+// doc), and returns when that device reports that it committed and verified
+// the history.
 func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*Report, error) {
 	s, err := d.startSession("send")
 	if err != nil {
@@ -58,6 +109,21 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 	defer d.endSession(s)
 	ev := emitter(s, emit)
 
+	var chosen *pairing.Device
+	if req.To != "" {
+		if req.Code != "" {
+			return nil, errors.New("a send to a paired device takes no code: give the device or a code, not both")
+		}
+		devs, err := d.trust.List()
+		if err != nil {
+			return nil, err
+		}
+		dev, err := chooseDevice(devs, req.To)
+		if err != nil {
+			return nil, err
+		}
+		chosen = &dev
+	}
 	var code pairing.Code
 	if req.Code != "" {
 		if code, err = pairing.ParseCode(req.Code); err != nil {
@@ -71,12 +137,18 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 		return nil, fmt.Errorf("open history: %w", err)
 	}
 	defer store.Close()
+	resume, err := readSendRecord(d.cfg.Home)
+	if err != nil {
+		d.log.Warn("ignoring the record of the last send", "err", err)
+		resume = nil
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The snapshot is taken while the code is shown and the devices pair:
 	// the user need not wait for it before reading the code out.
-	o := &offering{ctx: ctx, emit: ev, done: make(chan Report, 1), snapReady: make(chan struct{})}
+	o := &offering{ctx: ctx, emit: ev, home: d.cfg.Home, log: d.log, bind: newBinding(chosen, resume),
+		done: make(chan Report, 1), snapReady: make(chan struct{})}
 	go func() {
 		defer close(o.snapReady)
 		o.snap, o.snapErr = transfer.Snapshot(ctx, store, d.cfg.WorkDir)
@@ -90,27 +162,33 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 	}()
 	offerJSON, _ := json.Marshal(Offer{Device: d.cfg.Name, PeerID: d.host.ID().String()})
 	if req.Relay != "" {
-		if code, err = d.registerOnRelay(ctx, req.Relay, code, req.Code != "", ev); err != nil {
+		if code, err = d.registerOnRelay(ctx, req.Relay, code, req.Code != "", o.bind.mayServe, chosen, ev); err != nil {
 			return nil, err
 		}
 	}
-	ps, err := pairing.NewSendSession(pairing.SessionConfig{
-		Local: d.ident, Code: code, Words: req.CodeWords, Offer: offerJSON, Store: d.trust, AttemptTimeout: d.cfg.PairTimeout,
-		OnEvent: func(pe pairing.Event) {
-			switch pe.Kind {
-			case pairing.EventAttemptFailed:
-				ev(Event{Kind: EventPairFailed, Message: fmt.Sprintf("a device (%s) %s: attempt %d, %d left",
-					short(pe.Remote.String()), failedAttempt(pe.Err), pe.Attempt, pe.Remaining)})
-			case pairing.EventPaired:
-				ev(Event{Kind: EventPaired, Message: "paired with " + pairing.DisplayName(pe.Peer.Device.Name)})
-			}
-		},
-	})
-	if err != nil {
-		return nil, err
+	if chosen == nil {
+		ps, err := pairing.NewSendSession(pairing.SessionConfig{
+			Local: d.ident, Code: code, Words: req.CodeWords, Offer: offerJSON, Store: d.trust, AttemptTimeout: d.cfg.PairTimeout,
+			OnEvent: func(pe pairing.Event) {
+				switch pe.Kind {
+				case pairing.EventAttemptFailed:
+					ev(Event{Kind: EventPairFailed, Message: fmt.Sprintf("a device (%s) %s: attempt %d, %d left",
+						short(pe.Remote.String()), failedAttempt(pe.Err), pe.Attempt, pe.Remaining)})
+				case pairing.EventPaired:
+					dev := pe.Peer.Device
+					ev(Event{Kind: EventPaired, Message: "paired with " + pairing.DisplayName(dev.Name)})
+					if o.bind.choose(dev) {
+						o.served(dev, servedByCode)
+					}
+				}
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		defer ps.Close()
+		o.pair = ps
 	}
-	defer ps.Close()
-	o.pair = ps
 	d.mu.Lock()
 	if d.offer != nil {
 		d.mu.Unlock()
@@ -124,23 +202,33 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 		d.mu.Unlock()
 	}()
 
-	ev(Event{Kind: EventCode, Code: ps.Code().String()})
+	waiting := "waiting for the other device: run ferry receive " + code.String() + " there"
+	if chosen != nil {
+		o.served(*chosen, servedByChoice)
+		waiting = "waiting for " + pairing.DisplayName(chosen.Name)
+	} else {
+		ev(Event{Kind: EventCode, Code: o.pair.Code().String()})
+	}
 	stop, err := func() (func(), error) {
 		if d.cfg.NoMDNS {
 			return func() {}, nil
 		}
-		return p2p.Advertise(ctx, d.host, strconv.Itoa(int(ps.Code().Nameplate)))
+		return p2p.Advertise(ctx, d.host, strconv.Itoa(int(code.Nameplate)))
 	}()
 	if err != nil {
 		// Paired devices and --relay can still reach us; say what is missing.
 		ev(Event{Kind: EventWaiting, Message: "cannot advertise on the local network: " + err.Error()})
 	} else {
 		defer stop()
-		ev(Event{Kind: EventWaiting, Message: "waiting for the other device: run ferry receive " + ps.Code().String() + " there"})
+		ev(Event{Kind: EventWaiting, Message: waiting})
 	}
 	d.setState(s, "waiting")
 
-	pairDone, snapReady := ps.Done(), o.snapReady
+	var pairDone <-chan struct{}
+	if o.pair != nil {
+		pairDone = o.pair.Done()
+	}
+	snapReady := o.snapReady
 	for {
 		select {
 		case <-snapReady:
@@ -154,11 +242,17 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 			ev(Event{Kind: EventWaiting, Offer: &offer, Message: fmt.Sprintf("offering %d messages and %s of media (%s to move)",
 				offer.Messages, units.Bytes(offer.MediaBytes), units.Bytes(offer.Bytes))})
 		case rep := <-o.done:
-			ev(Event{Kind: EventDone, Report: &rep, Message: "the other device committed and verified the history"})
+			// Only the receiver's streams reach finish (handleTransfer).
+			dev := o.bind.current()
+			rep.Receiver, rep.ReceiverID = pairing.DisplayName(dev.Name), dev.PeerID.String()
+			if err := clearSendRecord(d.cfg.Home, dev.PeerID); err != nil {
+				d.log.Warn("cannot clear the record of the send", "err", err)
+			}
+			ev(Event{Kind: EventDone, Report: &rep, Message: rep.Receiver + " committed and verified the history"})
 			return &rep, nil
 		case <-pairDone:
 			pairDone = nil
-			if err := ps.Err(); errors.Is(err, pairing.ErrTooManyAttempts) {
+			if err := o.pair.Err(); errors.Is(err, pairing.ErrTooManyAttempts) {
 				return nil, err
 			}
 			d.setState(s, "sending")
@@ -171,17 +265,20 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 // registerOnRelay reserves a slot on the relay (kept until ctx ends) and
 // registers the code's nameplate there, so that a receiver on another network
 // finds this device by code; while it waits, the relay lets only the code's
-// claimers and this device's paired devices reach it. A nameplate taken by another sender on the relay
-// is replaced by a fresh one (unless the user chose the code). While ctx
-// lasts, the registration is renewed if the relay forgets it (a restart).
-func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pairing.Code, fixed bool, ev func(Event)) (pairing.Code, error) {
+// claimers and the devices allowed names reach it (the send's receiver once
+// chosen, or the one it may serve without a code: see binding.mayServe). A
+// send to a chosen device registers a nameplate that is never shown, for the
+// relay to keep everyone else out. A nameplate taken by another sender on the
+// relay is replaced by a fresh one (unless the user chose the code). While
+// ctx lasts, the registration is renewed if the relay forgets it (a restart).
+func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pairing.Code, fixed bool, allowed func() []peer.ID, chosen *pairing.Device, ev func(Event)) (pairing.Code, error) {
 	info, _, err := p2p.ReserveRelay(ctx, d.host, relayAddr)
 	if err != nil {
 		return code, err
 	}
 	for tries := 0; ; tries++ {
 		np := strconv.Itoa(int(code.Nameplate))
-		err = p2p.Register(ctx, d.host, info.ID, np, d.pairedPeers()...)
+		err = p2p.Register(ctx, d.host, info.ID, np, allowed()...)
 		if err == nil || fixed || !errors.Is(err, p2p.ErrNameplateTaken) || tries == 8 {
 			break
 		}
@@ -195,7 +292,12 @@ func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pai
 	if err != nil {
 		return code, err
 	}
-	ev(Event{Kind: EventWaiting, Message: "the code is registered on the relay " + short(info.ID.String())})
+	if chosen != nil {
+		ev(Event{Kind: EventWaiting, Message: "holding a slot on the relay " + short(info.ID.String()) +
+			": only " + pairing.DisplayName(chosen.Name) + " may reach this device through it"})
+	} else {
+		ev(Event{Kind: EventWaiting, Message: "the code is registered on the relay " + short(info.ID.String())})
+	}
 	// A relay that restarts forgets the code: register it again each time
 	// the connection to the relay comes back (ReserveRelay reconnects).
 	sub, err := d.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
@@ -218,7 +320,7 @@ func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pai
 					continue
 				}
 				for i := 0; i < 5 && ctx.Err() == nil; i++ {
-					if err := p2p.Register(ctx, d.host, info.ID, np, d.pairedPeers()...); err == nil || errors.Is(err, p2p.ErrNameplateTaken) {
+					if err := p2p.Register(ctx, d.host, info.ID, np, allowed()...); err == nil || errors.Is(err, p2p.ErrNameplateTaken) {
 						d.log.Info("registered the code on the relay again", "relay", info.ID, "err", err)
 						break
 					}
@@ -228,22 +330,6 @@ func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pai
 		}
 	}()
 	return code, nil
-}
-
-// pairedPeers are the paired devices' peer IDs, oldest pairing first: the
-// relay lets them reach this sender without claiming its code (to resume,
-// or to migrate again without one).
-func (d *Daemon) pairedPeers() []peer.ID {
-	devs, err := d.trust.List()
-	if err != nil {
-		d.log.Warn("cannot list the paired devices for the relay", "err", err)
-		return nil
-	}
-	ids := make([]peer.ID, len(devs))
-	for i, dev := range devs {
-		ids[i] = dev.PeerID
-	}
-	return ids
 }
 
 // currentOffer is the send session in progress, or nil.
@@ -271,20 +357,41 @@ func (d *Daemon) handlePair(s network.Stream) {
 	s.Close()
 }
 
-// handleTransfer serves one transfer stream on the sender, to paired devices only.
+// handleTransfer serves one transfer stream on the sender, to the device the
+// send serves only.
 func (d *Daemon) handleTransfer(s network.Stream) {
 	remote := s.Conn().RemotePeer()
-	if _, err := d.trust.Get(remote); err != nil {
+	o := d.currentOffer()
+	dev, err := d.trust.Get(remote)
+	if err != nil {
 		d.log.Warn("refused transfer to an unpaired device", "peer", remote)
+		if o != nil && o.bind.refusedFirst(remote) {
+			o.emit(Event{Kind: EventRefused, Device: &Device{PeerID: remote.String()},
+				Message: fmt.Sprintf("a device that is not paired (%s) asked for the history: refused", short(remote.String()))})
+		}
 		_ = wire.WriteError(s, wire.CodeNotTrusted, "this device is not paired with the sender: pair with a code first")
 		s.Close()
 		return
 	}
-	o := d.currentOffer()
 	if o == nil {
 		_ = wire.WriteError(s, wire.CodeNoSession, "the other device is not sending right now: run ferry send there")
 		s.Close()
 		return
+	}
+	ok, first := o.bind.admit(dev, time.Now())
+	if !ok {
+		d.log.Info("refused transfer to a paired device the send is not for", "peer", remote)
+		o.refuse(dev)
+		_ = wire.WriteError(s, wire.CodeNotReceiver, "this send is for another device: give the code the sender shows, or have it send to this device by name")
+		s.Close()
+		return
+	}
+	if first {
+		// The unfinished send's receiver is back: nobody else pairs now.
+		if o.pair != nil {
+			o.pair.Close()
+		}
+		o.served(dev, servedByResume)
 	}
 	select {
 	case <-o.snapReady:
@@ -298,7 +405,7 @@ func (d *Daemon) handleTransfer(s network.Stream) {
 		return
 	}
 	total := o.snap.Manifest().TotalBytes()
-	err := serveTransfer(o.ctx, s, o.snap, func(n int64) {
+	err = serveTransfer(o.ctx, s, o.snap, func(n int64) {
 		o.emit(Event{Kind: EventProgress, Phase: "sending", Done: o.sent.Add(n), Total: total})
 	}, o.finish)
 	if err != nil {

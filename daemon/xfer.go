@@ -34,6 +34,10 @@ type Report struct {
 	Bytes        int64  `json:"bytes"` // fetched in this run
 	SourceDigest string `json:"source_digest"`
 	TargetDigest string `json:"target_digest"`
+	// The receiving device, as the sender's trust store names it (its peer
+	// ID authenticated by the connection), or as it names itself.
+	Receiver   string `json:"receiver,omitempty"`
+	ReceiverID string `json:"receiver_id,omitempty"`
 }
 
 // serveTransfer answers requests on one stream until the client closes it.

@@ -81,6 +81,9 @@ type noiseParams struct {
 	// checkStatic, if set, vets the remote static key (Authenticate's trust-store
 	// check). It runs before this side reveals anything more.
 	checkStatic func(remoteStatic []byte) error
+	// accept, if set, runs on the responder once the initiator's identity is
+	// verified and before the confirmation is sent; an error refuses it.
+	accept func(*noiseResult) error
 }
 
 // noiseResult is what a successful run learned about the other side.
@@ -263,6 +266,11 @@ func runNoise(c conn, p *noiseParams) (*noiseResult, error) {
 	}
 	if res.identity, err = p.verifyPeer(res.remoteStatic, pl); err != nil {
 		return fail(err)
+	}
+	if p.accept != nil {
+		if err := p.accept(&res); err != nil {
+			return fail(err)
+		}
 	}
 	conf, err := cs2.Encrypt(nil, nil, []byte{confirmByte})
 	if err != nil {

@@ -62,6 +62,9 @@ type Config struct {
 	rand      io.Reader // nil: crypto/rand. Tests set it for known answers.
 	localPeer peer.ID   // tests only: claim this peer ID instead of Local's
 	unchecked bool      // tests only: present Local's name even if checkName refuses it
+	// onAccept, for a responder, is called with the other device once it is
+	// recorded, before the initiator is told it was accepted (SendSession).
+	onAccept func(*Peer)
 }
 
 // Device is a paired device as the trust store keeps it.
@@ -158,7 +161,36 @@ func pair(ctx context.Context, rw io.ReadWriter, cfg Config, first []byte) (*Pee
 	}
 	defer clear(psk)
 
-	res, err := runNoise(c, &noiseParams{
+	now := time.Now
+	if cfg.Now != nil {
+		now = cfg.Now
+	}
+	var p *Peer
+	// commit records the other device once its identity is proven: the
+	// responder does so before it confirms, so that the initiator, once
+	// confirmed, is known to the responder's side.
+	commit := func(res *noiseResult) error {
+		p = &Peer{
+			Device: Device{
+				PeerID:      cfg.RemotePeer,
+				NoiseStatic: res.remoteStatic,
+				Name:        res.identity.Name,
+				Version:     res.identity.Version,
+				PairedAt:    now().UTC().Truncate(time.Second),
+			},
+			Offer: res.identity.Offer,
+		}
+		if cfg.Store != nil {
+			if err := cfg.Store.Add(p.Device); err != nil {
+				return err
+			}
+		}
+		if cfg.onAccept != nil {
+			cfg.onAccept(p)
+		}
+		return nil
+	}
+	np := &noiseParams{
 		proto:       protoPair,
 		initiator:   cfg.Role == Initiator,
 		psk:         psk,
@@ -169,7 +201,11 @@ func pair(ctx context.Context, rw io.ReadWriter, cfg Config, first []byte) (*Pee
 		offer:       cfg.Offer,
 		rand:        rnd,
 		decryptErr:  ErrCodeMismatch,
-	})
+	}
+	if cfg.Role == Responder {
+		np.accept = commit
+	}
+	res, err := runNoise(c, np)
 	if err != nil {
 		if errors.Is(err, ErrCodeMismatch) {
 			// The one error a wrong code produces, on both sides, unadorned.
@@ -177,22 +213,8 @@ func pair(ctx context.Context, rw io.ReadWriter, cfg Config, first []byte) (*Pee
 		}
 		return nil, ctxErr(ctx, fmt.Errorf("pair: %w", err))
 	}
-	now := time.Now
-	if cfg.Now != nil {
-		now = cfg.Now
-	}
-	p := &Peer{
-		Device: Device{
-			PeerID:      cfg.RemotePeer,
-			NoiseStatic: res.remoteStatic,
-			Name:        res.identity.Name,
-			Version:     res.identity.Version,
-			PairedAt:    now().UTC().Truncate(time.Second),
-		},
-		Offer: res.identity.Offer,
-	}
-	if cfg.Store != nil {
-		if err := cfg.Store.Add(p.Device); err != nil {
+	if cfg.Role == Initiator {
+		if err := commit(res); err != nil {
 			return nil, fmt.Errorf("pair: %w", err)
 		}
 	}

@@ -58,7 +58,9 @@ const (
 	// finish in time, a protocol error); Attempt is its number, Remaining how
 	// many more are allowed, Err why it failed.
 	EventAttemptFailed EventKind = iota + 1
-	// EventPaired: a device paired; Peer is set. The session is over.
+	// EventPaired: a device paired; Peer is set. The session is over. It is
+	// reported once the device is in the Store and before that device is told
+	// it paired, so that nothing it does next can come first.
 	EventPaired
 	// EventEnded: the session ended without pairing; Err says why
 	// (ErrTooManyAttempts, or ErrSessionClosed after Close).
@@ -227,10 +229,13 @@ func (s *SendSession) Accept(ctx context.Context, rw io.ReadWriter, remote peer.
 			Store:      s.cfg.Store,
 			Now:        s.cfg.Now,
 			rand:       s.cfg.rand,
+			onAccept: func(p *Peer) {
+				// Before the other device learns it paired, and may act on it.
+				s.end(nil)
+				s.emit(Event{Kind: EventPaired, Remote: remote, Peer: p})
+			},
 		}, first)
 		if err == nil {
-			s.end(nil)
-			s.emit(Event{Kind: EventPaired, Remote: remote, Peer: p})
 			return p, nil
 		}
 		if pastDeadline(actx) && ctx.Err() == nil {

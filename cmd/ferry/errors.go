@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/transfer"
 )
@@ -54,6 +55,8 @@ var messages = []message{
 	{chatstore.ErrLocked, "the history is in use by another ferry process: wait for it to finish or stop it, then try again"},
 	{chatstore.ErrNotAStore, "the home does not hold a Ferry history (its database is not one of ours): check --home"},
 	{chatstore.ErrTooNew, "the history was written by a newer version of Ferry: upgrade ferry to use it"},
+	{daemon.ErrNotReceiver, "the sender is not sending to this device: give the code it shows (ferry receive CODE), or run ferry send --to NAME there with this device's name"},
+	{daemon.ErrSenderForgot, "the sender does not count this device as paired (it was never paired there, or was removed): give the code it shows (ferry receive CODE) to pair again"},
 	{context.Canceled, "interrupted: nothing half-done was kept in the history; run the same command again to continue where it stopped"},
 }
 

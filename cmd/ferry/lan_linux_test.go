@@ -94,6 +94,10 @@ func TestLANMigrationWithDaemons(t *testing.T) {
 			}
 		})
 	}
+	var st daemon.Status
+	if err := json.Unmarshal([]byte(mustOK(t, ferry(t, nil, "--home", homeB, "--json", "status")).stdout), &st); err != nil || st.PeerID == "" {
+		t.Fatalf("status of B: %+v, %v", st, err)
+	}
 	send, code := sendCode(t, n.a, homeA)
 	recv := startFerry(t, n.b, "--home", homeB, "--json", "receive", code, "--yes")
 	got := recv.result(2 * time.Minute)
@@ -103,25 +107,36 @@ func TestLANMigrationWithDaemons(t *testing.T) {
 	if got.TargetDigest != want.Digest || sent.TargetDigest != want.Digest {
 		t.Errorf("digests: receiver %s, sender saw %s, want %s", got.TargetDigest, sent.TargetDigest, want.Digest)
 	}
+	if sent.ReceiverID != st.PeerID {
+		t.Errorf("the sender's report names %q (%s), want B (%s)", sent.Receiver, sent.ReceiverID, st.PeerID)
+	}
 	if s := stats(t, homeB); s != want {
 		t.Errorf("receiver holds %+v, want %+v", s, want)
 	}
 
-	// A second migration later moves only what is new, and needs no pairing.
+	// A second migration later moves only what is new, and needs no code
+	// when the sender names the paired device it sends to.
 	mustOK(t, ferry(t, nil, "--home", homeA, "history", "seed", "--messages", "500", "--media-mb", "1", "--seed", "2"))
 	want2 := stats(t, homeA)
-	send, code = sendCode(t, n.a, homeA)
-	recv = startFerry(t, n.b, "--home", homeB, "--json", "receive", code, "--yes")
+	send = startFerry(t, n.a, "--home", homeA, "--json", "send", "--to", st.PeerID[:20])
+	if e := event(send.waitLine(isEvent(daemon.EventReceiver), 60*time.Second)); e.Device == nil || e.Device.PeerID != st.PeerID {
+		t.Fatalf("send --to B serves %+v, want B", e.Device)
+	}
+	recv = startFerry(t, n.b, "--home", homeB, "--json", "receive", "--yes")
 	got2 := recv.result(2 * time.Minute)
 	recv.waitOK(10 * time.Second)
-	send.waitOK(30 * time.Second)
+	sent2 := send.result(30 * time.Second)
+	send.waitOK(10 * time.Second)
 	if s := stats(t, homeB); s != want2 {
 		t.Errorf("after the second migration the receiver holds %+v, want %+v", s, want2)
 	}
 	if got2.Bytes >= got.Bytes/2 {
 		t.Errorf("second migration moved %d bytes, the first %d: want only the new data", got2.Bytes, got.Bytes)
 	}
-	if strings.Contains(recv.errText(), "paired with") {
+	if sent2.ReceiverID != st.PeerID {
+		t.Errorf("the second report names %s, want B (%s)", sent2.ReceiverID, st.PeerID)
+	}
+	if strings.Contains(recv.outText(), `"event":"paired"`) {
 		t.Errorf("second migration paired again; want the trusted device recognised")
 	}
 }

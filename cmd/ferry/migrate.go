@@ -99,7 +99,13 @@ func (a *app) sendCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "send",
 		Short: "Offer this home's history to a new device; prints a code to type there",
-		Args:  cobra.NoArgs,
+		Long: `Offer this home's history to a new device; prints a code to type there.
+
+The send serves one device: the one that pairs with the code, or with --to the
+paired device named (no code). A paired device that asks a send meant for
+another is refused. If a send is stopped before its receiver finished, the same
+command again lets that receiver continue without a code (for a day).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if _, err := os.Stat(a.home); err != nil {
@@ -119,6 +125,7 @@ func (a *app) sendCmd() *cobra.Command {
 	cmd.Flags().StringVar(&req.Code, "code", "", "use this code instead of a new one")
 	cmd.Flags().IntVar(&req.CodeWords, "code-words", 0, "words in a new code (default 2; more words, more secret)")
 	cmd.Flags().StringVar(&req.Relay, "relay", "", "also wait for the receiver on this relay (its full multiaddr, as printed by ferry relay)")
+	cmd.Flags().StringVar(&req.To, "to", "", "send to this paired device only, with no code (its name or the start of its peer ID, as ferry devices lists them)")
 	return cmd
 }
 
@@ -353,7 +360,11 @@ func (r *renderer) result(rep *daemon.Report) error {
 		return json.NewEncoder(a.stdout).Encode(map[string]any{"event": "result", "report": rep})
 	}
 	r.finish()
-	fmt.Fprintf(a.stdout, "done: %d messages, %d attachments; moved %s; digest %s (verified on the receiver)\n",
-		rep.Messages, rep.Attachments, humanBytes(rep.Bytes), rep.TargetDigest)
+	on := "the receiver"
+	if rep.Receiver != "" {
+		on = rep.Receiver
+	}
+	fmt.Fprintf(a.stdout, "done: %d messages, %d attachments; moved %s; digest %s (verified on %s)\n",
+		rep.Messages, rep.Attachments, humanBytes(rep.Bytes), rep.TargetDigest, on)
 	return nil
 }

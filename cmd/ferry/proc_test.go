@@ -111,6 +111,13 @@ func (p *proc) waitLine(match func(string) bool, timeout time.Duration) string {
 	return l
 }
 
+// outText is what the process printed on stdout so far.
+func (p *proc) outText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.outLog.String()
+}
+
 // errText is what the process printed on stderr so far.
 func (p *proc) errText() string {
 	p.mu.Lock()

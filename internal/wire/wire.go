@@ -51,10 +51,11 @@ const MaxFrame = 34 << 20
 
 // Error codes carried by an Error message.
 const (
-	CodeInternal   byte = 1 // the server failed; the client may retry
-	CodeNotTrusted byte = 2 // the client's peer ID is not a paired device
-	CodeNoSession  byte = 3 // nothing is being offered right now
-	CodeBadRequest byte = 4 // the request made no sense (index out of range, ...)
+	CodeInternal    byte = 1 // the server failed; the client may retry
+	CodeNotTrusted  byte = 2 // the client's peer ID is not a paired device
+	CodeNoSession   byte = 3 // nothing is being offered right now
+	CodeBadRequest  byte = 4 // the request made no sense (index out of range, ...)
+	CodeNotReceiver byte = 5 // the client is paired, but the session serves another device
 )
 
 // ErrFrameTooLarge is returned for a frame longer than MaxFrame.
