@@ -69,6 +69,9 @@ type Daemon struct {
 
 	relayOf sync.Map // peer.ID → peer.AddrInfo of the relay it was reached through
 
+	watchCancel context.CancelFunc // stops watchTrust
+	watchDone   chan struct{}      // closed when watchTrust returns
+
 	mu       sync.Mutex // guards the fields below
 	offer    *offering  // the send session in progress, if any
 	sessions map[string]*sessionInfo
@@ -78,10 +81,14 @@ type Daemon struct {
 var _ API = (*Daemon)(nil)
 
 // sessionInfo is a running session's entry in Status, plus the channel on
-// which Confirm answers its offer.
+// which Confirm answers its offer, and what ends it when its device is
+// forgotten.
 type sessionInfo struct {
 	SessionInfo
 	confirm chan bool
+	cancel  context.CancelCauseFunc // ends the session's context
+	done    chan struct{}           // closed by endSession
+	peer    peer.ID                 // guarded by Daemon.mu: the paired device it talks to, once known
 }
 
 // New starts the libp2p host of the device whose home is cfg.Home.
@@ -139,6 +146,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	h.SetStreamHandler(PairProtocol, d.handlePair)
 	h.SetStreamHandler(TransferProtocol, d.handleTransfer)
+	wctx, wcancel := context.WithCancel(context.Background())
+	d.watchCancel, d.watchDone = wcancel, make(chan struct{})
+	go d.watchTrust(wctx)
 	return d, nil
 }
 
@@ -154,6 +164,8 @@ func (d *Daemon) Close() error {
 	}
 	d.closed = true
 	d.mu.Unlock()
+	d.watchCancel()
+	<-d.watchDone
 	d.host.RemoveStreamHandler(PairProtocol)
 	d.host.RemoveStreamHandler(TransferProtocol)
 	return d.host.Close()
@@ -178,9 +190,15 @@ func (d *Daemon) Devices(ctx context.Context) ([]Device, error) {
 	return listDevices(d.trust)
 }
 
-// Forget implements API.
+// Forget implements API: the device is removed from the trust store, the
+// sessions with it end (ErrForgotten) and its connections are closed.
 func (d *Daemon) Forget(ctx context.Context, id string) error {
-	return forgetDevice(d.trust, id)
+	pid, err := forgetDevice(d.trust, id)
+	if err != nil {
+		return err
+	}
+	d.cut(pid)
+	return nil
 }
 
 // ListDevices reads the trust store of home without starting a daemon.
@@ -199,7 +217,8 @@ func ForgetDevice(home, id string) error {
 	if err != nil {
 		return err
 	}
-	return forgetDevice(trust, id)
+	_, err = forgetDevice(trust, id)
+	return err
 }
 
 // listDevices reads the trust store.
@@ -210,18 +229,18 @@ func listDevices(trust *pairing.Store) ([]Device, error) {
 	}
 	out := make([]Device, 0, len(ds))
 	for _, pd := range ds {
-		out = append(out, Device{PeerID: pd.PeerID.String(), Name: pairing.DisplayName(pd.Name), PairedAt: pd.PairedAt})
+		out = append(out, *apiDevice(pd))
 	}
 	return out, nil
 }
 
 // forgetDevice removes a device from the trust store.
-func forgetDevice(trust *pairing.Store, id string) error {
+func forgetDevice(trust *pairing.Store, id string) (peer.ID, error) {
 	pid, err := peer.Decode(id)
 	if err != nil {
-		return fmt.Errorf("%q is not a device ID (see ferry devices): %w", id, pairing.ErrUnknownDevice)
+		return "", fmt.Errorf("%q is not a device ID (see ferry devices): %w", id, pairing.ErrUnknownDevice)
 	}
-	return trust.Forget(pid)
+	return pid, trust.Forget(pid)
 }
 
 // Confirm implements API.
@@ -242,28 +261,42 @@ func (d *Daemon) Confirm(ctx context.Context, session string, accept bool) error
 	}
 }
 
-// startSession registers a session for Status and Confirm.
-func (d *Daemon) startSession(kind string) (*sessionInfo, error) {
+// startSession registers a session for Status and Confirm. The session runs
+// under the returned context, which Forget ends for its device.
+func (d *Daemon) startSession(ctx context.Context, kind string) (*sessionInfo, context.Context, error) {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
 	s := &sessionInfo{
 		SessionInfo: SessionInfo{ID: kind + "-" + hex.EncodeToString(b[:]), Kind: kind, Started: time.Now(), State: "starting"},
 		confirm:     make(chan bool, 1),
+		cancel:      cancel,
+		done:        make(chan struct{}),
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return nil, errors.New("the daemon is shutting down")
+		cancel(nil)
+		return nil, nil, errors.New("the daemon is shutting down")
 	}
 	d.sessions[s.ID] = s
-	return s, nil
+	return s, ctx, nil
 }
 
 func (d *Daemon) endSession(s *sessionInfo) {
 	d.mu.Lock()
 	delete(d.sessions, s.ID)
+	d.mu.Unlock()
+	s.cancel(nil)
+	close(s.done)
+}
+
+// setPeer records the paired device session s talks to.
+func (d *Daemon) setPeer(s *sessionInfo, id peer.ID) {
+	d.mu.Lock()
+	s.peer = id
 	d.mu.Unlock()
 }
 

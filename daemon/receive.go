@@ -38,12 +38,13 @@ var ErrSenderForgot = errors.New("the sender does not count this device as paire
 // devices are paired already, show the offer, pull what is missing, commit,
 // verify, and tell the sender. A dropped connection is retried (for
 // Config.RetryFor) and continues where it stopped.
-func (d *Daemon) Receive(ctx context.Context, req ReceiveRequest, emit func(Event)) (*Report, error) {
-	s, err := d.startSession("receive")
+func (d *Daemon) Receive(ctx context.Context, req ReceiveRequest, emit func(Event)) (_ *Report, err error) {
+	s, ctx, err := d.startSession(ctx, "receive")
 	if err != nil {
 		return nil, err
 	}
 	defer d.endSession(s)
+	defer func() { err = forgottenErr(ctx, err) }()
 	ev := emitter(s, emit)
 
 	var code pairing.Code
@@ -73,6 +74,7 @@ func (d *Daemon) Receive(ctx context.Context, req ReceiveRequest, emit func(Even
 			return nil, err
 		}
 	}
+	d.setPeer(s, pid) // paired now: forgetting it ends this session
 
 	store, err := chatstore.Open(ctx, d.cfg.Home, chatstore.Options{Create: true})
 	if err != nil {

@@ -29,12 +29,17 @@ import (
 // pairing session that guards its code, and the device it serves.
 type offering struct {
 	// Constant after construction (pair: before the offering is published).
-	ctx  context.Context      // the Send call's; ends the offering
-	pair *pairing.SendSession // nil for a send to a chosen device
-	bind *binding
-	emit func(Event)
-	home string
-	log  *slog.Logger
+	ctx     context.Context      // the Send call's; ends the offering
+	pair    *pairing.SendSession // nil for a send to a chosen device
+	bind    *binding
+	emit    func(Event)
+	home    string
+	log     *slog.Logger
+	onServe func(peer.ID) // called once the receiver is chosen
+
+	// Every served stream holds a read lock; the Send takes the write lock
+	// when it ends, to wait for them before the snapshot goes.
+	serving sync.RWMutex
 
 	// snap and snapErr are set once, before snapReady is closed.
 	snapReady chan struct{}
@@ -62,6 +67,7 @@ const (
 // served tells the user which device the send serves now that it is chosen,
 // and records it so that a send started again after a kill lets it resume.
 func (o *offering) served(dev pairing.Device, how servedHow) {
+	o.onServe(dev.PeerID)
 	if err := writeSendRecord(o.home, dev.PeerID, time.Now()); err != nil {
 		o.log.Warn("cannot record the send's receiver: a restarted send will want a code", "err", err)
 	}
@@ -101,12 +107,13 @@ func (o *offering) refuse(dev pairing.Device) {
 // serves the one device it is for (see "Who a send serves" in the package
 // doc), and returns when that device reports that it committed and verified
 // the history.
-func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*Report, error) {
-	s, err := d.startSession("send")
+func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (_ *Report, err error) {
+	s, ctx, err := d.startSession(ctx, "send")
 	if err != nil {
 		return nil, err
 	}
 	defer d.endSession(s)
+	defer func() { err = forgottenErr(ctx, err) }()
 	ev := emitter(s, emit)
 
 	var chosen *pairing.Device
@@ -148,13 +155,14 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (*
 	// The snapshot is taken while the code is shown and the devices pair:
 	// the user need not wait for it before reading the code out.
 	o := &offering{ctx: ctx, emit: ev, home: d.cfg.Home, log: d.log, bind: newBinding(chosen, resume),
-		done: make(chan Report, 1), snapReady: make(chan struct{})}
+		onServe: func(id peer.ID) { d.setPeer(s, id) }, done: make(chan Report, 1), snapReady: make(chan struct{})}
 	go func() {
 		defer close(o.snapReady)
 		o.snap, o.snapErr = transfer.Snapshot(ctx, store, d.cfg.WorkDir)
 	}()
 	defer func() {
 		cancel()
+		o.serving.Lock() // the streams stop at cancel (handleTransfer)
 		<-o.snapReady
 		if o.snap != nil {
 			o.snap.Close()
@@ -393,6 +401,20 @@ func (d *Daemon) handleTransfer(s network.Stream) {
 		}
 		o.served(dev, servedByResume)
 	}
+	if !o.serving.TryRLock() {
+		// The send is ending.
+		_ = wire.WriteError(s, wire.CodeNoSession, "the other device is not sending right now: run ferry send there")
+		s.Close()
+		return
+	}
+	defer o.serving.RUnlock()
+	// When the send ends, a stream waiting for the next request stops at
+	// once, and one writing a chunk gets cutWait to finish it.
+	stop := context.AfterFunc(o.ctx, func() {
+		_ = s.SetReadDeadline(time.Now())
+		_ = s.SetWriteDeadline(time.Now().Add(cutWait))
+	})
+	defer stop()
 	select {
 	case <-o.snapReady:
 	case <-o.ctx.Done():
@@ -409,6 +431,12 @@ func (d *Daemon) handleTransfer(s network.Stream) {
 		o.emit(Event{Kind: EventProgress, Phase: "sending", Done: o.sent.Add(n), Total: total})
 	}, o.finish)
 	if err != nil {
+		if errors.Is(context.Cause(o.ctx), ErrForgotten) {
+			// Tell the receiver why, between two frames, then close.
+			_ = wire.WriteError(s, wire.CodeNotTrusted, "the sender removed this device from its paired devices: the transfer has stopped")
+			s.Close()
+			return
+		}
 		d.log.Info("transfer stream ended", "peer", remote, "err", err)
 		s.Reset()
 		return
