@@ -174,7 +174,7 @@ func (d *Daemon) Close() error {
 // Status implements API.
 func (d *Daemon) Status(ctx context.Context) (*Status, error) {
 	st := &Status{PeerID: d.host.ID().String(), Home: d.cfg.Home, Version: d.cfg.Version}
-	for _, a := range d.host.Addrs() {
+	for _, a := range p2p.DialAddrs(d.host) {
 		st.Addrs = append(st.Addrs, a.String()+"/p2p/"+d.host.ID().String())
 	}
 	d.mu.Lock()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/ferryhq/ferry/chatstore"
@@ -224,6 +225,7 @@ func (d *Daemon) connect(ctx context.Context, req ReceiveRequest, code pairing.C
 	if err := d.host.Connect(ctx, info); err != nil {
 		return "", fmt.Errorf("connect to the sender: %w", err)
 	}
+	d.keepAddrs(info)
 	d.host.ConnManager().Protect(info.ID, "ferry-session")
 	conn := firstConn(d.host.Network().ConnsToPeer(info.ID))
 	ev(Event{Kind: EventConnected, Path: pathOf(conn), Message: "connected (" + pathOf(conn) + ")"})
@@ -289,6 +291,7 @@ func (d *Daemon) connectViaRelay(ctx context.Context, relayAddr string, code pai
 	select {
 	case info := <-lan:
 		if info.ID == sender.ID && d.host.Connect(ctx, info) == nil {
+			d.keepAddrs(info)
 			d.host.ConnManager().Protect(info.ID, "ferry-session")
 			c := firstConn(d.host.Network().ConnsToPeer(info.ID))
 			ev(Event{Kind: EventConnected, Path: pathOf(c), Message: "connected (" + pathOf(c) + ", the local network beat the relay)"})
@@ -347,6 +350,14 @@ func (d *Daemon) reconnect(ctx context.Context, pid peer.ID, deadline time.Time,
 		case <-ctx.Done():
 		}
 	}
+}
+
+// keepAddrs keeps the addresses the sender was found or given at, for
+// reconnect: a sender advertises none but public ones (p2p.Advertised), so
+// libp2p's identify, which replaces the addresses a dial used by the
+// advertised ones, would leave none to dial on a LAN.
+func (d *Daemon) keepAddrs(info peer.AddrInfo) {
+	d.host.Peerstore().AddAddrs(info.ID, info.Addrs, peerstore.AddressTTL)
 }
 
 // trusted reports whether id is a paired device.

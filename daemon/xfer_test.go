@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/transfer"
 )
 
@@ -252,7 +254,7 @@ func TestTransferRefusesUnpairedPeers(t *testing.T) {
 		}
 	})
 	<-codes
-	if err := b.host.Connect(ctx, a.host.Peerstore().PeerInfo(a.host.ID())); err != nil {
+	if err := b.host.Connect(ctx, peer.AddrInfo{ID: a.host.ID(), Addrs: p2p.DialAddrs(a.host)}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := b.host.NewStream(ctx, a.host.ID(), protocol.ID(TransferProtocol))

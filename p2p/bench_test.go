@@ -42,7 +42,7 @@ func BenchmarkStreamThroughput(b *testing.B) {
 			dst.SetStreamHandler(sinkProto, sink)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
-			if err := src.Connect(ctx, peer.AddrInfo{ID: dst.ID(), Addrs: dst.Addrs()}); err != nil {
+			if err := src.Connect(ctx, peer.AddrInfo{ID: dst.ID(), Addrs: DialAddrs(dst)}); err != nil {
 				b.Fatal(err)
 			}
 			buf := make([]byte, 1<<20)

@@ -20,6 +20,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // Security names a libp2p channel security protocol for TCP connections.
@@ -120,6 +121,7 @@ func NewHost(ctx context.Context, cfg Config) (host.Host, error) {
 		libp2p.EnableHolePunching(),
 		libp2p.UserAgent("ferry"),
 		libp2p.DisableMetrics(),
+		libp2p.AddrsFactory(Advertised),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("new host: libp2p: %w", err)
@@ -129,6 +131,43 @@ func NewHost(ctx context.Context, cfg Config) (host.Host, error) {
 	}
 	log.Debug("p2p host started", "peer", h.ID().String(), "addrs", h.Network().ListenAddresses())
 	return h, nil
+}
+
+// Advertised is the host's address factory: of its own addresses, what it
+// tells any peer it connects to (libp2p identify, its pushes and the signed
+// peer record) — the public ones only. Loopback, private (LAN), CGNAT,
+// link-local and unspecified addresses are never advertised, to a paired
+// device or not: a peer that reached this device through a relay does not
+// learn where it sits on its network. Ferry finds devices by mDNS (which
+// announces the LAN addresses on the LAN, to the LAN), by an address the user
+// gives, or through the relay, never by identify. Public addresses are kept
+// because hole punching (DCUtR) needs them, and sends them to the peer anyway.
+// The host's own view of its addresses is DialAddrs.
+func Advertised(addrs []ma.Multiaddr) []ma.Multiaddr {
+	out := make([]ma.Multiaddr, 0, len(addrs))
+	for _, a := range addrs {
+		if manet.IsPublicAddr(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// DialAddrs are the addresses at which h can be dialled directly: every
+// listen address, on every interface (loopback and LAN included), which is
+// more than h.Addrs(), the advertised ones. Status shows these, for a
+// receiver's --peer.
+func DialAddrs(h host.Host) []ma.Multiaddr {
+	if all, ok := h.(interface{ AllAddrs() []ma.Multiaddr }); ok {
+		return all.AllAddrs()
+	}
+	var out []ma.Multiaddr
+	for _, a := range h.Network().ListenAddresses() {
+		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err != nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // quicAfterTCP is the head start TCP gets over QUIC when a peer offers both.

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 const echoProto = protocol.ID("/ferry/test/echo/1")
@@ -100,7 +101,7 @@ func TestConnectAndStream(t *testing.T) {
 			b.SetStreamHandler(echoProto, echo)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+			if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: DialAddrs(b)}); err != nil {
 				t.Fatalf("connect: %v", err)
 			}
 			data := make([]byte, 1<<20)
@@ -291,4 +292,42 @@ func FuzzParseIdentity(f *testing.F) {
 			t.Fatalf("round trip: got a different key")
 		}
 	})
+}
+
+func TestAdvertised(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		want bool
+	}{
+		{"/ip4/1.2.3.4/tcp/4001", true},
+		{"/ip4/8.8.8.8/udp/4001/quic-v1", true},
+		{"/ip6/2001:4860:4860::8888/tcp/4001", true},
+		{"/ip4/127.0.0.1/tcp/4001", false},
+		{"/ip6/::1/tcp/4001", false},
+		{"/ip4/192.168.1.20/tcp/4001", false},
+		{"/ip4/10.0.0.5/udp/4001/quic-v1", false},
+		{"/ip4/172.16.3.4/tcp/4001", false},
+		{"/ip4/100.64.0.9/tcp/4001", false}, // CGNAT
+		{"/ip4/169.254.1.1/tcp/4001", false},
+		{"/ip6/fe80::1/tcp/4001", false},
+		{"/ip6/fd00::1/tcp/4001", false},
+		{"/ip4/0.0.0.0/tcp/4001", false},
+	} {
+		got := Advertised([]ma.Multiaddr{ma.StringCast(tt.addr)})
+		if (len(got) == 1) != tt.want {
+			t.Errorf("Advertised(%s) = %v, want advertised=%v", tt.addr, got, tt.want)
+		}
+	}
+}
+
+// A host advertises none of its loopback addresses; DialAddrs still lists
+// them for the user.
+func TestHostAdvertisesNoPrivateAddrs(t *testing.T) {
+	h := newTestHost(t, "", "/ip4/127.0.0.1/tcp/0")
+	if got := h.Addrs(); len(got) != 0 {
+		t.Errorf("h.Addrs() = %v, want none advertised", got)
+	}
+	if got := DialAddrs(h); len(got) == 0 {
+		t.Errorf("DialAddrs = %v, want the loopback listener", got)
+	}
 }

@@ -72,7 +72,7 @@ func TestRendezvousClientAnswers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	fake, cli := testHost(t), testHost(t)
-	if err := cli.Connect(ctx, peer.AddrInfo{ID: fake.ID(), Addrs: fake.Addrs()}); err != nil {
+	if err := cli.Connect(ctx, peer.AddrInfo{ID: fake.ID(), Addrs: DialAddrs(fake)}); err != nil {
 		t.Fatal(err)
 	}
 	answer := make(chan []byte, 1)
