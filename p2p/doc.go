@@ -23,6 +23,13 @@
 // both TCP and QUIC, TCP is dialled first and QUIC 250 ms later, the reverse
 // of libp2p's default ranking.
 //
+// What the host tells other peers about its own addresses (libp2p identify,
+// its pushes and the signed peer record) is its public addresses only
+// (Advertised): none of its loopback, LAN, CGNAT or link-local addresses
+// reaches any peer that way, paired or not. Devices find each other by mDNS,
+// by an address the user gives or through a relay; DialAddrs is what the
+// host can be dialled at.
+//
 // # Discovery wire format (mDNS / DNS-SD, RFC 6762 and 6763)
 //
 // A sender advertises one instance of service type _ferry._tcp in domain
