@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
+	"github.com/ferryhq/ferry/internal/strictjson"
 )
 
 // SendRecordFile, in the home, names the device that the last send from this
@@ -51,14 +51,9 @@ func (r sendRecord) marshal() ([]byte, error) {
 // parseSendRecord reads a record strictly: known version, known fields, a
 // valid peer ID.
 func parseSendRecord(b []byte) (*sendRecord, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var r sendRecord
-	if err := dec.Decode(&r); err != nil {
+	if err := strictjson.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("parse send record: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("parse send record: trailing data")
 	}
 	if r.Version != sendRecordVersion {
 		return nil, fmt.Errorf("parse send record: version %d, want %d", r.Version, sendRecordVersion)

@@ -1,7 +1,6 @@
 package pairing
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
+	"github.com/ferryhq/ferry/internal/strictjson"
 )
 
 // StoreFile is the trust store's file name inside the Ferry home directory.
@@ -188,14 +188,9 @@ func (s *Store) save(devs []Device) error {
 // decodeStore parses devices.json strictly: known version, known fields, every
 // device well formed, no duplicate peer IDs.
 func decodeStore(b []byte) ([]Device, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var f storeFileFormat
-	if err := dec.Decode(&f); err != nil {
+	if err := strictjson.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("parse: trailing data")
 	}
 	if f.Version != storeVersion {
 		return nil, fmt.Errorf("parse: version %d, want %d", f.Version, storeVersion)

@@ -19,6 +19,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/atomicfile"
 )
 
 // StagingDir is the directory under a home where receivers stage data.
@@ -194,7 +195,7 @@ func (r *Receiver) fresh(enc []byte) error {
 	}
 	r.journal = j
 	// The manifest goes last: its presence marks a usable staging directory.
-	return writeFileSync(filepath.Join(r.dir, stagedManifest), enc)
+	return atomicfile.Write(filepath.Join(r.dir, stagedManifest), enc, 0o600)
 }
 
 // resume opens an existing staging directory and re-verifies what its
@@ -482,24 +483,3 @@ func (r *Receiver) closeFiles() error {
 }
 
 func removeIfEmpty(dir string) { os.Remove(dir) } // fails harmlessly when not empty
-
-// writeFileSync writes a file atomically and durably: temp file, fsync, rename.
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
