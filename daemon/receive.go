@@ -36,8 +36,8 @@ var ErrNotReceiver = errors.New("the sender is not sending to this device: give 
 var ErrSenderForgot = errors.New("the sender does not count this device as paired (it was never paired there, or was removed): give the code the sender shows to pair again")
 
 // Receive implements API: find the sender, pair with the code unless the two
-// devices are paired already, show the offer, pull what is missing, commit,
-// verify, and tell the sender. A dropped connection is retried (for
+// devices are paired already and the send is for this one, show the offer,
+// pull what is missing, commit, verify, and tell the sender. A dropped connection is retried (for
 // Config.RetryFor) and continues where it stopped.
 func (d *Daemon) Receive(ctx context.Context, req ReceiveRequest, emit func(Event)) (_ *Report, err error) {
 	s, ctx, err := d.startSession(ctx, "receive")
@@ -91,7 +91,9 @@ func (d *Daemon) Receive(ctx context.Context, req ReceiveRequest, emit func(Even
 			return rep, nil
 		}
 		if refused := notServed(err); refused != nil {
-			if paired || code.IsZero() {
+			// Refused at the first ask: the code may still make it ours.
+			// Refused later, the sender forgot this device mid-way.
+			if paired || code.IsZero() || attempt > 0 {
 				return nil, refused
 			}
 			if err := pair(); err != nil {

@@ -62,7 +62,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 
 	b.Run("direct", func(b *testing.B) {
 		rx := newHost(b)
-		if err := rx.Connect(ctx, peer.AddrInfo{ID: sender.ID(), Addrs: sender.Addrs()}); err != nil {
+		if err := rx.Connect(ctx, peer.AddrInfo{ID: sender.ID(), Addrs: p2p.DialAddrs(sender)}); err != nil {
 			b.Fatal(err)
 		}
 		b.SetBytes(n)

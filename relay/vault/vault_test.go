@@ -519,7 +519,7 @@ func BenchmarkGetChunkLibp2p(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := dev.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: srv.Addrs()}); err != nil {
+	if err := dev.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: p2p.DialAddrs(srv)}); err != nil {
 		b.Fatal(err)
 	}
 	id, name := [IDSize]byte{1}, [NameSize]byte{2}
@@ -918,7 +918,7 @@ func TestAccountLimitsLibp2p(t *testing.T) {
 		}
 	}
 	for _, d := range []host.Host{devA, devB} {
-		if err := d.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: srv.Addrs()}); err != nil {
+		if err := d.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: p2p.DialAddrs(srv)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1181,7 +1181,7 @@ func BenchmarkSmallAnswerLibp2p(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := dev.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: srv.Addrs()}); err != nil {
+	if err := dev.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: p2p.DialAddrs(srv)}); err != nil {
 		b.Fatal(err)
 	}
 	s, err := dev.NewStream(ctx, srv.ID(), ProtocolID)
@@ -1210,7 +1210,7 @@ func TestLargeThenSmallOnOneStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := dev.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: srv.Addrs()}); err != nil {
+	if err := dev.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: p2p.DialAddrs(srv)}); err != nil {
 		t.Fatal(err)
 	}
 	s, err := dev.NewStream(ctx, srv.ID(), ProtocolID)
