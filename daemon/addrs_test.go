@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/pairing"
 	"github.com/ferryhq/ferry/relay"
 )
 
@@ -31,7 +33,8 @@ func isCircuit(a ma.Multiaddr) bool {
 }
 
 // TestUnpairedRelayPeerLearnsNoAddresses: a peer that is not paired and
-// reaches a waiting sender through the relay learns none of the sender's
+// reaches a waiting sender through the relay (it claimed the nameplate, which
+// anyone with a slot may) learns none of the sender's
 // own listen addresses from identify: its peerstore holds none after
 // identify, and the identify message itself listed none.
 func TestUnpairedRelayPeerLearnsNoAddresses(t *testing.T) {
@@ -40,7 +43,10 @@ func TestUnpairedRelayPeerLearnsNoAddresses(t *testing.T) {
 	relayAddr := startRelay(t)
 	a := newDevice(t, "old phone", 100, 0, nil)
 	send := startSend(t, a, SendRequest{Relay: relayAddr})
-	send.code()
+	code, err := pairing.ParseCode(send.code())
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	m, err := p2p.NewHost(ctx, p2p.Config{Home: filepath.Join(t.TempDir(), "m"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
@@ -52,11 +58,16 @@ func TestUnpairedRelayPeerLearnsNoAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	ri, err := p2p.ConnectRelay(ctx, m, relayAddr)
+	// It knows (or guessed) the nameplate, as a claimer the relay lets in.
+	ri, _, err := p2p.ReserveRelay(ctx, m, relayAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p2p.DialViaRelay(ctx, m, ri, a.host.ID()); err != nil {
+	sender, err := p2p.Claim(ctx, m, ri.ID, strconv.Itoa(int(code.Nameplate)))
+	if err != nil || sender.ID != a.host.ID() {
+		t.Fatalf("claim the sender's nameplate: %+v, %v", sender, err)
+	}
+	if err := p2p.DialViaRelay(ctx, m, sender.Relay, sender.ID); err != nil {
 		t.Fatalf("dial the sender through the relay: %v", err)
 	}
 	var done event.EvtPeerIdentificationCompleted

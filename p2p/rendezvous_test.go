@@ -135,7 +135,7 @@ func TestRegisterAllowList(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	fake, cli := testHost(t), testHost(t)
-	if err := cli.Connect(ctx, peer.AddrInfo{ID: fake.ID(), Addrs: fake.Addrs()}); err != nil {
+	if err := cli.Connect(ctx, peer.AddrInfo{ID: fake.ID(), Addrs: DialAddrs(fake)}); err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan rendezvous.Request, 1)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/relay/vault"
 	"github.com/libp2p/go-libp2p/core/network"
 )
@@ -45,7 +46,7 @@ func startFakeRelay(t *testing.T, params func() []byte) (*fakeRelay, string) {
 			wire.Write(st, 0x84, params())
 		}
 	})
-	return f, h.Addrs()[0].String() + "/p2p/" + h.ID().String()
+	return f, p2p.DialAddrs(h)[0].String() + "/p2p/" + h.ID().String()
 }
 
 func (f *fakeRelay) requests() []wire.Type {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -53,7 +54,7 @@ func TestTinyFramesHoldNothing(t *testing.T) {
 	attackers := make([]host.Host, identities)
 	for i := range attackers {
 		attackers[i] = loopbackHost(t)
-		if err := attackers[i].Connect(context.Background(), peer.AddrInfo{ID: srv.ID(), Addrs: srv.Addrs()}); err != nil {
+		if err := attackers[i].Connect(context.Background(), peer.AddrInfo{ID: srv.ID(), Addrs: p2p.DialAddrs(srv)}); err != nil {
 			t.Fatal(err)
 		}
 	}
