@@ -124,6 +124,30 @@ var ErrEmptyQuery = errors.New("chatstore: the search has no letters or digits t
 // query with none is ErrEmptyQuery.
 func compileQuery(q string) (string, error) {
 	var parts []string
+	for _, t := range queryTerms(q) {
+		p := `"` + strings.ReplaceAll(t.text, `"`, `""`) + `"`
+		if t.prefix {
+			p += "*"
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 {
+		return "", ErrEmptyQuery
+	}
+	return strings.Join(parts, " "), nil
+}
+
+// queryTerm is one part of a query: a word or a quoted phrase, in the form
+// the index holds (searchText), and whether it ended in *.
+type queryTerm struct {
+	text   string
+	prefix bool
+}
+
+// queryTerms splits a query into its parts, as compileQuery describes;
+// Highlight reads queries with it too.
+func queryTerms(q string) []queryTerm {
+	var out []queryTerm
 	for len(q) > 0 {
 		q = strings.TrimLeftFunc(q, unicode.IsSpace)
 		if q == "" {
@@ -153,16 +177,9 @@ func compileQuery(q string) (string, error) {
 		if !strings.ContainsFunc(text, isTokenChar) {
 			continue
 		}
-		p := `"` + strings.ReplaceAll(text, `"`, `""`) + `"`
-		if prefix {
-			p += "*"
-		}
-		parts = append(parts, p)
+		out = append(out, queryTerm{text: text, prefix: prefix})
 	}
-	if len(parts) == 0 {
-		return "", ErrEmptyQuery
-	}
-	return strings.Join(parts, " "), nil
+	return out
 }
 
 // isTokenChar reports whether the tokenizer keeps r in a word.
