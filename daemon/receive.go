@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -428,13 +429,18 @@ func retryable(ctx context.Context, err error) bool {
 	return true
 }
 
-// parseAddrs turns full multiaddrs (with /p2p/ID) into AddrInfos.
+// parseAddrs turns full multiaddrs (with /p2p/ID) into AddrInfos, one per
+// peer, each with all of that peer's addresses (a ferry: link lists several).
 func parseAddrs(addrs []string) ([]peer.AddrInfo, error) {
 	var infos []peer.AddrInfo
 	for _, a := range addrs {
 		info, err := peer.AddrInfoFromString(a)
 		if err != nil {
 			return nil, fmt.Errorf("address %q: want a full multiaddr ending in /p2p/PEER-ID: %w", a, err)
+		}
+		if i := slices.IndexFunc(infos, func(x peer.AddrInfo) bool { return x.ID == info.ID }); i >= 0 {
+			infos[i].Addrs = append(infos[i].Addrs, info.Addrs...)
+			continue
 		}
 		infos = append(infos, *info)
 	}
