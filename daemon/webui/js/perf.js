@@ -1,0 +1,15 @@
+// Timings of the history's pages, for the browser test's benchmark mode:
+// how long from asking for a page to its messages laid out on screen.
+// Kept in globalThis.ferryPerf, the last 2000 of them.
+
+const marks = [];
+globalThis.ferryPerf = marks;
+
+export function record(what, ms, messages) {
+  marks.push({ what, ms, messages });
+  if (marks.length > 2000) marks.splice(0, marks.length - 2000);
+}
+
+// afterLayout resolves once what was just put in the page is laid out and
+// about to be painted.
+export const afterLayout = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
