@@ -94,6 +94,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		a.importCmd(),
 		a.demoCmd(),
 		a.daemonCmd(),
+		a.uiCmd(),
 		a.sendCmd(),
 		a.receiveCmd(),
 		a.devicesCmd(),

@@ -58,7 +58,11 @@ func (a *app) withDaemon(ctx context.Context, fn func(daemon.API) error) error {
 }
 
 func (a *app) daemonCmd() *cobra.Command {
-	var listen []string
+	var (
+		listen   []string
+		ui       bool
+		uiListen string
+	)
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the Ferry service for this home (send, receive and the control socket)",
@@ -83,7 +87,11 @@ func (a *app) daemonCmd() *cobra.Command {
 				}
 				fmt.Fprintf(a.stdout, "control: %s\n", socketPath(a.home))
 			}
-			err = daemon.ServeControl(ctx, socketPath(a.home), d, a.log)
+			if ui {
+				err = a.serveWeb(ctx, d, d, uiListen, false)
+			} else {
+				err = daemon.ServeControl(ctx, socketPath(a.home), d, a.log)
+			}
 			if ctx.Err() != nil {
 				return nil // SIGINT/SIGTERM: a clean stop
 			}
@@ -91,6 +99,8 @@ func (a *app) daemonCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&listen, "listen", nil, "libp2p multiaddr to listen on (repeatable; default TCP and QUIC on all interfaces)")
+	cmd.Flags().BoolVar(&ui, "ui", false, "also serve the web app (see ferry ui) and print its address")
+	cmd.Flags().StringVar(&uiListen, "ui-listen", "127.0.0.1:0", "with --ui: where to serve the web app, on this machine")
 	return cmd
 }
 
@@ -132,17 +142,21 @@ command again lets that receiver continue without a code (for a day).`,
 func (a *app) receiveCmd() *cobra.Command {
 	var req daemon.ReceiveRequest
 	cmd := &cobra.Command{
-		Use:   "receive [CODE]",
+		Use:   "receive [CODE | ferry:LINK]",
 		Short: "Receive the history offered by ferry send on the other device",
 		Long: `Receive the history offered by ferry send on the other device.
 
-Give the code it shows. Devices that paired before need no code: ferry receive
-alone continues an interrupted migration or fetches what is new.`,
+Give the code it shows, or the ferry: link its QR code holds (the code and the
+sender's addresses, for a network where devices cannot find each other).
+Devices that paired before need no code: ferry receive alone continues an
+interrupted migration or fetches what is new.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if len(args) == 1 {
-				req.Code = args[0]
+				if err := daemon.ApplyTarget(&req, args[0]); err != nil {
+					return usageError{err}
+				}
 			}
 			if !req.Yes && !a.canAsk() {
 				return usageError{errors.New("cannot ask whether to accept the offer (no terminal): add --yes")}
