@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -304,4 +305,91 @@ func pngBomb(t testing.TB, w, h int) []byte {
 	crc := crc32.ChecksumIEEE(data[12:29])
 	binary.BigEndian.PutUint32(data[29:33], crc)
 	return data
+}
+
+// uiEvents reads a device's event stream as the page does.
+type uiEvents struct {
+	jobs chan webJob
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func (u *uiDevice) events(t testing.TB) *uiEvents {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.base+"/api/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+u.token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
+		cancel()
+		t.Fatalf("GET /api/events: %s %s", res.Status, res.Header.Get("Content-Type"))
+	}
+	e := &uiEvents{jobs: make(chan webJob, 4096), stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		kind := ""
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				kind = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: ") && kind == "job":
+				var j webJob
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &j); err == nil {
+					select {
+					case e.jobs <- j:
+					default:
+					}
+				}
+			case line == "":
+				kind = ""
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-e.done
+	})
+	return e
+}
+
+// until waits for a state of job id that ok accepts.
+func (e *uiEvents) until(t testing.TB, id string, what string, ok func(webJob) bool) webJob {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	var last webJob
+	for {
+		select {
+		case j := <-e.jobs:
+			if j.ID != id {
+				continue
+			}
+			last = j
+			if ok(j) {
+				return j
+			}
+			if j.Ended && !ok(j) {
+				t.Fatalf("job %s (%s) ended before %s: %s %s; log %+v", id, j.Kind, what, j.State, j.Error, j.Log)
+			}
+		case <-timeout:
+			t.Fatalf("job %s: no %s within a minute; last %+v", id, what, last)
+		}
+	}
+}
+
+func mustJSON(t testing.TB, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%v in %s", err, b)
+	}
 }
