@@ -11,5 +11,11 @@ export function record(what, ms, messages) {
 }
 
 // afterLayout resolves once what was just put in the page is laid out and
-// about to be painted.
-export const afterLayout = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+// about to be painted (or after 200 ms in a tab the browser does not paint,
+// which runs no animation frames).
+export function afterLayout() {
+  return new Promise((resolve) => {
+    requestAnimationFrame(() => resolve());
+    setTimeout(resolve, 200);
+  });
+}
