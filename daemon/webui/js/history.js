@@ -136,11 +136,12 @@ class Thread {
   async openNewest() {
     const t0 = performance.now();
     const page = await api(this.url({}), { signal: this.abort.signal });
+    const t1 = performance.now();
     this.list.append(this.render(page.messages));
     this.more = { before: page.more_before, after: page.more_after };
     this.scroller.scrollTop = this.scroller.scrollHeight;
     await afterLayout();
-    record('first', performance.now() - t0, page.messages.length);
+    record('first', performance.now() - t0, page.messages.length, t1 - t0);
     if (!page.messages.length) this.list.append(h('li', { class: 'empty' }, 'No messages.'));
     this.watch();
   }
@@ -148,6 +149,7 @@ class Thread {
   async openAround(id) {
     const t0 = performance.now();
     const page = await api(this.url({ around: id }), { signal: this.abort.signal });
+    const t1 = performance.now();
     this.list.append(this.render(page.messages));
     this.more = { before: page.more_before, after: page.more_after };
     const target = this.list.querySelector(`[data-id="${CSS.escape(id)}"]`);
@@ -157,7 +159,7 @@ class Thread {
       target.focus({ preventScroll: true });
     }
     await afterLayout();
-    record('around', performance.now() - t0, page.messages.length);
+    record('around', performance.now() - t0, page.messages.length, t1 - t0);
     this.watch();
   }
 
@@ -182,6 +184,7 @@ class Thread {
     try {
       const t0 = performance.now();
       const page = await api(this.url({ before: first.dataset.cursor }), { signal: this.abort.signal });
+      const t1 = performance.now();
       const height = this.scroller.scrollHeight;
       const top = this.scroller.scrollTop;
       this.list.prepend(this.render(page.messages));
@@ -190,7 +193,7 @@ class Thread {
       this.more.before = page.more_before;
       this.trim('after');
       await afterLayout();
-      record('older', performance.now() - t0, page.messages.length);
+      record('older', performance.now() - t0, page.messages.length, t1 - t0);
     } catch (e) {
       if (e.name !== 'AbortError') this.top.textContent = e.message;
       return;
@@ -211,11 +214,12 @@ class Thread {
     try {
       const t0 = performance.now();
       const page = await api(this.url({ after: last.dataset.cursor }), { signal: this.abort.signal });
+      const t1 = performance.now();
       this.list.append(this.render(page.messages));
       this.more.after = page.more_after;
       this.trim('before');
       await afterLayout();
-      record('newer', performance.now() - t0, page.messages.length);
+      record('newer', performance.now() - t0, page.messages.length, t1 - t0);
     } catch (e) {
       if (e.name !== 'AbortError') this.bottom.textContent = e.message;
       return;

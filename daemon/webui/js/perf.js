@@ -4,9 +4,12 @@
 
 const marks = [];
 globalThis.ferryPerf = marks;
+let count = 0;
 
-export function record(what, ms, messages) {
-  marks.push({ what, ms, messages });
+// record keeps one timing: ms in all, of which fetch to have the page's
+// answer; n numbers them, from 1.
+export function record(what, ms, messages, fetch) {
+  marks.push({ what, ms, messages, fetch, n: ++count });
   if (marks.length > 2000) marks.splice(0, marks.length - 2000);
 }
 
