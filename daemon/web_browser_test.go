@@ -89,17 +89,17 @@ func startBrowser(t testing.TB) context.Context {
 // page is one browser tab, in a browser context of its own (its own
 // cookies: another device).
 type page struct {
-	t    testing.TB
-	ctx  context.Context
-	name string
-	errs []string // exceptions thrown in the page
+	t     testing.TB
+	ctx   context.Context
+	name  string
+	shots string // where screenshots go
 }
 
 func newPage(t testing.TB, browser context.Context, name string) *page {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	p := &page{t: t, ctx: ctx, name: name}
+	p := &page{t: t, ctx: ctx, name: name, shots: screenshotDir(t)}
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("%s: new tab: %v", name, err)
 	}
@@ -196,13 +196,8 @@ func screenshotDir(t testing.TB) string {
 	return t.TempDir()
 }
 
-var shotDir string
-
 func (p *page) shot(name string) {
 	p.t.Helper()
-	if shotDir == "" {
-		shotDir = screenshotDir(p.t)
-	}
 	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
 	defer cancel()
 	b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
@@ -210,7 +205,7 @@ func (p *page) shot(name string) {
 		p.t.Logf("%s: screenshot %s: %v", p.name, name, err)
 		return
 	}
-	path := filepath.Join(shotDir, name+".png")
+	path := filepath.Join(p.shots, name+".png")
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		p.t.Fatal(err)
 	}

@@ -64,7 +64,8 @@ type webJob struct {
 	Link     string       `json:"link,omitempty"` // send: the ferry: URI its QR code holds
 	Path     string       `json:"path,omitempty"` // "direct LAN", "relayed", ...
 	Offer    *Offer       `json:"offer,omitempty"`
-	Confirm  bool         `json:"confirm,omitempty"` // receive: waiting for accept or decline
+	Receiver *Device      `json:"receiver,omitempty"` // send: the device it serves, once chosen
+	Confirm  bool         `json:"confirm,omitempty"`  // receive: waiting for accept or decline
 	Progress *webProgress `json:"progress,omitempty"`
 	Log      []webLogLine `json:"log"`
 	Report   *Report      `json:"report,omitempty"`
@@ -213,6 +214,8 @@ func (h *jobHub) apply(e *jobEntry, ev Event) {
 			}
 		case EventConnected:
 			j.Path = ev.Path
+		case EventReceiver:
+			j.Receiver = ev.Device
 		case EventOffer:
 			j.Offer = ev.Offer
 			if e.ask {

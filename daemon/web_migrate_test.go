@@ -74,6 +74,9 @@ func TestWebSendReceive(t *testing.T) {
 	if recv.Path == "" {
 		t.Errorf("the receiver does not say which path the bytes took")
 	}
+	if send.Receiver == nil || send.Receiver.Name != "new phone" || send.Report.Receiver != "new phone" {
+		t.Errorf("the send does not name its receiver: %+v, report %+v", send.Receiver, send.Report)
+	}
 	// The receiving app opens the history that arrived in place of none.
 	var convs []webConversation
 	neu.getJSON(t, "/api/conversations", &convs)

@@ -84,6 +84,7 @@ function draw(card, j) {
   card.dataset.state = j.state;
   const parts = [h('h3', { class: 'job-state' }, headline[j.kind][j.state] || j.state)];
   if (j.kind === 'send' && j.code && (j.state === 'waiting' || j.state === 'starting')) parts.push(codeBlock(j));
+  if (j.receiver) parts.push(h('p', { class: 'receiver' }, `Sending to ${j.receiver.name || 'the paired device'}.`));
   if (j.offer) parts.push(offer(j));
   if (j.progress) parts.push(progress(j));
   if (j.ended) parts.push(result(j));
@@ -175,7 +176,8 @@ function result(j) {
   if (!r) return h('p', { class: 'result' }, 'Done.');
   const summary = `${number(r.messages)} messages, ${number(r.attachments)} attachments; ${bytes(r.bytes)} moved.`;
   const check = j.verified
-    ? h('p', { class: 'verified', id: j.kind + '-verified' }, '✓ Verified: both devices hold the same history (digest ', h('code', null, r.target_digest.slice(0, 16)), '…).')
+    ? h('p', { class: 'verified', id: j.kind + '-verified' }, '✓ Verified: both devices hold the same history (digest ', h('code', null, r.target_digest.slice(0, 16)), '…)',
+      j.kind === 'send' && r.receiver ? ` — checked on ${r.receiver}.` : '.')
     : h('p', { class: 'result failed', id: j.kind + '-verified' }, `The digests differ: ${r.source_digest} here, ${r.target_digest} there.`);
   return h('div', { class: 'result' }, h('p', null, summary), check);
 }
