@@ -1,33 +1,19 @@
 package daemon
 
 import (
-	"crypto/rand"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/ferryhq/ferry/pairing"
 )
 
-func testPeerID(t testing.TB) string {
-	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id.String()
-}
+// examplePeerID is a valid peer ID, for the fuzz target's seeds.
+const examplePeerID = "12D3KooWM868rL2nXaqamUsUN2v6PRpgEEUXgt2P82rzXeAFsmen"
 
 func TestURIRoundTrip(t *testing.T) {
-	id, relayID := testPeerID(t), testPeerID(t)
+	id, relayID := newPeerID(t).String(), newPeerID(t).String()
 	code, err := pairing.ParseCode("7-zebra-acorn")
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +43,7 @@ func TestURIRoundTrip(t *testing.T) {
 }
 
 func TestParseURI(t *testing.T) {
-	id, other := testPeerID(t), testPeerID(t)
+	id, other := newPeerID(t).String(), newPeerID(t).String()
 	a := "/ip4/127.0.0.1/tcp/4001/p2p/" + id
 	for _, c := range []struct {
 		in    string
@@ -107,7 +93,7 @@ func TestParseURI(t *testing.T) {
 }
 
 func TestApplyTarget(t *testing.T) {
-	id := testPeerID(t)
+	id := newPeerID(t).String()
 	a := "/ip4/127.0.0.1/tcp/4001/p2p/" + id
 	var req ReceiveRequest
 	if err := ApplyTarget(&req, " 7-zebra-acorn "); err != nil || req.Code != "7-zebra-acorn" || req.Addrs != nil {
@@ -128,7 +114,7 @@ func TestApplyTarget(t *testing.T) {
 // FuzzParseURI: whatever parses prints back to a URI that parses to the
 // same thing, never longer than the limit allows.
 func FuzzParseURI(f *testing.F) {
-	id := testPeerID(f)
+	id := examplePeerID
 	f.Add("ferry:7-zebra-acorn?peer=/ip4/192.168.1.20/tcp/4001/p2p/" + id)
 	f.Add("ferry:7-zebra-acorn?peer=/ip6/::1/udp/1/quic-v1/p2p/" + id + "&relay=/dns/relay.example/tcp/443/p2p/" + id)
 	f.Add("ferry://7-zebra-acorn?peer=/dns4/a%20b/tcp/1/p2p/" + id + "&x=%zz")

@@ -269,6 +269,13 @@ func (h *jobHub) find(id string) *jobEntry {
 	return nil
 }
 
+// view is e's job as it stands.
+func (h *jobHub) view(e *jobEntry) webJob {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return e.job
+}
+
 // snapshot is every job, oldest first.
 func (h *jobHub) snapshot() []webJob {
 	h.mu.Lock()
@@ -485,12 +492,8 @@ func isLoopbackAddr(a string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-type webConfirm struct {
-	Accept *bool `json:"accept"`
-}
-
 func (w *WebServer) confirmJob(rw http.ResponseWriter, r *http.Request) {
-	var req webConfirm
+	var req confirmRequest
 	if !readBody(rw, r, &req, false) {
 		return
 	}
@@ -503,9 +506,8 @@ func (w *WebServer) confirmJob(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusNotFound, "no such session")
 		return
 	}
-	w.jobs.mu.Lock()
-	session, asking := e.job.Session, e.job.Confirm
-	w.jobs.mu.Unlock()
+	j := w.jobs.view(e)
+	session, asking := j.Session, j.Confirm
 	if !asking {
 		writeError(rw, http.StatusConflict, "this session is not waiting for an answer")
 		return
@@ -545,9 +547,7 @@ func (w *WebServer) jobQR(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusNotFound, "no such session")
 		return
 	}
-	w.jobs.mu.Lock()
-	link := e.job.Link
-	w.jobs.mu.Unlock()
+	link := w.jobs.view(e).Link
 	if link == "" {
 		writeError(rw, http.StatusNotFound, "this session has no code to show")
 		return

@@ -50,14 +50,14 @@ func TestWebSendReceive(t *testing.T) {
 	if recv.Offer == nil || recv.Offer.Device != "old phone" || recv.Offer.Messages != 1506 || recv.State != jobOffer {
 		t.Errorf("offer: %+v in %+v", recv.Offer, recv)
 	}
-	if res := neu.request(t, http.MethodPost, "/api/jobs/"+recv.ID+"/confirm", webConfirm{}, nil); res.StatusCode != http.StatusBadRequest {
+	if res := neu.request(t, http.MethodPost, "/api/jobs/"+recv.ID+"/confirm", confirmRequest{}, nil); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("confirm without an answer: %s", res.Status)
 	}
 	yes := true
-	if res := neu.request(t, http.MethodPost, "/api/jobs/"+recv.ID+"/confirm", webConfirm{Accept: &yes}, nil); res.StatusCode != http.StatusNoContent {
+	if res := neu.request(t, http.MethodPost, "/api/jobs/"+recv.ID+"/confirm", confirmRequest{Accept: &yes}, nil); res.StatusCode != http.StatusNoContent {
 		t.Fatalf("confirm: %s %s", res.Status, res.body)
 	}
-	if res := neu.request(t, http.MethodPost, "/api/jobs/"+recv.ID+"/confirm", webConfirm{Accept: &yes}, nil); res.StatusCode != http.StatusConflict {
+	if res := neu.request(t, http.MethodPost, "/api/jobs/"+recv.ID+"/confirm", confirmRequest{Accept: &yes}, nil); res.StatusCode != http.StatusConflict {
 		t.Errorf("a second answer: %s", res.Status)
 	}
 	done := func(j webJob) bool { return j.Ended && j.State == jobDone }
@@ -107,7 +107,7 @@ func TestWebCancelAndDecline(t *testing.T) {
 	mustJSON(t, neu.request(t, http.MethodPost, "/api/receive", webReceiveRequest{Code: send.Link}, nil).body, &recv)
 	newEvents.until(t, recv.ID, "the offer", func(j webJob) bool { return j.Confirm })
 	no := false
-	if res := neu.request(t, http.MethodPost, "/api/jobs/"+recv.ID+"/confirm", webConfirm{Accept: &no}, nil); res.StatusCode != http.StatusNoContent {
+	if res := neu.request(t, http.MethodPost, "/api/jobs/"+recv.ID+"/confirm", confirmRequest{Accept: &no}, nil); res.StatusCode != http.StatusNoContent {
 		t.Fatalf("decline: %s %s", res.Status, res.body)
 	}
 	recv = newEvents.until(t, recv.ID, "the end", func(j webJob) bool { return j.Ended })

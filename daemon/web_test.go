@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/net/html"
 
 	"github.com/ferryhq/ferry/chatstore"
@@ -170,10 +169,7 @@ func TestWebChecksOrigin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, err := peer.Decode(testPeerID(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := newPeerID(t)
 	if err := trust.Add(pairing.Device{PeerID: pid, NoiseStatic: make([]byte, 32), Name: "laptop", PairedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

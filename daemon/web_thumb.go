@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+
+	"github.com/ferryhq/ferry/internal/atomicfile"
 )
 
 // Thumbnails: a small JPEG of an image attachment (JPEG, PNG or GIF), made
@@ -225,25 +227,8 @@ func rgbaAt(img image.Image) func(x, y int) (r, g, b, a uint32) {
 // writeThumb keeps a thumbnail in the cache (directory 0700, file 0600),
 // whole or not at all.
 func writeThumb(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".thumb-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(path, b, 0o600)
 }
