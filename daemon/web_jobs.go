@@ -568,6 +568,9 @@ func (w *WebServer) events(rw http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
 	rw.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
 	rc := http.NewResponseController(rw)
 	notify, unsubscribe := w.jobs.subscribe()
 	defer unsubscribe()
