@@ -537,7 +537,7 @@ func TestWebThumbnailBomb(t *testing.T) {
 		w, h int
 		ok   bool
 	}{{100000, 1, false}, {1, 100000, false}, {16384, 16, true}} {
-		_, err := makeThumb(bytes.NewReader(pngBomb(t, c.w, c.h)))
+		_, err := makeThumb(bytes.NewReader(pngBomb(t, c.w, c.h)), thumbMaxBytes)
 		if tooLarge := err != nil && strings.Contains(err.Error(), "too large"); tooLarge == c.ok {
 			t.Errorf("makeThumb of %d × %d: %v", c.w, c.h, err)
 		}

@@ -69,7 +69,7 @@ func (w *WebServer) thumbnail(rw http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
-	b, err := makeThumb(file)
+	b, err := makeThumb(file, thumbMaxBytes)
 	<-w.thumb
 	if err != nil {
 		w.log.Info("web app: no thumbnail", "attachment", f.ID, "err", err)
@@ -91,9 +91,9 @@ func serveThumb(rw http.ResponseWriter, b []byte) {
 }
 
 // makeThumb decodes the image in r (JPEG, PNG or GIF, told by its first
-// bytes), after checking from its header that it is not too large, and
-// returns a JPEG of it at most thumbSize on its longer side.
-func makeThumb(r io.ReadSeeker) ([]byte, error) {
+// bytes), after checking from its header that its pixels take at most
+// maxBytes, and returns a JPEG of it at most thumbSize on its longer side.
+func makeThumb(r io.ReadSeeker, maxBytes int64) ([]byte, error) {
 	br := bufio.NewReader(r)
 	head, _ := br.Peek(8)
 	var (
@@ -115,7 +115,7 @@ func makeThumb(r io.ReadSeeker) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v", errNoThumb, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > thumbMaxSide || cfg.Height > thumbMaxSide ||
-		int64(cfg.Width)*int64(cfg.Height)*bytesPerPixel(cfg.ColorModel) > thumbMaxBytes {
+		int64(cfg.Width)*int64(cfg.Height)*bytesPerPixel(cfg.ColorModel) > maxBytes {
 		return nil, fmt.Errorf("%w: the image is %d × %d pixels, too large to preview", errNoThumb, cfg.Width, cfg.Height)
 	}
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
