@@ -70,4 +70,20 @@ var (
 	// ErrMediaDamaged means a media file is missing, has the wrong size, or
 	// does not hash to its name (Verify).
 	ErrMediaDamaged = errors.New("chatstore: media file missing or damaged")
+	// ErrForeignSchema means a database's schema is not exactly the one
+	// Ferry's migrations make for its version: a trigger, view, index,
+	// virtual table or changed table that someone else put there. Its text is
+	// a sentence; the error carrying it names the object.
+	ErrForeignSchema = errors.New("the history database was refused and nothing was changed: " +
+		"its schema is not exactly Ferry's (someone added or changed a trigger, view, index or table)")
+	// ErrNotAHome means a directory holds files and none of a Ferry home's:
+	// Ferry does not write into it (see the package doc, "What a home is").
+	ErrNotAHome = errors.New("chatstore: folder is not a Ferry home")
+	// ErrHomeExposed means other users may read the home and Ferry cannot
+	// make it private, because it belongs to another user or the change
+	// failed.
+	ErrHomeExposed = errors.New("chatstore: home can be read by other users")
+	// ErrReadOnlyHome means a writable open failed because the home cannot
+	// be written (a read-only file system, or no write permission).
+	ErrReadOnlyHome = errors.New("chatstore: home is read-only")
 )

@@ -15,7 +15,8 @@ import (
 )
 
 // openSnapshotRO opens a standalone database file read-only and checks that
-// it is a Ferry history database this code can read.
+// it is a Ferry history database this code can read, with exactly Ferry's
+// schema for its version (see schema.go), before any other query runs on it.
 func openSnapshotRO(ctx context.Context, path string) (*sql.DB, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -34,22 +35,29 @@ func openSnapshotRO(ctx context.Context, path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := checkHeader(ctx, db, false); err != nil {
+	ver, err := checkHeader(ctx, db, false)
+	if err == nil {
+		err = checkSchema(ctx, db, "main", ver)
+	}
+	if err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("chatstore: open snapshot: %w", err)
 	}
 	return db, nil
 }
 
 // validateSnapshot checks a snapshot file before it is merged or adopted:
-// a Ferry database of a schema version we know, that passes quick_check.
+// a Ferry database of a schema version we know, with exactly Ferry's schema,
+// that passes integrity_check. Unlike quick_check, integrity_check also
+// proves every index holds exactly its table's rows: an adopted file's
+// indexes become the store's, and queries trust them.
 func validateSnapshot(ctx context.Context, path string) error {
 	db, err := openSnapshotRO(ctx, path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, "PRAGMA quick_check")
+	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {
 		return dbErr("check snapshot", err)
 	}
@@ -97,10 +105,15 @@ func (s *Store) attached(ctx context.Context, snapshot string, f func(*sql.Conn)
 	if _, err := conn.ExecContext(ctx, "ATTACH DATABASE ? AS snap", u.String()); err != nil {
 		return dbErr("attach snapshot", err)
 	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA snap.cache_size=-%d", cacheKiB)); err != nil {
-		return dbErr("attach snapshot", err)
+	ferr := checkAttached(ctx, conn)
+	if ferr == nil {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA snap.cache_size=-%d", cacheKiB)); err != nil {
+			ferr = dbErr("attach snapshot", err)
+		}
 	}
-	ferr := f(conn)
+	if ferr == nil {
+		ferr = f(conn)
+	}
 	// Use a fresh context: the connection must be detached even when ctx is done.
 	if _, err := conn.ExecContext(context.Background(), "DETACH DATABASE snap"); err != nil {
 		conn.Raw(func(any) error { return driver.ErrBadConn })
@@ -109,6 +122,30 @@ func (s *Store) attached(ctx context.Context, snapshot string, f func(*sql.Conn)
 		}
 	}
 	return ferr
+}
+
+// checkAttached checks the database attached as snap on conn, as the file
+// it is now: Ferry's, of a version we know, with exactly Ferry's schema.
+// (validateSnapshot checked it by path before; this closes the gap between
+// the two opens.)
+func checkAttached(ctx context.Context, conn *sql.Conn) error {
+	var app, ver int64
+	err := conn.QueryRowContext(ctx, "PRAGMA snap.application_id").Scan(&app)
+	if err == nil {
+		err = conn.QueryRowContext(ctx, "PRAGMA snap.user_version").Scan(&ver)
+	}
+	switch {
+	case err != nil:
+		return dbErr("attach snapshot", err)
+	case app != ApplicationID || ver < 1:
+		return fmt.Errorf("chatstore: attach snapshot: application_id %#x, version %d: %w", app, ver, ErrNotAStore)
+	case ver > int64(schemaVersion()):
+		return fmt.Errorf("chatstore: attach snapshot: schema version %d: %w", ver, ErrTooNew)
+	}
+	if err := checkSchema(ctx, conn, "snap", int(ver)); err != nil {
+		return fmt.Errorf("chatstore: attach snapshot: %w", err)
+	}
+	return nil
 }
 
 // The upsert clause of each table with mutable columns: the merge rules.

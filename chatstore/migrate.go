@@ -54,12 +54,18 @@ func schemaVersion() int { return len(migrations()) }
 
 // migrate applies the migrations above version from, in one transaction.
 func migrate(ctx context.Context, db querier, from int) error {
+	return applyMigrations(ctx, db, migrations(), from)
+}
+
+// applyMigrations applies ms[from:] in one transaction and stamps the
+// database as Ferry's.
+func applyMigrations(ctx context.Context, db querier, ms []migration, from int) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return dbErr("begin migration", err)
 	}
 	defer tx.Rollback()
-	for _, m := range migrations()[from:] {
+	for _, m := range ms[from:] {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return dbErr(fmt.Sprintf("migrate to version %d", m.version), err)
 		}

@@ -145,7 +145,7 @@ func (s *Store) writeSeedMedia(ctx context.Context, key [32]byte, i int, size in
 	h.Sum(mk[:0])
 	src := rand.NewChaCha8(mk)
 	tmp := filepath.Join(s.home, MediaDir, fmt.Sprintf(".seed-%d.tmp", i))
-	f, err := os.Create(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return Hash{}, fmt.Errorf("chatstore: seed media: %w", err)
 	}

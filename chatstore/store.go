@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -53,6 +54,11 @@ type Store struct {
 // Open opens the store in home. See Options for creating a missing home and
 // for read-only access. A writable open holds an exclusive lock on the home
 // until Close; a second writer gets ErrLocked.
+//
+// Open writes nothing into a folder that is not a Ferry home (ErrNotAHome,
+// see PrepareHome), and makes a home that other users could read private
+// first (or refuses it, ErrHomeExposed). A writable open of a home that
+// cannot be written fails with ErrReadOnlyHome.
 func Open(ctx context.Context, home string, opts Options) (*Store, error) {
 	abs, err := filepath.Abs(home)
 	if err != nil {
@@ -66,7 +72,7 @@ func Open(ctx context.Context, home string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("chatstore: create home %s: parent missing: %w", home, ErrNoHome)
 		}
 		if err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("chatstore: create home: %w", err)
+			return nil, fmt.Errorf("chatstore: create home: %w", writeErr(abs, err))
 		}
 	case errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("chatstore: open %s: %w", home, ErrNoHome)
@@ -75,31 +81,48 @@ func Open(ctx context.Context, home string, opts Options) (*Store, error) {
 	case !fi.IsDir():
 		return nil, fmt.Errorf("chatstore: open %s: not a directory: %w", home, ErrNoHome)
 	}
+	if err := PrepareHome(abs); err != nil {
+		return nil, err
+	}
 	s := &Store{home: abs, readOnly: opts.ReadOnly}
 	if opts.ReadOnly {
 		if _, err := os.Stat(s.DBPath()); err != nil {
 			return nil, fmt.Errorf("chatstore: open %s: no %s: %w", home, DBName, ErrNotAStore)
 		}
 	} else {
+		if err := createDBFile(s.DBPath()); err != nil {
+			return nil, fmt.Errorf("chatstore: create %s: %w", DBName, writeErr(abs, err))
+		}
 		f, err := os.OpenFile(filepath.Join(abs, lockName), os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("chatstore: open lock: %w", err)
+			return nil, fmt.Errorf("chatstore: open lock: %w", writeErr(abs, err))
 		}
 		if err := lockFile(f); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("chatstore: lock %s: %w", home, err)
 		}
 		s.lock = f
-		if err := os.MkdirAll(filepath.Join(abs, MediaDir), 0o700); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("chatstore: create media dir: %w", err)
-		}
 	}
 	if err := s.openDB(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Join(abs, MediaDir), 0o700); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("chatstore: create media dir: %w", writeErr(abs, err))
+		}
+	}
 	return s, nil
+}
+
+// writeErr marks an error of writing into home that says it cannot be
+// written (read-only file system, no permission) with ErrReadOnlyHome.
+func writeErr(home string, err error) error {
+	if errors.Is(err, syscall.EROFS) || errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%s: %w: %w", home, ErrReadOnlyHome, err)
+	}
+	return err
 }
 
 // openDB opens s.db, creating, validating and migrating the schema as needed.
@@ -114,9 +137,13 @@ func (s *Store) openDB(ctx context.Context) error {
 		return err
 	}
 	if s.readOnly {
-		if _, err := checkHeader(ctx, db, false); err != nil {
+		ver, err := checkHeader(ctx, db, false)
+		if err == nil {
+			err = checkSchema(ctx, db, "main", ver)
+		}
+		if err != nil {
 			db.Close()
-			return err
+			return fmt.Errorf("chatstore: open %s: %w", s.DBPath(), err)
 		}
 	} else if err := initSchema(ctx, db); err != nil {
 		db.Close()
@@ -148,12 +175,29 @@ func dsn(path string, readOnly bool, busy int) string {
 	if filepath.VolumeName(path) != "" {
 		p = "/" + p
 	}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: connParams(readOnly, busy).Encode()}
+	return u.String()
+}
+
+// memoryDSN is the data source name of a private in-memory database with
+// the same settings as every other connection.
+func memoryDSN() string { return "file::memory:?" + connParams(false, busyMillis).Encode() }
+
+// connParams are the connection settings of every database Ferry opens.
+func connParams(readOnly bool, busy int) url.Values {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy))
 	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
 	q.Add("_pragma", "mmap_size(0)")
 	q.Add("_pragma", "temp_store(FILE)")
 	q.Add("_pragma", "foreign_keys(0)")
+	// Every database Ferry opens may have come from someone else (a
+	// sender, an archive, a backup): no function with side effects may run
+	// from its schema, and SQL may not corrupt the file on purpose
+	// (writable_schema, shadow tables of virtual tables, journal_mode=OFF).
+	// An attached database shares its connection's settings.
+	q.Add("_pragma", "trusted_schema(0)")
+	q.Set("_defensive", "1")
 	if readOnly {
 		q.Set("mode", "ro")
 		q.Add("_pragma", "query_only(1)")
@@ -161,8 +205,7 @@ func dsn(path string, readOnly bool, busy int) string {
 		q.Add("_pragma", "synchronous(FULL)")
 		q.Set("_txlock", "immediate")
 	}
-	u := url.URL{Scheme: "file", Path: p, RawQuery: q.Encode()}
-	return u.String()
+	return q
 }
 
 // initSchema brings a writable database to the current schema version.
@@ -175,6 +218,14 @@ func initSchema(ctx context.Context, db *sql.DB) error {
 	ver, err := checkHeader(ctx, conn, true)
 	if err != nil {
 		return err
+	}
+	// A database from an older Ferry, or one a hostile sender's schema got
+	// into before this check existed: nothing of it may run, not even
+	// during a migration.
+	if ver > 0 {
+		if err := checkSchema(ctx, conn, "main", ver); err != nil {
+			return fmt.Errorf("chatstore: open database: %w", err)
+		}
 	}
 	if ver == 0 {
 		// Larger pages: fewer b-tree levels and fewer reads per scan.
@@ -297,9 +348,26 @@ func (s *Store) Snapshot(ctx context.Context, dst string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Lstat(dst); err == nil {
-		return fmt.Errorf("chatstore: snapshot: %s: %w", dst, os.ErrExist)
+	// The copy is the whole history in plaintext: only its owner may read
+	// it. VACUUM INTO writes into an empty file it is given (SQLite would
+	// create one 0644).
+	f, err := os.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("chatstore: snapshot: %w", err)
 	}
+	if err := f.Close(); err != nil {
+		os.Remove(dst)
+		return fmt.Errorf("chatstore: snapshot: %w", err)
+	}
+	if err := s.vacuumInto(ctx, db, dst); err != nil {
+		os.Remove(dst)
+		return err
+	}
+	return nil
+}
+
+// vacuumInto writes a consistent copy of the database into the empty file dst.
+func (s *Store) vacuumInto(ctx context.Context, db *sql.DB, dst string) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return dbErr("snapshot", err)
