@@ -421,7 +421,7 @@ func retryable(ctx context.Context, err error) bool {
 		return re.Code == wire.CodeNoSession || re.Code == wire.CodeInternal
 	}
 	for _, fatal := range []error{transfer.ErrDigestMismatch, transfer.ErrNoSpace, chatstore.ErrLocked,
-		chatstore.ErrTooNew, chatstore.ErrNotAStore, transfer.ErrNewerVersion, ErrDeclined, os.ErrPermission} {
+		chatstore.ErrTooNew, chatstore.ErrNotAStore, chatstore.ErrForeignSchema, chatstore.ErrCorrupt, transfer.ErrNewerVersion, ErrDeclined, os.ErrPermission} {
 		if errors.Is(err, fatal) {
 			return false
 		}

@@ -248,7 +248,7 @@ func Import(ctx context.Context, r io.Reader, store *chatstore.Store, opts Impor
 
 // discard says whether staging is useless after err.
 func discard(err error) bool {
-	for _, e := range []error{ErrCorrupt, ErrChunkCorrupt, ErrDigestMismatch, ErrNoSpace} {
+	for _, e := range []error{ErrCorrupt, ErrChunkCorrupt, ErrDigestMismatch, ErrNoSpace, ErrForeignSchema, chatstore.ErrCorrupt} {
 		if errors.Is(err, e) {
 			return true
 		}

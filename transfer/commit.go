@@ -61,7 +61,8 @@ type Result struct {
 // On ErrIncomplete nothing changes: receive the rest and call Commit again.
 // After any other error the receiver is closed. On an error of the disk or
 // the store (or a cancelled ctx), staging is kept: a new Receiver for the
-// same manifest resumes from it. On ErrDigestMismatch the staged data is
+// same manifest resumes from it. On ErrDigestMismatch and ErrForeignSchema
+// (or a staged database that fails integrity_check) the staged data is
 // known bad and is removed.
 func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 	r.life.Lock()
@@ -123,8 +124,9 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 	switch {
 	case verifyErr != nil && ctx.Err() != nil:
 		return res, fmt.Errorf("commit: %w", verifyErr)
-	case errors.Is(verifyErr, chatstore.ErrTooNew):
-		// A sender running a newer Ferry: say so, not "damaged".
+	case errors.Is(verifyErr, chatstore.ErrTooNew), errors.Is(verifyErr, chatstore.ErrForeignSchema):
+		// A sender running a newer Ferry, or one whose schema is not
+		// Ferry's: say so, not "damaged".
 		return bad(fmt.Errorf("commit: staged database: %w", verifyErr))
 	case verifyErr != nil:
 		return bad(fmt.Errorf("commit: staged database: %w", asUser(ErrDigestMismatch, verifyErr)))
@@ -143,14 +145,18 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 		return res, fmt.Errorf("commit: %w", err)
 	}
 	if empty {
-		if err := r.store.Adopt(ctx, dbPath); err != nil {
+		if err := r.store.Adopt(ctx, dbPath); refused(err) {
+			return bad(fmt.Errorf("commit: %w", err))
+		} else if err != nil {
 			return res, fmt.Errorf("commit: %w", diskErr(home, err))
 		}
 		res.Adopted = true
 		res.Added = chatstore.MergeResult{Messages: st.Messages, Attachments: st.Attachments}
 	} else {
 		mr, err := r.store.Merge(ctx, dbPath)
-		if err != nil {
+		if refused(err) {
+			return bad(fmt.Errorf("commit: %w", err))
+		} else if err != nil {
 			return res, fmt.Errorf("commit: %w", diskErr(home, err))
 		}
 		res.Added = mr
@@ -172,6 +178,12 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 	}
 	res.Total = time.Since(r.started)
 	return res, nil
+}
+
+// refused says whether Adopt or Merge refused the staged database itself
+// (its schema, its integrity): fetching it again would give the same file.
+func refused(err error) bool {
+	return errors.Is(err, chatstore.ErrForeignSchema) || errors.Is(err, chatstore.ErrCorrupt) || errors.Is(err, chatstore.ErrNotAStore)
 }
 
 // installMedia moves the staged media files the store lacks into it, with a

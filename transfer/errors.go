@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 
+	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
 )
 
@@ -44,6 +45,10 @@ var (
 	ErrNoSpace = errors.New("not enough free disk space")
 	// ErrNoKey: Export or Import was given neither a key nor a password.
 	ErrNoKey = errors.New("a recovery key or a password is needed")
+	// ErrForeignSchema: the received database's schema is not exactly
+	// Ferry's (a sender's own trigger, view, index or table): refused,
+	// staging removed. It is chatstore's sentinel; the error names the object.
+	ErrForeignSchema = chatstore.ErrForeignSchema
 )
 
 // userError presents a sentinel's sentence while keeping the underlying
