@@ -2,6 +2,8 @@ package chatstore
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -83,4 +85,158 @@ func FuzzStatsOf(f *testing.F) {
 			s.Close()
 		}
 	})
+}
+
+// hostileOps are edits a modified sender could make to its own history.db
+// before sending it: schema objects of its own, rows that break Ferry's
+// constraints, a header that lies. Each takes one argument byte.
+var hostileOps = []func(a byte) string{
+	func(a byte) string {
+		return fmt.Sprintf(`CREATE TRIGGER t%d AFTER INSERT ON %s BEGIN DELETE FROM messages; END`, a, hostileTables[int(a)%len(hostileTables)])
+	},
+	func(a byte) string {
+		return fmt.Sprintf(`CREATE VIEW v%d AS SELECT * FROM %s`, a, hostileTables[int(a)%len(hostileTables)])
+	},
+	func(a byte) string { return fmt.Sprintf(`CREATE INDEX i%d ON messages (body, sent)`, a) },
+	func(a byte) string { return fmt.Sprintf(`CREATE VIRTUAL TABLE f%d USING fts5(body)`, a) },
+	func(a byte) string {
+		return []string{`DROP INDEX messages_by_conversation`, `DROP INDEX attachments_by_message`, `DROP INDEX attachments_by_hash`}[a%3]
+	},
+	func(byte) string { return `ANALYZE` },
+	func(a byte) string { return fmt.Sprintf(`CREATE TABLE x%d (y)`, a) },
+	func(a byte) string {
+		return fmt.Sprintf(`PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = replace(sql, '= 16', '= %d') WHERE name = '%s'`,
+			a%20, hostileTables[int(a)%len(hostileTables)])
+	},
+	func(a byte) string {
+		return fmt.Sprintf(`PRAGMA ignore_check_constraints = ON; INSERT OR REPLACE INTO messages VALUES
+			(randomblob(%d), randomblob(16), randomblob(16), %d, 0, 'x', NULL, 0, 0)`, a%20, a)
+	},
+	func(a byte) string {
+		return fmt.Sprintf(`UPDATE messages SET body = hex(%d), edited = %d`, a, int(a)*1000)
+	},
+	func(a byte) string { return `DELETE FROM ` + hostileTables[int(a)%len(hostileTables)] },
+	func(a byte) string { return fmt.Sprintf(`PRAGMA user_version = %d`, a%4) },
+	func(a byte) string {
+		if a%2 == 1 {
+			return fmt.Sprintf(`PRAGMA application_id = %d`, ApplicationID)
+		}
+		return fmt.Sprintf(`PRAGMA application_id = %d`, a)
+	},
+	func(a byte) string {
+		return fmt.Sprintf(`PRAGMA ignore_check_constraints = ON; INSERT INTO attachments VALUES
+			(randomblob(16), randomblob(16), randomblob(%d), %d, 'x', 'y')`, a%40, -int(a))
+	},
+	func(a byte) string {
+		return fmt.Sprintf(`UPDATE contacts SET updated = %d, name = hex(randomblob(%d))`, a, a)
+	},
+	func(a byte) string {
+		return `PRAGMA writable_schema = ON; UPDATE sqlite_schema SET tbl_name = 'contacts' WHERE type = 'index'`
+	},
+	func(a byte) string {
+		return fmt.Sprintf(`PRAGMA writable_schema = ON; UPDATE sqlite_schema SET rootpage = %d WHERE name = 'attachments_by_hash'`, a)
+	},
+	func(a byte) string {
+		return fmt.Sprintf(`INSERT OR IGNORE INTO reactions VALUES (randomblob(16), randomblob(16), '%c')`, 'a'+a%26)
+	},
+}
+
+var hostileTables = []string{"messages", "contacts", "conversations", "participants", "reactions", "attachments"}
+
+// FuzzMergeHostile merges hostile databases: a small valid history changed
+// by a program of hostileOps (two bytes an op), then bytes of the file
+// overwritten (flips: three bytes each, a 16-bit offset and a value). Merge
+// into a non-empty store and Adopt into an empty one must each either
+// succeed, leaving Ferry's schema and a file that passes integrity_check,
+// or fail, leaving the target exactly as it was (and its schema Ferry's).
+func FuzzMergeHostile(f *testing.F) {
+	ctx := context.Background()
+	valid, _ := smallDB(f)
+	tmpl := func() []byte {
+		s, _ := seeded(f, SeedOptions{Messages: 30, Seed: 2})
+		p := s.DBPath()
+		s.Close()
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}()
+	f.Add([]byte{}, []byte{})
+	for i := range hostileOps {
+		f.Add([]byte{byte(i), 7}, []byte{})
+	}
+	f.Add([]byte{8, 3, 9, 1}, []byte{0, 40, 0xff})
+	f.Fuzz(func(t *testing.T, prog, flips []byte) {
+		if len(prog) > 32 || len(flips) > 30 {
+			return
+		}
+		dir := t.TempDir()
+		snap := filepath.Join(dir, "snap.db")
+		if err := os.WriteFile(snap, valid, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(snap)); err == nil {
+			db.SetMaxOpenConns(1)
+			for i := 0; i+1 < len(prog); i += 2 {
+				db.Exec(hostileOps[int(prog[i])%len(hostileOps)](prog[i+1])) // an op may fail: fine
+			}
+			db.Close()
+		}
+		if b, err := os.ReadFile(snap); err == nil {
+			for i := 0; i+2 < len(flips); i += 3 {
+				if off := int(flips[i])<<8 | int(flips[i+1]); off < len(b) {
+					b[off] = flips[i+2]
+				}
+			}
+			os.WriteFile(snap, b, 0o600)
+		}
+		os.Remove(snap + "-wal")
+		os.Remove(snap + "-shm")
+
+		home := filepath.Join(dir, "home")
+		if err := os.Mkdir(home, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, DBName), tmpl, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dst, err := Open(ctx, home, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dst.Close()
+		before := mustStats(t, dst)
+		_, merr := dst.Merge(ctx, snap)
+		if merr != nil {
+			if got := mustStats(t, dst); got != before {
+				t.Fatalf("failed merge (%v) changed the target: %+v, want %+v", merr, got, before)
+			}
+		}
+		sound(t, dst, "after merge")
+
+		empty := newStore(t)
+		staged := filepath.Join(dir, "staged.db")
+		copyFile(t, snap, staged)
+		if err := empty.Adopt(ctx, staged); err != nil {
+			if e, ierr := empty.IsEmpty(ctx); ierr != nil || !e {
+				t.Fatalf("failed adopt (%v) changed the target: empty %v, %v", err, e, ierr)
+			}
+		}
+		sound(t, empty, "after adopt")
+	})
+}
+
+// sound fails t unless s holds exactly Ferry's schema and passes
+// integrity_check.
+func sound(t *testing.T, s *Store, what string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := checkSchema(ctx, s.db, "main", schemaVersion()); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	var res string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil || res != "ok" {
+		t.Fatalf("%s: integrity_check %q, %v", what, res, err)
+	}
 }

@@ -18,6 +18,11 @@ import (
 // it is a Ferry history database this code can read, with exactly Ferry's
 // schema for its version (see schema.go), before any other query runs on it.
 func openSnapshotRO(ctx context.Context, path string) (*sql.DB, error) {
+	return openSnapshot(ctx, path, readFile)
+}
+
+// openSnapshot is openSnapshotRO with the access a.
+func openSnapshot(ctx context.Context, path string, a access) (*sql.DB, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("chatstore: open snapshot: %w", err)
@@ -31,7 +36,7 @@ func openSnapshotRO(ctx context.Context, path string) (*sql.DB, error) {
 	}
 	// Nothing else writes a snapshot file: waiting on a lock would only
 	// stall on a hostile file (one claiming WAL mode, say).
-	db, err := openSQLBusy(abs, true, snapshotBusyMillis)
+	db, err := openSQLAccess(abs, a, snapshotBusyMillis)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +57,9 @@ func openSnapshotRO(ctx context.Context, path string) (*sql.DB, error) {
 // proves every index holds exactly its table's rows: an adopted file's
 // indexes become the store's, and queries trust them.
 func validateSnapshot(ctx context.Context, path string) error {
-	db, err := openSnapshotRO(ctx, path)
+	// Not read-only: integrity_check skips CHECK constraints on a file
+	// opened read-only. Query-only, so nothing is written.
+	db, err := openSnapshot(ctx, path, queryFile)
 	if err != nil {
 		return err
 	}

@@ -160,7 +160,29 @@ func openSQL(path string, readOnly bool) (*sql.DB, error) {
 
 // openSQLBusy is openSQL with its own busy timeout, in milliseconds.
 func openSQLBusy(path string, readOnly bool, busy int) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", dsn(path, readOnly, busy))
+	a := readWrite
+	if readOnly {
+		a = readFile
+	}
+	return openSQLAccess(path, a, busy)
+}
+
+// access is what a connection may do with its database file.
+type access int
+
+const (
+	readWrite access = iota
+	// readFile opens the file read-only (mode=ro) and query-only.
+	readFile
+	// queryFile opens the file for writing but query-only: for
+	// integrity_check, which skips CHECK constraints on a file opened
+	// read-only.
+	queryFile
+)
+
+// openSQLAccess opens a connection pool on path with Ferry's pragmas.
+func openSQLAccess(path string, a access, busy int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path, a, busy))
 	if err != nil {
 		return nil, fmt.Errorf("chatstore: open database: %w", err)
 	}
@@ -170,21 +192,21 @@ func openSQLBusy(path string, readOnly bool, busy int) (*sql.DB, error) {
 }
 
 // dsn is the modernc.org/sqlite data source name for path.
-func dsn(path string, readOnly bool, busy int) string {
+func dsn(path string, a access, busy int) string {
 	p := filepath.ToSlash(path)
 	if filepath.VolumeName(path) != "" {
 		p = "/" + p
 	}
-	u := url.URL{Scheme: "file", Path: p, RawQuery: connParams(readOnly, busy).Encode()}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: connParams(a, busy).Encode()}
 	return u.String()
 }
 
 // memoryDSN is the data source name of a private in-memory database with
 // the same settings as every other connection.
-func memoryDSN() string { return "file::memory:?" + connParams(false, busyMillis).Encode() }
+func memoryDSN() string { return "file::memory:?" + connParams(readWrite, busyMillis).Encode() }
 
 // connParams are the connection settings of every database Ferry opens.
-func connParams(readOnly bool, busy int) url.Values {
+func connParams(a access, busy int) url.Values {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy))
 	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
@@ -198,10 +220,13 @@ func connParams(readOnly bool, busy int) url.Values {
 	// An attached database shares its connection's settings.
 	q.Add("_pragma", "trusted_schema(0)")
 	q.Set("_defensive", "1")
-	if readOnly {
+	switch a {
+	case readFile:
 		q.Set("mode", "ro")
 		q.Add("_pragma", "query_only(1)")
-	} else {
+	case queryFile:
+		q.Add("_pragma", "query_only(1)")
+	default:
 		q.Add("_pragma", "synchronous(FULL)")
 		q.Set("_txlock", "immediate")
 	}
