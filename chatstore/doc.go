@@ -13,7 +13,55 @@
 // writing) and index.db, the search index (see below), which is not
 // history. Read-only opens take no lock and never write the database; as
 // SQLite's WAL reader protocol requires, they may create an empty -wal/-shm
-// pair next to a database that has none.
+// pair next to a database that has none. Other parts of Ferry keep their
+// own files there: identity.key (p2p), devices.json (pairing), vault.json
+// and .staging/ (transfer), ferry.sock (the daemon).
+//
+// # What a home is
+//
+// Ferry writes only into a folder that is a Ferry home, or that becomes one
+// because nothing is there. A folder is taken as a home when
+//   - it does not exist yet (it is created, mode 0700; its parent must
+//     exist), or it is empty;
+//   - it holds history.db that is empty or an SQLite database with
+//     application_id "FRRY" (or none yet: a new database whose first
+//     transaction is still in its WAL; opening it then checks the rest);
+//   - it holds identity.key, the device identity every networked command
+//     writes first;
+//   - or it holds nothing but names Ferry writes (IsHomeName): what an
+//     interrupted first run leaves.
+//
+// Any other folder (a typo in the home's path, /etc, a Downloads folder) is
+// refused with ErrNotAHome before anything is written into it, and a
+// history.db of another program with ErrNotAStore. PrepareHome applies
+// these rules; Open calls it, and so must a command that writes other files
+// into a home.
+//
+// A home is its owner's only: the directory and every directory in it 0700,
+// every file 0600 (history.db is created 0600 before SQLite opens it, and
+// SQLite gives its -wal and -shm files the database's mode; snapshots and
+// adopted files are 0600 too). A home that others can read (one made by an
+// older Ferry, or opened up by hand) is repaired when it is opened by its
+// owner: the home 0700, and history.db, its -wal/-shm, media/ and .staging/
+// walked to 0700/0600. A home that belongs to another user is refused with
+// ErrHomeExposed instead, and so is one whose repair fails (a read-only file
+// system). identity.key is p2p's, which refuses an exposed key on its own.
+//
+// # Databases from outside
+//
+// A history database that comes from someone else (a sender's snapshot, an
+// archive, a backup) is opened with trusted_schema=OFF and SQLite's
+// defensive mode, like every database Ferry opens, and before anything else
+// is read from it, its sqlite_schema must be exactly what the embedded
+// migrations 1..N make for its version N (type, name, table and SQL of
+// every table, index, trigger and view; see schema.go): a sender's own
+// trigger, view, index, virtual table or changed CHECK is refused with
+// ErrForeignSchema. A file to adopt or merge must also pass integrity_check,
+// which proves its indexes hold exactly its tables' rows. Every schema
+// object therefore comes from a numbered migration; one made any other way
+// would make every history that holds it refused. A home's own database is
+// checked the same way when it is opened, so a trigger that got into a home
+// before this check existed can never fire.
 //
 // # Model
 //

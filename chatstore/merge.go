@@ -481,6 +481,11 @@ func (s *Store) adopt(ctx context.Context, snapshot string) error {
 // swapDB renames snapshot over the database file durably. Called with no
 // connection open.
 func (s *Store) swapDB(snapshot string) error {
+	// The adopted file is the history: its owner's only, and so are the
+	// -wal and -shm files SQLite makes beside it with its mode.
+	if err := os.Chmod(snapshot, 0o600); err != nil {
+		return fmt.Errorf("chatstore: adopt: %w", err)
+	}
 	if err := syncFile(snapshot); err != nil {
 		return fmt.Errorf("chatstore: adopt: %w", err)
 	}
