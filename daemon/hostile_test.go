@@ -72,11 +72,17 @@ func TestHostileSenderOverLoopback(t *testing.T) {
 			defer b.Close()
 
 			codes := make(chan string, 1)
-			go a.Send(ctx, SendRequest{}, func(e Event) {
-				if e.Kind == EventCode {
-					codes <- e.Code
-				}
-			})
+			sent := make(chan struct{})
+			go func() {
+				defer close(sent)
+				a.Send(ctx, SendRequest{}, func(e Event) {
+					if e.Kind == EventCode {
+						codes <- e.Code
+					}
+				})
+			}()
+			// The send ends (and removes its snapshot) before the test does.
+			defer func() { cancel(); <-sent }()
 			var code string
 			select {
 			case code = <-codes:

@@ -248,11 +248,17 @@ func TestTransferRefusesUnpairedPeers(t *testing.T) {
 	}
 	defer b.Close()
 	codes := make(chan string, 1)
-	go a.Send(ctx, SendRequest{}, func(e Event) {
-		if e.Kind == EventCode {
-			codes <- e.Code
-		}
-	})
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		a.Send(ctx, SendRequest{}, func(e Event) {
+			if e.Kind == EventCode {
+				codes <- e.Code
+			}
+		})
+	}()
+	// The send ends (and removes its snapshot) before the test does.
+	defer func() { cancel(); <-sent }()
 	<-codes
 	if err := b.host.Connect(ctx, peer.AddrInfo{ID: a.host.ID(), Addrs: p2p.DialAddrs(a.host)}); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/benchenv"
+	"github.com/ferryhq/ferry/internal/scratch/scratchtest"
 )
 
 // Benchmark sizes come from the environment so that the default run stays
@@ -42,7 +43,7 @@ type benchData struct {
 var fixture benchData
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := scratchtest.Main(m, snapshotPrefix)
 	if fixture.dir != "" {
 		os.RemoveAll(fixture.dir)
 	}

@@ -15,18 +15,24 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/scratch"
 )
+
+// snapshotPrefix names a Snap's temporary directory:
+// ferry-snapshot-<pid>-<random>.
+const snapshotPrefix = "ferry-snapshot"
 
 // Snap is the source side of a transfer: a consistent snapshot of a store
 // and the chunks its manifest lists. The store is only read. ReadChunk is
 // safe for concurrent use.
 type Snap struct {
 	// constant after construction
-	store *chatstore.Store
-	dir   string // temporary work directory, removed by Close
-	m     *Manifest
-	dbz   *os.File // compressed database chunks, back to back
-	dbOff []int64  // offset of each compressed chunk in dbz
+	store   *chatstore.Store
+	dir     string       // temporary work directory, removed by Close
+	scratch *scratch.Dir // dir, locked as this process's while it lives
+	m       *Manifest
+	dbz     *os.File // compressed database chunks, back to back
+	dbOff   []int64  // offset of each compressed chunk in dbz
 
 	mu     sync.RWMutex // held for reading by ReadChunk, for writing by Close
 	closed bool         // guarded by mu
@@ -38,6 +44,12 @@ type Snap struct {
 // media the snapshot references, and builds the manifest. The store's home
 // is never written to, so it may be opened read-only. Close the Snap to
 // remove the temporary files.
+//
+// The temporary directory (ferry-snapshot-<pid>-*, 0700, its files 0600:
+// they hold the history in plaintext) is locked as this process's while
+// the Snap lives (see internal/scratch). Snapshot first removes the ones in
+// workDir whose process is gone: a sender killed mid-send leaves its copy
+// only until the next snapshot in the same place.
 func Snapshot(ctx context.Context, store *chatstore.Store, workDir string) (*Snap, error) {
 	return snapshot(ctx, store, workDir, DefaultChunkSize)
 }
@@ -46,11 +58,14 @@ func snapshot(ctx context.Context, store *chatstore.Store, workDir string, chunk
 	if workDir == "" {
 		workDir = os.TempDir()
 	}
-	dir, err := os.MkdirTemp(workDir, "ferry-snapshot-*")
+	// What a sender killed before it could clean up left behind goes now.
+	scratch.Sweep(workDir, snapshotPrefix)
+	sd, err := scratch.New(workDir, snapshotPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", diskErr(workDir, err))
 	}
-	s := &Snap{store: store, dir: dir}
+	dir := sd.Path()
+	s := &Snap{store: store, dir: dir, scratch: sd}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -125,7 +140,7 @@ func (s *Snap) compressDB(ctx context.Context, dbPath string, chunkSize int) ([]
 	}
 	size := fi.Size()
 	zpath := filepath.Join(s.dir, "db.zst")
-	out, err := os.Create(zpath)
+	out, err := os.OpenFile(zpath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, 0, fmt.Errorf("snapshot: %w", diskErr(s.dir, err))
 	}
@@ -286,7 +301,7 @@ func (s *Snap) Close() error {
 	if s.dbz != nil {
 		errs = append(errs, s.dbz.Close())
 	}
-	errs = append(errs, os.RemoveAll(s.dir))
+	errs = append(errs, s.scratch.Remove())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close snapshot: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/scratch/scratchtest"
 )
 
 // ferryBin is the ferry binary built once for the tests: they run it as a
@@ -29,7 +30,9 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		panic("build ferry: " + err.Error())
 	}
-	code := m.Run()
+	// No test may leave a sender's snapshot behind (killed senders
+	// included: the next snapshot sweeps theirs).
+	code := scratchtest.Main(m, "ferry-snapshot")
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

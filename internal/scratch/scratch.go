@@ -1,0 +1,144 @@
+// Package scratch makes a process's private temporary directories (a
+// sender's snapshot holds the whole history in plaintext) and removes the
+// ones whose process is gone, so that a killed process leaves nothing
+// behind for longer than the next start.
+//
+// A directory is named PREFIX-<pid>-<random>, mode 0700, and holds the file
+// "owner", on which its process keeps an exclusive lock (flock, or
+// LockFileEx on Windows) until it removes the directory. Sweep removes every
+// PREFIX-<pid>-* directory whose owner lock it can take: the process that
+// held it has exited, however it ended. The pid in the name is for people;
+// the lock is the proof (it also holds across PID namespaces sharing one
+// temporary directory, and where a pid was reused).
+package scratch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// ownerFile is the file in a directory whose lock its process holds.
+const ownerFile = "owner"
+
+// Dir is a private temporary directory of this process.
+type Dir struct {
+	path string // constant after New
+
+	mu   sync.Mutex // guards lock
+	lock *os.File   // nil after Remove
+}
+
+// New makes a directory PREFIX-<pid>-<random> in parent (the system's
+// temporary directory when empty), mode 0700, and locks it as this
+// process's.
+func New(parent, prefix string) (*Dir, error) {
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	path, err := os.MkdirTemp(parent, fmt.Sprintf("%s-%d-*", prefix, os.Getpid()))
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(path, ownerFile), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		if err = lock(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		os.RemoveAll(path)
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return &Dir{path: path, lock: f}, nil
+}
+
+// Path is the directory's path.
+func (d *Dir) Path() string { return d.path }
+
+// Remove removes the directory and everything in it, then lets go of it.
+// It is idempotent.
+func (d *Dir) Remove() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.lock == nil {
+		return nil
+	}
+	// Windows cannot remove a file that is open: release first. A sweep
+	// that comes in between removes what is left, which is what we want.
+	cerr := d.lock.Close()
+	d.lock = nil
+	return errors.Join(os.RemoveAll(d.path), cerr)
+}
+
+// Sweep removes the PREFIX-<pid>-* directories in parent (the system's
+// temporary directory when empty) whose process is gone, and returns their
+// paths. Directories of running processes, and anything not named so, are
+// left alone.
+func Sweep(parent, prefix string) ([]string, error) {
+	gone, err := Orphans(parent, prefix)
+	var removed []string
+	for _, p := range gone {
+		if rerr := os.RemoveAll(p); rerr != nil {
+			err = errors.Join(err, rerr)
+			continue
+		}
+		removed = append(removed, p)
+	}
+	return removed, err
+}
+
+// Orphans lists, without removing them, the PREFIX-<pid>-* directories in
+// parent whose process is gone.
+func Orphans(parent, prefix string) ([]string, error) {
+	if parent == "" {
+		parent = os.TempDir()
+	}
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if !e.IsDir() || !named(e.Name(), prefix) {
+			continue
+		}
+		p := filepath.Join(parent, e.Name())
+		if orphaned(p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// named reports whether name is PREFIX-<pid>-<something>.
+func named(name, prefix string) bool {
+	rest, ok := strings.CutPrefix(name, prefix+"-")
+	if !ok {
+		return false
+	}
+	pid, tail, ok := strings.Cut(rest, "-")
+	if _, err := strconv.Atoi(pid); err != nil || !ok || tail == "" {
+		return false
+	}
+	return true
+}
+
+// orphaned reports whether no process holds the directory's owner lock. A
+// directory without an owner file is one whose process died between making
+// it and locking it, or was half removed.
+func orphaned(dir string) bool {
+	f, err := os.OpenFile(filepath.Join(dir, ownerFile), os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false // not ours to judge (another user's, say)
+	}
+	defer f.Close()
+	return lock(f) == nil
+}
