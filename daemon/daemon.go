@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/pairing"
 )
@@ -98,6 +99,11 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	if fi, err := os.Stat(cfg.Home); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("daemon: home %s: %w", cfg.Home, os.ErrNotExist)
+	}
+	// The identity and the trust store go into the home: only into a
+	// Ferry home (or an empty folder), and only one that is private.
+	if err := chatstore.PrepareHome(cfg.Home); err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()

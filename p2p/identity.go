@@ -73,6 +73,16 @@ func LoadIdentity(home string) (crypto.PrivKey, error) {
 	return readIdentity(path)
 }
 
+// ReadIdentity returns the device's key stored in home without creating
+// anything: an error wrapping fs.ErrNotExist when the home has no identity
+// yet. For commands that only look (ferry status).
+func ReadIdentity(home string) (crypto.PrivKey, error) {
+	if home == "" {
+		return nil, errors.New("load identity: no home directory given")
+	}
+	return readIdentity(filepath.Join(home, IdentityFile))
+}
+
 func readIdentity(path string) (crypto.PrivKey, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -27,8 +27,8 @@ const storeVersion = 1
 // directory), so a crash leaves the old or the new list, never a torn one.
 //
 // A Store is safe for concurrent use, also across processes (the daemon and a
-// CLI command): every call re-reads the file under an exclusive lock on
-// home/devices.json.lock (flock, or LockFileEx on Windows).
+// CLI command): every change re-reads the file under an exclusive lock on
+// home/devices.json.lock (flock, or LockFileEx on Windows); List only reads.
 type Store struct {
 	path string
 	mu   sync.Mutex // serialises read-modify-write within this process
@@ -72,13 +72,13 @@ func (s *Store) locked(f func() error) error {
 // Path is the trust store's file.
 func (s *Store) Path() string { return s.path }
 
-// List returns the paired devices, oldest pairing first.
+// List returns the paired devices, oldest pairing first. It takes no lock
+// (every change replaces the file in one rename, so a reader sees the old
+// list or the new one) and writes nothing: it works on a read-only home.
 func (s *Store) List() ([]Device, error) {
-	var devs []Device
-	err := s.locked(func() (err error) {
-		devs, err = s.load()
-		return err
-	})
+	s.mu.Lock()
+	devs, err := s.load()
+	s.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}

@@ -6,14 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/mdp/qrterminal/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/daemon"
+	"github.com/ferryhq/ferry/p2p"
 )
 
 // socketPath is the control socket of the daemon of a home.
@@ -47,6 +51,9 @@ func (a *app) withDaemon(ctx context.Context, fn func(daemon.API) error) error {
 	if errors.Is(err, daemon.ErrNoDaemon) {
 		if _, err := os.Stat(a.home); err != nil {
 			return fmt.Errorf("home %s does not exist: check --home (or FERRY_HOME)", a.home)
+		}
+		if err := a.checkHome(); err != nil {
+			return err
 		}
 		return fn(nil)
 	}
@@ -234,25 +241,68 @@ func (a *app) statusCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "Show this device's peer ID, addresses and sessions",
-		Args:  cobra.NoArgs,
+		Long: `Show this device's peer ID, and, when ferry daemon runs for this home, its
+addresses and sessions. Only looks: without a daemon it starts none, and it
+never creates a home or an identity.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withAPI(cmd.Context(), func(api daemon.API) error {
-				st, err := api.Status(cmd.Context())
-				if err != nil {
+			ctx := cmd.Context()
+			out := statusOut{Status: &daemon.Status{Home: a.home, Version: "ferry " + version}}
+			c, err := daemon.Dial(ctx, socketPath(a.home))
+			switch {
+			case err == nil:
+				defer c.Close()
+				if out.Status, err = c.Status(ctx); err != nil {
 					return err
 				}
-				return a.emit(st, func() {
-					fmt.Fprintf(a.stdout, "peer ID: %s\nhome:    %s\n", st.PeerID, st.Home)
-					for _, ad := range st.Addrs {
-						fmt.Fprintf(a.stdout, "address: %s\n", ad)
+				out.Running = true
+			case !errors.Is(err, daemon.ErrNoDaemon):
+				return err
+			default:
+				if _, err := os.Stat(a.home); err != nil {
+					return fmt.Errorf("status: %w", chatstore.ErrNoHome)
+				}
+				if err := a.checkHome(); err != nil {
+					return err
+				}
+				key, err := p2p.ReadIdentity(a.home)
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+				if key != nil {
+					id, err := peer.IDFromPrivateKey(key)
+					if err != nil {
+						return err
 					}
-					for _, s := range st.Sessions {
-						fmt.Fprintf(a.stdout, "session: %s %s since %s\n", s.ID, s.State, s.Started.Format("15:04:05"))
-					}
-				})
+					out.PeerID = id.String()
+				}
+			}
+			st := out.Status
+			return a.emit(out, func() {
+				peerID := st.PeerID
+				if peerID == "" {
+					peerID = "none yet (the first send, receive or daemon makes one)"
+				}
+				fmt.Fprintf(a.stdout, "peer ID: %s\nhome:    %s\n", peerID, st.Home)
+				if !out.Running {
+					fmt.Fprintln(a.stdout, "daemon:  not running (send and receive start their own)")
+				}
+				for _, ad := range st.Addrs {
+					fmt.Fprintf(a.stdout, "address: %s\n", ad)
+				}
+				for _, s := range st.Sessions {
+					fmt.Fprintf(a.stdout, "session: %s %s since %s\n", s.ID, s.State, s.Started.Format("15:04:05"))
+				}
 			})
 		},
 	}
+}
+
+// statusOut is what ferry status shows: the daemon's status, or what can be
+// read from the home when none runs.
+type statusOut struct {
+	*daemon.Status
+	Running bool `json:"daemon_running"`
 }
 
 // canAsk reports whether the user can be asked a question.
