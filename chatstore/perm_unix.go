@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // private is the permission mask that must be clear on everything in a home:
@@ -88,3 +90,6 @@ func repairModes(dir string) error {
 	}
 	return nil
 }
+
+// canWrite reports whether this process may create files in dir.
+func canWrite(dir string) bool { return unix.Access(dir, unix.W_OK) == nil }

@@ -138,6 +138,16 @@ func (s *Store) openDB(ctx context.Context) error {
 	}
 	if s.readOnly {
 		ver, err := checkHeader(ctx, db, false)
+		if cantOpen(err) && s.frozen() {
+			// A WAL database on a read-only file system: SQLite cannot make
+			// the -shm file its readers need. With no -wal there is no
+			// writer, and there can be none: the file is immutable.
+			db.Close()
+			if db, err = openSQLAccess(s.DBPath(), frozenFile, busy); err != nil {
+				return err
+			}
+			ver, err = checkHeader(ctx, db, false)
+		}
 		if err == nil {
 			err = checkSchema(ctx, db, "main", ver)
 		}
@@ -151,6 +161,22 @@ func (s *Store) openDB(ctx context.Context) error {
 	}
 	s.db = db
 	return nil
+}
+
+// frozen reports whether nothing can write the home's database now: this
+// process cannot write into the home (a read-only file system), and no -wal
+// file says a writer was at work.
+func (s *Store) frozen() bool {
+	if _, err := os.Lstat(s.DBPath() + "-wal"); !errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	return !canWrite(s.home)
+}
+
+// cantOpen reports whether err is SQLite's SQLITE_CANTOPEN.
+func cantOpen(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CANTOPEN
 }
 
 // openSQL opens a connection pool on path with Ferry's pragmas.
@@ -178,6 +204,9 @@ const (
 	// integrity_check, which skips CHECK constraints on a file opened
 	// read-only.
 	queryFile
+	// frozenFile is readFile for a file nothing can change (a read-only
+	// file system): SQLite takes no locks and needs no -shm.
+	frozenFile
 )
 
 // openSQLAccess opens a connection pool on path with Ferry's pragmas.
@@ -221,9 +250,12 @@ func connParams(a access, busy int) url.Values {
 	q.Add("_pragma", "trusted_schema(0)")
 	q.Set("_defensive", "1")
 	switch a {
-	case readFile:
+	case readFile, frozenFile:
 		q.Set("mode", "ro")
 		q.Add("_pragma", "query_only(1)")
+		if a == frozenFile {
+			q.Set("immutable", "1")
+		}
 	case queryFile:
 		q.Add("_pragma", "query_only(1)")
 	default:
