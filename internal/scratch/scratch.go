@@ -9,7 +9,11 @@
 // PREFIX-<pid>-* directory whose owner lock it can take: the process that
 // held it has exited, however it ended. The pid in the name is for people;
 // the lock is the proof (it also holds across PID namespaces sharing one
-// temporary directory, and where a pid was reused).
+// temporary directory, and where a pid was reused). New makes and locks a
+// directory under the name .PREFIX-new-<random> and then renames it, so a
+// directory of the final name always has its lock; Sweep takes a
+// .PREFIX-new-* one only once it is a minute old (its process died inside
+// New, before anything was written into it).
 package scratch
 
 import (
@@ -20,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // ownerFile is the file in a directory whose lock its process holds.
@@ -35,27 +40,38 @@ type Dir struct {
 
 // New makes a directory PREFIX-<pid>-<random> in parent (the system's
 // temporary directory when empty), mode 0700, and locks it as this
-// process's.
+// process's. The directory is made and locked under a name Sweep does not
+// take (.PREFIX-new-*), then renamed: a directory of the final name always
+// has its owner file.
 func New(parent, prefix string) (*Dir, error) {
 	if parent == "" {
 		parent = os.TempDir()
 	}
-	path, err := os.MkdirTemp(parent, fmt.Sprintf("%s-%d-*", prefix, os.Getpid()))
+	tmp, err := os.MkdirTemp(parent, newPrefix(prefix)+"*")
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(path, ownerFile), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(filepath.Join(tmp, ownerFile), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err == nil {
 		if err = lock(f); err != nil {
 			f.Close()
 		}
 	}
 	if err != nil {
-		os.RemoveAll(path)
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("lock %s: %w", tmp, err)
+	}
+	path := filepath.Join(parent, fmt.Sprintf("%s-%d-%s", prefix, os.Getpid(), strings.TrimPrefix(filepath.Base(tmp), newPrefix(prefix))))
+	if err := os.Rename(tmp, path); err != nil {
+		f.Close()
+		os.RemoveAll(tmp)
+		return nil, err
 	}
 	return &Dir{path: path, lock: f}, nil
 }
+
+// newPrefix names a directory New has made but not locked and renamed yet.
+func newPrefix(prefix string) string { return "." + prefix + "-new-" }
 
 // Path is the directory's path.
 func (d *Dir) Path() string { return d.path }
@@ -68,11 +84,16 @@ func (d *Dir) Remove() error {
 	if d.lock == nil {
 		return nil
 	}
-	// Windows cannot remove a file that is open: release first. A sweep
-	// that comes in between removes what is left, which is what we want.
+	// Removed while still locked, so that no sweep works on it at the same
+	// time; Windows cannot remove an open file, so there it is released
+	// first (a sweep coming in between removes what is left).
+	err := os.RemoveAll(d.path)
 	cerr := d.lock.Close()
 	d.lock = nil
-	return errors.Join(os.RemoveAll(d.path), cerr)
+	if err != nil {
+		err = os.RemoveAll(d.path)
+	}
+	return errors.Join(err, cerr)
 }
 
 // Sweep removes the PREFIX-<pid>-* directories in parent (the system's
@@ -104,11 +125,12 @@ func Orphans(parent, prefix string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
-		if !e.IsDir() || !named(e.Name(), prefix) {
+		// Also what a process that died inside New left.
+		if !e.IsDir() || !named(e.Name(), prefix) && !strings.HasPrefix(e.Name(), newPrefix(prefix)) {
 			continue
 		}
 		p := filepath.Join(parent, e.Name())
-		if orphaned(p) {
+		if (named(e.Name(), prefix) || stale(e)) && orphaned(p) {
 			out = append(out, p)
 		}
 	}
@@ -128,9 +150,22 @@ func named(name, prefix string) bool {
 	return true
 }
 
+// staleAfter is how old a .PREFIX-new-* directory must be before Sweep
+// takes it: New holds one for a few system calls, between making it and
+// locking it, when no lock can tell whether its process lives.
+const staleAfter = time.Minute
+
+// stale reports whether e, a directory New was making, is older than
+// staleAfter: its process died inside New (it holds no history yet).
+func stale(e os.DirEntry) bool {
+	fi, err := e.Info()
+	return err == nil && time.Since(fi.ModTime()) > staleAfter
+}
+
 // orphaned reports whether no process holds the directory's owner lock. A
-// directory without an owner file is one whose process died between making
-// it and locking it, or was half removed.
+// directory without an owner file is one being removed, or half removed by
+// a process that died: one that New made is never seen under its final
+// name without it.
 func orphaned(dir string) bool {
 	f, err := os.OpenFile(filepath.Join(dir, ownerFile), os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
