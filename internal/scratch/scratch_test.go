@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sync/errgroup"
 )
 
 func TestDirLifecycle(t *testing.T) {
@@ -50,5 +52,36 @@ func TestDirLifecycle(t *testing.T) {
 	}
 	if _, err := os.Stat(d.Path()); !os.IsNotExist(err) {
 		t.Errorf("Remove left %s (%v)", d.Path(), err)
+	}
+}
+
+// TestConcurrentSweeps: processes that snapshot side by side in one place
+// (here goroutines: a lock of this process's is as foreign to another of
+// its opens) never sweep each other's directories.
+func TestConcurrentSweeps(t *testing.T) {
+	parent := t.TempDir()
+	var g errgroup.Group
+	for range 16 {
+		g.Go(func() error {
+			for range 20 {
+				if _, err := Sweep(parent, "ferry-snapshot"); err != nil {
+					return err
+				}
+				d, err := New(parent, "ferry-snapshot")
+				if err != nil {
+					return err
+				}
+				if _, err := os.Stat(filepath.Join(d.Path(), ownerFile)); err != nil {
+					return fmt.Errorf("a live directory was swept: %w", err)
+				}
+				if err := d.Remove(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
