@@ -51,6 +51,19 @@ func openSnapshot(ctx context.Context, path string, a access) (*sql.DB, error) {
 	return db, nil
 }
 
+// CheckFile checks, without reading any row, that the database file at
+// path is a Ferry history database of a version this code knows, with
+// exactly Ferry's schema for that version: nil, or an error wrapping
+// ErrNotAStore, ErrTooNew or ErrForeignSchema (see schema.go). It opens
+// the file read-only.
+func CheckFile(ctx context.Context, path string) error {
+	db, err := openSnapshotRO(ctx, path)
+	if err != nil {
+		return err
+	}
+	return db.Close()
+}
+
 // validateSnapshot checks a snapshot file before it is merged or adopted:
 // a Ferry database of a schema version we know, with exactly Ferry's schema,
 // that passes integrity_check. Unlike quick_check, integrity_check also

@@ -103,6 +103,12 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 		return res, fmt.Errorf("commit: %w", diskErr(home, err))
 	}
 	dbPath := filepath.Join(r.dir, stagedDB)
+	// The schema first (a few milliseconds): a history refused for it
+	// changes nothing at all, not even media/.
+	if err := chatstore.CheckFile(ctx, dbPath); refused(err) {
+		r.stopVerify()
+		return bad(fmt.Errorf("commit: staged database: %w", err))
+	}
 	// The digest check (CPU) and the media installs (fsync latency) run
 	// side by side. Installed media are verified files no row refers to
 	// yet, so a failing digest check leaves nothing wrong behind.

@@ -73,28 +73,28 @@
 // Commit then:
 //
 //  1. checks every chunk is staged (else ErrIncomplete, staging kept);
-//  2. computes the staged database's Stats and requires them equal to the
+//  2. checks the staged database's schema, since the digest covers rows
+//     only: exactly the one Ferry's migrations make for its version, or
+//     ErrForeignSchema (a sender's own trigger, view, index or table never
+//     reaches the target; staging removed, nothing installed);
+//  3. computes the staged database's Stats and requires them equal to the
 //     manifest's (counts and digest: the end-to-end check; else
-//     ErrDigestMismatch, staging removed). The digest covers rows only, so
-//     the file's schema is checked first: exactly the one Ferry's
-//     migrations make for its version, or ErrForeignSchema (a sender's own
-//     trigger, view, index or table never reaches the target; staging
-//     removed); at the same time
-//  3. installs the media files the store lacks, each fsynced and renamed
+//     ErrDigestMismatch, staging removed); at the same time
+//  4. installs the media files the store lacks, each fsynced and renamed
 //     into media/; a file larger than a chunk is first checked against its
 //     hash: BLAKE3 is a tree, and with a power-of-two chunk size each full
 //     chunk is a subtree whose chaining value Put computed, so only the
 //     last chunk is read back (other chunk sizes: the whole file is);
-//  4. if the store is empty, Adopt: the staged database replaces the empty
+//  5. if the store is empty, Adopt: the staged database replaces the empty
 //     one by an atomic rename; otherwise Merge: one SQLite transaction of
 //     set operations adds what is missing, then CheckContains. Both check
 //     the schema again and run integrity_check first (an adopted file's
 //     indexes become the target's);
-//  5. reads the target's final Stats (for Adopt, they are the staged
+//  6. reads the target's final Stats (for Adopt, they are the staged
 //     database's, already computed) and removes the staging directory.
 //
-// A crash before step 4 commits leaves the target's history as it was:
-// the only visible trace is media files from step 3 that no message refers
+// A crash before step 5 commits leaves the target's history as it was:
+// the only visible trace is media files from step 4 that no message refers
 // to yet (content-addressed and harmless; the next attempt finds them
 // present). A crash after it leaves the target fully migrated, plus a
 // staging directory whose next Commit merges nothing new. Merging the same

@@ -89,6 +89,8 @@ func TestHomeThatIsNotOneIsRefused(t *testing.T) {
 		{"receive", "1-abandon-ability", "--yes", "--peer", "/ip4/127.0.0.1/tcp/1/p2p/" + testPeer},
 		{"restore", "--relay", "/ip4/127.0.0.1/tcp/1/p2p/" + testPeer, "--key", key.RecoveryString()},
 		{"daemon", "--listen", "/ip4/127.0.0.1/tcp/0"},
+		{"backup", "--relay", "/ip4/127.0.0.1/tcp/1/p2p/" + testPeer, "--relay-wait", "0"},
+		{"backups", "--relay", "/ip4/127.0.0.1/tcp/1/p2p/" + testPeer, "--relay-wait", "0"},
 		{"devices"},
 		{"devices", "forget", testPeer},
 		{"status"},

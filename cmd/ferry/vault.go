@@ -286,7 +286,7 @@ func (a *app) needHome() error {
 	if _, err := os.Stat(a.home); err != nil {
 		return fmt.Errorf("open %s: %w", a.home, chatstore.ErrNoHome)
 	}
-	return nil
+	return a.checkHome()
 }
 
 // withVault starts this device's libp2p host, connects to the relay and
