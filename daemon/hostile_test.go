@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,13 +24,9 @@ func TestHostileSenderOverLoopback(t *testing.T) {
 		t.Run(into, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			loop := []string{"/ip4/127.0.0.1/tcp/0"}
-			homeA := filepath.Join(t.TempDir(), "a")
-			st, err := chatstore.Open(ctx, homeA, chatstore.Options{Create: true})
+			a := newDevice(t, "sender", 500, 256<<10, nil)
+			st, err := chatstore.Open(ctx, a.home, chatstore.Options{ReadOnly: true})
 			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := chatstore.Seed(ctx, st, chatstore.SeedOptions{Messages: 500, MediaBytes: 256 << 10, Seed: 1}); err != nil {
 				t.Fatal(err)
 			}
 			src, err := transfertest.Hostile(ctx, st, t.TempDir(), transfertest.EvilTrigger)
@@ -39,76 +34,47 @@ func TestHostileSenderOverLoopback(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a, err := New(ctx, Config{Home: homeA, Listen: loop, NoMDNS: true, RetryFor: 30 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Close()
 			// Pairing is the daemon's own; the transfer is the hostile one.
 			a.host.SetStreamHandler(TransferProtocol, func(s network.Stream) {
 				defer s.Close()
 				serveTransfer(ctx, s, src, nil, nil)
 			})
-
-			homeB := filepath.Join(t.TempDir(), "b")
-			dst, err := chatstore.Open(ctx, homeB, chatstore.Options{Create: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			msgs := 0
 			if into == "non-empty" {
-				if _, err := chatstore.Seed(ctx, dst, chatstore.SeedOptions{Messages: 100, Seed: 2}); err != nil {
-					t.Fatal(err)
-				}
+				msgs = 100
 			}
-			before, err := dst.Stats(ctx)
-			dst.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := New(ctx, Config{Home: homeB, Listen: loop, NoMDNS: true, RetryFor: 30 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
+			b := newDevice(t, "receiver", msgs, 0, nil)
+			before := homeStats(t, b.home)
 
-			codes := make(chan string, 1)
-			sent := make(chan struct{})
-			go func() {
-				defer close(sent)
-				a.Send(ctx, SendRequest{}, func(e Event) {
-					if e.Kind == EventCode {
-						codes <- e.Code
-					}
-				})
-			}()
-			// The send ends (and removes its snapshot) before the test does.
-			defer func() { cancel(); <-sent }()
-			var code string
-			select {
-			case code = <-codes:
-			case <-ctx.Done():
-				t.Fatal("no code")
-			}
-			var addrs []string
-			for _, ad := range a.host.Addrs() {
-				addrs = append(addrs, ad.String()+"/p2p/"+a.host.ID().String())
-			}
+			code := startSend(t, a, SendRequest{}).code()
 			start := time.Now()
-			_, err = b.Receive(ctx, ReceiveRequest{Code: code, Addrs: addrs, Yes: true}, nil)
+			_, err = b.Receive(ctx, ReceiveRequest{Code: code, Addrs: a.addrs(), Yes: true}, nil)
 			if !errors.Is(err, transfer.ErrForeignSchema) || !strings.Contains(err.Error(), `trigger "evil"`) {
 				t.Fatalf("receive from a hostile sender: got %v, want ErrForeignSchema naming the trigger", err)
 			}
-			if took := time.Since(start); took > 20*time.Second {
+			if took := time.Since(start); took > 15*time.Second {
 				t.Errorf("refusal took %s: it must not be retried", took)
 			}
-			got, err := chatstore.Open(ctx, homeB, chatstore.Options{ReadOnly: true})
-			if err != nil {
-				t.Fatalf("reopen the receiver's home: %v", err)
-			}
-			defer got.Close()
-			if st, err := got.Stats(ctx); err != nil || st != before {
-				t.Errorf("receiver holds %+v (%v), want %+v", st, err, before)
+			if got := homeStats(t, b.home); got != before {
+				t.Errorf("receiver holds %+v, want %+v", got, before)
 			}
 		})
 	}
+}
+
+// homeStats opens home (making an empty history there if it has none) and
+// returns its stats.
+func homeStats(t *testing.T, home string) chatstore.Stats {
+	t.Helper()
+	ctx := context.Background()
+	st, err := chatstore.Open(ctx, home, chatstore.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := st.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -48,6 +48,12 @@ func ferry(t *testing.T, env []string, args ...string) result {
 	cmd := exec.Command(ferryBin, args...)
 	cmd.Env = append(append(os.Environ(), "FERRY_HOME=", "FERRY_PASSWORD="), env...)
 	cmd.Env = withoutEmpty(cmd.Env)
+	return runCmd(t, cmd)
+}
+
+// runCmd runs cmd to its end and returns its output and exit code.
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -55,7 +61,7 @@ func ferry(t *testing.T, env []string, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("run ferry %v: %v", args, err)
+		t.Fatalf("run %v: %v", cmd.Args, err)
 	}
 	return result{out.String(), errb.String(), code}
 }

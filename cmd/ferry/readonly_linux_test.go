@@ -39,16 +39,7 @@ func TestReadOnlyHome(t *testing.T) {
 			`mount --bind -o ro "$0" "$0" && exec "$@"`, home, ferryBin, "--home", home}, args...)
 		cmd := exec.Command("unshare", sh...)
 		cmd.Env = withoutEmpty(append(os.Environ(), "FERRY_HOME="))
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("unshare %v: %v", args, err)
-		}
-		return result{out.String(), errb.String(), code}
+		return runCmd(t, cmd)
 	}
 	for _, args := range [][]string{
 		{"devices"},
