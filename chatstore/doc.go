@@ -13,7 +13,9 @@
 // writing) and index.db, the search index (see below), which is not
 // history. Read-only opens take no lock and never write the database; as
 // SQLite's WAL reader protocol requires, they may create an empty -wal/-shm
-// pair next to a database that has none. Other parts of Ferry keep their
+// pair next to a database that has none; where they cannot (a read-only file
+// system) and there is no -wal, nothing can be writing, and the database is
+// opened immutable. Other parts of Ferry keep their
 // own files there: identity.key (p2p), devices.json (pairing), vault.json
 // and .staging/ (transfer), ferry.sock (the daemon).
 //
