@@ -26,6 +26,7 @@ const (
 func IsHomeName(name string) bool {
 	switch name {
 	case DBName, DBName + "-wal", DBName + "-shm", DBName + "-journal", lockName, MediaDir,
+		IndexName, IndexName + "-wal", IndexName + "-shm", IndexName + "-journal",
 		stagingDir, identityFile, devicesFile, devicesFile + ".lock", vaultFile, socketFile:
 		return true
 	}

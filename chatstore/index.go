@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 )
 
@@ -242,16 +241,23 @@ func checkIndex(ctx context.Context, db *sql.DB) error {
 	if app != indexAppID || ver != indexFormat {
 		return fmt.Errorf("chatstore: search index has application_id %#x, version %d: %w", app, ver, errBadIndex)
 	}
-	got, err := schemaOf(ctx, db)
-	if err != nil {
-		return dbErr("open search index", err)
-	}
-	want, err := wantIndexSchema(ctx)
+	got, err := readSchema(ctx, db, "main")
 	if err != nil {
 		return err
 	}
-	if !slices.Equal(got, want) {
-		return fmt.Errorf("chatstore: search index schema differs: %w", errBadIndex)
+	want, err := schemaMadeBy(ctx, func(db *sql.DB) error {
+		for _, q := range indexSchema {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				return dbErr("search index schema", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if diff := schemaDiff(got, want); diff != "" {
+		return fmt.Errorf("chatstore: search index schema differs (%s): %w", diff, errBadIndex)
 	}
 	var keys int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM meta WHERE k IN ('history', 'walk', 'cursor', 'changing')`).Scan(&keys); err != nil {
@@ -296,45 +302,6 @@ func createIndex(ctx context.Context, db *sql.DB) error {
 		return dbErr("create search index", err)
 	}
 	return nil
-}
-
-// schemaOf lists a database's schema objects as "type name table sql".
-func schemaOf(ctx context.Context, db *sql.DB) ([]string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var t, n, tbl, q string
-		if err := rows.Scan(&t, &n, &tbl, &q); err != nil {
-			return nil, err
-		}
-		out = append(out, t+"\x00"+n+"\x00"+tbl+"\x00"+q)
-	}
-	return out, rows.Err()
-}
-
-// wantIndexSchema is the schema indexSchema creates, read back from a
-// database in memory (FTS5 adds shadow tables of its own).
-func wantIndexSchema(ctx context.Context) ([]string, error) {
-	db, err := sql.Open("sqlite", "file::memory:")
-	if err != nil {
-		return nil, fmt.Errorf("chatstore: search index schema: %w", err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	for _, q := range indexSchema {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return nil, dbErr("search index schema", err)
-		}
-	}
-	s, err := schemaOf(ctx, db)
-	if err != nil {
-		return nil, dbErr("search index schema", err)
-	}
-	return s, nil
 }
 
 // removeIndex deletes an index file with its WAL and shared-memory files.

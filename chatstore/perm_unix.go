@@ -18,7 +18,7 @@ import (
 const private = 0o077
 
 // secureHome makes sure no other user can read dir's history: the directory
-// 0700, its database files 0600. When it finds anything open to others it
+// 0700, its database files (history and search index) 0600. When it finds anything open to others it
 // repairs the whole history (directories 0700, files 0600, the media tree
 // included) if the caller owns dir, and refuses with ErrHomeExposed
 // otherwise. A home Ferry made needs no repair: the check costs a few stats.
@@ -29,7 +29,7 @@ func secureHome(dir string) error {
 		return fmt.Errorf("chatstore: home %s: %w", dir, err)
 	}
 	exposed := fi.Mode().Perm()&private != 0
-	for _, name := range []string{DBName, DBName + "-wal", DBName + "-shm", DBName + "-journal", MediaDir} {
+	for _, name := range []string{DBName, DBName + "-wal", DBName + "-shm", DBName + "-journal", IndexName, MediaDir} {
 		if f, err := os.Lstat(filepath.Join(dir, name)); err == nil && f.Mode().Perm()&private != 0 {
 			exposed = true
 		}

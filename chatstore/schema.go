@@ -72,14 +72,21 @@ func canonicalSchema(ctx context.Context, ms []migration, version int) ([]schema
 	if version < 1 || version > len(ms) {
 		return nil, fmt.Errorf("chatstore: no schema version %d", version)
 	}
+	return schemaMadeBy(ctx, func(db *sql.DB) error { return applyMigrations(ctx, db, ms[:version], 0) })
+}
+
+// schemaMadeBy is the schema that build creates in a fresh in-memory
+// database, read back (SQLite adds what it adds, such as FTS5's shadow
+// tables, and normalises the SQL text as it does for every file).
+func schemaMadeBy(ctx context.Context, build func(*sql.DB) error) ([]schemaObject, error) {
 	db, err := sql.Open("sqlite", memoryDSN())
 	if err != nil {
-		return nil, fmt.Errorf("chatstore: canonical schema: %w", err)
+		return nil, fmt.Errorf("chatstore: schema: %w", err)
 	}
 	defer db.Close()
 	// One connection: an in-memory database lives and dies with it.
 	db.SetMaxOpenConns(1)
-	if err := applyMigrations(ctx, db, ms[:version], 0); err != nil {
+	if err := build(db); err != nil {
 		return nil, err
 	}
 	return readSchema(ctx, db, "main")
