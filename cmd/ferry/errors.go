@@ -15,10 +15,6 @@ import (
 // get a sentence that says what happened and what to do; anything else is
 // shown as it is, wrapped context included.
 func userMessage(err error) string {
-	var he homeError
-	if errors.As(err, &he) {
-		return he.text
-	}
 	for _, m := range messages {
 		if errors.Is(err, m.err) {
 			return m.text
@@ -61,7 +57,6 @@ var messages = []message{
 	{chatstore.ErrTooNew, "the history was written by a newer version of Ferry: upgrade ferry to use it"},
 	{daemon.ErrNotReceiver, "the sender is not sending to this device: give the code it shows (ferry receive CODE), or run ferry send --to NAME there with this device's name"},
 	{daemon.ErrSenderForgot, "the sender does not count this device as paired (it was never paired there, or was removed): give the code it shows (ferry receive CODE) to pair again"},
-	{chatstore.ErrNotAHome, "that folder is not a Ferry home (it holds other files and no Ferry history): check --home (or FERRY_HOME)"},
 	{chatstore.ErrHomeExposed, "other users can read this home and Ferry cannot make it private (it belongs to another user, or its modes cannot be changed): its owner should run chmod -R go= on it"},
 	{chatstore.ErrReadOnlyHome, "this home cannot be written (a read-only file system, or no permission to write there), and this command changes it: use a home you can write to"},
 	{chatstore.ErrCorrupt, "the history database is damaged: it fails SQLite's integrity check"},

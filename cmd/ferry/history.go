@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -102,6 +103,11 @@ func (a *app) statsCmd() *cobra.Command {
 
 // openSource opens the home read-only: a source is only ever read.
 func (a *app) openSource(ctx context.Context) (*chatstore.Store, error) {
+	if _, err := os.Stat(a.home); err == nil {
+		if err := a.checkHome(); err != nil {
+			return nil, err
+		}
+	}
 	st, err := chatstore.Open(ctx, a.home, chatstore.Options{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", a.home, err)

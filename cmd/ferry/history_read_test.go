@@ -15,11 +15,15 @@ import (
 	"github.com/ferryhq/ferry/chatstore"
 )
 
-// runCLI runs a ferry command in this process, as main does.
+// runCLI runs a ferry command in this process, as main does. A command
+// still running after two minutes (one that should have been refused, say)
+// is cancelled.
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	var out, errb bytes.Buffer
-	err = run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	err = run(ctx, args, strings.NewReader(""), &out, &errb)
 	return out.String(), errb.String(), err
 }
 

@@ -73,20 +73,12 @@ func (a *app) ensureHome() error {
 
 // checkHome refuses an existing folder that is not a Ferry home, and one
 // that other users can read and Ferry cannot make private, before anything
-// is written into it (see chatstore.PrepareHome).
+// is written into it (see chatstore.PrepareHome). The first gets a
+// sentence that names the folder.
 func (a *app) checkHome() error {
 	err := chatstore.PrepareHome(a.home)
 	if errors.Is(err, chatstore.ErrNotAHome) {
-		return homeError{fmt.Sprintf("%s is not a Ferry home: it holds other files, and Ferry writes only into a new or empty folder or an existing home; pick another --home", a.home), err}
+		return sentence{fmt.Sprintf("%s is not a Ferry home: it holds other files, and Ferry writes only into a new or empty folder or an existing home; pick another --home", a.home), err}
 	}
 	return err
 }
-
-// homeError is a sentence about the home, with its cause kept for errors.Is.
-type homeError struct {
-	text  string
-	cause error
-}
-
-func (e homeError) Error() string { return e.text }
-func (e homeError) Unwrap() error { return e.cause }

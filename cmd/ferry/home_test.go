@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
@@ -18,21 +15,6 @@ import (
 	"github.com/ferryhq/ferry/pairing"
 	"github.com/ferryhq/ferry/transfer"
 )
-
-// runIn runs the CLI in this process, as main would, and returns its output
-// and the sentence main would print.
-func runIn(t *testing.T, args ...string) (stdout, stderr, msg string, err error) {
-	t.Helper()
-	// A command that should have been refused and was not stops here.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out, errb bytes.Buffer
-	err = run(ctx, args, strings.NewReader(""), &out, &errb)
-	if err != nil {
-		msg = userMessage(err)
-	}
-	return out.String(), errb.String(), msg, err
-}
 
 // tree lists every path under dir with its mode and size.
 func tree(t *testing.T, dir string) []string {
@@ -97,9 +79,9 @@ func TestHomeThatIsNotOneIsRefused(t *testing.T) {
 		{"history", "stats"},
 		{"export", "--out", filepath.Join(dir, "out.ferry")},
 	} {
-		_, _, msg, err := runIn(t, append([]string{"--home", other}, args...)...)
-		if err == nil || !strings.Contains(msg, "not a Ferry home") || strings.Contains(msg, "\n") {
-			t.Errorf("%v: error %v, sentence %q; want one sentence saying it is not a Ferry home", args, err, msg)
+		_, _, err := runCLI(t, append([]string{"--home", other}, args...)...)
+		if msg := said(err); err == nil || !strings.Contains(msg, "not a Ferry home") || strings.Contains(msg, "\n") {
+			t.Errorf("%v: error %v, sentence %q; want one sentence saying it is not a Ferry home", args, err, said(err))
 		}
 		if got := tree(t, other); !slices.Equal(got, before) {
 			t.Fatalf("%v wrote into the folder:\n%v\nwant\n%v", args, got, before)
@@ -112,16 +94,16 @@ func TestHomeThatIsNotOneIsRefused(t *testing.T) {
 func TestStatusCreatesNothing(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "nope")
-	if _, _, msg, err := runIn(t, "--home", missing, "status"); err == nil || !strings.Contains(msg, "does not exist") {
-		t.Errorf("status of a missing home: %v, %q; want a sentence saying it does not exist", err, msg)
+	if _, _, err := runCLI(t, "--home", missing, "status"); err == nil || !strings.Contains(said(err), "does not exist") {
+		t.Errorf("status of a missing home: %v, %q; want a sentence saying it does not exist", err, said(err))
 	}
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Errorf("status created the home %s (%v)", missing, err)
 	}
 	home := filepath.Join(dir, "home")
-	mustRun(t, "--home", home, "history", "seed", "--messages", "10", "--media-mb", "0")
+	mustCLI(t, "--home", home, "history", "seed", "--messages", "10", "--media-mb", "0")
 	before := tree(t, home)
-	out, _, _, err := runIn(t, "--home", home, "status")
+	out, _, err := runCLI(t, "--home", home, "status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +130,7 @@ func TestHomeMadePrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chmod(home, 0o755)
-	mustRun(t, "--home", home, "history", "seed", "--messages", "200", "--media-mb", "1")
+	mustCLI(t, "--home", home, "history", "seed", "--messages", "200", "--media-mb", "1")
 	private := func() {
 		t.Helper()
 		for _, e := range tree(t, home) {
@@ -165,7 +147,7 @@ func TestHomeMadePrivate(t *testing.T) {
 		}
 		return os.Chmod(p, 0o644)
 	})
-	mustRun(t, "--home", home, "history", "stats")
+	mustCLI(t, "--home", home, "history", "stats")
 	private()
 }
 
@@ -180,11 +162,10 @@ func TestHomeNames(t *testing.T) {
 	}
 }
 
-func mustRun(t *testing.T, args ...string) string {
-	t.Helper()
-	out, stderr, msg, err := runIn(t, args...)
-	if err != nil {
-		t.Fatalf("%v: %v (%s)\n%s", args, err, msg, stderr)
+// said is what main prints for err (nothing for nil).
+func said(err error) string {
+	if err == nil {
+		return ""
 	}
-	return out
+	return userMessage(err)
 }

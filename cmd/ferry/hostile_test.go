@@ -48,12 +48,12 @@ func TestImportHostileArchive(t *testing.T) {
 
 	fresh := filepath.Join(dir, "new")
 	mine := filepath.Join(dir, "mine")
-	mustRun(t, "--home", mine, "history", "seed", "--messages", "100", "--media-mb", "0", "--seed", "2")
+	mustCLI(t, "--home", mine, "history", "seed", "--messages", "100", "--media-mb", "0", "--seed", "2")
 	before := tree(t, mine)
 	for _, home := range []string{fresh, mine} {
-		_, _, msg, err := runIn(t, "--home", home, "import", arc, "--key", key.RecoveryString())
-		if err == nil || !strings.Contains(msg, "schema is not exactly Ferry's") || !strings.Contains(msg, `trigger "evil"`) || strings.Contains(msg, "\n") {
-			t.Errorf("import into %s: %v, %q; want one sentence refusing the schema and naming the trigger", filepath.Base(home), err, msg)
+		_, _, err := runCLI(t, "--home", home, "import", arc, "--key", key.RecoveryString())
+		if msg := said(err); err == nil || !strings.Contains(msg, "schema is not exactly Ferry's") || !strings.Contains(msg, `trigger "evil"`) || strings.Contains(msg, "\n") {
+			t.Errorf("import into %s: %v, %q; want one sentence refusing the schema and naming the trigger", filepath.Base(home), err, said(err))
 		}
 	}
 	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
