@@ -109,8 +109,8 @@ var hostileOps = []func(a byte) string{
 			a%20, hostileTables[int(a)%len(hostileTables)])
 	},
 	func(a byte) string {
-		return fmt.Sprintf(`PRAGMA ignore_check_constraints = ON; INSERT OR REPLACE INTO messages VALUES
-			(randomblob(%d), randomblob(16), randomblob(16), %d, 0, 'x', NULL, 0, 0)`, a%20, a)
+		return fmt.Sprintf(`PRAGMA ignore_check_constraints = ON; INSERT OR REPLACE INTO messages
+			(id, conversation, sender, sent, received, body) VALUES (randomblob(%d), randomblob(16), randomblob(16), %d, 0, 'x')`, a%20, a)
 	},
 	func(a byte) string {
 		return fmt.Sprintf(`UPDATE messages SET body = hex(%d), edited = %d`, a, int(a)*1000)
@@ -124,8 +124,8 @@ var hostileOps = []func(a byte) string{
 		return fmt.Sprintf(`PRAGMA application_id = %d`, a)
 	},
 	func(a byte) string {
-		return fmt.Sprintf(`PRAGMA ignore_check_constraints = ON; INSERT INTO attachments VALUES
-			(randomblob(16), randomblob(16), randomblob(%d), %d, 'x', 'y')`, a%40, -int(a))
+		return fmt.Sprintf(`PRAGMA ignore_check_constraints = ON; INSERT INTO attachments (id, message, hash, size, mime, name)
+			VALUES (randomblob(16), randomblob(16), randomblob(%d), %d, 'x', 'y')`, a%40, -int(a))
 	},
 	func(a byte) string {
 		return fmt.Sprintf(`UPDATE contacts SET updated = %d, name = hex(randomblob(%d))`, a, a)
