@@ -65,6 +65,7 @@ func TestHomeThatIsNotOneIsRefused(t *testing.T) {
 	for _, args := range [][]string{
 		{"import", arc, "--key", key.RecoveryString()},
 		{"history", "seed", "--messages", "10", "--media-mb", "0"},
+		{"history", "import", arc},
 		// Loopback addresses only: were the check missing, nothing would
 		// leave this machine. (send, which has no such flag, goes through
 		// the same check as receive.)
