@@ -15,3 +15,6 @@ func Lock(*os.File) error { return ErrUnsupported }
 
 // Unlock fails: there is no file lock here.
 func Unlock(*os.File) error { return ErrUnsupported }
+
+// TryLock fails: there is no file lock here.
+func TryLock(*os.File) error { return ErrUnsupported }

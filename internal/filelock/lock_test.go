@@ -1,6 +1,7 @@
 package filelock
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -50,5 +51,29 @@ func TestLockExcludes(t *testing.T) {
 	defer c.Close()
 	if err := Lock(c); err != nil {
 		t.Errorf("after both closed: %v", err)
+	}
+}
+
+// TryLock takes a free lock and refuses a held one at once.
+func TestTryLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	open := func() *os.File {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	a, b := open(), open()
+	defer b.Close()
+	if err := TryLock(a); err != nil {
+		t.Fatalf("free lock: %v", err)
+	}
+	if err := TryLock(b); !errors.Is(err, ErrLocked) {
+		t.Fatalf("held lock: got %v, want ErrLocked", err)
+	}
+	a.Close()
+	if err := TryLock(b); err != nil {
+		t.Fatalf("after the holder closed: %v", err)
 	}
 }

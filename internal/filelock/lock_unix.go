@@ -3,6 +3,7 @@
 package filelock
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -19,3 +20,17 @@ func Lock(f *os.File) error {
 
 // Unlock releases the lock on f.
 func Unlock(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
+
+// TryLock takes an exclusive lock on f if it is free, and returns ErrLocked
+// at once if another process or open holds it.
+func TryLock(f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		switch {
+		case errors.Is(err, syscall.EWOULDBLOCK), errors.Is(err, syscall.EAGAIN):
+			return ErrLocked
+		case err != syscall.EINTR:
+			return err
+		}
+	}
+}

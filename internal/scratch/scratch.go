@@ -4,8 +4,9 @@
 // behind for longer than the next start.
 //
 // A directory is named PREFIX-<pid>-<random>, mode 0700, and holds the file
-// "owner", on which its process keeps an exclusive lock (flock, or
-// LockFileEx on Windows) until it removes the directory. Sweep removes every
+// "owner", on which its process keeps an exclusive lock (internal/filelock:
+// flock, or LockFileEx on Windows; where there is none, New fails) until it
+// removes the directory. Sweep removes every
 // PREFIX-<pid>-* directory whose owner lock it can take: the process that
 // held it has exited, however it ended. The pid in the name is for people;
 // the lock is the proof (it also holds across PID namespaces sharing one
@@ -25,6 +26,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/filelock"
 )
 
 // ownerFile is the file in a directory whose lock its process holds.
@@ -53,7 +56,7 @@ func New(parent, prefix string) (*Dir, error) {
 	}
 	f, err := os.OpenFile(filepath.Join(tmp, ownerFile), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err == nil {
-		if err = lock(f); err != nil {
+		if err = filelock.TryLock(f); err != nil {
 			f.Close()
 		}
 	}
@@ -175,5 +178,5 @@ func orphaned(dir string) bool {
 		return false // not ours to judge (another user's, say)
 	}
 	defer f.Close()
-	return lock(f) == nil
+	return filelock.TryLock(f) == nil
 }
