@@ -57,14 +57,7 @@ func TestLockExcludes(t *testing.T) {
 // TryLock takes a free lock and refuses a held one at once.
 func TestTryLock(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lock")
-	open := func() *os.File {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	a, b := open(), open()
+	a, b := openFile(t, path), openFile(t, path)
 	defer b.Close()
 	if err := TryLock(a); err != nil {
 		t.Fatalf("free lock: %v", err)
@@ -76,4 +69,14 @@ func TestTryLock(t *testing.T) {
 	if err := TryLock(b); err != nil {
 		t.Fatalf("after the holder closed: %v", err)
 	}
+}
+
+// openFile opens (making it) the file at path for a lock.
+func openFile(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
