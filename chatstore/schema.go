@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // A database that comes from outside (a sender's snapshot, an archive, a
@@ -96,12 +97,42 @@ func schemaMadeBy(ctx context.Context, build func(*sql.DB) error) ([]schemaObjec
 // holds exactly the objects Ferry's migrations make for version, with the
 // same SQL, and the text encoding Ferry writes.
 func checkSchema(ctx context.Context, q rowsQuerier, schema string, version int) error {
-	return checkSchemaOf(ctx, q, schema, migrations(), version)
+	return checkSchemaAgainst(ctx, q, schema, version, func() ([]schemaObject, error) {
+		all, err := ourSchemas()
+		if err != nil {
+			return nil, err
+		}
+		if version < 1 || version > len(all) {
+			return nil, fmt.Errorf("chatstore: no schema version %d", version)
+		}
+		return all[version-1], nil
+	})
 }
+
+// ourSchemas is the canonical schema of every version of Ferry's own
+// migrations, made once per process: the migrations are compiled in, so
+// the answer never changes, and every database from outside is checked
+// against it (building it costs an in-memory database and every migration).
+var ourSchemas = sync.OnceValues(func() ([][]schemaObject, error) {
+	ms := migrations()
+	out := make([][]schemaObject, len(ms))
+	for v := 1; v <= len(ms); v++ {
+		s, err := canonicalSchema(context.Background(), ms, v)
+		if err != nil {
+			return nil, err
+		}
+		out[v-1] = s
+	}
+	return out, nil
+})
 
 // checkSchemaOf is checkSchema against the migrations ms (tests use it to
 // add a migration of their own).
 func checkSchemaOf(ctx context.Context, q rowsQuerier, schema string, ms []migration, version int) error {
+	return checkSchemaAgainst(ctx, q, schema, version, func() ([]schemaObject, error) { return canonicalSchema(ctx, ms, version) })
+}
+
+func checkSchemaAgainst(ctx context.Context, q rowsQuerier, schema string, version int, canonical func() ([]schemaObject, error)) error {
 	var enc string
 	if err := q.QueryRowContext(ctx, "PRAGMA "+schema+".encoding").Scan(&enc); err != nil {
 		return dbErr("read encoding", err)
@@ -109,7 +140,7 @@ func checkSchemaOf(ctx context.Context, q rowsQuerier, schema string, ms []migra
 	if enc != "UTF-8" {
 		return fmt.Errorf("text encoding %s, Ferry writes UTF-8: %w", enc, ErrForeignSchema)
 	}
-	want, err := canonicalSchema(ctx, ms, version)
+	want, err := canonical()
 	if err != nil {
 		return err
 	}
