@@ -135,7 +135,15 @@ func TestIndexRebuilt(t *testing.T) {
 			copyFile(t, filepath.Join(other.Home(), IndexName), path)
 		},
 	}
-	for name, f := range damage {
+	// In a fixed order, for what one case leaves is the next one's start: a
+	// truncated file reads short (SQLITE_IOERR_SHORT_READ), which was not
+	// taken for damage, and failed the case and every one after it.
+	order := []string{"truncated", "deleted", "garbage", "planted rows", "from another history"}
+	if len(order) != len(damage) {
+		t.Fatalf("order names %d cases of %d", len(order), len(damage))
+	}
+	for _, name := range order {
+		f := damage[name]
 		t.Run(name, func(t *testing.T) {
 			ix := openIndex(t, s)
 			if err := ix.Update(ctx, nil); err != nil {

@@ -330,6 +330,10 @@ func checkHeader(ctx context.Context, db querier, allowNew bool) (int, error) {
 func dbErr(op string, err error) error {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
+		if se.Code() == sqlite3.SQLITE_IOERR_SHORT_READ {
+			// The file ends before the pages its header counts: truncated.
+			return fmt.Errorf("chatstore: %s: %w: %w", op, ErrCorrupt, err)
+		}
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 			return fmt.Errorf("chatstore: %s: %w: %w", op, ErrLocked, err)

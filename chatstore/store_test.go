@@ -663,6 +663,23 @@ func TestOpenErrors(t *testing.T) {
 		s.Close()
 		return h
 	}()
+	truncated := func() string {
+		h := filepath.Join(dir, "truncated")
+		s, err := Open(ctx, h, Options{Create: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		db := filepath.Join(h, DBName)
+		fi, err := os.Stat(db)
+		if err != nil || fi.Size() < 3*4096 {
+			t.Fatalf("a new history is %v bytes (%v): too small to cut", fi.Size(), err)
+		}
+		if err := os.Truncate(db, fi.Size()/2/4096*4096); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}()
 	os.WriteFile(filepath.Join(dir, "file"), []byte("x"), 0o600)
 	random := make([]byte, 8192)
 	for i := range random {
@@ -683,6 +700,8 @@ func TestOpenErrors(t *testing.T) {
 		{"no database read-only", mkHome("empty", nil), Options{ReadOnly: true}, ErrNotAStore},
 		{"other application", rawDB("other", "PRAGMA application_id = 7", "CREATE TABLE t (x)"), Options{}, ErrNotAStore},
 		{"foreign tables", rawDB("foreign", "CREATE TABLE t (x)"), Options{}, ErrNotAStore},
+		{"truncated", truncated, Options{}, ErrCorrupt},
+		{"truncated read-only", truncated, Options{ReadOnly: true}, ErrCorrupt},
 		{"too new", tooNew, Options{}, ErrTooNew},
 		{"too new read-only", tooNew, Options{ReadOnly: true}, ErrTooNew},
 	}
