@@ -3,7 +3,12 @@ package vaultstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -197,4 +202,68 @@ func TestParseS3URL(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
 		t.Errorf("error without credentials = %v, want one naming AWS_ACCESS_KEY_ID", err)
 	}
+}
+
+// TestS3PutAfterAccessDenied: a Put MinIO refuses with AccessDenied while a
+// Delete empties the directory it writes into (the race
+// testConcurrentPutDelete provokes now and then) is sent again and lands;
+// a reader that cannot rewind is not sent twice, and a refusal that lasts
+// is returned. A proxy in front of the real server answers chosen PUTs as
+// MinIO does in that race.
+func TestS3PutAfterAccessDenied(t *testing.T) {
+	base := miniotest.Start(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := &url.URL{Scheme: "http", Host: u.Host}
+	var refuse atomic.Int32 // how many of the next PUTs to refuse
+	var puts atomic.Int32
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/k") {
+			puts.Add(1)
+			if refuse.Add(-1) >= 0 {
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/xml")
+				w.WriteHeader(http.StatusForbidden)
+				fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied.</Message></Error>`)
+				return
+			}
+			refuse.Store(0)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	pu, _ := url.Parse(srv.URL)
+	u.Host = pu.Host
+	ctx := context.Background()
+	s, err := NewS3(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("the object")
+
+	refuse.Store(2)
+	puts.Store(0)
+	if err := s.Put(ctx, "d/k1", bytes.NewReader(body), int64(len(body))); err != nil {
+		t.Fatalf("Put refused twice: %v", err)
+	}
+	if got := mustGet(t, s, "d/k1"); !bytes.Equal(got, body) || puts.Load() != 3 {
+		t.Errorf("after 2 refusals: %q in %d PUTs, want %q in 3", got, puts.Load(), body)
+	}
+
+	refuse.Store(1)
+	puts.Store(0)
+	err = s.Put(ctx, "d/k2", struct{ io.Reader }{bytes.NewReader(body)}, int64(len(body)))
+	if minio.ToErrorResponse(errors.Unwrap(err)).Code != "AccessDenied" || puts.Load() != 1 {
+		t.Errorf("a reader that cannot rewind: %v after %d PUTs, want AccessDenied after 1", err, puts.Load())
+	}
+
+	refuse.Store(100)
+	puts.Store(0)
+	if err := s.Put(ctx, "d/k3", bytes.NewReader(body), int64(len(body))); err == nil || puts.Load() != putAttempts {
+		t.Errorf("a lasting refusal: %v after %d PUTs, want an error after %d", err, puts.Load(), putAttempts)
+	}
+	assertList(t, s, "d/", []string{"d/k1"})
 }
