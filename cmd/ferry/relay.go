@@ -3,9 +3,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/multiformats/go-multiaddr"
 	"github.com/spf13/cobra"
 
 	"github.com/ferryhq/ferry/relay"
@@ -18,15 +24,20 @@ func (a *app) relayCmd() *cobra.Command {
 		ttl             time.Duration
 		vcfg            vaultConfig
 		withVault       bool
+		listenFlags     []string
 	)
 	cmd := &cobra.Command{
-		Use:   "relay --listen MULTIADDR [--listen ...] --data DIR",
+		Use:   "relay --data DIR [--listen ADDR ...]",
 		Short: "Run a relay: rendezvous by code and relayed migrations for devices on different networks",
 		Long: `Run a Ferry relay. Devices on different networks meet here by code and, when
 no direct path exists, their migration flows through it. The relay only ever
 sees ciphertext: pairing and transfer are end-to-end encrypted between the two
-devices. Once ready it prints "relay: ADDR" lines; give one to ferry send and
-ferry receive with --relay ADDR.
+devices. Once ready it prints "relay: ADDR" lines, such as
+/ip4/203.0.113.7/tcp/4001/p2p/12D3KooW...; give one, whole, to ferry send and
+ferry receive with --relay ADDR. It listens on TCP and QUIC port 4001 of
+every interface unless --listen says otherwise: a multiaddr
+(/ip4/0.0.0.0/tcp/4001) or HOST:PORT (127.0.0.1:4001, TCP and QUIC on it).
+Behind NAT or a load balancer, --announce gives the address devices dial.
 
 With --vault it also keeps devices' end-to-end encrypted backups (ferry
 backup), in DATA/vault or --vault-dir, or in S3-compatible storage (--s3): for
@@ -40,6 +51,11 @@ devices that hold a slot on it, within --quota each and --vault-size in all.`,
 			if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 				return fmt.Errorf("relay data directory: %w", err)
 			}
+			listen, err := listenAddrs(listenFlags)
+			if err != nil {
+				return usageError{err}
+			}
+			cfg.Listen = listen
 			cfg.MaxReservations = maxReservations
 			cfg.RendezvousTTL = ttl
 			cfg.Logger = a.log
@@ -75,7 +91,7 @@ devices that hold a slot on it, within --quota each and --vault-size in all.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&cfg.Listen, "listen", nil, "multiaddr to listen on, e.g. /ip4/0.0.0.0/tcp/4001 (repeatable)")
+	cmd.Flags().StringArrayVar(&listenFlags, "listen", nil, "address to listen on: a multiaddr such as /ip4/0.0.0.0/tcp/4001, or HOST:PORT for TCP and QUIC on it (repeatable; default: TCP and QUIC on port 4001 of every interface)")
 	cmd.Flags().StringArrayVar(&cfg.Announce, "announce", nil, "multiaddr clients should use to reach this relay, if not the listen addresses (repeatable)")
 	cmd.Flags().StringVar(&cfg.DataDir, "data", "", "directory for the relay's identity")
 	cmd.Flags().StringVar(&cfg.Redis, "redis", "", "keep rendezvous state in Redis (redis://host:port/db), shared by several relays")
@@ -101,3 +117,46 @@ devices that hold a slot on it, within --quota each and --vault-size in all.`,
 // --vault.
 var vaultFlags = []string{"vault-dir", "s3", "quota", "max-backup-size", "vault-size", "backup-ttl",
 	"max-backups", "vault-requests-per-device", "vault-device-burst", "vault-device-rate"}
+
+// defaultListen is where ferry relay listens without --listen: one port,
+// so that its address stays the same across restarts.
+var defaultListen = []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}
+
+// listenAddrs turns --listen values into multiaddrs: a multiaddr as it is,
+// HOST:PORT (an IP address and a port) as TCP and QUIC on it; none, the
+// default.
+func listenAddrs(flags []string) ([]string, error) {
+	if len(flags) == 0 {
+		return slices.Clone(defaultListen), nil
+	}
+	const example = "give a multiaddr such as /ip4/0.0.0.0/tcp/4001, or HOST:PORT such as 127.0.0.1:4001"
+	var out []string
+	for _, f := range flags {
+		if strings.HasPrefix(f, "/") {
+			if _, err := multiaddr.NewMultiaddr(f); err != nil {
+				return nil, fmt.Errorf("--listen %q is not a multiaddr (%v): %s", f, err, example)
+			}
+			out = append(out, f)
+			continue
+		}
+		host, port, err := net.SplitHostPort(f)
+		if err != nil {
+			return nil, fmt.Errorf("--listen %q: %s", f, example)
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil || ip.Zone() != "" {
+			return nil, fmt.Errorf("--listen %q: %q is not an IP address (a name is not resolved here): %s", f, host, example)
+		}
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("--listen %q: %q is not a port (0 to 65535): %s", f, port, example)
+		}
+		proto := "ip4"
+		if ip.Is6() && !ip.Is4In6() {
+			proto = "ip6"
+		}
+		ip = ip.Unmap()
+		out = append(out, fmt.Sprintf("/%s/%s/tcp/%d", proto, ip, n), fmt.Sprintf("/%s/%s/udp/%d/quic-v1", proto, ip, n))
+	}
+	return out, nil
+}
