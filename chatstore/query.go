@@ -88,6 +88,15 @@ type Message struct {
 	Deleted           time.Time // zero when not deleted
 	Attachments       []AttachedFile
 	Reactions         []Reaction
+	// System marks an event, not a message a person wrote: the encryption
+	// notice, "Alice added Bob", a group created or renamed, a call. Body
+	// is the event's text; Sender is who did it when the export says so,
+	// else the zero ID.
+	System bool
+	// Omitted counts the attachments the export named but did not carry
+	// (WhatsApp's "<Media omitted>", Telegram's "File not included") and
+	// no later import brought.
+	Omitted int
 }
 
 // Cursor is the message's position in its conversation, for paging.
@@ -338,7 +347,7 @@ func scanConversations(ctx context.Context, tx *sql.Tx, q string, args ...any) (
 // conversation's title, the sender's name, the message answered); callers
 // add WHERE, ORDER BY and LIMIT on m.
 const messageSQL = `SELECT m.id, m.conversation, coalesce(c.title, ''), m.sender, coalesce(k.name, ''),
-	m.sent, m.received, m.body, m.edited, m.deleted, m.reply_to,
+	m.sent, m.received, m.body, m.edited, m.deleted, m.reply_to, m.kind, m.omitted,
 	r.id IS NOT NULL, coalesce(rk.name, ''), coalesce(substr(r.body, 1, 200), ''), coalesce(r.deleted, 0)
 	FROM messages m
 	LEFT JOIN conversations c ON c.id = m.conversation
@@ -448,10 +457,10 @@ func scanMessages(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]Mes
 			sent, received, edited, deleted int64
 			replyFound                      bool
 			replyName, replyBody            string
-			replyDeleted                    int64
+			replyDeleted, kind              int64
 		)
 		if err := rows.Scan(&idb, &convb, &m.ConversationTitle, &senderb, &m.SenderName,
-			&sent, &received, &m.Body, &edited, &deleted, &replyb,
+			&sent, &received, &m.Body, &edited, &deleted, &replyb, &kind, &m.Omitted,
 			&replyFound, &replyName, &replyBody, &replyDeleted); err != nil {
 			return nil, err
 		}
@@ -465,6 +474,7 @@ func scanMessages(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]Mes
 			return nil, err
 		}
 		m.Sent, m.Received = msTime(sent), msTime(received)
+		m.System = kind == 1
 		if edited != 0 {
 			m.Edited = msTime(edited)
 		}
@@ -557,7 +567,15 @@ func addDetails(ctx context.Context, tx *sql.Tx, msgs []Message) error {
 		m := &msgs[at[mid]]
 		m.Reactions = append(m.Reactions, r)
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// The count stored is what the export named; what a later export
+	// carried is among the attachments now.
+	for i := range msgs {
+		msgs[i].Omitted = max(msgs[i].Omitted-len(msgs[i].Attachments), 0)
+	}
+	return nil
 }
 
 // readTx runs f in one read transaction, so that a page and its details

@@ -15,6 +15,9 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/importers"
 )
 
 // Browser tests: the web app in headless Chromium (Debian's chromium
@@ -466,4 +469,41 @@ func TestBrowserPhoneKeyboardDark(t *testing.T) {
 		t.Errorf("dark theme background %q (light %q)", dark, light)
 	}
 	p.shot("dark")
+}
+
+// TestBrowserImportedEvents: in an imported WhatsApp chat, the encryption
+// notice reads as an event (no sender, no "Unknown"), and a message whose
+// media the export left out says so.
+func TestBrowserImportedEvents(t *testing.T) {
+	browser := startBrowser(t)
+	home := filepath.Join(t.TempDir(), "home")
+	ctx := context.Background()
+	st, err := chatstore.Open(ctx, home, chatstore.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	export := filepath.Join("..", "importers", "testdata", "whatsapp", "android-en-US", "WhatsApp Chat with Bob Smith.txt")
+	if _, err := importers.Import(ctx, st, export, importers.Options{Location: time.UTC, Owner: "Alice Jones"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	dev := startUIDevice(t, "laptop", home)
+	p := newPage(t, browser, "laptop")
+	p.open(dev.web.URL())
+	p.wait("the conversation", `document.querySelectorAll('a.conv').length === 1`, 20*time.Second)
+	p.click(`a.conv`)
+	p.wait("the messages", `document.querySelectorAll('.messages li.msg').length > 5`, 20*time.Second)
+	if n := p.num(`document.querySelectorAll('.messages li.msg.event').length`); n != 1 {
+		t.Errorf("%v events shown, want 1", n)
+	}
+	if s := p.str(`document.querySelector('.messages li.msg.event').textContent`); !strings.Contains(s, "end-to-end encrypted") {
+		t.Errorf("the event reads %q", s)
+	}
+	if s := p.str(`document.querySelector('.messages').textContent`); strings.Contains(s, "Unknown (") {
+		t.Errorf("a sender is shown as unknown:\n%s", s)
+	}
+	if s := p.str(`[...document.querySelectorAll('.messages .omitted')].map((e) => e.textContent).join('|')`); s != "An attachment the export did not include." {
+		t.Errorf("media left out of the export: %q", s)
+	}
+	p.shot("imported-events")
 }

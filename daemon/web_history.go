@@ -231,6 +231,8 @@ type webMessage struct {
 	Attachments       []webFile     `json:"attachments"`
 	Reactions         []webReaction `json:"reactions"`
 	Highlight         []webSegment  `json:"highlight,omitempty"` // search hits: the body, split at the words found
+	System            bool          `json:"system,omitempty"`    // an event ("Alice added Bob"), not a message a person wrote
+	Omitted           int           `json:"omitted,omitempty"`   // attachments the export named but did not include
 }
 
 type webReply struct {
@@ -277,6 +279,7 @@ func toWebMessage(m chatstore.Message) webMessage {
 		ConversationTitle: m.ConversationTitle, Sender: m.SenderName, SenderID: m.Sender.String(),
 		Sent: webTime(m.Sent), Edited: webTimePtr(m.Edited), Deleted: webTimePtr(m.Deleted),
 		Attachments: make([]webFile, 0, len(m.Attachments)), Reactions: make([]webReaction, 0, len(m.Reactions)),
+		System: m.System, Omitted: m.Omitted,
 	}
 	j.Body, j.Truncated = truncate(m.Body, webMaxBody)
 	if r := m.ReplyTo; r != nil {

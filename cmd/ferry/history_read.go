@@ -104,6 +104,8 @@ type jsonMessage struct {
 	Deleted        *string        `json:"deleted"`
 	Attachments    []jsonFile     `json:"attachments"`
 	Reactions      []jsonReaction `json:"reactions"`
+	System         bool           `json:"system,omitempty"`  // an event, not a message a person wrote
+	Omitted        int            `json:"omitted,omitempty"` // attachments the export named but did not carry
 	Score          *float64       `json:"score,omitempty"`
 }
 
@@ -133,6 +135,7 @@ func toJSON(m chatstore.Message) jsonMessage {
 		Sender: m.SenderName, SenderID: m.Sender.String(), Sent: jsonTime(m.Sent), Received: jsonTime(m.Received),
 		Body: m.Body, Edited: jsonTimePtr(m.Edited), Deleted: jsonTimePtr(m.Deleted),
 		Attachments: make([]jsonFile, 0, len(m.Attachments)), Reactions: make([]jsonReaction, 0, len(m.Reactions)),
+		System: m.System, Omitted: m.Omitted,
 	}
 	if r := m.ReplyTo; r != nil {
 		j.ReplyTo = &jsonReply{ID: r.ID.String(), Sender: r.SenderName, Body: r.Body, Missing: r.Missing, Deleted: r.Deleted}
@@ -254,15 +257,19 @@ func parseBefore(ctx context.Context, st *chatstore.Store, conv chatstore.Conver
 // terminal (where an escape sequence could rewrite the screen).
 func (a *app) printMessage(m chatstore.Message, withConversation bool) {
 	const indent = "                  "
-	who := m.SenderName
-	if who == "" {
-		who = "unknown (" + m.Sender.String()[:8] + ")"
-	}
 	head := localTime(m.Sent) + "  "
 	if withConversation {
 		head += oneLine(m.ConversationTitle) + " · "
 	}
-	head += oneLine(who) + ": "
+	switch who := m.SenderName; {
+	case m.System:
+		// An event, not a message: its text says who did what.
+		head += "* "
+	case who == "":
+		head += "unknown (" + m.Sender.String()[:8] + "): "
+	default:
+		head += oneLine(who) + ": "
+	}
 	switch {
 	case !m.Deleted.IsZero():
 		fmt.Fprintf(a.stdout, "%s[deleted %s]\n", head, localTime(m.Deleted))
@@ -289,6 +296,13 @@ func (a *app) printMessage(m chatstore.Message, withConversation bool) {
 	}
 	for _, f := range m.Attachments {
 		fmt.Fprintf(a.stdout, "%s📎 %s (%s, %s)\n", indent, oneLine(f.Name), oneLine(f.MIME), humanBytes(f.Size))
+	}
+	switch m.Omitted {
+	case 0:
+	case 1:
+		fmt.Fprintf(a.stdout, "%s📎 an attachment the export did not include\n", indent)
+	default:
+		fmt.Fprintf(a.stdout, "%s📎 %d attachments the export did not include\n", indent, m.Omitted)
 	}
 	if len(m.Reactions) > 0 {
 		var rs []string

@@ -63,6 +63,8 @@ type msgOut struct {
 	Attachments                          []fileOut
 	Deleted                              *string
 	Score                                float64
+	System                               bool
+	Omitted                              int
 }
 
 // addMessage writes a message straight into a home's database (no ferry
@@ -296,5 +298,48 @@ func TestExportHTMLCommand(t *testing.T) {
 	_, _, err = runCLI(t, "--home", home, "history", "export-html", dir)
 	if err == nil || !strings.Contains(userMessage(err), "already exists") {
 		t.Errorf("export-html into a full directory: %v", err)
+	}
+}
+
+// TestShowImportedEvents: an imported chat's system events (the
+// encryption notice) read as events, not as messages from "unknown", and
+// media the export left out are shown as such, in --json too.
+func TestShowImportedEvents(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "home")
+	mustCLI(t, "--home", home, "history", "import", filepath.Join(exports, "whatsapp", "android-en-US", "WhatsApp Chat with Bob Smith.txt"), "--tz", "UTC", "--me", "Alice Jones")
+	msgs := jsonOf[[]msgOut](t, mustCLI(t, "--home", home, "--json", "history", "show", "Bob Smith", "--limit", "100"))
+	var events, omitted int
+	for _, m := range msgs {
+		if m.System {
+			events++
+			if !strings.Contains(m.Body, "end-to-end encrypted") {
+				t.Errorf("event %+v", m)
+			}
+		}
+		if m.Omitted > 0 {
+			omitted++
+			if m.Sender != "Bob Smith" || m.Omitted != 1 || len(m.Attachments) != 0 {
+				t.Errorf("message with media omitted: %+v", m)
+			}
+		}
+	}
+	if events != 1 || omitted != 1 {
+		t.Errorf("%d events and %d messages with media omitted, want 1 and 1", events, omitted)
+	}
+	human := mustCLI(t, "--home", home, "history", "show", "Bob Smith", "--limit", "100")
+	if strings.Contains(human, "unknown (") || !strings.Contains(human, "* Messages and calls are end-to-end encrypted") ||
+		!strings.Contains(human, "an attachment the export did not include") {
+		t.Errorf("show:\n%s", human)
+	}
+	// The HTML copy says the same.
+	dir := filepath.Join(t.TempDir(), "pages")
+	mustCLI(t, "--home", home, "history", "export-html", dir)
+	page, err := os.ReadFile(filepath.Join(dir, "c", msgs[0].ConversationID+".html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(page, []byte("unknown (")) || !bytes.Contains(page, []byte(`class="event"`)) ||
+		!bytes.Contains(page, []byte(`<div class="omitted" data-count="1">An attachment the export did not include.</div>`)) {
+		t.Errorf("export-html page:\n%s", page)
 	}
 }

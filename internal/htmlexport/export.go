@@ -187,7 +187,8 @@ func (w *writer) conversation(ctx context.Context, c chatstore.Conversation) (in
 }
 
 func (w *writer) message(m chatstore.Message, onPage map[chatstore.ID]bool) (pageMessage, error) {
-	pm := pageMessage{ID: m.ID.String(), Sender: name(m.SenderName, m.Sender), Sent: w.show(m.Sent), SentISO: iso(m.Sent), Body: m.Body}
+	pm := pageMessage{ID: m.ID.String(), Sender: name(m.SenderName, m.Sender), Sent: w.show(m.Sent), SentISO: iso(m.Sent), Body: m.Body,
+		System: m.System, Omitted: m.Omitted}
 	if !m.Edited.IsZero() {
 		pm.Edited, pm.EditedISO = w.show(m.Edited), iso(m.Edited)
 	}

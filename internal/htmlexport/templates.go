@@ -21,6 +21,8 @@ article.msg{background:#fff;border:1px solid #e4e4e4;border-radius:8px;padding:.
 .reply{border-left:3px solid #bbb;margin:.3em 0;padding:.1em .6em;color:#444;white-space:pre-wrap}
 .file{margin:.3em 0}.file img,.file video{max-width:100%;max-height:24em;display:block}
 .reactions span{margin-right:.3em}
+.event{text-align:center;color:#666;font-size:.9em;margin:.6em 0}
+.omitted{margin:.3em 0;color:#777;font-style:italic}
 `
 
 var pages = template.Must(template.New("").Parse(`
@@ -50,16 +52,18 @@ var pages = template.Must(template.New("").Parse(`
 {{define "page"}}{{template "head" .}}<nav><a href="../index.html">all conversations</a>{{if .Prev}} · <a rel="prev" href="{{.Prev}}">older</a>{{end}}{{if .Next}} · <a rel="next" href="{{.Next}}">newer</a>{{end}}</nav>
 <h1>{{.Conversation}}</h1>
 <p class="meta">{{.Kind}} · page {{.Number}}</p>
-{{range .Messages}}<article class="msg" id="m-{{.ID}}" data-id="{{.ID}}">
+{{range .Messages}}{{if .System}}<article class="event" id="m-{{.ID}}" data-id="{{.ID}}"><time datetime="{{.SentISO}}">{{.Sent}}</time> <span class="body">{{.Body}}</span></article>
+{{else}}<article class="msg" id="m-{{.ID}}" data-id="{{.ID}}">
 <div><span class="sender">{{.Sender}}</span> <time datetime="{{.SentISO}}">{{.Sent}}</time>{{if .Edited}} <span class="edited" title="{{.EditedISO}}">edited {{.Edited}}</span>{{end}}</div>
 {{with .Reply}}<blockquote class="reply" data-id="{{.ID}}">{{if .Href}}<a href="{{.Href}}">↪</a>{{else}}↪{{end}} {{if .Missing}}a message not in this history{{else}}<span class="reply-sender">{{.Sender}}</span>: {{if .Deleted}}<i>deleted</i>{{else}}{{.Text}}{{end}}{{end}}</blockquote>
 {{end}}{{if .Deleted}}<p class="deleted" title="{{.DeletedISO}}">This message was deleted.</p>
 {{else if .Body}}<p class="body">{{.Body}}</p>
 {{end}}{{range .Files}}<div class="file" data-size="{{.Size}}" data-mime="{{.MIME}}">{{if .Href}}{{if eq .Show "image"}}<a href="{{.Href}}"><img src="{{.Href}}" alt="{{.Name}}" loading="lazy"></a>{{else if eq .Show "audio"}}<audio controls preload="none" src="{{.Href}}"></audio>{{else if eq .Show "video"}}<video controls preload="none" src="{{.Href}}"></video>{{end}}
 <a class="name" href="{{.Href}}" download="{{.Name}}">{{.Name}}</a>{{else}}<span class="name">{{.Name}}</span> <span class="missing">(the file is not in this history)</span>{{end}} <span class="size">{{.Human}}</span></div>
+{{end}}{{if .Omitted}}<div class="omitted" data-count="{{.Omitted}}">{{if eq .Omitted 1}}An attachment{{else}}{{.Omitted}} attachments{{end}} the export did not include.</div>
 {{end}}{{if .Reactions}}<div class="reactions">{{range .Reactions}}<span title="{{.Who}}">{{.Emoji}}</span>{{end}}</div>
 {{end}}</article>
-{{end}}<nav><a href="../index.html">all conversations</a>{{if .Prev}} · <a rel="prev" href="{{.Prev}}">older</a>{{end}}{{if .Next}} · <a rel="next" href="{{.Next}}">newer</a>{{end}}</nav>
+{{end}}{{end}}<nav><a href="../index.html">all conversations</a>{{if .Prev}} · <a rel="prev" href="{{.Prev}}">older</a>{{end}}{{if .Next}} · <a rel="next" href="{{.Next}}">newer</a>{{end}}</nav>
 </body>
 </html>
 {{end}}
@@ -104,6 +108,8 @@ type pageMessage struct {
 	Reply             *pageReply
 	Files             []pageFile
 	Reactions         []pageReaction
+	System            bool // an event (body only, no sender)
+	Omitted           int  // attachments the export did not include
 }
 
 type pageReply struct {

@@ -59,6 +59,14 @@ function reply(m, r, onJump) {
 // given, makes the quote of an answered message a button to go there;
 // opts.context adds the conversation's title (search hits).
 export function renderMessage(m, opts = {}) {
+  if (m.system) {
+    // An event ("Alice added Bob", the encryption notice): its text says
+    // who did what; there is no sender to show.
+    return h('li', { class: 'msg event', id: opts.context ? null : 'm-' + m.id, tabindex: '-1', dataset: { id: m.id, cursor: m.cursor } },
+      opts.context ? [h('span', { class: 'conv-title' }, m.conversation_title || 'Untitled'), ' · '] : null,
+      h('time', { datetime: m.sent, title: full(m.sent) }, when(m.sent)), ' ',
+      h('span', { class: 'body' }, m.highlight && m.highlight.length ? segments(m.highlight) : m.body));
+  }
   const deleted = !!m.deleted;
   const meta = h('p', { class: 'meta' },
     opts.context ? [h('span', { class: 'conv-title' }, m.conversation_title || 'Untitled'), ' · '] : null,
@@ -75,6 +83,7 @@ export function renderMessage(m, opts = {}) {
     m.reply_to ? reply(m, m.reply_to, opts.onJump) : null,
     body,
     m.attachments && m.attachments.length ? h('div', { class: 'files' }, m.attachments.map(attachment)) : null,
+    m.omitted ? h('p', { class: 'omitted' }, m.omitted === 1 ? 'An attachment the export did not include.' : `${m.omitted} attachments the export did not include.`) : null,
     m.reactions && m.reactions.length
       ? h('ul', { class: 'reactions', 'aria-label': 'Reactions' }, m.reactions.map((r) => h('li', { title: senderName(r.sender, '') }, r.emoji)))
       : null);
