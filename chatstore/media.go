@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"lukechampine.com/blake3"
+
+	"github.com/ferryhq/ferry/internal/atomicfile"
 )
 
 // String is the lowercase hex form of h.
@@ -45,32 +47,13 @@ func (s *Store) InstallMedia(h Hash, stagedPath string) error {
 	return nil
 }
 
-// installFile fsyncs src, renames it to dst (making dst's directory), and
-// fsyncs that directory.
+// installFile moves src to dst durably (see internal/atomicfile), making
+// dst's directory.
 func installFile(src, dst string) error {
-	if err := syncFile(src); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return err
 	}
-	dir := filepath.Dir(dst)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	if err := os.Rename(src, dst); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return atomicfile.Rename(src, dst)
 }
 
 // ListAttachments lists the distinct media (hash, size) referenced by the

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/ferryhq/ferry/internal/atomicfile"
 )
 
 // openSnapshotRO opens a standalone database file read-only and checks that
@@ -499,9 +501,6 @@ func (s *Store) swapDB(snapshot string) error {
 	if err := os.Chmod(snapshot, 0o600); err != nil {
 		return fmt.Errorf("chatstore: adopt: %w", err)
 	}
-	if err := syncFile(snapshot); err != nil {
-		return fmt.Errorf("chatstore: adopt: %w", err)
-	}
 	dbPath := s.DBPath()
 	for _, suffix := range []string{"-wal", "-shm"} {
 		if err := os.Remove(dbPath + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -509,10 +508,7 @@ func (s *Store) swapDB(snapshot string) error {
 		}
 		os.Remove(snapshot + suffix) // a read-only open may have left an empty one
 	}
-	if err := os.Rename(snapshot, dbPath); err != nil {
-		return fmt.Errorf("chatstore: adopt: %w", err)
-	}
-	if err := syncDir(s.home); err != nil {
+	if err := atomicfile.Rename(snapshot, dbPath); err != nil {
 		return fmt.Errorf("chatstore: adopt: %w", err)
 	}
 	return nil

@@ -10,10 +10,11 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	cryptopb "github.com/libp2p/go-libp2p/core/crypto/pb"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/ferryhq/ferry/internal/atomicfile"
 )
 
 // IdentityFile is the name, inside a home, of the file holding the device's
@@ -48,26 +49,10 @@ func LoadIdentity(home string) (crypto.PrivKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load identity: marshal key: %w", err)
 	}
-	// Write a temporary file completely, then link it into place: a crash
-	// never leaves a half-written key, and of two processes racing to create
-	// the key exactly one wins and both end up using its key.
-	tmp, err := os.CreateTemp(home, ".identity-*.tmp") // mode 0600
-	if err != nil {
-		return nil, fmt.Errorf("load identity: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("load identity: write key: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, fmt.Errorf("load identity: sync key: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("load identity: write key: %w", err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+	// Written whole, then linked into place: a crash never leaves a
+	// half-written key, and of two processes racing to create the key
+	// exactly one wins and both end up using its key.
+	if err := atomicfile.WriteNew(path, raw, 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("load identity: %w", err)
 	}
 	return readIdentity(path)

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ferryhq/ferry/internal/atomicfile"
+	"github.com/ferryhq/ferry/internal/filelock"
 	"github.com/ferryhq/ferry/internal/strictjson"
 )
 
@@ -62,10 +63,12 @@ func (s *Store) locked(f func() error) error {
 		return fmt.Errorf("lock: %w", err)
 	}
 	defer lf.Close()
-	if err := lockFile(lf); err != nil {
+	// Where the system has no file lock, the mutex and the atomic writes
+	// still keep the file whole.
+	if err := filelock.Lock(lf); err != nil && !errors.Is(err, filelock.ErrUnsupported) {
 		return fmt.Errorf("lock: %w", err)
 	}
-	defer unlockFile(lf)
+	defer filelock.Unlock(lf)
 	return f()
 }
 

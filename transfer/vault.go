@@ -31,6 +31,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/internal/atomicfile"
 )
 
 // Vault backups (the client side of /ferry/vault/1, see package relay/vault).
@@ -651,24 +652,7 @@ func (st *vaultState) save(home string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(home, ".vault-*.json")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", VaultFile, diskErr(home, err))
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
-		_, err = tmp.Write(b)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(home, VaultFile))
-	}
-	if err != nil {
+	if err := atomicfile.Write(filepath.Join(home, VaultFile), b, 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", VaultFile, diskErr(home, err))
 	}
 	return nil

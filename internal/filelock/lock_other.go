@@ -2,13 +2,7 @@
 
 package filelock
 
-import (
-	"errors"
-	"os"
-)
-
-// ErrUnsupported is returned where the system has no file lock.
-var ErrUnsupported = errors.New("filelock: no file lock on this system")
+import "os"
 
 // Lock fails: there is no file lock here.
 func Lock(*os.File) error { return ErrUnsupported }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/filelock"
 )
 
@@ -138,7 +139,7 @@ func (d *dirStore) Put(ctx context.Context, key string, r io.Reader, size int64)
 	}
 	// The directory is gone only if a concurrent Delete removed the object
 	// and pruned it: then there is nothing left to make durable.
-	if err := syncDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := atomicfile.SyncDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("vaultstore: put %s: sync directory: %w", key, err)
 	}
 	return nil
@@ -167,7 +168,7 @@ func (d *dirStore) tryCreateTemp(segs []string) (*os.File, error) {
 		next := filepath.Join(dir, seg)
 		switch err := os.Mkdir(next, 0o700); {
 		case err == nil:
-			if err := syncDir(dir); err != nil {
+			if err := atomicfile.SyncDir(dir); err != nil {
 				return nil, fmt.Errorf("sync directory: %w", err)
 			}
 		case !errors.Is(err, fs.ErrExist):
@@ -293,7 +294,7 @@ func (d *dirStore) Delete(ctx context.Context, key string) error {
 	}
 	dir := filepath.Dir(p)
 	// A concurrent Delete may have pruned the now empty directory.
-	if err := syncDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := atomicfile.SyncDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("vaultstore: delete %s: sync directory: %w", key, err)
 	}
 	d.prune(dir)

@@ -1,11 +1,12 @@
 //go:build !windows
 
-package chatstore
+package atomicfile
 
 import "os"
 
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
+// SyncDir fsyncs the directory dir, so that the names created, renamed or
+// removed in it survive a power loss.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
