@@ -6,11 +6,13 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/ferryhq/ferry/p2p"
-	"github.com/ferryhq/ferry/relay"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/p2p/p2ptest"
+	"github.com/ferryhq/ferry/relay"
 )
 
 // sinkProto is a test protocol: the handler reads everything, then
@@ -61,7 +63,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	buf := make([]byte, 256<<10)
 
 	b.Run("direct", func(b *testing.B) {
-		rx := newHost(b)
+		rx := p2ptest.Host(b)
 		if err := rx.Connect(ctx, peer.AddrInfo{ID: sender.ID(), Addrs: p2p.DialAddrs(sender)}); err != nil {
 			b.Fatal(err)
 		}
@@ -72,7 +74,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 		}
 	})
 	b.Run("relayed", func(b *testing.B) {
-		rx := newHost(b)
+		rx := p2ptest.Host(b)
 		if err := p2p.DialViaRelay(ctx, rx, info, sender.ID()); err != nil {
 			b.Fatal(err)
 		}
@@ -100,7 +102,7 @@ func BenchmarkRendezvous(b *testing.B) {
 	addr := relayAddr(b, r)
 	for i := range b.N {
 		b.StopTimer()
-		tx, rx := newHost(b), newHost(b)
+		tx, rx := p2ptest.Host(b), p2ptest.Host(b)
 		tx.SetStreamHandler(sinkProto, sinkHandler)
 		np := "b" + strconv.Itoa(i)
 		b.StartTimer()

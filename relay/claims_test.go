@@ -6,33 +6,19 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/ferryhq/ferry/p2p"
-	"github.com/ferryhq/ferry/relay"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/p2p/p2ptest"
+	"github.com/ferryhq/ferry/relay"
 )
 
-// hostOn starts a device host listening on one loopback address, so that
-// its connections to the relay come from that address: 127.0.0.2 and
-// 127.0.0.3 are two different "IP addresses" to the relay.
-func hostOn(t testing.TB, ip string) host.Host {
-	t.Helper()
-	h, err := p2p.NewHost(context.Background(), p2p.Config{
-		Home:        t.TempDir(),
-		ListenAddrs: []string{"/ip4/" + ip + "/tcp/0"},
-	})
-	if err != nil {
-		t.Fatalf("p2p.NewHost on %s: %v", ip, err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
-
-// reservedOn is hostOn with a slot reserved on the relay at addr (kept
+// reservedOn is p2ptest.HostOn with a slot reserved on the relay at addr (kept
 // until the test ends).
 func reservedOn(t testing.TB, ip, addr string) host.Host {
 	t.Helper()
-	h := hostOn(t, ip)
+	h := p2ptest.HostOn(t, ip)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if _, _, err := p2p.ReserveRelay(ctx, h, addr); err != nil {
@@ -106,7 +92,7 @@ func TestClaimNeedsReservation(t *testing.T) {
 	if err := p2p.Register(ctx, sender, r.ID(), "4"); err != nil {
 		t.Fatal(err)
 	}
-	unreserved := hostOn(t, "127.0.0.2")
+	unreserved := p2ptest.HostOn(t, "127.0.0.2")
 	if _, err := p2p.ConnectRelay(ctx, unreserved, addr); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +200,7 @@ func TestCircuitOnlyFromClaimers(t *testing.T) {
 		t.Fatal(err)
 	}
 	sender, _ := newSender(t, addr)
-	friend := newHost(t)
+	friend := p2ptest.Host(t)
 	if err := p2p.Register(ctx, sender, r.ID(), "8", friend.ID()); err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +236,7 @@ func TestCircuitOnlyFromClaimers(t *testing.T) {
 	if err := p2p.Unregister(ctx, sender, r.ID(), "8"); err != nil {
 		t.Fatal(err)
 	}
-	late := newHost(t)
+	late := p2ptest.Host(t)
 	if err := p2p.DialViaRelay(ctx, late, info, sender.ID()); err != nil {
 		t.Errorf("circuit to the sender after it gave its nameplate up: %v", err)
 	}

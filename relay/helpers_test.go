@@ -9,30 +9,26 @@ import (
 	"io"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/ferryhq/ferry/p2p"
-	"github.com/ferryhq/ferry/relay"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ferryhq/ferry/internal/fakeclock"
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/p2p/p2ptest"
+	"github.com/ferryhq/ferry/relay"
 )
 
 // echoProto is a test protocol: the handler sends back what it reads.
 const echoProto = "/ferry/test/echo/1"
 
-// fakeClock is a settable clock for Config.Now.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
+// newFakeClock is a settable clock for Config.Now.
+func newFakeClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -67,25 +63,11 @@ func relayAddr(t testing.TB, s *relay.Server) string {
 	return addrs[0].String()
 }
 
-// newHost starts a device host on loopback.
-func newHost(t testing.TB) host.Host {
-	t.Helper()
-	h, err := p2p.NewHost(context.Background(), p2p.Config{
-		Home:        t.TempDir(),
-		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
-	})
-	if err != nil {
-		t.Fatalf("p2p.NewHost: %v", err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
-
 // newSender starts a host that reserves a slot on the relay (until the
 // test ends) and echoes echoProto streams.
 func newSender(t testing.TB, addr string) (host.Host, peer.AddrInfo) {
 	t.Helper()
-	h := newHost(t)
+	h := p2ptest.Host(t)
 	h.SetStreamHandler(echoProto, func(s network.Stream) {
 		if _, err := io.Copy(s, s); err != nil {
 			s.Reset()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferryhq/ferry/internal/redistest"
 	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/p2p/p2ptest"
 	"github.com/ferryhq/ferry/relay"
 )
 
@@ -89,7 +90,7 @@ func TestRedisDown(t *testing.T) {
 	if err := p2p.Register(ctx, sender, r.ID(), "2"); !errors.Is(err, p2p.ErrRelayUnavailable) {
 		t.Errorf("register with Redis down: got %v, want ErrRelayUnavailable", err)
 	}
-	if err := p2p.DialViaRelay(ctx, newHost(t), info, sender.ID()); !errors.Is(err, p2p.ErrRelayRefused) {
+	if err := p2p.DialViaRelay(ctx, p2ptest.Host(t), info, sender.ID()); !errors.Is(err, p2p.ErrRelayRefused) {
 		t.Errorf("circuit with Redis down: got %v, want ErrRelayRefused", err)
 	}
 	resp, err := http.Get("http://" + r.MetricsAddr() + "/healthz")

@@ -13,12 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryhq/ferry/p2p"
-	"github.com/ferryhq/ferry/relay"
-	"github.com/ferryhq/ferry/relay/rendezvous"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/p2p/p2ptest"
+	"github.com/ferryhq/ferry/relay"
+	"github.com/ferryhq/ferry/relay/rendezvous"
 )
 
 func TestRelayedTransfer(t *testing.T) {
@@ -102,7 +104,7 @@ func TestRendezvous(t *testing.T) {
 	s2, _ := newSender(t, addr)
 	rx, _ := newSender(t, addr)
 	rx2 := reservedOn(t, "127.0.0.2", addr)
-	noRsvp := newHost(t)
+	noRsvp := p2ptest.Host(t)
 	if _, err := p2p.ConnectRelay(ctx, noRsvp, addr); err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +264,7 @@ func TestMaxReservations(t *testing.T) {
 	addr := relayAddr(t, r)
 	a, _ := newSender(t, addr)
 	newSender(t, addr)
-	extra := newHost(t)
+	extra := p2ptest.Host(t)
 	if _, _, err := p2p.ReserveRelay(ctx, extra, addr); !errors.Is(err, p2p.ErrRelayFull) {
 		t.Fatalf("third reservation: got %v, want ErrRelayFull", err)
 	}
@@ -381,7 +383,7 @@ func TestConcurrentSessions(t *testing.T) {
 	}
 	rx := make([]host.Host, sessions)
 	for i := range rx {
-		rx[i] = newHost(t)
+		rx[i] = p2ptest.Host(t)
 	}
 	errs := make(chan error, sessions)
 	var wg sync.WaitGroup

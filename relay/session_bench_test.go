@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryhq/ferry/p2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/p2p/p2ptest"
 )
 
 // startRelayProcess runs the test binary as a relay process and returns
@@ -97,7 +99,7 @@ func BenchmarkRelaySessions(b *testing.B) {
 	base, _ := procStat(b, pid)
 	rx := make([]host.Host, sessions)
 	for i := range rx {
-		rx[i] = newHost(b)
+		rx[i] = p2ptest.Host(b)
 		if err := p2p.DialViaRelay(ctx, rx[i], info, tx[i%senders].ID()); err != nil {
 			b.Fatal(err)
 		}

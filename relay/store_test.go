@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryhq/ferry/internal/redistest"
-	"github.com/ferryhq/ferry/relay/rendezvous"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ferryhq/ferry/internal/redistest"
+	"github.com/ferryhq/ferry/relay/rendezvous"
 )
 
 func testPeers(t *testing.T, n int) []peer.ID {

@@ -4,13 +4,15 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/p2p/p2ptest"
 	"github.com/ferryhq/ferry/relay"
 	"github.com/ferryhq/ferry/relay/vault"
 	"github.com/ferryhq/ferry/relay/vaultstore"
-	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // TestVaultConfig: the relay's vault limits reach the vault.
@@ -21,7 +23,7 @@ func TestVaultConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startRelay(t, relay.Config{Vault: st, VaultMaxBackups: 1, VaultDeviceRequests: 2, VaultDeviceRate: -1})
-	c, err := vault.Dial(ctx, newHost(t), relayAddr(t, r))
+	c, err := vault.Dial(ctx, p2ptest.Host(t), relayAddr(t, r))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +72,7 @@ func TestVaultNeedsReservation(t *testing.T) {
 		return nil
 	}
 	// A raw peer without a reservation.
-	h := newHost(t)
+	h := p2ptest.Host(t)
 	if err := h.Connect(ctx, info); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,7 @@ func TestVaultNeedsReservation(t *testing.T) {
 	// Through the vault client, which reserves: served, up to the
 	// reservations one address may hold.
 	for i := range 3 {
-		c, err := vault.Dial(ctx, newHost(t), relayAddr(t, r))
+		c, err := vault.Dial(ctx, p2ptest.Host(t), relayAddr(t, r))
 		if err != nil {
 			t.Fatal(err)
 		}

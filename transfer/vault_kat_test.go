@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/p2p/p2ptest"
 	"github.com/ferryhq/ferry/relay/vault"
 )
 
@@ -62,7 +63,7 @@ func TestWriteVaultKAT(t *testing.T) {
 	s := newStore(t)
 	want := seed(t, s, 5, 2000, 8)
 	pw := "a password of key slot version 2"
-	res := backup(t, s, dial(t, device(t), r), BackupOptions{Password: []byte(pw)})
+	res := backup(t, s, dial(t, p2ptest.Host(t), r), BackupOptions{Password: []byte(pw)})
 	b, err := json.MarshalIndent(vaultKATFacts{Password: pw, BackupID: FormatBackupID(res.ID), Stats: want}, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +86,7 @@ func TestVaultKATv2(t *testing.T) {
 	}
 	r := katRelay(t, "vault-v2")
 	dst := newStore(t)
-	got, err := Restore(context.Background(), dial(t, device(t), r), dst, RestoreOptions{Password: []byte(f.Password), BackupID: f.BackupID, floor: cheapParams})
+	got, err := Restore(context.Background(), dial(t, p2ptest.Host(t), r), dst, RestoreOptions{Password: []byte(f.Password), BackupID: f.BackupID, floor: cheapParams})
 	if err != nil {
 		t.Fatalf("restore of the known-answer vault: %v", err)
 	}
@@ -100,7 +101,7 @@ func TestVaultKATv2(t *testing.T) {
 // could replay, computed with a salt the relay alone chose.
 func TestVaultKATv1(t *testing.T) {
 	r := katRelay(t, "vault-v1")
-	c := dial(t, device(t), r)
+	c := dial(t, p2ptest.Host(t), r)
 	id, err := ParseBackupID(katVaultV1ID)
 	if err != nil {
 		t.Fatal(err)

@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+
 	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/p2p/p2ptest"
 	"github.com/ferryhq/ferry/relay/vault"
-	"github.com/libp2p/go-libp2p/core/network"
 )
 
 // fakeRelay is a hostile relay: a real libp2p host on loopback that
@@ -26,7 +28,7 @@ type fakeRelay struct {
 
 func startFakeRelay(t *testing.T, params func() []byte) (*fakeRelay, string) {
 	t.Helper()
-	h := device(t)
+	h := p2ptest.Host(t)
 	f := &fakeRelay{}
 	h.SetStreamHandler(vault.ProtocolID, func(st network.Stream) {
 		defer st.Close()
@@ -89,7 +91,7 @@ func TestVaultRefusesWeakStretch(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f, addr := startFakeRelay(t, func() []byte { return tt.params })
-			c, err := vault.Dial(context.Background(), device(t), addr)
+			c, err := vault.Dial(context.Background(), p2ptest.Host(t), addr)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,15 +15,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"lukechampine.com/blake3"
+
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
-	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/internal/fakeclock"
+	"github.com/ferryhq/ferry/p2p/p2ptest"
 	"github.com/ferryhq/ferry/relay"
 	"github.com/ferryhq/ferry/relay/vault"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 	"github.com/ferryhq/ferry/relay/vaultstore/miniotest"
-	"github.com/libp2p/go-libp2p/core/host"
-	"lukechampine.com/blake3"
 )
 
 // Packs in tests are small, and only media chunks smaller than most of the
@@ -44,20 +46,12 @@ type vaultRelay struct {
 	vaultDir string // or s3 when set
 	s3       string
 	srv      *relay.Server
-	clock    *testClock    // the relay's clock: password waits pass when a test says
-	ttl      time.Duration // of backups; 0: the default
+	clock    *fakeclock.Clock // the relay's clock: password waits pass when a test says
+	ttl      time.Duration    // of backups; 0: the default
 }
 
-// testClock is a clock that moves only when told.
-type testClock struct{ ns atomic.Int64 }
-
-func newTestClock() *testClock {
-	c := &testClock{}
-	c.ns.Store(time.Now().UnixNano())
-	return c
-}
-func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+// newTestClock is a clock that moves only when told.
+func newTestClock() *fakeclock.Clock { return fakeclock.New(time.Now()) }
 
 func startVaultRelay(t *testing.T) *vaultRelay {
 	r := &vaultRelay{t: t, dataDir: t.TempDir(), vaultDir: t.TempDir(), clock: newTestClock()}
@@ -101,17 +95,6 @@ func (r *vaultRelay) restart() {
 }
 
 func (r *vaultRelay) addr() string { return r.srv.Addrs()[0].String() }
-
-// device is a libp2p host with its own identity: one vault account.
-func device(t *testing.T) host.Host {
-	t.Helper()
-	h, err := p2p.NewHost(context.Background(), p2p.Config{Home: t.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatalf("p2p.NewHost: %v", err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
 
 func dial(t *testing.T, h host.Host, r *vaultRelay) *vault.Client {
 	t.Helper()
@@ -160,7 +143,7 @@ func TestVaultBackupRestore(t *testing.T) {
 			if mode == "password" {
 				opts.Password = []byte("correct horse battery staple")
 			}
-			res := backup(t, src, dial(t, device(t), r), opts)
+			res := backup(t, src, dial(t, p2ptest.Host(t), r), opts)
 			if !res.New || res.Seq != 1 {
 				t.Errorf("first backup: New %v, Seq %d; want true, 1", res.New, res.Seq)
 			}
@@ -180,7 +163,7 @@ func TestVaultBackupRestore(t *testing.T) {
 			}
 			var done, total int64
 			ropts.Progress = func(d, t int64) { done, total = d, t } // one call at a time
-			counted := &countConn{Client: dial(t, device(t), r), gets: map[[32]byte]int{}}
+			counted := &countConn{Client: dial(t, p2ptest.Host(t), r), gets: map[[32]byte]int{}}
 			got, err := Restore(context.Background(), counted, dst, ropts)
 			if err != nil {
 				t.Fatalf("Restore: %v", err)
@@ -193,7 +176,7 @@ func TestVaultBackupRestore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vm, m, err := fetchVaultManifest(context.Background(), dial(t, device(t), r), vk, res.ID, &vaultState{Seen: map[string]uint64{}})
+			vm, m, err := fetchVaultManifest(context.Background(), dial(t, p2ptest.Host(t), r), vk, res.ID, &vaultState{Seen: map[string]uint64{}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,7 +206,7 @@ func TestVaultIncremental(t *testing.T) {
 	r := startVaultRelay(t)
 	src := newStore(t)
 	seed(t, src, 150, 2<<20, 1)
-	conn := dial(t, device(t), r)
+	conn := dial(t, p2ptest.Host(t), r)
 	first := backup(t, src, conn, BackupOptions{})
 
 	var mu sync.Mutex
@@ -251,7 +234,7 @@ func TestVaultIncremental(t *testing.T) {
 	t.Logf("first backup %d chunks %d bytes; incremental %d chunks %d bytes", first.ChunksSent, first.BytesSent, inc.ChunksSent, inc.BytesSent)
 
 	dst := newStore(t)
-	got, err := Restore(context.Background(), dial(t, device(t), r), dst, RestoreOptions{Key: &first.Key})
+	got, err := Restore(context.Background(), dial(t, p2ptest.Host(t), r), dst, RestoreOptions{Key: &first.Key})
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
@@ -271,7 +254,7 @@ func TestVaultIncremental(t *testing.T) {
 	if healed.ChunksSent != healed.Chunks {
 		t.Errorf("backup after the objects were lost sent %d of %d objects, want all", healed.ChunksSent, healed.Chunks)
 	}
-	got, err = Restore(context.Background(), dial(t, device(t), r), newStore(t), RestoreOptions{Key: &first.Key})
+	got, err = Restore(context.Background(), dial(t, p2ptest.Host(t), r), newStore(t), RestoreOptions{Key: &first.Key})
 	if err != nil || got.Target.Digest != want.Digest {
 		t.Errorf("restore after the healing backup: digest %s, %v; want %s", got.Target.Digest, err, want.Digest)
 	}
@@ -328,8 +311,8 @@ func writeFile(t *testing.T, p string, b []byte) {
 func TestVaultHostileOperator(t *testing.T) {
 	r := startVaultRelay(t)
 	src, _ := seededStore(t, 1)
-	res := backup(t, src, dial(t, device(t), r), BackupOptions{})
-	conn := dial(t, device(t), r)
+	res := backup(t, src, dial(t, p2ptest.Host(t), r), BackupOptions{})
+	conn := dial(t, p2ptest.Host(t), r)
 
 	cases := []struct {
 		name   string
@@ -397,7 +380,7 @@ func TestVaultHostileOperator(t *testing.T) {
 func TestVaultOldManifest(t *testing.T) {
 	r := startVaultRelay(t)
 	src, _ := seededStore(t, 1)
-	conn := dial(t, device(t), r)
+	conn := dial(t, p2ptest.Host(t), r)
 	res := backup(t, src, conn, BackupOptions{})
 	old := readFile(t, manifestFile(t, r.vaultDir))
 	seed(t, src, 10, 0, 2)
@@ -417,8 +400,8 @@ func TestVaultOldManifest(t *testing.T) {
 func TestVaultWrongKey(t *testing.T) {
 	r := startVaultRelay(t)
 	src, _ := seededStore(t, 1)
-	res := backup(t, src, dial(t, device(t), r), BackupOptions{})
-	conn := dial(t, device(t), r)
+	res := backup(t, src, dial(t, p2ptest.Host(t), r), BackupOptions{})
+	conn := dial(t, p2ptest.Host(t), r)
 	dst := newStore(t)
 
 	_, err := Restore(context.Background(), conn, dst, RestoreOptions{Key: testKey(t)})
@@ -443,9 +426,9 @@ func TestVaultPasswordLockout(t *testing.T) {
 	r := startVaultRelay(t)
 	src, want := seededStore(t, 1)
 	pw := []byte("the right one")
-	owner := device(t)
+	owner := p2ptest.Host(t)
 	res := backup(t, src, dial(t, owner, r), BackupOptions{Password: pw})
-	conn := dial(t, device(t), r)
+	conn := dial(t, p2ptest.Host(t), r)
 	id := FormatBackupID(res.ID)
 
 	for i := range vault.MaxFails {
@@ -458,7 +441,7 @@ func TestVaultPasswordLockout(t *testing.T) {
 	// The relay restarts: the count survives, and the right password is
 	// refused too.
 	r.restart()
-	conn = dial(t, device(t), r)
+	conn = dial(t, p2ptest.Host(t), r)
 	dst := newStore(t)
 	_, err := Restore(context.Background(), conn, dst, RestoreOptions{Password: pw, BackupID: id, floor: cheapParams})
 	if !errors.Is(err, vault.ErrLocked) {
@@ -487,9 +470,9 @@ func TestVaultLockoutAcrossRelays(t *testing.T) {
 	b.start()
 	src, _ := seededStore(t, 1)
 	pw := []byte("the right one")
-	res := backup(t, src, dial(t, device(t), a), BackupOptions{Password: pw})
+	res := backup(t, src, dial(t, p2ptest.Host(t), a), BackupOptions{Password: pw})
 	id := FormatBackupID(res.ID)
-	conns := []VaultConn{dial(t, device(t), a), dial(t, device(t), b)}
+	conns := []VaultConn{dial(t, p2ptest.Host(t), a), dial(t, p2ptest.Host(t), b)}
 	// Both relays have read the backup's record.
 	for _, c := range conns {
 		if _, err := Restore(context.Background(), c, newStore(t), RestoreOptions{Password: pw, BackupID: id, floor: cheapParams}); err != nil {
@@ -518,10 +501,10 @@ func TestVaultAccounts(t *testing.T) {
 	r := startVaultRelay(t)
 	ctx := context.Background()
 	src, _ := seededStore(t, 1)
-	a := device(t)
+	a := p2ptest.Host(t)
 	ca := dial(t, a, r)
 	res := backup(t, src, ca, BackupOptions{})
-	cb := dial(t, device(t), r)
+	cb := dial(t, p2ptest.Host(t), r)
 
 	list, err := ca.List(ctx)
 	if err != nil || len(list) != 1 || list[0].ID != res.ID || list[0].Size == 0 {
@@ -595,7 +578,7 @@ func TestVaultRelayKilled(t *testing.T) {
 	ctx := context.Background()
 	src := newStore(t)
 	want := seed(t, src, 150, 1<<20, 1) // enough objects for a restore to be cut a quarter of the way
-	h := device(t)
+	h := p2ptest.Host(t)
 	kc := &killConn{Client: dial(t, h, r), putAt: 4, kill: func() { r.srv.Close() }}
 	kc.Client.Timeout = 20 * time.Second
 	_, err := Backup(ctx, src, kc, testOpts(t, BackupOptions{}))
@@ -617,7 +600,7 @@ func TestVaultRelayKilled(t *testing.T) {
 	// (at least past the first: the database's packs come first, staged
 	// before any media chunk; four workers fetch at once, so a later cut may
 	// come after the last object was already on its way).
-	rd := device(t)
+	rd := p2ptest.Host(t)
 	count := &countConn{Client: dial(t, rd, r), gets: map[[32]byte]int{}}
 	if _, err := Restore(ctx, count, newStore(t), RestoreOptions{Key: &res.Key}); err != nil {
 		t.Fatal(err)
@@ -654,7 +637,7 @@ func TestVaultS3(t *testing.T) {
 	r.start()
 	ctx := context.Background()
 	src, _ := seededStore(t, 1)
-	h := device(t)
+	h := p2ptest.Host(t)
 	kc := &killConn{Client: dial(t, h, r), putAt: 3, kill: func() { r.srv.Close() }}
 	if _, err := Backup(ctx, src, kc, testOpts(t, BackupOptions{})); err == nil {
 		t.Fatal("Backup through a relay killed mid-upload succeeded")
@@ -669,7 +652,7 @@ func TestVaultS3(t *testing.T) {
 	if inc.ChunksSent == 0 || inc.ChunksSent*2 > inc.Chunks {
 		t.Errorf("incremental backup sent %d of %d chunks", inc.ChunksSent, inc.Chunks)
 	}
-	got, err := Restore(ctx, dial(t, device(t), r), newStore(t), RestoreOptions{Key: &res.Key})
+	got, err := Restore(ctx, dial(t, p2ptest.Host(t), r), newStore(t), RestoreOptions{Key: &res.Key})
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
@@ -829,11 +812,7 @@ func BenchmarkVault(b *testing.B) {
 		b.Cleanup(func() { srv.Close() })
 		return srv, srv.Addrs()[0].String()
 	}
-	h, err := p2p.NewHost(ctx, p2p.Config{Home: b.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { h.Close() })
+	h := p2ptest.Host(b)
 	client := func(addr string) *vault.Client {
 		c, err := vault.Dial(ctx, h, addr)
 		if err != nil {
@@ -884,10 +863,10 @@ func BenchmarkVault(b *testing.B) {
 func TestVaultRestoreMerges(t *testing.T) {
 	r := startVaultRelay(t)
 	src, want := seededStore(t, 1)
-	res := backup(t, src, dial(t, device(t), r), BackupOptions{})
+	res := backup(t, src, dial(t, p2ptest.Host(t), r), BackupOptions{})
 	dst := newStore(t)
 	own := seed(t, dst, 40, 64<<10, 7)
-	conn := dial(t, device(t), r)
+	conn := dial(t, p2ptest.Host(t), r)
 	got, err := Restore(context.Background(), conn, dst, RestoreOptions{Key: &res.Key})
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
@@ -938,9 +917,9 @@ func TestVaultRestoreRacesBackup(t *testing.T) {
 	r := startVaultRelay(t)
 	ctx := context.Background()
 	src, _ := seededStore(t, 1)
-	owner := dial(t, device(t), r)
+	owner := dial(t, p2ptest.Host(t), r)
 	res := backup(t, src, owner, BackupOptions{})
-	rd := device(t)
+	rd := p2ptest.Host(t)
 	dst := newStore(t)
 	c := &raceConn{Client: dial(t, rd, r), before: func() {
 		// Runs on a worker goroutine: errors, not fatal ones.

@@ -11,30 +11,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/p2p/p2ptest"
 	"github.com/ferryhq/ferry/relay/vaultstore"
-	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 )
-
-func newHost(t testing.TB) host.Host {
-	t.Helper()
-	h, err := p2p.NewHost(context.Background(), p2p.Config{Home: t.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
 
 // pair returns a client on a new host talking to server, dialled as a
 // device dials its relay (the server's host advertises no loopback address,
 // so the client keeps the one it was given).
 func pair(t testing.TB, server host.Host) *Client {
 	t.Helper()
-	c, err := Dial(context.Background(), newHost(t), p2p.DialAddrs(server)[0].String()+"/p2p/"+server.ID().String())
+	c, err := Dial(context.Background(), p2ptest.Host(t), p2p.DialAddrs(server)[0].String()+"/p2p/"+server.ID().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +39,7 @@ func TestClientServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newHost(t)
+	srv := p2ptest.Host(t)
 	if _, err := Register(srv, Config{Store: st}); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +129,7 @@ func TestClientRejectsHostileAnswers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newHost(t)
+			srv := p2ptest.Host(t)
 			srv.SetStreamHandler(ProtocolID, func(st network.Stream) {
 				if _, _, err := wire.NewReader(st).Next(); err != nil {
 					st.Reset()
@@ -152,7 +144,7 @@ func TestClientRejectsHostileAnswers(t *testing.T) {
 		})
 	}
 	// A short wrapped key after a proof.
-	srv0 := newHost(t)
+	srv0 := p2ptest.Host(t)
 	srv0.SetStreamHandler(ProtocolID, func(st network.Stream) {
 		r := wire.NewReader(st)
 		if _, _, err := r.Next(); err != nil {
@@ -173,7 +165,7 @@ func TestClientRejectsHostileAnswers(t *testing.T) {
 		t.Errorf("a short wrapped key: %v, want ErrProtocol", err)
 	}
 	// A relay that hangs up without answering is an error, not a result.
-	srv := newHost(t)
+	srv := p2ptest.Host(t)
 	srv.SetStreamHandler(ProtocolID, func(st network.Stream) { st.Close() })
 	if _, err := pair(t, srv).GetChunk(ctx, [16]byte{}, [32]byte{}, nil); err == nil {
 		t.Error("GetChunk from a relay that hung up: no error")
@@ -189,7 +181,7 @@ func BenchmarkClientGetChunk(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := newHost(b)
+	srv := p2ptest.Host(b)
 	if _, err := Register(srv, Config{Store: st}); err != nil {
 		b.Fatal(err)
 	}

@@ -11,14 +11,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryhq/ferry/internal/archive"
-	"github.com/ferryhq/ferry/internal/wire"
-	"github.com/ferryhq/ferry/p2p"
-	"github.com/ferryhq/ferry/relay/vaultstore"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/p2p/p2ptest"
+	"github.com/ferryhq/ferry/relay/vaultstore"
 )
 
 // heapInUse is the live heap after a collection.
@@ -39,7 +41,7 @@ func TestTinyFramesHoldNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("16 libp2p hosts")
 	}
-	srv := loopbackHost(t)
+	srv := p2ptest.Host(t)
 	st, err := vaultstore.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +55,7 @@ func TestTinyFramesHoldNothing(t *testing.T) {
 	s.onHeader = func(wire.Type, int) { headers <- struct{}{} }
 	attackers := make([]host.Host, identities)
 	for i := range attackers {
-		attackers[i] = loopbackHost(t)
+		attackers[i] = p2ptest.Host(t)
 		if err := attackers[i].Connect(context.Background(), peer.AddrInfo{ID: srv.ID(), Addrs: p2p.DialAddrs(srv)}); err != nil {
 			t.Fatal(err)
 		}

@@ -11,23 +11,25 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/ferryhq/ferry/internal/archive"
-	"github.com/ferryhq/ferry/internal/wire"
-	"github.com/ferryhq/ferry/p2p"
-	"github.com/ferryhq/ferry/relay/vaultstore"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/internal/fakeclock"
+	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/p2p"
+	"github.com/ferryhq/ferry/p2p/p2ptest"
+	"github.com/ferryhq/ferry/relay/vaultstore"
 )
 
-type clock struct{ ns atomic.Int64 }
+type clock = fakeclock.Clock
 
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+// t2026 is where a test server's clock starts.
+var t2026 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func newServer(t *testing.T, cfg Config) (*Server, *clock) {
 	t.Helper()
@@ -42,8 +44,7 @@ func newServerAt(t *testing.T, dir string, cfg Config) (*Server, *clock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	c := fakeclock.New(t2026)
 	cfg.Store = st
 	if cfg.Now == nil {
 		cfg.Now = c.Now
@@ -513,7 +514,7 @@ func BenchmarkGetChunkLibp2p(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, dev := loopbackHost(b), loopbackHost(b)
+	srv, dev := p2ptest.Host(b), p2ptest.Host(b)
 	s, err := Register(srv, Config{Store: st})
 	if err != nil {
 		b.Fatal(err)
@@ -549,16 +550,6 @@ func BenchmarkGetChunkLibp2p(b *testing.B) {
 			}
 		}
 	})
-}
-
-func loopbackHost(tb testing.TB) host.Host {
-	tb.Helper()
-	h, err := p2p.NewHost(context.Background(), p2p.Config{Home: tb.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { h.Close() })
-	return h
 }
 
 // hookStore is a real store with hooks called before each operation: a
@@ -610,8 +601,7 @@ func newHookServer(t *testing.T, dir string, cfg Config) (*Server, *hookStore, *
 		t.Fatal(err)
 	}
 	h := &hookStore{Store: st}
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	c := fakeclock.New(t2026)
 	cfg.Store, cfg.Now = h, c.Now
 	s, err := New(cfg)
 	if err != nil {
@@ -894,7 +884,7 @@ func rawRequest(st network.Stream, r *wire.Reader, req request) (wire.Type, []by
 // its share of the relay's slots does not stop another device, and a
 // device's requests beyond its rate wait.
 func TestAccountLimitsLibp2p(t *testing.T) {
-	srv, devA, devB := loopbackHost(t), loopbackHost(t), loopbackHost(t)
+	srv, devA, devB := p2ptest.Host(t), p2ptest.Host(t), p2ptest.Host(t)
 	st, err := vaultstore.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -1176,7 +1166,7 @@ func BenchmarkSmallAnswerLibp2p(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, dev := loopbackHost(b), loopbackHost(b)
+	srv, dev := p2ptest.Host(b), p2ptest.Host(b)
 	if _, err := Register(srv, Config{Store: st, AccountRate: -1}); err != nil {
 		b.Fatal(err)
 	}
@@ -1205,7 +1195,7 @@ func TestLargeThenSmallOnOneStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, dev := loopbackHost(t), loopbackHost(t)
+	srv, dev := p2ptest.Host(t), p2ptest.Host(t)
 	if _, err := Register(srv, Config{Store: st}); err != nil {
 		t.Fatal(err)
 	}
