@@ -11,8 +11,10 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	circuit "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 
-	"github.com/ferryhq/ferry/relay/vault"
 	ratelimit "github.com/libp2p/go-libp2p/x/rate"
+
+	"github.com/ferryhq/ferry/relay/vault"
+	"github.com/ferryhq/ferry/relay/vaultproto"
 )
 
 // rendezvousService is the resource manager service of rendezvous streams.
@@ -117,7 +119,7 @@ func newResourceManager(cfg *Config) (network.ResourceManager, error) {
 	}
 	// The vault's protocol scopes take the service's limits (their
 	// defaults, 16 MiB per peer, would refuse one large upload).
-	vaultProto := protocol.ID(vault.ProtocolID)
+	vaultProto := protocol.ID(vaultproto.ProtocolID)
 	partial.Protocol = map[protocol.ID]rcmgr.ResourceLimits{vaultProto: partial.Service[vault.ServiceName]}
 	partial.ProtocolPeer = map[protocol.ID]rcmgr.ResourceLimits{vaultProto: partial.ServicePeer[vault.ServiceName]}
 	// Offices and carrier-grade NAT put many devices behind one address:

@@ -11,7 +11,7 @@ import (
 	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/p2p/p2ptest"
 	"github.com/ferryhq/ferry/relay"
-	"github.com/ferryhq/ferry/relay/vault"
+	"github.com/ferryhq/ferry/relay/vaultproto"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 )
 
@@ -23,14 +23,14 @@ func TestVaultConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startRelay(t, relay.Config{Vault: st, VaultMaxBackups: 1, VaultDeviceRequests: 2, VaultDeviceRate: -1})
-	c, err := vault.Dial(ctx, p2ptest.Host(t), relayAddr(t, r))
+	c, err := vaultproto.Dial(ctx, p2ptest.Host(t), relayAddr(t, r))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	p := archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}
-	for i, want := range []error{nil, vault.ErrQuota} {
-		if err := c.PutKeySlot(ctx, [16]byte{byte(i)}, p, [32]byte{}, [32]byte{}, [vault.WrappedSize]byte{}); !errors.Is(err, want) {
+	for i, want := range []error{nil, vaultproto.ErrQuota} {
+		if err := c.PutKeySlot(ctx, [16]byte{byte(i)}, p, [32]byte{}, [32]byte{}, [vaultproto.WrappedSize]byte{}); !errors.Is(err, want) {
 			t.Errorf("backup %d with at most 1: %v, want %v", i+1, err, want)
 		}
 	}
@@ -51,14 +51,14 @@ func TestVaultNeedsReservation(t *testing.T) {
 	info := peer.AddrInfo{ID: r.ID(), Addrs: r.Addrs()}
 	p := archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}
 	put := func(h host.Host, i byte) error {
-		s, err := h.NewStream(ctx, r.ID(), vault.ProtocolID)
+		s, err := h.NewStream(ctx, r.ID(), vaultproto.ProtocolID)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
 		body := append([]byte{i}, make([]byte, 15)...)
 		body = append(body, 2, 1, 64, 1) // key slot v2, 1 pass over 64 KiB, 1 lane
-		body = append(body, make([]byte, 32+32+vault.WrappedSize)...)
+		body = append(body, make([]byte, 32+32+vaultproto.WrappedSize)...)
 		if err := wire.Write(s, 0x08, body); err != nil {
 			return err
 		}
@@ -78,22 +78,22 @@ func TestVaultNeedsReservation(t *testing.T) {
 	}
 	err = put(h, 1)
 	var re *wire.RemoteError
-	if !errors.As(err, &re) || re.Message != vault.ErrNoAccess.Error() {
+	if !errors.As(err, &re) || re.Message != vaultproto.ErrNoAccess.Error() {
 		t.Fatalf("a key slot from a peer without a reservation: %v, want the vault's no-access answer", err)
 	}
 	// Through the vault client, which reserves: served, up to the
 	// reservations one address may hold.
 	for i := range 3 {
-		c, err := vault.Dial(ctx, p2ptest.Host(t), relayAddr(t, r))
+		c, err := vaultproto.Dial(ctx, p2ptest.Host(t), relayAddr(t, r))
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = c.PutKeySlot(ctx, [16]byte{byte(10 + i)}, p, [32]byte{}, [32]byte{}, [vault.WrappedSize]byte{})
+		err = c.PutKeySlot(ctx, [16]byte{byte(10 + i)}, p, [32]byte{}, [32]byte{}, [vaultproto.WrappedSize]byte{})
 		if want := i < 2; (err == nil) != want {
 			t.Errorf("device %d on one address: %v (served: want %v)", i+1, err, want)
 		}
-		if i == 2 && !errors.Is(err, vault.ErrNoAccess) {
-			t.Errorf("device 3 on one address allowing 2 reservations: %v, want vault.ErrNoAccess", err)
+		if i == 2 && !errors.Is(err, vaultproto.ErrNoAccess) {
+			t.Errorf("device 3 on one address allowing 2 reservations: %v, want vaultproto.ErrNoAccess", err)
 		}
 	}
 }

@@ -34,7 +34,7 @@ import (
 	"github.com/ferryhq/ferry/internal/atomicfile"
 )
 
-// Vault backups (the client side of /ferry/vault/1, see package relay/vault).
+// Vault backups (the client side of /ferry/vault/1, see package relay/vaultproto).
 //
 // A backup key K (32 random bytes, shown as a recovery key or wrapped by a
 // password) gives, by HKDF-SHA256 with one label each:
@@ -114,7 +114,7 @@ import (
 // identity: whoever can read the home can read the history anyway.
 
 // VaultConn is a relay's vault as Backup and Restore use it;
-// *vault.Client (package relay/vault) implements it. Names are chunk names,
+// *vaultproto.Client implements it. Names are chunk names,
 // ids backup IDs. GetChunk reads into buf when the chunk fits; its error
 // for a chunk the vault does not hold matches fs.ErrNotExist, and so does
 // GetManifest's for a backup it does not hold.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/p2p/p2ptest"
-	"github.com/ferryhq/ferry/relay/vault"
+	"github.com/ferryhq/ferry/relay/vaultproto"
 )
 
 // Known-answer vaults: a relay's vault directory holding one small
@@ -111,8 +111,8 @@ func TestVaultKATv1(t *testing.T) {
 	}
 	dst := newStore(t)
 	_, err = Restore(context.Background(), c, dst, RestoreOptions{Password: []byte(katVaultV1Password), BackupID: katVaultV1ID, floor: cheapParams})
-	if !errors.Is(err, vault.ErrOldKeySlot) {
-		t.Errorf("restore of a version 1 key slot: %v, want vault.ErrOldKeySlot", err)
+	if !errors.Is(err, vaultproto.ErrOldKeySlot) {
+		t.Errorf("restore of a version 1 key slot: %v, want vaultproto.ErrOldKeySlot", err)
 	}
 	if st := stats(t, dst); st.Messages != 0 {
 		t.Errorf("the refused restore wrote %d messages", st.Messages)

@@ -14,7 +14,7 @@ import (
 	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/p2p/p2ptest"
-	"github.com/ferryhq/ferry/relay/vault"
+	"github.com/ferryhq/ferry/relay/vaultproto"
 )
 
 // fakeRelay is a hostile relay: a real libp2p host on loopback that
@@ -30,7 +30,7 @@ func startFakeRelay(t *testing.T, params func() []byte) (*fakeRelay, string) {
 	t.Helper()
 	h := p2ptest.Host(t)
 	f := &fakeRelay{}
-	h.SetStreamHandler(vault.ProtocolID, func(st network.Stream) {
+	h.SetStreamHandler(vaultproto.ProtocolID, func(st network.Stream) {
 		defer st.Close()
 		r := wire.NewReader(st)
 		for {
@@ -91,7 +91,7 @@ func TestVaultRefusesWeakStretch(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f, addr := startFakeRelay(t, func() []byte { return tt.params })
-			c, err := vault.Dial(context.Background(), p2ptest.Host(t), addr)
+			c, err := vaultproto.Dial(context.Background(), p2ptest.Host(t), addr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +100,7 @@ func TestVaultRefusesWeakStretch(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			_, err = Restore(ctx, c, dst, RestoreOptions{Password: []byte("correct horse battery staple"), BackupID: id})
-			if !errors.Is(err, ErrWeakStretch) && !errors.Is(err, vault.ErrOldKeySlot) {
+			if !errors.Is(err, ErrWeakStretch) && !errors.Is(err, vaultproto.ErrOldKeySlot) {
 				t.Errorf("restore from a relay serving %s: %v, want ErrWeakStretch (or ErrOldKeySlot)", tt.name, err)
 			}
 			for _, typ := range f.requests() {

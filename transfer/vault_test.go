@@ -24,6 +24,7 @@ import (
 	"github.com/ferryhq/ferry/p2p/p2ptest"
 	"github.com/ferryhq/ferry/relay"
 	"github.com/ferryhq/ferry/relay/vault"
+	"github.com/ferryhq/ferry/relay/vaultproto"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 	"github.com/ferryhq/ferry/relay/vaultstore/miniotest"
 )
@@ -96,11 +97,11 @@ func (r *vaultRelay) restart() {
 
 func (r *vaultRelay) addr() string { return r.srv.Addrs()[0].String() }
 
-func dial(t *testing.T, h host.Host, r *vaultRelay) *vault.Client {
+func dial(t *testing.T, h host.Host, r *vaultRelay) *vaultproto.Client {
 	t.Helper()
-	c, err := vault.Dial(context.Background(), h, r.addr())
+	c, err := vaultproto.Dial(context.Background(), h, r.addr())
 	if err != nil {
-		t.Fatalf("vault.Dial: %v", err)
+		t.Fatalf("vaultproto.Dial: %v", err)
 	}
 	return c
 }
@@ -405,8 +406,8 @@ func TestVaultWrongKey(t *testing.T) {
 	dst := newStore(t)
 
 	_, err := Restore(context.Background(), conn, dst, RestoreOptions{Key: testKey(t)})
-	if !errors.Is(err, vault.ErrNotFound) {
-		t.Errorf("Restore with another key: %v; want vault.ErrNotFound", err)
+	if !errors.Is(err, vaultproto.ErrNotFound) {
+		t.Errorf("Restore with another key: %v; want vaultproto.ErrNotFound", err)
 	}
 	other := FormatBackupID([16]byte{1})
 	_, err = Restore(context.Background(), conn, dst, RestoreOptions{Key: &res.Key, BackupID: other})
@@ -433,8 +434,8 @@ func TestVaultPasswordLockout(t *testing.T) {
 
 	for i := range vault.MaxFails {
 		_, err := Restore(context.Background(), conn, newStore(t), RestoreOptions{Password: []byte("wrong"), BackupID: id, floor: cheapParams})
-		if !errors.Is(err, vault.ErrWrongPassword) {
-			t.Fatalf("wrong password %d: %v; want vault.ErrWrongPassword", i+1, err)
+		if !errors.Is(err, vaultproto.ErrWrongPassword) {
+			t.Fatalf("wrong password %d: %v; want vaultproto.ErrWrongPassword", i+1, err)
 		}
 		r.clock.Advance(time.Hour) // past the wait after a wrong password
 	}
@@ -444,8 +445,8 @@ func TestVaultPasswordLockout(t *testing.T) {
 	conn = dial(t, p2ptest.Host(t), r)
 	dst := newStore(t)
 	_, err := Restore(context.Background(), conn, dst, RestoreOptions{Password: pw, BackupID: id, floor: cheapParams})
-	if !errors.Is(err, vault.ErrLocked) {
-		t.Fatalf("right password after %d wrong ones: %v; want vault.ErrLocked", vault.MaxFails, err)
+	if !errors.Is(err, vaultproto.ErrLocked) {
+		t.Fatalf("right password after %d wrong ones: %v; want vaultproto.ErrLocked", vault.MaxFails, err)
 	}
 	if st := stats(t, dst); st.Messages != 0 {
 		t.Errorf("locked restore wrote %d messages", st.Messages)
@@ -484,9 +485,9 @@ func TestVaultLockoutAcrossRelays(t *testing.T) {
 	for i := range 3 * vault.MaxFails {
 		_, err := Restore(context.Background(), conns[i%2], newStore(t), RestoreOptions{Password: []byte("wrong"), BackupID: id, floor: cheapParams})
 		switch {
-		case errors.Is(err, vault.ErrWrongPassword):
+		case errors.Is(err, vaultproto.ErrWrongPassword):
 			wrong++
-		case errors.Is(err, vault.ErrLocked):
+		case errors.Is(err, vaultproto.ErrLocked):
 		default:
 			t.Fatalf("guess %d: %v", i+1, err)
 		}
@@ -513,20 +514,20 @@ func TestVaultAccounts(t *testing.T) {
 	if list, err := cb.List(ctx); err != nil || len(list) != 0 {
 		t.Errorf("another device's list: %+v, %v; want empty", list, err)
 	}
-	if err := cb.Delete(ctx, res.ID); !errors.Is(err, vault.ErrForbidden) {
-		t.Errorf("another device deletes: %v; want vault.ErrForbidden", err)
+	if err := cb.Delete(ctx, res.ID); !errors.Is(err, vaultproto.ErrForbidden) {
+		t.Errorf("another device deletes: %v; want vaultproto.ErrForbidden", err)
 	}
-	if err := cb.PutChunk(ctx, res.ID, [32]byte{1}, []byte("x")); !errors.Is(err, vault.ErrForbidden) {
-		t.Errorf("another device writes: %v; want vault.ErrForbidden", err)
+	if err := cb.PutChunk(ctx, res.ID, [32]byte{1}, []byte("x")); !errors.Is(err, vaultproto.ErrForbidden) {
+		t.Errorf("another device writes: %v; want vaultproto.ErrForbidden", err)
 	}
-	if _, err := cb.HasChunks(ctx, res.ID, [][32]byte{{1}}); !errors.Is(err, vault.ErrForbidden) {
-		t.Errorf("another device probes chunks: %v; want vault.ErrForbidden", err)
+	if _, err := cb.HasChunks(ctx, res.ID, [][32]byte{{1}}); !errors.Is(err, vaultproto.ErrForbidden) {
+		t.Errorf("another device probes chunks: %v; want vaultproto.ErrForbidden", err)
 	}
 	// Another device cannot overwrite it by backing up with the same key.
 	other := newStore(t)
 	seed(t, other, 5, 0, 3)
-	if _, err := Backup(ctx, other, cb, testOpts(t, BackupOptions{Key: &res.Key})); !errors.Is(err, vault.ErrForbidden) {
-		t.Errorf("another device backs up over it: %v; want vault.ErrForbidden", err)
+	if _, err := Backup(ctx, other, cb, testOpts(t, BackupOptions{Key: &res.Key})); !errors.Is(err, vaultproto.ErrForbidden) {
+		t.Errorf("another device backs up over it: %v; want vaultproto.ErrForbidden", err)
 	}
 	if err := ca.Delete(ctx, res.ID); err != nil {
 		t.Fatalf("owner deletes: %v", err)
@@ -534,8 +535,8 @@ func TestVaultAccounts(t *testing.T) {
 	if list, err := ca.List(ctx); err != nil || len(list) != 0 {
 		t.Errorf("list after delete: %+v, %v", list, err)
 	}
-	if _, err := Restore(ctx, cb, newStore(t), RestoreOptions{Key: &res.Key}); !errors.Is(err, vault.ErrNotFound) {
-		t.Errorf("restore after delete: %v; want vault.ErrNotFound", err)
+	if _, err := Restore(ctx, cb, newStore(t), RestoreOptions{Key: &res.Key}); !errors.Is(err, vaultproto.ErrNotFound) {
+		t.Errorf("restore after delete: %v; want vaultproto.ErrNotFound", err)
 	}
 	// The owner backs up again: a whole new backup under the same ID.
 	again := backup(t, src, ca, BackupOptions{})
@@ -549,7 +550,7 @@ func TestVaultAccounts(t *testing.T) {
 
 // killConn closes the relay once n chunks went through in one direction.
 type killConn struct {
-	*vault.Client
+	*vaultproto.Client
 	puts, gets atomic.Int64
 	putAt      int64
 	getAt      int64
@@ -813,8 +814,8 @@ func BenchmarkVault(b *testing.B) {
 		return srv, srv.Addrs()[0].String()
 	}
 	h := p2ptest.Host(b)
-	client := func(addr string) *vault.Client {
-		c, err := vault.Dial(ctx, h, addr)
+	client := func(addr string) *vaultproto.Client {
+		c, err := vaultproto.Dial(ctx, h, addr)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -885,7 +886,7 @@ func TestVaultRestoreMerges(t *testing.T) {
 
 // countConn counts the fetches of each object.
 type countConn struct {
-	*vault.Client
+	*vaultproto.Client
 	mu   sync.Mutex
 	gets map[[32]byte]int // guarded by mu
 }
@@ -899,7 +900,7 @@ func (c *countConn) GetChunk(ctx context.Context, id [16]byte, n [32]byte, buf [
 
 // raceConn runs before once, on the first GetChunk of a restore.
 type raceConn struct {
-	*vault.Client
+	*vaultproto.Client
 	before func()
 	once   sync.Once
 }

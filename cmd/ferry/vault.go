@@ -18,7 +18,7 @@ import (
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/p2p"
-	"github.com/ferryhq/ferry/relay/vault"
+	"github.com/ferryhq/ferry/relay/vaultproto"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 	"github.com/ferryhq/ferry/transfer"
 )
@@ -64,7 +64,7 @@ backup with a new key. List and delete backups with ferry backups.`,
 				}
 			}
 			var res transfer.BackupResult
-			err = a.withVault(ctx, relayAddr, func(c *vault.Client) error {
+			err = a.withVault(ctx, relayAddr, func(c *vaultproto.Client) error {
 				p := a.newProgress("backing up", 0, true)
 				opts.Progress = p.Set
 				res, err = transfer.Backup(ctx, st, c, opts)
@@ -159,7 +159,7 @@ restore continues where it stopped when run again.`,
 			}
 			res, err := a.intoHome(ctx, func(st *chatstore.Store) (transfer.Result, error) {
 				var res transfer.Result
-				err := a.withVault(ctx, relayAddr, func(c *vault.Client) error {
+				err := a.withVault(ctx, relayAddr, func(c *vaultproto.Client) error {
 					p := a.newProgress("restoring", 0, true)
 					opts.Progress = p.Set
 					var err error
@@ -198,10 +198,10 @@ func (a *app) backupsCmd() *cobra.Command {
 				return err
 			}
 			var (
-				list  []vault.Backup
+				list  []vaultproto.Backup
 				stats = map[[16]byte]chatstore.Stats{}
 			)
-			err := a.withVault(ctx, relayAddr, func(c *vault.Client) error {
+			err := a.withVault(ctx, relayAddr, func(c *vaultproto.Client) error {
 				var err error
 				if list, err = c.List(ctx); err != nil {
 					return err
@@ -267,7 +267,7 @@ func (a *app) backupsCmd() *cobra.Command {
 			if err := a.needHome(); err != nil {
 				return err
 			}
-			err = a.withVault(ctx, relayAddr, func(c *vault.Client) error { return c.Delete(ctx, id) })
+			err = a.withVault(ctx, relayAddr, func(c *vaultproto.Client) error { return c.Delete(ctx, id) })
 			if err != nil {
 				return vaultErr(err, false)
 			}
@@ -291,14 +291,14 @@ func (a *app) needHome() error {
 
 // withVault starts this device's libp2p host, connects to the relay and
 // runs fn with a vault client.
-func (a *app) withVault(ctx context.Context, relayAddr string, fn func(*vault.Client) error) error {
+func (a *app) withVault(ctx context.Context, relayAddr string, fn func(*vaultproto.Client) error) error {
 	h, err := p2p.NewHost(ctx, p2p.Config{Home: a.home, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: a.log})
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	// The cause behind the sentence the user sees is logged (--verbose).
-	c, err := vault.Dial(ctx, h, relayAddr)
+	c, err := vaultproto.Dial(ctx, h, relayAddr)
 	if err != nil {
 		a.log.Debug("vault", "relay", relayAddr, "err", err)
 		return err
@@ -329,7 +329,7 @@ func (a *app) relayWaitFlag(fs *pflag.FlagSet) {
 
 // lostRelay is the sentence of a vault command cut off by the connection
 // to the relay failing after it was made (the vault client marks the call
-// that gave up on it with vault.ErrConnLost). What went across is kept: the
+// that gave up on it with vaultproto.ErrConnLost). What went across is kept: the
 // chunks the relay holds are not sent again, and a restore keeps what it
 // verified.
 const lostRelay = "lost the connection to the relay (it stopped answering or restarted, or the network dropped)"
@@ -339,28 +339,28 @@ const lostRelay = "lost the connection to the relay (it stopped answering or res
 func vaultErr(err error, keyMode bool) error {
 	var r resumable
 	if errors.As(err, &r) {
-		if errors.Is(r.err, vault.ErrConnLost) {
+		if errors.Is(r.err, vaultproto.ErrConnLost) {
 			return resumable{sentence{lostRelay, r.err}} // resumable says to run it again
 		}
 		return resumable{vaultErr(r.err, keyMode)}
 	}
-	if errors.Is(err, vault.ErrConnLost) {
+	if errors.Is(err, vaultproto.ErrConnLost) {
 		return sentence{lostRelay + ": run the same command again to continue where it stopped", err}
 	}
-	if errors.Is(err, vault.ErrNoVault) {
+	if errors.Is(err, vaultproto.ErrNoVault) {
 		return sentence{"this relay keeps no backups; its operator can start it with --vault", err}
 	}
-	var later *vault.TryLaterError
+	var later *vaultproto.TryLaterError
 	if errors.As(err, &later) {
 		return sentence{fmt.Sprintf("a wrong password was tried on this backup a moment ago: try again in %s", later.After), err}
 	}
-	if keyMode && errors.Is(err, vault.ErrNotFound) {
+	if keyMode && errors.Is(err, vaultproto.ErrNotFound) {
 		return sentence{"no backup on this relay opens with this recovery key: check the key and the relay address (the backup may also have expired or been deleted)", err}
 	}
 	for _, s := range []error{
-		vault.ErrNotFound, vault.ErrForbidden, vault.ErrQuota, vault.ErrTooLarge, vault.ErrWrongPassword,
-		vault.ErrLocked, vault.ErrMissingChunks, vault.ErrOldKeySlot, vault.ErrFull, vault.ErrNoAccess, vault.ErrBusy,
-		vault.ErrProtocol, vault.ErrRelay, transfer.ErrWeakStretch,
+		vaultproto.ErrNotFound, vaultproto.ErrForbidden, vaultproto.ErrQuota, vaultproto.ErrTooLarge, vaultproto.ErrWrongPassword,
+		vaultproto.ErrLocked, vaultproto.ErrMissingChunks, vaultproto.ErrOldKeySlot, vaultproto.ErrFull, vaultproto.ErrNoAccess, vaultproto.ErrBusy,
+		vaultproto.ErrProtocol, vaultproto.ErrRelay, transfer.ErrWeakStretch,
 		transfer.ErrVaultChanged, transfer.ErrVaultCorrupt, transfer.ErrVaultIncomplete, transfer.ErrVaultRollback, transfer.ErrBackupID,
 		p2p.ErrRelayAddr, p2p.ErrRelayUnreachable,
 	} {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/relay"
-	"github.com/ferryhq/ferry/relay/vault"
+	"github.com/ferryhq/ferry/relay/vaultproto"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 )
 
@@ -233,7 +233,7 @@ func TestRelayWithoutVault(t *testing.T) {
 // TestVaultErrLostRelay: a cut vault command says to run it again, once,
 // whether or not a restore kept staged data.
 func TestVaultErrLostRelay(t *testing.T) {
-	cause := fmt.Errorf("restore: %w", fmt.Errorf("vault get chunk: %w: %w", vault.ErrConnLost, network.ErrReset))
+	cause := fmt.Errorf("restore: %w", fmt.Errorf("vault get chunk: %w: %w", vaultproto.ErrConnLost, network.ErrReset))
 	for _, tc := range []struct {
 		name string
 		err  error

@@ -7,12 +7,13 @@ import (
 	"net"
 	"time"
 
-	"golang.org/x/time/rate"
-
-	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/libp2p/go-libp2p/core/network"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	"golang.org/x/time/rate"
+
+	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/relay/vaultproto"
 )
 
 // Admission: who may use the vault, and how much of it at once.
@@ -39,7 +40,7 @@ const ServiceName = "ferry.vault"
 // bodyTimeout is how long a request of n bytes may take to arrive once its
 // header has: 10 seconds plus n at 64 KiB/s, at most requestTimeout.
 func bodyTimeout(n int) time.Duration {
-	return min(requestTimeout, 10*time.Second+time.Duration(n)*time.Second/(64<<10))
+	return min(vaultproto.RequestTimeout, 10*time.Second+time.Duration(n)*time.Second/(64<<10))
 }
 
 // ipState is the vault's use by one IP address (an IPv6 /56).
@@ -86,7 +87,7 @@ func (s *Server) openIP(key string) (*ipState, error) {
 		s.ips[key] = ip
 	}
 	if ip.streams >= s.cfg.IPStreams {
-		return nil, fmt.Errorf("%d vault streams open from %s: %w", ip.streams, key, ErrBusy)
+		return nil, fmt.Errorf("%d vault streams open from %s: %w", ip.streams, key, vaultproto.ErrBusy)
 	}
 	ip.streams++
 	ip.refs++
@@ -118,7 +119,7 @@ func (s *Server) mayCreate(ip *ipState) error {
 	if ip == nil || ip.creates.Allow() {
 		return nil
 	}
-	return fmt.Errorf("%d new backups a day from one address: %w", s.cfg.IPNewBackups, ErrBusy)
+	return fmt.Errorf("%d new backups a day from one address: %w", s.cfg.IPNewBackups, vaultproto.ErrBusy)
 }
 
 // requestMemory is a request buffer's memory: reserved from the stream's
@@ -133,7 +134,7 @@ var _ wire.Memory = (*requestMemory)(nil)
 
 func (m *requestMemory) ReserveMemory(n int, prio uint8) error {
 	if err := m.scope.ReserveMemory(n, prio); err != nil {
-		return fmt.Errorf("%w: %w", ErrBusy, err)
+		return fmt.Errorf("%w: %w", vaultproto.ErrBusy, err)
 	}
 	m.s.mu.Lock()
 	over := m.ip.memory+int64(n) > m.s.cfg.IPMemory
@@ -143,7 +144,7 @@ func (m *requestMemory) ReserveMemory(n int, prio uint8) error {
 	m.s.mu.Unlock()
 	if over {
 		m.scope.ReleaseMemory(n)
-		return fmt.Errorf("requests of %s hold %d bytes: %w", m.ip.key, m.s.cfg.IPMemory, ErrBusy)
+		return fmt.Errorf("requests of %s hold %d bytes: %w", m.ip.key, m.s.cfg.IPMemory, vaultproto.ErrBusy)
 	}
 	return nil
 }
@@ -156,7 +157,7 @@ func (m *requestMemory) ReleaseMemory(n int) {
 }
 
 // errNoAccess wraps ErrNoAccess for a peer Config.Allow refused.
-var errNoAccess = fmt.Errorf("no reservation: %w", ErrNoAccess)
+var errNoAccess = fmt.Errorf("no reservation: %w", vaultproto.ErrNoAccess)
 
 // admitStream decides whether a new stream may be served.
 func (s *Server) admitStream(st network.Stream) (*ipState, error) {
@@ -165,10 +166,22 @@ func (s *Server) admitStream(st network.Stream) (*ipState, error) {
 		return nil, errNoAccess
 	}
 	if err := st.Scope().SetService(ServiceName); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBusy, err)
+		return nil, fmt.Errorf("%w: %w", vaultproto.ErrBusy, err)
 	}
 	return s.openIP(ipKey(st.Conn().RemoteMultiaddr()))
 }
+
+// peerState is one account's admission: its share of the request slots
+// and its token bucket.
+type peerState struct {
+	slots chan struct{}
+	lim   *rate.Limiter
+	refs  int // requests holding or waiting for this state; guarded by Server.mu
+}
+
+// maxPeers is how many accounts' admission states are kept before idle
+// ones are dropped.
+const maxPeers = 4096
 
 // admit waits until a request of acct from ip (nil: no address, as in
 // tests) may be served: a token of acct's bucket, one of its
@@ -219,86 +232,35 @@ func (s *Server) admit(ctx context.Context, acct string, ip *ipState) (release f
 	return undo, nil
 }
 
+// dropIdlePeersLocked forgets the accounts with no request whose bucket is
+// full again: forgetting them loses nothing. Caller holds mu.
+func (s *Server) dropIdlePeersLocked() {
+	now := time.Now()
+	for k, p := range s.peers {
+		if p.refs == 0 && (p.lim.Limit() == rate.Inf || p.lim.TokensAt(now) >= float64(p.lim.Burst())) {
+			delete(s.peers, k)
+		}
+	}
+}
+
+// ipCtxKey carries the IP address state of a request in its context.
+type ipCtxKey struct{}
+
+func withIP(ctx context.Context, ip *ipState) context.Context {
+	return context.WithValue(ctx, ipCtxKey{}, ip)
+}
+
+// ipOf is the IP address state of the request ctx belongs to, nil for a
+// request that came on no stream (tests).
+func ipOf(ctx context.Context) *ipState {
+	ip, _ := ctx.Value(ipCtxKey{}).(*ipState)
+	return ip
+}
+
 // refusal is the answer to a stream that was refused.
 func refusal(err error) (byte, string) {
-	if errors.Is(err, ErrNoAccess) {
-		return codeNoAccess, ErrNoAccess.Error()
+	if errors.Is(err, vaultproto.ErrNoAccess) {
+		return vaultproto.CodeNoAccess, vaultproto.ErrNoAccess.Error()
 	}
-	return codeBusy, ErrBusy.Error()
-}
-
-// The vault's total (Config.MaxTotal): the bytes under v1/b/ as one
-// listing counts them, at the first write and again at each sweep round,
-// kept up to date in between by this process's writes and removals
-// (chunks, reserved when their upload is admitted; manifests). Other relay
-// processes on the same store are seen at the next count.
-
-// ensureTotal counts the vault's bytes if they are not counted yet (once:
-// the first writes after a start wait for one count).
-func (s *Server) ensureTotal(ctx context.Context) error {
-	s.countMu.Lock()
-	defer s.countMu.Unlock()
-	s.mu.Lock()
-	ok := s.totalOK
-	s.mu.Unlock()
-	if ok {
-		return nil
-	}
-	return s.countTotal(ctx)
-}
-
-// recountBudget bounds the count of a sweep round: a store too large to
-// list in that time keeps the total this process keeps up to date.
-const recountBudget = 5 * time.Second
-
-// recount counts the vault's bytes anew, within recountBudget, unless a
-// count is under way.
-func (s *Server) recount(ctx context.Context) {
-	if !s.countMu.TryLock() {
-		return
-	}
-	defer s.countMu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, recountBudget)
-	defer cancel()
-	if err := s.countTotal(ctx); err != nil {
-		s.log.Warn("vault: count the vault's bytes", "err", err)
-	}
-}
-
-// countTotal counts the vault's bytes anew: what the store lists, and the
-// chunks being written. Caller holds countMu.
-func (s *Server) countTotal(ctx context.Context) error {
-	objs, err := s.store.List(ctx, "v1/b/")
-	if err != nil {
-		return fmt.Errorf("count the vault: %w", err)
-	}
-	var n int64
-	for _, o := range objs {
-		n += o.Size
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, l := range s.backups {
-		n += l.inflight
-	}
-	s.total, s.totalOK = n, true
-	return nil
-}
-
-// takeTotal counts n more bytes, unless that passes MaxTotal (ErrFull).
-func (s *Server) takeTotal(n int64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n > 0 && s.total+n > s.cfg.MaxTotal {
-		return fmt.Errorf("%d of %d bytes held: %w", s.total, s.cfg.MaxTotal, ErrFull)
-	}
-	s.total += n
-	return nil
-}
-
-// addTotal counts n more (or, negative, fewer) bytes.
-func (s *Server) addTotal(n int64) {
-	s.mu.Lock()
-	s.total = max(s.total+n, 0)
-	s.mu.Unlock()
+	return vaultproto.CodeBusy, vaultproto.ErrBusy.Error()
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/p2p/p2ptest"
+	"github.com/ferryhq/ferry/relay/vaultproto"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 )
 
@@ -66,15 +67,15 @@ func TestTinyFramesHoldNothing(t *testing.T) {
 	}
 	before := heapInUse()
 
-	frame := binary.AppendUvarint(nil, uint64(IDSize+NameSize+MaxChunk)+1)
-	frame = append(frame, byte(opPutChunk), 1, 2, 3, 4)
+	frame := binary.AppendUvarint(nil, uint64(vaultproto.IDSize+vaultproto.NameSize+vaultproto.MaxChunk)+1)
+	frame = append(frame, byte(vaultproto.OpPutChunk), 1, 2, 3, 4)
 	var streams []network.Stream
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, a := range attackers {
 		for range perIdentity {
 			wg.Go(func() {
-				st, err := a.NewStream(context.Background(), srv.ID(), ProtocolID)
+				st, err := a.NewStream(context.Background(), srv.ID(), vaultproto.ProtocolID)
 				if err != nil {
 					t.Error(err)
 					return
@@ -101,7 +102,7 @@ func TestTinyFramesHoldNothing(t *testing.T) {
 	// 128 streams × (a 16 KiB first buffer + a 4 KiB read-ahead + libp2p's
 	// own) is a few MiB; the old reader's 24 MiB each would be 3 GiB.
 	const bound = 64 << 20
-	t.Logf("%d streams announcing %d bytes each: heap grew by %.1f MiB", len(streams), MaxChunk, float64(grown)/(1<<20))
+	t.Logf("%d streams announcing %d bytes each: heap grew by %.1f MiB", len(streams), vaultproto.MaxChunk, float64(grown)/(1<<20))
 	if grown > bound {
 		t.Errorf("the heap grew by %d bytes, want at most %d", grown, bound)
 	}
@@ -121,19 +122,19 @@ func TestMaxTotal(t *testing.T) {
 	ctx := context.Background()
 	chunk := make([]byte, 1000)
 	for i, acct := range []string{"a", "b", "c"} {
-		err := s.putChunk(ctx, acct, [IDSize]byte{byte(i)}, [NameSize]byte{1}, chunk)
-		if want := i < 2; (err == nil) != want || !want && !errors.Is(err, ErrFull) {
+		err := s.putChunk(ctx, acct, [vaultproto.IDSize]byte{byte(i)}, [vaultproto.NameSize]byte{1}, chunk)
+		if want := i < 2; (err == nil) != want || !want && !errors.Is(err, vaultproto.ErrFull) {
 			t.Errorf("account %s's 1000 bytes with %d held: %v", acct, 1000*i, err)
 		}
 	}
 	s, _ = newServerAt(t, dir, Config{MaxTotal: 2500})
-	if err := s.putChunk(ctx, "c", [IDSize]byte{2}, [NameSize]byte{1}, chunk); !errors.Is(err, ErrFull) {
+	if err := s.putChunk(ctx, "c", [vaultproto.IDSize]byte{2}, [vaultproto.NameSize]byte{1}, chunk); !errors.Is(err, vaultproto.ErrFull) {
 		t.Errorf("after a restart, a chunk past the total: %v, want ErrFull", err)
 	}
-	if err := s.delete(ctx, "a", [IDSize]byte{0}); err != nil {
+	if err := s.delete(ctx, "a", [vaultproto.IDSize]byte{0}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.putChunk(ctx, "c", [IDSize]byte{2}, [NameSize]byte{1}, chunk); err != nil {
+	if err := s.putChunk(ctx, "c", [vaultproto.IDSize]byte{2}, [vaultproto.NameSize]byte{1}, chunk); err != nil {
 		t.Errorf("after a delete made room: %v", err)
 	}
 }
@@ -146,7 +147,7 @@ func TestIPLimits(t *testing.T) {
 	var held []*ipState
 	for i := range 3 {
 		ip, err := s.openIP("192.0.2.1")
-		if want := i < 2; (err == nil) != want || !want && !errors.Is(err, ErrBusy) {
+		if want := i < 2; (err == nil) != want || !want && !errors.Is(err, vaultproto.ErrBusy) {
 			t.Errorf("stream %d from one address: %v", i+1, err)
 		}
 		if err == nil {
@@ -161,8 +162,8 @@ func TestIPLimits(t *testing.T) {
 	ctx := withIP(context.Background(), ip)
 	for i := range 4 {
 		acct := fmt.Sprintf("throwaway-%d", i)
-		_, err := do2(s, ctx, acct, request{op: opPutKeySlot, id: [IDSize]byte{byte(i)}, slot: KeySlot{Version: slotV2, Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}})
-		if want := i < 3; (err == nil) != want || !want && !errors.Is(err, ErrBusy) {
+		_, err := do2(s, ctx, acct, vaultproto.Request{Op: vaultproto.OpPutKeySlot, ID: [vaultproto.IDSize]byte{byte(i)}, Slot: vaultproto.KeySlot{Version: vaultproto.KeySlotV2, Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}})
+		if want := i < 3; (err == nil) != want || !want && !errors.Is(err, vaultproto.ErrBusy) {
 			t.Errorf("new backup %d from one address: %v", i+1, err)
 		}
 	}
@@ -172,8 +173,8 @@ func TestIPLimits(t *testing.T) {
 }
 
 // do2 is do with a request context of the caller's.
-func do2(s *Server, ctx context.Context, acct string, req request) ([]byte, error) {
-	typ, body := req.encode()
+func do2(s *Server, ctx context.Context, acct string, req vaultproto.Request) ([]byte, error) {
+	typ, body := req.Encode()
 	var buf bytes.Buffer
 	if err := s.answer(ctx, &buf, &session{from: peer.ID(acct)}, typ, body); err != nil {
 		return nil, err
@@ -183,7 +184,7 @@ func do2(s *Server, ctx context.Context, acct string, req request) ([]byte, erro
 		return nil, err
 	}
 	if rt == wire.Error {
-		return nil, remoteErr(wire.ParseError(rb))
+		return nil, vaultproto.ErrorOf(wire.ParseError(rb))
 	}
 	return rb, nil
 }

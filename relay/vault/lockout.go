@@ -13,9 +13,15 @@ import (
 	"io"
 	"time"
 
-	"github.com/ferryhq/ferry/relay/vaultstore"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ferryhq/ferry/relay/vaultproto"
+	"github.com/ferryhq/ferry/relay/vaultstore"
 )
+
+// MaxFails is the number of wrong password proofs in a row that lock a
+// backup.
+const MaxFails = 10
 
 // Password proofs and their lockout.
 //
@@ -78,9 +84,9 @@ func parseGuard(b []byte) (guard, error) {
 // loadGuard reads backup id's guard for the slot tagged tag: its stored
 // bytes (nil if there is none) and the count, fresh when the guard is of
 // another slot.
-func (s *Server) loadGuard(ctx context.Context, id [IDSize]byte, tag string) ([]byte, guard, error) {
+func (s *Server) loadGuard(ctx context.Context, id [vaultproto.IDSize]byte, tag string) ([]byte, guard, error) {
 	raw, err := s.readAll(ctx, backupKey(id, "guard"), vaultstore.MaxSwap)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, vaultproto.ErrNotFound) {
 		return nil, guard{Slot: tag}, nil
 	}
 	if err != nil {
@@ -102,7 +108,7 @@ const maxSwaps = 64
 
 // updateGuard applies fn to backup id's guard for the slot tagged tag
 // with compare-and-swap until it holds; fn's error ends it unchanged.
-func (s *Server) updateGuard(ctx context.Context, id [IDSize]byte, tag string, fn func(*guard) error) error {
+func (s *Server) updateGuard(ctx context.Context, id [vaultproto.IDSize]byte, tag string, fn func(*guard) error) error {
 	for range maxSwaps {
 		old, g, err := s.loadGuard(ctx, id, tag)
 		if err != nil {
@@ -125,14 +131,14 @@ func (s *Server) updateGuard(ctx context.Context, id [IDSize]byte, tag string, f
 
 // countAttempt counts one password attempt on the slot tagged tag, or
 // refuses it (ErrLocked, or a *TryLaterError) without counting.
-func (s *Server) countAttempt(ctx context.Context, id [IDSize]byte, tag string) error {
+func (s *Server) countAttempt(ctx context.Context, id [vaultproto.IDSize]byte, tag string) error {
 	now := s.cfg.Now()
 	return s.updateGuard(ctx, id, tag, func(g *guard) error {
 		if g.Fails >= MaxFails {
-			return ErrLocked
+			return vaultproto.ErrLocked
 		}
 		if next := time.UnixMilli(g.Next); now.Before(next) {
-			return &TryLaterError{After: next.Sub(now)}
+			return &vaultproto.TryLaterError{After: next.Sub(now)}
 		}
 		g.Fails++
 		g.Next = now.Add(wait(g.Fails)).UnixMilli()
@@ -141,7 +147,7 @@ func (s *Server) countAttempt(ctx context.Context, id [IDSize]byte, tag string) 
 }
 
 // takeBack undoes the count of an attempt whose proof was right.
-func (s *Server) takeBack(ctx context.Context, id [IDSize]byte, tag string) error {
+func (s *Server) takeBack(ctx context.Context, id [vaultproto.IDSize]byte, tag string) error {
 	return s.updateGuard(ctx, id, tag, func(g *guard) error {
 		g.Fails = max(g.Fails-1, 0)
 		return nil
@@ -152,57 +158,57 @@ func (s *Server) takeBack(ctx context.Context, id [IDSize]byte, tag string) erro
 type session struct {
 	from, relay  peer.ID // the device, and this relay
 	ip           *ipState
-	challenge    [ChallengeSize]byte // handed out with the key parameters of challengeID
-	challengeID  [IDSize]byte
+	challenge    [vaultproto.ChallengeSize]byte // handed out with the key parameters of challengeID
+	challengeID  [vaultproto.IDSize]byte
 	hasChallenge bool
 }
 
 // keyParams answers GetKeyParams: the slot's parameters and salt, and a
 // new challenge for this stream's next GetKeySlot.
-func (s *Server) keyParams(ctx context.Context, sess *session, id [IDSize]byte) ([]byte, error) {
+func (s *Server) keyParams(ctx context.Context, sess *session, id [vaultproto.IDSize]byte) ([]byte, error) {
 	k, raw, err := s.keySlot(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if k.Version != slotV2 {
-		return nil, ErrOldKeySlot
+	if k.Version != vaultproto.KeySlotV2 {
+		return nil, vaultproto.ErrOldKeySlot
 	}
 	if _, g, err := s.loadGuard(ctx, id, slotTag(raw)); err != nil {
 		return nil, err
 	} else if g.Fails >= MaxFails {
-		return nil, ErrLocked
+		return nil, vaultproto.ErrLocked
 	}
 	if _, err := io.ReadFull(rand.Reader, sess.challenge[:]); err != nil {
 		return nil, fmt.Errorf("challenge: %w", err)
 	}
 	sess.challengeID, sess.hasChallenge = id, true
-	return appendKeyParams(nil, k, sess.challenge), nil
+	return vaultproto.AppendKeyParams(nil, k, sess.challenge), nil
 }
 
 // unwrap hands out the wrapped key for a right proof of this stream's
 // challenge. The attempt is counted before the proof is checked (see the
 // comment at the top of this file).
-func (s *Server) unwrap(ctx context.Context, sess *session, id [IDSize]byte, sig [SignatureSize]byte) ([]byte, error) {
+func (s *Server) unwrap(ctx context.Context, sess *session, id [vaultproto.IDSize]byte, sig [vaultproto.SignatureSize]byte) ([]byte, error) {
 	challenge, ok := sess.challenge, sess.hasChallenge && sess.challengeID == id
 	sess.hasChallenge = false // one proof per challenge
 	if !ok {
-		return nil, fmt.Errorf("%w: a proof without a challenge (ask for the key parameters first, on the same stream)", errBadRequest)
+		return nil, fmt.Errorf("%w: a proof without a challenge (ask for the key parameters first, on the same stream)", vaultproto.ErrBadRequest)
 	}
 	k, raw, err := s.keySlot(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if k.Version != slotV2 {
-		return nil, ErrOldKeySlot
+	if k.Version != vaultproto.KeySlotV2 {
+		return nil, vaultproto.ErrOldKeySlot
 	}
 	tag := slotTag(raw)
 	if err := s.countAttempt(ctx, id, tag); err != nil {
 		return nil, err
 	}
-	msg := ProofMessage(id, challenge, sess.relay, sess.from)
+	msg := vaultproto.ProofMessage(id, challenge, sess.relay, sess.from)
 	if !ed25519.Verify(ed25519.PublicKey(k.Verifier[:]), msg, sig[:]) {
 		s.log.Warn("vault: wrong password proof", "backup", hex.EncodeToString(id[:4]))
-		return nil, ErrWrongPassword
+		return nil, vaultproto.ErrWrongPassword
 	}
 	if err := s.takeBack(ctx, id, tag); err != nil {
 		// The right proof stays counted; the key is still the device's.

@@ -23,6 +23,7 @@ import (
 	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/p2p/p2ptest"
+	"github.com/ferryhq/ferry/relay/vaultproto"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 )
 
@@ -58,15 +59,15 @@ func newServerAt(t *testing.T, dir string, cfg Config) (*Server, *clock) {
 
 // do sends req as acct and returns the answer's body, or the error an
 // Error answer maps to, as a client sees them.
-func do(t *testing.T, s *Server, acct peer.ID, req request) ([]byte, error) {
+func do(t *testing.T, s *Server, acct peer.ID, req vaultproto.Request) ([]byte, error) {
 	t.Helper()
 	return doIn(t, s, &session{from: acct, relay: "relay"}, req)
 }
 
 // doIn is do on the stream whose state is sess.
-func doIn(t *testing.T, s *Server, sess *session, req request) ([]byte, error) {
+func doIn(t *testing.T, s *Server, sess *session, req vaultproto.Request) ([]byte, error) {
 	t.Helper()
-	typ, body := req.encode()
+	typ, body := req.Encode()
 	var buf bytes.Buffer
 	if err := s.answer(context.Background(), &buf, sess, typ, body); err != nil {
 		t.Fatalf("answer: %v", err)
@@ -76,7 +77,7 @@ func doIn(t *testing.T, s *Server, sess *session, req request) ([]byte, error) {
 		t.Fatalf("answer: %v, %d bytes after it", err, buf.Len())
 	}
 	if rt == wire.Error {
-		return nil, remoteErr(wire.ParseError(rb))
+		return nil, vaultproto.ErrorOf(wire.ParseError(rb))
 	}
 	return rb, nil
 }
@@ -87,59 +88,59 @@ func TestQuotaAndSize(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{Quota: 1000, MaxBackupSize: 700}
 	s, _ := newServerAt(t, dir, cfg)
-	id1, id2 := [IDSize]byte{1}, [IDSize]byte{2}
+	id1, id2 := [vaultproto.IDSize]byte{1}, [vaultproto.IDSize]byte{2}
 	steps := []struct {
 		acct peer.ID
-		req  request
+		req  vaultproto.Request
 		want error
 	}{
-		{alice, request{op: opPutChunk, id: id1, name: [32]byte{1}, data: make([]byte, 600)}, nil},
-		{alice, request{op: opPutChunk, id: id1, name: [32]byte{1}, data: make([]byte, 600)}, nil}, // already there
-		{alice, request{op: opPutChunk, id: id1, name: [32]byte{2}, data: make([]byte, 200)}, ErrTooLarge},
-		{alice, request{op: opPutChunk, id: id2, name: [32]byte{3}, data: make([]byte, 500)}, ErrQuota},
-		{alice, request{op: opPutChunk, id: id2, name: [32]byte{3}, data: make([]byte, 300)}, nil},
-		{bob, request{op: opPutChunk, id: [IDSize]byte{3}, name: [32]byte{3}, data: make([]byte, 900)}, ErrTooLarge},
-		{alice, request{op: opPutManifest, id: id1, names: [][32]byte{{1}, {9}}, data: []byte("m")}, ErrMissingChunks},
-		{alice, request{op: opPutManifest, id: id1, names: [][32]byte{{1}}, data: []byte("m")}, nil},
-		{bob, request{op: opPutManifest, id: id1, names: [][32]byte{{1}}, data: []byte("m")}, ErrForbidden},
+		{alice, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id1, Name: [32]byte{1}, Data: make([]byte, 600)}, nil},
+		{alice, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id1, Name: [32]byte{1}, Data: make([]byte, 600)}, nil}, // already there
+		{alice, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id1, Name: [32]byte{2}, Data: make([]byte, 200)}, vaultproto.ErrTooLarge},
+		{alice, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id2, Name: [32]byte{3}, Data: make([]byte, 500)}, vaultproto.ErrQuota},
+		{alice, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id2, Name: [32]byte{3}, Data: make([]byte, 300)}, nil},
+		{bob, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: [vaultproto.IDSize]byte{3}, Name: [32]byte{3}, Data: make([]byte, 900)}, vaultproto.ErrTooLarge},
+		{alice, vaultproto.Request{Op: vaultproto.OpPutManifest, ID: id1, Names: [][32]byte{{1}, {9}}, Data: []byte("m")}, vaultproto.ErrMissingChunks},
+		{alice, vaultproto.Request{Op: vaultproto.OpPutManifest, ID: id1, Names: [][32]byte{{1}}, Data: []byte("m")}, nil},
+		{bob, vaultproto.Request{Op: vaultproto.OpPutManifest, ID: id1, Names: [][32]byte{{1}}, Data: []byte("m")}, vaultproto.ErrForbidden},
 	}
 	for i, st := range steps {
 		if _, err := do(t, s, st.acct, st.req); !errors.Is(err, st.want) {
 			t.Fatalf("step %d: %v, want %v", i, err, st.want)
 		}
 	}
-	b, err := do(t, s, alice, request{op: opList})
+	b, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpList})
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := parseBackups(b)
+	list, err := vaultproto.ParseBackups(b)
 	if err != nil || len(list) != 2 || list[0].ID != id1 || list[0].Size != 601 || list[1].Size != 300 {
 		t.Errorf("list: %+v, %v; want backup 1 of 601 bytes, backup 2 of 300", list, err)
 	}
 	// A restarted relay still counts backup 2's chunks, which no manifest
 	// accounts for yet.
 	s, _ = newServerAt(t, dir, cfg)
-	if _, err := do(t, s, alice, request{op: opPutChunk, id: id2, name: [32]byte{4}, data: make([]byte, 200)}); !errors.Is(err, ErrQuota) {
+	if _, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id2, Name: [32]byte{4}, Data: make([]byte, 200)}); !errors.Is(err, vaultproto.ErrQuota) {
 		t.Errorf("over the quota after a restart: %v, want ErrQuota", err)
 	}
-	if _, err := do(t, s, alice, request{op: opPutChunk, id: id2, name: [32]byte{4}, data: make([]byte, 90)}); err != nil {
+	if _, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id2, Name: [32]byte{4}, Data: make([]byte, 90)}); err != nil {
 		t.Errorf("within the quota after a restart: %v", err)
 	}
 }
 
 func TestTTL(t *testing.T) {
 	s, c := newServer(t, Config{TTL: 24 * time.Hour})
-	id := [IDSize]byte{1}
-	for _, req := range []request{
-		{op: opPutChunk, id: id, name: [32]byte{1}, data: []byte("chunk")},
-		{op: opPutManifest, id: id, names: [][32]byte{{1}}, data: []byte("manifest")},
+	id := [vaultproto.IDSize]byte{1}
+	for _, req := range []vaultproto.Request{
+		{Op: vaultproto.OpPutChunk, ID: id, Name: [32]byte{1}, Data: []byte("chunk")},
+		{Op: vaultproto.OpPutManifest, ID: id, Names: [][32]byte{{1}}, Data: []byte("manifest")},
 	} {
 		if _, err := do(t, s, alice, req); err != nil {
 			t.Fatal(err)
 		}
 	}
 	c.Advance(23 * time.Hour)
-	if b, err := do(t, s, bob, request{op: opGetManifest, id: id}); err != nil || string(b) != "manifest" {
+	if b, err := do(t, s, bob, vaultproto.Request{Op: vaultproto.OpGetManifest, ID: id}); err != nil || string(b) != "manifest" {
 		t.Fatalf("before the TTL: %q, %v", b, err)
 	}
 	c.Advance(2 * time.Hour)
@@ -147,7 +148,7 @@ func TestTTL(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Errorf("Sweep: %d, %v; want 1", n, err)
 	}
-	if _, err := do(t, s, bob, request{op: opGetManifest, id: id}); !errors.Is(err, ErrNotFound) {
+	if _, err := do(t, s, bob, vaultproto.Request{Op: vaultproto.OpGetManifest, ID: id}); !errors.Is(err, vaultproto.ErrNotFound) {
 		t.Errorf("after the TTL: %v, want ErrNotFound", err)
 	}
 	objs, err := s.store.List(context.Background(), "")
@@ -158,26 +159,26 @@ func TestTTL(t *testing.T) {
 
 // unlock asks for backup id's key parameters and answers the challenge
 // with a proof signed by priv, on one stream of acct's, as a device does.
-func unlock(t *testing.T, s *Server, acct peer.ID, id [IDSize]byte, priv ed25519.PrivateKey) ([]byte, error) {
+func unlock(t *testing.T, s *Server, acct peer.ID, id [vaultproto.IDSize]byte, priv ed25519.PrivateKey) ([]byte, error) {
 	t.Helper()
 	sess := &session{from: acct, relay: "relay"}
-	b, err := doIn(t, s, sess, request{op: opGetKeyParams, id: id})
+	b, err := doIn(t, s, sess, vaultproto.Request{Op: vaultproto.OpGetKeyParams, ID: id})
 	if err != nil {
 		return nil, err
 	}
-	_, _, _, challenge, err := parseKeyParams(b)
+	_, _, _, challenge, err := vaultproto.ParseKeyParams(b)
 	if err != nil {
 		t.Fatalf("key parameters: %v", err)
 	}
-	return doIn(t, s, sess, request{op: opGetKeySlot, id: id, sig: signWith(priv, ProofMessage(id, challenge, sess.relay, sess.from))})
+	return doIn(t, s, sess, vaultproto.Request{Op: vaultproto.OpGetKeySlot, ID: id, Sig: signWith(priv, vaultproto.ProofMessage(id, challenge, sess.relay, sess.from))})
 }
 
 // putSlot puts a key slot whose proofs priv signs.
-func putSlot(t *testing.T, s *Server, acct peer.ID, id [IDSize]byte, seed byte) (KeySlot, ed25519.PrivateKey) {
+func putSlot(t *testing.T, s *Server, acct peer.ID, id [vaultproto.IDSize]byte, seed byte) (vaultproto.KeySlot, ed25519.PrivateKey) {
 	t.Helper()
 	pub, priv := testKey(seed)
-	slot := KeySlot{Version: slotV2, Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}, Salt: [32]byte{seed}, Verifier: pub, Wrapped: [WrappedSize]byte{seed}}
-	if _, err := do(t, s, acct, request{op: opPutKeySlot, id: id, slot: slot}); err != nil {
+	slot := vaultproto.KeySlot{Version: vaultproto.KeySlotV2, Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}, Salt: [32]byte{seed}, Verifier: pub, Wrapped: [vaultproto.WrappedSize]byte{seed}}
+	if _, err := do(t, s, acct, vaultproto.Request{Op: vaultproto.OpPutKeySlot, ID: id, Slot: slot}); err != nil {
 		t.Fatal(err)
 	}
 	return slot, priv
@@ -185,25 +186,25 @@ func putSlot(t *testing.T, s *Server, acct peer.ID, id [IDSize]byte, seed byte) 
 
 func TestLockout(t *testing.T) {
 	s, clk := newServer(t, Config{})
-	id := [IDSize]byte{1}
+	id := [vaultproto.IDSize]byte{1}
 	slot, right := putSlot(t, s, alice, id, 1)
 	_, wrong := testKey(99)
 	if b, err := unlock(t, s, bob, id, right); err != nil || !bytes.Equal(b, slot.Wrapped[:]) {
 		t.Fatalf("right proof: %x, %v", b, err)
 	}
 	for i := range MaxFails {
-		if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, ErrWrongPassword) {
+		if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, vaultproto.ErrWrongPassword) {
 			t.Fatalf("wrong proof %d: %v", i, err)
 		}
 		clk.Advance(maxWait)
 	}
-	if _, err := unlock(t, s, bob, id, right); !errors.Is(err, ErrLocked) {
+	if _, err := unlock(t, s, bob, id, right); !errors.Is(err, vaultproto.ErrLocked) {
 		t.Errorf("right proof after %d wrong ones: %v, want ErrLocked", MaxFails, err)
 	}
-	if _, err := do(t, s, bob, request{op: opGetKeyParams, id: id}); !errors.Is(err, ErrLocked) {
+	if _, err := do(t, s, bob, vaultproto.Request{Op: vaultproto.OpGetKeyParams, ID: id}); !errors.Is(err, vaultproto.ErrLocked) {
 		t.Errorf("key parameters after %d wrong proofs: %v, want ErrLocked", MaxFails, err)
 	}
-	if _, err := do(t, s, bob, request{op: opPutKeySlot, id: id, slot: slot}); !errors.Is(err, ErrForbidden) {
+	if _, err := do(t, s, bob, vaultproto.Request{Op: vaultproto.OpPutKeySlot, ID: id, Slot: slot}); !errors.Is(err, vaultproto.ErrForbidden) {
 		t.Errorf("another device resets the slot: %v, want ErrForbidden", err)
 	}
 	_, right = putSlot(t, s, alice, id, 2)
@@ -217,36 +218,36 @@ func TestLockout(t *testing.T) {
 // opens nothing.
 func TestProofBoundToChallenge(t *testing.T) {
 	s, clk := newServer(t, Config{})
-	id := [IDSize]byte{1}
+	id := [vaultproto.IDSize]byte{1}
 	_, right := putSlot(t, s, alice, id, 1)
 	sess := &session{from: bob, relay: "relay"}
-	b, err := doIn(t, s, sess, request{op: opGetKeyParams, id: id})
+	b, err := doIn(t, s, sess, vaultproto.Request{Op: vaultproto.OpGetKeyParams, ID: id})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, challenge, _ := parseKeyParams(b)
-	sig := signWith(right, ProofMessage(id, challenge, sess.relay, sess.from))
-	if _, err := doIn(t, s, &session{from: bob, relay: "relay"}, request{op: opGetKeySlot, id: id, sig: sig}); !errors.Is(err, ErrProtocol) {
+	_, _, _, challenge, _ := vaultproto.ParseKeyParams(b)
+	sig := signWith(right, vaultproto.ProofMessage(id, challenge, sess.relay, sess.from))
+	if _, err := doIn(t, s, &session{from: bob, relay: "relay"}, vaultproto.Request{Op: vaultproto.OpGetKeySlot, ID: id, Sig: sig}); !errors.Is(err, vaultproto.ErrProtocol) {
 		t.Errorf("a proof on another stream: %v, want a bad request", err)
 	}
-	if _, err := doIn(t, s, sess, request{op: opGetKeySlot, id: id, sig: sig}); err != nil {
+	if _, err := doIn(t, s, sess, vaultproto.Request{Op: vaultproto.OpGetKeySlot, ID: id, Sig: sig}); err != nil {
 		t.Fatalf("the proof on its stream: %v", err)
 	}
-	if _, err := doIn(t, s, sess, request{op: opGetKeySlot, id: id, sig: sig}); !errors.Is(err, ErrProtocol) {
+	if _, err := doIn(t, s, sess, vaultproto.Request{Op: vaultproto.OpGetKeySlot, ID: id, Sig: sig}); !errors.Is(err, vaultproto.ErrProtocol) {
 		t.Errorf("the same proof again: %v, want a bad request (one proof per challenge)", err)
 	}
 	clk.Advance(maxWait)
-	if _, err := doIn(t, s, sess, request{op: opGetKeyParams, id: id}); err != nil {
+	if _, err := doIn(t, s, sess, vaultproto.Request{Op: vaultproto.OpGetKeyParams, ID: id}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := doIn(t, s, sess, request{op: opGetKeySlot, id: id, sig: sig}); !errors.Is(err, ErrWrongPassword) {
+	if _, err := doIn(t, s, sess, vaultproto.Request{Op: vaultproto.OpGetKeySlot, ID: id, Sig: sig}); !errors.Is(err, vaultproto.ErrWrongPassword) {
 		t.Errorf("an old proof for a new challenge: %v, want ErrWrongPassword", err)
 	}
 	other := &session{from: bob, relay: "another-relay"}
-	b, _ = doIn(t, s, other, request{op: opGetKeyParams, id: id})
-	_, _, _, challenge, _ = parseKeyParams(b)
+	b, _ = doIn(t, s, other, vaultproto.Request{Op: vaultproto.OpGetKeyParams, ID: id})
+	_, _, _, challenge, _ = vaultproto.ParseKeyParams(b)
 	clk.Advance(maxWait)
-	if _, err := doIn(t, s, other, request{op: opGetKeySlot, id: id, sig: signWith(right, ProofMessage(id, challenge, sess.relay, bob))}); !errors.Is(err, ErrWrongPassword) {
+	if _, err := doIn(t, s, other, vaultproto.Request{Op: vaultproto.OpGetKeySlot, ID: id, Sig: signWith(right, vaultproto.ProofMessage(id, challenge, sess.relay, bob))}); !errors.Is(err, vaultproto.ErrWrongPassword) {
 		t.Errorf("a proof made for another relay: %v, want ErrWrongPassword", err)
 	}
 }
@@ -256,11 +257,11 @@ func TestProofBoundToChallenge(t *testing.T) {
 // each right proof reset the count to 0: 9 more guesses per restore).
 func TestLockoutRightProofDoesNotReset(t *testing.T) {
 	s, clk := newServer(t, Config{})
-	id := [IDSize]byte{1}
+	id := [vaultproto.IDSize]byte{1}
 	_, right := putSlot(t, s, alice, id, 1)
 	_, wrong := testKey(99)
 	for i := range MaxFails - 1 {
-		if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, ErrWrongPassword) {
+		if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, vaultproto.ErrWrongPassword) {
 			t.Fatalf("wrong proof %d: %v", i+1, err)
 		}
 		clk.Advance(maxWait)
@@ -269,11 +270,11 @@ func TestLockoutRightProofDoesNotReset(t *testing.T) {
 		t.Fatalf("right proof after %d wrong ones: %v", MaxFails-1, err)
 	}
 	clk.Advance(maxWait)
-	if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, ErrWrongPassword) {
+	if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, vaultproto.ErrWrongPassword) {
 		t.Fatalf("wrong proof %d: %v", MaxFails, err)
 	}
 	clk.Advance(maxWait)
-	if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, ErrLocked) {
+	if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, vaultproto.ErrLocked) {
 		t.Errorf("wrong proof %d (after a right one): %v, want ErrLocked", MaxFails+1, err)
 	}
 }
@@ -282,18 +283,18 @@ func TestLockoutRightProofDoesNotReset(t *testing.T) {
 // as long as the one before; an attempt too early is refused unseen.
 func TestLockoutBackoff(t *testing.T) {
 	s, clk := newServer(t, Config{})
-	id := [IDSize]byte{1}
+	id := [vaultproto.IDSize]byte{1}
 	putSlot(t, s, alice, id, 1)
 	_, wrong := testKey(99)
 	for i, want := range []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second} {
-		if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, ErrWrongPassword) {
+		if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, vaultproto.ErrWrongPassword) {
 			t.Fatalf("attempt %d: %v, want ErrWrongPassword", i+1, err)
 		}
 		if want == 0 {
 			continue
 		}
 		_, err := unlock(t, s, bob, id, wrong)
-		var later *TryLaterError
+		var later *vaultproto.TryLaterError
 		if !errors.As(err, &later) || later.After != want {
 			t.Fatalf("attempt right after %d: %v, want to wait %s", i+1, err, want)
 		}
@@ -307,7 +308,7 @@ func TestLockoutSharedStore(t *testing.T) {
 	dir := t.TempDir()
 	a, clk := newServerAt(t, dir, Config{})
 	b, _ := newServerAt(t, dir, Config{Now: clk.Now})
-	id := [IDSize]byte{1}
+	id := [vaultproto.IDSize]byte{1}
 	_, right := putSlot(t, a, alice, id, 1)
 	_, wrong := testKey(99)
 	if _, err := unlock(t, b, bob, id, right); err != nil { // b has the record cached
@@ -322,9 +323,9 @@ func TestLockoutSharedStore(t *testing.T) {
 		clk.Advance(maxWait)
 		_, err := unlock(t, s, bob, id, wrong)
 		switch {
-		case errors.Is(err, ErrWrongPassword):
+		case errors.Is(err, vaultproto.ErrWrongPassword):
 			answered++
-		case errors.Is(err, ErrLocked):
+		case errors.Is(err, vaultproto.ErrLocked):
 		default:
 			t.Fatalf("guess %d: %v", i+1, err)
 		}
@@ -332,116 +333,6 @@ func TestLockoutSharedStore(t *testing.T) {
 	if answered != MaxFails {
 		t.Errorf("two relays on one store checked %d wrong proofs, want %d", answered, MaxFails)
 	}
-}
-
-func sampleRequests() []request {
-	slot := KeySlot{Version: slotV2, Params: archive.Params{Time: 3, MemoryKiB: 65536, Threads: 4}, Salt: [32]byte{1}, Verifier: [32]byte{2}, Wrapped: [WrappedSize]byte{3}}
-	id := [IDSize]byte{0xaa}
-	return []request{
-		{op: opPutChunk, id: id, name: [32]byte{1}, data: []byte("sealed")},
-		{op: opHasChunks, id: id, names: [][32]byte{{1}, {2}}},
-		{op: opGetChunk, id: id, name: [32]byte{1}},
-		{op: opPutManifest, id: id, names: [][32]byte{{1}, {2}}, data: []byte("m")},
-		{op: opPutManifest, id: id, data: []byte("m")},
-		{op: opGetManifest, id: id},
-		{op: opList},
-		{op: opDelete, id: id},
-		{op: opPutKeySlot, id: id, slot: slot},
-		{op: opGetKeyParams, id: id},
-		{op: opGetKeySlot, id: id, sig: [SignatureSize]byte{5}},
-	}
-}
-
-func TestParseRequestRejects(t *testing.T) {
-	id := make([]byte, IDSize)
-	name := make([]byte, NameSize)
-	cases := []struct {
-		name string
-		t    wire.Type
-		body []byte
-	}{
-		{"unknown type", 0x7f, id},
-		{"short id", opGetManifest, id[:15]},
-		{"trailing", opGetManifest, append(id, 0)},
-		{"empty chunk", opPutChunk, append(id, name...)},
-		{"no names", opHasChunks, id},
-		{"partial name", opHasChunks, append(id, 1)},
-		{"unsorted names", opPutManifest, append(append(append(append(id, 2), bytes.Repeat([]byte{2}, 32)...), name...), 'm')},
-		{"non-canonical varint", opPutManifest, append(append(id, 0x80, 0x00), 'm')},
-		{"no manifest", opPutManifest, append(id, 0)},
-		{"list with body", opList, []byte{0}},
-		{"bad params", opPutKeySlot, append(append(id, 2, 0, 0, 0), make([]byte, 32+32+WrappedSize)...)},
-		{"old key slot", opPutKeySlot, append(append(id, 1, 3, 0x80, 0x80, 4, 4), make([]byte, 32+32+WrappedSize)...)},
-		{"short proof", opGetKeySlot, append(id, make([]byte, 32)...)},
-	}
-	for _, tc := range cases {
-		if _, err := parseRequest(tc.t, tc.body); !errors.Is(err, errBadRequest) {
-			t.Errorf("%s: %v, want errBadRequest", tc.name, err)
-		}
-	}
-}
-
-func FuzzParseRequest(f *testing.F) {
-	for _, r := range sampleRequests() {
-		t, b := r.encode()
-		f.Add(byte(t), b)
-	}
-	f.Fuzz(func(t *testing.T, typ byte, body []byte) {
-		r, err := parseRequest(wire.Type(typ), body)
-		if err != nil {
-			return
-		}
-		gt, gb := r.encode()
-		if byte(gt) != typ || !bytes.Equal(gb, body) {
-			t.Fatalf("round trip: %#x %x, want %#x %x", gt, gb, typ, body)
-		}
-	})
-}
-
-func FuzzParseBackups(f *testing.F) {
-	f.Add(appendBackups(nil, []Backup{{ID: [16]byte{1}, Updated: 1700000000, Size: 12345}, {ID: [16]byte{2}}}))
-	f.Add([]byte{0})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		list, err := parseBackups(b)
-		if err != nil {
-			return
-		}
-		if got := appendBackups(nil, list); !bytes.Equal(got, b) {
-			t.Fatalf("round trip: %x, want %x", got, b)
-		}
-	})
-}
-
-func FuzzParseKeyParams(f *testing.F) {
-	f.Add(appendKeyParams(nil, KeySlot{Version: slotV2, Params: archive.DefaultParams(), Salt: [32]byte{9}}, [ChallengeSize]byte{8}))
-	f.Add(appendParams(nil, slotV1, archive.DefaultParams(), [32]byte{9}))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		v, p, salt, challenge, err := parseKeyParams(b)
-		if err != nil {
-			return
-		}
-		got := appendParams(nil, v, p, salt)
-		if v >= slotV2 {
-			got = appendKeyParams(nil, KeySlot{Version: v, Params: p, Salt: salt}, challenge)
-		}
-		if !bytes.Equal(got, b) {
-			t.Fatalf("round trip: %x, want %x", got, b)
-		}
-	})
-}
-
-func FuzzParseKeySlot(f *testing.F) {
-	f.Add((&KeySlot{Version: slotV2, Params: archive.DefaultParams(), Salt: [32]byte{9}, Verifier: [32]byte{1}}).append(nil))
-	f.Add((&KeySlot{Version: slotV1, Params: archive.DefaultParams()}).append(nil))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		k, err := parseKeySlot(b)
-		if err != nil {
-			return
-		}
-		if got := k.append(nil); !bytes.Equal(got, b) {
-			t.Fatalf("round trip: %x, want %x", got, b)
-		}
-	})
 }
 
 func FuzzParseGuard(f *testing.F) {
@@ -489,11 +380,11 @@ func BenchmarkGetChunk(b *testing.B) {
 				b.Fatal(err)
 			}
 			ctx := context.Background()
-			id, name := [IDSize]byte{1}, [NameSize]byte{2}
+			id, name := [vaultproto.IDSize]byte{1}, [vaultproto.NameSize]byte{2}
 			if err := s.putChunk(ctx, alice.String(), id, name, bytes.Repeat([]byte{7}, size)); err != nil {
 				b.Fatal(err)
 			}
-			typ, body := (&request{op: opGetChunk, id: id, name: name}).encode()
+			typ, body := (&vaultproto.Request{Op: vaultproto.OpGetChunk, ID: id, Name: name}).Encode()
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -523,16 +414,16 @@ func BenchmarkGetChunkLibp2p(b *testing.B) {
 	if err := dev.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: p2p.DialAddrs(srv)}); err != nil {
 		b.Fatal(err)
 	}
-	id, name := [IDSize]byte{1}, [NameSize]byte{2}
+	id, name := [vaultproto.IDSize]byte{1}, [vaultproto.NameSize]byte{2}
 	if err := s.putChunk(ctx, alice.String(), id, name, bytes.Repeat([]byte{7}, size)); err != nil {
 		b.Fatal(err)
 	}
-	typ, body := (&request{op: opGetChunk, id: id, name: name}).encode()
+	typ, body := (&vaultproto.Request{Op: vaultproto.OpGetChunk, ID: id, Name: name}).Encode()
 	b.SetBytes(size)
 	b.ReportAllocs()
 	b.SetParallelism(2) // 2 × GOMAXPROCS goroutines
 	b.RunParallel(func(pb *testing.PB) {
-		st, err := dev.NewStream(ctx, srv.ID(), ProtocolID)
+		st, err := dev.NewStream(ctx, srv.ID(), vaultproto.ProtocolID)
 		if err != nil {
 			b.Error(err)
 			return
@@ -544,7 +435,7 @@ func BenchmarkGetChunkLibp2p(b *testing.B) {
 				b.Error(err)
 				return
 			}
-			if rt, rb, err := r.Next(); err != nil || rt != rData || len(rb) != size {
+			if rt, rb, err := r.Next(); err != nil || rt != vaultproto.AnswerData || len(rb) != size {
 				b.Errorf("answer %#x of %d bytes, %v", rt, len(rb), err)
 				return
 			}
@@ -641,8 +532,8 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 func TestDeleteDuringPut(t *testing.T) {
 	dir := t.TempDir()
 	s, h, _ := newHookServer(t, dir, Config{})
-	id := [IDSize]byte{1}
-	if _, err := do(t, s, alice, request{op: opPutChunk, id: id, name: [32]byte{1}, data: []byte("first")}); err != nil {
+	id := [vaultproto.IDSize]byte{1}
+	if _, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id, Name: [32]byte{1}, Data: []byte("first")}); err != nil {
 		t.Fatal(err)
 	}
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -655,15 +546,15 @@ func TestDeleteDuringPut(t *testing.T) {
 	}
 	done := make(chan error)
 	go func() {
-		_, err := do(t, s, alice, request{op: opPutChunk, id: id, name: [32]byte{2}, data: []byte("second")})
+		_, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id, Name: [32]byte{2}, Data: []byte("second")})
 		done <- err
 	}()
 	waitFor(t, entered, "the upload")
-	if _, err := do(t, s, alice, request{op: opDelete, id: id}); err != nil {
+	if _, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpDelete, ID: id}); err != nil {
 		t.Fatal(err)
 	}
 	close(release)
-	if err := waitFor(t, done, "the upload's answer"); !errors.Is(err, ErrNotFound) {
+	if err := waitFor(t, done, "the upload's answer"); !errors.Is(err, vaultproto.ErrNotFound) {
 		t.Errorf("upload into a deleted backup: %v, want ErrNotFound", err)
 	}
 	if keys := storeKeys(t, h.Store, ""); len(keys) != 0 {
@@ -674,7 +565,7 @@ func TestDeleteDuringPut(t *testing.T) {
 // TestSameChunkInParallel: two uploads of one chunk count its bytes once.
 func TestSameChunkInParallel(t *testing.T) {
 	s, h, _ := newHookServer(t, t.TempDir(), Config{})
-	id := [IDSize]byte{1}
+	id := [vaultproto.IDSize]byte{1}
 	entered, release := make(chan struct{}, 2), make(chan struct{})
 	h.onPut = func(key string) error {
 		if strings.Contains(key, "/c/") {
@@ -683,7 +574,7 @@ func TestSameChunkInParallel(t *testing.T) {
 		}
 		return nil
 	}
-	req := request{op: opPutChunk, id: id, name: [32]byte{1}, data: make([]byte, 1000)}
+	req := vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id, Name: [32]byte{1}, Data: make([]byte, 1000)}
 	done := make(chan error, 2)
 	for range 2 {
 		go func() { _, err := do(t, s, alice, req); done <- err }()
@@ -703,11 +594,11 @@ func TestSameChunkInParallel(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	b, err := do(t, s, alice, request{op: opList})
+	b, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpList})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if list, err := parseBackups(b); err != nil || len(list) != 1 || list[0].Size != 1000 {
+	if list, err := vaultproto.ParseBackups(b); err != nil || len(list) != 1 || list[0].Size != 1000 {
 		t.Errorf("List: %+v, %v; want one backup of 1000 bytes", list, err)
 	}
 }
@@ -717,12 +608,12 @@ func TestSameChunkInParallel(t *testing.T) {
 func TestWritesKeepBackupAlive(t *testing.T) {
 	const ttl = 24 * time.Hour
 	s, c := newServer(t, Config{TTL: ttl})
-	id := [IDSize]byte{1}
+	id := [vaultproto.IDSize]byte{1}
 	var names [][32]byte
 	for i := range 6 {
 		n := [32]byte{byte(i + 1)}
 		names = append(names, n)
-		if _, err := do(t, s, alice, request{op: opPutChunk, id: id, name: n, data: []byte("chunk")}); err != nil {
+		if _, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id, Name: n, Data: []byte("chunk")}); err != nil {
 			t.Fatalf("chunk %d: %v", i, err)
 		}
 		c.Advance(ttl / 2)
@@ -730,11 +621,11 @@ func TestWritesKeepBackupAlive(t *testing.T) {
 			t.Fatalf("sweep after chunk %d: %d deleted, %v; want none", i, n, err)
 		}
 	}
-	if _, err := do(t, s, alice, request{op: opHasChunks, id: id, names: names}); err != nil {
+	if _, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpHasChunks, ID: id, Names: names}); err != nil {
 		t.Fatal(err)
 	}
 	c.Advance(ttl / 2)
-	if _, err := do(t, s, alice, request{op: opPutManifest, id: id, names: names, data: []byte("m")}); err != nil {
+	if _, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpPutManifest, ID: id, Names: names, Data: []byte("m")}); err != nil {
 		t.Errorf("manifest after %v of uploading: %v", 4*ttl, err)
 	}
 	c.Advance(ttl + time.Second)
@@ -747,26 +638,26 @@ func TestWritesKeepBackupAlive(t *testing.T) {
 // empty ones (each costs the relay records).
 func TestMaxBackups(t *testing.T) {
 	s, _ := newServer(t, Config{MaxBackups: 2})
-	slot := KeySlot{Version: slotV2, Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}
+	slot := vaultproto.KeySlot{Version: vaultproto.KeySlotV2, Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}
 	steps := []struct {
-		req  request
+		req  vaultproto.Request
 		want error
 	}{
-		{request{op: opPutChunk, id: [IDSize]byte{1}, name: [32]byte{1}, data: []byte("x")}, nil},
-		{request{op: opPutKeySlot, id: [IDSize]byte{2}, slot: slot}, nil},
-		{request{op: opPutKeySlot, id: [IDSize]byte{3}, slot: slot}, ErrQuota},
-		{request{op: opPutChunk, id: [IDSize]byte{3}, name: [32]byte{1}, data: []byte("x")}, ErrQuota},
-		{request{op: opPutManifest, id: [IDSize]byte{3}, data: []byte("m")}, ErrQuota},
-		{request{op: opPutManifest, id: [IDSize]byte{2}, data: []byte("m")}, nil}, // an existing one
-		{request{op: opDelete, id: [IDSize]byte{1}}, nil},
-		{request{op: opPutManifest, id: [IDSize]byte{3}, data: []byte("m")}, nil},
+		{vaultproto.Request{Op: vaultproto.OpPutChunk, ID: [vaultproto.IDSize]byte{1}, Name: [32]byte{1}, Data: []byte("x")}, nil},
+		{vaultproto.Request{Op: vaultproto.OpPutKeySlot, ID: [vaultproto.IDSize]byte{2}, Slot: slot}, nil},
+		{vaultproto.Request{Op: vaultproto.OpPutKeySlot, ID: [vaultproto.IDSize]byte{3}, Slot: slot}, vaultproto.ErrQuota},
+		{vaultproto.Request{Op: vaultproto.OpPutChunk, ID: [vaultproto.IDSize]byte{3}, Name: [32]byte{1}, Data: []byte("x")}, vaultproto.ErrQuota},
+		{vaultproto.Request{Op: vaultproto.OpPutManifest, ID: [vaultproto.IDSize]byte{3}, Data: []byte("m")}, vaultproto.ErrQuota},
+		{vaultproto.Request{Op: vaultproto.OpPutManifest, ID: [vaultproto.IDSize]byte{2}, Data: []byte("m")}, nil}, // an existing one
+		{vaultproto.Request{Op: vaultproto.OpDelete, ID: [vaultproto.IDSize]byte{1}}, nil},
+		{vaultproto.Request{Op: vaultproto.OpPutManifest, ID: [vaultproto.IDSize]byte{3}, Data: []byte("m")}, nil},
 	}
 	for i, st := range steps {
 		if _, err := do(t, s, alice, st.req); !errors.Is(err, st.want) {
 			t.Fatalf("step %d: %v, want %v", i, err, st.want)
 		}
 	}
-	if _, err := do(t, s, bob, request{op: opPutKeySlot, id: [IDSize]byte{9}, slot: slot}); err != nil {
+	if _, err := do(t, s, bob, vaultproto.Request{Op: vaultproto.OpPutKeySlot, ID: [vaultproto.IDSize]byte{9}, Slot: slot}); err != nil {
 		t.Errorf("another device's backup: %v", err)
 	}
 }
@@ -780,14 +671,14 @@ var errCrash = errors.New("relay killed")
 // expires; nothing stays in the store for good.
 func TestCrashLeavesNoOrphans(t *testing.T) {
 	const ttl = 24 * time.Hour
-	id := [IDSize]byte{1}
-	slot := KeySlot{Version: slotV2, Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}
-	life := []request{
-		{op: opPutChunk, id: id, name: [32]byte{1}, data: []byte("one")},
-		{op: opPutChunk, id: id, name: [32]byte{2}, data: []byte("two")},
-		{op: opPutKeySlot, id: id, slot: slot},
-		{op: opPutManifest, id: id, names: [][32]byte{{1}}, data: []byte("m")},
-		{op: opDelete, id: id},
+	id := [vaultproto.IDSize]byte{1}
+	slot := vaultproto.KeySlot{Version: vaultproto.KeySlotV2, Params: archive.Params{Time: 1, MemoryKiB: 64, Threads: 1}}
+	life := []vaultproto.Request{
+		{Op: vaultproto.OpPutChunk, ID: id, Name: [32]byte{1}, Data: []byte("one")},
+		{Op: vaultproto.OpPutChunk, ID: id, Name: [32]byte{2}, Data: []byte("two")},
+		{Op: vaultproto.OpPutKeySlot, ID: id, Slot: slot},
+		{Op: vaultproto.OpPutManifest, ID: id, Names: [][32]byte{{1}}, Data: []byte("m")},
+		{Op: vaultproto.OpDelete, ID: id},
 	}
 	for crash := 0; ; crash++ {
 		dir := t.TempDir()
@@ -808,13 +699,13 @@ func TestCrashLeavesNoOrphans(t *testing.T) {
 		}
 		// Restart: the owner sees what is left and can delete it.
 		s, c := newServerAt(t, dir, Config{TTL: ttl})
-		b, err := do(t, s, alice, request{op: opList})
+		b, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpList})
 		if err != nil {
 			t.Fatalf("crash at write %d: List: %v", crash, err)
 		}
-		list, _ := parseBackups(b)
+		list, _ := vaultproto.ParseBackups(b)
 		for _, e := range list {
-			if _, err := do(t, s, alice, request{op: opDelete, id: e.ID}); err != nil {
+			if _, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpDelete, ID: e.ID}); err != nil {
 				t.Errorf("crash at write %d: Delete: %v", crash, err)
 			}
 		}
@@ -872,8 +763,8 @@ func TestAdmitPerAccount(t *testing.T) {
 }
 
 // rawRequest sends one request on st and reads its answer.
-func rawRequest(st network.Stream, r *wire.Reader, req request) (wire.Type, []byte, error) {
-	t, body := req.encode()
+func rawRequest(st network.Stream, r *wire.Reader, req vaultproto.Request) (wire.Type, []byte, error) {
+	t, body := req.Encode()
 	if err := wire.Write(st, t, body); err != nil {
 		return 0, nil, err
 	}
@@ -896,7 +787,7 @@ func TestAccountLimitsLibp2p(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	id, name := [IDSize]byte{1}, [NameSize]byte{1}
+	id, name := [vaultproto.IDSize]byte{1}, [vaultproto.NameSize]byte{1}
 	if err := s.putChunk(ctx, devA.ID().String(), id, name, []byte("chunk")); err != nil {
 		t.Fatal(err)
 	}
@@ -917,21 +808,21 @@ func TestAccountLimitsLibp2p(t *testing.T) {
 	answers := make(chan error, 2)
 	for range 2 {
 		go func() {
-			st, err := devA.NewStream(ctx, srv.ID(), ProtocolID)
+			st, err := devA.NewStream(ctx, srv.ID(), vaultproto.ProtocolID)
 			if err != nil {
 				answers <- err
 				return
 			}
 			defer st.Close()
-			rt, rb, err := rawRequest(st, wire.NewReader(st), request{op: opGetChunk, id: id, name: name})
-			if err == nil && (rt != rData || string(rb) != "chunk") {
+			rt, rb, err := rawRequest(st, wire.NewReader(st), vaultproto.Request{Op: vaultproto.OpGetChunk, ID: id, Name: name})
+			if err == nil && (rt != vaultproto.AnswerData || string(rb) != "chunk") {
 				err = fmt.Errorf("answer %#x %q", rt, rb)
 			}
 			answers <- err
 		}()
 	}
 	waitFor(t, entered, "device A's first GetChunk")
-	stB, err := devB.NewStream(ctx, srv.ID(), ProtocolID)
+	stB, err := devB.NewStream(ctx, srv.ID(), vaultproto.ProtocolID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -939,7 +830,7 @@ func TestAccountLimitsLibp2p(t *testing.T) {
 	rB := wire.NewReader(stB)
 	bDone := make(chan error)
 	go func() {
-		_, _, err := rawRequest(stB, rB, request{op: opGetManifest, id: [IDSize]byte{2}})
+		_, _, err := rawRequest(stB, rB, vaultproto.Request{Op: vaultproto.OpGetManifest, ID: [vaultproto.IDSize]byte{2}})
 		bDone <- err
 	}()
 	if err := waitFor(t, bDone, "device B's request while A holds its slot"); err != nil {
@@ -956,7 +847,7 @@ func TestAccountLimitsLibp2p(t *testing.T) {
 	const n = 12
 	start := time.Now()
 	for range n {
-		if _, _, err := rawRequest(stB, rB, request{op: opGetManifest, id: [IDSize]byte{2}}); err != nil {
+		if _, _, err := rawRequest(stB, rB, vaultproto.Request{Op: vaultproto.OpGetManifest, ID: [vaultproto.IDSize]byte{2}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -974,11 +865,11 @@ func TestAccountLimitsLibp2p(t *testing.T) {
 func TestLockoutParallelAndRestart(t *testing.T) {
 	dir := t.TempDir()
 	s, clk := newServerAt(t, dir, Config{})
-	id := [IDSize]byte{1}
+	id := [vaultproto.IDSize]byte{1}
 	_, right := putSlot(t, s, alice, id, 1)
 	_, wrong := testKey(99)
 	for i := range MaxFails / 2 {
-		if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, ErrWrongPassword) {
+		if _, err := unlock(t, s, bob, id, wrong); !errors.Is(err, vaultproto.ErrWrongPassword) {
 			t.Fatalf("wrong proof %d: %v", i, err)
 		}
 		clk.Advance(maxWait)
@@ -1004,9 +895,9 @@ func TestLockoutParallelAndRestart(t *testing.T) {
 		wrongs := 0
 		for err := range errs {
 			switch {
-			case errors.Is(err, ErrWrongPassword):
+			case errors.Is(err, vaultproto.ErrWrongPassword):
 				wrongs++
-			case errors.Is(err, ErrTryLater), errors.Is(err, ErrLocked):
+			case errors.Is(err, vaultproto.ErrTryLater), errors.Is(err, vaultproto.ErrLocked):
 			default:
 				t.Fatalf("guess: %v", err)
 			}
@@ -1020,7 +911,7 @@ func TestLockoutParallelAndRestart(t *testing.T) {
 		}
 	}
 	clk.Advance(maxWait)
-	if _, err := unlock(t, s, bob, id, right); !errors.Is(err, ErrLocked) {
+	if _, err := unlock(t, s, bob, id, right); !errors.Is(err, vaultproto.ErrLocked) {
 		t.Errorf("right proof once locked: %v, want ErrLocked", err)
 	}
 }
@@ -1033,7 +924,7 @@ func TestQuotaParallel(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Go(func() {
-			do(t, s, alice, request{op: opPutChunk, id: [IDSize]byte{byte(i % 3)}, name: [32]byte{byte(i)}, data: make([]byte, size)})
+			do(t, s, alice, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: [vaultproto.IDSize]byte{byte(i % 3)}, Name: [32]byte{byte(i)}, Data: make([]byte, size)})
 		})
 	}
 	wg.Wait()
@@ -1058,23 +949,23 @@ func TestQuotaParallel(t *testing.T) {
 // the same as small ones (answered by a Stat each).
 func TestHasChunksMany(t *testing.T) {
 	s, _ := newServer(t, Config{})
-	id := [IDSize]byte{1}
+	id := [vaultproto.IDSize]byte{1}
 	var names [][32]byte
 	for i := range 3 * hasChunksByList {
 		n := [32]byte{byte(i >> 8), byte(i)}
 		names = append(names, n)
 		if i%3 == 0 {
-			if _, err := do(t, s, alice, request{op: opPutChunk, id: id, name: n, data: []byte{byte(i)}}); err != nil {
+			if _, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id, Name: n, Data: []byte{byte(i)}}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	big, err := do(t, s, alice, request{op: opHasChunks, id: id, names: names})
+	big, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpHasChunks, ID: id, Names: names})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, n := range names {
-		small, err := do(t, s, alice, request{op: opHasChunks, id: id, names: [][32]byte{n}})
+		small, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpHasChunks, ID: id, Names: [][32]byte{n}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1083,7 +974,7 @@ func TestHasChunksMany(t *testing.T) {
 			t.Fatalf("name %d: many %v, one %v, stored %v", i, got, want, i%3 == 0)
 		}
 	}
-	if _, err := do(t, s, bob, request{op: opHasChunks, id: id, names: names}); !errors.Is(err, ErrForbidden) {
+	if _, err := do(t, s, bob, vaultproto.Request{Op: vaultproto.OpHasChunks, ID: id, Names: names}); !errors.Is(err, vaultproto.ErrForbidden) {
 		t.Errorf("another device asks: %v, want ErrForbidden", err)
 	}
 }
@@ -1094,7 +985,7 @@ func TestSweepInTurns(t *testing.T) {
 	const ttl = 24 * time.Hour
 	s, h, c := newHookServer(t, t.TempDir(), Config{TTL: ttl})
 	for i := range 3 {
-		if _, err := do(t, s, alice, request{op: opPutChunk, id: [IDSize]byte{byte(i)}, name: [32]byte{1}, data: []byte("x")}); err != nil {
+		if _, err := do(t, s, alice, vaultproto.Request{Op: vaultproto.OpPutChunk, ID: [vaultproto.IDSize]byte{byte(i)}, Name: [32]byte{1}, Data: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1129,24 +1020,24 @@ func TestQuotaOverwriteDelete(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{Quota: 1000}
 	s, _ := newServerAt(t, dir, cfg)
-	id := [IDSize]byte{1}
-	chunk := func(n byte, size int) request {
-		return request{op: opPutChunk, id: id, name: [32]byte{n}, data: make([]byte, size)}
+	id := [vaultproto.IDSize]byte{1}
+	chunk := func(n byte, size int) vaultproto.Request {
+		return vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id, Name: [32]byte{n}, Data: make([]byte, size)}
 	}
 	steps := []struct {
 		restart bool
-		req     request
+		req     vaultproto.Request
 		want    error
 	}{
 		{false, chunk(1, 600), nil},
-		{false, request{op: opPutManifest, id: id, names: [][32]byte{{1}}, data: []byte("m")}, nil},
+		{false, vaultproto.Request{Op: vaultproto.OpPutManifest, ID: id, Names: [][32]byte{{1}}, Data: []byte("m")}, nil},
 		{false, chunk(2, 300), nil},
-		{false, chunk(3, 300), ErrQuota}, // 601 + 300 + 300
-		{true, chunk(3, 300), ErrQuota},  // the same after a restart
-		{false, request{op: opPutManifest, id: id, names: [][32]byte{{2}}, data: []byte("m")}, nil},
+		{false, chunk(3, 300), vaultproto.ErrQuota}, // 601 + 300 + 300
+		{true, chunk(3, 300), vaultproto.ErrQuota},  // the same after a restart
+		{false, vaultproto.Request{Op: vaultproto.OpPutManifest, ID: id, Names: [][32]byte{{2}}, Data: []byte("m")}, nil},
 		{true, chunk(3, 600), nil}, // 301 + 600: chunk 1 is gone
-		{false, chunk(4, 100), ErrQuota},
-		{false, request{op: opDelete, id: id}, nil},
+		{false, chunk(4, 100), vaultproto.ErrQuota},
+		{false, vaultproto.Request{Op: vaultproto.OpDelete, ID: id}, nil},
 		{true, chunk(4, 1000), nil},
 	}
 	for i, st := range steps {
@@ -1174,7 +1065,7 @@ func BenchmarkSmallAnswerLibp2p(b *testing.B) {
 	if err := dev.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: p2p.DialAddrs(srv)}); err != nil {
 		b.Fatal(err)
 	}
-	s, err := dev.NewStream(ctx, srv.ID(), ProtocolID)
+	s, err := dev.NewStream(ctx, srv.ID(), vaultproto.ProtocolID)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -1182,7 +1073,7 @@ func BenchmarkSmallAnswerLibp2p(b *testing.B) {
 	r := wire.NewReader(s)
 	b.ReportAllocs()
 	for b.Loop() {
-		if rt, _, err := rawRequest(s, r, request{op: opGetManifest, id: [IDSize]byte{1}}); err != nil || rt != wire.Error {
+		if rt, _, err := rawRequest(s, r, vaultproto.Request{Op: vaultproto.OpGetManifest, ID: [vaultproto.IDSize]byte{1}}); err != nil || rt != wire.Error {
 			b.Fatalf("answer %#x, %v", rt, err)
 		}
 	}
@@ -1203,23 +1094,23 @@ func TestLargeThenSmallOnOneStream(t *testing.T) {
 	if err := dev.Connect(ctx, peer.AddrInfo{ID: srv.ID(), Addrs: p2p.DialAddrs(srv)}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := dev.NewStream(ctx, srv.ID(), ProtocolID)
+	s, err := dev.NewStream(ctx, srv.ID(), vaultproto.ProtocolID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	r := wire.NewReader(s)
-	id := [IDSize]byte{1}
+	id := [vaultproto.IDSize]byte{1}
 	data := bytes.Repeat([]byte{9}, 2*maxKeptBody)
 	for i, tc := range []struct {
-		req  request
+		req  vaultproto.Request
 		want wire.Type
 		body []byte
 	}{
-		{request{op: opPutChunk, id: id, name: [32]byte{1}, data: data}, rAck, nil},
-		{request{op: opHasChunks, id: id, names: [][32]byte{{1}}}, rBitmap, []byte{1}},
-		{request{op: opGetChunk, id: id, name: [32]byte{1}}, rData, data},
-		{request{op: opHasChunks, id: id, names: [][32]byte{{1}}}, rBitmap, []byte{1}},
+		{vaultproto.Request{Op: vaultproto.OpPutChunk, ID: id, Name: [32]byte{1}, Data: data}, vaultproto.AnswerAck, nil},
+		{vaultproto.Request{Op: vaultproto.OpHasChunks, ID: id, Names: [][32]byte{{1}}}, vaultproto.AnswerBitmap, []byte{1}},
+		{vaultproto.Request{Op: vaultproto.OpGetChunk, ID: id, Name: [32]byte{1}}, vaultproto.AnswerData, data},
+		{vaultproto.Request{Op: vaultproto.OpHasChunks, ID: id, Names: [][32]byte{{1}}}, vaultproto.AnswerBitmap, []byte{1}},
 	} {
 		rt, rb, err := rawRequest(s, r, tc.req)
 		if err != nil || rt != tc.want || !bytes.Equal(rb, tc.body) {

@@ -1,4 +1,4 @@
-package vault
+package vaultproto
 
 import (
 	"errors"
@@ -67,68 +67,68 @@ func (e connLost) Error() string        { return e.err.Error() }
 func (e connLost) Is(target error) bool { return target == ErrConnLost }
 func (e connLost) Unwrap() error        { return e.err }
 
-// codeOf maps an error of the server to a wire code. A TryLater answer's
-// message is its wait (see tryLaterMessage).
-func codeOf(err error) byte {
+// CodeOf maps an error of the server to a wire code. A TryLater answer's
+// message is its wait (see TryLaterMessage).
+func CodeOf(err error) byte {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return codeNotFound
+		return CodeNotFound
 	case errors.Is(err, ErrForbidden):
-		return codeForbidden
+		return CodeForbidden
 	case errors.Is(err, ErrQuota):
-		return codeQuota
+		return CodeQuota
 	case errors.Is(err, ErrTooLarge):
-		return codeTooLarge
+		return CodeTooLarge
 	case errors.Is(err, ErrWrongPassword):
-		return codeWrongPassword
+		return CodeWrongPassword
 	case errors.Is(err, ErrLocked):
-		return codeLocked
+		return CodeLocked
 	case errors.Is(err, ErrMissingChunks):
-		return codeMissingChunks
+		return CodeMissingChunks
 	case errors.Is(err, ErrOldKeySlot):
-		return codeOldKeySlot
+		return CodeOldKeySlot
 	case errors.Is(err, ErrTryLater):
-		return codeTryLater
+		return CodeTryLater
 	case errors.Is(err, ErrFull):
-		return codeFull
+		return CodeFull
 	case errors.Is(err, ErrNoAccess):
-		return codeNoAccess
+		return CodeNoAccess
 	case errors.Is(err, ErrBusy):
-		return codeBusy
-	case errors.Is(err, errBadRequest):
-		return codeBadRequest
+		return CodeBusy
+	case errors.Is(err, ErrBadRequest):
+		return CodeBadRequest
 	}
-	return codeInternal
+	return CodeInternal
 }
 
-// remoteErr maps an Error answer to a sentinel.
-func remoteErr(e *wire.RemoteError) error {
+// ErrorOf maps an Error answer to a sentinel.
+func ErrorOf(e *wire.RemoteError) error {
 	switch e.Code {
-	case codeNotFound:
+	case CodeNotFound:
 		return ErrNotFound
-	case codeForbidden:
+	case CodeForbidden:
 		return ErrForbidden
-	case codeQuota:
+	case CodeQuota:
 		return ErrQuota
-	case codeTooLarge:
+	case CodeTooLarge:
 		return ErrTooLarge
-	case codeWrongPassword:
+	case CodeWrongPassword:
 		return ErrWrongPassword
-	case codeLocked:
+	case CodeLocked:
 		return ErrLocked
-	case codeMissingChunks:
+	case CodeMissingChunks:
 		return ErrMissingChunks
-	case codeOldKeySlot:
+	case CodeOldKeySlot:
 		return ErrOldKeySlot
-	case codeTryLater:
+	case CodeTryLater:
 		return parseTryLater(e.Message)
-	case codeFull:
+	case CodeFull:
 		return ErrFull
-	case codeNoAccess:
+	case CodeNoAccess:
 		return ErrNoAccess
-	case codeBusy:
+	case CodeBusy:
 		return ErrBusy
-	case codeBadRequest:
+	case CodeBadRequest:
 		return ErrProtocol
 	}
 	return ErrRelay
@@ -145,9 +145,9 @@ func (e *TryLaterError) Is(target error) bool { return target == ErrTryLater }
 // maxTryLater bounds the wait a relay may ask for.
 const maxTryLater = time.Hour
 
-// tryLaterMessage is the message of a TryLater answer: the wait in whole
+// TryLaterMessage is the message of a TryLater answer: the wait in whole
 // seconds (rounded up), in decimal.
-func tryLaterMessage(d time.Duration) string {
+func TryLaterMessage(d time.Duration) string {
 	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 }
 

@@ -1,4 +1,4 @@
-package vault
+package vaultproto
 
 import (
 	"cmp"
@@ -10,9 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ferryhq/ferry/internal/archive"
-	"github.com/ferryhq/ferry/internal/wire"
-	"github.com/ferryhq/ferry/p2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -20,6 +17,10 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	msmux "github.com/multiformats/go-multistream"
+
+	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/p2p"
 )
 
 // Client speaks the vault protocol to one relay as the device h. Calls may
@@ -135,10 +136,10 @@ const (
 // retried for up to c.Retry (see Client.Retry). An answer that the device
 // needs a reservation gets one, and the request is sent again once. A
 // password proof does not go through call (see UnlockKey).
-func (c *Client) call(ctx context.Context, op string, req request, want wire.Type, buf []byte) ([]byte, error) {
+func (c *Client) call(ctx context.Context, op string, req Request, want wire.Type, buf []byte) ([]byte, error) {
 	t, body := req.encodeParts()
 	fresh := false
-	repeatable := req.op != opDelete
+	repeatable := req.Op != OpDelete
 	reserved := false
 	var lost time.Time // when the connection was found lost
 	wait := retryFirst
@@ -146,7 +147,7 @@ func (c *Client) call(ctx context.Context, op string, req request, want wire.Typ
 		rt, rb, reused, err := c.attempt(ctx, op, fresh, t, body, buf)
 		if err == nil {
 			if rt == wire.Error {
-				rerr := remoteErr(wire.ParseError(rb))
+				rerr := ErrorOf(wire.ParseError(rb))
 				if errors.Is(rerr, ErrNoAccess) && !reserved {
 					// The relay lost the reservation (it restarted, or
 					// it expired) or never had one: ask for one, once.
@@ -215,7 +216,7 @@ func (c *Client) call(ctx context.Context, op string, req request, want wire.Typ
 // attempt makes one try of a call within c.Timeout: reused says the stream
 // had served an earlier call.
 func (c *Client) attempt(ctx context.Context, op string, fresh bool, t wire.Type, body [][]byte, buf []byte) (wire.Type, []byte, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.Timeout, requestTimeout))
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.Timeout, RequestTimeout))
 	defer cancel()
 	st, reused, err := c.stream(ctx, fresh)
 	if err != nil {
@@ -259,7 +260,7 @@ func exchange(ctx context.Context, st *stream, t wire.Type, body [][]byte, buf [
 
 // PutChunk stores a sealed chunk under name in backup id.
 func (c *Client) PutChunk(ctx context.Context, id [IDSize]byte, name [NameSize]byte, sealed []byte) error {
-	b, err := c.call(ctx, "put chunk", request{op: opPutChunk, id: id, name: name, data: sealed}, rAck, nil)
+	b, err := c.call(ctx, "put chunk", Request{Op: OpPutChunk, ID: id, Name: name, Data: sealed}, AnswerAck, nil)
 	return ackErr(b, err)
 }
 
@@ -268,7 +269,7 @@ func (c *Client) HasChunks(ctx context.Context, id [IDSize]byte, names [][NameSi
 	out := make([]bool, 0, len(names))
 	for len(names) > 0 {
 		n := min(len(names), MaxNames)
-		b, err := c.call(ctx, "has chunks", request{op: opHasChunks, id: id, names: names[:n]}, rBitmap, nil)
+		b, err := c.call(ctx, "has chunks", Request{Op: OpHasChunks, ID: id, Names: names[:n]}, AnswerBitmap, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -286,7 +287,7 @@ func (c *Client) HasChunks(ctx context.Context, id [IDSize]byte, names [][NameSi
 // GetChunk fetches a sealed chunk of backup id, into buf when it fits (a
 // caller fetching many chunks in turn passes the same buffer each time).
 func (c *Client) GetChunk(ctx context.Context, id [IDSize]byte, name [NameSize]byte, buf []byte) ([]byte, error) {
-	b, err := c.call(ctx, "get chunk", request{op: opGetChunk, id: id, name: name}, rData, buf)
+	b, err := c.call(ctx, "get chunk", Request{Op: OpGetChunk, ID: id, Name: name}, AnswerData, buf)
 	if errors.Is(err, ErrNotFound) {
 		err = fmt.Errorf("vault get chunk: %w", ErrChunkMissing)
 	}
@@ -296,14 +297,14 @@ func (c *Client) GetChunk(ctx context.Context, id [IDSize]byte, name [NameSize]b
 // PutManifest replaces backup id's manifest; names (ascending, no
 // duplicates) are the chunks it refers to, all already stored.
 func (c *Client) PutManifest(ctx context.Context, id [IDSize]byte, names [][NameSize]byte, sealed []byte) error {
-	b, err := c.call(ctx, "put manifest", request{op: opPutManifest, id: id, names: names, data: sealed}, rAck, nil)
+	b, err := c.call(ctx, "put manifest", Request{Op: OpPutManifest, ID: id, Names: names, Data: sealed}, AnswerAck, nil)
 	return ackErr(b, err)
 }
 
 // GetManifest fetches backup id's sealed manifest. Its error for a backup
 // the vault does not hold matches both ErrNotFound and fs.ErrNotExist.
 func (c *Client) GetManifest(ctx context.Context, id [IDSize]byte) ([]byte, error) {
-	b, err := c.call(ctx, "get manifest", request{op: opGetManifest, id: id}, rData, nil)
+	b, err := c.call(ctx, "get manifest", Request{Op: OpGetManifest, ID: id}, AnswerData, nil)
 	if errors.Is(err, ErrNotFound) {
 		err = fmt.Errorf("%w (%w)", err, fs.ErrNotExist)
 	}
@@ -312,11 +313,11 @@ func (c *Client) GetManifest(ctx context.Context, id [IDSize]byte) ([]byte, erro
 
 // List returns this device's backups.
 func (c *Client) List(ctx context.Context) ([]Backup, error) {
-	b, err := c.call(ctx, "list", request{op: opList}, rBackups, nil)
+	b, err := c.call(ctx, "list", Request{Op: OpList}, AnswerBackups, nil)
 	if err != nil {
 		return nil, err
 	}
-	list, err := parseBackups(b)
+	list, err := ParseBackups(b)
 	if err != nil {
 		return nil, fmt.Errorf("vault list: %v: %w", err, ErrProtocol)
 	}
@@ -325,7 +326,7 @@ func (c *Client) List(ctx context.Context) ([]Backup, error) {
 
 // Delete removes one of this device's backups.
 func (c *Client) Delete(ctx context.Context, id [IDSize]byte) error {
-	b, err := c.call(ctx, "delete", request{op: opDelete, id: id}, rAck, nil)
+	b, err := c.call(ctx, "delete", Request{Op: OpDelete, ID: id}, AnswerAck, nil)
 	return ackErr(b, err)
 }
 
@@ -333,8 +334,8 @@ func (c *Client) Delete(ctx context.Context, id [IDSize]byte) error {
 // parameters and salt, the Ed25519 public key that checks its proofs, and
 // the wrapped key.
 func (c *Client) PutKeySlot(ctx context.Context, id [IDSize]byte, p archive.Params, salt, public [32]byte, wrapped [WrappedSize]byte) error {
-	k := KeySlot{Version: slotV2, Params: p, Salt: salt, Verifier: public, Wrapped: wrapped}
-	b, err := c.call(ctx, "put key slot", request{op: opPutKeySlot, id: id, slot: k}, rAck, nil)
+	k := KeySlot{Version: KeySlotV2, Params: p, Salt: salt, Verifier: public, Wrapped: wrapped}
+	b, err := c.call(ctx, "put key slot", Request{Op: OpPutKeySlot, ID: id, Slot: k}, AnswerAck, nil)
 	return ackErr(b, err)
 }
 
@@ -354,11 +355,11 @@ func (c *Client) UnlockKey(ctx context.Context, id [IDSize]byte, prove func(p ar
 		return w, err
 	}
 	defer st.Reset() // one challenge, one proof: the stream is not reused
-	v, p, salt, challenge, err := parseKeyParams(body)
+	v, p, salt, challenge, err := ParseKeyParams(body)
 	if err != nil {
 		return w, fmt.Errorf("vault get key parameters: %v: %w", err, ErrProtocol)
 	}
-	if v != slotV2 {
+	if v != KeySlotV2 {
 		return w, fmt.Errorf("vault get key parameters: key slot version %d: %w", v, ErrOldKeySlot)
 	}
 	sig, err := prove(p, salt, ProofMessage(id, challenge, c.relay, c.h.ID()))
@@ -366,18 +367,18 @@ func (c *Client) UnlockKey(ctx context.Context, id [IDSize]byte, prove func(p ar
 		return w, err
 	}
 	defer clear(sig[:])
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.Timeout, requestTimeout))
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.Timeout, RequestTimeout))
 	defer cancel()
-	req := request{op: opGetKeySlot, id: id, sig: sig}
-	t, b := req.encode()
+	req := Request{Op: OpGetKeySlot, ID: id, Sig: sig}
+	t, b := req.Encode()
 	rt, rb, err := exchange(ctx, st, t, [][]byte{b}, nil)
 	if err != nil {
 		return w, connLost{fmt.Errorf("vault get key slot: %w", err)}
 	}
 	switch {
 	case rt == wire.Error:
-		return w, fmt.Errorf("vault get key slot: %w", remoteErr(wire.ParseError(rb)))
-	case rt != rWrapped || len(rb) != WrappedSize:
+		return w, fmt.Errorf("vault get key slot: %w", ErrorOf(wire.ParseError(rb)))
+	case rt != AnswerWrapped || len(rb) != WrappedSize:
 		return w, fmt.Errorf("vault get key slot: answer %#x of %d bytes: %w", byte(rt), len(rb), ErrProtocol)
 	}
 	copy(w[:], rb)
@@ -388,10 +389,10 @@ func (c *Client) UnlockKey(ctx context.Context, id [IDSize]byte, prove func(p ar
 // on it, getting a reservation if the relay needs one. It returns the
 // stream, which the proof must use, and the answer's body.
 func (c *Client) keyParams(ctx context.Context, id [IDSize]byte) (*stream, []byte, error) {
-	req := request{op: opGetKeyParams, id: id}
-	t, b := req.encode()
+	req := Request{Op: OpGetKeyParams, ID: id}
+	t, b := req.Encode()
 	for reserved := false; ; reserved = true {
-		actx, cancel := context.WithTimeout(ctx, cmp.Or(c.Timeout, requestTimeout))
+		actx, cancel := context.WithTimeout(ctx, cmp.Or(c.Timeout, RequestTimeout))
 		st, _, err := c.stream(actx, true)
 		if err != nil {
 			cancel()
@@ -406,14 +407,14 @@ func (c *Client) keyParams(ctx context.Context, id [IDSize]byte) (*stream, []byt
 			st.Reset()
 			return nil, nil, connLost{fmt.Errorf("vault get key parameters: %w", err)}
 		}
-		if rt == rKeyParams {
+		if rt == AnswerKeyParams {
 			return st, rb, nil
 		}
 		st.Reset()
 		if rt != wire.Error {
 			return nil, nil, fmt.Errorf("vault get key parameters: answer type %#x: %w", byte(rt), ErrProtocol)
 		}
-		rerr := remoteErr(wire.ParseError(rb))
+		rerr := ErrorOf(wire.ParseError(rb))
 		if !errors.Is(rerr, ErrNoAccess) || reserved {
 			return nil, nil, fmt.Errorf("vault get key parameters: %w", rerr)
 		}

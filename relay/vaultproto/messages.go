@@ -1,4 +1,4 @@
-package vault
+package vaultproto
 
 import (
 	"bytes"
@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/wire"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // ProtocolID is the libp2p protocol of the vault.
@@ -18,41 +20,41 @@ const ProtocolID = "/ferry/vault/1"
 
 // Message types (see doc.go).
 const (
-	opPutChunk     wire.Type = 0x01
-	opHasChunks    wire.Type = 0x02
-	opGetChunk     wire.Type = 0x03
-	opPutManifest  wire.Type = 0x04
-	opGetManifest  wire.Type = 0x05
-	opList         wire.Type = 0x06
-	opDelete       wire.Type = 0x07
-	opPutKeySlot   wire.Type = 0x08
-	opGetKeyParams wire.Type = 0x09
-	opGetKeySlot   wire.Type = 0x0a
+	OpPutChunk     wire.Type = 0x01
+	OpHasChunks    wire.Type = 0x02
+	OpGetChunk     wire.Type = 0x03
+	OpPutManifest  wire.Type = 0x04
+	OpGetManifest  wire.Type = 0x05
+	OpList         wire.Type = 0x06
+	OpDelete       wire.Type = 0x07
+	OpPutKeySlot   wire.Type = 0x08
+	OpGetKeyParams wire.Type = 0x09
+	OpGetKeySlot   wire.Type = 0x0a
 
-	rAck       wire.Type = 0x80
-	rBitmap    wire.Type = 0x81
-	rData      wire.Type = 0x82
-	rBackups   wire.Type = 0x83
-	rKeyParams wire.Type = 0x84
-	rWrapped   wire.Type = 0x85
+	AnswerAck       wire.Type = 0x80
+	AnswerBitmap    wire.Type = 0x81
+	AnswerData      wire.Type = 0x82
+	AnswerBackups   wire.Type = 0x83
+	AnswerKeyParams wire.Type = 0x84
+	AnswerWrapped   wire.Type = 0x85
 )
 
 // Error codes of an Error answer.
 const (
-	codeInternal      byte = 1
-	codeForbidden     byte = 2
-	codeNotFound      byte = 3
-	codeBadRequest    byte = 4
-	codeQuota         byte = 5
-	codeTooLarge      byte = 6
-	codeWrongPassword byte = 7
-	codeLocked        byte = 8
-	codeMissingChunks byte = 9
-	codeOldKeySlot    byte = 10
-	codeTryLater      byte = 11
-	codeFull          byte = 12
-	codeNoAccess      byte = 13
-	codeBusy          byte = 14
+	CodeInternal      byte = 1
+	CodeForbidden     byte = 2
+	CodeNotFound      byte = 3
+	CodeBadRequest    byte = 4
+	CodeQuota         byte = 5
+	CodeTooLarge      byte = 6
+	CodeWrongPassword byte = 7
+	CodeLocked        byte = 8
+	CodeMissingChunks byte = 9
+	CodeOldKeySlot    byte = 10
+	CodeTryLater      byte = 11
+	CodeFull          byte = 12
+	CodeNoAccess      byte = 13
+	CodeBusy          byte = 14
 )
 
 // Sizes and bounds of the protocol.
@@ -72,10 +74,15 @@ const (
 	MaxManifest = wire.MaxFrame - 1<<20
 	// MaxNames bounds the names of one HasChunks request.
 	MaxNames = 1 << 16
+	// MaxKeySlot bounds a key slot, as sent and as stored.
+	MaxKeySlot = 1 << 10
+	// RequestTimeout bounds one request, read to answer, waits included
+	// (the relay's side and a client's attempt).
+	RequestTimeout = 2 * time.Minute
 )
 
-// errBadRequest marks a request that does not parse.
-var errBadRequest = errors.New("vault: malformed request")
+// ErrBadRequest marks a request that does not parse.
+var ErrBadRequest = errors.New("vault: malformed request")
 
 // Key slot versions: 1 kept SHA-256 of a fixed proof (which whoever saw it
 // could replay); 2 keeps an Ed25519 public key, and a proof is a signature
@@ -83,14 +90,14 @@ var errBadRequest = errors.New("vault: malformed request")
 // slots (a backup keeps its size and record) but opens them no more; see
 // doc.go.
 const (
-	slotV1 byte = 1
-	slotV2 byte = 2
+	KeySlotV1 byte = 1
+	KeySlotV2 byte = 2
 )
 
 // KeySlot is what the relay keeps for a password backup: the Argon2id
 // parameters and salt, the verifier of the proof, and the wrapped key.
 type KeySlot struct {
-	Version  byte // slotV2 for every slot written now
+	Version  byte // KeySlotV2 for every slot written now
 	Params   archive.Params
 	Salt     [SaltSize]byte
 	Verifier [32]byte // v2: Ed25519 public key; v1: SHA-256 of the proof
@@ -104,123 +111,124 @@ type Backup struct {
 	Size    int64 // stored bytes: chunks, manifest, key slot
 }
 
-// request is any client request.
-type request struct {
-	op    wire.Type
-	id    [IDSize]byte
-	name  [NameSize]byte      // PutChunk, GetChunk
-	sig   [SignatureSize]byte // GetKeySlot: the proof
-	names [][NameSize]byte    // HasChunks, PutManifest
-	data  []byte              // PutChunk: chunk; PutManifest: manifest
-	slot  KeySlot             // PutKeySlot
+// Request is any client request: Op says which, and which of the other
+// fields it carries.
+type Request struct {
+	Op    wire.Type
+	ID    [IDSize]byte        // all but List
+	Name  [NameSize]byte      // PutChunk, GetChunk
+	Sig   [SignatureSize]byte // GetKeySlot: the proof
+	Names [][NameSize]byte    // HasChunks, PutManifest
+	Data  []byte              // PutChunk: chunk; PutManifest: manifest
+	Slot  KeySlot             // PutKeySlot
 }
 
-// encode returns the request's type and body.
-func (r *request) encode() (wire.Type, []byte) {
+// Encode returns the request's type and body.
+func (r *Request) Encode() (wire.Type, []byte) {
 	t, parts := r.encodeParts()
 	return t, bytes.Join(parts, nil)
 }
 
 // encodeParts returns the request's type and body in parts, so that a
 // chunk or manifest is written as it is, not copied.
-func (r *request) encodeParts() (wire.Type, [][]byte) {
-	switch r.op {
-	case opPutChunk:
-		return r.op, [][]byte{append(r.id[:len(r.id):len(r.id)], r.name[:]...), r.data}
-	case opPutManifest:
-		head := binary.AppendUvarint(slices.Clone(r.id[:]), uint64(len(r.names)))
-		for _, n := range r.names {
+func (r *Request) encodeParts() (wire.Type, [][]byte) {
+	switch r.Op {
+	case OpPutChunk:
+		return r.Op, [][]byte{append(r.ID[:len(r.ID):len(r.ID)], r.Name[:]...), r.Data}
+	case OpPutManifest:
+		head := binary.AppendUvarint(slices.Clone(r.ID[:]), uint64(len(r.Names)))
+		for _, n := range r.Names {
 			head = append(head, n[:]...)
 		}
-		return r.op, [][]byte{head, r.data}
+		return r.Op, [][]byte{head, r.Data}
 	}
 	t, b := r.encodeSmall()
 	return t, [][]byte{b}
 }
 
 // encodeSmall encodes the requests other than PutChunk and PutManifest.
-func (r *request) encodeSmall() (wire.Type, []byte) {
+func (r *Request) encodeSmall() (wire.Type, []byte) {
 	var b []byte
-	if r.op != opList {
-		b = append(b, r.id[:]...)
+	if r.Op != OpList {
+		b = append(b, r.ID[:]...)
 	}
-	switch r.op {
-	case opHasChunks:
-		for _, n := range r.names {
+	switch r.Op {
+	case OpHasChunks:
+		for _, n := range r.Names {
 			b = append(b, n[:]...)
 		}
-	case opGetChunk:
-		b = append(b, r.name[:]...)
-	case opGetKeySlot:
-		b = append(b, r.sig[:]...)
-	case opPutKeySlot:
-		b = r.slot.append(b)
+	case OpGetChunk:
+		b = append(b, r.Name[:]...)
+	case OpGetKeySlot:
+		b = append(b, r.Sig[:]...)
+	case OpPutKeySlot:
+		b = r.Slot.Append(b)
 	}
-	return r.op, b
+	return r.Op, b
 }
 
-// parseRequest parses one request strictly.
-func parseRequest(t wire.Type, body []byte) (request, error) {
-	r := request{op: t}
+// ParseRequest parses one request strictly.
+func ParseRequest(t wire.Type, body []byte) (Request, error) {
+	r := Request{Op: t}
 	p := &reader{b: body}
-	if t != opList {
-		copy(r.id[:], p.bytes(IDSize))
+	if t != OpList {
+		copy(r.ID[:], p.bytes(IDSize))
 	}
 	switch t {
-	case opPutChunk:
-		copy(r.name[:], p.bytes(NameSize))
-		r.data = p.rest()
-		if len(r.data) == 0 || len(r.data) > MaxChunk {
-			p.fail("chunk size %d", len(r.data))
+	case OpPutChunk:
+		copy(r.Name[:], p.bytes(NameSize))
+		r.Data = p.rest()
+		if len(r.Data) == 0 || len(r.Data) > MaxChunk {
+			p.fail("chunk size %d", len(r.Data))
 		}
-	case opHasChunks:
+	case OpHasChunks:
 		rest := p.rest()
 		if len(rest) == 0 || len(rest)%NameSize != 0 || len(rest)/NameSize > MaxNames {
 			p.fail("names of %d bytes", len(rest))
 		} else {
-			r.names = make([][NameSize]byte, len(rest)/NameSize)
-			for i := range r.names {
-				copy(r.names[i][:], rest[i*NameSize:])
+			r.Names = make([][NameSize]byte, len(rest)/NameSize)
+			for i := range r.Names {
+				copy(r.Names[i][:], rest[i*NameSize:])
 			}
 		}
-	case opGetChunk:
-		copy(r.name[:], p.bytes(NameSize))
-	case opGetKeySlot:
-		copy(r.sig[:], p.bytes(SignatureSize))
-	case opPutManifest:
+	case OpGetChunk:
+		copy(r.Name[:], p.bytes(NameSize))
+	case OpGetKeySlot:
+		copy(r.Sig[:], p.bytes(SignatureSize))
+	case OpPutManifest:
 		k := p.uvarint(uint64(MaxManifest / NameSize))
 		if p.err == nil {
-			r.names = make([][NameSize]byte, 0, min(k, uint64(len(body)/NameSize)))
+			r.Names = make([][NameSize]byte, 0, min(k, uint64(len(body)/NameSize)))
 		}
 		for i := uint64(0); i < k && p.err == nil; i++ {
 			var n [NameSize]byte
 			copy(n[:], p.bytes(NameSize))
-			if i > 0 && bytes.Compare(r.names[i-1][:], n[:]) >= 0 {
+			if i > 0 && bytes.Compare(r.Names[i-1][:], n[:]) >= 0 {
 				p.fail("names not ascending")
 			}
-			r.names = append(r.names, n)
+			r.Names = append(r.Names, n)
 		}
-		r.data = p.rest()
-		if p.err == nil && (len(r.data) == 0 || len(r.data) > MaxManifest) {
-			p.fail("manifest size %d", len(r.data))
+		r.Data = p.rest()
+		if p.err == nil && (len(r.Data) == 0 || len(r.Data) > MaxManifest) {
+			p.fail("manifest size %d", len(r.Data))
 		}
-	case opGetManifest, opDelete, opGetKeyParams, opList:
-	case opPutKeySlot:
-		r.slot = parseKeySlotFrom(p)
-		if p.err == nil && r.slot.Version != slotV2 {
-			p.fail("key slot version %d: this relay takes version %d", r.slot.Version, slotV2)
+	case OpGetManifest, OpDelete, OpGetKeyParams, OpList:
+	case OpPutKeySlot:
+		r.Slot = parseKeySlotFrom(p)
+		if p.err == nil && r.Slot.Version != KeySlotV2 {
+			p.fail("key slot version %d: this relay takes version %d", r.Slot.Version, KeySlotV2)
 		}
 	default:
-		return request{}, fmt.Errorf("%w: unknown type %#x", errBadRequest, byte(t))
+		return Request{}, fmt.Errorf("%w: unknown type %#x", ErrBadRequest, byte(t))
 	}
 	p.end()
 	if p.err != nil {
-		return request{}, p.err
+		return Request{}, p.err
 	}
 	return r, nil
 }
 
-func (k *KeySlot) append(b []byte) []byte {
+func (k *KeySlot) Append(b []byte) []byte {
 	b = appendParams(b, k.Version, k.Params, k.Salt)
 	b = append(b, k.Verifier[:]...)
 	return append(b, k.Wrapped[:]...)
@@ -239,7 +247,7 @@ func parseParamsFrom(p *reader) (byte, archive.Params, [SaltSize]byte) {
 	var version byte
 	if v := p.bytes(1); p.err == nil {
 		version = v[0]
-		if version != slotV1 && version != slotV2 {
+		if version != KeySlotV1 && version != KeySlotV2 {
 			p.fail("key slot version %d", version)
 		}
 	}
@@ -266,28 +274,28 @@ func parseKeySlotFrom(p *reader) KeySlot {
 	return k
 }
 
-// parseKeySlot parses a stored key slot (of either version).
-func parseKeySlot(b []byte) (KeySlot, error) {
+// ParseKeySlot parses a stored key slot (of either version).
+func ParseKeySlot(b []byte) (KeySlot, error) {
 	p := &reader{b: b}
 	k := parseKeySlotFrom(p)
 	p.end()
 	return k, p.err
 }
 
-// appendKeyParams encodes a KeyParams answer: the parameters and salt of
+// AppendKeyParams encodes a KeyParams answer: the parameters and salt of
 // a version 2 slot, and the challenge the proof must sign.
-func appendKeyParams(b []byte, k KeySlot, challenge [ChallengeSize]byte) []byte {
+func AppendKeyParams(b []byte, k KeySlot, challenge [ChallengeSize]byte) []byte {
 	b = appendParams(b, k.Version, k.Params, k.Salt)
 	return append(b, challenge[:]...)
 }
 
-// parseKeyParams parses a KeyParams answer. A version 1 answer (an older
+// ParseKeyParams parses a KeyParams answer. A version 1 answer (an older
 // relay, or one that claims the slot is old) is refused by the caller.
-func parseKeyParams(b []byte) (byte, archive.Params, [SaltSize]byte, [ChallengeSize]byte, error) {
+func ParseKeyParams(b []byte) (byte, archive.Params, [SaltSize]byte, [ChallengeSize]byte, error) {
 	var challenge [ChallengeSize]byte
 	p := &reader{b: b}
 	v, pr, salt := parseParamsFrom(p)
-	if p.err == nil && v >= slotV2 {
+	if p.err == nil && v >= KeySlotV2 {
 		copy(challenge[:], p.bytes(ChallengeSize))
 	}
 	p.end()
@@ -311,32 +319,32 @@ func ProofMessage(id [IDSize]byte, challenge [ChallengeSize]byte, relay, device 
 	return append(b, device...)
 }
 
-// maxBody is the largest body a request of type t may have, checked
+// MaxBody is the largest body a request of type t may have, checked
 // before anything is allocated for it; 0 for a type that is not a
 // request.
-func maxBody(t wire.Type) int {
+func MaxBody(t wire.Type) int {
 	switch t {
-	case opPutChunk:
+	case OpPutChunk:
 		return IDSize + NameSize + MaxChunk
-	case opHasChunks:
+	case OpHasChunks:
 		return IDSize + MaxNames*NameSize
-	case opGetChunk:
+	case OpGetChunk:
 		return IDSize + NameSize
-	case opPutManifest:
+	case OpPutManifest:
 		return wire.MaxFrame
-	case opGetManifest, opDelete, opGetKeyParams:
+	case OpGetManifest, OpDelete, OpGetKeyParams:
 		return IDSize
-	case opList:
+	case OpList:
 		return 0
-	case opPutKeySlot:
-		return IDSize + maxKeySlot
-	case opGetKeySlot:
+	case OpPutKeySlot:
+		return IDSize + MaxKeySlot
+	case OpGetKeySlot:
 		return IDSize + SignatureSize
 	}
 	return -1
 }
 
-func appendBackups(b []byte, list []Backup) []byte {
+func AppendBackups(b []byte, list []Backup) []byte {
 	b = binary.AppendUvarint(b, uint64(len(list)))
 	for _, e := range list {
 		b = append(b, e.ID[:]...)
@@ -346,7 +354,7 @@ func appendBackups(b []byte, list []Backup) []byte {
 	return b
 }
 
-func parseBackups(b []byte) ([]Backup, error) {
+func ParseBackups(b []byte) ([]Backup, error) {
 	p := &reader{b: b}
 	n := p.uvarint(uint64(len(b) / (IDSize + 2)))
 	var out []Backup
@@ -372,7 +380,7 @@ type reader struct {
 
 func (p *reader) fail(format string, args ...any) {
 	if p.err == nil {
-		p.err = fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+		p.err = fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
 	}
 }
 
