@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/strictbin"
 )
 
 // FormatVersion is the manifest format this package writes and the newest it reads.
@@ -207,68 +207,6 @@ func (m *Manifest) encode() ([]byte, error) {
 	return b, nil
 }
 
-// parser reads canonical fields; the first failure sticks.
-type parser struct {
-	b        []byte
-	err      error
-	sentinel error // what a failure wraps; nil means ErrCorrupt
-}
-
-func (p *parser) fail(format string, args ...any) {
-	if p.err == nil {
-		p.err = fmt.Errorf("%w: "+format, append([]any{cmp.Or(p.sentinel, ErrCorrupt)}, args...)...)
-	}
-}
-
-func (p *parser) bytes(n int) []byte {
-	if p.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(p.b) {
-		p.fail("manifest ends early")
-		return nil
-	}
-	v := p.b[:n:n]
-	p.b = p.b[n:]
-	return v
-}
-
-// uvarint reads a minimally encoded uvarint no larger than max.
-func (p *parser) uvarint(max uint64, what string) uint64 {
-	if p.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(p.b)
-	if n <= 0 {
-		p.fail("bad %s", what)
-		return 0
-	}
-	if n != uvarintLen(v) {
-		p.fail("non-canonical %s", what)
-		return 0
-	}
-	if v > max {
-		p.fail("%s %d too large", what, v)
-		return 0
-	}
-	p.b = p.b[n:]
-	return v
-}
-
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
-}
-
-func (p *parser) hash() (h chatstore.Hash) {
-	copy(h[:], p.bytes(32))
-	return h
-}
-
 // ParseManifest strictly parses an encoded manifest: every field canonical,
 // every bound checked, no trailing bytes, and the root hash verified. A
 // manifest of a newer format gives ErrNewerVersion; anything else malformed
@@ -278,57 +216,57 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		return nil, fmt.Errorf("parse manifest: %w", ErrTooLarge)
 	}
 	full := b
-	p := &parser{b: b}
-	if magic := p.bytes(4); p.err == nil && !bytes.Equal(magic, manifestMagic[:]) {
-		p.fail("not a manifest")
+	p := strictbin.NewReader(b, ErrCorrupt)
+	if magic := p.Bytes(4); p.Err() == nil && !bytes.Equal(magic, manifestMagic[:]) {
+		p.Fail("not a manifest")
 	}
-	if v := p.uvarint(math.MaxUint32, "version"); p.err == nil {
+	if v := p.Uvarint(math.MaxUint32, "version"); p.Err() == nil {
 		if v > FormatVersion {
 			return nil, fmt.Errorf("parse manifest: format %d: %w", v, ErrNewerVersion)
 		}
 		if v != FormatVersion {
-			p.fail("unknown format %d", v)
+			p.Fail("unknown format %d", v)
 		}
 	}
 	m := &Manifest{}
-	copy(m.SnapshotID[:], p.bytes(16))
-	cs := p.uvarint(MaxChunkSize, "chunk size")
-	if p.err == nil && cs < MinChunkSize {
-		p.fail("chunk size %d too small", cs)
+	copy(m.SnapshotID[:], p.Bytes(16))
+	cs := p.Uvarint(MaxChunkSize, "chunk size")
+	if p.Err() == nil && cs < MinChunkSize {
+		p.Fail("chunk size %d too small", cs)
 	}
 	m.ChunkSize = int(cs)
-	m.Stats.Conversations = int64(p.uvarint(math.MaxInt64, "conversations"))
-	m.Stats.Messages = int64(p.uvarint(math.MaxInt64, "messages"))
-	m.Stats.Attachments = int64(p.uvarint(math.MaxInt64, "attachments"))
-	m.Stats.MediaBytes = int64(p.uvarint(math.MaxInt64, "media bytes"))
-	dl := p.uvarint(maxDigestLen, "digest length")
-	d := p.bytes(int(dl))
+	m.Stats.Conversations = int64(p.Uvarint(math.MaxInt64, "conversations"))
+	m.Stats.Messages = int64(p.Uvarint(math.MaxInt64, "messages"))
+	m.Stats.Attachments = int64(p.Uvarint(math.MaxInt64, "attachments"))
+	m.Stats.MediaBytes = int64(p.Uvarint(math.MaxInt64, "media bytes"))
+	dl := p.Uvarint(maxDigestLen, "digest length")
+	d := p.Bytes(int(dl))
 	for _, c := range d {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			p.fail("digest is not lowercase hex")
+			p.Fail("digest is not lowercase hex")
 			break
 		}
 	}
 	m.Stats.Digest = string(d)
-	m.DBSize = int64(p.uvarint(maxFileSize, "database size"))
-	if p.err != nil {
-		return nil, p.err
+	m.DBSize = int64(p.Uvarint(maxFileSize, "database size"))
+	if p.Err() != nil {
+		return nil, p.Err()
 	}
 	m.chunks = make([]chunkRef, 0, 16)
 	nDB := chunkCount(m.DBSize, m.ChunkSize)
-	if nDB > len(p.b)/33 { // each entry takes at least 33 bytes
-		p.fail("database chunk count %d exceeds manifest", nDB)
-		return nil, p.err
+	if nDB > p.Len()/33 { // each entry takes at least 33 bytes
+		p.Fail("database chunk count %d exceeds manifest", nDB)
+		return nil, p.Err()
 	}
 	m.DBChunks = make([]DBChunk, nDB)
 	for i := range m.DBChunks {
-		h := p.hash()
-		s := p.uvarint(uint64(maxStored(m.ChunkSize)), "chunk size")
-		if p.err == nil && s == 0 {
-			p.fail("empty database chunk")
+		h := p.Hash()
+		s := p.Uvarint(uint64(maxStored(m.ChunkSize)), "chunk size")
+		if p.Err() == nil && s == 0 {
+			p.Fail("empty database chunk")
 		}
-		if p.err != nil {
-			return nil, p.err
+		if p.Err() != nil {
+			return nil, p.Err()
 		}
 		m.DBChunks[i] = DBChunk{Hash: h, Size: int(s)}
 		raw := int64(m.ChunkSize)
@@ -338,40 +276,40 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		m.chunks = append(m.chunks, chunkRef{file: -1, size: int32(s), raw: int32(raw), offset: int64(i) * int64(m.ChunkSize), hash: h})
 		m.total += int64(s)
 	}
-	nMedia := p.uvarint(math.MaxInt32, "media count")
-	if p.err == nil && nMedia > uint64(len(p.b)/33) {
-		p.fail("media count %d exceeds manifest", nMedia)
+	nMedia := p.Uvarint(math.MaxInt32, "media count")
+	if p.Err() == nil && nMedia > uint64(p.Len()/33) {
+		p.Fail("media count %d exceeds manifest", nMedia)
 	}
-	if p.err != nil {
-		return nil, p.err
+	if p.Err() != nil {
+		return nil, p.Err()
 	}
 	m.Media = make([]MediaFile, nMedia)
 	m.first = make([]int, nMedia)
 	for f := range m.Media {
 		mf := &m.Media[f]
-		mf.Hash = p.hash()
-		mf.Size = int64(p.uvarint(maxFileSize, "media size"))
-		if p.err != nil {
-			return nil, p.err
+		mf.Hash = p.Hash()
+		mf.Size = int64(p.Uvarint(maxFileSize, "media size"))
+		if p.Err() != nil {
+			return nil, p.Err()
 		}
 		if f > 0 && bytes.Compare(m.Media[f-1].Hash[:], mf.Hash[:]) >= 0 {
-			p.fail("media not in strictly ascending hash order")
-			return nil, p.err
+			p.Fail("media not in strictly ascending hash order")
+			return nil, p.Err()
 		}
 		if mf.Size == 0 && mf.Hash != emptyHash {
-			p.fail("empty media file with a non-empty hash")
-			return nil, p.err
+			p.Fail("empty media file with a non-empty hash")
+			return nil, p.Err()
 		}
 		m.first[f] = len(m.chunks)
 		n := chunkCount(mf.Size, m.ChunkSize)
 		if n > 1 {
-			if n > len(p.b)/32 {
-				p.fail("media chunk count %d exceeds manifest", n)
-				return nil, p.err
+			if n > p.Len()/32 {
+				p.Fail("media chunk count %d exceeds manifest", n)
+				return nil, p.Err()
 			}
 			mf.Chunks = make([]chatstore.Hash, n)
 			for j := range mf.Chunks {
-				mf.Chunks[j] = p.hash()
+				mf.Chunks[j] = p.Hash()
 			}
 		}
 		for j := 0; j < n; j++ {
@@ -385,22 +323,22 @@ func ParseManifest(b []byte) (*Manifest, error) {
 			m.total += size
 		}
 		if len(m.chunks) > math.MaxInt32 {
-			p.fail("too many chunks")
-			return nil, p.err
+			p.Fail("too many chunks")
+			return nil, p.Err()
 		}
 	}
-	body := len(full) - len(p.b)
-	root := p.hash()
-	if p.err != nil {
-		return nil, p.err
+	body := len(full) - p.Len()
+	root := p.Hash()
+	if p.Err() != nil {
+		return nil, p.Err()
 	}
-	if len(p.b) != 0 {
-		p.fail("%d trailing bytes", len(p.b))
-		return nil, p.err
+	if p.Len() != 0 {
+		p.Fail("%d trailing bytes", p.Len())
+		return nil, p.Err()
 	}
 	if blake3.Sum256(full[:body]) != root {
-		p.fail("root hash mismatch")
-		return nil, p.err
+		p.Fail("root hash mismatch")
+		return nil, p.Err()
 	}
 	m.root = root
 	return m, nil

@@ -32,6 +32,7 @@ import (
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/atomicfile"
+	"github.com/ferryhq/ferry/internal/strictbin"
 )
 
 // Vault backups (the client side of /ferry/vault/1, see package relay/vaultproto).
@@ -442,64 +443,64 @@ func (v *vaultManifest) marshal() []byte {
 // parseVaultManifest parses a vault manifest's plaintext strictly. It does
 // not check the pieces against the engine manifest (checkPieces does).
 func parseVaultManifest(b []byte) (*vaultManifest, error) {
-	p := &parser{b: b, sentinel: ErrVaultCorrupt}
-	if magic := p.bytes(len(vaultMagic)); p.err == nil && !bytes.Equal(magic, vaultMagic) {
-		p.fail("not a vault manifest")
+	p := strictbin.NewReader(b, ErrVaultCorrupt)
+	if magic := p.Bytes(len(vaultMagic)); p.Err() == nil && !bytes.Equal(magic, vaultMagic) {
+		p.Fail("not a vault manifest")
 	}
-	if ver := p.bytes(1); p.err == nil && ver[0] != vaultVersion {
+	if ver := p.Bytes(1); p.Err() == nil && ver[0] != vaultVersion {
 		if ver[0] < vaultVersion {
 			return nil, fmt.Errorf("vault manifest version %d: %w", ver[0], errOldVault)
 		}
 		return nil, fmt.Errorf("vault manifest version %d: %w", ver[0], ErrNewerVersion)
 	}
 	var v vaultManifest
-	copy(v.id[:], p.bytes(len(v.id)))
-	v.seq = p.uvarint(math.MaxInt64, "sequence")
-	v.time = int64(p.uvarint(math.MaxInt64, "time"))
-	if v.engine = p.bytes(int(p.uvarint(MaxManifestSize, "engine manifest length"))); p.err == nil && len(v.engine) == 0 {
-		p.fail("no engine manifest")
+	copy(v.id[:], p.Bytes(len(v.id)))
+	v.seq = p.Uvarint(math.MaxInt64, "sequence")
+	v.time = int64(p.Uvarint(math.MaxInt64, "time"))
+	if v.engine = p.Bytes(int(p.Uvarint(MaxManifestSize, "engine manifest length"))); p.Err() == nil && len(v.engine) == 0 {
+		p.Fail("no engine manifest")
 	}
-	v.packs = make([]packRef, p.uvarint(uint64(len(p.b)/33), "packs"))
+	v.packs = make([]packRef, p.Uvarint(uint64(p.Len()/33), "packs"))
 	for i := range v.packs {
-		v.packs[i].hash = p.hash()
-		if v.packs[i].size = int(p.uvarint(packMax, "pack size")); p.err == nil && v.packs[i].size == 0 {
-			p.fail("empty pack")
+		v.packs[i].hash = p.Hash()
+		if v.packs[i].size = int(p.Uvarint(packMax, "pack size")); p.Err() == nil && v.packs[i].size == 0 {
+			p.Fail("empty pack")
 		}
 	}
 	// place reads where something lies in a pack.
 	place := func() (pack, off, n int) {
 		if len(v.packs) == 0 {
-			p.fail("a place but no packs")
+			p.Fail("a place but no packs")
 			return 0, 0, 0
 		}
-		pk := p.uvarint(uint64(len(v.packs)-1), "pack")
-		o := p.uvarint(packMax-1, "offset")
-		k := p.uvarint(packMax-o, "length")
-		if p.err == nil && (k == 0 || o+k > uint64(v.packs[pk].size)) {
-			p.fail("place outside its pack")
+		pk := p.Uvarint(uint64(len(v.packs)-1), "pack")
+		o := p.Uvarint(packMax-1, "offset")
+		k := p.Uvarint(packMax-o, "length")
+		if p.Err() == nil && (k == 0 || o+k > uint64(v.packs[pk].size)) {
+			p.Fail("place outside its pack")
 		}
 		return int(pk), int(o), int(k)
 	}
-	v.pieces = make([]dbPiece, p.uvarint(uint64(len(p.b)/36), "pieces"))
+	v.pieces = make([]dbPiece, p.Uvarint(uint64(p.Len()/36), "pieces"))
 	for i := range v.pieces {
 		d := &v.pieces[i]
-		d.hash = p.hash()
-		if d.size = int(p.uvarint(pieceMax, "piece size")); p.err == nil && d.size == 0 {
-			p.fail("empty piece")
+		d.hash = p.Hash()
+		if d.size = int(p.Uvarint(pieceMax, "piece size")); p.Err() == nil && d.size == 0 {
+			p.Fail("empty piece")
 		}
 		d.pack, d.off, d.n = place()
 	}
-	v.media = make([]mediaRef, p.uvarint(uint64(len(p.b)/35), "media chunks"))
+	v.media = make([]mediaRef, p.Uvarint(uint64(p.Len()/35), "media chunks"))
 	for i := range v.media {
 		r := &v.media[i]
-		r.hash = p.hash()
+		r.hash = p.Hash()
 		r.pack, r.off, r.n = place()
 	}
-	if p.err == nil && len(p.b) != 0 {
-		p.fail("trailing bytes")
+	if p.Err() == nil && p.Len() != 0 {
+		p.Fail("trailing bytes")
 	}
-	if p.err != nil {
-		return nil, fmt.Errorf("vault manifest: %w", p.err)
+	if p.Err() != nil {
+		return nil, fmt.Errorf("vault manifest: %w", p.Err())
 	}
 	return &v, nil
 }

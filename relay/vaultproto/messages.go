@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/internal/strictbin"
 	"github.com/ferryhq/ferry/internal/wire"
 )
 
@@ -170,21 +171,21 @@ func (r *Request) encodeSmall() (wire.Type, []byte) {
 // ParseRequest parses one request strictly.
 func ParseRequest(t wire.Type, body []byte) (Request, error) {
 	r := Request{Op: t}
-	p := &reader{b: body}
+	p := strictbin.NewReader(body, ErrBadRequest)
 	if t != OpList {
-		copy(r.ID[:], p.bytes(IDSize))
+		copy(r.ID[:], p.Bytes(IDSize))
 	}
 	switch t {
 	case OpPutChunk:
-		copy(r.Name[:], p.bytes(NameSize))
-		r.Data = p.rest()
+		copy(r.Name[:], p.Bytes(NameSize))
+		r.Data = p.Rest()
 		if len(r.Data) == 0 || len(r.Data) > MaxChunk {
-			p.fail("chunk size %d", len(r.Data))
+			p.Fail("chunk size %d", len(r.Data))
 		}
 	case OpHasChunks:
-		rest := p.rest()
+		rest := p.Rest()
 		if len(rest) == 0 || len(rest)%NameSize != 0 || len(rest)/NameSize > MaxNames {
-			p.fail("names of %d bytes", len(rest))
+			p.Fail("names of %d bytes", len(rest))
 		} else {
 			r.Names = make([][NameSize]byte, len(rest)/NameSize)
 			for i := range r.Names {
@@ -192,38 +193,38 @@ func ParseRequest(t wire.Type, body []byte) (Request, error) {
 			}
 		}
 	case OpGetChunk:
-		copy(r.Name[:], p.bytes(NameSize))
+		copy(r.Name[:], p.Bytes(NameSize))
 	case OpGetKeySlot:
-		copy(r.Sig[:], p.bytes(SignatureSize))
+		copy(r.Sig[:], p.Bytes(SignatureSize))
 	case OpPutManifest:
-		k := p.uvarint(uint64(MaxManifest / NameSize))
-		if p.err == nil {
+		k := p.Uvarint(uint64(MaxManifest/NameSize), "name count")
+		if p.Err() == nil {
 			r.Names = make([][NameSize]byte, 0, min(k, uint64(len(body)/NameSize)))
 		}
-		for i := uint64(0); i < k && p.err == nil; i++ {
+		for i := uint64(0); i < k && p.Err() == nil; i++ {
 			var n [NameSize]byte
-			copy(n[:], p.bytes(NameSize))
+			copy(n[:], p.Bytes(NameSize))
 			if i > 0 && bytes.Compare(r.Names[i-1][:], n[:]) >= 0 {
-				p.fail("names not ascending")
+				p.Fail("names not ascending")
 			}
 			r.Names = append(r.Names, n)
 		}
-		r.Data = p.rest()
-		if p.err == nil && (len(r.Data) == 0 || len(r.Data) > MaxManifest) {
-			p.fail("manifest size %d", len(r.Data))
+		r.Data = p.Rest()
+		if p.Err() == nil && (len(r.Data) == 0 || len(r.Data) > MaxManifest) {
+			p.Fail("manifest size %d", len(r.Data))
 		}
 	case OpGetManifest, OpDelete, OpGetKeyParams, OpList:
 	case OpPutKeySlot:
 		r.Slot = parseKeySlotFrom(p)
-		if p.err == nil && r.Slot.Version != KeySlotV2 {
-			p.fail("key slot version %d: this relay takes version %d", r.Slot.Version, KeySlotV2)
+		if p.Err() == nil && r.Slot.Version != KeySlotV2 {
+			p.Fail("key slot version %d: this relay takes version %d", r.Slot.Version, KeySlotV2)
 		}
 	default:
 		return Request{}, fmt.Errorf("%w: unknown type %#x", ErrBadRequest, byte(t))
 	}
-	p.end()
-	if p.err != nil {
-		return Request{}, p.err
+	p.End()
+	if p.Err() != nil {
+		return Request{}, p.Err()
 	}
 	return r, nil
 }
@@ -242,44 +243,44 @@ func appendParams(b []byte, v byte, p archive.Params, salt [SaltSize]byte) []byt
 	return append(b, salt[:]...)
 }
 
-func parseParamsFrom(p *reader) (byte, archive.Params, [SaltSize]byte) {
+func parseParamsFrom(p *strictbin.Reader) (byte, archive.Params, [SaltSize]byte) {
 	var salt [SaltSize]byte
 	var version byte
-	if v := p.bytes(1); p.err == nil {
+	if v := p.Bytes(1); p.Err() == nil {
 		version = v[0]
 		if version != KeySlotV1 && version != KeySlotV2 {
-			p.fail("key slot version %d", version)
+			p.Fail("key slot version %d", version)
 		}
 	}
 	var pr archive.Params
-	pr.Time = uint32(p.uvarint(math.MaxUint32)) // bounded by Validate below
-	pr.MemoryKiB = uint32(p.uvarint(math.MaxUint32))
-	if v := p.bytes(1); p.err == nil {
+	pr.Time = uint32(p.Uvarint(math.MaxUint32, "Argon2id time")) // bounded by Validate below
+	pr.MemoryKiB = uint32(p.Uvarint(math.MaxUint32, "Argon2id memory"))
+	if v := p.Bytes(1); p.Err() == nil {
 		pr.Threads = v[0]
 	}
-	copy(salt[:], p.bytes(SaltSize))
-	if p.err == nil {
+	copy(salt[:], p.Bytes(SaltSize))
+	if p.Err() == nil {
 		if err := pr.Validate(); err != nil {
-			p.fail("%v", err)
+			p.Fail("%v", err)
 		}
 	}
 	return version, pr, salt
 }
 
-func parseKeySlotFrom(p *reader) KeySlot {
+func parseKeySlotFrom(p *strictbin.Reader) KeySlot {
 	var k KeySlot
 	k.Version, k.Params, k.Salt = parseParamsFrom(p)
-	copy(k.Verifier[:], p.bytes(32))
-	copy(k.Wrapped[:], p.bytes(WrappedSize))
+	copy(k.Verifier[:], p.Bytes(32))
+	copy(k.Wrapped[:], p.Bytes(WrappedSize))
 	return k
 }
 
 // ParseKeySlot parses a stored key slot (of either version).
 func ParseKeySlot(b []byte) (KeySlot, error) {
-	p := &reader{b: b}
+	p := strictbin.NewReader(b, ErrBadRequest)
 	k := parseKeySlotFrom(p)
-	p.end()
-	return k, p.err
+	p.End()
+	return k, p.Err()
 }
 
 // AppendKeyParams encodes a KeyParams answer: the parameters and salt of
@@ -293,13 +294,13 @@ func AppendKeyParams(b []byte, k KeySlot, challenge [ChallengeSize]byte) []byte 
 // relay, or one that claims the slot is old) is refused by the caller.
 func ParseKeyParams(b []byte) (byte, archive.Params, [SaltSize]byte, [ChallengeSize]byte, error) {
 	var challenge [ChallengeSize]byte
-	p := &reader{b: b}
+	p := strictbin.NewReader(b, ErrBadRequest)
 	v, pr, salt := parseParamsFrom(p)
-	if p.err == nil && v >= KeySlotV2 {
-		copy(challenge[:], p.bytes(ChallengeSize))
+	if p.Err() == nil && v >= KeySlotV2 {
+		copy(challenge[:], p.Bytes(ChallengeSize))
 	}
-	p.end()
-	return v, pr, salt, challenge, p.err
+	p.End()
+	return v, pr, salt, challenge, p.Err()
 }
 
 // proofLabel starts the message a password proof signs.
@@ -355,73 +356,19 @@ func AppendBackups(b []byte, list []Backup) []byte {
 }
 
 func ParseBackups(b []byte) ([]Backup, error) {
-	p := &reader{b: b}
-	n := p.uvarint(uint64(len(b) / (IDSize + 2)))
+	p := strictbin.NewReader(b, ErrBadRequest)
+	n := p.Uvarint(uint64(len(b)/(IDSize+2)), "backup count")
 	var out []Backup
-	for i := uint64(0); i < n && p.err == nil; i++ {
+	for i := uint64(0); i < n && p.Err() == nil; i++ {
 		var e Backup
-		copy(e.ID[:], p.bytes(IDSize))
-		e.Updated = int64(p.uvarint(1 << 62))
-		e.Size = int64(p.uvarint(1 << 62))
+		copy(e.ID[:], p.Bytes(IDSize))
+		e.Updated = int64(p.Uvarint(1<<62, "time"))
+		e.Size = int64(p.Uvarint(1<<62, "size"))
 		out = append(out, e)
 	}
-	p.end()
-	if p.err != nil {
-		return nil, p.err
+	p.End()
+	if p.Err() != nil {
+		return nil, p.Err()
 	}
 	return out, nil
-}
-
-// reader parses a body; the first failure sticks.
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (p *reader) fail(format string, args ...any) {
-	if p.err == nil {
-		p.err = fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
-	}
-}
-
-func (p *reader) bytes(n int) []byte {
-	if p.err != nil || len(p.b) < n {
-		p.fail("short body")
-		return make([]byte, n)
-	}
-	v := p.b[:n]
-	p.b = p.b[n:]
-	return v
-}
-
-func (p *reader) rest() []byte {
-	if p.err != nil {
-		return nil
-	}
-	v := p.b
-	p.b = nil
-	return v
-}
-
-func (p *reader) uvarint(max uint64) uint64 {
-	if p.err != nil {
-		return 0
-	}
-	v, k := binary.Uvarint(p.b)
-	if k <= 0 || k != len(binary.AppendUvarint(nil, v)) {
-		p.fail("bad varint")
-		return 0
-	}
-	if v > max {
-		p.fail("value %d above %d", v, max)
-		return 0
-	}
-	p.b = p.b[k:]
-	return v
-}
-
-func (p *reader) end() {
-	if p.err == nil && len(p.b) != 0 {
-		p.fail("%d trailing bytes", len(p.b))
-	}
 }
