@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/internal/usererr"
 )
 
 // ExportOptions control Export. The zero value seals with a new random key.
@@ -167,7 +168,7 @@ func outErr(w io.Writer, err error) error {
 	if f, ok := w.(*os.File); ok {
 		dir = filepath.Dir(f.Name())
 	}
-	return diskErr(dir, err)
+	return usererr.Disk(dir, err)
 }
 
 // ImportOptions say how to open an archive: with Key, or with Password.

@@ -15,6 +15,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/usererr"
 )
 
 // Result reports a finished transfer.
@@ -100,7 +101,7 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 	err := r.db.Close()
 	r.db = nil
 	if err != nil {
-		return res, fmt.Errorf("commit: %w", diskErr(home, err))
+		return res, fmt.Errorf("commit: %w", usererr.Disk(home, err))
 	}
 	dbPath := filepath.Join(r.dir, stagedDB)
 	// The schema first (a few milliseconds): a history refused for it
@@ -135,14 +136,14 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 		// Ferry's: say so, not "damaged".
 		return bad(fmt.Errorf("commit: staged database: %w", verifyErr))
 	case verifyErr != nil:
-		return bad(fmt.Errorf("commit: staged database: %w", asUser(ErrDigestMismatch, verifyErr)))
+		return bad(fmt.Errorf("commit: staged database: %w", usererr.As(ErrDigestMismatch, verifyErr)))
 	case st != r.m.Stats:
 		return bad(fmt.Errorf("commit: staged database has %d messages, digest %.16s; manifest says %d, %.16s: %w",
 			st.Messages, st.Digest, r.m.Stats.Messages, r.m.Stats.Digest, ErrDigestMismatch))
 	case errors.Is(installErr, ErrDigestMismatch):
 		return bad(fmt.Errorf("commit: %w", installErr))
 	case installErr != nil:
-		return res, fmt.Errorf("commit: %w", diskErr(home, installErr))
+		return res, fmt.Errorf("commit: %w", usererr.Disk(home, installErr))
 	}
 
 	t = time.Now()
@@ -154,7 +155,7 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 		if err := r.store.Adopt(ctx, dbPath); refused(err) {
 			return bad(fmt.Errorf("commit: %w", err))
 		} else if err != nil {
-			return res, fmt.Errorf("commit: %w", diskErr(home, err))
+			return res, fmt.Errorf("commit: %w", usererr.Disk(home, err))
 		}
 		res.Adopted = true
 		res.Added = chatstore.MergeResult{Messages: st.Messages, Attachments: st.Attachments}
@@ -163,11 +164,11 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 		if refused(err) {
 			return bad(fmt.Errorf("commit: %w", err))
 		} else if err != nil {
-			return res, fmt.Errorf("commit: %w", diskErr(home, err))
+			return res, fmt.Errorf("commit: %w", usererr.Disk(home, err))
 		}
 		res.Added = mr
 		if err := r.store.CheckContains(ctx, dbPath); err != nil {
-			return res, fmt.Errorf("commit: %w", asUser(ErrDigestMismatch, err))
+			return res, fmt.Errorf("commit: %w", usererr.As(ErrDigestMismatch, err))
 		}
 	}
 	if res.Adopted {

@@ -2,10 +2,10 @@ package transfer
 
 import (
 	"errors"
-	"os"
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/internal/usererr"
 )
 
 // Errors a user can act on. Each is a sentence a CLI can print as is; test
@@ -42,7 +42,7 @@ var (
 	ErrClosed = errors.New("transfer already finished or closed")
 	// ErrNoSpace: a disk filled up. Errors carrying it name the directory:
 	// "not enough free disk space in DIR".
-	ErrNoSpace = errors.New("not enough free disk space")
+	ErrNoSpace = usererr.ErrNoSpace
 	// ErrNoKey: Export or Import was given neither a key nor a password.
 	ErrNoKey = errors.New("a recovery key or a password is needed")
 	// ErrForeignSchema: the received database's schema is not exactly
@@ -50,46 +50,3 @@ var (
 	// staging removed. It is chatstore's sentinel; the error names the object.
 	ErrForeignSchema = chatstore.ErrForeignSchema
 )
-
-// userError presents a sentinel's sentence while keeping the underlying
-// cause reachable for errors.Is/As.
-type userError struct {
-	sentinel error
-	cause    error
-}
-
-func (e *userError) Error() string        { return e.sentinel.Error() }
-func (e *userError) Is(target error) bool { return target == e.sentinel }
-func (e *userError) Unwrap() error        { return e.cause }
-
-func asUser(sentinel, cause error) error { return &userError{sentinel, cause} }
-
-// noSpaceError is ErrNoSpace naming the directory that is full.
-type noSpaceError struct {
-	dir   string
-	cause error
-}
-
-func (e *noSpaceError) Error() string        { return ErrNoSpace.Error() + " in " + e.dir }
-func (e *noSpaceError) Is(target error) bool { return target == ErrNoSpace }
-func (e *noSpaceError) Unwrap() error        { return e.cause }
-
-// diskErr turns an out-of-space error from a write under dir into
-// "not enough free disk space in dir"; other errors pass through.
-func diskErr(dir string, err error) error {
-	if err == nil || errors.Is(err, ErrNoSpace) {
-		return err
-	}
-	if isNoSpace(err) {
-		return &noSpaceError{dir: dir, cause: err}
-	}
-	return err
-}
-
-func isNoSpace(err error) bool {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	return isNoSpaceErrno(err)
-}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/atomicfile"
+	"github.com/ferryhq/ferry/internal/usererr"
 )
 
 // StagingDir is the directory under a home where receivers stage data.
@@ -168,7 +169,7 @@ func NewReceiver(store *chatstore.Store, m *Manifest) (*Receiver, error) {
 		r.closeFiles()
 		os.RemoveAll(dir)
 		r.dec.Close()
-		return nil, fmt.Errorf("new receiver: %w", diskErr(home, err))
+		return nil, fmt.Errorf("new receiver: %w", usererr.Disk(home, err))
 	}
 	return r.ready(), nil
 }
@@ -361,7 +362,7 @@ func (r *Receiver) Put(i int, data []byte) error {
 		r.life.RUnlock()
 		if err != nil || len(raw) != c.RawSize {
 			// The compressed bytes matched their hash, so the source made them.
-			return fmt.Errorf("put chunk %d: decompress: %w", i, asUser(ErrChunkCorrupt, err))
+			return fmt.Errorf("put chunk %d: decompress: %w", i, usererr.As(ErrChunkCorrupt, err))
 		}
 		return r.stageDB(i, c, raw)
 	}
@@ -372,7 +373,7 @@ func (r *Receiver) Put(i int, data []byte) error {
 	}
 	f, err := os.OpenFile(r.mediaPath(c.File), os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
+		return fmt.Errorf("put chunk %d: %w", i, usererr.Disk(r.store.Home(), err))
 	}
 	_, err = f.WriteAt(data, c.Offset)
 	if err == nil {
@@ -382,7 +383,7 @@ func (r *Receiver) Put(i int, data []byte) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
+		return fmt.Errorf("put chunk %d: %w", i, usererr.Disk(r.store.Home(), err))
 	}
 	h := c.Hash // verified above
 	if r.treePiece(c) {
@@ -401,7 +402,7 @@ func (r *Receiver) stageDB(i int, c Chunk, raw []byte) error {
 		return fmt.Errorf("put chunk %d: %w", i, ErrClosed)
 	}
 	if _, err := r.db.WriteAt(raw, c.Offset); err != nil {
-		return fmt.Errorf("put chunk %d: %w", i, diskErr(r.store.Home(), err))
+		return fmt.Errorf("put chunk %d: %w", i, usererr.Disk(r.store.Home(), err))
 	}
 	startWriteback(r.db, c.Offset, int64(len(raw)))
 	return r.recordLocked(i, c, r.journalHash(c, raw))
@@ -422,7 +423,7 @@ func (r *Receiver) recordLocked(i int, c Chunk, h chatstore.Hash) error {
 	// One write of a whole record with O_APPEND: a crash leaves at most a
 	// torn last record, which resume drops.
 	if _, err := r.journal.Write(rec[:]); err != nil {
-		return fmt.Errorf("put chunk %d: journal: %w", i, diskErr(r.store.Home(), err))
+		return fmt.Errorf("put chunk %d: journal: %w", i, usererr.Disk(r.store.Home(), err))
 	}
 	if r.treePiece(c) {
 		r.cv[i] = h

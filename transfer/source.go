@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/scratch"
+	"github.com/ferryhq/ferry/internal/usererr"
 )
 
 // snapshotPrefix names a Snap's temporary directory:
@@ -62,7 +63,7 @@ func snapshot(ctx context.Context, store *chatstore.Store, workDir string, chunk
 	scratch.Sweep(workDir, snapshotPrefix)
 	sd, err := scratch.New(workDir, snapshotPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: %w", diskErr(workDir, err))
+		return nil, fmt.Errorf("snapshot: %w", usererr.Disk(workDir, err))
 	}
 	dir := sd.Path()
 	s := &Snap{store: store, dir: dir, scratch: sd}
@@ -73,7 +74,7 @@ func snapshot(ctx context.Context, store *chatstore.Store, workDir string, chunk
 	}()
 	dbPath := filepath.Join(dir, "snapshot.db")
 	if err := store.Snapshot(ctx, dbPath); err != nil {
-		return nil, fmt.Errorf("snapshot: %w", diskErr(workDir, err))
+		return nil, fmt.Errorf("snapshot: %w", usererr.Disk(workDir, err))
 	}
 	atts, err := chatstore.ListAttachments(ctx, dbPath)
 	if err != nil {
@@ -142,7 +143,7 @@ func (s *Snap) compressDB(ctx context.Context, dbPath string, chunkSize int) ([]
 	zpath := filepath.Join(s.dir, "db.zst")
 	out, err := os.OpenFile(zpath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, 0, fmt.Errorf("snapshot: %w", diskErr(s.dir, err))
+		return nil, 0, fmt.Errorf("snapshot: %w", usererr.Disk(s.dir, err))
 	}
 	s.dbz = out
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
@@ -184,7 +185,7 @@ func (s *Snap) compressDB(ctx context.Context, dbPath string, chunkSize int) ([]
 		for j := 0; j < k; j++ {
 			s.dbOff = append(s.dbOff, off)
 			if _, err := out.Write(jobs[j].z); err != nil {
-				return nil, 0, fmt.Errorf("snapshot: %w", diskErr(s.dir, err))
+				return nil, 0, fmt.Errorf("snapshot: %w", usererr.Disk(s.dir, err))
 			}
 			off += int64(len(jobs[j].z))
 		}
@@ -206,7 +207,7 @@ func (s *Snap) hashMedia(ctx context.Context, media []MediaFile, chunkSize int) 
 		path := s.store.MediaPath(f.Hash)
 		fi, err := os.Stat(path)
 		if err != nil || fi.Size() != f.Size {
-			return fmt.Errorf("snapshot: media %s: %w", f.Hash, asUser(ErrSourceChanged, sizeErr(err, fi, f.Size)))
+			return fmt.Errorf("snapshot: media %s: %w", f.Hash, usererr.As(ErrSourceChanged, sizeErr(err, fi, f.Size)))
 		}
 		n := chunkCount(f.Size, chunkSize)
 		if n <= 1 {
@@ -214,7 +215,7 @@ func (s *Snap) hashMedia(ctx context.Context, media []MediaFile, chunkSize int) 
 		}
 		r, err := os.Open(path)
 		if err != nil {
-			return fmt.Errorf("snapshot: media %s: %w", f.Hash, asUser(ErrSourceChanged, err))
+			return fmt.Errorf("snapshot: media %s: %w", f.Hash, usererr.As(ErrSourceChanged, err))
 		}
 		whole := blake3.New(32, nil)
 		f.Chunks = make([]chatstore.Hash, n)
@@ -222,7 +223,7 @@ func (s *Snap) hashMedia(ctx context.Context, media []MediaFile, chunkSize int) 
 			b := buf[:min(int64(chunkSize), f.Size-int64(j)*int64(chunkSize))]
 			if _, err := io.ReadFull(r, b); err != nil {
 				r.Close()
-				return fmt.Errorf("snapshot: media %s: %w", f.Hash, asUser(ErrSourceChanged, err))
+				return fmt.Errorf("snapshot: media %s: %w", f.Hash, usererr.As(ErrSourceChanged, err))
 			}
 			f.Chunks[j] = blake3.Sum256(b)
 			whole.Write(b)
@@ -275,12 +276,12 @@ func (s *Snap) ReadChunk(ctx context.Context, i int, buf []byte) ([]byte, error)
 	h := s.m.Media[c.File].Hash
 	f, err := os.Open(s.store.MediaPath(h))
 	if err != nil {
-		return nil, fmt.Errorf("read chunk %d of media %s: %w", i, h, asUser(ErrSourceChanged, err))
+		return nil, fmt.Errorf("read chunk %d of media %s: %w", i, h, usererr.As(ErrSourceChanged, err))
 	}
 	_, err = f.ReadAt(buf, c.Offset)
 	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("read chunk %d of media %s: %w", i, h, asUser(ErrSourceChanged, err))
+		return nil, fmt.Errorf("read chunk %d of media %s: %w", i, h, usererr.As(ErrSourceChanged, err))
 	}
 	if blake3.Sum256(buf) != c.Hash {
 		return nil, fmt.Errorf("read chunk %d of media %s: %w", i, h, ErrSourceChanged)

@@ -33,6 +33,7 @@ import (
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/atomicfile"
 	"github.com/ferryhq/ferry/internal/strictbin"
+	"github.com/ferryhq/ferry/internal/usererr"
 )
 
 // Vault backups (the client side of /ferry/vault/1, see package relay/vaultproto).
@@ -654,7 +655,7 @@ func (st *vaultState) save(home string) error {
 		return err
 	}
 	if err := atomicfile.Write(filepath.Join(home, VaultFile), b, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", VaultFile, diskErr(home, err))
+		return fmt.Errorf("write %s: %w", VaultFile, usererr.Disk(home, err))
 	}
 	return nil
 }
@@ -1280,7 +1281,7 @@ func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts R
 			recv.Close()
 		}
 		if errors.Is(err, ErrVaultIncomplete) && replaced(ctx, conn, vk, vm.seq, st) {
-			err = asUser(ErrVaultChanged, err)
+			err = usererr.As(ErrVaultChanged, err)
 		}
 		return res, fmt.Errorf("restore: %w", err)
 	}
@@ -1473,7 +1474,7 @@ func download(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver
 		// Put checks the bytes against the manifest's hash.
 		if err := recv.Put(i, data); err != nil {
 			if errors.Is(err, ErrChunkCorrupt) {
-				err = asUser(ErrVaultCorrupt, err)
+				err = usererr.As(ErrVaultCorrupt, err)
 			}
 			return err
 		}
@@ -1554,7 +1555,7 @@ func download(ctx context.Context, conn VaultConn, vk *vaultKeys, recv *Receiver
 func fetch(ctx context.Context, conn VaultConn, vk *vaultKeys, n [32]byte, buf *[]byte) ([]byte, error) {
 	sealed, err := conn.GetChunk(ctx, vk.id, n, *buf)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, asUser(ErrVaultIncomplete, err)
+		return nil, usererr.As(ErrVaultIncomplete, err)
 	}
 	if err != nil {
 		return nil, err
@@ -1613,7 +1614,7 @@ func (r *Receiver) writeDB(raw []byte, off int64) error {
 		return fmt.Errorf("stage database: %w", ErrClosed)
 	}
 	if _, err := r.db.WriteAt(raw, off); err != nil {
-		return fmt.Errorf("stage database: %w", diskErr(r.store.Home(), err))
+		return fmt.Errorf("stage database: %w", usererr.Disk(r.store.Home(), err))
 	}
 	startWriteback(r.db, off, int64(len(raw)))
 	return nil

@@ -1,6 +1,6 @@
 //go:build windows
 
-package transfer
+package usererr
 
 import (
 	"errors"
