@@ -237,7 +237,7 @@ func Import(ctx context.Context, r io.Reader, store *chatstore.Store, opts Impor
 		res, err = recv.Commit(ctx)
 	}
 	if err != nil {
-		if discard(err) {
+		if Discard(err) {
 			recv.Abort()
 		} else {
 			recv.Close()
@@ -247,9 +247,15 @@ func Import(ctx context.Context, r io.Reader, store *chatstore.Store, opts Impor
 	return res, nil
 }
 
-// discard says whether staging is useless after err.
-func discard(err error) bool {
-	for _, e := range []error{ErrCorrupt, ErrChunkCorrupt, ErrDigestMismatch, ErrNoSpace, ErrForeignSchema, chatstore.ErrCorrupt} {
+// Discard says whether staging is useless after err: the source's data is
+// damaged or incomplete (ErrCorrupt, ErrChunkCorrupt, or a source's error
+// that matches ErrSourceDamaged), the history it makes is refused
+// (ErrDigestMismatch, ErrForeignSchema, a staged database that fails its
+// integrity check), or the disk is full (ErrNoSpace: the space goes back
+// at once). After any other error (a lost connection, a cancel, a
+// truncated input, a locked store) staging is kept for a resume.
+func Discard(err error) bool {
+	for _, e := range []error{ErrCorrupt, ErrChunkCorrupt, ErrSourceDamaged, ErrDigestMismatch, ErrNoSpace, ErrForeignSchema, chatstore.ErrCorrupt} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -28,6 +28,10 @@ var (
 	ErrWrongPassword = archive.ErrWrongPassword
 	// ErrChunkCorrupt: a received chunk does not match its hash; it was not stored.
 	ErrChunkCorrupt = errors.New("received data failed its integrity check and was not stored: the transfer can be retried")
+	// ErrSourceDamaged is what the errors of a source (the vault) match
+	// when its data is damaged, forged or lost, so that Discard removes
+	// what was staged from it: see SourceError.
+	ErrSourceDamaged = errors.New("the data being received is damaged or incomplete at its source")
 	// ErrChunkRange: a chunk index outside the manifest.
 	ErrChunkRange = errors.New("chunk number out of range")
 	// ErrIncomplete: Commit was called before every chunk arrived.
@@ -50,3 +54,14 @@ var (
 	// staging removed. It is chatstore's sentinel; the error names the object.
 	ErrForeignSchema = chatstore.ErrForeignSchema
 )
+
+// sourceError is a source's sentinel that also matches ErrSourceDamaged.
+type sourceError struct{ msg string }
+
+func (e *sourceError) Error() string        { return e.msg }
+func (e *sourceError) Is(target error) bool { return target == ErrSourceDamaged }
+
+// SourceError returns a new sentinel with the sentence msg that also
+// matches ErrSourceDamaged: a source defines with it the errors after
+// which its staged data is useless.
+func SourceError(msg string) error { return &sourceError{msg} }

@@ -63,8 +63,11 @@ type Receiver struct {
 	db      *os.File // guarded by life
 	journal *os.File // guarded by life
 
-	mu   sync.Mutex // guards done and cv, after life
+	mu   sync.Mutex // guards done, cover and cv, after life
 	done []bool
+	// cover holds, for each database chunk not staged yet, the ranges
+	// (chunk-relative, sorted, disjoint) that PutDB has written of it.
+	cover [][]span
 	// cv holds, when tree is set, the BLAKE3 chaining value of every staged
 	// full chunk of a multi-chunk media file (see treehash.go).
 	cv   []chatstore.Hash
@@ -141,6 +144,7 @@ func NewReceiver(store *chatstore.Store, m *Manifest) (*Receiver, error) {
 		dir:     dir,
 		present: make([]bool, len(m.Media)),
 		done:    make([]bool, m.NumChunks()),
+		cover:   make([][]span, len(m.DBChunks)),
 		started: time.Now(),
 		vDone:   make(chan struct{}),
 	}
@@ -406,6 +410,82 @@ func (r *Receiver) stageDB(i int, c Chunk, raw []byte) error {
 	}
 	startWriteback(r.db, c.Offset, int64(len(raw)))
 	return r.recordLocked(i, c, r.journalHash(c, raw))
+}
+
+// PutDB writes raw database bytes at offset off of the staged database:
+// for a source that holds the database in pieces of its own rather than
+// the manifest's chunks (the vault's pieces cut by content). The caller
+// has verified raw (the vault checks each piece against the hash its
+// authenticated manifest lists); the manifest cannot, since its hashes
+// are of the compressed chunks, and the digest check in Commit covers
+// every byte again. Ranges may overlap each other and chunks already
+// staged (the same bytes are written again). A database chunk counts as
+// staged once the ranges written cover all of it: then its bytes are read
+// back and journalled as Put journals a chunk. raw is not retained.
+func (r *Receiver) PutDB(off int64, raw []byte) error {
+	end := off + int64(len(raw))
+	if off < 0 || end > r.m.DBSize {
+		return fmt.Errorf("stage database bytes %d..%d of %d: %w", off, end, r.m.DBSize, ErrChunkRange)
+	}
+	r.life.RLock()
+	defer r.life.RUnlock()
+	if r.closed {
+		return fmt.Errorf("stage database: %w", ErrClosed)
+	}
+	if _, err := r.db.WriteAt(raw, off); err != nil {
+		return fmt.Errorf("stage database: %w", usererr.Disk(r.store.Home(), err))
+	}
+	startWriteback(r.db, off, int64(len(raw)))
+	cs := int64(r.m.ChunkSize)
+	for i := int(off / cs); i < len(r.m.DBChunks) && int64(i)*cs < end; i++ {
+		c := r.m.Chunk(i)
+		lo, hi := max(off, c.Offset)-c.Offset, min(end, c.Offset+int64(c.RawSize))-c.Offset
+		whole := span{0, int64(c.RawSize)}
+		r.mu.Lock()
+		full := false
+		if !r.done[i] && !(len(r.cover[i]) == 1 && r.cover[i][0] == whole) {
+			// The call that completes the chunk journals it; later ones
+			// find it whole and leave it.
+			r.cover[i] = addSpan(r.cover[i], span{lo, hi})
+			full = len(r.cover[i]) == 1 && r.cover[i][0] == whole
+		}
+		r.mu.Unlock()
+		if !full {
+			continue
+		}
+		// Every byte of the chunk is written: read it back and journal it.
+		bp := r.rawPool.Get().(*[]byte)
+		b := (*bp)[:c.RawSize]
+		_, err := r.db.ReadAt(b, c.Offset)
+		if err == nil {
+			err = r.recordLocked(i, c, r.journalHash(c, b))
+		}
+		r.rawPool.Put(bp)
+		if err != nil {
+			return fmt.Errorf("stage database chunk %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// span is a range [lo, hi) of bytes.
+type span struct{ lo, hi int64 }
+
+// addSpan adds s to the sorted, disjoint spans ss, merging those it
+// overlaps or touches.
+func addSpan(ss []span, s span) []span {
+	if s.lo >= s.hi {
+		return ss
+	}
+	out := make([]span, 0, len(ss)+1)
+	i := 0
+	for ; i < len(ss) && ss[i].hi < s.lo; i++ {
+		out = append(out, ss[i])
+	}
+	for ; i < len(ss) && ss[i].lo <= s.hi; i++ {
+		s = span{min(s.lo, ss[i].lo), max(s.hi, ss[i].hi)}
+	}
+	return append(append(out, s), ss[i:]...)
 }
 
 // recordLocked journals chunk i as staged (h: what resume re-checks it

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,7 +53,23 @@ type Snap struct {
 // workDir whose process is gone: a sender killed mid-send leaves its copy
 // only until the next snapshot in the same place.
 func Snapshot(ctx context.Context, store *chatstore.Store, workDir string) (*Snap, error) {
-	return snapshot(ctx, store, workDir, DefaultChunkSize)
+	return SnapshotWith(ctx, store, SnapshotOptions{WorkDir: workDir})
+}
+
+// SnapshotOptions control SnapshotWith. The zero value is Snapshot's.
+type SnapshotOptions struct {
+	// WorkDir holds the temporary directory; empty means the system's
+	// temporary directory.
+	WorkDir string
+	// ChunkSize is the manifest's chunk size, MinChunkSize..MaxChunkSize;
+	// zero means DefaultChunkSize (what Ferry writes: other sizes are for
+	// tests, which want many chunks of a small history).
+	ChunkSize int
+}
+
+// SnapshotWith is Snapshot with options.
+func SnapshotWith(ctx context.Context, store *chatstore.Store, opts SnapshotOptions) (*Snap, error) {
+	return snapshot(ctx, store, opts.WorkDir, cmp.Or(opts.ChunkSize, DefaultChunkSize))
 }
 
 func snapshot(ctx context.Context, store *chatstore.Store, workDir string, chunkSize int) (_ *Snap, err error) {

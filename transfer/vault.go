@@ -1275,7 +1275,7 @@ func Restore(ctx context.Context, conn VaultConn, store *chatstore.Store, opts R
 		res, err = recv.Commit(ctx)
 	}
 	if err != nil {
-		if discard(err) || errors.Is(err, ErrVaultCorrupt) || errors.Is(err, ErrVaultIncomplete) {
+		if Discard(err) || errors.Is(err, ErrVaultCorrupt) || errors.Is(err, ErrVaultIncomplete) {
 			recv.Abort()
 		} else {
 			recv.Close()

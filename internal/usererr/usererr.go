@@ -21,11 +21,11 @@ type sentence struct {
 }
 
 func (e *sentence) Error() string        { return e.sentinel.Error() }
-func (e *sentence) Is(target error) bool { return target == e.sentinel }
+func (e *sentence) Is(target error) bool { return target == e.sentinel || errors.Is(e.sentinel, target) }
 func (e *sentence) Unwrap() error        { return e.cause }
 
-// As returns an error that reads as sentinel, matches it, and unwraps to
-// cause.
+// As returns an error that reads as sentinel, matches it (and what it
+// matches), and unwraps to cause.
 func As(sentinel, cause error) error { return &sentence{sentinel, cause} }
 
 // noSpace is ErrNoSpace naming the directory that is full.
