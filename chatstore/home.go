@@ -17,7 +17,7 @@ const (
 	identityFile = "identity.key" // p2p.IdentityFile: the device's libp2p key
 	devicesFile  = "devices.json" // pairing.StoreFile: the paired devices
 	stagingDir   = ".staging"     // transfer.StagingDir
-	vaultFile    = "vault.json"   // transfer.VaultFile
+	vaultFile    = "vault.json"   // backup.StateFile
 	socketFile   = "ferry.sock"   // the daemon's control socket
 )
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/internal/treetest"
 )
 
 // TestImportBadInput feeds damaged archives into a store that holds
@@ -75,7 +76,7 @@ func TestImportBadInput(t *testing.T) {
 			dst := newStore(t)
 			seed(t, dst, 100, 256<<10, 12)
 			beforeStats := stats(t, dst)
-			before := tree(t, dst.Home())
+			before := treetest.Tree(t, dst.Home())
 			_, err := Import(ctx, bytes.NewReader(tc.in), dst, tc.opts)
 			switch {
 			case err == nil:
@@ -90,7 +91,7 @@ func TestImportBadInput(t *testing.T) {
 			if got := stats(t, dst); got != beforeStats {
 				t.Errorf("target stats changed: %+v, was %+v", got, beforeStats)
 			}
-			after := tree(t, dst.Home())
+			after := treetest.Tree(t, dst.Home())
 			staged := false
 			for p := range after {
 				if strings.HasPrefix(p, StagingDir+string(filepath.Separator)) {
@@ -98,7 +99,7 @@ func TestImportBadInput(t *testing.T) {
 					delete(after, p)
 				}
 			}
-			sameTree(t, "target", after, before)
+			treetest.Same(t, "target", after, before)
 			if staged != tc.keeps {
 				t.Errorf("staging kept = %v, want %v", staged, tc.keeps)
 			}
@@ -115,7 +116,7 @@ func TestImportBadInput(t *testing.T) {
 				if res.Received+res.Resumed > res.Chunks {
 					t.Errorf("received %d + resumed %d > %d chunks", res.Received, res.Resumed, res.Chunks)
 				}
-				stagingEmpty(t, dst.Home())
+				treetest.Empty(t, filepath.Join(dst.Home(), StagingDir))
 			}
 		})
 	}
@@ -158,7 +159,7 @@ func TestImportFullDisk(t *testing.T) {
 	dst := openStore(t, home, chatstore.Options{Create: true})
 	seed(t, dst, 50, 64<<10, 14)
 	beforeStats := stats(t, dst)
-	before := tree(t, home)
+	before := treetest.Tree(t, home)
 
 	_, err = Import(ctx, bytes.NewReader(arc), dst, ImportOptions{Key: key})
 	if !errors.Is(err, ErrNoSpace) {
@@ -170,7 +171,7 @@ func TestImportFullDisk(t *testing.T) {
 	if got := stats(t, dst); got != beforeStats {
 		t.Errorf("target stats changed: %+v, was %+v", got, beforeStats)
 	}
-	sameTree(t, "target", tree(t, home), before)
+	treetest.Same(t, "target", treetest.Tree(t, home), before)
 }
 
 // TestLockedTarget: a store held by another process cannot be opened as an
@@ -186,7 +187,7 @@ func TestLockedTarget(t *testing.T) {
 	seed(t, s, 50, 0, 15)
 	want := stats(t, s)
 	s.Close()
-	before := tree(t, home)
+	before := treetest.Tree(t, home)
 
 	// Another process holds the store until we close its stdin.
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLockedTarget$")
@@ -214,7 +215,7 @@ func TestLockedTarget(t *testing.T) {
 	}
 	stdin.Close()
 	cmd.Wait()
-	sameTree(t, "locked target", tree(t, home), before)
+	treetest.Same(t, "locked target", treetest.Tree(t, home), before)
 	if got := stats(t, openStore(t, home, chatstore.Options{})); got != want {
 		t.Errorf("stats %+v, want %+v", got, want)
 	}

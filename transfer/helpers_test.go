@@ -3,11 +3,7 @@ package transfer
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
@@ -59,59 +55,6 @@ func readOnly(t testing.TB, s *chatstore.Store) *chatstore.Store {
 		t.Fatal(err)
 	}
 	return openStore(t, home, chatstore.Options{ReadOnly: true})
-}
-
-// tree maps every file under dir (but the SQLite shared-memory index, which
-// readers may touch) to a hash of its bytes.
-func tree(t testing.TB, dir string) map[string][32]byte {
-	t.Helper()
-	out := map[string][32]byte{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || strings.HasSuffix(p, "-shm") {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		out[rel] = sha256.Sum256(b)
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("walk %s: %v", dir, err)
-	}
-	return out
-}
-
-func sameTree(t testing.TB, what string, got, want map[string][32]byte) {
-	t.Helper()
-	for p, h := range want {
-		if g, ok := got[p]; !ok {
-			t.Errorf("%s: %s disappeared", what, p)
-		} else if g != h {
-			t.Errorf("%s: %s changed", what, p)
-		}
-	}
-	for p := range got {
-		if _, ok := want[p]; !ok {
-			t.Errorf("%s: %s appeared", what, p)
-		}
-	}
-}
-
-func stagingEmpty(t testing.TB, home string) {
-	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(home, StagingDir))
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	if len(ents) != 0 {
-		t.Errorf("staging not cleaned up: %d entries in %s", len(ents), filepath.Join(home, StagingDir))
-	}
 }
 
 // exportBytes exports s into memory with key.

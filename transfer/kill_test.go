@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
+	"github.com/ferryhq/ferry/internal/treetest"
 )
 
 // TestResumeAfterKill kills (SIGKILL) a process in the middle of receiving
@@ -77,7 +78,7 @@ func TestResumeAfterKill(t *testing.T) {
 	if got := stats(t, dst); got != want {
 		t.Errorf("target %+v, want %+v", got, want)
 	}
-	stagingEmpty(t, home)
+	treetest.Empty(t, filepath.Join(home, StagingDir))
 }
 
 // killChild stages KILL_K chunks of the archive, says so, and waits to be

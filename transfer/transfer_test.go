@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/treetest"
 )
 
 const (
@@ -24,10 +25,10 @@ func TestExportImportIntoEmpty(t *testing.T) {
 	src := newStore(t)
 	want := seed(t, src, testMsgs, testMedia, 1)
 	src = readOnly(t, src)
-	before := tree(t, src.Home())
+	before := treetest.Tree(t, src.Home())
 	key := testKey(t)
 	arc, ex := exportBytes(t, src, ExportOptions{Key: key})
-	sameTree(t, "source after export", tree(t, src.Home()), before)
+	treetest.Same(t, "source after export", treetest.Tree(t, src.Home()), before)
 	if ex.Stats != want {
 		t.Errorf("export stats = %+v, want %+v", ex.Stats, want)
 	}
@@ -55,7 +56,7 @@ func TestExportImportIntoEmpty(t *testing.T) {
 	if err := dst.Verify(ctx); err != nil {
 		t.Errorf("Verify target: %v", err)
 	}
-	stagingEmpty(t, dst.Home())
+	treetest.Empty(t, filepath.Join(dst.Home(), StagingDir))
 }
 
 // TestImportHalfFull imports into a target that already holds part of the
@@ -97,7 +98,7 @@ func TestImportHalfFull(t *testing.T) {
 	if err := dst.Verify(ctx); err != nil {
 		t.Errorf("Verify target: %v", err)
 	}
-	stagingEmpty(t, dst.Home())
+	treetest.Empty(t, filepath.Join(dst.Home(), StagingDir))
 }
 
 func TestImportTwiceChangesNothing(t *testing.T) {
@@ -231,7 +232,7 @@ func TestResumeAfterCrash(t *testing.T) {
 	if got := stats(t, dst); got != want || res.Target != want {
 		t.Errorf("target stats %+v (result %+v), want %+v", got, res.Target, want)
 	}
-	stagingEmpty(t, dst.Home())
+	treetest.Empty(t, filepath.Join(dst.Home(), StagingDir))
 }
 
 func TestReceiverRejects(t *testing.T) {
@@ -244,7 +245,7 @@ func TestReceiverRejects(t *testing.T) {
 	}
 	defer snap.Close()
 	dst := newStore(t)
-	before := tree(t, dst.Home())
+	before := treetest.Tree(t, dst.Home())
 	r, err := NewReceiver(dst, snap.Manifest())
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +285,7 @@ func TestReceiverRejects(t *testing.T) {
 	if err := r.Put(0, data); !errors.Is(err, ErrClosed) {
 		t.Errorf("Put after Abort = %v, want ErrClosed", err)
 	}
-	sameTree(t, "target after abort", tree(t, dst.Home()), before)
+	treetest.Same(t, "target after abort", treetest.Tree(t, dst.Home()), before)
 }
 
 // TestSourceChanged: a media file altered after the snapshot is reported,
@@ -423,7 +424,7 @@ func TestMigrateCancel(t *testing.T) {
 		t.Errorf("target %+v, want %+v", got, want)
 	}
 	// Abort of a fresh receiver leaves the home as it is.
-	before := tree(t, dst.Home())
+	before := treetest.Tree(t, dst.Home())
 	r3, err := NewReceiver(dst, snap.Manifest())
 	if err != nil {
 		t.Fatal(err)
@@ -431,7 +432,7 @@ func TestMigrateCancel(t *testing.T) {
 	if err := r3.Abort(); err != nil {
 		t.Fatal(err)
 	}
-	sameTree(t, "after abort", tree(t, dst.Home()), before)
+	treetest.Same(t, "after abort", treetest.Tree(t, dst.Home()), before)
 }
 
 // TestPasswordArchive: a password archive opens with the password, and

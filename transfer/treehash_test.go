@@ -3,6 +3,7 @@ package transfer
 import (
 	"errors"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/treetest"
 )
 
 // TestTreeRoot: the whole-file hash assembled from per-chunk chaining
@@ -81,7 +83,7 @@ func TestLyingManifest(t *testing.T) {
 			t.Fatalf("NewManifest: %v", err)
 		}
 		dst := newStore(t)
-		before := tree(t, dst.Home())
+		before := treetest.Tree(t, dst.Home())
 		r, err := NewReceiver(dst, liar)
 		if err != nil {
 			t.Fatal(err)
@@ -98,7 +100,7 @@ func TestLyingManifest(t *testing.T) {
 		if _, err := r.Commit(ctx); !errors.Is(err, ErrDigestMismatch) {
 			t.Fatalf("chunk size %d: Commit = %v, want ErrDigestMismatch", cs, err)
 		}
-		after := tree(t, dst.Home())
+		after := treetest.Tree(t, dst.Home())
 		for p := range after {
 			if _, ok := before[p]; !ok && !strings.HasPrefix(p, chatstore.MediaDir) {
 				t.Errorf("chunk size %d: %s appeared", cs, p)
@@ -107,6 +109,6 @@ func TestLyingManifest(t *testing.T) {
 		if dst.HasMedia(media[f].Hash, media[f].Size) {
 			t.Errorf("chunk size %d: the lying file was installed", cs)
 		}
-		stagingEmpty(t, dst.Home())
+		treetest.Empty(t, filepath.Join(dst.Home(), StagingDir))
 	}
 }

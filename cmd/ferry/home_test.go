@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferryhq/ferry/backup"
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/p2p"
@@ -156,7 +157,7 @@ func TestHomeMadePrivate(t *testing.T) {
 // packages that write them use.
 func TestHomeNames(t *testing.T) {
 	for _, name := range []string{p2p.IdentityFile, pairing.StoreFile, pairing.StoreFile + ".lock",
-		transfer.StagingDir, transfer.VaultFile, filepath.Base(socketPath("h")), chatstore.DBName, chatstore.MediaDir} {
+		transfer.StagingDir, backup.StateFile, filepath.Base(socketPath("h")), chatstore.DBName, chatstore.MediaDir} {
 		if !chatstore.IsHomeName(name) {
 			t.Errorf("chatstore.IsHomeName(%q) = false: chatstore does not know a file Ferry writes into a home", name)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ferryhq/ferry/backup"
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/p2p"
@@ -57,17 +58,17 @@ backup with a new key. List and delete backups with ferry backups.`,
 				return err
 			}
 			defer st.Close()
-			var opts transfer.BackupOptions
+			var opts backup.Options
 			if password {
 				if opts.Password, err = a.readPassword("Password for the backup: ", true); err != nil {
 					return err
 				}
 			}
-			var res transfer.BackupResult
+			var res backup.Result
 			err = a.withVault(ctx, relayAddr, func(c *vaultproto.Client) error {
 				p := a.newProgress("backing up", 0, true)
 				opts.Progress = p.Set
-				res, err = transfer.Backup(ctx, st, c, opts)
+				res, err = backup.Upload(ctx, st, c, opts)
 				p.Finish()
 				return err
 			})
@@ -87,7 +88,7 @@ backup with a new key. List and delete backups with ferry backups.`,
 				Seconds       float64         `json:"seconds"`
 				RecoveryKey   string          `json:"recovery_key,omitempty"`
 			}
-			id := transfer.FormatBackupID(res.ID)
+			id := backup.FormatID(res.ID)
 			j := jsonOut{id, res.Seq, res.New, res.Stats, res.Chunks, res.ChunksSent, res.ChunksSkipped, res.BytesSent, res.Duration.Seconds(), ""}
 			showKey := res.New && !password
 			if showKey {
@@ -136,9 +137,9 @@ restore continues where it stopped when run again.`,
 			if password && backupID == "" {
 				return usageError{errors.New("--backup ID is required with --password: the ID printed by ferry backup")}
 			}
-			opts := transfer.RestoreOptions{BackupID: strings.TrimSpace(backupID)}
+			opts := backup.RestoreOptions{BackupID: strings.TrimSpace(backupID)}
 			if opts.BackupID != "" {
-				if _, err := transfer.ParseBackupID(opts.BackupID); err != nil {
+				if _, err := backup.ParseID(opts.BackupID); err != nil {
 					return vaultErr(err, false)
 				}
 			}
@@ -163,7 +164,7 @@ restore continues where it stopped when run again.`,
 					p := a.newProgress("restoring", 0, true)
 					opts.Progress = p.Set
 					var err error
-					res, err = transfer.Restore(ctx, c, st, opts)
+					res, err = backup.Restore(ctx, c, st, opts)
 					p.Finish()
 					return err
 				})
@@ -209,7 +210,7 @@ func (a *app) backupsCmd() *cobra.Command {
 				// The counts are inside the sealed manifests: only this
 				// device, which keeps the backup key, can show them.
 				for _, b := range list {
-					if st, err := transfer.DescribeBackup(ctx, c, a.home, b.ID); err == nil {
+					if st, err := backup.Describe(ctx, c, a.home, b.ID); err == nil {
 						stats[b.ID] = st
 					}
 				}
@@ -228,7 +229,7 @@ func (a *app) backupsCmd() *cobra.Command {
 				Backups []entry `json:"backups"`
 			}{Backups: []entry{}}
 			for _, b := range list {
-				e := entry{Backup: transfer.FormatBackupID(b.ID), Updated: time.Unix(b.Updated, 0).UTC(), Size: b.Size}
+				e := entry{Backup: backup.FormatID(b.ID), Updated: time.Unix(b.Updated, 0).UTC(), Size: b.Size}
 				if st, ok := stats[b.ID]; ok {
 					e.Stats = &st
 				}
@@ -260,7 +261,7 @@ func (a *app) backupsCmd() *cobra.Command {
 			if relayAddr == "" {
 				return usageError{errors.New("--relay ADDR is required")}
 			}
-			id, err := transfer.ParseBackupID(strings.TrimSpace(args[0]))
+			id, err := backup.ParseID(strings.TrimSpace(args[0]))
 			if err != nil {
 				return vaultErr(err, false)
 			}
@@ -360,8 +361,8 @@ func vaultErr(err error, keyMode bool) error {
 	for _, s := range []error{
 		vaultproto.ErrNotFound, vaultproto.ErrForbidden, vaultproto.ErrQuota, vaultproto.ErrTooLarge, vaultproto.ErrWrongPassword,
 		vaultproto.ErrLocked, vaultproto.ErrMissingChunks, vaultproto.ErrOldKeySlot, vaultproto.ErrFull, vaultproto.ErrNoAccess, vaultproto.ErrBusy,
-		vaultproto.ErrProtocol, vaultproto.ErrRelay, transfer.ErrWeakStretch,
-		transfer.ErrVaultChanged, transfer.ErrVaultCorrupt, transfer.ErrVaultIncomplete, transfer.ErrVaultRollback, transfer.ErrBackupID,
+		vaultproto.ErrProtocol, vaultproto.ErrRelay, backup.ErrWeakStretch,
+		backup.ErrChanged, backup.ErrCorrupt, backup.ErrIncomplete, backup.ErrRollback, backup.ErrID,
 		p2p.ErrRelayAddr, p2p.ErrRelayUnreachable,
 	} {
 		if errors.Is(err, s) {

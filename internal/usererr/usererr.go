@@ -20,9 +20,11 @@ type sentence struct {
 	cause    error
 }
 
-func (e *sentence) Error() string        { return e.sentinel.Error() }
-func (e *sentence) Is(target error) bool { return target == e.sentinel || errors.Is(e.sentinel, target) }
-func (e *sentence) Unwrap() error        { return e.cause }
+func (e *sentence) Error() string { return e.sentinel.Error() }
+func (e *sentence) Is(target error) bool {
+	return target == e.sentinel || errors.Is(e.sentinel, target)
+}
+func (e *sentence) Unwrap() error { return e.cause }
 
 // As returns an error that reads as sentinel, matches it (and what it
 // matches), and unwraps to cause.

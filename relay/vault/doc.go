@@ -3,7 +3,7 @@
 // read. Register mounts it on a relay's libp2p host. The protocol (wire
 // format, messages, error codes) and the device's client are package
 // relay/vaultproto; what the chunks and manifests hold, and how they are
-// sealed, is package transfer's business (transfer/vault.go): to this package they are opaque
+// sealed, is package backup's business: to this package they are opaque
 // blobs with opaque names.
 //
 // One concern per file: config.go (the limits), server.go (a stream's
@@ -19,7 +19,7 @@
 //
 // The account is the device's libp2p peer ID, authenticated by the
 // connection's handshake. A backup is named by a 16-byte backup ID that the
-// device derives from the backup key (HKDF, see package transfer), so it is
+// device derives from the backup key (HKDF, see package backup), so it is
 // unguessable and stable: every backup of one home with one key goes to the
 // same backup ID, which makes later backups incremental. The device that
 // first writes to a backup ID owns it: only it may upload chunks, ask which

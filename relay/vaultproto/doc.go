@@ -7,7 +7,7 @@
 // checks its dependencies).
 //
 // What the chunks and manifests hold, and how they are sealed, is package
-// transfer's business: here they are opaque blobs with opaque names.
+// backup's business: here they are opaque blobs with opaque names.
 //
 // # Wire format
 //
@@ -59,7 +59,7 @@
 // With a password, the client wraps the random backup key under a key
 // derived from Argon2id(password, SHA-256(label || backup ID || salt)) and
 // derives from the same output the seed of an Ed25519 key, whose public
-// half the key slot holds (package transfer has the labels). To restore, a
+// half the key slot holds (package backup has the labels). To restore, a
 // client asks for the slot's parameters, salt and a fresh 32-byte
 // challenge (GetKeyParams), refuses parameters below its own defaults
 // before it computes anything, and signs ProofMessage (the label, the

@@ -47,7 +47,7 @@ var (
 	ErrMissingChunks = errors.New("the relay lacks chunks this backup needs: run the backup again")
 	// ErrChunkMissing: GetChunk found no such chunk. It also matches
 	// fs.ErrNotExist, so that callers that only know the standard library
-	// (package transfer) can tell it from a failure worth retrying.
+	// (package backup) can tell it from a failure worth retrying.
 	ErrChunkMissing error = missingError{}
 	// ErrProtocol: the relay answered outside the protocol.
 	ErrProtocol = errors.New("the relay answered something that is not the vault protocol: is it a Ferry relay with a vault?")

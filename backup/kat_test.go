@@ -1,4 +1,4 @@
-package transfer
+package backup
 
 import (
 	"context"
@@ -63,8 +63,8 @@ func TestWriteVaultKAT(t *testing.T) {
 	s := newStore(t)
 	want := seed(t, s, 5, 2000, 8)
 	pw := "a password of key slot version 2"
-	res := backup(t, s, dial(t, p2ptest.Host(t), r), BackupOptions{Password: []byte(pw)})
-	b, err := json.MarshalIndent(vaultKATFacts{Password: pw, BackupID: FormatBackupID(res.ID), Stats: want}, "", "  ")
+	res := backup(t, s, dial(t, p2ptest.Host(t), r), Options{Password: []byte(pw)})
+	b, err := json.MarshalIndent(vaultKATFacts{Password: pw, BackupID: FormatID(res.ID), Stats: want}, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestVaultKATv2(t *testing.T) {
 func TestVaultKATv1(t *testing.T) {
 	r := katRelay(t, "vault-v1")
 	c := dial(t, p2ptest.Host(t), r)
-	id, err := ParseBackupID(katVaultV1ID)
+	id, err := ParseID(katVaultV1ID)
 	if err != nil {
 		t.Fatal(err)
 	}

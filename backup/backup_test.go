@@ -1,4 +1,4 @@
-package transfer
+package backup
 
 import (
 	"bytes"
@@ -21,12 +21,14 @@ import (
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/fakeclock"
+	"github.com/ferryhq/ferry/internal/treetest"
 	"github.com/ferryhq/ferry/p2p/p2ptest"
 	"github.com/ferryhq/ferry/relay"
 	"github.com/ferryhq/ferry/relay/vault"
 	"github.com/ferryhq/ferry/relay/vaultproto"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 	"github.com/ferryhq/ferry/relay/vaultstore/miniotest"
+	"github.com/ferryhq/ferry/transfer"
 )
 
 // Packs in tests are small, and only media chunks smaller than most of the
@@ -108,7 +110,7 @@ func dial(t *testing.T, h host.Host, r *vaultRelay) *vaultproto.Client {
 
 // testOpts gives opts the tests' sizes of chunks and packs, a work
 // directory, and cheap Argon2id parameters for a password.
-func testOpts(t *testing.T, opts BackupOptions) BackupOptions {
+func testOpts(t *testing.T, opts Options) Options {
 	opts.chunkSize, opts.packSize, opts.packMedia = testChunk, testPack, testPackMedia
 	if opts.WorkDir == "" {
 		opts.WorkDir = t.TempDir()
@@ -120,9 +122,9 @@ func testOpts(t *testing.T, opts BackupOptions) BackupOptions {
 	return opts
 }
 
-func backup(t *testing.T, s *chatstore.Store, conn VaultConn, opts BackupOptions) BackupResult {
+func backup(t *testing.T, s *chatstore.Store, conn Conn, opts Options) Result {
 	t.Helper()
-	res, err := Backup(context.Background(), s, conn, testOpts(t, opts))
+	res, err := Upload(context.Background(), s, conn, testOpts(t, opts))
 	if err != nil {
 		t.Fatalf("Backup: %v", err)
 	}
@@ -140,7 +142,7 @@ func TestVaultBackupRestore(t *testing.T) {
 	for _, mode := range []string{"key", "password"} {
 		t.Run(mode, func(t *testing.T) {
 			src, want := seededStore(t, 1)
-			opts := BackupOptions{}
+			opts := Options{}
 			if mode == "password" {
 				opts.Password = []byte("correct horse battery staple")
 			}
@@ -151,16 +153,16 @@ func TestVaultBackupRestore(t *testing.T) {
 			if res.ChunksSent != res.Chunks || res.ChunksSkipped != 0 || res.Chunks == 0 {
 				t.Errorf("first backup sent %d of %d chunks, skipped %d", res.ChunksSent, res.Chunks, res.ChunksSkipped)
 			}
-			fi, err := os.Stat(filepath.Join(src.Home(), VaultFile))
+			fi, err := os.Stat(filepath.Join(src.Home(), StateFile))
 			if err != nil || fi.Mode().Perm() != 0o600 {
-				t.Errorf("%s: %v, mode %v; want 0600", VaultFile, err, fi.Mode().Perm())
+				t.Errorf("%s: %v, mode %v; want 0600", StateFile, err, fi.Mode().Perm())
 			}
 
 			// A new device restores with the key or the password alone.
 			dst := newStore(t)
 			ropts := RestoreOptions{Key: &res.Key}
 			if mode == "password" {
-				ropts = RestoreOptions{Password: opts.Password, BackupID: FormatBackupID(res.ID), floor: cheapParams}
+				ropts = RestoreOptions{Password: opts.Password, BackupID: FormatID(res.ID), floor: cheapParams}
 			}
 			var done, total int64
 			ropts.Progress = func(d, t int64) { done, total = d, t } // one call at a time
@@ -173,11 +175,11 @@ func TestVaultBackupRestore(t *testing.T) {
 				t.Errorf("restored %+v, want %+v", got.Target, want)
 			}
 			// Small media chunks went into packs, the others alone.
-			vk, err := deriveVaultKeys(res.Key)
+			vk, err := deriveKeys(res.Key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			vm, m, err := fetchVaultManifest(context.Background(), dial(t, p2ptest.Host(t), r), vk, res.ID, &vaultState{Seen: map[string]uint64{}})
+			vm, m, err := fetchManifest(context.Background(), dial(t, p2ptest.Host(t), r), vk, res.ID, &state{Seen: map[string]uint64{}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,7 +200,7 @@ func TestVaultBackupRestore(t *testing.T) {
 			if total <= want.MediaBytes || done != total {
 				t.Errorf("restore progress ended at %d of %d bytes; want all of more than the %d bytes of media", done, total, want.MediaBytes)
 			}
-			stagingEmpty(t, dst.Home())
+			treetest.Empty(t, filepath.Join(dst.Home(), transfer.StagingDir))
 		})
 	}
 }
@@ -208,11 +210,11 @@ func TestVaultIncremental(t *testing.T) {
 	src := newStore(t)
 	seed(t, src, 150, 2<<20, 1)
 	conn := dial(t, p2ptest.Host(t), r)
-	first := backup(t, src, conn, BackupOptions{})
+	first := backup(t, src, conn, Options{})
 
 	var mu sync.Mutex
 	var done, total int64
-	again := backup(t, src, conn, BackupOptions{Progress: func(d, tot int64) { mu.Lock(); done, total = d, tot; mu.Unlock() }})
+	again := backup(t, src, conn, Options{Progress: func(d, tot int64) { mu.Lock(); done, total = d, tot; mu.Unlock() }})
 	if done != total || total == 0 {
 		t.Errorf("progress of an unchanged backup ended at %d of %d", done, total)
 	}
@@ -225,7 +227,7 @@ func TestVaultIncremental(t *testing.T) {
 	}
 
 	want := seed(t, src, 20, 0, 2) // a little new history
-	inc := backup(t, src, conn, BackupOptions{})
+	inc := backup(t, src, conn, Options{})
 	if inc.ChunksSkipped == 0 || inc.ChunksSent == 0 {
 		t.Errorf("incremental backup sent %d, skipped %d", inc.ChunksSent, inc.ChunksSkipped)
 	}
@@ -251,7 +253,7 @@ func TestVaultIncremental(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	healed := backup(t, src, conn, BackupOptions{})
+	healed := backup(t, src, conn, Options{})
 	if healed.ChunksSent != healed.Chunks {
 		t.Errorf("backup after the objects were lost sent %d of %d objects, want all", healed.ChunksSent, healed.Chunks)
 	}
@@ -312,7 +314,7 @@ func writeFile(t *testing.T, p string, b []byte) {
 func TestVaultHostileOperator(t *testing.T) {
 	r := startVaultRelay(t)
 	src, _ := seededStore(t, 1)
-	res := backup(t, src, dial(t, p2ptest.Host(t), r), BackupOptions{})
+	res := backup(t, src, dial(t, p2ptest.Host(t), r), Options{})
 	conn := dial(t, p2ptest.Host(t), r)
 
 	cases := []struct {
@@ -327,20 +329,20 @@ func TestVaultHostileOperator(t *testing.T) {
 			b[len(b)/2] ^= 1
 			writeFile(t, p, b)
 			return func() { writeFile(t, p, orig) }
-		}, ErrVaultCorrupt},
+		}, ErrCorrupt},
 		{"swapped chunks", func(t *testing.T) func() {
 			fs := chunkFiles(t, r.vaultDir)
 			a, b := readFile(t, fs[0]), readFile(t, fs[1])
 			writeFile(t, fs[0], b)
 			writeFile(t, fs[1], a)
 			return func() { writeFile(t, fs[0], a); writeFile(t, fs[1], b) }
-		}, ErrVaultCorrupt},
+		}, ErrCorrupt},
 		{"deleted chunk", func(t *testing.T) func() {
 			p := chunkFiles(t, r.vaultDir)[0]
 			b := readFile(t, p)
 			os.Remove(p)
 			return func() { writeFile(t, p, b) }
-		}, ErrVaultIncomplete},
+		}, ErrIncomplete},
 		{"forged manifest", func(t *testing.T) func() {
 			p := manifestFile(t, r.vaultDir)
 			b := readFile(t, p)
@@ -348,7 +350,7 @@ func TestVaultHostileOperator(t *testing.T) {
 			b[20] ^= 0x80
 			writeFile(t, p, b)
 			return func() { writeFile(t, p, orig) }
-		}, ErrVaultCorrupt},
+		}, ErrCorrupt},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -356,7 +358,7 @@ func TestVaultHostileOperator(t *testing.T) {
 			seed(t, dst, 30, 0, 9)
 			before := stats(t, dst)
 			dst.Close()
-			treeBefore := tree(t, dst.Home())
+			treeBefore := treetest.Tree(t, dst.Home())
 			dst = openStore(t, dst.Home(), chatstore.Options{})
 			undo := tc.tamper(t)
 			defer undo()
@@ -368,7 +370,7 @@ func TestVaultHostileOperator(t *testing.T) {
 				t.Errorf("target changed: %+v, want %+v", got, before)
 			}
 			dst.Close()
-			sameTree(t, "target home", tree(t, dst.Home()), treeBefore)
+			treetest.Same(t, "target home", treetest.Tree(t, dst.Home()), treeBefore)
 		})
 	}
 
@@ -382,16 +384,16 @@ func TestVaultOldManifest(t *testing.T) {
 	r := startVaultRelay(t)
 	src, _ := seededStore(t, 1)
 	conn := dial(t, p2ptest.Host(t), r)
-	res := backup(t, src, conn, BackupOptions{})
+	res := backup(t, src, conn, Options{})
 	old := readFile(t, manifestFile(t, r.vaultDir))
 	seed(t, src, 10, 0, 2)
-	backup(t, src, conn, BackupOptions{})
+	backup(t, src, conn, Options{})
 	writeFile(t, manifestFile(t, r.vaultDir), old)
 
 	before := stats(t, src)
 	_, err := Restore(context.Background(), conn, src, RestoreOptions{Key: &res.Key})
-	if !errors.Is(err, ErrVaultRollback) {
-		t.Fatalf("Restore of an old manifest on the device that made the backup: %v; want ErrVaultRollback", err)
+	if !errors.Is(err, ErrRollback) {
+		t.Fatalf("Restore of an old manifest on the device that made the backup: %v; want ErrRollback", err)
 	}
 	if got := stats(t, src); got != before {
 		t.Errorf("target changed: %+v, want %+v", got, before)
@@ -401,7 +403,7 @@ func TestVaultOldManifest(t *testing.T) {
 func TestVaultWrongKey(t *testing.T) {
 	r := startVaultRelay(t)
 	src, _ := seededStore(t, 1)
-	res := backup(t, src, dial(t, p2ptest.Host(t), r), BackupOptions{})
+	res := backup(t, src, dial(t, p2ptest.Host(t), r), Options{})
 	conn := dial(t, p2ptest.Host(t), r)
 	dst := newStore(t)
 
@@ -409,14 +411,14 @@ func TestVaultWrongKey(t *testing.T) {
 	if !errors.Is(err, vaultproto.ErrNotFound) {
 		t.Errorf("Restore with another key: %v; want vaultproto.ErrNotFound", err)
 	}
-	other := FormatBackupID([16]byte{1})
+	other := FormatID([16]byte{1})
 	_, err = Restore(context.Background(), conn, dst, RestoreOptions{Key: &res.Key, BackupID: other})
-	if !errors.Is(err, ErrBackupID) {
-		t.Errorf("Restore with the key of another backup ID: %v; want ErrBackupID", err)
+	if !errors.Is(err, ErrID) {
+		t.Errorf("Restore with the key of another backup ID: %v; want ErrID", err)
 	}
 	_, err = Restore(context.Background(), conn, dst, RestoreOptions{Password: []byte("x")})
-	if !errors.Is(err, ErrBackupID) {
-		t.Errorf("Restore with a password and no ID: %v; want ErrBackupID", err)
+	if !errors.Is(err, ErrID) {
+		t.Errorf("Restore with a password and no ID: %v; want ErrID", err)
 	}
 	if st := stats(t, dst); st.Messages != 0 {
 		t.Errorf("target has %d messages after failed restores", st.Messages)
@@ -428,9 +430,9 @@ func TestVaultPasswordLockout(t *testing.T) {
 	src, want := seededStore(t, 1)
 	pw := []byte("the right one")
 	owner := p2ptest.Host(t)
-	res := backup(t, src, dial(t, owner, r), BackupOptions{Password: pw})
+	res := backup(t, src, dial(t, owner, r), Options{Password: pw})
 	conn := dial(t, p2ptest.Host(t), r)
-	id := FormatBackupID(res.ID)
+	id := FormatID(res.ID)
 
 	for i := range vault.MaxFails {
 		_, err := Restore(context.Background(), conn, newStore(t), RestoreOptions{Password: []byte("wrong"), BackupID: id, floor: cheapParams})
@@ -452,7 +454,7 @@ func TestVaultPasswordLockout(t *testing.T) {
 		t.Errorf("locked restore wrote %d messages", st.Messages)
 	}
 	// Its owner's next password backup puts a new key slot: unlocked.
-	backup(t, src, dial(t, owner, r), BackupOptions{Password: pw})
+	backup(t, src, dial(t, owner, r), Options{Password: pw})
 	got, err := Restore(context.Background(), conn, dst, RestoreOptions{Password: pw, BackupID: id, floor: cheapParams})
 	if err != nil {
 		t.Fatalf("restore after the owner's new backup: %v", err)
@@ -471,9 +473,9 @@ func TestVaultLockoutAcrossRelays(t *testing.T) {
 	b.start()
 	src, _ := seededStore(t, 1)
 	pw := []byte("the right one")
-	res := backup(t, src, dial(t, p2ptest.Host(t), a), BackupOptions{Password: pw})
-	id := FormatBackupID(res.ID)
-	conns := []VaultConn{dial(t, p2ptest.Host(t), a), dial(t, p2ptest.Host(t), b)}
+	res := backup(t, src, dial(t, p2ptest.Host(t), a), Options{Password: pw})
+	id := FormatID(res.ID)
+	conns := []Conn{dial(t, p2ptest.Host(t), a), dial(t, p2ptest.Host(t), b)}
 	// Both relays have read the backup's record.
 	for _, c := range conns {
 		if _, err := Restore(context.Background(), c, newStore(t), RestoreOptions{Password: pw, BackupID: id, floor: cheapParams}); err != nil {
@@ -504,7 +506,7 @@ func TestVaultAccounts(t *testing.T) {
 	src, _ := seededStore(t, 1)
 	a := p2ptest.Host(t)
 	ca := dial(t, a, r)
-	res := backup(t, src, ca, BackupOptions{})
+	res := backup(t, src, ca, Options{})
 	cb := dial(t, p2ptest.Host(t), r)
 
 	list, err := ca.List(ctx)
@@ -526,7 +528,7 @@ func TestVaultAccounts(t *testing.T) {
 	// Another device cannot overwrite it by backing up with the same key.
 	other := newStore(t)
 	seed(t, other, 5, 0, 3)
-	if _, err := Backup(ctx, other, cb, testOpts(t, BackupOptions{Key: &res.Key})); !errors.Is(err, vaultproto.ErrForbidden) {
+	if _, err := Upload(ctx, other, cb, testOpts(t, Options{Key: &res.Key})); !errors.Is(err, vaultproto.ErrForbidden) {
 		t.Errorf("another device backs up over it: %v; want vaultproto.ErrForbidden", err)
 	}
 	if err := ca.Delete(ctx, res.ID); err != nil {
@@ -539,7 +541,7 @@ func TestVaultAccounts(t *testing.T) {
 		t.Errorf("restore after delete: %v; want vaultproto.ErrNotFound", err)
 	}
 	// The owner backs up again: a whole new backup under the same ID.
-	again := backup(t, src, ca, BackupOptions{})
+	again := backup(t, src, ca, Options{})
 	if again.ID != res.ID || again.ChunksSent != again.Chunks {
 		t.Errorf("backup after delete: ID %x sent %d of %d; want %x, all", again.ID, again.ChunksSent, again.Chunks, res.ID)
 	}
@@ -582,12 +584,12 @@ func TestVaultRelayKilled(t *testing.T) {
 	h := p2ptest.Host(t)
 	kc := &killConn{Client: dial(t, h, r), putAt: 4, kill: func() { r.srv.Close() }}
 	kc.Client.Timeout = 20 * time.Second
-	_, err := Backup(ctx, src, kc, testOpts(t, BackupOptions{}))
+	_, err := Upload(ctx, src, kc, testOpts(t, Options{}))
 	if err == nil {
 		t.Fatal("Backup through a relay killed mid-upload succeeded")
 	}
 	r.restart()
-	res := backup(t, src, dial(t, h, r), BackupOptions{})
+	res := backup(t, src, dial(t, h, r), Options{})
 	// The packs come first and are the same again: every object stored
 	// before the kill is skipped.
 	if stored := int(kc.puts.Load()); res.ChunksSkipped < stored || res.ChunksSent == res.Chunks {
@@ -640,16 +642,16 @@ func TestVaultS3(t *testing.T) {
 	src, _ := seededStore(t, 1)
 	h := p2ptest.Host(t)
 	kc := &killConn{Client: dial(t, h, r), putAt: 3, kill: func() { r.srv.Close() }}
-	if _, err := Backup(ctx, src, kc, testOpts(t, BackupOptions{})); err == nil {
+	if _, err := Upload(ctx, src, kc, testOpts(t, Options{})); err == nil {
 		t.Fatal("Backup through a relay killed mid-upload succeeded")
 	}
 	r.restart()
-	res := backup(t, src, dial(t, h, r), BackupOptions{})
+	res := backup(t, src, dial(t, h, r), Options{})
 	if res.ChunksSkipped == 0 {
 		t.Errorf("resumed backup skipped nothing (sent %d of %d)", res.ChunksSent, res.Chunks)
 	}
 	want := seed(t, src, 10, 0, 2)
-	inc := backup(t, src, dial(t, h, r), BackupOptions{})
+	inc := backup(t, src, dial(t, h, r), Options{})
 	if inc.ChunksSent == 0 || inc.ChunksSent*2 > inc.Chunks {
 		t.Errorf("incremental backup sent %d of %d chunks", inc.ChunksSent, inc.Chunks)
 	}
@@ -663,7 +665,7 @@ func TestVaultS3(t *testing.T) {
 }
 
 func TestVaultSealOpen(t *testing.T) {
-	vk, err := deriveVaultKeys(*testKey(t))
+	vk, err := deriveKeys(*testKey(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -680,8 +682,8 @@ func TestVaultSealOpen(t *testing.T) {
 		if err != nil || !bytes.Equal(got, data) {
 			t.Errorf("open(seal(%d bytes)): %d bytes, %v", n, len(got), err)
 		}
-		if _, err := open(vk.chunk, s, []byte("other")); !errors.Is(err, ErrVaultCorrupt) {
-			t.Errorf("open with other AD: %v, want ErrVaultCorrupt", err)
+		if _, err := open(vk.chunk, s, []byte("other")); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("open with other AD: %v, want ErrCorrupt", err)
 		}
 	}
 	// One buffer sealing objects of falling sizes: what a larger object
@@ -747,7 +749,7 @@ func TestCutPieces(t *testing.T) {
 }
 
 func TestReusablePieces(t *testing.T) {
-	vm := &vaultManifest{
+	vm := &manifest{
 		packs: []packRef{{chatstore.Hash{1}, 1000}, {chatstore.Hash{2}, 1000}, {chatstore.Hash{3}, 1000}, {chatstore.Hash{4}, 1000}},
 		pieces: []dbPiece{
 			{hash: chatstore.Hash{10}, pack: 0, n: 300}, // pack 0: 600 of 1000 used
@@ -776,14 +778,14 @@ func TestReusablePieces(t *testing.T) {
 	}
 }
 
-func FuzzParseVaultManifest(f *testing.F) {
-	f.Add((&vaultManifest{seq: 3, time: 12345, engine: []byte("FRYM...")}).marshal())
-	f.Add((&vaultManifest{seq: 1, engine: []byte("x"), packs: []packRef{{chatstore.Hash{9}, 4096}, {chatstore.Hash{8}, 10}},
+func FuzzParseManifest(f *testing.F) {
+	f.Add((&manifest{seq: 3, time: 12345, engine: []byte("FRYM...")}).marshal())
+	f.Add((&manifest{seq: 1, engine: []byte("x"), packs: []packRef{{chatstore.Hash{9}, 4096}, {chatstore.Hash{8}, 10}},
 		pieces: []dbPiece{{size: 4096, n: 100}, {hash: chatstore.Hash{1}, size: 1, pack: 1, off: 7, n: 3}},
 		media:  []mediaRef{{hash: chatstore.Hash{5}, pack: 0, off: 100, n: 3996}}}).marshal())
 	f.Add([]byte("FRYV\x02"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := parseVaultManifest(b)
+		v, err := parseManifest(b)
 		if err != nil {
 			return
 		}
@@ -826,9 +828,9 @@ func BenchmarkVault(b *testing.B) {
 	b.Run("backup", func(b *testing.B) {
 		b.SetBytes(size)
 		for range b.N {
-			os.Remove(filepath.Join(src.Home(), VaultFile))
+			os.Remove(filepath.Join(src.Home(), StateFile))
 			_, addr = newRelay()
-			res, err := Backup(ctx, src, client(addr), BackupOptions{WorkDir: b.TempDir()})
+			res, err := Upload(ctx, src, client(addr), Options{WorkDir: b.TempDir()})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -849,7 +851,7 @@ func BenchmarkVault(b *testing.B) {
 			b.StopTimer()
 			seed(b, src, 200, 640<<10, uint64(100+b.N))
 			b.StartTimer()
-			res, err := Backup(ctx, src, client(addr), BackupOptions{WorkDir: b.TempDir()})
+			res, err := Upload(ctx, src, client(addr), Options{WorkDir: b.TempDir()})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -864,7 +866,7 @@ func BenchmarkVault(b *testing.B) {
 func TestVaultRestoreMerges(t *testing.T) {
 	r := startVaultRelay(t)
 	src, want := seededStore(t, 1)
-	res := backup(t, src, dial(t, p2ptest.Host(t), r), BackupOptions{})
+	res := backup(t, src, dial(t, p2ptest.Host(t), r), Options{})
 	dst := newStore(t)
 	own := seed(t, dst, 40, 64<<10, 7)
 	conn := dial(t, p2ptest.Host(t), r)
@@ -919,12 +921,12 @@ func TestVaultRestoreRacesBackup(t *testing.T) {
 	ctx := context.Background()
 	src, _ := seededStore(t, 1)
 	owner := dial(t, p2ptest.Host(t), r)
-	res := backup(t, src, owner, BackupOptions{})
+	res := backup(t, src, owner, Options{})
 	rd := p2ptest.Host(t)
 	dst := newStore(t)
 	c := &raceConn{Client: dial(t, rd, r), before: func() {
 		// Runs on a worker goroutine: errors, not fatal ones.
-		if _, err := Backup(ctx, src, owner, testOpts(t, BackupOptions{})); err != nil {
+		if _, err := Upload(ctx, src, owner, testOpts(t, Options{})); err != nil {
 			t.Errorf("backup during the restore: %v", err) // sequence 2
 		}
 		// What the relay deletes once no manifest names it.
@@ -933,8 +935,8 @@ func TestVaultRestoreRacesBackup(t *testing.T) {
 		}
 	}}
 	_, err := Restore(ctx, c, dst, RestoreOptions{Key: &res.Key})
-	if !errors.Is(err, ErrVaultChanged) {
-		t.Fatalf("restore racing a new backup: %v; want ErrVaultChanged", err)
+	if !errors.Is(err, ErrChanged) {
+		t.Fatalf("restore racing a new backup: %v; want ErrChanged", err)
 	}
 	if st := stats(t, dst); st.Messages != 0 {
 		t.Errorf("after the failed restore the home holds %d messages, want none", st.Messages)
@@ -942,7 +944,7 @@ func TestVaultRestoreRacesBackup(t *testing.T) {
 	// The newer backup lacks that object too here (it was deleted behind
 	// the relay's back): a third backup sends it again, and the restore
 	// run again gets everything.
-	backup(t, src, owner, BackupOptions{})
+	backup(t, src, owner, Options{})
 	if _, err := Restore(ctx, dial(t, rd, r), dst, RestoreOptions{Key: &res.Key}); err != nil {
 		t.Errorf("restore run again: %v", err)
 	}
