@@ -3,15 +3,19 @@ package backup
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ferryhq/ferry/transfer"
 )
 
-// Vault errors a user can act on.
+// Vault errors a user can act on. ErrCorrupt and ErrIncomplete are
+// transfer.SourceErrors: what a restore staged before either is removed
+// (see transfer.Discard).
 var (
 	// ErrCorrupt: a chunk or the manifest from the vault failed its
 	// check (changed, swapped or forged); nothing was written.
-	ErrCorrupt = errors.New("the backup on the relay is damaged or was tampered with: nothing was restored")
+	ErrCorrupt = transfer.SourceError("the backup on the relay is damaged or was tampered with: nothing was restored")
 	// ErrIncomplete: the vault lacks a chunk the manifest refers to.
-	ErrIncomplete = errors.New("the backup on the relay is missing part of its data (lost or deleted there): nothing was restored; make a new backup from a device that has the history")
+	ErrIncomplete = transfer.SourceError("the backup on the relay is missing part of its data (lost or deleted there): nothing was restored; make a new backup from a device that has the history")
 	// ErrChanged: a newer backup replaced the one being restored (its
 	// device backed up meanwhile), and the objects only the old one used
 	// are gone.

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/klauspost/compress/s2"
 	"lukechampine.com/blake3"
@@ -17,70 +16,63 @@ import (
 	"github.com/ferryhq/ferry/transfer"
 )
 
-// restorePlan is what a restore fetches: the pieces covering the database
-// chunks recv lacks, and the media chunks it lacks.
-type restorePlan struct {
-	pieces []int   // the vault pieces that cover them, in order
-	offs   []int64 // offs[k]: where piece k starts in the database
-	media  []int   // media chunks to fetch
+// source is a backup on the relay as a transfer.ChunkSource: transfer.Pull
+// fetches from it what a home lacks, each object once, and stages the
+// database pieces (Receiver.PutDB, checked here against the manifest's
+// piece hashes) and media chunks (Receiver.Put, checked against the engine
+// manifest's hashes) they hold.
+type source struct {
+	conn Conn
+	vk   *keys
+	vm   *manifest
+	m    *transfer.Manifest
+	offs []int64 // offs[k]: where piece k starts in the database
 
-	progress func(done, total int64) // may be nil
-	total    int64                   // raw bytes of the pieces and media chunks to fetch
-	mu       sync.Mutex              // serialises calls of progress
-	done     int64                   // guarded by mu
+	sealed sync.Pool // *[]byte: sealed objects as they arrive, reused
+	raw    sync.Pool // *[]byte: decoded pieces, reused
 }
 
-func planRestore(recv *transfer.Receiver, pieces []dbPiece, progress func(done, total int64)) *restorePlan {
-	m := recv.Manifest()
-	p := &restorePlan{progress: progress, offs: make([]int64, len(pieces)+1)}
-	for k, pc := range pieces {
-		p.offs[k+1] = p.offs[k] + int64(pc.size)
+var _ transfer.ChunkSource = (*source)(nil)
+
+func newSource(conn Conn, vk *keys, vm *manifest, m *transfer.Manifest) *source {
+	s := &source{conn: conn, vk: vk, vm: vm, m: m, offs: make([]int64, len(vm.pieces)+1)}
+	for k, pc := range vm.pieces {
+		s.offs[k+1] = s.offs[k] + int64(pc.size)
 	}
-	want := make([]bool, len(pieces))
-	for _, i := range recv.Missing() {
-		c := m.Chunk(i)
-		if c.Kind == transfer.KindMedia {
-			p.media = append(p.media, i)
-			p.total += int64(c.Size)
-			continue
-		}
-		k, _ := slices.BinarySearch(p.offs, c.Offset+1)
-		for k--; k < len(pieces) && p.offs[k] < c.Offset+int64(c.RawSize); k++ {
-			want[k] = true
-		}
-	}
-	for k, w := range want {
-		if w {
-			p.pieces = append(p.pieces, k)
-			p.total += int64(pieces[k].size)
-		}
-	}
-	return p
+	return s
 }
 
-// fetched counts n more bytes as fetched (one call of progress at a time,
-// as Upload makes them).
-func (p *restorePlan) fetched(n int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.done += int64(n)
-	if p.progress != nil {
-		p.progress(p.done, p.total)
-	}
-}
+// packWork is what one pack holds of a plan: pieces (indexes into the
+// manifest's pieces) and media chunks (indexes into the engine manifest).
+type packWork struct{ pieces, media []int }
 
-// download fetches what the plan needs, each object once: first the packs
-// holding database pieces (with the media chunks of the plan they also
-// hold), then the other packs and the media chunks stored alone. The database
-// comes first so that its digest check runs while the media still
-// download (see Receiver.startVerify).
-func download(ctx context.Context, conn Conn, vk *keys, recv *transfer.Receiver, vm *manifest, plan *restorePlan) error {
-	m := recv.Manifest()
-	where := make(map[chatstore.Hash]mediaRef, len(vm.media))
-	for _, r := range vm.media {
+// Plan fetches the pieces that cover the database chunks the home lacks,
+// and the media chunks it lacks: first the packs holding pieces (with the
+// media chunks of the plan they also hold), then the other packs, then
+// the media chunks stored alone. The database comes first so that its
+// digest check runs while the media still download (see
+// Receiver.startVerify). Progress counts raw bytes: the pieces,
+// uncompressed, and the media chunks.
+func (s *source) Plan(want []int) transfer.Plan {
+	plan := transfer.Plan{Parallel: workers}
+	where := make(map[chatstore.Hash]mediaRef, len(s.vm.media))
+	for _, r := range s.vm.media {
 		where[r.hash] = r
 	}
-	type packWork struct{ pieces, media []int } // of the plan, in one pack
+	needPiece := make([]bool, len(s.vm.pieces))
+	var media []int
+	for _, i := range want {
+		c := s.m.Chunk(i)
+		if c.Kind == transfer.KindMedia {
+			media = append(media, i)
+			plan.Total += int64(c.Size)
+			continue
+		}
+		k, _ := slices.BinarySearch(s.offs, c.Offset+1)
+		for k--; k < len(s.vm.pieces) && s.offs[k] < c.Offset+int64(c.RawSize); k++ {
+			needPiece[k] = true
+		}
+	}
 	work := map[int]*packWork{}
 	var dbPacks, mediaPacks, alone []int
 	in := func(pk int, list *[]int) *packWork {
@@ -92,12 +84,15 @@ func download(ctx context.Context, conn Conn, vk *keys, recv *transfer.Receiver,
 		}
 		return w
 	}
-	for _, k := range plan.pieces {
-		w := in(vm.pieces[k].pack, &dbPacks)
-		w.pieces = append(w.pieces, k)
+	for k, need := range needPiece {
+		if need {
+			w := in(s.vm.pieces[k].pack, &dbPacks)
+			w.pieces = append(w.pieces, k)
+			plan.Total += int64(s.vm.pieces[k].size)
+		}
 	}
-	for _, i := range plan.media {
-		r, ok := where[m.Chunk(i).Hash]
+	for _, i := range media {
+		r, ok := where[s.m.Chunk(i).Hash]
 		if !ok {
 			alone = append(alone, i)
 			continue
@@ -105,86 +100,113 @@ func download(ctx context.Context, conn Conn, vk *keys, recv *transfer.Receiver,
 		w := in(r.pack, &mediaPacks)
 		w.media = append(w.media, i)
 	}
+	for _, pk := range append(dbPacks, mediaPacks...) {
+		plan.Fetches = append(plan.Fetches, func(ctx context.Context, sink transfer.Sink) error {
+			return s.pack(ctx, pk, work[pk], where, sink)
+		})
+	}
+	for _, i := range alone {
+		plan.Fetches = append(plan.Fetches, func(ctx context.Context, sink transfer.Sink) error {
+			return s.media(ctx, i, sink)
+		})
+	}
+	return plan
+}
 
-	bufs := make([][]byte, workers) // per worker, reused: sealed objects
-	raws := make([][]byte, workers) // and decoded pieces, staged chunks
-	putMedia := func(i int, data []byte) error {
-		// Put checks the bytes against the manifest's hash.
-		if err := recv.Put(i, data); err != nil {
-			if errors.Is(err, transfer.ErrChunkCorrupt) {
-				err = usererr.As(ErrCorrupt, err)
+// pack fetches pack pk and stages what w needs of it.
+func (s *source) pack(ctx context.Context, pk int, w *packWork, where map[chatstore.Hash]mediaRef, sink transfer.Sink) error {
+	bp := s.buf(&s.sealed)
+	defer s.sealed.Put(bp)
+	plain, err := s.fetch(ctx, s.vk.name(objPack, s.vm.packs[pk].hash), bp)
+	if err != nil {
+		return fmt.Errorf("pack %d: %w", pk, err)
+	}
+	if len(w.pieces) > 0 {
+		rp := s.buf(&s.raw)
+		defer s.raw.Put(rp)
+		for _, k := range w.pieces {
+			raw, err := s.piece(k, plain, rp)
+			if err != nil {
+				return err
 			}
+			// A piece that overlaps a chunk staged before writes the
+			// same bytes again: both are the database the manifest
+			// describes. The Receiver journals each chunk the pieces
+			// complete.
+			if err := sink.PutDB(s.offs[k], raw); err != nil {
+				return err
+			}
+		}
+	}
+	for _, i := range w.media {
+		r := where[s.m.Chunk(i).Hash]
+		if r.off+r.n > len(plain) {
+			return fmt.Errorf("pack %d: %w", pk, ErrCorrupt)
+		}
+		if err := putMedia(sink, i, plain[r.off:r.off+r.n]); err != nil {
 			return err
 		}
-		plan.fetched(m.Chunk(i).Size)
-		return nil
 	}
-	getPack := func(ctx context.Context, w, pk int) error {
-		plain, err := fetch(ctx, conn, vk, vk.name(objPack, vm.packs[pk].hash), &bufs[w])
-		if err != nil {
-			return fmt.Errorf("pack %d: %w", pk, err)
-		}
-		for _, k := range work[pk].pieces {
-			p := vm.pieces[k]
-			var raw []byte
-			if p.off+p.n <= len(plain) {
-				z := plain[p.off : p.off+p.n]
-				if n, err := s2.DecodedLen(z); err == nil && n == p.size {
-					if cap(raws[w]) < n {
-						raws[w] = make([]byte, pieceMax)
-					}
-					if raw, err = s2.Decode(raws[w][:n], z); err != nil {
-						raw = nil
-					}
-				}
-			}
-			if len(raw) != p.size || blake3.Sum256(raw) != p.hash {
-				return fmt.Errorf("database piece %d: %w", k, ErrCorrupt)
-			}
-			// A piece that overlaps a chunk staged before writes the same
-			// bytes again: both are the database the manifest describes.
-			// The Receiver journals each chunk the pieces complete.
-			if err := recv.PutDB(plan.offs[k], raw); err != nil {
-				return err
-			}
-			plan.fetched(p.size)
-		}
-		for _, i := range work[pk].media {
-			r := where[m.Chunk(i).Hash]
-			if r.off+r.n > len(plain) {
-				return fmt.Errorf("pack %d: %w", pk, ErrCorrupt)
-			}
-			if err := putMedia(i, plain[r.off:r.off+r.n]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	return nil
+}
 
-	err := parallel(ctx, len(dbPacks), func(ctx context.Context, w, j int) error {
-		return getPack(ctx, w, dbPacks[j])
-	})
+// piece decodes piece k from its pack's plaintext into *rp and checks it
+// against the manifest's hash.
+func (s *source) piece(k int, plain []byte, rp *[]byte) ([]byte, error) {
+	p := s.vm.pieces[k]
+	var raw []byte
+	if p.off+p.n <= len(plain) {
+		z := plain[p.off : p.off+p.n]
+		if n, err := s2.DecodedLen(z); err == nil && n == p.size {
+			if cap(*rp) < n {
+				*rp = make([]byte, pieceMax)
+			}
+			if raw, err = s2.Decode((*rp)[:n], z); err != nil {
+				raw = nil
+			}
+		}
+	}
+	if len(raw) != p.size || blake3.Sum256(raw) != p.hash {
+		return nil, fmt.Errorf("database piece %d: %w", k, ErrCorrupt)
+	}
+	return raw, nil
+}
+
+// media fetches media chunk i, stored as an object of its own, and stages it.
+func (s *source) media(ctx context.Context, i int, sink transfer.Sink) error {
+	bp := s.buf(&s.sealed)
+	defer s.sealed.Put(bp)
+	data, err := s.fetch(ctx, s.vk.name(objMedia, s.m.Chunk(i).Hash), bp)
 	if err != nil {
+		return fmt.Errorf("chunk %d: %w", i, err)
+	}
+	return putMedia(sink, i, data)
+}
+
+// putMedia stages media chunk i; Put checks the bytes against the engine
+// manifest's hash, and a chunk that fails it is the vault's damage.
+func putMedia(sink transfer.Sink, i int, data []byte) error {
+	if err := sink.Put(i, data); err != nil {
+		if errors.Is(err, transfer.ErrChunkCorrupt) {
+			err = usererr.As(ErrCorrupt, err)
+		}
 		return err
 	}
-	clear(raws) // the other packs hold no pieces of the plan: free the buffers
-	return parallel(ctx, len(mediaPacks)+len(alone), func(ctx context.Context, w, j int) error {
-		if j < len(mediaPacks) {
-			return getPack(ctx, w, mediaPacks[j])
-		}
-		i := alone[j-len(mediaPacks)]
-		data, err := fetch(ctx, conn, vk, vk.name(objMedia, m.Chunk(i).Hash), &bufs[w])
-		if err != nil {
-			return fmt.Errorf("chunk %d: %w", i, err)
-		}
-		return putMedia(i, data)
-	})
+	return nil
+}
+
+// buf takes a buffer from pool.
+func (s *source) buf(pool *sync.Pool) *[]byte {
+	if bp, ok := pool.Get().(*[]byte); ok {
+		return bp
+	}
+	return new([]byte)
 }
 
 // fetch gets and opens one object, reading it into *buf (kept for the
 // next call); the plaintext returned lies in *buf.
-func fetch(ctx context.Context, conn Conn, vk *keys, n [32]byte, buf *[]byte) ([]byte, error) {
-	sealed, err := conn.GetChunk(ctx, vk.id, n, *buf)
+func (s *source) fetch(ctx context.Context, n [32]byte, buf *[]byte) ([]byte, error) {
+	sealed, err := s.conn.GetChunk(ctx, s.vk.id, n, *buf)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, usererr.As(ErrIncomplete, err)
 	}
@@ -192,45 +214,5 @@ func fetch(ctx context.Context, conn Conn, vk *keys, n [32]byte, buf *[]byte) ([
 		return nil, err
 	}
 	*buf = sealed[:0]
-	return open(vk.chunk, sealed, vk.chunkAD(n))
-}
-
-// parallel runs fn for k = 0..n-1 on workers goroutines (w is the
-// worker, 0 ≤ w < workers) and returns the first error, after which no
-// new call starts.
-func parallel(ctx context.Context, n int, fn func(ctx context.Context, w, k int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	for w := range min(workers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				k := int(next.Add(1)) - 1
-				if k >= n || ctx.Err() != nil {
-					return
-				}
-				if err := fn(ctx, w, k); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					cancel()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
-	}
-	return firstErr
+	return open(s.vk.chunk, sealed, s.vk.chunkAD(n))
 }

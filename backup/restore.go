@@ -65,18 +65,12 @@ func Restore(ctx context.Context, conn Conn, store *chatstore.Store, opts Restor
 	if err != nil {
 		return transfer.Result{}, fmt.Errorf("restore: %w", err)
 	}
-	plan := planRestore(recv, vm.pieces, opts.Progress)
-	err = download(ctx, conn, vk, recv, vm, plan)
-	var res transfer.Result
-	if err == nil {
-		res, err = recv.Commit(ctx)
+	var pull transfer.PullOptions
+	if opts.Progress != nil {
+		pull.Progress = func(p transfer.Progress) { opts.Progress(p.Bytes, p.TotalBytes) }
 	}
+	res, err := transfer.Pull(ctx, newSource(conn, vk, vm, m), recv, pull)
 	if err != nil {
-		if transfer.Discard(err) || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrIncomplete) {
-			recv.Abort()
-		} else {
-			recv.Close()
-		}
 		if errors.Is(err, ErrIncomplete) && replaced(ctx, conn, vk, vm.seq, st) {
 			err = usererr.As(ErrChanged, err)
 		}

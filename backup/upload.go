@@ -5,25 +5,26 @@ import (
 	"fmt"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/ferryhq/ferry/transfer"
 )
 
-// workers upload or download chunks in parallel.
+// workers upload or download objects in parallel.
 const workers = 4
 
-// uploader seals and sends objects with a few workers; the first error
-// stops it.
+// uploader seals and sends objects, up to workers at once; the first
+// error stops it.
 type uploader struct {
-	ctx      context.Context
-	cancel   context.CancelFunc
+	parent   context.Context // the caller's: its end, not the group's, is a cancel
+	ctx      context.Context // the group's: done at the first error
+	g        *errgroup.Group
 	conn     Conn
 	vk       *keys
-	jobs     chan upJob
-	wg       sync.WaitGroup
 	progress func(done, total int64)
+	bufs     sync.Pool // *upBufs, reused across objects
 
 	mu        sync.Mutex // guards the fields below and calls of progress
-	err       error
 	sent      int
 	sentBytes int64
 	held      int // objects the vault already held
@@ -33,10 +34,14 @@ type uploader struct {
 	mediaNames [][32]byte // set by backupMedia before wait
 }
 
+// upBufs are one upload's buffers: the object's plaintext and its sealed
+// form.
+type upBufs struct{ plain, sealed []byte }
+
 // upJob produces an object's plaintext (compressed for pieces), into buf
-// when it fits, and names it. A worker first asks the vault and sends it only
-// if the vault lacks it (an interrupted backup of the same history stored
-// the same packs and media).
+// when it fits, and names it. The uploader first asks the vault and sends
+// it only if the vault lacks it (an interrupted backup of the same history
+// stored the same packs and media).
 type upJob struct {
 	name [32]byte
 	make func(buf []byte) ([]byte, error)
@@ -44,53 +49,58 @@ type upJob struct {
 }
 
 func newUploader(ctx context.Context, conn Conn, vk *keys, progress func(done, total int64)) *uploader {
-	ctx, cancel := context.WithCancel(ctx)
-	u := &uploader{ctx: ctx, cancel: cancel, conn: conn, vk: vk, jobs: make(chan upJob, workers), progress: progress}
-	for range workers {
-		u.wg.Add(1)
-		go u.work()
-	}
-	return u
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	return &uploader{parent: ctx, ctx: gctx, g: g, conn: conn, vk: vk, progress: progress}
 }
 
-func (u *uploader) work() {
-	defer u.wg.Done()
-	var plain, sealed []byte // this worker's, reused for every object
-	for j := range u.jobs {
-		if u.ctx.Err() != nil {
-			continue
-		}
-		held, err := u.has(j.name)
-		if err == nil && !held {
-			if plain, err = j.make(plain[:0]); err == nil {
-				sealed, err = sealInto(sealed, u.vk.chunk, plain, u.vk.chunkAD(j.name))
-			}
-			if err == nil {
-				// PutChunk returns once the relay has stored the object:
-				// the buffer is free again.
-				err = u.conn.PutChunk(u.ctx, u.vk.id, j.name, sealed)
-			}
-		}
-		u.mu.Lock()
-		if err != nil {
-			if u.err == nil {
-				u.err = err
-			}
-			u.cancel()
-		} else {
-			if held {
-				u.held++
-			} else {
-				u.sent++
-				u.sentBytes += int64(len(sealed))
-			}
-			u.done += j.size
-			if u.progress != nil {
-				u.progress(u.done, u.total)
-			}
-		}
-		u.mu.Unlock()
+// send starts j once one of the workers is free; false when the uploader
+// has stopped.
+func (u *uploader) send(j upJob) bool {
+	if u.ctx.Err() != nil {
+		return false
 	}
+	u.g.Go(func() error { return u.upload(j) })
+	return true
+}
+
+// upload sends one object unless the vault holds it.
+func (u *uploader) upload(j upJob) error {
+	b, _ := u.bufs.Get().(*upBufs)
+	if b == nil {
+		b = &upBufs{}
+	}
+	defer u.bufs.Put(b)
+	held, err := u.has(j.name)
+	if err != nil {
+		return err
+	}
+	if !held {
+		if b.plain, err = j.make(b.plain[:0]); err != nil {
+			return err
+		}
+		if b.sealed, err = sealInto(b.sealed, u.vk.chunk, b.plain, u.vk.chunkAD(j.name)); err != nil {
+			return err
+		}
+		// PutChunk returns once the relay has stored the object: the
+		// buffer is free again.
+		if err := u.conn.PutChunk(u.ctx, u.vk.id, j.name, b.sealed); err != nil {
+			return err
+		}
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if held {
+		u.held++
+	} else {
+		u.sent++
+		u.sentBytes += int64(len(b.sealed))
+	}
+	u.done += j.size
+	if u.progress != nil {
+		u.progress(u.done, u.total)
+	}
+	return nil
 }
 
 // has asks the vault whether it holds the object named n.
@@ -124,25 +134,12 @@ func dbStored(m *transfer.Manifest) int64 {
 	return n
 }
 
-// send queues a job; false when the uploader has stopped.
-func (u *uploader) send(j upJob) bool {
-	select {
-	case u.jobs <- j:
-		return true
-	case <-u.ctx.Done():
-		return false
-	}
-}
-
 // wait ends the uploader and reports the objects it sent, their bytes, the
 // objects the vault held already, and its first error.
 func (u *uploader) wait() (int, int64, int, error) {
-	close(u.jobs)
-	u.wg.Wait()
-	err := u.err
+	err := u.g.Wait()
 	if err == nil {
-		err = u.ctx.Err()
+		err = u.parent.Err()
 	}
-	u.cancel()
 	return u.sent, u.sentBytes, u.held, err
 }

@@ -43,10 +43,9 @@
 //
 // # Transfer protocol (/ferry/transfer/1)
 //
-// Only the send's receiver is served (see above). The receiver drives: on one
-// stream it asks for the manifest (GetManifest → Manifest), then on several
-// streams in parallel it asks for each chunk it lacks (GetChunk i → Chunk i
-// data), verifying every chunk against the manifest before staging it, and
-// after it has committed and checked the digest it sends Done with its report
-// and waits for Ack. Framing is package internal/wire.
+// Only the send's receiver is served (see above): handleTransfer decides,
+// and refuses anyone else with transfer.Refuse before a byte of history is
+// read. The protocol itself (spec, messages, the serving side
+// transfer.Serve and the receiving side transfer.PeerSource with
+// transfer.Pull) is package transfer's.
 package daemon

@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/transfer"
 )
 
 // device is one daemon on loopback for a test, with its log lines.
@@ -201,7 +202,7 @@ func fetchManifestAs(ctx context.Context, d *device, to *device) error {
 		return err
 	}
 	defer s.Close()
-	_, err = fetchManifest(s)
+	_, err = transfer.FetchManifest(s)
 	return err
 }
 

@@ -37,7 +37,7 @@ func TestHostileSenderOverLoopback(t *testing.T) {
 			// Pairing is the daemon's own; the transfer is the hostile one.
 			a.host.SetStreamHandler(TransferProtocol, func(s network.Stream) {
 				defer s.Close()
-				serveTransfer(ctx, s, src, nil, nil)
+				transfer.Serve(ctx, s, src, nil, nil)
 			})
 			msgs := 0
 			if into == "non-empty" {

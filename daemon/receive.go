@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -17,7 +16,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/ferryhq/ferry/chatstore"
-	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/pairing"
 	"github.com/ferryhq/ferry/transfer"
@@ -113,6 +111,15 @@ func (d *Daemon) Receive(ctx context.Context, req ReceiveRequest, emit func(Even
 	}
 }
 
+// missingBytes is the stored size of the chunks in want.
+func missingBytes(m *transfer.Manifest, want []int) int64 {
+	var n int64
+	for _, i := range want {
+		n += int64(m.Chunk(i).Size)
+	}
+	return n
+}
+
 // receiveOnce runs one transfer attempt over the current connection.
 func (d *Daemon) receiveOnce(ctx context.Context, s *sessionInfo, pid peer.ID, store *chatstore.Store, confirmed *bool, ev func(Event)) (*Report, error) {
 	ms, err := d.host.NewStream(network.WithAllowLimitedConn(ctx, "ferry transfer"), pid, protocol.ID(TransferProtocol))
@@ -120,7 +127,7 @@ func (d *Daemon) receiveOnce(ctx context.Context, s *sessionInfo, pid peer.ID, s
 		return nil, fmt.Errorf("open transfer stream: %w", err)
 	}
 	defer ms.Close()
-	m, err := fetchManifest(ms)
+	m, err := transfer.FetchManifest(ms)
 	if err != nil {
 		ms.Reset()
 		return nil, err
@@ -147,43 +154,43 @@ func (d *Daemon) receiveOnce(ctx context.Context, s *sessionInfo, pid peer.ID, s
 	if err != nil {
 		return nil, fmt.Errorf("prepare to receive: %w", err)
 	}
-	missing := recv.Missing()
-	var need int64
-	for _, i := range missing {
-		need += int64(m.Chunk(i).Size)
-	}
 	if n := recv.Resumed(); n > 0 {
 		ev(Event{Kind: EventWaiting, Message: fmt.Sprintf("continuing: %d of %d pieces were already received and verified", n, m.NumChunks())})
 	}
 	d.setState(s, "receiving")
-	var got, items atomic.Int64
-	ev(Event{Kind: EventProgress, Phase: "receiving", Done: 0, Total: need, ItemsTotal: int64(len(missing))})
+	missing := recv.Missing()
+	ev(Event{Kind: EventProgress, Phase: "receiving", Done: 0, Total: missingBytes(m, missing), ItemsTotal: int64(len(missing))})
 	open := func(ctx context.Context) (io.ReadWriteCloser, error) {
 		return d.host.NewStream(network.WithAllowLimitedConn(ctx, "ferry transfer"), pid, protocol.ID(TransferProtocol))
 	}
-	err = fetchChunks(ctx, open, recv, missing, d.cfg.Parallel, func(n int64) {
-		ev(Event{Kind: EventProgress, Phase: "receiving", Done: got.Add(n), Total: need, Items: items.Add(1), ItemsTotal: int64(len(missing))})
+	src := transfer.NewPeerSource(open, d.cfg.Parallel)
+	defer src.Close()
+	var got int64 // bytes fetched in this attempt
+	committing := false
+	res, err := transfer.Pull(ctx, src, recv, transfer.PullOptions{
+		Progress: func(p transfer.Progress) {
+			got = p.Bytes
+			ev(Event{Kind: EventProgress, Phase: "receiving", Done: p.Bytes, Total: p.TotalBytes, Items: int64(p.Items), ItemsTotal: int64(p.TotalItems)})
+		},
+		Committing: func() {
+			committing = true
+			d.setState(s, "committing")
+			ev(Event{Kind: EventCommitting, Message: "all data received and verified; merging into the history"})
+		},
 	})
 	if err != nil {
-		if errors.Is(err, transfer.ErrNoSpace) {
-			recv.Abort() // give the space back at once
-		} else {
-			recv.Close() // keeps what is staged for the next attempt
-		}
+		// Pull kept what is staged for the next attempt, unless it is
+		// useless (see transfer.Discard).
 		ms.Reset()
+		if committing {
+			err = fmt.Errorf("commit: %w", err)
+		}
 		return nil, err
 	}
-	d.setState(s, "committing")
-	ev(Event{Kind: EventCommitting, Message: "all data received and verified; merging into the history"})
-	res, err := recv.Commit(ctx)
-	if err != nil {
-		ms.Reset()
-		return nil, fmt.Errorf("commit: %w", err)
-	}
-	rep := Report{Messages: res.Source.Messages, Attachments: res.Source.Attachments, Bytes: got.Load(),
+	rep := Report{Messages: res.Source.Messages, Attachments: res.Source.Attachments, Bytes: got,
 		SourceDigest: res.Source.Digest, TargetDigest: res.Target.Digest,
 		Receiver: d.cfg.Name, ReceiverID: d.host.ID().String()}
-	if err := sendReport(ms, rep); err != nil {
+	if err := transfer.SendReport(ms, rep); err != nil {
 		// The history is committed; only the sender's confirmation is lost.
 		ev(Event{Kind: EventWaiting, Message: "committed, but could not tell the sender: " + err.Error()})
 	}
@@ -397,14 +404,14 @@ func (d *Daemon) pairWith(ctx context.Context, pid peer.ID, code pairing.Code, e
 // notServed turns a sender's refusal to serve this device into the error
 // the user sees, or returns nil for any other error.
 func notServed(err error) error {
-	var re *wire.RemoteError
-	if !errors.As(err, &re) {
+	code, ok := transfer.Refusal(err)
+	if !ok {
 		return nil
 	}
-	switch re.Code {
-	case wire.CodeNotReceiver:
+	switch code {
+	case transfer.CodeNotReceiver:
 		return ErrNotReceiver
-	case wire.CodeNotTrusted:
+	case transfer.CodeNotTrusted:
 		return ErrSenderForgot
 	}
 	return nil
@@ -416,9 +423,8 @@ func retryable(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	var re *wire.RemoteError
-	if errors.As(err, &re) {
-		return re.Code == wire.CodeNoSession || re.Code == wire.CodeInternal
+	if code, ok := transfer.Refusal(err); ok {
+		return code == transfer.CodeNoSession || code == transfer.CodeInternal
 	}
 	for _, fatal := range []error{transfer.ErrDigestMismatch, transfer.ErrNoSpace, chatstore.ErrLocked,
 		chatstore.ErrTooNew, chatstore.ErrNotAStore, chatstore.ErrForeignSchema, chatstore.ErrCorrupt, transfer.ErrNewerVersion, ErrDeclined, os.ErrPermission} {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/units"
-	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/pairing"
 	"github.com/ferryhq/ferry/transfer"
@@ -377,12 +376,12 @@ func (d *Daemon) handleTransfer(s network.Stream) {
 			o.emit(Event{Kind: EventRefused, Device: &Device{PeerID: remote.String()},
 				Message: fmt.Sprintf("a device that is not paired (%s) asked for the history: refused", short(remote.String()))})
 		}
-		_ = wire.WriteError(s, wire.CodeNotTrusted, "this device is not paired with the sender: pair with a code first")
+		_ = transfer.Refuse(s, transfer.CodeNotTrusted, "this device is not paired with the sender: pair with a code first")
 		s.Close()
 		return
 	}
 	if o == nil {
-		_ = wire.WriteError(s, wire.CodeNoSession, "the other device is not sending right now: run ferry send there")
+		_ = transfer.Refuse(s, transfer.CodeNoSession, "the other device is not sending right now: run ferry send there")
 		s.Close()
 		return
 	}
@@ -390,7 +389,7 @@ func (d *Daemon) handleTransfer(s network.Stream) {
 	if !ok {
 		d.log.Info("refused transfer to a paired device the send is not for", "peer", remote)
 		o.refuse(dev)
-		_ = wire.WriteError(s, wire.CodeNotReceiver, "this send is for another device: give the code the sender shows, or have it send to this device by name")
+		_ = transfer.Refuse(s, transfer.CodeNotReceiver, "this send is for another device: give the code the sender shows, or have it send to this device by name")
 		s.Close()
 		return
 	}
@@ -403,7 +402,7 @@ func (d *Daemon) handleTransfer(s network.Stream) {
 	}
 	if !o.serving.TryRLock() {
 		// The send is ending.
-		_ = wire.WriteError(s, wire.CodeNoSession, "the other device is not sending right now: run ferry send there")
+		_ = transfer.Refuse(s, transfer.CodeNoSession, "the other device is not sending right now: run ferry send there")
 		s.Close()
 		return
 	}
@@ -422,18 +421,18 @@ func (d *Daemon) handleTransfer(s network.Stream) {
 		return
 	}
 	if o.snapErr != nil {
-		_ = wire.WriteError(s, wire.CodeInternal, "the sender could not take a snapshot of its history")
+		_ = transfer.Refuse(s, transfer.CodeInternal, "the sender could not take a snapshot of its history")
 		s.Close()
 		return
 	}
 	total := o.snap.Manifest().TotalBytes()
-	err = serveTransfer(o.ctx, s, o.snap, func(n int64) {
+	err = transfer.Serve(o.ctx, s, o.snap, func(n int64) {
 		o.emit(Event{Kind: EventProgress, Phase: "sending", Done: o.sent.Add(n), Total: total})
 	}, o.finish)
 	if err != nil {
 		if errors.Is(context.Cause(o.ctx), ErrForgotten) {
 			// Tell the receiver why, between two frames, then close.
-			_ = wire.WriteError(s, wire.CodeNotTrusted, "the sender removed this device from its paired devices: the transfer has stopped")
+			_ = transfer.Refuse(s, transfer.CodeNotTrusted, "the sender removed this device from its paired devices: the transfer has stopped")
 			s.Close()
 			return
 		}

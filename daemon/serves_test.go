@@ -10,7 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
-	"github.com/ferryhq/ferry/internal/wire"
+	"github.com/ferryhq/ferry/transfer"
 )
 
 // migrate runs one whole migration from a to b with a fresh code and returns
@@ -48,19 +48,15 @@ func askAs(t *testing.T, d *device, to *device) (manifest, chunk, done error) {
 		t.Cleanup(func() { s.Reset() })
 		return s
 	}
-	_, manifest = fetchManifest(open())
-	s := open()
-	if err := wire.Write(s, wire.GetChunk, wire.PutIndex(0)); err != nil {
-		t.Fatal(err)
-	}
-	_, chunk = answer(wire.NewReader(s), wire.Chunk)
-	done = sendReport(open(), Report{Messages: 1, SourceDigest: "forged", TargetDigest: "forged"})
+	_, manifest = transfer.FetchManifest(open())
+	_, chunk = transfer.FetchChunk(open(), 0)
+	done = transfer.SendReport(open(), Report{Messages: 1, SourceDigest: "forged", TargetDigest: "forged"})
 	return manifest, chunk, done
 }
 
 func isRefusal(err error, code byte) bool {
-	var re *wire.RemoteError
-	return errors.As(err, &re) && re.Code == code
+	got, ok := transfer.Refusal(err)
+	return ok && got == code
 }
 
 // TestSendServesOnlyItsReceiver: device C, paired with A in an earlier
@@ -76,7 +72,7 @@ func TestSendServesOnlyItsReceiver(t *testing.T) {
 	send := startSend(t, a, SendRequest{})
 	code := send.code()
 	// Before anyone paired in this session.
-	if m, ch, d := askAs(t, c, a); !isRefusal(m, wire.CodeNotReceiver) || !isRefusal(ch, wire.CodeNotReceiver) || !isRefusal(d, wire.CodeNotReceiver) {
+	if m, ch, d := askAs(t, c, a); !isRefusal(m, transfer.CodeNotReceiver) || !isRefusal(ch, transfer.CodeNotReceiver) || !isRefusal(d, transfer.CodeNotReceiver) {
 		t.Errorf("C asking an unclaimed send: manifest %v, chunk %v, done %v; want each refused as not the receiver", m, ch, d)
 	}
 	e := send.next(kind(EventRefused))
@@ -91,7 +87,7 @@ func TestSendServesOnlyItsReceiver(t *testing.T) {
 	if e.Device == nil || e.Device.PeerID != b.host.ID().String() || !strings.Contains(e.Message, "new phone") {
 		t.Errorf("receiver event %+v, want it to name new phone", e)
 	}
-	if m, ch, d := askAs(t, c, a); !isRefusal(m, wire.CodeNotReceiver) || !isRefusal(ch, wire.CodeNotReceiver) || !isRefusal(d, wire.CodeNotReceiver) {
+	if m, ch, d := askAs(t, c, a); !isRefusal(m, transfer.CodeNotReceiver) || !isRefusal(ch, transfer.CodeNotReceiver) || !isRefusal(d, transfer.CodeNotReceiver) {
 		t.Errorf("C asking B's send: manifest %v, chunk %v, done %v; want each refused as not the receiver", m, ch, d)
 	}
 	select {
@@ -148,7 +144,7 @@ func TestSendToNamedDevice(t *testing.T) {
 		if e.Device == nil || e.Device.PeerID != b.host.ID().String() {
 			t.Fatalf("send --to %q: receiver event %+v, want new phone", to, e)
 		}
-		if m, _, _ := askAs(t, c, a); !isRefusal(m, wire.CodeNotReceiver) {
+		if m, _, _ := askAs(t, c, a); !isRefusal(m, transfer.CodeNotReceiver) {
 			t.Errorf("old tablet asking a send to new phone: %v, want refused", m)
 		}
 		recv := startReceive(t, b, ReceiveRequest{Yes: true, Addrs: a.addrs()})
@@ -217,7 +213,7 @@ func TestRestartedSendLetsUnfinishedReceiverIn(t *testing.T) {
 
 	again := startSend(t, a, SendRequest{})
 	again.code()
-	if m, _, _ := askAs(t, c, a); !isRefusal(m, wire.CodeNotReceiver) {
+	if m, _, _ := askAs(t, c, a); !isRefusal(m, transfer.CodeNotReceiver) {
 		t.Errorf("old tablet asking the restarted send: %v, want refused", m)
 	}
 	resumed := startReceive(t, b, ReceiveRequest{Yes: true, Addrs: a.addrs()})

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/usererr"
@@ -180,14 +182,14 @@ type ImportOptions struct {
 	Progress func(done, total int64)
 }
 
-// Import reads a sealed archive from r into store through a Receiver and
-// commits it (see Receiver.Commit). Chunks staged by an interrupted earlier
-// import of the same archive are skipped, not decrypted again.
+// Import reads a sealed archive from r into store: the archive is a
+// ChunkSource, and Pull fetches, stages and commits (see Receiver.Commit).
+// Chunks staged by an interrupted earlier import of the same archive are
+// skipped, not decrypted again.
 //
 // On any error the store's history is as it was; the only change a failed
 // commit can leave is verified media files no message refers to (see
-// Receiver.Commit). What happens to staging depends on whether retrying
-// can use it:
+// Receiver.Commit). Staging is kept or removed by Pull's rule (Discard):
 //   - kept (home/.staging/<id>), so that the next Import of the same archive
 //     continues: a truncated archive (ErrTruncated), a cancelled context,
 //     a read error of the input, or a store error during the commit;
@@ -231,119 +233,77 @@ func Import(ctx context.Context, r io.Reader, store *chatstore.Store, opts Impor
 	if err != nil {
 		return Result{}, fmt.Errorf("import: %w", err)
 	}
-	var res Result
-	err = importChunks(ctx, ar, recv, opts.Progress)
-	if err == nil {
-		res, err = recv.Commit(ctx)
+	var pull PullOptions
+	if opts.Progress != nil {
+		pull.Progress = func(p Progress) { opts.Progress(p.Bytes, p.TotalBytes) }
 	}
+	res, err := Pull(ctx, &archiveSource{ar: ar, m: m}, recv, pull)
 	if err != nil {
-		if Discard(err) {
-			recv.Abort()
-		} else {
-			recv.Close()
-		}
 		return res, fmt.Errorf("import: %w", err)
 	}
 	return res, nil
 }
 
-// Discard says whether staging is useless after err: the source's data is
-// damaged or incomplete (ErrCorrupt, ErrChunkCorrupt, or a source's error
-// that matches ErrSourceDamaged), the history it makes is refused
-// (ErrDigestMismatch, ErrForeignSchema, a staged database that fails its
-// integrity check), or the disk is full (ErrNoSpace: the space goes back
-// at once). After any other error (a lost connection, a cancel, a
-// truncated input, a locked store) staging is kept for a resume.
-func Discard(err error) bool {
-	for _, e := range []error{ErrCorrupt, ErrChunkCorrupt, ErrSourceDamaged, ErrDigestMismatch, ErrNoSpace, ErrForeignSchema, chatstore.ErrCorrupt} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
+// archiveSource is an archive's frames 1..N: chunks in manifest order,
+// read in one pass.
+type archiveSource struct {
+	ar *archive.Reader
+	m  *Manifest
 }
 
-// importChunks reads frames 1..N in order and hands the missing ones to a
-// few workers that verify and stage them.
-func importChunks(ctx context.Context, ar *archive.Reader, recv *Receiver, progress func(done, total int64)) error {
-	n := recv.m.NumChunks()
-	if progress == nil {
-		progress = func(int64, int64) {}
-	}
-	var done int64
+// Plan is one fetch: the archive is read in order, and the frames of
+// chunks already staged are skipped unread (see archive.Reader.Skip).
+func (a *archiveSource) Plan(want []int) Plan {
+	return Plan{Fetches: []Fetch{func(ctx context.Context, sink Sink) error { return a.read(ctx, want, sink) }}}
+}
+
+// read reads frames 1..N in order and hands the wanted ones to a few
+// goroutines that verify and stage them while the next are decrypted;
+// then it checks that nothing follows the last frame.
+func (a *archiveSource) read(ctx context.Context, want []int, sink Sink) error {
+	n := a.m.NumChunks()
 	need := make([]bool, n)
-	for _, i := range recv.Missing() {
+	for _, i := range want {
 		need[i] = true
 	}
-	type item struct {
-		i    int
-		data []byte
-	}
-	workers := importWorkers
-	ch := make(chan item, workers)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		mu.Unlock()
-		cancel()
-	}
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range ch {
-				if err := recv.Put(it.i, it.data); err != nil {
-					fail(err)
-				}
-			}
-		}()
-	}
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		done += int64(recv.m.Chunk(i).Size)
-		progress(done, recv.m.TotalBytes())
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(importWorkers)
+	var readErr error
+	for i := 0; i < n && gctx.Err() == nil; i++ {
 		if !need[i] {
-			if err := ar.Skip(); err != nil && !(err == io.EOF && i == n-1) {
-				fail(err)
+			if err := a.ar.Skip(); err != nil && !(err == io.EOF && i == n-1) {
+				readErr = err
+				break
 			}
 			continue
 		}
-		data, err := ar.Next()
+		data, err := a.ar.Next()
+		if err == io.EOF {
+			err = fmt.Errorf("archive ended at chunk %d of %d: %w", i, n, ErrCorrupt)
+		}
 		if err != nil {
-			if err == io.EOF {
-				err = fmt.Errorf("archive ended at chunk %d of %d: %w", i, n, ErrCorrupt)
-			}
-			fail(err)
+			readErr = err
 			break
 		}
-		select {
-		case ch <- item{i, data}:
-		case <-ctx.Done():
+		g.Go(func() error { return sink.Put(i, data) })
+	}
+	putErr := g.Wait()
+	switch {
+	case readErr != nil:
+		return readErr
+	case putErr != nil:
+		return putErr
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	// The final frame was read and nothing follows it; Next confirms.
+	if _, err := a.ar.Next(); err != io.EOF {
+		if err == nil {
+			err = fmt.Errorf("frame after the last chunk: %w", ErrCorrupt)
 		}
+		return err
 	}
-	close(ch)
-	wg.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
-	}
-	if firstErr == nil {
-		// The final frame was read and nothing follows it; Next confirms.
-		if _, err := ar.Next(); err != io.EOF {
-			if err == nil {
-				err = fmt.Errorf("frame after the last chunk: %w", ErrCorrupt)
-			}
-			firstErr = err
-		}
-	}
-	return firstErr
+	return nil
 }
 
 // importWorkers verify and stage chunks while the reader decrypts the next

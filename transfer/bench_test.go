@@ -305,7 +305,7 @@ func benchMigrate(b *testing.B, into string, added int64) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := Migrate(ctx, snap, recv, 4, nil); err != nil {
+		if err := fetch(ctx, ReadSource(snap, 4), recv, nil); err != nil {
 			b.Fatal(err)
 		}
 		res, err := recv.Commit(ctx)

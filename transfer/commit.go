@@ -60,12 +60,12 @@ type Result struct {
 // otherwise; such a transfer starts over).
 //
 // On ErrIncomplete nothing changes: receive the rest and call Commit again.
-// After any other error the receiver is closed. On an error of the disk or
-// the store (or a cancelled ctx), staging is kept: a new Receiver for the
-// same manifest resumes from it. On ErrDigestMismatch and ErrForeignSchema
-// (or a staged database that fails integrity_check) the staged data is
-// known bad and is removed.
-func (r *Receiver) Commit(ctx context.Context) (Result, error) {
+// After any other error the receiver is closed, and staging is kept or
+// removed by the one rule, Discard's: kept after an error of the store (or
+// a cancelled ctx), so that a new Receiver for the same manifest resumes
+// from it; removed after ErrDigestMismatch, ErrForeignSchema, a staged
+// database that fails integrity_check, or a full disk.
+func (r *Receiver) Commit(ctx context.Context) (_ Result, err error) {
 	r.life.Lock()
 	defer r.life.Unlock()
 	if r.closed {
@@ -86,19 +86,20 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 	}
 	home := r.store.Home()
 	// From here on the receiver is finished either way: on success, or on
-	// an error that keeps staging for a new receiver to resume from.
+	// an error, after which staging is kept for a new receiver to resume
+	// from or, if Discard says it is useless, removed.
 	defer func() {
 		r.closed = true
+		r.stopVerify()
 		r.closeFiles()
+		if err != nil && Discard(err) {
+			os.RemoveAll(r.dir)
+			removeIfEmpty(filepath.Dir(r.dir))
+		}
 	}()
-	bad := func(err error) (Result, error) {
-		r.closeFiles()
-		os.RemoveAll(r.dir)
-		removeIfEmpty(filepath.Dir(r.dir))
-		return res, err
-	}
+	bad := func(err error) (Result, error) { return res, err }
 
-	err := r.db.Close()
+	err = r.db.Close()
 	r.db = nil
 	if err != nil {
 		return res, fmt.Errorf("commit: %w", usererr.Disk(home, err))
@@ -107,7 +108,6 @@ func (r *Receiver) Commit(ctx context.Context) (Result, error) {
 	// The schema first (a few milliseconds): a history refused for it
 	// changes nothing at all, not even media/.
 	if err := chatstore.CheckFile(ctx, dbPath); refused(err) {
-		r.stopVerify()
 		return bad(fmt.Errorf("commit: staged database: %w", err))
 	}
 	// The digest check (CPU) and the media installs (fsync latency) run

@@ -2,9 +2,24 @@
 // a consistent snapshot of the source, describes it in a manifest of
 // hash-checked chunks, stages the chunks a target receives (resuming where
 // an interrupted transfer stopped), and commits them atomically, checked by
-// the digest. The same engine serves a file (Export/Import, an encrypted
-// archive), an in-process migration (Migrate), and later the network and
-// the relay vault, which implement ChunkSource and feed a Receiver.
+// the digest.
+//
+// # One pull path
+//
+// Every way a history arrives goes through Pull: a ChunkSource plans
+// fetches of what the Receiver lacks (PeerSource: a sender over
+// /ferry/transfer/1, one chunk per request on parallel streams; Import's
+// archive: one pass over its frames in order; package backup's vault: a
+// pack of many pieces per request; ReadSource: a local snapshot), Pull
+// runs them with errgroup, the Receiver verifies and stages every
+// delivery, Commit checks the digest and installs, and after a failure one
+// rule, Discard, keeps staging for a resume or removes it. Export and
+// Serve are the sending sides.
+//
+// Files: source.go (the snapshot), manifest.go, receiver.go (staging and
+// resume), commit.go, pull.go (ChunkSource, Pull, Discard), archive.go
+// (Export and Import), protocol.go, serve.go and peer.go (the transfer
+// protocol), treehash.go, errors.go.
 //
 // # Manifest (format version 1)
 //
@@ -99,6 +114,35 @@
 // present). A crash after it leaves the target fully migrated, plus a
 // staging directory whose next Commit merges nothing new. Merging the same
 // snapshot twice changes nothing.
+//
+// # Transfer protocol (/ferry/transfer/1)
+//
+// The receiver drives: on one stream it asks for the manifest
+// (GetManifest → Manifest), then on several streams in parallel it asks
+// for each chunk it lacks (GetChunk i → Chunk i data), verifying every
+// chunk against the manifest before staging it, and after it has committed
+// and checked the digest it sends Done with its Report and waits for Ack.
+// Who is served is the sender's decision (the daemon's: only the device
+// the send is for); a refused stream gets an Error answer at once
+// (Refuse). Each message is one internal/wire frame, uvarint(len+1) ||
+// type || body:
+//
+//	receiver → sender
+//	  GetManifest  0x01  empty
+//	  GetChunk     0x02  uvarint(index)
+//	  Done         0x03  JSON Report of the committed migration
+//	sender → receiver
+//	  Manifest     0x81  the manifest's encoding (above)
+//	  Chunk        0x82  uvarint(index) || the chunk's stored bytes
+//	  Ack          0x83  empty
+//	  Error        0xff  code (1 byte) || UTF-8 message
+//
+// Codes: 1 internal (the receiver may retry), 2 not trusted (not a paired
+// device), 3 no session (nothing is being sent), 4 bad request, 5 not the
+// receiver (paired, but the send is for another device). A receiver sends
+// one request and reads its answer before the next on a stream; a sender
+// answers in order. An unknown type is a protocol error (both sides are
+// the same version by the protocol ID): a later version gets a new ID.
 //
 // # Errors
 //

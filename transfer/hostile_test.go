@@ -93,9 +93,7 @@ func TestHostileSenderRefused(t *testing.T) {
 						if rerr != nil {
 							t.Fatal(rerr)
 						}
-						if err = transfer.Migrate(ctx, src, recv, 2, nil); err == nil {
-							_, err = recv.Commit(ctx)
-						}
+						_, err = transfer.Pull(ctx, transfer.ReadSource(src, 2), recv, transfer.PullOptions{})
 					}
 					if !errors.Is(err, transfer.ErrForeignSchema) || !strings.Contains(err.Error(), tt.object) {
 						t.Fatalf("got %v, want ErrForeignSchema naming %s", err, tt.object)
@@ -133,15 +131,12 @@ func TestHostileTriggerNeverRewritesLaterMerges(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := open(t, filepath.Join(t.TempDir(), "home"))
-	move := func(src transfer.ChunkSource, m *transfer.Manifest) (transfer.Result, error) {
+	move := func(src transfer.ChunkReader, m *transfer.Manifest) (transfer.Result, error) {
 		recv, err := transfer.NewReceiver(dst, m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := transfer.Migrate(ctx, src, recv, 2, nil); err != nil {
-			t.Fatal(err)
-		}
-		return recv.Commit(ctx)
+		return transfer.Pull(ctx, transfer.ReadSource(src, 2), recv, transfer.PullOptions{})
 	}
 	if _, err := move(src, src.Manifest()); !errors.Is(err, transfer.ErrForeignSchema) {
 		t.Errorf("hostile history into an empty home: got %v, want ErrForeignSchema", err)

@@ -123,7 +123,7 @@ func TestImportTwiceChangesNothing(t *testing.T) {
 
 // countingSource records which chunks were fetched.
 type countingSource struct {
-	ChunkSource
+	ChunkReader
 	mu      sync.Mutex
 	fetched []int
 }
@@ -132,7 +132,7 @@ func (c *countingSource) ReadChunk(ctx context.Context, i int, buf []byte) ([]by
 	c.mu.Lock()
 	c.fetched = append(c.fetched, i)
 	c.mu.Unlock()
-	return c.ChunkSource.ReadChunk(ctx, i, buf)
+	return c.ChunkReader.ReadChunk(ctx, i, buf)
 }
 
 // TestResumeAfterCrash stops a transfer after k chunks (the receiver is
@@ -208,10 +208,10 @@ func TestResumeAfterCrash(t *testing.T) {
 	if got := r2.Missing(); !slices.Equal(got, wantFetched) {
 		t.Errorf("missing = %v, want %v", got, wantFetched)
 	}
-	cs := &countingSource{ChunkSource: snap}
+	cs := &countingSource{ChunkReader: snap}
 	var last Progress
-	if err := Migrate(ctx, cs, r2, 3, func(p Progress) { last = p }); err != nil {
-		t.Fatalf("Migrate: %v", err)
+	if err := fetch(ctx, ReadSource(cs, 3), r2, func(p Progress) { last = p }); err != nil {
+		t.Fatalf("fetch: %v", err)
 	}
 	slices.Sort(cs.fetched)
 	if !slices.Equal(cs.fetched, wantFetched) {
@@ -350,8 +350,8 @@ func TestSnapshotWhileWriting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Migrate(ctx, snap, r, 2, nil); err != nil {
-		t.Fatalf("Migrate: %v", err)
+	if err := fetch(ctx, ReadSource(snap, 2), r, nil); err != nil {
+		t.Fatalf("fetch: %v", err)
 	}
 	res, err := r.Commit(ctx)
 	if err != nil {
@@ -367,7 +367,7 @@ func TestSnapshotWhileWriting(t *testing.T) {
 
 // cancellingSource cancels the transfer on its n-th read.
 type cancellingSource struct {
-	ChunkSource
+	ChunkReader
 	n      atomic.Int64
 	at     int64
 	cancel context.CancelFunc
@@ -377,7 +377,7 @@ func (c *cancellingSource) ReadChunk(ctx context.Context, i int, buf []byte) ([]
 	if c.n.Add(1) == c.at {
 		c.cancel()
 	}
-	return c.ChunkSource.ReadChunk(ctx, i, buf)
+	return c.ChunkReader.ReadChunk(ctx, i, buf)
 }
 
 // TestMigrateCancel: a cancelled transfer stops with the context's error,
@@ -397,9 +397,9 @@ func TestMigrateCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err = Migrate(ctx, &cancellingSource{ChunkSource: snap, at: 3, cancel: cancel}, r1, 2, nil)
+	err = fetch(ctx, ReadSource(&cancellingSource{ChunkReader: snap, at: 3, cancel: cancel}, 2), r1, nil)
 	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Migrate = %v, want context.Canceled", err)
+		t.Fatalf("fetch = %v, want context.Canceled", err)
 	}
 	if err := r1.Close(); err != nil {
 		t.Fatal(err)
@@ -414,7 +414,7 @@ func TestMigrateCancel(t *testing.T) {
 	if r2.Resumed() < 2 {
 		t.Errorf("resumed %d chunks, want at least the 2 read before the cancel", r2.Resumed())
 	}
-	if err := Migrate(context.Background(), snap, r2, 2, nil); err != nil {
+	if err := fetch(context.Background(), ReadSource(snap, 2), r2, nil); err != nil {
 		t.Fatalf("second Migrate: %v", err)
 	}
 	if _, err := r2.Commit(context.Background()); err != nil {
@@ -469,7 +469,7 @@ func TestCommitInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Migrate(ctx, snap, r1, 2, nil); err != nil {
+	if err := fetch(ctx, ReadSource(snap, 2), r1, nil); err != nil {
 		t.Fatal(err)
 	}
 	cctx, cancel := context.WithCancel(ctx)

@@ -1,26 +1,19 @@
-// Package wire is the framing of Ferry's stream protocols (/ferry/transfer/1):
-// typed, length-prefixed messages read one at a time with a hard size bound.
+// Package wire is the framing of Ferry's stream protocols (/ferry/transfer/1,
+// /ferry/vault/1): typed, length-prefixed messages read one at a time with
+// a hard size bound. Each protocol defines its message types (package
+// transfer, package relay/vaultproto); the Error type is common to all.
 //
 // A frame on the wire is
 //
 //	uvarint(len(body)+1) || type (1 byte) || body
 //
-// Message types and their bodies:
+// and an Error message is
 //
-//	client → server
-//	  GetManifest  0x01  empty
-//	  GetChunk     0x02  uvarint(index)
-//	  Done         0x03  JSON report of the committed migration
-//	server → client
-//	  Manifest     0x81  the manifest's canonical encoding (see package transfer)
-//	  Chunk        0x82  uvarint(index) || the chunk's stored bytes
-//	  Ack          0x83  empty
-//	  Error        0xff  code (1 byte) || UTF-8 message
+//	Error  0xff  code (1 byte) || UTF-8 message
 //
-// A client sends one request and reads its answer before the next, on as many
-// streams in parallel as it likes; a server answers in order. The first byte
-// of each answer tells success (Manifest, Chunk, Ack) from Error. Unknown types
-// are a protocol error: both sides are the same version by the protocol ID.
+// whose codes each protocol defines (1 is "internal" in every one). A
+// client sends one request and reads its answer before the next, on as
+// many streams in parallel as it likes; a server answers in order.
 package wire
 
 import (
@@ -34,29 +27,16 @@ import (
 // Type identifies a message.
 type Type byte
 
-// Message types.
-const (
-	GetManifest Type = 0x01
-	GetChunk    Type = 0x02
-	Done        Type = 0x03
-	Manifest    Type = 0x81
-	Chunk       Type = 0x82
-	Ack         Type = 0x83
-	Error       Type = 0xff
-)
+// Error is the message type of an error answer, in every protocol.
+const Error Type = 0xff
 
 // MaxFrame bounds every frame body: the largest manifest plus slack. A peer
 // that announces more is cut off before anything is allocated.
 const MaxFrame = 34 << 20
 
-// Error codes carried by an Error message.
-const (
-	CodeInternal    byte = 1 // the server failed; the client may retry
-	CodeNotTrusted  byte = 2 // the client's peer ID is not a paired device
-	CodeNoSession   byte = 3 // nothing is being offered right now
-	CodeBadRequest  byte = 4 // the request made no sense (index out of range, ...)
-	CodeNotReceiver byte = 5 // the client is paired, but the session serves another device
-)
+// codeInternal is the code of an Error message without a body: the
+// server failed (1 in every protocol).
+const codeInternal byte = 1
 
 // ErrFrameTooLarge is returned for a frame longer than MaxFrame.
 var ErrFrameTooLarge = errors.New("wire: frame too large")
@@ -302,19 +282,7 @@ func WriteError(w io.Writer, code byte, msg string) error {
 // ParseError decodes the body of an Error message.
 func ParseError(body []byte) *RemoteError {
 	if len(body) == 0 {
-		return &RemoteError{Code: CodeInternal, Message: "unspecified error"}
+		return &RemoteError{Code: codeInternal, Message: "unspecified error"}
 	}
 	return &RemoteError{Code: body[0], Message: string(body[1:])}
-}
-
-// PutIndex encodes a chunk index.
-func PutIndex(i uint64) []byte { return binary.AppendUvarint(nil, i) }
-
-// Index decodes a chunk index at the start of body and returns the rest.
-func Index(body []byte) (uint64, []byte, error) {
-	i, k := binary.Uvarint(body)
-	if k <= 0 {
-		return 0, nil, ErrMalformed
-	}
-	return i, body[k:], nil
 }

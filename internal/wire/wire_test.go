@@ -10,6 +10,27 @@ import (
 	"testing"
 )
 
+// Message types and an error code for the tests: those of a protocol
+// like /ferry/transfer/1.
+const (
+	GetManifest    Type = 0x01
+	GetChunk       Type = 0x02
+	Manifest       Type = 0x81
+	Chunk          Type = 0x82
+	CodeNotTrusted byte = 2
+)
+
+// PutIndex and Index encode and decode a chunk index (a uvarint).
+func PutIndex(i uint64) []byte { return binary.AppendUvarint(nil, i) }
+
+func Index(body []byte) (uint64, []byte, error) {
+	i, k := binary.Uvarint(body)
+	if k <= 0 {
+		return 0, nil, ErrMalformed
+	}
+	return i, body[k:], nil
+}
+
 func TestRoundTrip(t *testing.T) {
 	tests := []struct {
 		typ  Type

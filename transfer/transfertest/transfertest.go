@@ -24,7 +24,7 @@ import (
 
 // Source serves a database file and media files under a manifest of its
 // own, with no check of what the file holds. It implements
-// transfer.ChunkSource and the daemon's chunk source.
+// transfer.ServeSource: Serve answers from it, and transfer.ReadSource reads it.
 type Source struct {
 	m     *transfer.Manifest
 	db    [][]byte       // compressed database chunks
@@ -32,7 +32,7 @@ type Source struct {
 	files []transfer.MediaFile
 }
 
-var _ transfer.ChunkSource = (*Source)(nil)
+var _ transfer.ServeSource = (*Source)(nil)
 
 // NewSource describes dbPath (read as it is) and the media files of store
 // that the attachments in atts name, announcing the stats st (a hostile
