@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
@@ -197,78 +197,60 @@ func refused(err error) bool {
 // few workers: each install is two fsyncs, and their latency, not the
 // bandwidth, dominates when done one after the other.
 func (r *Receiver) installMedia(ctx context.Context) (installed, present int, err error) {
-	var (
-		next atomic.Int64
-		mu   sync.Mutex // guards the results
-		wg   sync.WaitGroup
-	)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	work := func(buf []byte) error {
-		for {
-			f := int(next.Add(1)) - 1
-			if f >= len(r.m.Media) {
-				return nil
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			mf := r.m.Media[f]
-			if r.present[f] || r.store.HasMedia(mf.Hash, mf.Size) {
-				mu.Lock()
-				present++
-				mu.Unlock()
-				continue
-			}
-			path := r.mediaPath(f)
-			if mf.Size == 0 {
-				if err := os.WriteFile(path, nil, 0o600); err != nil {
-					return err
-				}
-			}
-			// Single-chunk files were verified whole by Put; longer ones
-			// are checked here, since their chunks were verified one by one.
-			if first, n := r.m.MediaChunks(f); n > 1 {
-				var (
-					ok  bool
-					err error
-				)
-				if r.tree {
-					ok, err = r.treeHashIs(path, f, first, n, buf)
-				} else {
-					ok, err = fileHashIs(path, mf.Hash, mf.Size, buf)
-				}
-				if err != nil {
-					return fmt.Errorf("media %s: %w", mf.Hash, err)
-				}
-				if !ok {
-					return fmt.Errorf("media %s: %w", mf.Hash, ErrDigestMismatch)
-				}
-			}
-			if err := r.store.InstallMedia(mf.Hash, path); err != nil {
-				return err
-			}
+	var mu sync.Mutex // guards installed and present
+	install := func(f int) error {
+		mf := r.m.Media[f]
+		if r.present[f] || r.store.HasMedia(mf.Hash, mf.Size) {
 			mu.Lock()
-			installed++
+			present++
 			mu.Unlock()
+			return nil
 		}
-	}
-	for range installWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if werr := work(nil); werr != nil {
-				mu.Lock()
-				if err == nil {
-					err = werr
-				}
-				mu.Unlock()
-				cancel()
+		path := r.mediaPath(f)
+		if mf.Size == 0 {
+			if err := os.WriteFile(path, nil, 0o600); err != nil {
+				return err
 			}
-		}()
+		}
+		// Single-chunk files were verified whole by Put; longer ones are
+		// checked here, since their chunks were verified one by one.
+		if first, n := r.m.MediaChunks(f); n > 1 {
+			var (
+				ok  bool
+				err error
+			)
+			if r.tree {
+				ok, err = r.treeHashIs(path, f, first, n)
+			} else {
+				ok, err = fileHashIs(path, mf.Hash, mf.Size)
+			}
+			if err != nil {
+				return fmt.Errorf("media %s: %w", mf.Hash, err)
+			}
+			if !ok {
+				return fmt.Errorf("media %s: %w", mf.Hash, ErrDigestMismatch)
+			}
+		}
+		if err := r.store.InstallMedia(mf.Hash, path); err != nil {
+			return err
+		}
+		mu.Lock()
+		installed++
+		mu.Unlock()
+		return nil
 	}
-	wg.Wait()
-	return installed, present, err
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(installWorkers)
+	for f := range r.m.Media {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return install(f) })
+	}
+	if err := g.Wait(); err != nil {
+		return installed, present, err
+	}
+	return installed, present, ctx.Err()
 }
 
 // installWorkers bounds concurrent media installs (mostly waiting on fsync).
@@ -276,7 +258,7 @@ const installWorkers = 8
 
 // treeHashIs checks staged media file f (n chunks from index first) against
 // its hash from the chunks' chaining values and its last chunk's bytes.
-func (r *Receiver) treeHashIs(path string, f, first, n int, buf []byte) (bool, error) {
+func (r *Receiver) treeHashIs(path string, f, first, n int) (bool, error) {
 	mf := r.m.Media[f]
 	file, err := os.Open(path)
 	if err != nil {
@@ -297,15 +279,13 @@ func (r *Receiver) treeHashIs(path string, f, first, n int, buf []byte) (bool, e
 	return treeRoot(cvs, r.m.ChunkSize, last) == mf.Hash, nil
 }
 
-func fileHashIs(path string, want chatstore.Hash, size int64, buf []byte) (bool, error) {
+func fileHashIs(path string, want chatstore.Hash, size int64) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
-	if buf == nil {
-		buf = make([]byte, 256<<10)
-	}
+	buf := make([]byte, 256<<10)
 	h := blake3.New(32, nil)
 	n, err := io.CopyBuffer(h, f, buf)
 	if err != nil {
