@@ -99,6 +99,7 @@ func Upload(ctx context.Context, store *chatstore.Store, conn Conn, opts Options
 	if err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
+	defer vk.wipe()
 	st.ID, st.Key, st.Password = FormatID(vk.id), hex.EncodeToString(key[:]), password
 	// Keep the key before anything goes up: an interrupted first backup
 	// continues with it.
@@ -165,8 +166,8 @@ func Upload(ctx context.Context, store *chatstore.Store, conn Conn, opts Options
 	if prev != nil {
 		res.Seq = max(res.Seq, prev.seq+1)
 	}
-	vm := manifest{id: vk.id, seq: res.Seq, time: time.Now().UnixNano(), engine: enc, packs: pk.packs, pieces: pieces, media: media}
-	sealed, err := seal(vk.manifest, vm.marshal(), vk.manifestAD())
+	vm := manifest{version: manifestVersion, id: vk.id, seq: res.Seq, time: time.Now().UnixNano(), engine: enc, packs: pk.packs, pieces: pieces, media: media}
+	sealed, err := vk.sealManifest(vm.marshal())
 	if err != nil {
 		return res, fmt.Errorf("backup: seal manifest: %w", err)
 	}

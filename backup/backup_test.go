@@ -664,53 +664,6 @@ func TestVaultS3(t *testing.T) {
 	}
 }
 
-func TestVaultSealOpen(t *testing.T) {
-	vk, err := deriveKeys(*testKey(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []int{0, 1, 64 << 10, 64<<10 + 1, 100 << 10, 4 << 20} {
-		data := bytes.Repeat([]byte{7}, n)
-		s, err := seal(vk.chunk, data, []byte("ad"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := len(s), 12+4+padBucket(n)+16; got != want {
-			t.Errorf("sealed %d bytes: %d, want %d", n, got, want)
-		}
-		got, err := open(vk.chunk, s, []byte("ad"))
-		if err != nil || !bytes.Equal(got, data) {
-			t.Errorf("open(seal(%d bytes)): %d bytes, %v", n, len(got), err)
-		}
-		if _, err := open(vk.chunk, s, []byte("other")); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("open with other AD: %v, want ErrCorrupt", err)
-		}
-	}
-	// One buffer sealing objects of falling sizes: what a larger object
-	// left behind must not leak into the padding of a smaller one (open
-	// insists on zeros).
-	buf := bytes.Repeat([]byte{0xff}, 12+4+(4<<20)+16)
-	for _, n := range []int{4 << 20, 100 << 10, 1} {
-		data := bytes.Repeat([]byte{7}, n)
-		s, err := sealInto(buf[:0], vk.chunk, data, []byte("ad"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if &s[0] != &buf[0] {
-			t.Errorf("sealInto(%d bytes) did not use the buffer", n)
-		}
-		got, err := open(vk.chunk, slices.Clone(s), []byte("ad"))
-		if err != nil || !bytes.Equal(got, data) {
-			t.Errorf("open(sealInto(%d bytes)): %d bytes, %v", n, len(got), err)
-		}
-	}
-	for _, tc := range []struct{ n, want int }{{0, 16 << 10}, {16 << 10, 16 << 10}, {16<<10 + 1, 20 << 10}, {64<<10 + 1, 80 << 10}, {4 << 20, 4 << 20}, {4<<20 + 1, 5 << 20}} {
-		if got := padBucket(tc.n); got != tc.want {
-			t.Errorf("padBucket(%d) = %d, want %d", tc.n, got, tc.want)
-		}
-	}
-}
-
 // TestCutPieces: pieces are cut by content, so inserting blocks near the
 // start of a database keeps most pieces (and their names) the same.
 func TestCutPieces(t *testing.T) {

@@ -18,10 +18,14 @@
 // A backup key K (32 random bytes, shown as a recovery key or wrapped by a
 // password) gives, by HKDF-SHA256 with one label each:
 //
-//	"ferry vault v1 chunk"       AES-256-GCM key of the chunks
-//	"ferry vault v1 chunk name"  BLAKE3 key of the chunk names
-//	"ferry vault v1 manifest"    AES-256-GCM key of the manifest
-//	"ferry vault v1 backup id"   the 16-byte backup ID
+//	"ferry vault v1 backup id"     the 16-byte backup ID
+//	"ferry vault v1 chunk name"    BLAKE3 key of the object names
+//	"ferry vault v3 object key"    the key of each object's envelope, salt
+//	                               backup ID || the object's name
+//	"ferry vault v3 manifest key"  the key of the manifest's envelope, salt
+//	                               backup ID
+//	"ferry vault v1 chunk",        the AES-256-GCM keys of the legacy seal
+//	"ferry vault v1 manifest"      (read only, see legacy.go)
 //
 // The vault holds two kinds of objects: media chunks of the engine's
 // manifest larger than packMedia (raw, one object each), and packs of up to
@@ -33,16 +37,24 @@
 // object of kind k (1 media, 3 pack) whose plaintext has BLAKE3 hash h is
 // named BLAKE3-keyed(name key, k || h): identical objects of later backups
 // with the same key have the same name, so a backup sends only what the
-// vault lacks, while the operator cannot test a guess of content. A sealed
-// object is nonce (12) || AES-GCM(len (uint32 LE) || bytes || zeros), the
-// zeros padding it to a size bucket (16 KiB × 2^k × 1, 1.25, 1.5 or 1.75),
-// with "ferry vault v1 chunk" || backup ID || name as associated data, so an
-// object moved to another name or backup fails to open.
+// vault lacks, while the operator cannot test a guess of content.
 //
-// The vault manifest is sealed the same way (associated data "ferry vault
-// v1 manifest" || backup ID) and holds
+// An object is sealed in the archive envelope, the container `ferry
+// export` writes (internal/archive; one implementation, internal/archive's
+// Seal and Open): an archive of one frame under the object's key, whose
+// plaintext is len (uint32 LE) || bytes || zeros, the zeros padding it to
+// a size bucket (16 KiB × 2^k × 1, 1.25, 1.5 or 1.75). The key is bound to
+// the backup ID and the name, so an object moved to another name or backup
+// opens with no key that fits. Objects an earlier backup stored in the
+// legacy seal (nonce || AES-GCM of the same padded plaintext, associated
+// data "ferry vault v1 chunk" || backup ID || name) stay where they are
+// and are told apart by the archive's magic.
 //
-//	"FRYV" || 0x02 || backup ID (16) || uvarint(sequence) ||
+// The vault manifest is sealed the same way, under the manifest key (the
+// legacy seal of versions before 3: associated data "ferry vault v1
+// manifest" || backup ID), and holds
+//
+//	"FRYV" || version (1 byte: 3) || backup ID (16) || uvarint(sequence) ||
 //	uvarint(Unix nanoseconds) || uvarint(len) || the engine's manifest ||
 //	uvarint(p) || p × (BLAKE3 of a pack's plaintext (32) || uvarint(its size)) ||
 //	uvarint(n) || n × (BLAKE3 of the raw piece (32) || uvarint(piece size) ||
@@ -90,5 +102,20 @@
 // home/vault.json (mode 0600) keeps the current backup's key, ID and mode,
 // so that later backups reuse them (incremental), and the sequences seen.
 // It holds the backup key in clear, like identity.key holds the device's
-// identity: whoever can read the home can read the history anyway.
+// identity: whoever can read the home can read the history anyway.//
+// # What a newer reader promises about older backups
+//
+// A backup stays restorable by every later Ferry: manifest version 2 (the
+// legacy seal throughout) and 3 (the envelope, with legacy objects of
+// earlier backups kept in use) are read, and known-answer vaults of each
+// (testdata/kat/vault-v2, vault-v3, with their facts in vault-vN.json)
+// must restore in the tests, and a version 3 manifest must marshal back to
+// its bytes. A key slot of version 1 is read but not opened with its
+// password (ErrOldKeySlot, vault-v1): its device renews it with its next
+// backup. Manifest version 1 (one piece per object) is refused with an
+// error that says to make a new backup, and Upload starts afresh over it.
+// A manifest of a version above 3 is ErrNewerVersion: this Ferry never
+// restores what it cannot read whole. An older Ferry reads none of
+// version 3: the envelope does not open with the legacy seal, and it says
+// the backup is damaged; upgrade it.
 package backup

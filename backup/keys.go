@@ -14,15 +14,18 @@ import (
 	"github.com/ferryhq/ferry/internal/archive"
 )
 
-// keys are the keys derived from a backup key.
+// keys are the keys derived from a backup key. Wipe them when done.
 type keys struct {
-	id              [16]byte
+	id      [16]byte
+	root    archive.Key // the backup key: each object's key comes from it (see objectKey)
+	nameKey [32]byte
+	// chunk and manifest open what was sealed before the archive envelope
+	// (see legacy.go).
 	chunk, manifest cipher.AEAD
-	nameKey         [32]byte
 }
 
 func deriveKeys(k archive.Key) (*keys, error) {
-	var vk keys
+	vk := keys{root: k}
 	derive := func(label string, n int) ([]byte, error) { return hkdf.Key(sha256.New, k[:], nil, label, n) }
 	id, err := derive("ferry vault v1 backup id", 16)
 	if err != nil {
@@ -52,6 +55,38 @@ func deriveKeys(k archive.Key) (*keys, error) {
 	return &vk, nil
 }
 
+// wipe clears the key material it can (the AEADs' schedules live inside
+// crypto/aes).
+func (vk *keys) wipe() {
+	vk.root.Wipe()
+	clear(vk.nameKey[:])
+}
+
+// objectKey is the key of the archive envelope of object n of this backup:
+// HKDF-SHA256(backup key, salt backup ID || n, "ferry vault v3 object
+// key"), so an object moved to another name or backup opens with no key
+// that fits.
+func (vk *keys) objectKey(n [32]byte) archive.Key {
+	return vk.derive(append(vk.id[:len(vk.id):len(vk.id)], n[:]...), "ferry vault v3 object key")
+}
+
+// manifestKey is the key of the manifest's archive envelope:
+// HKDF-SHA256(backup key, salt backup ID, "ferry vault v3 manifest key").
+func (vk *keys) manifestKey() archive.Key {
+	return vk.derive(vk.id[:], "ferry vault v3 manifest key")
+}
+
+func (vk *keys) derive(salt []byte, label string) archive.Key {
+	var k archive.Key
+	b, err := hkdf.Key(sha256.New, vk.root[:], salt, label, archive.KeySize)
+	if err != nil {
+		panic("backup: HKDF-SHA256 refused 32 bytes: " + err.Error()) // it cannot: the length is far below its bound
+	}
+	copy(k[:], b)
+	clear(b)
+	return k
+}
+
 func newAEAD(key []byte) (cipher.AEAD, error) {
 	b, err := aes.NewCipher(key)
 	if err != nil {
@@ -74,14 +109,6 @@ func (vk *keys) name(kind byte, h chatstore.Hash) (n [32]byte) {
 	x.Write(h[:])
 	x.Sum(n[:0])
 	return n
-}
-
-func (vk *keys) chunkAD(n [32]byte) []byte {
-	return append(append([]byte("ferry vault v1 chunk"), vk.id[:]...), n[:]...)
-}
-
-func (vk *keys) manifestAD() []byte {
-	return append([]byte("ferry vault v1 manifest"), vk.id[:]...)
 }
 
 // FormatID shows a backup ID as 32 lowercase hex digits.

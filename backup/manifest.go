@@ -17,13 +17,14 @@ var manifestMagic = []byte("FRYV")
 
 // manifest is the plaintext of a sealed vault manifest.
 type manifest struct {
-	id     [16]byte
-	seq    uint64
-	time   int64 // Unix nanoseconds
-	engine []byte
-	packs  []packRef
-	pieces []dbPiece
-	media  []mediaRef // the media chunks kept in packs; the others are objects of their own
+	version byte // manifestVersion when written; 2 or 3 when read
+	id      [16]byte
+	seq     uint64
+	time    int64 // Unix nanoseconds
+	engine  []byte
+	packs   []packRef
+	pieces  []dbPiece
+	media   []mediaRef // the media chunks kept in packs; the others are objects of their own
 }
 
 // mediaRef is a media chunk kept in a pack.
@@ -49,11 +50,19 @@ type dbPiece struct {
 	n    int            // length of its S2-compressed bytes
 }
 
-// manifestVersion is the version of the vault manifest.
-const manifestVersion = 2
+// Versions of the vault manifest: 2 (its layout, below) with every object
+// and the manifest in the legacy seal (legacy.go); 3, the same layout,
+// the manifest in the archive envelope and the objects it adds too (those
+// it keeps referring to from earlier backups may be legacy). Version 1
+// (one piece per object) is no longer read.
+const (
+	manifestVersion    = 3
+	oldestManifest     = 2 // the oldest version read
+	firstEnvelopedSeal = 3 // the first version sealed in the archive envelope
+)
 
 func (v *manifest) marshal() []byte {
-	b := append(slices.Clone(manifestMagic), manifestVersion)
+	b := append(slices.Clone(manifestMagic), v.version)
 	b = append(b, v.id[:]...)
 	b = binary.AppendUvarint(b, v.seq)
 	b = binary.AppendUvarint(b, uint64(v.time))
@@ -88,13 +97,14 @@ func parseManifest(b []byte) (*manifest, error) {
 	if magic := p.Bytes(len(manifestMagic)); p.Err() == nil && !bytes.Equal(magic, manifestMagic) {
 		p.Fail("not a vault manifest")
 	}
-	if ver := p.Bytes(1); p.Err() == nil && ver[0] != manifestVersion {
-		if ver[0] < manifestVersion {
-			return nil, fmt.Errorf("vault manifest version %d: %w", ver[0], errOldManifest)
-		}
-		return nil, fmt.Errorf("vault manifest version %d: %w", ver[0], transfer.ErrNewerVersion)
-	}
 	var v manifest
+	switch v.version = p.Byte(); {
+	case p.Err() != nil:
+	case v.version < oldestManifest:
+		return nil, fmt.Errorf("vault manifest version %d: %w", v.version, errOldManifest)
+	case v.version > manifestVersion:
+		return nil, fmt.Errorf("vault manifest version %d: %w", v.version, transfer.ErrNewerVersion)
+	}
 	copy(v.id[:], p.Bytes(len(v.id)))
 	v.seq = p.Uvarint(math.MaxInt64, "sequence")
 	v.time = int64(p.Uvarint(math.MaxInt64, "time"))
@@ -165,13 +175,16 @@ func fetchManifest(ctx context.Context, conn Conn, vk *keys, id [16]byte, st *st
 	if err != nil {
 		return nil, nil, err
 	}
-	plain, err := open(vk.manifest, sealed, vk.manifestAD())
+	plain, envelope, err := vk.openManifest(sealed)
 	if err != nil {
 		return nil, nil, fmt.Errorf("manifest: %w", err)
 	}
 	vm, err := parseManifest(plain)
 	if err != nil {
 		return nil, nil, err
+	}
+	if envelope != (vm.version >= firstEnvelopedSeal) {
+		return nil, nil, fmt.Errorf("manifest version %d in the wrong seal: %w", vm.version, ErrCorrupt)
 	}
 	if vm.id != id {
 		return nil, nil, fmt.Errorf("manifest of another backup: %w", ErrCorrupt)

@@ -214,5 +214,5 @@ func (s *source) fetch(ctx context.Context, n [32]byte, buf *[]byte) ([]byte, er
 		return nil, err
 	}
 	*buf = sealed[:0]
-	return open(s.vk.chunk, sealed, s.vk.chunkAD(n))
+	return s.vk.openChunk(n, sealed)
 }

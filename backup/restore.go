@@ -46,6 +46,7 @@ func Restore(ctx context.Context, conn Conn, store *chatstore.Store, opts Restor
 	if err != nil {
 		return transfer.Result{}, fmt.Errorf("restore: %w", err)
 	}
+	defer vk.wipe()
 	if vk.id != id {
 		return transfer.Result{}, fmt.Errorf("restore: %w", ErrID)
 	}
@@ -111,6 +112,7 @@ func restoreKey(ctx context.Context, conn Conn, home string, opts RestoreOptions
 		if err != nil {
 			return archive.Key{}, id, err
 		}
+		defer vk.wipe()
 		if opts.BackupID != "" && vk.id != id {
 			return archive.Key{}, id, ErrID
 		}
@@ -184,6 +186,7 @@ func Describe(ctx context.Context, conn Conn, home string, id [16]byte) (chatsto
 	if err != nil {
 		return chatstore.Stats{}, err
 	}
+	defer vk.wipe()
 	if vk.id != id {
 		return chatstore.Stats{}, fmt.Errorf("describe backup: made with another key: %w", transfer.ErrNoKey)
 	}

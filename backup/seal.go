@@ -1,10 +1,24 @@
 package backup
 
 import (
-	"crypto/cipher"
-	"crypto/rand"
+	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/ferryhq/ferry/internal/archive"
 )
+
+// Objects and manifests are sealed in the archive envelope
+// (internal/archive.Seal: an archive of one frame, its keys derived from
+// the object's key with the archive's own random salt), the same code and
+// format as `ferry export` writes. The frame holds the padded plaintext
+//
+//	len (uint32 LE) || bytes || zeros
+//
+// whose zeros bring it to a size bucket (16 KiB × 2^k × 1, 1.25, 1.5 or
+// 1.75), so the relay sees sizes rounded up. Objects sealed before
+// manifest version 3 are read by legacy.go.
 
 // padBucket is the smallest size bucket ≥ n: 16 KiB × 2^k × {1, 1.25, 1.5, 1.75}.
 func padBucket(n int) int {
@@ -17,37 +31,22 @@ func padBucket(n int) int {
 	}
 }
 
-// seal pads and seals data: nonce || AES-GCM(len || data || zeros).
-func seal(aead cipher.AEAD, data, ad []byte) ([]byte, error) {
-	return sealInto(nil, aead, data, ad)
-}
-
-// sealInto is seal writing into buf when it is large enough (data must
-// not overlap it): a caller sealing many objects in turn reuses one buffer.
-func sealInto(buf []byte, aead cipher.AEAD, data, ad []byte) ([]byte, error) {
-	ns, size := aead.NonceSize(), 4+padBucket(len(data))
-	if need := ns + size + aead.Overhead(); cap(buf) < need {
-		buf = make([]byte, need)
+// pad returns len || data || zeros, into buf when it is large enough (data
+// must not overlap it).
+func pad(buf, data []byte) []byte {
+	size := 4 + padBucket(len(data))
+	if cap(buf) < size {
+		buf = make([]byte, size)
 	}
-	out := buf[:ns+size]
-	if _, err := rand.Read(out[:ns]); err != nil {
-		return nil, err
-	}
-	p := out[ns:]
+	p := buf[:size]
 	binary.LittleEndian.PutUint32(p, uint32(len(data)))
 	clear(p[4+copy(p[4:], data):])
-	return aead.Seal(out[:ns], out[:ns], p, ad), nil // in place
+	return p
 }
 
-// open reverses seal, decrypting in place (sealed is overwritten); any
-// deviation is ErrCorrupt.
-func open(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
-	ns := aead.NonceSize()
-	if len(sealed) < ns+4+aead.Overhead() {
-		return nil, ErrCorrupt
-	}
-	p, err := aead.Open(sealed[ns:ns], sealed[:ns], sealed[ns:], ad) // in place
-	if err != nil {
+// unpad reverses pad; any deviation is ErrCorrupt.
+func unpad(p []byte) ([]byte, error) {
+	if len(p) < 4 {
 		return nil, ErrCorrupt
 	}
 	n := int(binary.LittleEndian.Uint32(p))
@@ -60,4 +59,60 @@ func open(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
 		}
 	}
 	return p[4 : 4+n], nil
+}
+
+// sealChunk seals object n's plaintext data: into buf when it is large
+// enough, with scratch (returned for reuse) holding the padded plaintext.
+func (vk *keys) sealChunk(buf, scratch []byte, n [32]byte, data []byte) (sealed, padded []byte, err error) {
+	padded = pad(scratch, data)
+	sealed, err = archive.Seal(buf[:0], vk.objectKey(n), padded)
+	return sealed, padded, err
+}
+
+// openChunk opens object n in place (sealed is overwritten): the archive
+// envelope, or an object a backup before manifest version 3 sealed and a
+// later one refers to still. Any deviation is ErrCorrupt.
+func (vk *keys) openChunk(n [32]byte, sealed []byte) ([]byte, error) {
+	if isEnvelope(sealed) {
+		if p, err := openEnvelope(vk.objectKey(n), sealed); err == nil || !errors.Is(err, errNotEnvelope) {
+			return p, err
+		}
+	}
+	return openLegacy(vk.chunk, sealed, vk.chunkAD(n))
+}
+
+// sealManifest seals a manifest's plaintext.
+func (vk *keys) sealManifest(plain []byte) ([]byte, error) {
+	return archive.Seal(nil, vk.manifestKey(), pad(nil, plain))
+}
+
+// openManifest opens a sealed manifest in place; envelope says it was in
+// the archive envelope (manifest version 3 on), not the legacy seal.
+func (vk *keys) openManifest(sealed []byte) (plain []byte, envelope bool, err error) {
+	if isEnvelope(sealed) {
+		if p, err := openEnvelope(vk.manifestKey(), sealed); err == nil || !errors.Is(err, errNotEnvelope) {
+			return p, true, err
+		}
+	}
+	p, err := openLegacy(vk.manifest, sealed, vk.manifestAD())
+	return p, false, err
+}
+
+// envelopeMagic starts every archive, hence every enveloped object.
+var envelopeMagic = []byte("FERRYARC")
+
+func isEnvelope(b []byte) bool { return bytes.HasPrefix(b, envelopeMagic) }
+
+// errNotEnvelope: the bytes start like an archive but do not open as one
+// under the key: a legacy object whose random nonce began with the magic
+// (odds 2^-64), or damage; the legacy seal decides.
+var errNotEnvelope = errors.New("not an archive envelope under this key")
+
+// openEnvelope opens an object in the archive envelope and unpads it.
+func openEnvelope(key archive.Key, sealed []byte) ([]byte, error) {
+	p, err := archive.Open(key, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%v)", errNotEnvelope, err)
+	}
+	return unpad(p)
 }

@@ -34,9 +34,9 @@ type uploader struct {
 	mediaNames [][32]byte // set by backupMedia before wait
 }
 
-// upBufs are one upload's buffers: the object's plaintext and its sealed
-// form.
-type upBufs struct{ plain, sealed []byte }
+// upBufs are one upload's buffers: the object's plaintext, padded, and
+// sealed.
+type upBufs struct{ plain, padded, sealed []byte }
 
 // upJob produces an object's plaintext (compressed for pieces), into buf
 // when it fits, and names it. The uploader first asks the vault and sends
@@ -79,7 +79,7 @@ func (u *uploader) upload(j upJob) error {
 		if b.plain, err = j.make(b.plain[:0]); err != nil {
 			return err
 		}
-		if b.sealed, err = sealInto(b.sealed, u.vk.chunk, b.plain, u.vk.chunkAD(j.name)); err != nil {
+		if b.sealed, b.padded, err = u.vk.sealChunk(b.sealed, b.padded, j.name, b.plain); err != nil {
 			return err
 		}
 		// PutChunk returns once the relay has stored the object: the

@@ -2,10 +2,11 @@
 // archive and opens it again.
 //
 // It is generic: the transfer engine puts its manifest in frame 0 and the
-// chunks in frames 1..N-1; the same container is what `ferry export` writes
-// and what later goes into the relay's vault. Writers stream (one sealed
-// frame in memory at a time); readers allocate at most one frame at a time
-// (none with Reader.NextInto and a reused buffer).
+// chunks in frames 1..N-1 (what `ferry export` writes), and a vault backup
+// seals each of its objects and its manifest as an archive of one frame
+// (Seal and Open, in memory: the same format and the same code). Writers
+// stream (one sealed frame in memory at a time); readers allocate at most
+// one frame at a time (none with Reader.NextInto and a reused buffer).
 //
 // # Keys
 //

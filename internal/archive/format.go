@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
@@ -218,3 +219,48 @@ func frameAD(ad *[adSize]byte, headerHash *[sha256.Size]byte, i, total uint64) [
 }
 
 func equal(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
+
+// appendHeader appends to dst the header of a new archive of frames frames
+// under key (a fresh random salt, the key slot, the key check, the MAC) and
+// returns it with the archive's keys.
+func appendHeader(dst []byte, key *Key, frames uint64, slot byte, slotBody []byte) ([]byte, *keys, error) {
+	start := len(dst)
+	hdr := append(dst, magic...)
+	hdr = append(hdr, FormatVersion, slot)
+	hdr = binary.BigEndian.AppendUint64(hdr, frames)
+	hdr = append(hdr, make([]byte, saltSize)...)
+	salt := hdr[len(hdr)-saltSize:]
+	if _, err := rand.Read(salt); err != nil {
+		return nil, nil, err
+	}
+	hdr = append(hdr, slotBody...)
+	k, err := deriveKeys(key, salt)
+	if err != nil {
+		return nil, nil, err
+	}
+	hdr = append(hdr, k.check...)
+	hdr = append(hdr, k.headerMAC(hdr[start:])...)
+	return hdr, k, nil
+}
+
+// sealFrame appends frame i of total, p sealed, to dst: its length prefix
+// and AES-GCM(frame key, nonce, p, AD). p must not overlap dst's spare
+// capacity.
+func sealFrame(dst []byte, k *keys, headerHash *[sha256.Size]byte, i, total uint64, p []byte) []byte {
+	var nonce [12]byte
+	var ad [adSize]byte
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(p)+tagSize))
+	return k.frame.Seal(dst, frameNonce(&nonce, i), p, frameAD(&ad, headerHash, i, total))
+}
+
+// openFrame opens frame i of total (sealed, without its length prefix) in
+// place: the plaintext returned overwrites sealed.
+func openFrame(k *keys, headerHash *[sha256.Size]byte, i, total uint64, sealed []byte) ([]byte, error) {
+	var nonce [12]byte
+	var ad [adSize]byte
+	p, err := k.frame.Open(sealed[:0], frameNonce(&nonce, i), sealed, frameAD(&ad, headerHash, i, total))
+	if err != nil {
+		return nil, fmt.Errorf("archive: frame %d: %w", i, ErrCorrupt)
+	}
+	return p, nil
+}

@@ -204,11 +204,9 @@ func (r *Reader) readFrame(buf []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("archive: read frame %d: %w", r.next, err)
 	}
-	var nonce [12]byte
-	var ad [adSize]byte
-	p, err := r.keys.frame.Open(sealed[:0], frameNonce(&nonce, r.next), sealed, frameAD(&ad, &r.hash, r.next, r.hdr.frames))
+	p, err := openFrame(r.keys, &r.hash, r.next, r.hdr.frames, sealed)
 	if err != nil {
-		return nil, fmt.Errorf("archive: frame %d: %w", r.next, ErrCorrupt)
+		return nil, err
 	}
 	r.next++
 	if r.next == r.hdr.frames {

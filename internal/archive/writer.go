@@ -71,22 +71,10 @@ func NewPasswordWriter(w io.Writer, password []byte, p Params, frames uint64) (*
 }
 
 func newWriter(w io.Writer, key *Key, frames uint64, slot byte, slotBody []byte) (*Writer, error) {
-	hdr := make([]byte, 0, headerSize(slot))
-	hdr = append(hdr, magic...)
-	hdr = append(hdr, FormatVersion, slot)
-	hdr = binary.BigEndian.AppendUint64(hdr, frames)
-	salt := hdr[len(hdr) : len(hdr)+saltSize]
-	if _, err := rand.Read(salt); err != nil {
-		return nil, fmt.Errorf("archive: new archive: %w", err)
-	}
-	hdr = hdr[:len(hdr)+saltSize]
-	hdr = append(hdr, slotBody...)
-	k, err := deriveKeys(key, salt)
+	hdr, k, err := appendHeader(nil, key, frames, slot, slotBody)
 	if err != nil {
 		return nil, fmt.Errorf("archive: new archive: %w", err)
 	}
-	hdr = append(hdr, k.check...)
-	hdr = append(hdr, k.headerMAC(hdr)...)
 	if _, err := w.Write(hdr); err != nil {
 		k.wipe()
 		return nil, fmt.Errorf("archive: write header: %w", err)
@@ -108,10 +96,7 @@ func (w *Writer) WriteFrame(p []byte) error {
 	case len(p) > MaxFrame:
 		return fmt.Errorf("archive: write frame %d: %d bytes is more than the %d-byte frame limit", w.next, len(p), MaxFrame)
 	}
-	var nonce [12]byte
-	var ad [adSize]byte
-	w.buf = binary.BigEndian.AppendUint32(w.buf[:0], uint32(len(p)+tagSize))
-	w.buf = w.keys.frame.Seal(w.buf, frameNonce(&nonce, w.next), p, frameAD(&ad, &w.hash, w.next, w.frames))
+	w.buf = sealFrame(w.buf[:0], w.keys, &w.hash, w.next, w.frames, p)
 	if _, err := w.w.Write(w.buf); err != nil {
 		w.err = fmt.Errorf("archive: write frame %d: %w", w.next, err)
 		return w.err

@@ -59,15 +59,15 @@
 //
 // It sees: account peer IDs, backup IDs, when backups are written and read,
 // how many chunks they have and each chunk's size rounded up to a bucket
-// (16 KiB × 2^k × 1, 1.25, 1.5 or 1.75), the manifest's size, and the
-// Argon2id salt and parameters.
+// (16 KiB × 2^k × 1, 1.25, 1.5 or 1.75, plus the envelope's fixed 122
+// bytes), the manifest's size, and the Argon2id salt and parameters.
 //
 // It cannot: read any chunk or manifest (AES-256-GCM under keys derived
 // from the 256-bit backup key); test a guess of content (chunk names are
 // BLAKE3 keyed by a key derived from the backup key, not plain hashes);
 // change, swap, truncate or drop a chunk without the restore failing before
-// anything is written (each chunk is sealed with its name as associated
-// data and checked against the hash the authenticated manifest lists);
+// anything is written (each chunk is sealed under a key bound to its name
+// and checked against the hash the authenticated manifest lists);
 // forge a manifest.
 //
 // It can: delete or withhold backups (restore fails, it does not go wrong);
