@@ -68,7 +68,7 @@ type Result struct {
 // Upload uploads a snapshot of store to the vault: only the chunks the
 // vault lacks, then the sealed manifest. An interrupted backup leaves the
 // chunks it sent, and the next Upload of the same home skips them.
-func Upload(ctx context.Context, store *chatstore.Store, conn Conn, opts Options) (Result, error) {
+func Upload(ctx context.Context, store transfer.History, conn Conn, opts Options) (Result, error) {
 	var res Result
 	start := time.Now()
 	if opts.Key != nil && len(opts.Password) > 0 {

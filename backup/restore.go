@@ -36,7 +36,7 @@ type RestoreOptions struct {
 // as it was and remove what this backup had staged. A network failure keeps
 // what was verified staged, so running Restore again continues where it
 // stopped.
-func Restore(ctx context.Context, conn Conn, store *chatstore.Store, opts RestoreOptions) (transfer.Result, error) {
+func Restore(ctx context.Context, conn Conn, store transfer.HistoryTarget, opts RestoreOptions) (transfer.Result, error) {
 	key, id, err := restoreKey(ctx, conn, store.Home(), opts)
 	if err != nil {
 		return transfer.Result{}, fmt.Errorf("restore: %w", err)

@@ -1,8 +1,10 @@
 // Package chatstore is the canonical chat history store of a Ferry home: a SQLite
 // database (schema and migrations embedded as numbered .sql files) plus
-// content-addressed media files, with a deterministic seed generator and an
-// order-independent digest; and the queries and search index through which
-// the history is read.
+// content-addressed media files, with an order-independent digest; and the
+// queries and search index through which the history is read. A Store is
+// the transfer engine's History (package transfer: snapshot, merge, digest,
+// media by hash), and the file functions (StatsOf, CheckFile,
+// ListAttachments) read the history files that travel.
 //
 // # Layout
 //

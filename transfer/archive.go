@@ -56,7 +56,7 @@ type ExportResult struct {
 // Export writes a sealed archive of store to w: frame 0 is the manifest,
 // frames 1..N the chunks in manifest order. Memory stays bounded by a few
 // chunks whatever the history's size. The store is only read.
-func Export(ctx context.Context, store *chatstore.Store, w io.Writer, opts ExportOptions) (ExportResult, error) {
+func Export(ctx context.Context, store HistorySource, w io.Writer, opts ExportOptions) (ExportResult, error) {
 	var res ExportResult
 	if opts.Key != nil && len(opts.Password) > 0 {
 		return res, errors.New("export: give a key or a password, not both")
@@ -199,7 +199,7 @@ type ImportOptions struct {
 //
 // Errors before the manifest is read (ErrWrongKey, ErrWrongPassword,
 // ErrNotArchive, ErrNewerVersion, ...) touch nothing at all.
-func Import(ctx context.Context, r io.Reader, store *chatstore.Store, opts ImportOptions) (Result, error) {
+func Import(ctx context.Context, r io.Reader, store HistoryTarget, opts ImportOptions) (Result, error) {
 	ar, err := archive.NewReader(r)
 	if err != nil {
 		return Result{}, fmt.Errorf("import: %w", err)

@@ -16,7 +16,11 @@
 // rule, Discard, keeps staging for a resume or removes it. Export and
 // Serve are the sending sides.
 //
-// Files: source.go (the snapshot), manifest.go, receiver.go (staging and
+// The engine works on History (history.go), which *chatstore.Store
+// implements and an app's own store may: its doc says what an
+// implementation must guarantee.
+//
+// Files: history.go, source.go (the snapshot), manifest.go, receiver.go (staging and
 // resume), commit.go, pull.go (ChunkSource, Pull, Discard), archive.go
 // (Export and Import), protocol.go, serve.go and peer.go (the transfer
 // protocol), treehash.go, errors.go.

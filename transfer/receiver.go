@@ -47,7 +47,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Missing, Put, Commit, Abort and Close are safe to call concurrently.
 type Receiver struct {
 	// constant after construction
-	store   *chatstore.Store
+	store   HistoryTarget
 	m       *Manifest
 	dir     string
 	present []bool // media file f already in the target store
@@ -131,7 +131,7 @@ func (r *Receiver) ready() *Receiver {
 // same manifest is there (an interrupted earlier transfer), every chunk its
 // journal lists is re-verified from disk and counts as received, so it is
 // not fetched again. Media the store already holds also count as received.
-func NewReceiver(store *chatstore.Store, m *Manifest) (*Receiver, error) {
+func NewReceiver(store HistoryTarget, m *Manifest) (*Receiver, error) {
 	home := store.Home()
 	dir := filepath.Join(home, StagingDir, hex.EncodeToString(m.SnapshotID[:]))
 	enc, err := m.Marshal()

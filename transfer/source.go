@@ -29,7 +29,7 @@ const snapshotPrefix = "ferry-snapshot"
 // safe for concurrent use.
 type Snap struct {
 	// constant after construction
-	store   *chatstore.Store
+	store   HistorySource
 	dir     string       // temporary work directory, removed by Close
 	scratch *scratch.Dir // dir, locked as this process's while it lives
 	m       *Manifest
@@ -52,7 +52,7 @@ type Snap struct {
 // the Snap lives (see internal/scratch). Snapshot first removes the ones in
 // workDir whose process is gone: a sender killed mid-send leaves its copy
 // only until the next snapshot in the same place.
-func Snapshot(ctx context.Context, store *chatstore.Store, workDir string) (*Snap, error) {
+func Snapshot(ctx context.Context, store HistorySource, workDir string) (*Snap, error) {
 	return SnapshotWith(ctx, store, SnapshotOptions{WorkDir: workDir})
 }
 
@@ -68,11 +68,11 @@ type SnapshotOptions struct {
 }
 
 // SnapshotWith is Snapshot with options.
-func SnapshotWith(ctx context.Context, store *chatstore.Store, opts SnapshotOptions) (*Snap, error) {
+func SnapshotWith(ctx context.Context, store HistorySource, opts SnapshotOptions) (*Snap, error) {
 	return snapshot(ctx, store, opts.WorkDir, cmp.Or(opts.ChunkSize, DefaultChunkSize))
 }
 
-func snapshot(ctx context.Context, store *chatstore.Store, workDir string, chunkSize int) (_ *Snap, err error) {
+func snapshot(ctx context.Context, store HistorySource, workDir string, chunkSize int) (_ *Snap, err error) {
 	if workDir == "" {
 		workDir = os.TempDir()
 	}
