@@ -7,7 +7,7 @@ import (
 )
 
 func TestAttachedFile(t *testing.T) {
-	st, _ := seeded(t, SeedOptions{Messages: 400, MediaBytes: 2 << 20, Seed: 2})
+	st, _ := seeded(t, seedOptions{Messages: 400, MediaBytes: 2 << 20, Seed: 2})
 	ctx := context.Background()
 	convs, err := st.Conversations(ctx)
 	if err != nil {

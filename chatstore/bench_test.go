@@ -78,7 +78,7 @@ func BenchmarkSeed(b *testing.B) {
 		cpu.stopTimer(b)
 		s := newStore(b)
 		cpu.startTimer(b)
-		if _, err := Seed(ctx, s, SeedOptions{Messages: msgs, MediaBytes: media, Seed: 1}); err != nil {
+		if _, err := addSeed(ctx, s, seedOptions{Messages: msgs, MediaBytes: media, Seed: 1}); err != nil {
 			b.Fatal(err)
 		}
 		cpu.stopTimer(b)
@@ -91,7 +91,7 @@ func BenchmarkSeed(b *testing.B) {
 
 func BenchmarkDigest(b *testing.B) {
 	msgs, _ := benchSize(b)
-	s, _ := seeded(b, SeedOptions{Messages: msgs, Seed: 1})
+	s, _ := seeded(b, seedOptions{Messages: msgs, Seed: 1})
 	ctx := context.Background()
 	var cpu cpuMeter
 	for b.Loop() {
@@ -106,7 +106,7 @@ func BenchmarkDigest(b *testing.B) {
 
 func BenchmarkSnapshot(b *testing.B) {
 	msgs, _ := benchSize(b)
-	s, _ := seeded(b, SeedOptions{Messages: msgs, Seed: 1})
+	s, _ := seeded(b, seedOptions{Messages: msgs, Seed: 1})
 	dir := b.TempDir()
 	ctx := context.Background()
 	i := 0
@@ -129,7 +129,7 @@ func BenchmarkSnapshot(b *testing.B) {
 // snapshot, adopt it, and compute the final digest.
 func BenchmarkAdopt(b *testing.B) {
 	msgs, _ := benchSize(b)
-	src, want := seeded(b, SeedOptions{Messages: msgs, Seed: 1})
+	src, want := seeded(b, seedOptions{Messages: msgs, Seed: 1})
 	snap := snapshot(b, src)
 	src.Close()
 	ctx := context.Background()
@@ -163,10 +163,10 @@ func BenchmarkAdopt(b *testing.B) {
 func BenchmarkMergeHalfFull(b *testing.B) {
 	msgs, _ := benchSize(b)
 	ctx := context.Background()
-	a, _ := seeded(b, SeedOptions{Messages: msgs / 2, Seed: 1})
+	a, _ := seeded(b, seedOptions{Messages: msgs / 2, Seed: 1})
 	snapA := snapshot(b, a)
 	a.Close()
-	c, _ := seeded(b, SeedOptions{Messages: msgs / 2, Seed: 2})
+	c, _ := seeded(b, seedOptions{Messages: msgs / 2, Seed: 2})
 	snapB := snapshot(b, c)
 	c.Close()
 	var cpu cpuMeter
@@ -209,7 +209,7 @@ func BenchmarkMergeHalfFull(b *testing.B) {
 func BenchmarkSearch(b *testing.B) {
 	msgs, _ := benchSize(b)
 	ctx := context.Background()
-	s, _ := seeded(b, SeedOptions{Messages: msgs, Seed: 1})
+	s, _ := seeded(b, seedOptions{Messages: msgs, Seed: 1})
 	uniqueWords(b, "zanzibar").into(s)
 	ix := openIndex(b, s)
 	if err := ix.Update(ctx, nil); err != nil {
@@ -245,7 +245,7 @@ func BenchmarkSearch(b *testing.B) {
 func BenchmarkIndexBuild(b *testing.B) {
 	msgs, _ := benchSize(b)
 	ctx := context.Background()
-	s, _ := seeded(b, SeedOptions{Messages: msgs, Seed: 1})
+	s, _ := seeded(b, seedOptions{Messages: msgs, Seed: 1})
 	var cpu cpuMeter
 	for b.Loop() {
 		cpu.stopTimer(b)

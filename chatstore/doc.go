@@ -163,8 +163,8 @@
 // nothing about when a row arrived (a merge brings old messages), an edit
 // changes a body in place and a deletion sets a time, so no watermark over
 // the rows can tell. Instead every change of history reports the rows it
-// touched: Merge, Seed and the importers bracket their transaction with
-// trackChanges and done (change.go). The first counts a change under way
+// touched: Merge (and MergeWritten, which the importers and chatstore/seed
+// use) brackets its transaction with trackChanges and done (change.go). The first counts a change under way
 // in index.db, durably, before the history commits; it then installs TEMP
 // triggers on the change's connection that record the ID of every message
 // row inserted or updated. After the commit, done moves those IDs to

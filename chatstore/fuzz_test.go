@@ -13,7 +13,7 @@ import (
 // journal) from a seeded store and returns its bytes and stats.
 func smallDB(t testing.TB) ([]byte, Stats) {
 	ctx := context.Background()
-	src, want := seeded(t, SeedOptions{Messages: 40, MediaBytes: 64 << 10, Seed: 1})
+	src, want := seeded(t, seedOptions{Messages: 40, MediaBytes: 64 << 10, Seed: 1})
 	snap := snapshot(t, src)
 	p := filepath.Join(t.TempDir(), "small.db")
 	db, err := openSQL(p, false)
@@ -153,7 +153,7 @@ func FuzzMergeHostile(f *testing.F) {
 	ctx := context.Background()
 	valid, _ := smallDB(f)
 	tmpl := func() []byte {
-		s, _ := seeded(f, SeedOptions{Messages: 30, Seed: 2})
+		s, _ := seeded(f, seedOptions{Messages: 30, Seed: 2})
 		p := s.DBPath()
 		s.Close()
 		b, err := os.ReadFile(p)

@@ -17,11 +17,30 @@ func newStore(t testing.TB) *Store {
 	return s
 }
 
+// seedOptions are chatstore/seed's Options, as far as these tests use them.
+type seedOptions struct {
+	Messages   int
+	MediaBytes int64
+	Seed       uint64
+}
+
+// SeedForTest is chatstore/seed's Add, which seedhook_test.go (package
+// chatstore_test) sets before any test runs: this package's own tests cannot
+// import seed, which imports chatstore, yet most of them need a realistic
+// history and the internals they check (the index's state, the schema,
+// SQLite connections).
+var SeedForTest func(ctx context.Context, s *Store, messages int, mediaBytes int64, seed uint64) (Stats, error)
+
+// addSeed adds a seeded history to s.
+func addSeed(ctx context.Context, s *Store, o seedOptions) (Stats, error) {
+	return SeedForTest(ctx, s, o.Messages, o.MediaBytes, o.Seed)
+}
+
 // seeded creates a store seeded with opts.
-func seeded(t testing.TB, opts SeedOptions) (*Store, Stats) {
+func seeded(t testing.TB, opts seedOptions) (*Store, Stats) {
 	t.Helper()
 	s := newStore(t)
-	st, err := Seed(context.Background(), s, opts)
+	st, err := addSeed(context.Background(), s, opts)
 	if err != nil {
 		t.Fatalf("Seed: %v", err)
 	}

@@ -37,7 +37,7 @@ func TestHighlight(t *testing.T) {
 // TestHighlightFindsWhatSearchFinds: for every hit of a search in a seeded
 // history (several scripts, emoji), the highlighted words are there.
 func TestHighlightFindsWhatSearchFinds(t *testing.T) {
-	st, _ := seeded(t, SeedOptions{Messages: 3000, Seed: 3})
+	st, _ := seeded(t, seedOptions{Messages: 3000, Seed: 3})
 	ix := openIndex(t, st)
 	ctx := context.Background()
 	for _, q := range []string{"the", "you*", "कैसे", "今天", "sabado", "munchen", "مرحبا", "내일", `"see you"`, "ok"} {

@@ -99,7 +99,7 @@ func TestHomeIsPrivate(t *testing.T) {
 		t.Skip("file modes do not control access on Windows")
 	}
 	ctx := context.Background()
-	s, _ := seeded(t, SeedOptions{Messages: 300, MediaBytes: 256 << 10, Seed: 1})
+	s, _ := seeded(t, seedOptions{Messages: 300, MediaBytes: 256 << 10, Seed: 1})
 	snap := snapshot(t, s)
 	checkPrivate(t, s.Home())
 	if fi, err := os.Stat(snap); err != nil || fi.Mode().Perm() != 0o600 {
@@ -141,7 +141,7 @@ func TestExposedHomeRepaired(t *testing.T) {
 		t.Skip("file modes do not control access on Windows")
 	}
 	ctx := context.Background()
-	s, _ := seeded(t, SeedOptions{Messages: 300, MediaBytes: 256 << 10, Seed: 1})
+	s, _ := seeded(t, seedOptions{Messages: 300, MediaBytes: 256 << 10, Seed: 1})
 	home := s.Home()
 	s.Close()
 	filepath.WalkDir(home, func(p string, d fs.DirEntry, err error) error {
@@ -169,7 +169,7 @@ func TestExposedHomeOfAnotherUserRefused(t *testing.T) {
 		t.Skip("needs root to give a home to another user")
 	}
 	ctx := context.Background()
-	s, _ := seeded(t, SeedOptions{Messages: 100, Seed: 1})
+	s, _ := seeded(t, seedOptions{Messages: 100, Seed: 1})
 	home := s.Home()
 	s.Close()
 	if err := os.Chown(home, 65534, 65534); err != nil {

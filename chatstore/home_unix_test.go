@@ -43,7 +43,7 @@ func TestOtherUserCannotReadHome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Seed(ctx, s, SeedOptions{Messages: 100, MediaBytes: 64 << 10, Seed: 1}); err != nil {
+	if _, err := addSeed(ctx, s, seedOptions{Messages: 100, MediaBytes: 64 << 10, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
 	atts, err := ListAttachments(ctx, s.DBPath())

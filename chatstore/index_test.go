@@ -47,7 +47,7 @@ func uniqueWords(t testing.TB, words ...string) *fixture {
 // new messages queues just those, and the next search finds them.
 func TestIndexKeptCurrentByMerge(t *testing.T) {
 	ctx := context.Background()
-	s, _ := seeded(t, SeedOptions{Messages: 3000, Seed: 1})
+	s, _ := seeded(t, seedOptions{Messages: 3000, Seed: 1})
 	ix := openIndex(t, s)
 	if err := ix.Update(ctx, nil); err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func TestIndexKeptCurrentByMerge(t *testing.T) {
 		t.Errorf("after a search: %d behind, %v", n, err)
 	}
 	// Seeding more (a large change) schedules a rebuild instead.
-	if _, err := Seed(ctx, s, SeedOptions{Messages: 500, Seed: 2}); err != nil {
+	if _, err := addSeed(ctx, s, seedOptions{Messages: 500, Seed: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if st, pending := indexMeta(t, s); st.walk || pending != 500 {
@@ -82,9 +82,9 @@ func TestIndexKeptCurrentByMerge(t *testing.T) {
 // replaced and rebuilt, and finds the same as before.
 func TestIndexRebuilt(t *testing.T) {
 	ctx := context.Background()
-	s, _ := seeded(t, SeedOptions{Messages: 2000, Seed: 1})
+	s, _ := seeded(t, seedOptions{Messages: 2000, Seed: 1})
 	uniqueWords(t, "zanzibar").into(s)
-	other, _ := seeded(t, SeedOptions{Messages: 500, Seed: 9})
+	other, _ := seeded(t, seedOptions{Messages: 500, Seed: 9})
 	uniqueWords(t, "wombat").into(other)
 	oix := openIndex(t, other)
 	if err := oix.Update(ctx, nil); err != nil {
@@ -178,7 +178,7 @@ func TestIndexAfterWriterCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Seed(ctx, w, SeedOptions{Messages: 300, Seed: 1}); err != nil {
+	if _, err := addSeed(ctx, w, seedOptions{Messages: 300, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
 	r, err := Open(ctx, home, Options{ReadOnly: true})
@@ -220,7 +220,7 @@ func TestIndexAfterWriterCrash(t *testing.T) {
 // the index starts over and finds its messages.
 func TestIndexAdopt(t *testing.T) {
 	ctx := context.Background()
-	src, _ := seeded(t, SeedOptions{Messages: 1000, Seed: 1})
+	src, _ := seeded(t, seedOptions{Messages: 1000, Seed: 1})
 	uniqueWords(t, "zanzibar").into(src)
 	dst := newStore(t)
 	ix := openIndex(t, dst)
@@ -244,7 +244,7 @@ func TestIndexAdopt(t *testing.T) {
 // a migration sends) holds none of its tables.
 func TestIndexNotInDigestNorSnapshot(t *testing.T) {
 	ctx := context.Background()
-	s, before := seeded(t, SeedOptions{Messages: 2000, Seed: 1})
+	s, before := seeded(t, seedOptions{Messages: 2000, Seed: 1})
 	ix := openIndex(t, s)
 	if err := ix.Update(ctx, nil); err != nil {
 		t.Fatal(err)
@@ -288,7 +288,7 @@ func TestIndexNotInDigestNorSnapshot(t *testing.T) {
 // TestIndexFileMode: the index holds the text of the history, so it is
 // as private as the history.
 func TestIndexFileMode(t *testing.T) {
-	s, _ := seeded(t, SeedOptions{Messages: 100, Seed: 1})
+	s, _ := seeded(t, seedOptions{Messages: 100, Seed: 1})
 	ix := openIndex(t, s)
 	if err := ix.Update(context.Background(), nil); err != nil {
 		t.Fatal(err)
@@ -323,7 +323,7 @@ func TestHostileSnapshotPlantsNoIndex(t *testing.T) {
 	snap := f.snapshot()
 	for _, how := range []string{"merge", "adopt"} {
 		t.Run(how, func(t *testing.T) {
-			s, _ := seeded(t, SeedOptions{Messages: 200, Seed: 3})
+			s, _ := seeded(t, seedOptions{Messages: 200, Seed: 3})
 			var err error
 			if how == "adopt" {
 				s = newStore(t)
@@ -351,7 +351,7 @@ func TestHostileSnapshotPlantsNoIndex(t *testing.T) {
 // leave one correct index.
 func TestIndexConcurrentUpdates(t *testing.T) {
 	ctx := context.Background()
-	s, _ := seeded(t, SeedOptions{Messages: 6000, Seed: 1})
+	s, _ := seeded(t, seedOptions{Messages: 6000, Seed: 1})
 	uniqueWords(t, "zanzibar").into(s)
 	g, gctx := errgroup.WithContext(ctx)
 	for range 3 {
@@ -386,7 +386,7 @@ func TestIndexConcurrentUpdates(t *testing.T) {
 
 // TestIndexUpdateResumes: a cancelled build keeps what it did.
 func TestIndexUpdateResumes(t *testing.T) {
-	s, _ := seeded(t, SeedOptions{Messages: 5000, Seed: 1})
+	s, _ := seeded(t, seedOptions{Messages: 5000, Seed: 1})
 	ix := openIndex(t, s)
 	ctx, cancel := context.WithCancel(context.Background())
 	var seen []int64

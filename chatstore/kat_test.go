@@ -21,7 +21,7 @@ func TestWriteKAT(t *testing.T) {
 	if os.Getenv("FERRY_WRITE_KAT") == "" {
 		t.Skip("writes testdata/kat only with FERRY_WRITE_KAT=1 (never for a schema version already there)")
 	}
-	s, st := seeded(t, SeedOptions{Messages: 200, MediaBytes: 64 << 10, Seed: 7})
+	s, st := seeded(t, seedOptions{Messages: 200, MediaBytes: 64 << 10, Seed: 7})
 	name := filepath.Join(katDir, "history-v"+strconv.Itoa(schemaVersion())+".db")
 	if err := os.MkdirAll(katDir, 0o755); err != nil {
 		t.Fatal(err)

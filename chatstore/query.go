@@ -3,6 +3,7 @@ package chatstore
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,6 +30,13 @@ func (id ID) String() string { return hex.EncodeToString(id[:]) }
 
 // Time is the timestamp at the start of the ID.
 func (id ID) Time() time.Time { return time.UnixMilli(idTime(id[:])).UTC() }
+
+// idTime is the millisecond timestamp at the start of a global ID.
+func idTime(id []byte) int64 {
+	var b [8]byte
+	copy(b[2:], id[:6])
+	return int64(binary.BigEndian.Uint64(b[:]))
+}
 
 // ParseID reads an ID written as 32 hex digits.
 func ParseID(s string) (ID, error) {

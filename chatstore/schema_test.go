@@ -79,7 +79,7 @@ func TestCanonicalSchema(t *testing.T) {
 		t.Fatal("canonical schema is empty")
 	}
 	// A seeded, snapshotted, adopted history keeps exactly that schema.
-	src, _ := seeded(t, SeedOptions{Messages: 300, MediaBytes: 64 << 10, Seed: 1})
+	src, _ := seeded(t, seedOptions{Messages: 300, MediaBytes: 64 << 10, Seed: 1})
 	snap := snapshot(t, src)
 	db, err := openSnapshotRO(ctx, snap)
 	if err != nil {
@@ -142,9 +142,9 @@ func TestSchemaCheckFollowsMigrations(t *testing.T) {
 // store and by Merge into a non-empty one, which stay exactly as they were.
 func TestHostileSchemaRefused(t *testing.T) {
 	ctx := context.Background()
-	src, _ := seeded(t, SeedOptions{Messages: 300, MediaBytes: 64 << 10, Seed: 1})
+	src, _ := seeded(t, seedOptions{Messages: 300, MediaBytes: 64 << 10, Seed: 1})
 	snap := snapshot(t, src)
-	dst, _ := seeded(t, SeedOptions{Messages: 200, Seed: 2})
+	dst, _ := seeded(t, seedOptions{Messages: 200, Seed: 2})
 	before := mustStats(t, dst)
 	empty := newStore(t)
 	for _, tt := range hostileSchemas {
@@ -186,8 +186,8 @@ func TestHostileSchemaRefused(t *testing.T) {
 // anything can fire it.
 func TestTriggerCannotRewriteLaterMerges(t *testing.T) {
 	ctx := context.Background()
-	hostile, _ := seeded(t, SeedOptions{Messages: 200, Seed: 1})
-	honest, _ := seeded(t, SeedOptions{Messages: 200, Seed: 2})
+	hostile, _ := seeded(t, seedOptions{Messages: 200, Seed: 1})
+	honest, _ := seeded(t, seedOptions{Messages: 200, Seed: 2})
 	dst := newStore(t)
 	if err := dst.Adopt(ctx, hostileCopy(t, snapshot(t, hostile), evilTrigger)); !errors.Is(err, ErrForeignSchema) {
 		t.Fatalf("Adopt of a snapshot with a trigger: got %v, want ErrForeignSchema", err)

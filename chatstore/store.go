@@ -384,6 +384,10 @@ var errClosed = errors.New("chatstore: store is closed")
 // Home is the absolute path of the home directory.
 func (s *Store) Home() string { return s.home }
 
+// ReadOnly reports whether s was opened with Options.ReadOnly: every call
+// that would change the history fails.
+func (s *Store) ReadOnly() bool { return s.readOnly }
+
 // DBPath is the path of the history database.
 func (s *Store) DBPath() string { return filepath.Join(s.home, DBName) }
 

@@ -22,57 +22,6 @@ func TestMigrations(t *testing.T) {
 	}
 }
 
-func TestSeedDeterministic(t *testing.T) {
-	opts := SeedOptions{Messages: 3000, MediaBytes: 1 << 20}
-	tests := []struct {
-		seedA, seedB uint64
-		equal        bool
-	}{
-		{1, 1, true},
-		{1, 2, false},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%d-%d", tt.seedA, tt.seedB), func(t *testing.T) {
-			oa, ob := opts, opts
-			oa.Seed, ob.Seed = tt.seedA, tt.seedB
-			a, sa := seeded(t, oa)
-			_, sb := seeded(t, ob)
-			if got := sa == sb; got != tt.equal {
-				t.Fatalf("stats equal = %v, want %v:\n%+v\n%+v", got, tt.equal, sa, sb)
-			}
-			if sa.Messages != int64(opts.Messages) || sa.MediaBytes < opts.MediaBytes-(1<<10) || sa.MediaBytes > opts.MediaBytes {
-				t.Fatalf("got %+v, want %d messages and about %d media bytes", sa, opts.Messages, opts.MediaBytes)
-			}
-			if err := a.Verify(context.Background()); err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-		})
-	}
-}
-
-func TestSeedAddsHistory(t *testing.T) {
-	ctx := context.Background()
-	run := func() (Stats, Stats) {
-		s, first := seeded(t, SeedOptions{Messages: 1000, Seed: 7})
-		second, err := Seed(ctx, s, SeedOptions{Messages: 500, MediaBytes: 200 << 10, Seed: 7})
-		if err != nil {
-			t.Fatalf("Seed: %v", err)
-		}
-		return first, second
-	}
-	f1, s1 := run()
-	_, s2 := run()
-	if got, want := s1.Messages, f1.Messages+500; got != want {
-		t.Errorf("after second seed got %d messages, want %d", got, want)
-	}
-	if s1.Digest == f1.Digest {
-		t.Errorf("second seed did not change the digest")
-	}
-	if s1 != s2 {
-		t.Errorf("reseeding not deterministic: %+v vs %+v", s1, s2)
-	}
-}
-
 // copyReversed builds a store holding the rows of snap inserted in reverse order.
 func copyReversed(t *testing.T, snap string) *Store {
 	t.Helper()
@@ -100,7 +49,7 @@ func copyReversed(t *testing.T, snap string) *Store {
 }
 
 func TestDigestOrderIndependent(t *testing.T) {
-	src, want := seeded(t, SeedOptions{Messages: 2000, MediaBytes: 1 << 20, Seed: 3})
+	src, want := seeded(t, seedOptions{Messages: 2000, MediaBytes: 1 << 20, Seed: 3})
 	rev := copyReversed(t, snapshot(t, src))
 	if got := mustStats(t, rev); got != want {
 		t.Fatalf("reverse-order copy: got %+v, want %+v", got, want)
@@ -135,7 +84,7 @@ func mutate(t *testing.T, snap, q string) string {
 }
 
 func TestDigestDetectsChange(t *testing.T) {
-	src, want := seeded(t, SeedOptions{Messages: 2000, MediaBytes: 1 << 20, Seed: 4})
+	src, want := seeded(t, seedOptions{Messages: 2000, MediaBytes: 1 << 20, Seed: 4})
 	snap := snapshot(t, src)
 	tests := []struct{ name, q string }{
 		{"one byte of one body", `UPDATE messages SET body = 'X' || substr(body, 2) WHERE id = (SELECT min(id) FROM messages WHERE body GLOB '[a-z]*')`},
@@ -173,8 +122,8 @@ func TestDigestDetectsChange(t *testing.T) {
 
 func TestMergeIdempotentAndCommutative(t *testing.T) {
 	ctx := context.Background()
-	a, sa := seeded(t, SeedOptions{Messages: 2000, MediaBytes: 1 << 20, Seed: 1})
-	b, sb := seeded(t, SeedOptions{Messages: 1500, MediaBytes: 1 << 20, Seed: 2})
+	a, sa := seeded(t, seedOptions{Messages: 2000, MediaBytes: 1 << 20, Seed: 1})
+	b, sb := seeded(t, seedOptions{Messages: 1500, MediaBytes: 1 << 20, Seed: 2})
 	snapA, snapB := snapshot(t, a), snapshot(t, b)
 
 	ab := newStore(t)
@@ -254,9 +203,9 @@ func installAll(t *testing.T, s, from *Store) {
 
 func TestMergePartialOverlap(t *testing.T) {
 	ctx := context.Background()
-	src, _ := seeded(t, SeedOptions{Messages: 2000, Seed: 1})
+	src, _ := seeded(t, seedOptions{Messages: 2000, Seed: 1})
 	old := snapshot(t, src)
-	full, err := Seed(ctx, src, SeedOptions{Messages: 700, MediaBytes: 300 << 10, Seed: 9})
+	full, err := addSeed(ctx, src, seedOptions{Messages: 700, MediaBytes: 300 << 10, Seed: 9})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,8 +323,8 @@ func TestCheckContainsDetectsOlderVersion(t *testing.T) {
 
 func TestMergeAtomic(t *testing.T) {
 	ctx := context.Background()
-	dst, _ := seeded(t, SeedOptions{Messages: 1000, MediaBytes: 1 << 20, Seed: 1})
-	src, _ := seeded(t, SeedOptions{Messages: 1000, MediaBytes: 1 << 20, Seed: 2})
+	dst, _ := seeded(t, seedOptions{Messages: 1000, MediaBytes: 1 << 20, Seed: 1})
+	src, _ := seeded(t, seedOptions{Messages: 1000, MediaBytes: 1 << 20, Seed: 2})
 	// Attachments merge last: a trigger makes the merge fail after the
 	// messages went in.
 	if _, err := dst.db.Exec(`CREATE TRIGGER boom BEFORE INSERT ON attachments WHEN NEW.name = 'boom'
@@ -400,7 +349,7 @@ func TestMergeAtomic(t *testing.T) {
 
 func TestAdopt(t *testing.T) {
 	ctx := context.Background()
-	src, want := seeded(t, SeedOptions{Messages: 2000, MediaBytes: 1 << 20, Seed: 5})
+	src, want := seeded(t, seedOptions{Messages: 2000, MediaBytes: 1 << 20, Seed: 5})
 	snap := snapshot(t, src)
 	dst := newStore(t)
 	if empty, err := dst.IsEmpty(ctx); err != nil || !empty {
@@ -423,7 +372,7 @@ func TestAdopt(t *testing.T) {
 		t.Fatalf("second Adopt: got %v, want ErrNotEmpty", err)
 	}
 	// Still usable: seed more, close, reopen.
-	more, err := Seed(ctx, dst, SeedOptions{Messages: 100, Seed: 1})
+	more, err := addSeed(ctx, dst, seedOptions{Messages: 100, Seed: 1})
 	if err != nil {
 		t.Fatalf("Seed after adopt: %v", err)
 	}
@@ -744,7 +693,7 @@ func fileState(t *testing.T, p string) string {
 
 func TestSourceNeverModified(t *testing.T) {
 	ctx := context.Background()
-	w, _ := seeded(t, SeedOptions{Messages: 2000, MediaBytes: 1 << 20, Seed: 1})
+	w, _ := seeded(t, seedOptions{Messages: 2000, MediaBytes: 1 << 20, Seed: 1})
 	home := w.Home()
 	w.Close()
 	files := []string{filepath.Join(home, DBName), filepath.Join(home, DBName+"-wal")}
@@ -771,9 +720,6 @@ func TestSourceNeverModified(t *testing.T) {
 	if _, err := r.Merge(ctx, filepath.Join(t.TempDir(), "none")); err == nil {
 		t.Error("Merge on a read-only store succeeded")
 	}
-	if _, err := Seed(ctx, r, SeedOptions{Messages: 1}); err == nil {
-		t.Error("Seed on a read-only store succeeded")
-	}
 	r.Close()
 	for i, f := range files {
 		got := fileState(t, f)
@@ -788,7 +734,7 @@ func TestSourceNeverModified(t *testing.T) {
 
 func TestMedia(t *testing.T) {
 	ctx := context.Background()
-	s, st := seeded(t, SeedOptions{Messages: 500, MediaBytes: 2 << 20, Seed: 1})
+	s, st := seeded(t, seedOptions{Messages: 500, MediaBytes: 2 << 20, Seed: 1})
 	atts, err := ListAttachments(ctx, s.DBPath())
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/seed"
 	"github.com/ferryhq/ferry/transfer"
 )
 
@@ -41,7 +42,7 @@ func newDevice(t *testing.T, name string, msgs int, media int64, mod func(*Confi
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := chatstore.Seed(ctx, st, chatstore.SeedOptions{Messages: msgs, MediaBytes: media, Seed: uint64(len(name))}); err != nil {
+		if _, err := seed.Add(ctx, st, seed.Options{Messages: msgs, MediaBytes: media, Seed: uint64(len(name))}); err != nil {
 			t.Fatal(err)
 		}
 		st.Close()

@@ -26,6 +26,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/seed"
 )
 
 // uiDevice is one device for the web app's tests: a real daemon (libp2p on
@@ -57,7 +58,7 @@ func uiHome(t testing.TB, messages int, mediaBytes int64, fixture bool) string {
 		t.Fatal(err)
 	}
 	if messages > 0 {
-		if _, err := chatstore.Seed(ctx, st, chatstore.SeedOptions{Messages: messages, MediaBytes: mediaBytes, Seed: 7}); err != nil {
+		if _, err := seed.Add(ctx, st, seed.Options{Messages: messages, MediaBytes: mediaBytes, Seed: 7}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/seed"
 )
 
 // writeFile writes b to name in a fresh temporary directory.
@@ -93,7 +93,7 @@ func TestBadInput(t *testing.T) {
 	if _, err := Import(ctx, st, filepath.Join("testdata", "telegram", "account", "DataExport_2023-04-02"), Options{Location: time.UTC}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chatstore.Seed(ctx, st, chatstore.SeedOptions{Messages: 200, MediaBytes: 64 << 10, Seed: 1}); err != nil {
+	if _, err := seed.Add(ctx, st, seed.Options{Messages: 200, MediaBytes: 64 << 10, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
 	before, err := st.Stats(ctx)

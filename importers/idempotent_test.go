@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/seed"
 	"github.com/ferryhq/ferry/transfer"
 )
 
@@ -57,7 +58,7 @@ func TestSameExportOneHistory(t *testing.T) {
 			a, b := newHome(t), newHome(t)
 			mustImport(t, a, p, f.opts)
 			// b already holds other history: the import merges.
-			if _, err := chatstore.Seed(context.Background(), b, chatstore.SeedOptions{Messages: 50, Seed: 3}); err != nil {
+			if _, err := seed.Add(context.Background(), b, seed.Options{Messages: 50, Seed: 3}); err != nil {
 				t.Fatal(err)
 			}
 			mustImport(t, b, p, f.opts)

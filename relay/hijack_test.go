@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/seed"
 	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/pairing"
@@ -29,7 +30,7 @@ func device(t *testing.T, ip string, messages int) (*daemon.Daemon, chatstore.St
 		if err != nil {
 			t.Fatal(err)
 		}
-		stats, err = chatstore.Seed(ctx, st, chatstore.SeedOptions{Messages: messages, MediaBytes: 1 << 20, Seed: 7})
+		stats, err = seed.Add(ctx, st, seed.Options{Messages: messages, MediaBytes: 1 << 20, Seed: 7})
 		st.Close()
 		if err != nil {
 			t.Fatal(err)

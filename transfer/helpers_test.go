@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
+	chatseed "github.com/ferryhq/ferry/chatstore/seed"
 	"github.com/ferryhq/ferry/internal/archive"
 )
 
@@ -31,7 +32,7 @@ func newStore(t testing.TB) *chatstore.Store {
 
 func seed(t testing.TB, s *chatstore.Store, msgs int, media int64, seedv uint64) chatstore.Stats {
 	t.Helper()
-	st, err := chatstore.Seed(context.Background(), s, chatstore.SeedOptions{Messages: msgs, MediaBytes: media, Seed: seedv})
+	st, err := chatseed.Add(context.Background(), s, chatseed.Options{Messages: msgs, MediaBytes: media, Seed: seedv})
 	if err != nil {
 		t.Fatalf("Seed: %v", err)
 	}

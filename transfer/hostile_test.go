@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
+	chatseed "github.com/ferryhq/ferry/chatstore/seed"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/transfer"
 	"github.com/ferryhq/ferry/transfer/transfertest"
@@ -29,7 +30,7 @@ func open(t *testing.T, home string) *chatstore.Store {
 func seeded(t *testing.T, msgs int, media int64, seed uint64) *chatstore.Store {
 	t.Helper()
 	s := open(t, filepath.Join(t.TempDir(), "home"))
-	if _, err := chatstore.Seed(context.Background(), s, chatstore.SeedOptions{Messages: msgs, MediaBytes: media, Seed: seed}); err != nil {
+	if _, err := chatseed.Add(context.Background(), s, chatseed.Options{Messages: msgs, MediaBytes: media, Seed: seed}); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -80,7 +81,7 @@ func TestHostileSenderRefused(t *testing.T) {
 				t.Run(tt.name+"/"+into+"/"+path, func(t *testing.T) {
 					dst := open(t, filepath.Join(t.TempDir(), "home"))
 					if into == "non-empty" {
-						if _, err := chatstore.Seed(ctx, dst, chatstore.SeedOptions{Messages: 100, Seed: 9}); err != nil {
+						if _, err := chatseed.Add(ctx, dst, chatseed.Options{Messages: 100, Seed: 9}); err != nil {
 							t.Fatal(err)
 						}
 					}

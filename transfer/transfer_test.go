@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
+	chatseed "github.com/ferryhq/ferry/chatstore/seed"
 	"github.com/ferryhq/ferry/internal/treetest"
 )
 
@@ -333,7 +334,7 @@ func TestSnapshotWhileWriting(t *testing.T) {
 	seed(t, src, 500, 512<<10, 7)
 	done := make(chan chatstore.Stats)
 	go func() {
-		st, err := chatstore.Seed(ctx, src, chatstore.SeedOptions{Messages: 3000, MediaBytes: 1 << 20, Seed: 8})
+		st, err := chatseed.Add(ctx, src, chatseed.Options{Messages: 3000, MediaBytes: 1 << 20, Seed: 8})
 		if err != nil {
 			t.Errorf("concurrent Seed: %v", err)
 		}

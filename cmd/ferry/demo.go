@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferryhq/ferry/chatstore"
+	chatseed "github.com/ferryhq/ferry/chatstore/seed"
 	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/relay"
 )
@@ -75,7 +76,7 @@ func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep, di
 		return fmt.Errorf("open old device: %w", err)
 	}
 	p := a.newProgress("seeding", int64(messages), false)
-	_, err = chatstore.Seed(ctx, src, chatstore.SeedOptions{Messages: messages, MediaBytes: mediaMB << 20, Seed: 1, Progress: p.Set})
+	_, err = chatseed.Add(ctx, src, chatseed.Options{Messages: messages, MediaBytes: mediaMB << 20, Seed: 1, Progress: p.Set})
 	p.Finish()
 	src.Close()
 	if err != nil {

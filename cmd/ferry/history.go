@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferryhq/ferry/chatstore"
+	chatseed "github.com/ferryhq/ferry/chatstore/seed"
 	"github.com/ferryhq/ferry/internal/units"
 )
 
@@ -47,7 +48,7 @@ func (a *app) seedCmd() *cobra.Command {
 			defer st.Close()
 			p := a.newProgress("seeding", int64(messages), false)
 			start := time.Now()
-			stats, err := chatstore.Seed(ctx, st, chatstore.SeedOptions{
+			stats, err := chatseed.Add(ctx, st, chatseed.Options{
 				Messages: messages, MediaBytes: mediaMB << 20, Seed: seed,
 				Progress: p.Set,
 			})

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
+	chatseed "github.com/ferryhq/ferry/chatstore/seed"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/transfer/transfertest"
 )
@@ -25,7 +26,7 @@ func TestImportHostileArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if _, err := chatstore.Seed(ctx, src, chatstore.SeedOptions{Messages: 300, MediaBytes: 256 << 10, Seed: 1}); err != nil {
+	if _, err := chatseed.Add(ctx, src, chatseed.Options{Messages: 300, MediaBytes: 256 << 10, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
 	hs, err := transfertest.Hostile(ctx, src, t.TempDir(), transfertest.EvilTrigger)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/chatstore"
+	chatseed "github.com/ferryhq/ferry/chatstore/seed"
 	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/internal/redistest"
 )
@@ -52,7 +53,7 @@ func TestRelayLoad(t *testing.T) {
 				errs <- err
 				return
 			}
-			pairs[i].want, err = chatstore.Seed(ctx, st, chatstore.SeedOptions{Messages: 200, MediaBytes: int64(mediaMB) << 20, Seed: uint64(i + 1)})
+			pairs[i].want, err = chatseed.Add(ctx, st, chatseed.Options{Messages: 200, MediaBytes: int64(mediaMB) << 20, Seed: uint64(i + 1)})
 			st.Close()
 			if err != nil {
 				errs <- err
@@ -180,7 +181,7 @@ func loopbackDevice(t *testing.T, home string, messages, mediaMB int, seed uint6
 	}
 	var stats chatstore.Stats
 	if messages > 0 {
-		if stats, err = chatstore.Seed(ctx, st, chatstore.SeedOptions{Messages: messages, MediaBytes: int64(mediaMB) << 20, Seed: seed}); err != nil {
+		if stats, err = chatseed.Add(ctx, st, chatseed.Options{Messages: messages, MediaBytes: int64(mediaMB) << 20, Seed: seed}); err != nil {
 			t.Fatal(err)
 		}
 	}

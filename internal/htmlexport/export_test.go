@@ -19,6 +19,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/seed"
 )
 
 // seededHome makes a home with a seeded history, plus what extra adds
@@ -31,7 +32,7 @@ func seededHome(t *testing.T, messages int, mediaMB int64, extra func(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chatstore.Seed(ctx, st, chatstore.SeedOptions{Messages: messages, MediaBytes: mediaMB << 20, Seed: 5}); err != nil {
+	if _, err := seed.Add(ctx, st, seed.Options{Messages: messages, MediaBytes: mediaMB << 20, Seed: 5}); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

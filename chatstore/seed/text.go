@@ -1,4 +1,4 @@
-package chatstore
+package seed
 
 // Phrases the seed generator strings together, per script. Each contact has a
 // preferred script; some messages mix scripts and most carry emoji now and then.
