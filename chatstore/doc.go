@@ -137,6 +137,21 @@
 // default, so a history without imported data has the digest it had under
 // schema version 1 (testdata/digest-kat.txt).
 //
+// # What a newer Ferry promises about older histories
+//
+// A history written by any earlier schema version stays readable: a home's
+// history.db is migrated forward in place when it is opened, and a
+// snapshot, archive or backup of an older version merges or is adopted as
+// if it had been migrated first. Migrations are append-only: a released
+// schema/NNNN_*.sql is never edited, since the schema check would then
+// refuse every history it made. A history without imported data keeps its
+// digest across versions (TestDigestKnownAnswer). testdata/kat holds a
+// history database written by each schema version (history-vN.db, with its
+// Stats in history-vN.db.json); TestKnownHistories opens each as a home,
+// merges and adopts each as a snapshot, and finds the same Stats and
+// digest. A new schema version adds its file with TestWriteKAT and leaves
+// the old ones. A database of a version above this Ferry's is ErrTooNew.
+//
 // # Reading
 //
 // query.go holds the queries that every reader (the CLI, the HTML export,

@@ -37,12 +37,14 @@ func TestWriteKAT(t *testing.T) {
 }
 
 // TestKnownHistories opens every known history database in a home of its own
-// and checks its Stats and digest.
+// (migrated to today's schema version), merges it and adopts it as a
+// snapshot, and checks the Stats and digest of each.
 func TestKnownHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(katDir, "history-v*.db"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no known-answer histories in %s (%v)", katDir, err)
 	}
+	ctx := context.Background()
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			var want Stats
@@ -64,13 +66,41 @@ func TestKnownHistories(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(home, DBName), db, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			s, err := Open(context.Background(), home, Options{})
+			s, err := Open(ctx, home, Options{})
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
 			defer s.Close()
 			if got := mustStats(t, s); got != want {
 				t.Errorf("history: got %+v, want %+v", got, want)
+			}
+			db2, err := s.handle()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := schemaVersionOf(ctx, db2, "main"); err != nil || v != schemaVersion() {
+				t.Errorf("the home's database after Open: schema version %d (%v), want %d", v, err, schemaVersion())
+			}
+
+			// The same file as a snapshot an older sender, archive or
+			// backup delivers: merged, and adopted, it is the same history.
+			snap := filepath.Join(t.TempDir(), "snap.db")
+			if err := os.WriteFile(snap, db, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			merged := newStore(t)
+			if _, err := merged.Merge(ctx, snap); err != nil {
+				t.Fatalf("Merge: %v", err)
+			}
+			if got := mustStats(t, merged); got != want {
+				t.Errorf("merged: got %+v, want %+v", got, want)
+			}
+			adopted := newStore(t)
+			if err := adopted.Adopt(ctx, snap); err != nil {
+				t.Fatalf("Adopt: %v", err)
+			}
+			if got := mustStats(t, adopted); got != want {
+				t.Errorf("adopted: got %+v, want %+v", got, want)
 			}
 		})
 	}

@@ -60,6 +60,13 @@
 // A manifest must fit in one archive frame (32 MiB: a few hundred thousand
 // media files).
 //
+// What a newer reader promises: every later Ferry parses manifest version 1
+// (an archive on a disk is read years after it was written). A new layout
+// takes version 2, which ParseManifest reads beside 1; a reader older than a
+// manifest says ErrNewerVersion. The bytes an earlier Ferry wrote,
+// testdata/kat/manifest-v1.bin, must parse and marshal back to the same
+// bytes (TestKnownManifest).
+//
 // # Archive
 //
 // Export writes an internal/archive stream of 1+N sealed frames: frame 0 the
@@ -88,6 +95,15 @@
 // unverified is ever committed. Media the target store already holds count
 // as received and are never fetched (a second migration moves only new
 // data). A staging directory for a different manifest is replaced.
+//
+// What a newer reader promises about an older staging directory (a cut-off
+// migration, then a Ferry upgrade, then the re-run): it resumes from journal
+// format 1 as described here (TestKnownStaging resumes from
+// testdata/kat/staging-v1, left by an earlier Ferry, and fetches only what
+// it lacks). A different record layout goes into a file of another name, so
+// a newer Ferry reads an old journal as format 1 or ignores it; either way a
+// listed chunk is re-hashed before it counts, so a staging directory it
+// cannot use costs a refetch, never a wrong commit.
 //
 // Commit then:
 //

@@ -83,6 +83,20 @@
 // changed Argon2id parameters, salt or wrapped key. Either way nothing
 // unauthenticated is ever returned.
 //
+// # What a newer reader promises about older archives
+//
+// An archive is a file a user keeps for years: every later Ferry reads
+// format version 1 as this page describes it, with either key slot. A
+// change to the header, the frames or the key derivation takes a new format
+// version, which the Writer then writes and the Reader reads beside version
+// 1 (FormatVersion is the newest; a Ferry older than a file says
+// ErrNewerVersion, an upgrade hint, not ErrCorrupt). The known-answer
+// archives transfer/testdata/kat/archive-v1-key.ferry and
+// archive-v1-password.ferry, bytes written by the first Ferry of this
+// format, must keep importing (transfer.TestKnownArchives). Seal and Open,
+// the envelope of a vault object, are an archive of one frame and are held
+// to the same promise by backup's known-answer vault (backup.TestVaultKATv3).
+//
 // # Cipher choice
 //
 // AES-256-GCM, not ChaCha20-Poly1305: with AES and carry-less multiply
