@@ -19,6 +19,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/storetest"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/fakeclock"
 	"github.com/ferryhq/ferry/internal/treetest"
@@ -132,8 +133,8 @@ func backup(t *testing.T, s *chatstore.Store, conn Conn, opts Options) Result {
 }
 
 func seededStore(t *testing.T, seedv uint64) (*chatstore.Store, chatstore.Stats) {
-	s := newStore(t)
-	st := seed(t, s, 150, 400<<10, seedv)
+	s := storetest.New(t)
+	st := storetest.Seed(t, s, 150, 400<<10, seedv)
 	return s, st
 }
 
@@ -159,7 +160,7 @@ func TestVaultBackupRestore(t *testing.T) {
 			}
 
 			// A new device restores with the key or the password alone.
-			dst := newStore(t)
+			dst := storetest.New(t)
 			ropts := RestoreOptions{Key: &res.Key}
 			if mode == "password" {
 				ropts = RestoreOptions{Password: opts.Password, BackupID: FormatID(res.ID), floor: cheapParams}
@@ -207,8 +208,8 @@ func TestVaultBackupRestore(t *testing.T) {
 
 func TestVaultIncremental(t *testing.T) {
 	r := startVaultRelay(t)
-	src := newStore(t)
-	seed(t, src, 150, 2<<20, 1)
+	src := storetest.New(t)
+	storetest.Seed(t, src, 150, 2<<20, 1)
 	conn := dial(t, p2ptest.Host(t), r)
 	first := backup(t, src, conn, Options{})
 
@@ -226,7 +227,7 @@ func TestVaultIncremental(t *testing.T) {
 		t.Error("second backup of the home used another key")
 	}
 
-	want := seed(t, src, 20, 0, 2) // a little new history
+	want := storetest.Seed(t, src, 20, 0, 2) // a little new history
 	inc := backup(t, src, conn, Options{})
 	if inc.ChunksSkipped == 0 || inc.ChunksSent == 0 {
 		t.Errorf("incremental backup sent %d, skipped %d", inc.ChunksSent, inc.ChunksSkipped)
@@ -236,7 +237,7 @@ func TestVaultIncremental(t *testing.T) {
 	}
 	t.Logf("first backup %d chunks %d bytes; incremental %d chunks %d bytes", first.ChunksSent, first.BytesSent, inc.ChunksSent, inc.BytesSent)
 
-	dst := newStore(t)
+	dst := storetest.New(t)
 	got, err := Restore(context.Background(), dial(t, p2ptest.Host(t), r), dst, RestoreOptions{Key: &first.Key})
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
@@ -257,7 +258,7 @@ func TestVaultIncremental(t *testing.T) {
 	if healed.ChunksSent != healed.Chunks {
 		t.Errorf("backup after the objects were lost sent %d of %d objects, want all", healed.ChunksSent, healed.Chunks)
 	}
-	got, err = Restore(context.Background(), dial(t, p2ptest.Host(t), r), newStore(t), RestoreOptions{Key: &first.Key})
+	got, err = Restore(context.Background(), dial(t, p2ptest.Host(t), r), storetest.New(t), RestoreOptions{Key: &first.Key})
 	if err != nil || got.Target.Digest != want.Digest {
 		t.Errorf("restore after the healing backup: digest %s, %v; want %s", got.Target.Digest, err, want.Digest)
 	}
@@ -354,19 +355,19 @@ func TestVaultHostileOperator(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			dst := newStore(t)
-			seed(t, dst, 30, 0, 9)
-			before := stats(t, dst)
+			dst := storetest.New(t)
+			storetest.Seed(t, dst, 30, 0, 9)
+			before := storetest.Stats(t, dst)
 			dst.Close()
 			treeBefore := treetest.Tree(t, dst.Home())
-			dst = openStore(t, dst.Home(), chatstore.Options{})
+			dst = storetest.Open(t, dst.Home(), chatstore.Options{})
 			undo := tc.tamper(t)
 			defer undo()
 			_, err := Restore(context.Background(), conn, dst, RestoreOptions{Key: &res.Key})
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Restore: %v; want %v", err, tc.want)
 			}
-			if got := stats(t, dst); got != before {
+			if got := storetest.Stats(t, dst); got != before {
 				t.Errorf("target changed: %+v, want %+v", got, before)
 			}
 			dst.Close()
@@ -375,7 +376,7 @@ func TestVaultHostileOperator(t *testing.T) {
 	}
 
 	// Undone, the backup restores again.
-	if _, err := Restore(context.Background(), conn, newStore(t), RestoreOptions{Key: &res.Key}); err != nil {
+	if _, err := Restore(context.Background(), conn, storetest.New(t), RestoreOptions{Key: &res.Key}); err != nil {
 		t.Fatalf("Restore after undoing the damage: %v", err)
 	}
 }
@@ -386,16 +387,16 @@ func TestVaultOldManifest(t *testing.T) {
 	conn := dial(t, p2ptest.Host(t), r)
 	res := backup(t, src, conn, Options{})
 	old := readFile(t, manifestFile(t, r.vaultDir))
-	seed(t, src, 10, 0, 2)
+	storetest.Seed(t, src, 10, 0, 2)
 	backup(t, src, conn, Options{})
 	writeFile(t, manifestFile(t, r.vaultDir), old)
 
-	before := stats(t, src)
+	before := storetest.Stats(t, src)
 	_, err := Restore(context.Background(), conn, src, RestoreOptions{Key: &res.Key})
 	if !errors.Is(err, ErrRollback) {
 		t.Fatalf("Restore of an old manifest on the device that made the backup: %v; want ErrRollback", err)
 	}
-	if got := stats(t, src); got != before {
+	if got := storetest.Stats(t, src); got != before {
 		t.Errorf("target changed: %+v, want %+v", got, before)
 	}
 }
@@ -405,7 +406,7 @@ func TestVaultWrongKey(t *testing.T) {
 	src, _ := seededStore(t, 1)
 	res := backup(t, src, dial(t, p2ptest.Host(t), r), Options{})
 	conn := dial(t, p2ptest.Host(t), r)
-	dst := newStore(t)
+	dst := storetest.New(t)
 
 	_, err := Restore(context.Background(), conn, dst, RestoreOptions{Key: testKey(t)})
 	if !errors.Is(err, vaultproto.ErrNotFound) {
@@ -420,7 +421,7 @@ func TestVaultWrongKey(t *testing.T) {
 	if !errors.Is(err, ErrID) {
 		t.Errorf("Restore with a password and no ID: %v; want ErrID", err)
 	}
-	if st := stats(t, dst); st.Messages != 0 {
+	if st := storetest.Stats(t, dst); st.Messages != 0 {
 		t.Errorf("target has %d messages after failed restores", st.Messages)
 	}
 }
@@ -435,7 +436,7 @@ func TestVaultPasswordLockout(t *testing.T) {
 	id := FormatID(res.ID)
 
 	for i := range vault.MaxFails {
-		_, err := Restore(context.Background(), conn, newStore(t), RestoreOptions{Password: []byte("wrong"), BackupID: id, floor: cheapParams})
+		_, err := Restore(context.Background(), conn, storetest.New(t), RestoreOptions{Password: []byte("wrong"), BackupID: id, floor: cheapParams})
 		if !errors.Is(err, vaultproto.ErrWrongPassword) {
 			t.Fatalf("wrong password %d: %v; want vaultproto.ErrWrongPassword", i+1, err)
 		}
@@ -445,12 +446,12 @@ func TestVaultPasswordLockout(t *testing.T) {
 	// refused too.
 	r.restart()
 	conn = dial(t, p2ptest.Host(t), r)
-	dst := newStore(t)
+	dst := storetest.New(t)
 	_, err := Restore(context.Background(), conn, dst, RestoreOptions{Password: pw, BackupID: id, floor: cheapParams})
 	if !errors.Is(err, vaultproto.ErrLocked) {
 		t.Fatalf("right password after %d wrong ones: %v; want vaultproto.ErrLocked", vault.MaxFails, err)
 	}
-	if st := stats(t, dst); st.Messages != 0 {
+	if st := storetest.Stats(t, dst); st.Messages != 0 {
 		t.Errorf("locked restore wrote %d messages", st.Messages)
 	}
 	// Its owner's next password backup puts a new key slot: unlocked.
@@ -478,14 +479,14 @@ func TestVaultLockoutAcrossRelays(t *testing.T) {
 	conns := []Conn{dial(t, p2ptest.Host(t), a), dial(t, p2ptest.Host(t), b)}
 	// Both relays have read the backup's record.
 	for _, c := range conns {
-		if _, err := Restore(context.Background(), c, newStore(t), RestoreOptions{Password: pw, BackupID: id, floor: cheapParams}); err != nil {
+		if _, err := Restore(context.Background(), c, storetest.New(t), RestoreOptions{Password: pw, BackupID: id, floor: cheapParams}); err != nil {
 			t.Fatalf("restore with the right password: %v", err)
 		}
 		a.clock.Advance(time.Hour)
 	}
 	wrong := 0
 	for i := range 3 * vault.MaxFails {
-		_, err := Restore(context.Background(), conns[i%2], newStore(t), RestoreOptions{Password: []byte("wrong"), BackupID: id, floor: cheapParams})
+		_, err := Restore(context.Background(), conns[i%2], storetest.New(t), RestoreOptions{Password: []byte("wrong"), BackupID: id, floor: cheapParams})
 		switch {
 		case errors.Is(err, vaultproto.ErrWrongPassword):
 			wrong++
@@ -526,8 +527,8 @@ func TestVaultAccounts(t *testing.T) {
 		t.Errorf("another device probes chunks: %v; want vaultproto.ErrForbidden", err)
 	}
 	// Another device cannot overwrite it by backing up with the same key.
-	other := newStore(t)
-	seed(t, other, 5, 0, 3)
+	other := storetest.New(t)
+	storetest.Seed(t, other, 5, 0, 3)
 	if _, err := Upload(ctx, other, cb, testOpts(t, Options{Key: &res.Key})); !errors.Is(err, vaultproto.ErrForbidden) {
 		t.Errorf("another device backs up over it: %v; want vaultproto.ErrForbidden", err)
 	}
@@ -537,7 +538,7 @@ func TestVaultAccounts(t *testing.T) {
 	if list, err := ca.List(ctx); err != nil || len(list) != 0 {
 		t.Errorf("list after delete: %+v, %v", list, err)
 	}
-	if _, err := Restore(ctx, cb, newStore(t), RestoreOptions{Key: &res.Key}); !errors.Is(err, vaultproto.ErrNotFound) {
+	if _, err := Restore(ctx, cb, storetest.New(t), RestoreOptions{Key: &res.Key}); !errors.Is(err, vaultproto.ErrNotFound) {
 		t.Errorf("restore after delete: %v; want vaultproto.ErrNotFound", err)
 	}
 	// The owner backs up again: a whole new backup under the same ID.
@@ -545,7 +546,7 @@ func TestVaultAccounts(t *testing.T) {
 	if again.ID != res.ID || again.ChunksSent != again.Chunks {
 		t.Errorf("backup after delete: ID %x sent %d of %d; want %x, all", again.ID, again.ChunksSent, again.Chunks, res.ID)
 	}
-	if _, err := Restore(ctx, cb, newStore(t), RestoreOptions{Key: &res.Key}); err != nil {
+	if _, err := Restore(ctx, cb, storetest.New(t), RestoreOptions{Key: &res.Key}); err != nil {
 		t.Errorf("restore of the new backup: %v", err)
 	}
 }
@@ -579,8 +580,8 @@ func (k *killConn) GetChunk(ctx context.Context, id [16]byte, n [32]byte, buf []
 func TestVaultRelayKilled(t *testing.T) {
 	r := startVaultRelay(t)
 	ctx := context.Background()
-	src := newStore(t)
-	want := seed(t, src, 150, 1<<20, 1) // enough objects for a restore to be cut a quarter of the way
+	src := storetest.New(t)
+	want := storetest.Seed(t, src, 150, 1<<20, 1) // enough objects for a restore to be cut a quarter of the way
 	h := p2ptest.Host(t)
 	kc := &killConn{Client: dial(t, h, r), putAt: 4, kill: func() { r.srv.Close() }}
 	kc.Client.Timeout = 20 * time.Second
@@ -605,10 +606,10 @@ func TestVaultRelayKilled(t *testing.T) {
 	// come after the last object was already on its way).
 	rd := p2ptest.Host(t)
 	count := &countConn{Client: dial(t, rd, r), gets: map[[32]byte]int{}}
-	if _, err := Restore(ctx, count, newStore(t), RestoreOptions{Key: &res.Key}); err != nil {
+	if _, err := Restore(ctx, count, storetest.New(t), RestoreOptions{Key: &res.Key}); err != nil {
 		t.Fatal(err)
 	}
-	dst := newStore(t)
+	dst := storetest.New(t)
 	fetches := int64(len(count.gets)) // each object once
 	if fetches < 8 {
 		t.Fatalf("a restore fetches %d objects; the test needs 8 or more", fetches)
@@ -650,12 +651,12 @@ func TestVaultS3(t *testing.T) {
 	if res.ChunksSkipped == 0 {
 		t.Errorf("resumed backup skipped nothing (sent %d of %d)", res.ChunksSent, res.Chunks)
 	}
-	want := seed(t, src, 10, 0, 2)
+	want := storetest.Seed(t, src, 10, 0, 2)
 	inc := backup(t, src, dial(t, h, r), Options{})
 	if inc.ChunksSent == 0 || inc.ChunksSent*2 > inc.Chunks {
 		t.Errorf("incremental backup sent %d of %d chunks", inc.ChunksSent, inc.Chunks)
 	}
-	got, err := Restore(ctx, dial(t, p2ptest.Host(t), r), newStore(t), RestoreOptions{Key: &res.Key})
+	got, err := Restore(ctx, dial(t, p2ptest.Host(t), r), storetest.New(t), RestoreOptions{Key: &res.Key})
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
@@ -753,8 +754,8 @@ func FuzzParseManifest(f *testing.F) {
 // relay with a directory vault on loopback.
 func BenchmarkVault(b *testing.B) {
 	ctx := context.Background()
-	src := openStore(b, filepath.Join(b.TempDir(), "src"), chatstore.Options{Create: true})
-	st := seed(b, src, 20000, 64<<20, 1)
+	src := storetest.Open(b, filepath.Join(b.TempDir(), "src"), chatstore.Options{Create: true})
+	st := storetest.Seed(b, src, 20000, 64<<20, 1)
 	size := st.MediaBytes
 	newRelay := func() (*relay.Server, string) {
 		vs, err := vaultstore.NewDir(b.TempDir())
@@ -793,7 +794,7 @@ func BenchmarkVault(b *testing.B) {
 	b.Run("restore", func(b *testing.B) {
 		b.SetBytes(size)
 		for range b.N {
-			dst := openStore(b, filepath.Join(b.TempDir(), "dst"), chatstore.Options{Create: true})
+			dst := storetest.Open(b, filepath.Join(b.TempDir(), "dst"), chatstore.Options{Create: true})
 			if _, err := Restore(ctx, client(addr), dst, RestoreOptions{Key: &key}); err != nil {
 				b.Fatal(err)
 			}
@@ -802,7 +803,7 @@ func BenchmarkVault(b *testing.B) {
 	b.Run("incremental", func(b *testing.B) {
 		for range b.N {
 			b.StopTimer()
-			seed(b, src, 200, 640<<10, uint64(100+b.N))
+			storetest.Seed(b, src, 200, 640<<10, uint64(100+b.N))
 			b.StartTimer()
 			res, err := Upload(ctx, src, client(addr), Options{WorkDir: b.TempDir()})
 			if err != nil {
@@ -820,8 +821,8 @@ func TestVaultRestoreMerges(t *testing.T) {
 	r := startVaultRelay(t)
 	src, want := seededStore(t, 1)
 	res := backup(t, src, dial(t, p2ptest.Host(t), r), Options{})
-	dst := newStore(t)
-	own := seed(t, dst, 40, 64<<10, 7)
+	dst := storetest.New(t)
+	own := storetest.Seed(t, dst, 40, 64<<10, 7)
 	conn := dial(t, p2ptest.Host(t), r)
 	got, err := Restore(context.Background(), conn, dst, RestoreOptions{Key: &res.Key})
 	if err != nil {
@@ -876,7 +877,7 @@ func TestVaultRestoreRacesBackup(t *testing.T) {
 	owner := dial(t, p2ptest.Host(t), r)
 	res := backup(t, src, owner, Options{})
 	rd := p2ptest.Host(t)
-	dst := newStore(t)
+	dst := storetest.New(t)
 	c := &raceConn{Client: dial(t, rd, r), before: func() {
 		// Runs on a worker goroutine: errors, not fatal ones.
 		if _, err := Upload(ctx, src, owner, testOpts(t, Options{})); err != nil {
@@ -891,7 +892,7 @@ func TestVaultRestoreRacesBackup(t *testing.T) {
 	if !errors.Is(err, ErrChanged) {
 		t.Fatalf("restore racing a new backup: %v; want ErrChanged", err)
 	}
-	if st := stats(t, dst); st.Messages != 0 {
+	if st := storetest.Stats(t, dst); st.Messages != 0 {
 		t.Errorf("after the failed restore the home holds %d messages, want none", st.Messages)
 	}
 	// The newer backup lacks that object too here (it was deleted behind

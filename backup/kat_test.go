@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/storetest"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/p2p/p2ptest"
 	"github.com/ferryhq/ferry/relay/vaultproto"
@@ -88,12 +89,12 @@ func TestWriteVaultKAT(t *testing.T) {
 	}
 	r := &vaultRelay{t: t, dataDir: t.TempDir(), vaultDir: out}
 	r.start()
-	s := newStore(t)
-	seed(t, s, 5, 2000, 8)
+	s := storetest.New(t)
+	storetest.Seed(t, s, 5, 2000, 8)
 	pw := fmt.Sprintf("a password of manifest version %d", manifestVersion)
 	c := dial(t, p2ptest.Host(t), r)
 	backup(t, s, c, Options{Password: []byte(pw)})
-	want := seed(t, s, 40, 30000, 9) // grown: the second backup keeps packs of the first
+	want := storetest.Seed(t, s, 40, 30000, 9) // grown: the second backup keeps packs of the first
 	res := backup(t, s, c, Options{Password: []byte(pw)})
 	f := vaultKATFacts{Password: pw, BackupID: FormatID(res.ID), Key: res.Key.RecoveryString(), Seq: res.Seq, Stats: want}
 	b, err := json.MarshalIndent(f, "", "  ")
@@ -121,13 +122,13 @@ func TestVaultKATv3(t *testing.T) {
 			if how == "key" {
 				opts = RestoreOptions{Key: &key}
 			}
-			dst := newStore(t)
+			dst := storetest.New(t)
 			got, err := Restore(context.Background(), dial(t, p2ptest.Host(t), r), dst, opts)
 			if err != nil {
 				t.Fatalf("restore of the known-answer vault: %v", err)
 			}
-			if got.Target.Digest != f.Stats.Digest || stats(t, dst) != f.Stats {
-				t.Errorf("restored %+v (digest %s), want %+v", stats(t, dst), got.Target.Digest, f.Stats)
+			if got.Target.Digest != f.Stats.Digest || storetest.Stats(t, dst) != f.Stats {
+				t.Errorf("restored %+v (digest %s), want %+v", storetest.Stats(t, dst), got.Target.Digest, f.Stats)
 			}
 		})
 	}
@@ -157,13 +158,13 @@ func TestVaultKATv3(t *testing.T) {
 func TestVaultKATv2(t *testing.T) {
 	f := katFacts(t, "vault-v2")
 	r := katRelay(t, "vault-v2")
-	dst := newStore(t)
+	dst := storetest.New(t)
 	got, err := Restore(context.Background(), dial(t, p2ptest.Host(t), r), dst, RestoreOptions{Password: []byte(f.Password), BackupID: f.BackupID, floor: cheapParams})
 	if err != nil {
 		t.Fatalf("restore of the known-answer vault: %v", err)
 	}
-	if got.Target.Digest != f.Stats.Digest || stats(t, dst) != f.Stats {
-		t.Errorf("restored %+v (digest %s), want %+v", stats(t, dst), got.Target.Digest, f.Stats)
+	if got.Target.Digest != f.Stats.Digest || storetest.Stats(t, dst) != f.Stats {
+		t.Errorf("restored %+v (digest %s), want %+v", storetest.Stats(t, dst), got.Target.Digest, f.Stats)
 	}
 }
 
@@ -181,12 +182,12 @@ func TestVaultKATv1(t *testing.T) {
 	if m, err := c.GetManifest(context.Background(), id); err != nil || len(m) == 0 {
 		t.Errorf("the old backup's manifest: %d bytes, %v", len(m), err)
 	}
-	dst := newStore(t)
+	dst := storetest.New(t)
 	_, err = Restore(context.Background(), c, dst, RestoreOptions{Password: []byte(katVaultV1Password), BackupID: katVaultV1ID, floor: cheapParams})
 	if !errors.Is(err, vaultproto.ErrOldKeySlot) {
 		t.Errorf("restore of a version 1 key slot: %v, want vaultproto.ErrOldKeySlot", err)
 	}
-	if st := stats(t, dst); st.Messages != 0 {
+	if st := storetest.Stats(t, dst); st.Messages != 0 {
 		t.Errorf("the refused restore wrote %d messages", st.Messages)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferryhq/ferry/chatstore/storetest"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/p2p/p2ptest"
 )
@@ -138,11 +139,11 @@ func TestRestoreMixedSeals(t *testing.T) {
 		}
 		writeFile(t, p, sealLegacy(vk, n, plain))
 	}
-	dst := newStore(t)
+	dst := storetest.New(t)
 	if _, err := Restore(context.Background(), dial(t, p2ptest.Host(t), r), dst, RestoreOptions{Key: &res.Key}); err != nil {
 		t.Fatalf("restore of a backup with legacy objects: %v", err)
 	}
-	if got := stats(t, dst); got != want {
+	if got := storetest.Stats(t, dst); got != want {
 		t.Errorf("restored %+v, want %+v", got, want)
 	}
 
@@ -153,7 +154,7 @@ func TestRestoreMixedSeals(t *testing.T) {
 	}
 	nonce := make([]byte, 12)
 	writeFile(t, mf, vk.manifest.Seal(nonce, nonce, pad(nil, plain), vk.manifestAD()))
-	_, err = Restore(context.Background(), dial(t, p2ptest.Host(t), r), newStore(t), RestoreOptions{Key: &res.Key})
+	_, err = Restore(context.Background(), dial(t, p2ptest.Host(t), r), storetest.New(t), RestoreOptions{Key: &res.Key})
 	if !errors.Is(err, ErrCorrupt) {
 		t.Errorf("a version 3 manifest in the legacy seal: %v, want ErrCorrupt", err)
 	}

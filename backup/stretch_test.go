@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 
+	"github.com/ferryhq/ferry/chatstore/storetest"
 	"github.com/ferryhq/ferry/internal/wire"
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/p2p/p2ptest"
@@ -96,7 +97,7 @@ func TestVaultRefusesWeakStretch(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			dst := newStore(t)
+			dst := storetest.New(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			_, err = Restore(ctx, c, dst, RestoreOptions{Password: []byte("correct horse battery staple"), BackupID: id})
@@ -108,7 +109,7 @@ func TestVaultRefusesWeakStretch(t *testing.T) {
 					t.Errorf("the client sent a proof to a relay serving %s", tt.name)
 				}
 			}
-			if st := stats(t, dst); st.Messages != 0 {
+			if st := storetest.Stats(t, dst); st.Messages != 0 {
 				t.Errorf("the refused restore wrote %d messages", st.Messages)
 			}
 		})

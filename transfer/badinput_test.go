@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/storetest"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/treetest"
 )
@@ -21,8 +22,8 @@ import (
 // (staging included, except where resuming makes sense).
 func TestImportBadInput(t *testing.T) {
 	ctx := context.Background()
-	src := newStore(t)
-	seed(t, src, 400, 1<<20, 11)
+	src := storetest.New(t)
+	storetest.Seed(t, src, 400, 1<<20, 11)
 	key := testKey(t)
 	arc, _ := exportBytes(t, src, ExportOptions{Key: key})
 	pwArc, _ := exportBytes(t, src, ExportOptions{Password: []byte("correct horse"), Params: fastParams})
@@ -73,9 +74,9 @@ func TestImportBadInput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dst := newStore(t)
-			seed(t, dst, 100, 256<<10, 12)
-			beforeStats := stats(t, dst)
+			dst := storetest.New(t)
+			storetest.Seed(t, dst, 100, 256<<10, 12)
+			beforeStats := storetest.Stats(t, dst)
 			before := treetest.Tree(t, dst.Home())
 			_, err := Import(ctx, bytes.NewReader(tc.in), dst, tc.opts)
 			switch {
@@ -88,7 +89,7 @@ func TestImportBadInput(t *testing.T) {
 			case !errors.Is(err, tc.want):
 				t.Errorf("Import = %v, want %v", err, tc.want)
 			}
-			if got := stats(t, dst); got != beforeStats {
+			if got := storetest.Stats(t, dst); got != beforeStats {
 				t.Errorf("target stats changed: %+v, was %+v", got, beforeStats)
 			}
 			after := treetest.Tree(t, dst.Home())
@@ -129,8 +130,8 @@ func TestImportFullDisk(t *testing.T) {
 		t.Skip("needs root to mount a small tmpfs (mount -t tmpfs)")
 	}
 	ctx := context.Background()
-	src := newStore(t)
-	seed(t, src, 1000, 6<<20, 13)
+	src := storetest.New(t)
+	storetest.Seed(t, src, 1000, 6<<20, 13)
 	key := testKey(t)
 	arc, _ := exportBytes(t, src, ExportOptions{Key: key})
 
@@ -156,9 +157,9 @@ func TestImportFullDisk(t *testing.T) {
 	os.Remove(out.Name())
 
 	home := filepath.Join(mnt, "home")
-	dst := openStore(t, home, chatstore.Options{Create: true})
-	seed(t, dst, 50, 64<<10, 14)
-	beforeStats := stats(t, dst)
+	dst := storetest.Open(t, home, chatstore.Options{Create: true})
+	storetest.Seed(t, dst, 50, 64<<10, 14)
+	beforeStats := storetest.Stats(t, dst)
 	before := treetest.Tree(t, home)
 
 	_, err = Import(ctx, bytes.NewReader(arc), dst, ImportOptions{Key: key})
@@ -168,7 +169,7 @@ func TestImportFullDisk(t *testing.T) {
 	if want := fmt.Sprintf("not enough free disk space in %s", home); !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
-	if got := stats(t, dst); got != beforeStats {
+	if got := storetest.Stats(t, dst); got != beforeStats {
 		t.Errorf("target stats changed: %+v, was %+v", got, beforeStats)
 	}
 	treetest.Same(t, "target", treetest.Tree(t, home), before)
@@ -183,9 +184,9 @@ func TestLockedTarget(t *testing.T) {
 	}
 	ctx := context.Background()
 	home := filepath.Join(t.TempDir(), "home")
-	s := openStore(t, home, chatstore.Options{Create: true})
-	seed(t, s, 50, 0, 15)
-	want := stats(t, s)
+	s := storetest.Open(t, home, chatstore.Options{Create: true})
+	storetest.Seed(t, s, 50, 0, 15)
+	want := storetest.Stats(t, s)
 	s.Close()
 	before := treetest.Tree(t, home)
 
@@ -216,7 +217,7 @@ func TestLockedTarget(t *testing.T) {
 	stdin.Close()
 	cmd.Wait()
 	treetest.Same(t, "locked target", treetest.Tree(t, home), before)
-	if got := stats(t, openStore(t, home, chatstore.Options{})); got != want {
+	if got := storetest.Stats(t, storetest.Open(t, home, chatstore.Options{})); got != want {
 		t.Errorf("stats %+v, want %+v", got, want)
 	}
 }

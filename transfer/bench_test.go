@@ -14,7 +14,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
-	chatseed "github.com/ferryhq/ferry/chatstore/seed"
+	"github.com/ferryhq/ferry/chatstore/seed"
 	"github.com/ferryhq/ferry/internal/benchenv"
 	"github.com/ferryhq/ferry/internal/scratch/scratchtest"
 )
@@ -68,7 +68,7 @@ func benchFixture(b *testing.B) *benchData {
 			d.err = err
 			return
 		}
-		d.halfStats, d.err = chatseed.Add(ctx, s, chatseed.Options{Messages: msgs / 2, MediaBytes: media / 2, Seed: 1})
+		d.halfStats, d.err = seed.Add(ctx, s, seed.Options{Messages: msgs / 2, MediaBytes: media / 2, Seed: 1})
 		s.Close()
 		if d.err != nil {
 			return
@@ -81,7 +81,7 @@ func benchFixture(b *testing.B) *benchData {
 			d.err = err
 			return
 		}
-		d.srcStats, d.err = chatseed.Add(ctx, s, chatseed.Options{Messages: msgs - msgs/2, MediaBytes: media - media/2, Seed: 2})
+		d.srcStats, d.err = seed.Add(ctx, s, seed.Options{Messages: msgs - msgs/2, MediaBytes: media - media/2, Seed: 2})
 		s.Close()
 	})
 	if d.err != nil {

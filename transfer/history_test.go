@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/storetest"
 )
 
 // appHistory is a store of an app's own: the engine sees only the History
@@ -31,9 +32,9 @@ func (a *appHistory) InstallMedia(h chatstore.Hash, staged string) error {
 // engine works on the interface alone.
 func TestOwnHistory(t *testing.T) {
 	ctx := context.Background()
-	src := newStore(t)
-	want := seed(t, src, 300, 256<<10, 3)
-	from, to := &appHistory{History: src}, &appHistory{History: newStore(t)}
+	src := storetest.New(t)
+	want := storetest.Seed(t, src, 300, 256<<10, 3)
+	from, to := &appHistory{History: src}, &appHistory{History: storetest.New(t)}
 	snap, err := SnapshotWith(ctx, from, SnapshotOptions{WorkDir: t.TempDir(), ChunkSize: testChunk})
 	if err != nil {
 		t.Fatal(err)

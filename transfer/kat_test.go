@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/storetest"
 	"github.com/ferryhq/ferry/internal/archive"
 )
 
@@ -59,9 +60,9 @@ func TestWriteKAT(t *testing.T) {
 	if os.Getenv("FERRY_WRITE_KAT") == "" {
 		t.Skip("writes testdata/kat only with FERRY_WRITE_KAT=1 (never for a format version already there)")
 	}
-	src := newStore(t)
-	st := seed(t, src, 60, 200<<10, 42)
-	src = readOnly(t, src)
+	src := storetest.New(t)
+	st := storetest.Seed(t, src, 60, 200<<10, 42)
+	src = storetest.ReadOnly(t, src)
 	key := testKey(t)
 	arc, res := exportBytes(t, src, ExportOptions{Key: key})
 	const password = "correct horse battery staple"
@@ -73,7 +74,7 @@ func TestWriteKAT(t *testing.T) {
 	}
 
 	// A cut-off import leaves the staging directory a resume reads.
-	dst := newStore(t)
+	dst := storetest.New(t)
 	_, err = Import(context.Background(), bytes.NewReader(arc[:len(arc)/2]), dst, ImportOptions{Key: key})
 	if !errors.Is(err, ErrTruncated) {
 		t.Fatalf("import of half an archive: %v, want ErrTruncated", err)
@@ -130,7 +131,7 @@ func TestKnownArchives(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dst := newStore(t)
+			dst := storetest.New(t)
 			res, err := Import(context.Background(), bytes.NewReader(b), dst, tc.opts)
 			if err != nil {
 				t.Fatalf("Import: %v", err)
@@ -138,7 +139,7 @@ func TestKnownArchives(t *testing.T) {
 			if res.Chunks != f.Chunks {
 				t.Errorf("chunks: got %d, want %d", res.Chunks, f.Chunks)
 			}
-			if got := stats(t, dst); got != f.Stats {
+			if got := storetest.Stats(t, dst); got != f.Stats {
 				t.Errorf("imported history: got %+v, want %+v", got, f.Stats)
 			}
 		})
@@ -182,7 +183,7 @@ func TestKnownStaging(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dst := newStore(t)
+	dst := storetest.New(t)
 	into := filepath.Join(dst.Home(), StagingDir, f.StagedID)
 	if err := os.MkdirAll(filepath.Dir(into), 0o700); err != nil {
 		t.Fatal(err)
@@ -201,7 +202,7 @@ func TestKnownStaging(t *testing.T) {
 	if f.Staged == 0 || res.Resumed != f.Staged {
 		t.Errorf("resumed %d chunks from the known staging, want %d (> 0)", res.Resumed, f.Staged)
 	}
-	if got := stats(t, dst); got != f.Stats {
+	if got := storetest.Stats(t, dst); got != f.Stats {
 		t.Errorf("history: got %+v, want %+v", got, f.Stats)
 	}
 }

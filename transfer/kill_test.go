@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/storetest"
 	"github.com/ferryhq/ferry/internal/archive"
 	"github.com/ferryhq/ferry/internal/treetest"
 )
@@ -25,8 +26,8 @@ func TestResumeAfterKill(t *testing.T) {
 		killChild()
 		return
 	}
-	src := newStore(t)
-	want := seed(t, src, testMsgs, testMedia, 21)
+	src := storetest.New(t)
+	want := storetest.Seed(t, src, testMsgs, testMedia, 21)
 	key := testKey(t)
 	arc, _ := exportBytes(t, src, ExportOptions{Key: key})
 	arcPath := filepath.Join(t.TempDir(), "history.ferry")
@@ -34,7 +35,7 @@ func TestResumeAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	home := filepath.Join(t.TempDir(), "home")
-	s := openStore(t, home, chatstore.Options{Create: true})
+	s := storetest.Open(t, home, chatstore.Options{Create: true})
 	s.Close()
 
 	const k = 5
@@ -67,7 +68,7 @@ func TestResumeAfterKill(t *testing.T) {
 	}
 	cmd.Wait()
 
-	dst := openStore(t, home, chatstore.Options{})
+	dst := storetest.Open(t, home, chatstore.Options{})
 	res, err := Import(context.Background(), bytes.NewReader(arc), dst, ImportOptions{Key: key})
 	if err != nil {
 		t.Fatalf("Import after kill: %v", err)
@@ -75,7 +76,7 @@ func TestResumeAfterKill(t *testing.T) {
 	if res.Resumed != k || res.Received != res.Chunks-k {
 		t.Errorf("resumed %d, received %d of %d chunks; want %d, %d", res.Resumed, res.Received, res.Chunks, k, res.Chunks-k)
 	}
-	if got := stats(t, dst); got != want {
+	if got := storetest.Stats(t, dst); got != want {
 		t.Errorf("target %+v, want %+v", got, want)
 	}
 	treetest.Empty(t, filepath.Join(home, StagingDir))

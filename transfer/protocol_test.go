@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/storetest"
 	"github.com/ferryhq/ferry/internal/treetest"
 	"github.com/ferryhq/ferry/internal/wire"
 )
@@ -18,8 +19,8 @@ import (
 // seededSnap makes a small history and snapshots it.
 func seededSnap(t *testing.T) (*Snap, chatstore.Stats) {
 	t.Helper()
-	src := newStore(t)
-	want := seed(t, src, 2000, 3<<20, 1)
+	src := storetest.New(t)
+	want := storetest.Seed(t, src, 2000, 3<<20, 1)
 	snap, err := Snapshot(context.Background(), src, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +74,7 @@ func TestTransferOverPipes(t *testing.T) {
 	if m.Root() != snap.Manifest().Root() {
 		t.Fatalf("manifest root %x, want %x", m.Root(), snap.Manifest().Root())
 	}
-	dst := newStore(t)
+	dst := storetest.New(t)
 	recv, err := NewReceiver(dst, m)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func (s tampered) ReadChunk(ctx context.Context, i int, buf []byte) ([]byte, err
 func TestTransferRefusesTamperedChunks(t *testing.T) {
 	snap, _ := seededSnap(t)
 	srv := &pipeServer{src: tampered{snap}}
-	dst := newStore(t)
+	dst := storetest.New(t)
 	recv, err := NewReceiver(dst, snap.Manifest())
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +130,7 @@ func TestTransferRefusesTamperedChunks(t *testing.T) {
 	if !errors.Is(err, ErrChunkCorrupt) {
 		t.Fatalf("pull from a tampering sender: got %v, want ErrChunkCorrupt", err)
 	}
-	if st := stats(t, dst); st.Messages != 0 {
+	if st := storetest.Stats(t, dst); st.Messages != 0 {
 		t.Errorf("%d messages stored from a tampering sender", st.Messages)
 	}
 	treetest.Empty(t, filepath.Join(dst.Home(), StagingDir))
@@ -139,7 +140,7 @@ func TestTransferRefusesTamperedChunks(t *testing.T) {
 // ends the pull with an error, and what was staged stays for a resume.
 func TestTransferServerGoesAway(t *testing.T) {
 	snap, _ := seededSnap(t)
-	recv, err := NewReceiver(newStore(t), snap.Manifest())
+	recv, err := NewReceiver(storetest.New(t), snap.Manifest())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ferryhq/ferry/chatstore/storetest"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -48,8 +49,8 @@ func TestAddSpan(t *testing.T) {
 // the history whole.
 func TestPutDB(t *testing.T) {
 	ctx := context.Background()
-	src := newStore(t)
-	want := seed(t, src, testMsgs, testMedia, 6)
+	src := storetest.New(t)
+	want := storetest.Seed(t, src, testMsgs, testMedia, 6)
 	snap, err := snapshot(ctx, src, t.TempDir(), testChunk)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +88,7 @@ func TestPutDB(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	r.Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
 
-	dst := newStore(t)
+	dst := storetest.New(t)
 	r1, err := NewReceiver(dst, m)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +141,7 @@ func TestPutDB(t *testing.T) {
 	if _, err := r2.Commit(ctx); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	if got := stats(t, dst); got != want {
+	if got := storetest.Stats(t, dst); got != want {
 		t.Errorf("stats %+v, want %+v", got, want)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/storetest"
 )
 
 // TestSnapshotIsPrivate: a snapshot's directory is 0700 and every file in
@@ -21,8 +22,8 @@ func TestSnapshotIsPrivate(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("file modes do not control access on Windows")
 	}
-	src := newStore(t)
-	seed(t, src, 300, 256<<10, 1)
+	src := storetest.New(t)
+	storetest.Seed(t, src, 300, 256<<10, 1)
 	work := t.TempDir()
 	snap, err := snapshot(context.Background(), src, work, testChunk)
 	if err != nil {
@@ -64,8 +65,8 @@ func TestKilledSenderSnapshotSwept(t *testing.T) {
 		snapChild()
 		return
 	}
-	src := newStore(t)
-	seed(t, src, 300, 256<<10, 1)
+	src := storetest.New(t)
+	storetest.Seed(t, src, 300, 256<<10, 1)
 	home := src.Home()
 	src.Close()
 	work := t.TempDir()
@@ -106,7 +107,7 @@ func TestKilledSenderSnapshotSwept(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dead, "db.zst")); err != nil {
 		t.Fatalf("the killed sender left no copy (%v): the test checks nothing", err)
 	}
-	s := openStore(t, home, chatstore.Options{ReadOnly: true})
+	s := storetest.Open(t, home, chatstore.Options{ReadOnly: true})
 	snap, err := snapshot(context.Background(), s, work, testChunk)
 	if err != nil {
 		t.Fatal(err)

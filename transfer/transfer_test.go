@@ -12,7 +12,8 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
-	chatseed "github.com/ferryhq/ferry/chatstore/seed"
+	"github.com/ferryhq/ferry/chatstore/seed"
+	"github.com/ferryhq/ferry/chatstore/storetest"
 	"github.com/ferryhq/ferry/internal/treetest"
 )
 
@@ -23,9 +24,9 @@ const (
 
 func TestExportImportIntoEmpty(t *testing.T) {
 	ctx := context.Background()
-	src := newStore(t)
-	want := seed(t, src, testMsgs, testMedia, 1)
-	src = readOnly(t, src)
+	src := storetest.New(t)
+	want := storetest.Seed(t, src, testMsgs, testMedia, 1)
+	src = storetest.ReadOnly(t, src)
 	before := treetest.Tree(t, src.Home())
 	key := testKey(t)
 	arc, ex := exportBytes(t, src, ExportOptions{Key: key})
@@ -37,7 +38,7 @@ func TestExportImportIntoEmpty(t *testing.T) {
 		t.Error("export result does not carry the key it used")
 	}
 
-	dst := newStore(t)
+	dst := storetest.New(t)
 	res, err := Import(ctx, bytes.NewReader(arc), dst, ImportOptions{Key: key})
 	if err != nil {
 		t.Fatalf("Import: %v", err)
@@ -45,7 +46,7 @@ func TestExportImportIntoEmpty(t *testing.T) {
 	if !res.Adopted {
 		t.Error("import into an empty store did not adopt")
 	}
-	if got := stats(t, dst); got != want {
+	if got := storetest.Stats(t, dst); got != want {
 		t.Errorf("target stats = %+v, want %+v", got, want)
 	}
 	if res.Source != want || res.Target != want {
@@ -64,16 +65,16 @@ func TestExportImportIntoEmpty(t *testing.T) {
 // source's history: only the rest is added, and then both are equal.
 func TestImportHalfFull(t *testing.T) {
 	ctx := context.Background()
-	src := newStore(t)
-	seed(t, src, testMsgs/2, testMedia/2, 1)
+	src := storetest.New(t)
+	storetest.Seed(t, src, testMsgs/2, testMedia/2, 1)
 	key := testKey(t)
 	arc, _ := exportBytes(t, src, ExportOptions{Key: key})
-	dst := newStore(t)
+	dst := storetest.New(t)
 	if _, err := Import(ctx, bytes.NewReader(arc), dst, ImportOptions{Key: key}); err != nil {
 		t.Fatalf("first Import: %v", err)
 	}
-	half := stats(t, dst)
-	want := seed(t, src, testMsgs/2, testMedia/2, 2)
+	half := storetest.Stats(t, dst)
+	want := storetest.Seed(t, src, testMsgs/2, testMedia/2, 2)
 
 	arc, _ = exportBytes(t, src, ExportOptions{Key: key})
 	res, err := Import(ctx, bytes.NewReader(arc), dst, ImportOptions{Key: key})
@@ -86,7 +87,7 @@ func TestImportHalfFull(t *testing.T) {
 	if got, want := res.Added.Messages, want.Messages-half.Messages; got != want {
 		t.Errorf("added %d messages, want %d", got, want)
 	}
-	if got := stats(t, dst); got != want {
+	if got := storetest.Stats(t, dst); got != want {
 		t.Errorf("target stats = %+v, want %+v", got, want)
 	}
 	if res.MediaPresent == 0 {
@@ -104,10 +105,10 @@ func TestImportHalfFull(t *testing.T) {
 
 func TestImportTwiceChangesNothing(t *testing.T) {
 	ctx := context.Background()
-	src := newStore(t)
-	want := seed(t, src, testMsgs/2, testMedia/2, 3)
+	src := storetest.New(t)
+	want := storetest.Seed(t, src, testMsgs/2, testMedia/2, 3)
 	arc, ex := exportBytes(t, src, ExportOptions{})
-	dst := newStore(t)
+	dst := storetest.New(t)
 	for i := range 2 {
 		res, err := Import(ctx, bytes.NewReader(arc), dst, ImportOptions{Key: &ex.Key})
 		if err != nil {
@@ -116,7 +117,7 @@ func TestImportTwiceChangesNothing(t *testing.T) {
 		if i == 1 && (res.Adopted || res.Added.Messages != 0 || res.Added.Attachments != 0 || res.MediaInstalled != 0) {
 			t.Errorf("second import changed something: %+v", res)
 		}
-		if got := stats(t, dst); got != want {
+		if got := storetest.Stats(t, dst); got != want {
 			t.Errorf("after import %d: stats %+v, want %+v", i, got, want)
 		}
 	}
@@ -142,15 +143,15 @@ func (c *countingSource) ReadChunk(ctx context.Context, i int, buf []byte) ([]by
 // new receiver on the same staging fetches exactly what is missing.
 func TestResumeAfterCrash(t *testing.T) {
 	ctx := context.Background()
-	src := newStore(t)
-	want := seed(t, src, testMsgs, testMedia, 4)
+	src := storetest.New(t)
+	want := storetest.Seed(t, src, testMsgs, testMedia, 4)
 	snap, err := snapshot(ctx, src, t.TempDir(), testChunk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer snap.Close()
 	m := snap.Manifest()
-	dst := newStore(t)
+	dst := storetest.New(t)
 	r1, err := NewReceiver(dst, m)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +231,7 @@ func TestResumeAfterCrash(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	if got := stats(t, dst); got != want || res.Target != want {
+	if got := storetest.Stats(t, dst); got != want || res.Target != want {
 		t.Errorf("target stats %+v (result %+v), want %+v", got, res.Target, want)
 	}
 	treetest.Empty(t, filepath.Join(dst.Home(), StagingDir))
@@ -238,14 +239,14 @@ func TestResumeAfterCrash(t *testing.T) {
 
 func TestReceiverRejects(t *testing.T) {
 	ctx := context.Background()
-	src := newStore(t)
-	seed(t, src, 200, 1<<20, 5)
+	src := storetest.New(t)
+	storetest.Seed(t, src, 200, 1<<20, 5)
 	snap, err := snapshot(ctx, src, t.TempDir(), testChunk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer snap.Close()
-	dst := newStore(t)
+	dst := storetest.New(t)
 	before := treetest.Tree(t, dst.Home())
 	r, err := NewReceiver(dst, snap.Manifest())
 	if err != nil {
@@ -293,8 +294,8 @@ func TestReceiverRejects(t *testing.T) {
 // not sent.
 func TestSourceChanged(t *testing.T) {
 	ctx := context.Background()
-	src := newStore(t)
-	seed(t, src, 200, 1<<20, 6)
+	src := storetest.New(t)
+	storetest.Seed(t, src, 200, 1<<20, 6)
 	snap, err := snapshot(ctx, src, t.TempDir(), testChunk)
 	if err != nil {
 		t.Fatal(err)
@@ -330,11 +331,11 @@ func TestSourceChanged(t *testing.T) {
 // arrives is exactly the snapshot's state, digest-checked.
 func TestSnapshotWhileWriting(t *testing.T) {
 	ctx := context.Background()
-	src := newStore(t)
-	seed(t, src, 500, 512<<10, 7)
+	src := storetest.New(t)
+	storetest.Seed(t, src, 500, 512<<10, 7)
 	done := make(chan chatstore.Stats)
 	go func() {
-		st, err := chatseed.Add(ctx, src, chatseed.Options{Messages: 3000, MediaBytes: 1 << 20, Seed: 8})
+		st, err := seed.Add(ctx, src, seed.Options{Messages: 3000, MediaBytes: 1 << 20, Seed: 8})
 		if err != nil {
 			t.Errorf("concurrent Seed: %v", err)
 		}
@@ -346,7 +347,7 @@ func TestSnapshotWhileWriting(t *testing.T) {
 	}
 	defer snap.Close()
 	final := <-done
-	dst := newStore(t)
+	dst := storetest.New(t)
 	r, err := NewReceiver(dst, snap.Manifest())
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +359,7 @@ func TestSnapshotWhileWriting(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	if got, want := stats(t, dst), snap.Manifest().Stats; got != want {
+	if got, want := storetest.Stats(t, dst), snap.Manifest().Stats; got != want {
 		t.Errorf("target %+v, want snapshot's %+v", got, want)
 	}
 	if res.Source.Messages > final.Messages {
@@ -384,14 +385,14 @@ func (c *cancellingSource) ReadChunk(ctx context.Context, i int, buf []byte) ([]
 // TestMigrateCancel: a cancelled transfer stops with the context's error,
 // keeps what it verified, and the next receiver continues from there.
 func TestMigrateCancel(t *testing.T) {
-	src := newStore(t)
-	want := seed(t, src, 500, 1<<20, 9)
+	src := storetest.New(t)
+	want := storetest.Seed(t, src, 500, 1<<20, 9)
 	snap, err := snapshot(context.Background(), src, t.TempDir(), testChunk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer snap.Close()
-	dst := newStore(t)
+	dst := storetest.New(t)
 	r1, err := NewReceiver(dst, snap.Manifest())
 	if err != nil {
 		t.Fatal(err)
@@ -405,7 +406,7 @@ func TestMigrateCancel(t *testing.T) {
 	if err := r1.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := stats(t, dst); got.Messages != 0 {
+	if got := storetest.Stats(t, dst); got.Messages != 0 {
 		t.Errorf("cancelled transfer changed the target: %+v", got)
 	}
 	r2, err := NewReceiver(dst, snap.Manifest())
@@ -421,7 +422,7 @@ func TestMigrateCancel(t *testing.T) {
 	if _, err := r2.Commit(context.Background()); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	if got := stats(t, dst); got != want {
+	if got := storetest.Stats(t, dst); got != want {
 		t.Errorf("target %+v, want %+v", got, want)
 	}
 	// Abort of a fresh receiver leaves the home as it is.
@@ -440,15 +441,15 @@ func TestMigrateCancel(t *testing.T) {
 // with the key Export returned.
 func TestPasswordArchive(t *testing.T) {
 	ctx := context.Background()
-	src := newStore(t)
-	want := seed(t, src, 300, 256<<10, 10)
+	src := storetest.New(t)
+	want := storetest.Seed(t, src, 300, 256<<10, 10)
 	arc, ex := exportBytes(t, src, ExportOptions{Password: []byte("correct horse"), Params: fastParams})
 	for _, opts := range []ImportOptions{{Password: []byte("correct horse")}, {Key: &ex.Key}} {
-		dst := newStore(t)
+		dst := storetest.New(t)
 		if _, err := Import(ctx, bytes.NewReader(arc), dst, opts); err != nil {
 			t.Fatalf("Import(password %t): %v", opts.Key == nil, err)
 		}
-		if got := stats(t, dst); got != want {
+		if got := storetest.Stats(t, dst); got != want {
 			t.Errorf("target %+v, want %+v", got, want)
 		}
 	}
@@ -458,14 +459,14 @@ func TestPasswordArchive(t *testing.T) {
 // staged; a new receiver resumes with nothing left to fetch.
 func TestCommitInterrupted(t *testing.T) {
 	ctx := context.Background()
-	src := newStore(t)
-	want := seed(t, src, 300, 512<<10, 16)
+	src := storetest.New(t)
+	want := storetest.Seed(t, src, 300, 512<<10, 16)
 	snap, err := snapshot(ctx, src, t.TempDir(), testChunk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer snap.Close()
-	dst := newStore(t)
+	dst := storetest.New(t)
 	r1, err := NewReceiver(dst, snap.Manifest())
 	if err != nil {
 		t.Fatal(err)
@@ -485,7 +486,7 @@ func TestCommitInterrupted(t *testing.T) {
 	if err := r1.Put(0, data); !errors.Is(err, ErrClosed) {
 		t.Errorf("Put after failed Commit = %v, want ErrClosed", err)
 	}
-	if got := stats(t, dst); got.Messages != 0 {
+	if got := storetest.Stats(t, dst); got.Messages != 0 {
 		t.Errorf("interrupted commit changed the target: %+v", got)
 	}
 	r2, err := NewReceiver(dst, snap.Manifest())
@@ -498,7 +499,7 @@ func TestCommitInterrupted(t *testing.T) {
 	if _, err := r2.Commit(ctx); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
-	if got := stats(t, dst); got != want {
+	if got := storetest.Stats(t, dst); got != want {
 		t.Errorf("target %+v, want %+v", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/storetest"
 	"github.com/ferryhq/ferry/internal/treetest"
 )
 
@@ -64,8 +65,8 @@ func TestTreeRoot(t *testing.T) {
 func TestLyingManifest(t *testing.T) {
 	for _, cs := range []int{testChunk, testChunk + 4096} { // tree path and re-hash path
 		ctx := t.Context()
-		src := newStore(t)
-		seed(t, src, 200, 2<<20, 17)
+		src := storetest.New(t)
+		storetest.Seed(t, src, 200, 2<<20, 17)
 		snap, err := snapshot(ctx, src, t.TempDir(), cs)
 		if err != nil {
 			t.Fatal(err)
@@ -82,7 +83,7 @@ func TestLyingManifest(t *testing.T) {
 		if err != nil {
 			t.Fatalf("NewManifest: %v", err)
 		}
-		dst := newStore(t)
+		dst := storetest.New(t)
 		before := treetest.Tree(t, dst.Home())
 		r, err := NewReceiver(dst, liar)
 		if err != nil {
