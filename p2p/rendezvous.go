@@ -347,16 +347,41 @@ func DialViaRelay(ctx context.Context, h host.Host, relay peer.AddrInfo, p peer.
 	addrs := CircuitAddrs(relay, p)
 	h.Peerstore().AddAddrs(relay.ID, relay.Addrs, peerstore.PermanentAddrTTL)
 	ctx = network.WithAllowLimitedConn(ctx, "ferry-relay")
-	if err := h.Connect(ctx, peer.AddrInfo{ID: p, Addrs: addrs}); err != nil {
+	var err error
+	for attempt := 0; attempt < circuitAttempts; attempt++ {
+		if attempt > 0 {
+			// A busy relay can let a circuit's handshake outlast the
+			// swarm's dial timeout; the next attempt must not be refused
+			// by the swarm's backoff for the failed one.
+			if sw, ok := h.Network().(*swarm.Swarm); ok {
+				sw.Backoff().Clear(p)
+			}
+			t := time.NewTimer(time.Duration(attempt) * 500 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("dial %s through relay %s: %w (after: %v)", p, relay.ID, ctx.Err(), err)
+			case <-t.C:
+			}
+		}
+		if err = h.Connect(ctx, peer.AddrInfo{ID: p, Addrs: addrs}); err == nil {
+			return nil
+		}
 		// The circuit client's error types are not exported; its text
 		// names the relay's status.
 		if strings.Contains(err.Error(), pbv2.Status_PERMISSION_DENIED.String()) {
 			return fmt.Errorf("dial %s through relay %s: %w (%v)", p, relay.ID, ErrRelayRefused, err)
 		}
-		return fmt.Errorf("dial %s through relay %s: %w", p, relay.ID, err)
+		if ctx.Err() != nil || strings.Contains(err.Error(), pbv2.Status_NO_RESERVATION.String()) {
+			break // the peer holds no slot on the relay: no retry brings it
+		}
 	}
-	return nil
+	return fmt.Errorf("dial %s through relay %s: %w", p, relay.ID, err)
 }
+
+// circuitAttempts is how many times DialViaRelay dials a circuit that
+// fails for another reason than the relay's refusal.
+const circuitAttempts = 3
 
 // IsRelayed reports whether c runs through a relay rather than directly.
 func IsRelayed(c network.Conn) bool {
