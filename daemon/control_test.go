@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ferryhq/ferry"
+	"github.com/ferryhq/ferry/internal/logtest"
 	"io"
 	"log/slog"
 	"net"
@@ -21,38 +23,45 @@ import (
 )
 
 // fakeAPI is a deterministic API. Send and Receive emit sessionEvents and
-// return fakeReport, except for these codes:
+// return fakeResult, except for these codes:
 //
-//	"fail"     emit one event, then fail
+//	"fail"     emit one event, then fail with failErr
 //	"block"    emit one event, then wait for ctx and report its error on cancelled
 //	"nokind"   emit an event without a kind first (the daemon must drop it)
 //	"lockstep" emit each event only after the client acknowledged the previous one on ack
+//
+// A Receive given Confirm emits the offer with Ask and records the answer.
 type fakeAPI struct {
 	cancelled chan error
 	ack       chan struct{}
 
 	mu       sync.Mutex
-	devices  []Device
+	devices  []ferry.PairedDevice
 	confirms []string
 	statuses int
+	files    []string // the paths ExportFile and ImportFile were given
 }
 
 var (
 	t0         = time.Date(2026, 11, 22, 1, 2, 3, 0, time.UTC)
-	fakeReport = Report{Messages: 1000, Attachments: 20, Bytes: 1 << 20, SourceDigest: "ab12", TargetDigest: "ab12"}
+	fakeResult = ferry.Result{Source: ferry.Stats{Messages: 1000, Attachments: 20, Digest: "ab12"}, Target: ferry.Stats{Digest: "ab12"}, Bytes: 1 << 20}
+	fakeReport = fakeResult.Report()
+	failErr    = &ferry.Error{Code: ferry.CodeCodeMismatch, Sentence: "wrong code", Hint: "check it and try again"}
+	// resumeErr is what "block" ends with: an interruption that resumes.
+	resumeErr = &ferry.Error{Code: ferry.CodeInterrupted, Sentence: "interrupted: nothing half-done was kept", Hint: "run it again", Resumable: true}
 )
 
-func sessionEvents(id string) []Event {
-	return []Event{
-		{Session: id, Time: t0, Kind: EventCode, Code: "7-zebra-acorn"},
-		{Session: id, Time: t0, Kind: EventWaiting, Message: "waiting for the receiver"},
-		{Session: id, Time: t0, Kind: EventConnected, Path: "direct LAN"},
-		{Session: id, Time: t0, Kind: EventPaired},
-		{Session: id, Time: t0, Kind: EventOffer, Offer: &Offer{Device: "old phone", PeerID: "12D3KooW", Messages: 1000, MediaBytes: 5 << 20}},
-		{Session: id, Time: t0, Kind: EventProgress, Phase: "chunks", Done: 1, Total: 3, Items: 10, ItemsTotal: 30},
-		{Session: id, Time: t0, Kind: EventProgress, Phase: "chunks", Done: 3, Total: 3, Items: 30, ItemsTotal: 30},
-		{Session: id, Time: t0, Kind: EventError, Error: "an event, not the end"},
-		{Session: id, Time: t0, Kind: EventDone, Report: &fakeReport},
+func sessionEvents(id string) []ferry.Event {
+	return []ferry.Event{
+		{Session: id, Time: t0, Kind: ferry.EventCode, Code: "7-zebra-acorn", Link: "ferry:7-zebra-acorn"},
+		{Session: id, Time: t0, Kind: ferry.EventWaiting, Message: "waiting for the receiver"},
+		{Session: id, Time: t0, Kind: ferry.EventConnected, Path: "direct LAN"},
+		{Session: id, Time: t0, Kind: ferry.EventPaired},
+		{Session: id, Time: t0, Kind: ferry.EventOffer, Offer: &ferry.Offer{Device: "old phone", PeerID: "12D3KooW", Messages: 1000, MediaBytes: 5 << 20}},
+		{Session: id, Time: t0, Kind: ferry.EventProgress, Phase: "chunks", Done: 1, Total: 3, Items: 10, ItemsTotal: 30},
+		{Session: id, Time: t0, Kind: ferry.EventProgress, Phase: "chunks", Done: 3, Total: 3, Items: 30, ItemsTotal: 30},
+		{Session: id, Time: t0, Kind: ferry.EventError, Error: "an event, not the end"},
+		{Session: id, Time: t0, Kind: ferry.EventDone, Report: &fakeReport},
 	}
 }
 
@@ -60,74 +69,144 @@ func newFakeAPI() *fakeAPI {
 	return &fakeAPI{
 		cancelled: make(chan error, 1),
 		ack:       make(chan struct{}),
-		devices: []Device{
+		devices: []ferry.PairedDevice{
 			{PeerID: "12D3KooWA", Name: "laptop", PairedAt: t0},
 			{PeerID: "12D3KooWB", Name: "phone", PairedAt: t0, LastSeen: t0.Add(time.Hour)},
 		},
 	}
 }
 
-func (f *fakeAPI) session(ctx context.Context, id, code string, emit func(Event)) (*Report, error) {
+// session plays one session; confirm, if set, is asked at the offer.
+func (f *fakeAPI) session(ctx context.Context, id, code string, emit func(ferry.Event), confirm func(context.Context, ferry.Offer) (bool, error)) (ferry.Result, error) {
 	evs := sessionEvents(id)
 	switch code {
 	case "fail":
 		emit(evs[0])
-		return nil, errors.New("wrong code: check it and try again")
+		return ferry.Result{}, failErr
 	case "nokind":
-		emit(Event{Session: id, Time: t0, Message: "a bug in the session code"})
+		emit(ferry.Event{Session: id, Time: t0, Message: "a bug in the session code"})
 	case "block":
 		emit(evs[0])
 		<-ctx.Done()
 		f.cancelled <- ctx.Err()
-		return nil, ctx.Err()
+		e := *resumeErr
+		e.Err = ctx.Err()
+		return ferry.Result{}, &e
 	}
 	for _, e := range evs {
+		if e.Kind == ferry.EventOffer && confirm != nil {
+			e.Ask = true
+			emit(e)
+			ok, err := confirm(ctx, *e.Offer)
+			if err != nil {
+				return ferry.Result{}, err
+			}
+			f.mu.Lock()
+			f.confirms = append(f.confirms, fmt.Sprintf("%s %t", id, ok))
+			f.mu.Unlock()
+			if !ok {
+				return ferry.Result{}, ferry.ErrDeclined
+			}
+			continue
+		}
 		emit(e)
 		if code == "lockstep" {
 			select {
 			case <-f.ack:
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return ferry.Result{}, ctx.Err()
 			}
 		}
 	}
-	rep := fakeReport
-	return &rep, nil
+	return fakeResult, nil
 }
 
-func (f *fakeAPI) Send(ctx context.Context, req SendRequest, emit func(Event)) (*Report, error) {
-	return f.session(ctx, "s-send", req.Code, emit)
-}
-
-func (f *fakeAPI) Receive(ctx context.Context, req ReceiveRequest, emit func(Event)) (*Report, error) {
-	if req.Yes {
-		return f.session(ctx, "s-recv-yes", req.Code, emit)
+func (f *fakeAPI) Send(ctx context.Context, opt ferry.SendOptions) (*ferry.Sending, error) {
+	if opt.Code == "refuse" {
+		return nil, failErr
 	}
-	return f.session(ctx, "s-recv", req.Code, emit)
+	s, push, finish := ferry.NewSending("7-zebra-acorn", "ferry:7-zebra-acorn")
+	go func() { finish(f.session(ctx, "s-send", opt.Code, push, nil)) }()
+	return s, nil
 }
 
-func (f *fakeAPI) Confirm(_ context.Context, session string, accept bool) error {
-	if session != "s-recv" {
-		return fmt.Errorf("no session %q", session)
+func (f *fakeAPI) Receive(ctx context.Context, code string, opt ferry.ReceiveOptions) (ferry.Result, error) {
+	emit := func(e ferry.Event) {
+		if opt.Events != nil {
+			opt.Events(e)
+		}
 	}
+	if opt.Confirm == nil {
+		return f.session(ctx, "s-recv-yes", code, emit, nil)
+	}
+	return f.session(ctx, "s-recv", code, emit, opt.Confirm)
+}
+
+func (f *fakeAPI) ExportFile(ctx context.Context, path string, opt ferry.ExportOptions) (ferry.ExportResult, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.confirms = append(f.confirms, fmt.Sprintf("%s %t", session, accept))
-	return nil
+	f.files = append(f.files, path)
+	f.mu.Unlock()
+	opt.Events(ferry.Event{Time: t0, Kind: ferry.EventProgress, Phase: ferry.PhaseExporting, Done: 1, Total: 1})
+	k, err := ferry.ParseRecoveryKey(strings.Repeat("ab", 32))
+	return ferry.ExportResult{Key: k, File: path, Bytes: 100, Stats: fakeResult.Source}, err
 }
 
-func (f *fakeAPI) Status(context.Context) (*Status, error) {
+func (f *fakeAPI) ImportFile(ctx context.Context, path string, opt ferry.ImportOptions) (ferry.Result, error) {
+	f.mu.Lock()
+	f.files = append(f.files, path+" "+opt.Key.String())
+	f.mu.Unlock()
+	return fakeResult, nil
+}
+
+func (f *fakeAPI) ImportHistory(ctx context.Context, path string, opt ferry.HistoryImportOptions) (ferry.HistoryImportResult, error) {
+	var res ferry.HistoryImportResult
+	if opt.AskOwner != nil {
+		names := []string{"Ann", "Bob"}
+		opt.Events(ferry.Event{Time: t0, Kind: ferry.EventAskOwner, Names: names})
+		name, err := opt.AskOwner(ctx, names)
+		if err != nil {
+			return res, err
+		}
+		res.Owner = []string{name}
+	}
+	res.Seconds = 1.5
+	return res, nil
+}
+
+func (f *fakeAPI) Backup(ctx context.Context, opt ferry.BackupOptions) (ferry.BackupResult, error) {
+	k, err := ferry.ParseRecoveryKey(strings.Repeat("cd", 32))
+	return ferry.BackupResult{ID: strings.Repeat("0", 32), Key: k, NewKey: true, Seq: 1}, err
+}
+
+func (f *fakeAPI) Restore(ctx context.Context, opt ferry.RestoreOptions) (ferry.Result, error) {
+	if opt.Key.String() != strings.Repeat("cdcd ", 16)[:79] {
+		return ferry.Result{}, &ferry.Error{Code: ferry.CodeNoBackupForKey, Sentence: "no backup opens with this key"}
+	}
+	return fakeResult, nil
+}
+
+func (f *fakeAPI) Backups(ctx context.Context, relay string) ([]ferry.BackupInfo, error) {
+	return []ferry.BackupInfo{{ID: relay, Updated: t0, Size: 7}}, nil
+}
+
+func (f *fakeAPI) DeleteBackup(ctx context.Context, relay, id string) error { return nil }
+
+func (f *fakeAPI) Stats(context.Context) (ferry.Stats, error) { return fakeResult.Source, nil }
+
+func (f *fakeAPI) Verify(context.Context) error { return nil }
+
+func (f *fakeAPI) Status(context.Context) (ferry.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.statuses++
-	return &Status{PeerID: "12D3KooWSelf", Addrs: []string{"/ip4/127.0.0.1/tcp/4001"}, Home: "/home/x/.ferry", Version: "test",
-		Sessions: []SessionInfo{{ID: "s-send", Kind: "send", Started: t0, State: "waiting"}}}, nil
+	return ferry.Status{PeerID: "12D3KooWSelf", Addrs: []string{"/ip4/127.0.0.1/tcp/4001"}, Home: "/home/x/.ferry", Version: "test",
+		Sessions: []ferry.SessionInfo{{ID: "s-send", Kind: "send", Started: t0, State: ferry.StateWaiting}}}, nil
 }
 
-func (f *fakeAPI) Devices(context.Context) ([]Device, error) {
+func (f *fakeAPI) Devices(context.Context) ([]ferry.PairedDevice, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]Device(nil), f.devices...), nil
+	return append([]ferry.PairedDevice(nil), f.devices...), nil
 }
 
 func (f *fakeAPI) Forget(_ context.Context, peerID string) error {
@@ -142,55 +221,37 @@ func (f *fakeAPI) Forget(_ context.Context, peerID string) error {
 	return fmt.Errorf("no paired device %s", peerID)
 }
 
-// logRecorder is a slog.Handler that lets a test wait for a message.
-type logRecorder struct {
-	mu      sync.Mutex
-	lines   []string
-	changed chan struct{} // closed on every record
-}
+var _ API = (*fakeAPI)(nil)
 
-func newLogRecorder() *logRecorder { return &logRecorder{changed: make(chan struct{})} }
-
-func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *logRecorder) WithGroup(string) slog.Handler            { return h }
-
-func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Message)
-	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true })
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.lines = append(h.lines, b.String())
-	close(h.changed)
-	h.changed = make(chan struct{})
-	return nil
-}
-
-// wait returns the first log line containing s, waiting for it if needed.
-func (h *logRecorder) wait(ctx context.Context, s string) (string, error) {
-	for {
-		h.mu.Lock()
-		for _, l := range h.lines {
-			if strings.Contains(l, s) {
-				h.mu.Unlock()
-				return l, nil
-			}
+// settled is evs without the progress events that a later one of the same
+// phase replaces (a Sending drops those a slow reader has not read yet).
+func settled(evs []ferry.Event) []ferry.Event {
+	var out []ferry.Event
+	for i, e := range evs {
+		if e.Kind == ferry.EventProgress && i+1 < len(evs) && evs[i+1].Kind == ferry.EventProgress && evs[i+1].Phase == e.Phase {
+			continue
 		}
-		ch := h.changed
-		h.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return "", fmt.Errorf("no log line with %q: %w", s, ctx.Err())
-		}
+		out = append(out, e)
 	}
+	return out
+}
+
+// sendAll runs a send through api to its end, handing its events to emit.
+func sendAll(ctx context.Context, api API, opt ferry.SendOptions, emit func(ferry.Event)) (ferry.Result, error) {
+	s, err := api.Send(ctx, opt)
+	if err != nil {
+		return ferry.Result{}, err
+	}
+	for e := range s.Events() {
+		emit(e)
+	}
+	return s.Wait(ctx)
 }
 
 type server struct {
 	path   string
 	api    *fakeAPI
-	logs   *logRecorder
+	logs   *logtest.Recorder
 	cancel context.CancelFunc
 	done   chan error // ServeControl's result
 }
@@ -203,7 +264,7 @@ func startServer(t testing.TB, dir string) *server {
 		dir = t.TempDir()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{path: filepath.Join(dir, "ferry.sock"), api: newFakeAPI(), logs: newLogRecorder(), cancel: cancel, done: make(chan error, 1)}
+	s := &server{path: filepath.Join(dir, "ferry.sock"), api: newFakeAPI(), logs: logtest.New(), cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- ServeControl(ctx, s.path, s.api, slog.New(s.logs)) }()
 	t.Cleanup(func() { s.stop(t) })
 	wctx, wcancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -212,15 +273,9 @@ func startServer(t testing.TB, dir string) *server {
 	case err := <-s.done:
 		close(s.done)
 		t.Fatalf("ServeControl: %v", err)
-	case <-waitLog(wctx, s.logs, "control API listening"):
+	case <-s.logs.Waiter(wctx, "control API listening"):
 	}
 	return s
-}
-
-func waitLog(ctx context.Context, h *logRecorder, s string) <-chan struct{} {
-	ch := make(chan struct{})
-	go func() { h.wait(ctx, s); close(ch) }()
-	return ch
 }
 
 // stop cancels the server and returns ServeControl's result (once).
@@ -261,64 +316,128 @@ func TestControlRoundTrip(t *testing.T) {
 	s := startServer(t, "")
 	c := dialClient(t, s.path)
 	ctx := t.Context()
+	accept := func(context.Context, ferry.Offer) (bool, error) { return true, nil }
 
 	for _, tc := range []struct {
 		name string
-		run  func(emit func(Event)) (*Report, error)
+		run  func(emit func(ferry.Event)) (ferry.Result, error)
 		id   string
+		ask  bool
 	}{
-		{"send", func(emit func(Event)) (*Report, error) { return c.Send(ctx, SendRequest{CodeWords: 3}, emit) }, "s-send"},
-		{"event without kind", func(emit func(Event)) (*Report, error) { return c.Send(ctx, SendRequest{Code: "nokind"}, emit) }, "s-send"},
-		{"receive", func(emit func(Event)) (*Report, error) {
-			return c.Receive(ctx, ReceiveRequest{Code: "7-zebra-acorn"}, emit)
-		}, "s-recv"},
-		{"receive yes", func(emit func(Event)) (*Report, error) {
-			return c.Receive(ctx, ReceiveRequest{Code: "7-zebra-acorn", Yes: true}, emit)
-		}, "s-recv-yes"},
+		{"send", func(emit func(ferry.Event)) (ferry.Result, error) {
+			return sendAll(ctx, c, ferry.SendOptions{CodeWords: 3}, emit)
+		}, "s-send", false},
+		{"event without kind", func(emit func(ferry.Event)) (ferry.Result, error) {
+			return sendAll(ctx, c, ferry.SendOptions{Code: "nokind"}, emit)
+		}, "s-send", false},
+		{"receive", func(emit func(ferry.Event)) (ferry.Result, error) {
+			return c.Receive(ctx, "7-zebra-acorn", ferry.ReceiveOptions{Events: emit, Confirm: accept})
+		}, "s-recv", true},
+		{"receive yes", func(emit func(ferry.Event)) (ferry.Result, error) {
+			return c.Receive(ctx, "7-zebra-acorn", ferry.ReceiveOptions{Events: emit})
+		}, "s-recv-yes", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var got []Event
-			rep, err := tc.run(func(e Event) { got = append(got, e) })
+			var got []ferry.Event
+			res, err := tc.run(func(e ferry.Event) { got = append(got, e) })
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := sessionEvents(tc.id); !reflect.DeepEqual(got, want) {
+			want := sessionEvents(tc.id)
+			if tc.ask {
+				want[4].Ask = true
+			}
+			if !reflect.DeepEqual(settled(got), settled(want)) {
 				t.Errorf("events:\ngot  %+v\nwant %+v", got, want)
 			}
-			if rep == nil || *rep != fakeReport {
-				t.Errorf("report: got %+v, want %+v", rep, fakeReport)
+			if !reflect.DeepEqual(res, fakeResult) {
+				t.Errorf("result: got %+v, want %+v", res, fakeResult)
 			}
 		})
 	}
 
 	t.Run("session error", func(t *testing.T) {
-		var got []Event
-		rep, err := c.Send(ctx, SendRequest{Code: "fail"}, func(e Event) { got = append(got, e) })
-		var re *RemoteError
-		if !errors.As(err, &re) || re.Message != "wrong code: check it and try again" {
-			t.Fatalf("got %v (%T), want RemoteError with the daemon's message", err, err)
+		var got []ferry.Event
+		_, err := sendAll(ctx, c, ferry.SendOptions{Code: "fail"}, func(e ferry.Event) { got = append(got, e) })
+		var fe *ferry.Error
+		if !errors.As(err, &fe) || *fe != *failErr {
+			t.Fatalf("got %#v (%T), want the daemon's *ferry.Error %#v", err, err, failErr)
 		}
-		if rep != nil || len(got) != 1 {
-			t.Errorf("got report %v and %d events, want nil and 1", rep, len(got))
+		if !errors.Is(err, &ferry.Error{Code: ferry.CodeCodeMismatch}) {
+			t.Errorf("errors.Is by code fails on %v", err)
+		}
+		if len(got) != 1 {
+			t.Errorf("got %d events, want 1", len(got))
+		}
+		if _, err := c.Send(ctx, ferry.SendOptions{Code: "refuse"}); !errors.As(err, &fe) || fe.Code != failErr.Code {
+			t.Errorf("a send refused at once: got %v, want the daemon's error", err)
 		}
 	})
 
 	t.Run("confirm", func(t *testing.T) {
-		for _, accept := range []bool{true, false} {
-			if err := c.Confirm(ctx, "s-recv", accept); err != nil {
-				t.Fatal(err)
+		for _, ok := range []bool{true, false} {
+			_, err := c.Receive(ctx, "7-zebra-acorn", ferry.ReceiveOptions{Confirm: func(context.Context, ferry.Offer) (bool, error) { return ok, nil }})
+			if ok && err != nil || !ok && !errors.Is(err, ferry.ErrDeclined) {
+				t.Errorf("receive answered %v: %v", ok, err)
 			}
-		}
-		err := c.Confirm(ctx, "no/such session", true)
-		var re *RemoteError
-		if !errors.As(err, &re) || re.Message != `no session "no/such session"` || re.Status != http.StatusInternalServerError {
-			t.Errorf("confirm unknown session: got %#v", err)
 		}
 		s.api.mu.Lock()
 		got := s.api.confirms
 		s.api.mu.Unlock()
-		if want := []string{"s-recv true", "s-recv false"}; !reflect.DeepEqual(got, want) {
+		if want := []string{"s-recv true", "s-recv true", "s-recv false"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("confirms: got %q, want %q", got, want)
+		}
+		var re *RemoteError
+		err := c.call(ctx, http.MethodPost, "/v1/sessions/no%2Fsuch/confirm", confirmRequest{Accept: new(bool)}, nil)
+		if !errors.As(err, &re) || re.Err.Sentence != `no session "no/such" is running` || re.Status != http.StatusNotFound {
+			t.Errorf("confirm unknown session: got %#v", err)
+		}
+	})
+
+	t.Run("files", func(t *testing.T) {
+		var evs []ferry.Event
+		res, err := c.ExportFile(ctx, "out.ferry", ferry.ExportOptions{Events: func(e ferry.Event) { evs = append(evs, e) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Key.String() != strings.Repeat("abab ", 16)[:79] || res.File != "out.ferry" || len(evs) != 1 {
+			t.Errorf("export: %+v, key %q, events %v", res, res.Key, evs)
+		}
+		if _, err := c.ImportFile(ctx, "in.ferry", ferry.ImportOptions{Key: res.Key}); err != nil {
+			t.Fatal(err)
+		}
+		wd, _ := os.Getwd()
+		s.api.mu.Lock()
+		files := s.api.files
+		s.api.mu.Unlock()
+		if want := []string{filepath.Join(wd, "out.ferry"), filepath.Join(wd, "in.ferry") + " " + res.Key.String()}; !reflect.DeepEqual(files, want) {
+			t.Errorf("the daemon got %q, want the absolute paths %q (and the key)", files, want)
+		}
+		h, err := c.ImportHistory(ctx, "chat.zip", ferry.HistoryImportOptions{AskOwner: func(_ context.Context, names []string) (string, error) {
+			return names[1], nil
+		}})
+		if err != nil || !reflect.DeepEqual(h.Owner, []string{"Bob"}) || h.Took != 1500*time.Millisecond {
+			t.Errorf("history import: %+v, %v; want Bob asked for and the time kept", h, err)
+		}
+	})
+
+	t.Run("backups", func(t *testing.T) {
+		b, err := c.Backup(ctx, ferry.BackupOptions{Relay: "r"})
+		if err != nil || !b.NewKey || b.Key.IsZero() {
+			t.Fatalf("backup: %+v, %v", b, err)
+		}
+		if _, err := c.Restore(ctx, ferry.RestoreOptions{Key: b.Key}); err != nil {
+			t.Errorf("restore with the key: %v", err)
+		}
+		if _, err := c.Restore(ctx, ferry.RestoreOptions{}); ferry.CodeOf(err) != ferry.CodeNoBackupForKey {
+			t.Errorf("restore without the key: %v", err)
+		}
+		list, err := c.Backups(ctx, "/ip4/1.2.3.4/tcp/1")
+		if err != nil || len(list) != 1 || list[0].ID != "/ip4/1.2.3.4/tcp/1" {
+			t.Errorf("backups: %+v, %v; want the relay passed through", list, err)
+		}
+		if err := c.DeleteBackup(ctx, "r", "x"); err != nil {
+			t.Error(err)
 		}
 	})
 
@@ -363,8 +482,8 @@ func TestControlStreamsEventsAsTheyHappen(t *testing.T) {
 	c := dialClient(t, s.path)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	var got []Event
-	rep, err := c.Send(ctx, SendRequest{Code: "lockstep"}, func(e Event) {
+	var got []ferry.Event
+	res, err := sendAll(ctx, c, ferry.SendOptions{Code: "lockstep"}, func(e ferry.Event) {
 		got = append(got, e)
 		select {
 		case s.api.ack <- struct{}{}:
@@ -377,8 +496,8 @@ func TestControlStreamsEventsAsTheyHappen(t *testing.T) {
 	if want := sessionEvents("s-send"); !reflect.DeepEqual(got, want) {
 		t.Errorf("events:\ngot  %+v\nwant %+v", got, want)
 	}
-	if *rep != fakeReport {
-		t.Errorf("report: got %+v, want %+v", rep, fakeReport)
+	if !reflect.DeepEqual(res, fakeResult) {
+		t.Errorf("result: got %+v, want %+v", res, fakeResult)
 	}
 }
 
@@ -388,15 +507,20 @@ func TestControlClientCancelReachesDaemon(t *testing.T) {
 			s := startServer(t, "")
 			c := dialClient(t, s.path)
 			ctx, cancel := context.WithCancel(t.Context())
-			emit := func(Event) { cancel() } // cancel once the session runs
+			emit := func(ferry.Event) { cancel() } // cancel once the session runs
 			var err error
 			if endpoint == "send" {
-				_, err = c.Send(ctx, SendRequest{Code: "block"}, emit)
+				_, err = sendAll(ctx, c, ferry.SendOptions{Code: "block"}, emit)
 			} else {
-				_, err = c.Receive(ctx, ReceiveRequest{Code: "block"}, emit)
+				_, err = c.Receive(ctx, "block", ferry.ReceiveOptions{Events: emit})
 			}
 			if !errors.Is(err, context.Canceled) {
 				t.Errorf("client: got %v, want context.Canceled", err)
+			}
+			// The client read on to the daemon's own error, which says
+			// whether the same again resumes.
+			if fe := ferry.AsError(err); fe.Sentence != resumeErr.Sentence || !fe.Resumable {
+				t.Errorf("client: got %#v, want the daemon's resumable error %#v", fe, resumeErr)
 			}
 			select {
 			case err := <-s.api.cancelled:
@@ -423,7 +547,7 @@ func TestControlShutdownCancelsSessionsAndRemovesSocket(t *testing.T) {
 
 	errc := make(chan error, 1)
 	go func() {
-		_, err := c.Send(context.Background(), SendRequest{Code: "block"}, func(Event) { s.cancel() })
+		_, err := sendAll(context.Background(), c, ferry.SendOptions{Code: "block"}, func(ferry.Event) { s.cancel() })
 		errc <- err
 	}()
 	if err := <-s.api.cancelled; !errors.Is(err, context.Canceled) {
@@ -503,7 +627,13 @@ func TestControlHTTPErrors(t *testing.T) {
 		{"POST", "/v1/sessions/s-recv/confirm", `{}`, http.StatusBadRequest, ""},
 		{"POST", "/v1/sessions/s-recv/confirm", ``, http.StatusBadRequest, ""},
 		{"POST", "/v1/sessions/s-recv/confirm", `{"accept":"yes"}`, http.StatusBadRequest, ""},
-		{"POST", "/v1/sessions/s-recv/confirm", `{"accept":true}`, http.StatusNoContent, ""},
+		{"POST", "/v1/sessions/s-recv/confirm", `{"accept":true}`, http.StatusNotFound, ""},
+		{"POST", "/v1/sessions/s-recv/owner", `{}`, http.StatusBadRequest, ""},
+		{"POST", "/v1/sessions/s-recv/cancel", ``, http.StatusNotFound, ""},
+		{"POST", "/v1/export", `{"path":"relative.ferry"}`, http.StatusBadRequest, ""},
+		{"POST", "/v1/import", `{"path":"relative.ferry"}`, http.StatusBadRequest, ""},
+		{"POST", "/v1/history/import", `{"path":"chat.zip"}`, http.StatusBadRequest, ""},
+		{"GET", "/v1/backup", "", http.StatusMethodNotAllowed, "POST"},
 		{"GET", "/v1/send", "", http.StatusMethodNotAllowed, "POST"},
 		{"POST", "/v1/status", "", http.StatusMethodNotAllowed, "GET"},
 		{"GET", "/v1/devices/12D3KooWA", "", http.StatusMethodNotAllowed, "DELETE"},
@@ -547,41 +677,53 @@ func TestControlHTTPErrors(t *testing.T) {
 func FuzzReadStream(f *testing.F) {
 	var seed bytes.Buffer
 	enc := json.NewEncoder(&seed)
+	enc.Encode(streamStart{Kind: eventStarted, Stream: "st-1"})
 	for _, e := range sessionEvents("s") {
 		enc.Encode(e)
 	}
-	enc.Encode(streamEnd{Result: &fakeReport})
+	enc.Encode(streamEnd{Result: fakeResult})
 	f.Add(seed.Bytes())
-	f.Add([]byte(`{"event":"code","code":"1-a-b"}` + "\n" + `{"error":"wrong code"}` + "\n"))
+	f.Add([]byte(`{"event":"code","code":"1-a-b"}` + "\n" + `{"error":"wrong code","hint":"h","resumable":true,"error_code":"x"}` + "\n"))
 	f.Add([]byte(`{"result":null}`))
 	f.Add([]byte(`{"event":"progress","done":1`))
 	f.Add([]byte(`{"event":"error","error":"x"}{"error":"y"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var evs []Event
-		rep, err := readStream(bytes.NewReader(b), func(e Event) { evs = append(evs, e) })
-		var re *RemoteError
-		if err != nil && !errors.As(err, &re) {
+		var (
+			ids []string
+			evs []ferry.Event
+			res ferry.Result
+		)
+		err := readStream(bytes.NewReader(b), func(id string) { ids = append(ids, id) }, func(e ferry.Event) { evs = append(evs, e) }, &res)
+		var fe *ferry.Error
+		if errors.As(err, &fe) && fe.Code == ferry.CodeDaemonUnreachable {
 			return // not a complete stream
 		}
 		var again bytes.Buffer
 		enc := json.NewEncoder(&again)
+		for _, id := range ids {
+			enc.Encode(streamStart{Kind: eventStarted, Stream: id})
+		}
 		for _, e := range evs {
 			if err := enc.Encode(e); err != nil {
 				t.Fatal(err)
 			}
 		}
-		end := streamEnd{Result: rep}
-		if re != nil {
-			end.Error = re.Message
+		if err != nil {
+			enc.Encode(wireError(err, false))
+		} else {
+			enc.Encode(streamEnd{Result: res})
 		}
-		enc.Encode(end)
-		var evs2 []Event
-		rep2, err2 := readStream(&again, func(e Event) { evs2 = append(evs2, e) })
-		if fmt.Sprint(err) != fmt.Sprint(err2) {
-			t.Fatalf("error: got %v, want %v", err2, err)
+		var (
+			ids2 []string
+			evs2 []ferry.Event
+			res2 ferry.Result
+		)
+		err2 := readStream(&again, func(id string) { ids2 = append(ids2, id) }, func(e ferry.Event) { evs2 = append(evs2, e) }, &res2)
+		if !reflect.DeepEqual(err, err2) {
+			t.Fatalf("error: got %#v, want %#v", err2, err)
 		}
-		if !reflect.DeepEqual(rep, rep2) {
-			t.Fatalf("report: got %+v, want %+v", rep2, rep)
+		if !reflect.DeepEqual(res, res2) || !reflect.DeepEqual(ids, ids2) {
+			t.Fatalf("result: got %+v %q, want %+v %q", res2, ids2, res, ids)
 		}
 		if len(evs) != len(evs2) {
 			t.Fatalf("events: got %d, want %d", len(evs2), len(evs))
@@ -612,7 +754,7 @@ func BenchmarkControlSession(b *testing.B) {
 	c := dialClient(b, s.path)
 	n := 0
 	for b.Loop() {
-		if _, err := c.Send(b.Context(), SendRequest{}, func(Event) { n++ }); err != nil {
+		if _, err := sendAll(b.Context(), c, ferry.SendOptions{}, func(ferry.Event) { n++ }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -59,7 +59,7 @@ func TestControlRefusesOtherUser(t *testing.T) {
 	if !bytes.Contains(out, []byte("refused:")) {
 		t.Fatalf("client as uid 65534 was not refused:\n%s", out)
 	}
-	line, err := s.logs.wait(t.Context(), "refused connection")
+	line, err := s.logs.Wait(t.Context(), "refused connection")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/ferryhq/ferry"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -255,7 +256,7 @@ func (w *WebServer) static() http.Handler {
 
 // webStatus is what GET /api/status answers.
 type webStatus struct {
-	Status
+	ferry.Status
 	History bool `json:"history"` // the home holds a history
 }
 
@@ -265,7 +266,7 @@ func (w *WebServer) status(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(rw, webStatus{Status: *st, History: w.hist.exists()})
+	writeJSON(rw, webStatus{Status: st, History: w.hist.exists()})
 }
 
 func (w *WebServer) devices(rw http.ResponseWriter, r *http.Request) {
@@ -275,7 +276,7 @@ func (w *WebServer) devices(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ds == nil {
-		ds = []Device{}
+		ds = []ferry.PairedDevice{}
 	}
 	writeJSON(rw, ds)
 }

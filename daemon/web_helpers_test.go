@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/ferryhq/ferry"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -34,7 +38,7 @@ import (
 // with a real history.
 type uiDevice struct {
 	home  string
-	d     *Daemon
+	d     *ferry.Device
 	web   *WebServer
 	base  string // http://127.0.0.1:PORT
 	host  string // 127.0.0.1:PORT
@@ -69,12 +73,12 @@ func uiHome(t testing.TB, messages int, mediaBytes int64, fixture bool) string {
 	return home
 }
 
-// startUIDevice starts a daemon and its web app on home.
+// startUIDevice starts a device and its web app on home.
 func startUIDevice(t testing.TB, name, home string) *uiDevice {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, Config{Home: home, Name: name, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, WorkDir: t.TempDir()})
-	if err != nil {
+	d := &ferry.Device{Home: home, Name: name, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, WorkDir: t.TempDir()}
+	if err := d.Start(ctx); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
@@ -393,4 +397,27 @@ func mustJSON(t testing.TB, b []byte, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("%v in %s", err, b)
 	}
+}
+
+func newPeerID(t *testing.T) peer.ID {
+	t.Helper()
+	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// peerID is the device's peer ID.
+func (u *uiDevice) peerID(t testing.TB) string {
+	t.Helper()
+	st, err := u.d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.PeerID
 }

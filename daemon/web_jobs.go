@@ -7,15 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ferryhq/ferry"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
-
-	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
-
-	"github.com/ferryhq/ferry/pairing"
 )
 
 // Jobs: the sessions the page starts (send, receive) and the building of
@@ -55,24 +51,24 @@ const (
 
 // webJob is one job as the page sees it.
 type webJob struct {
-	ID       string       `json:"id"`
-	Kind     string       `json:"kind"` // "send", "receive", "index"
-	Started  time.Time    `json:"started"`
-	Session  string       `json:"session,omitempty"` // the daemon's session ID
-	State    jobState     `json:"state"`
-	Code     string       `json:"code,omitempty"` // send: the code to type on the other device
-	Link     string       `json:"link,omitempty"` // send: the ferry: URI its QR code holds
-	Path     string       `json:"path,omitempty"` // "direct LAN", "relayed", ...
-	Offer    *Offer       `json:"offer,omitempty"`
-	Receiver *Device      `json:"receiver,omitempty"` // send: the device it serves, once chosen
-	Confirm  bool         `json:"confirm,omitempty"`  // receive: waiting for accept or decline
-	Progress *webProgress `json:"progress,omitempty"`
-	Log      []webLogLine `json:"log"`
-	Report   *Report      `json:"report,omitempty"`
-	Verified bool         `json:"verified,omitempty"` // both digests in the report are equal
-	Error    string       `json:"error,omitempty"`
-	Ended    bool         `json:"ended"`
-	Version  int64        `json:"version"` // grows with every change
+	ID       string              `json:"id"`
+	Kind     string              `json:"kind"` // "send", "receive", "index"
+	Started  time.Time           `json:"started"`
+	Session  string              `json:"session,omitempty"` // the daemon's session ID
+	State    jobState            `json:"state"`
+	Code     string              `json:"code,omitempty"` // send: the code to type on the other device
+	Link     string              `json:"link,omitempty"` // send: the ferry: URI its QR code holds
+	Path     string              `json:"path,omitempty"` // "direct LAN", "relayed", ...
+	Offer    *ferry.Offer        `json:"offer,omitempty"`
+	Receiver *ferry.PairedDevice `json:"receiver,omitempty"` // send: the device it serves, once chosen
+	Confirm  bool                `json:"confirm,omitempty"`  // receive: waiting for accept or decline
+	Progress *webProgress        `json:"progress,omitempty"`
+	Log      []webLogLine        `json:"log"`
+	Report   *ferry.Report       `json:"report,omitempty"`
+	Verified bool                `json:"verified,omitempty"` // both digests in the report are equal
+	Error    string              `json:"error,omitempty"`
+	Ended    bool                `json:"ended"`
+	Version  int64               `json:"version"` // grows with every change
 }
 
 type webProgress struct {
@@ -85,9 +81,9 @@ type webProgress struct {
 }
 
 type webLogLine struct {
-	Time    time.Time `json:"time"`
-	Kind    string    `json:"kind"`
-	Message string    `json:"message"`
+	Time    time.Time       `json:"time"`
+	Kind    ferry.EventKind `json:"kind"`
+	Message string          `json:"message"`
 }
 
 // jobHub runs and keeps the jobs, and tells the event streams of changes.
@@ -105,9 +101,10 @@ type jobHub struct {
 }
 
 type jobEntry struct {
-	job    webJob // guarded by jobHub.mu
-	cancel context.CancelFunc
-	ask    bool // a receive that asks before it accepts an offer
+	job     webJob // guarded by jobHub.mu
+	cancel  context.CancelFunc
+	ask     bool      // a receive that asks before it accepts an offer
+	answers chan bool // the page's answer to the offer
 }
 
 func newJobHub(w *WebServer) *jobHub {
@@ -122,14 +119,14 @@ func (h *jobHub) stop() {
 }
 
 // start registers a new job and runs fn for it in its own goroutine.
-func (h *jobHub) start(kind string, ask bool, fn func(ctx context.Context, e *jobEntry) (*Report, error)) (webJob, error) {
+func (h *jobHub) start(kind string, ask bool, fn func(ctx context.Context, e *jobEntry) (*ferry.Report, error)) (webJob, error) {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return webJob{}, err
 	}
 	ctx, cancel := context.WithCancel(h.ctx)
 	e := &jobEntry{job: webJob{ID: "j-" + hex.EncodeToString(b[:]), Kind: kind, Started: time.Now().UTC(), State: jobStarting, Log: []webLogLine{}},
-		cancel: cancel, ask: ask}
+		cancel: cancel, ask: ask, answers: make(chan bool, 1)}
 	h.mu.Lock()
 	if h.ctx.Err() != nil {
 		h.mu.Unlock()
@@ -181,7 +178,7 @@ func (h *jobHub) update(e *jobEntry, f func(j *webJob)) {
 	h.changedLocked(e)
 }
 
-func (j *webJob) log(t time.Time, kind, msg string) {
+func (j *webJob) log(t time.Time, kind ferry.EventKind, msg string) {
 	if msg == "" {
 		return
 	}
@@ -192,7 +189,7 @@ func (j *webJob) log(t time.Time, kind, msg string) {
 }
 
 // apply folds one session event into its job.
-func (h *jobHub) apply(e *jobEntry, ev Event) {
+func (h *jobHub) apply(e *jobEntry, ev ferry.Event) {
 	h.update(e, func(j *webJob) {
 		if ev.Session != "" {
 			j.Session = ev.Session
@@ -202,34 +199,34 @@ func (h *jobHub) apply(e *jobEntry, ev Event) {
 			t = time.Now()
 		}
 		switch ev.Kind {
-		case EventCode:
+		case ferry.EventCode:
 			j.Code = ev.Code
 			j.State = jobWaiting
-		case EventWaiting, EventFound, EventPaired, EventPairFailed:
+		case ferry.EventWaiting, ferry.EventFound, ferry.EventPaired, ferry.EventPairFailed:
 			if j.State == jobStarting {
 				j.State = jobWaiting
 			}
 			if ev.Offer != nil {
 				j.Offer = ev.Offer
 			}
-		case EventConnected:
+		case ferry.EventConnected:
 			j.Path = ev.Path
-		case EventReceiver:
+		case ferry.EventReceiver:
 			j.Receiver = ev.Device
-		case EventOffer:
+		case ferry.EventOffer:
 			j.Offer = ev.Offer
 			if e.ask {
 				j.State, j.Confirm = jobOffer, true
 			}
-		case EventProgress:
+		case ferry.EventProgress:
 			j.State = jobMoving
 			j.Progress = &webProgress{Phase: ev.Phase, Done: ev.Done, Total: ev.Total, Items: ev.Items, ItemsTotal: ev.ItemsTotal, Time: t}
 			return // not a line of the log
-		case EventCommitting:
+		case ferry.EventCommitting:
 			j.State = jobCommitting
-		case EventDone:
+		case ferry.EventDone:
 			j.Report = ev.Report
-		case EventError:
+		case ferry.EventError:
 			j.log(t, ev.Kind, ev.Error)
 		}
 		j.log(t, ev.Kind, ev.Message)
@@ -237,7 +234,7 @@ func (h *jobHub) apply(e *jobEntry, ev Event) {
 }
 
 // finish records how a job ended.
-func (h *jobHub) finish(ctx context.Context, e *jobEntry, rep *Report, err error) {
+func (h *jobHub) finish(ctx context.Context, e *jobEntry, rep *ferry.Report, err error) {
 	h.update(e, func(j *webJob) {
 		j.Ended, j.Confirm = true, false
 		switch {
@@ -331,7 +328,7 @@ func (h *jobHub) indexing() <-chan struct{} {
 		h.mu.Unlock()
 		close(wait)
 	}
-	_, err := h.start("index", false, func(ctx context.Context, e *jobEntry) (*Report, error) {
+	_, err := h.start("index", false, func(ctx context.Context, e *jobEntry) (*ferry.Report, error) {
 		defer done()
 		return nil, h.w.buildIndex(ctx, e)
 	})
@@ -390,23 +387,24 @@ func (w *WebServer) send(rw http.ResponseWriter, r *http.Request) {
 	if !readBody(rw, r, &req, true) {
 		return
 	}
-	st, err := w.api.Status(r.Context())
-	if err != nil {
-		writeError(rw, http.StatusInternalServerError, err.Error())
-		return
-	}
-	addrs := linkAddrs(st.Addrs)
 	h := w.jobs
-	j, err := h.start("send", false, func(ctx context.Context, e *jobEntry) (*Report, error) {
-		return w.api.Send(ctx, SendRequest{Relay: req.Relay}, func(ev Event) {
-			if ev.Kind == EventCode {
-				if code, err := pairing.ParseCode(ev.Code); err == nil {
-					link := URI{Code: code, Peers: addrs, Relay: req.Relay}.String()
-					h.update(e, func(j *webJob) { j.Link = link })
-				}
-			}
+	j, err := h.start("send", false, func(ctx context.Context, e *jobEntry) (*ferry.Report, error) {
+		s, err := w.api.Send(ctx, ferry.SendOptions{Relay: req.Relay})
+		if err != nil {
+			return nil, err
+		}
+		if link := s.Link(); link != "" {
+			h.update(e, func(j *webJob) { j.Link = link })
+		}
+		for ev := range s.Events() {
 			h.applyThrottled(e, ev)
-		})
+		}
+		res, err := s.Wait(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep := res.Report()
+		return &rep, nil
 	})
 	if err != nil {
 		writeError(rw, http.StatusServiceUnavailable, err.Error())
@@ -420,25 +418,31 @@ func (w *WebServer) receive(rw http.ResponseWriter, r *http.Request) {
 	if !readBody(rw, r, &req, false) {
 		return
 	}
-	rr := ReceiveRequest{Relay: req.Relay}
-	if err := ApplyTarget(&rr, req.Code); err != nil {
+	if err := ferry.CheckTarget(req.Code); err != nil {
 		writeError(rw, http.StatusBadRequest, err.Error())
 		return
 	}
-	if rr.Code != "" {
-		if _, err := pairing.ParseCode(rr.Code); err != nil {
-			writeError(rw, http.StatusBadRequest, err.Error())
-			return
-		}
-	}
 	h := w.jobs
-	j, err := h.start("receive", true, func(ctx context.Context, e *jobEntry) (*Report, error) {
-		rep, err := w.api.Receive(ctx, rr, func(ev Event) { h.applyThrottled(e, ev) })
-		if err == nil {
-			// The history changed: have the index ready for the next search.
-			h.indexing()
+	j, err := h.start("receive", true, func(ctx context.Context, e *jobEntry) (*ferry.Report, error) {
+		res, err := w.api.Receive(ctx, req.Code, ferry.ReceiveOptions{
+			Relay:  req.Relay,
+			Events: func(ev ferry.Event) { h.applyThrottled(e, ev) },
+			Confirm: func(ctx context.Context, _ ferry.Offer) (bool, error) {
+				select {
+				case ok := <-e.answers:
+					return ok, nil
+				case <-ctx.Done():
+					return false, ctx.Err()
+				}
+			},
+		})
+		if err != nil {
+			return nil, err
 		}
-		return rep, err
+		// The history changed: have the index ready for the next search.
+		h.indexing()
+		rep := res.Report()
+		return &rep, nil
 	})
 	if err != nil {
 		writeError(rw, http.StatusServiceUnavailable, err.Error())
@@ -449,8 +453,8 @@ func (w *WebServer) receive(rw http.ResponseWriter, r *http.Request) {
 
 // applyThrottled applies ev, but progress events no more often than the
 // page is told of them (the last one always gets through with the end).
-func (h *jobHub) applyThrottled(e *jobEntry, ev Event) {
-	if ev.Kind == EventProgress && ev.Done < ev.Total {
+func (h *jobHub) applyThrottled(e *jobEntry, ev ferry.Event) {
+	if ev.Kind == ferry.EventProgress && ev.Done < ev.Total {
 		h.mu.Lock()
 		p := e.job.Progress
 		skip := p != nil && p.Phase == ev.Phase && time.Since(p.Time) < webEventEvery/2
@@ -460,36 +464,6 @@ func (h *jobHub) applyThrottled(e *jobEntry, ev Event) {
 		}
 	}
 	h.apply(e, ev)
-}
-
-// linkAddrs picks the addresses a ferry: link carries: those other devices
-// can dial (loopback only when there is nothing else), at most webLinkAddrs.
-func linkAddrs(addrs []string) []string {
-	var others, loop []string
-	for _, a := range addrs {
-		if _, _, err := fullAddr(a); err != nil {
-			continue
-		}
-		if isLoopbackAddr(a) {
-			loop = append(loop, a)
-		} else {
-			others = append(others, a)
-		}
-	}
-	if len(others) == 0 {
-		others = loop
-	}
-	return others[:min(len(others), webLinkAddrs)]
-}
-
-// isLoopbackAddr reports whether a multiaddr dials this machine only.
-func isLoopbackAddr(a string) bool {
-	m, err := ma.NewMultiaddr(a)
-	if err != nil {
-		return false
-	}
-	ip, err := manet.ToIP(m)
-	return err == nil && ip.IsLoopback()
 }
 
 func (w *WebServer) confirmJob(rw http.ResponseWriter, r *http.Request) {
@@ -506,14 +480,14 @@ func (w *WebServer) confirmJob(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusNotFound, "no such session")
 		return
 	}
-	j := w.jobs.view(e)
-	session, asking := j.Session, j.Confirm
-	if !asking {
+	if !w.jobs.view(e).Confirm {
 		writeError(rw, http.StatusConflict, "this session is not waiting for an answer")
 		return
 	}
-	if err := w.api.Confirm(r.Context(), session, *req.Accept); err != nil {
-		writeError(rw, http.StatusConflict, err.Error())
+	select {
+	case e.answers <- *req.Accept:
+	default:
+		writeError(rw, http.StatusConflict, "this session was already answered")
 		return
 	}
 	w.jobs.update(e, func(j *webJob) {

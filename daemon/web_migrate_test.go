@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"github.com/ferryhq/ferry"
 	"image/png"
 	"net/http"
 	"strings"
@@ -34,8 +35,8 @@ func TestWebSendReceive(t *testing.T) {
 	if !strings.HasPrefix(send.Link, "ferry:"+send.Code+"?peer=/ip4/127.0.0.1/tcp/") {
 		t.Errorf("link %q: want the code and the sender's loopback address", send.Link)
 	}
-	u, err := ParseURI(send.Link)
-	if err != nil || len(u.Peers) == 0 || !strings.HasSuffix(u.Peers[0], "/p2p/"+old.d.Host().ID().String()) {
+	u, err := ferry.ParseURI(send.Link)
+	if err != nil || len(u.Peers) == 0 || !strings.HasSuffix(u.Peers[0], "/p2p/"+old.peerID(t)) {
 		t.Errorf("link %q: %+v %v", send.Link, u, err)
 	}
 	checkQR(t, old, send)
@@ -201,26 +202,21 @@ func TestURIDialsEveryAddress(t *testing.T) {
 	var send webJob
 	mustJSON(t, old.request(t, http.MethodPost, "/api/send", nil, nil).body, &send)
 	send = oldEvents.until(t, send.ID, "a link", func(j webJob) bool { return j.Link != "" })
-	u, err := ParseURI(send.Link)
+	u, err := ferry.ParseURI(send.Link)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A port on loopback that nothing listens on, first.
-	id := old.d.Host().ID().String()
+	id := old.peerID(t)
 	u.Peers = append([]string{"/ip4/127.0.0.1/tcp/1/p2p/" + id}, u.Peers...)
-	var req ReceiveRequest
-	if err := ApplyTarget(&req, u.String()); err != nil {
-		t.Fatal(err)
-	}
-	req.Yes = true
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rep, err := neu.d.Receive(ctx, req, nil)
+	res, err := neu.d.Receive(ctx, u.String(), ferry.ReceiveOptions{})
 	if err != nil {
 		t.Fatalf("receive by %s: %v", u, err)
 	}
-	if rep.SourceDigest != rep.TargetDigest {
-		t.Errorf("report %+v", rep)
+	if res.Source.Digest != res.Target.Digest {
+		t.Errorf("result %+v", res)
 	}
 	oldEvents.until(t, send.ID, "the end", func(j webJob) bool { return j.Ended && j.State == jobDone })
 }

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/chatstore/seed"
-	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/pairing"
 	"github.com/ferryhq/ferry/relay"
@@ -20,7 +20,7 @@ import (
 
 // device starts an in-process device (daemon) on one loopback address, in
 // a new home seeded with messages when messages > 0.
-func device(t *testing.T, ip string, messages int) (*daemon.Daemon, chatstore.Stats) {
+func device(t *testing.T, ip string, messages int) (*ferry.Device, chatstore.Stats) {
 	t.Helper()
 	ctx := context.Background()
 	home := filepath.Join(t.TempDir(), "home")
@@ -38,11 +38,11 @@ func device(t *testing.T, ip string, messages int) (*daemon.Daemon, chatstore.St
 	} else if err := os.Mkdir(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	d, err := daemon.New(ctx, daemon.Config{Home: home, Name: ip, Listen: []string{"/ip4/" + ip + "/tcp/0"}, NoMDNS: true, WorkDir: t.TempDir()})
-	if err != nil {
+	d := &ferry.Device{Home: home, Name: ip, Listen: []string{"/ip4/" + ip + "/tcp/0"}, NoMDNS: true, WorkDir: t.TempDir()}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
 	return d, stats
 }
 
@@ -58,26 +58,20 @@ func TestRendezvousHijack(t *testing.T) {
 	addr := relayAddr(t, r)
 	sender, want := device(t, "127.0.0.1", 500)
 
-	codes := make(chan string, 1)
-	failed := make(chan string, 3)
-	sent := make(chan error, 1)
-	go func() {
-		_, err := sender.Send(ctx, daemon.SendRequest{Relay: addr}, func(e daemon.Event) {
-			switch e.Kind {
-			case daemon.EventCode:
-				codes <- e.Code
-			case daemon.EventPairFailed:
-				failed <- e.Message
-			}
-		})
-		sent <- err
-	}()
-	var code string
-	select {
-	case code = <-codes:
-	case err := <-sent:
+	sending, err := sender.Send(ctx, ferry.SendOptions{Relay: addr})
+	if err != nil {
 		t.Fatalf("send: %v", err)
 	}
+	code := sending.Code()
+	failed := make(chan string, 3)
+	go func() {
+		for e := range sending.Events() {
+			if e.Kind == ferry.EventPairFailed {
+				failed <- e.Message
+			}
+		}
+	}()
+	senderID := peerID(t, sender)
 	real, err := pairing.ParseCode(code)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +80,7 @@ func TestRendezvousHijack(t *testing.T) {
 
 	// The squatter: a fresh identity with a slot, that claims and waits.
 	squatter := reservedOn(t, "127.0.0.2", addr)
-	if got, err := p2p.Lookup(ctx, squatter, r.ID(), np); err != nil || got != sender.Host().ID() {
+	if got, err := p2p.Lookup(ctx, squatter, r.ID(), np); err != nil || got.String() != senderID {
 		t.Fatalf("squatter's claim: got %s, %v", got, err)
 	}
 
@@ -100,7 +94,7 @@ func TestRendezvousHijack(t *testing.T) {
 		}
 		wrong.Words = w.Words
 	}
-	_, err = guesser.Receive(ctx, daemon.ReceiveRequest{Code: wrong.String(), Yes: true, Relay: addr}, nil)
+	_, err = guesser.Receive(ctx, wrong.String(), ferry.ReceiveOptions{Relay: addr})
 	if !errors.Is(err, pairing.ErrCodeMismatch) {
 		t.Fatalf("guesser with a wrong code: got %v, want ErrCodeMismatch", err)
 	}
@@ -113,18 +107,28 @@ func TestRendezvousHijack(t *testing.T) {
 
 	receiver, _ := device(t, "127.0.0.1", 0)
 	var path string
-	rep, err := receiver.Receive(ctx, daemon.ReceiveRequest{Code: code, Yes: true, Relay: addr}, func(e daemon.Event) {
-		if e.Kind == daemon.EventConnected {
+	res, err := receiver.Receive(ctx, code, ferry.ReceiveOptions{Relay: addr, Events: func(e ferry.Event) {
+		if e.Kind == ferry.EventConnected {
 			path = e.Path
 		}
-	})
+	}})
 	if err != nil {
 		t.Fatalf("the real receiver after two hostile claims: %v", err)
 	}
-	if err := <-sent; err != nil {
+	if _, err := sending.Wait(ctx); err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	if rep.TargetDigest != want.Digest || path != "relayed" {
-		t.Errorf("receiver got digest %s over %q, want %s relayed", rep.TargetDigest, path, want.Digest)
+	if res.Target.Digest != want.Digest || path != "relayed" {
+		t.Errorf("receiver got digest %s over %q, want %s relayed", res.Target.Digest, path, want.Digest)
 	}
+}
+
+// peerID is d's peer ID.
+func peerID(t *testing.T, d *ferry.Device) string {
+	t.Helper()
+	st, err := d.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.PeerID
 }

@@ -7,11 +7,12 @@ import (
 	"path/filepath"
 	"time"
 
+	lib "github.com/ferryhq/ferry"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ferryhq/ferry/chatstore"
 	chatseed "github.com/ferryhq/ferry/chatstore/seed"
-	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/relay"
 )
 
@@ -91,20 +92,10 @@ func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep, di
 	// demo hands the receiver the sender's address, and nothing leaves this
 	// machine.
 	loop := []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
-	oldDev, err := daemon.New(ctx, daemon.Config{Home: oldHome, Name: "old device", Version: "ferry " + version, Listen: loop, NoMDNS: true, WorkDir: dir, Logger: a.log})
-	if err != nil {
-		return fmt.Errorf("start old device: %w", err)
-	}
+	oldDev := &lib.Device{Home: oldHome, Name: "old device", Version: "ferry " + version, Listen: loop, NoMDNS: true, WorkDir: dir, Logger: a.log}
 	defer oldDev.Close()
-	newDev, err := daemon.New(ctx, daemon.Config{Home: newHome, Name: "new device", Version: "ferry " + version, Listen: loop, NoMDNS: true, Logger: a.log})
-	if err != nil {
-		return fmt.Errorf("start new device: %w", err)
-	}
+	newDev := &lib.Device{Home: newHome, Name: "new device", Version: "ferry " + version, Listen: loop, NoMDNS: true, Logger: a.log}
 	defer newDev.Close()
-	st, err := oldDev.Status(ctx)
-	if err != nil {
-		return err
-	}
 	// The relay: both devices meet there by code, and the bytes flow
 	// through it (end-to-end encrypted), as between two networks.
 	var relayAddr string
@@ -125,26 +116,11 @@ func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep, di
 	a.say("Migrating to the new device (%s) %s, over libp2p on loopback...", newHome, how)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	codes := make(chan string, 1)
-	type sendResult struct {
-		rep *daemon.Report
-		err error
+	sending, err := oldDev.Send(ctx, lib.SendOptions{Relay: relayAddr})
+	if err != nil {
+		return fmt.Errorf("old device: %w", err)
 	}
-	sent := make(chan sendResult, 1)
-	go func() {
-		rep, err := oldDev.Send(ctx, daemon.SendRequest{Relay: relayAddr}, func(e daemon.Event) {
-			if e.Kind == daemon.EventCode {
-				codes <- e.Code
-			}
-		})
-		sent <- sendResult{rep, err}
-	}()
-	var code string
-	select {
-	case code = <-codes:
-	case r := <-sent:
-		return fmt.Errorf("old device: %w", r.err)
-	}
+	code := sending.Code()
 	a.say("  old device shows the code %s; the new device types it", code)
 	start := time.Now()
 	var (
@@ -152,32 +128,33 @@ func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep, di
 		path   string
 		paired bool
 	)
-	req := daemon.ReceiveRequest{Code: code, Yes: true, Relay: relayAddr}
+	target := code
 	if direct {
-		req.Addrs = st.Addrs
+		// The link holds the code and the old device's addresses.
+		target = sending.Link()
 	}
-	got, err := newDev.Receive(ctx, req, func(e daemon.Event) {
+	got, err := newDev.Receive(ctx, target, lib.ReceiveOptions{Relay: relayAddr, Events: func(e lib.Event) {
 		switch e.Kind {
-		case daemon.EventConnected:
+		case lib.EventConnected:
 			path = e.Path
-		case daemon.EventPaired:
+		case lib.EventPaired:
 			paired = true
-		case daemon.EventProgress:
+		case lib.EventProgress:
 			if bar == nil {
 				bar = a.newProgress("receiving ("+path+")", e.Total, true)
 			}
 			bar.Set(e.Done, e.Total)
 		}
-	})
+	}})
 	if bar != nil {
 		bar.Finish()
 	}
 	if err != nil {
 		return fmt.Errorf("new device: %w", err)
 	}
-	r := <-sent
-	if r.err != nil {
-		return fmt.Errorf("old device: %w", r.err)
+	sent, err := sending.Wait(ctx)
+	if err != nil {
+		return fmt.Errorf("old device: %w", err)
 	}
 	took := time.Since(start)
 	srcStats, err := chatstore.Open(ctx, oldHome, chatstore.Options{ReadOnly: true})
@@ -200,7 +177,7 @@ func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep, di
 	}
 	rep := demoReport{
 		Source: source, Target: final, DigestEqual: source.Digest == final.Digest,
-		Code: code, Path: path, Paired: paired, SenderDigest: r.rep.TargetDigest,
+		Code: code, Path: path, Paired: paired, SenderDigest: sent.Target.Digest,
 		Bytes: got.Bytes, SeedSeconds: seedTook.Seconds(), Seconds: took.Seconds(),
 		MBPerSecond: float64(got.Bytes) / 1e6 / took.Seconds(),
 		MsgsPerSec:  float64(final.Messages) / took.Seconds(),

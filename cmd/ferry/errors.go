@@ -1,67 +1,109 @@
 package main
 
 import (
-	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 
-	"github.com/ferryhq/ferry/chatstore"
-	"github.com/ferryhq/ferry/daemon"
-	"github.com/ferryhq/ferry/internal/archive"
-	"github.com/ferryhq/ferry/transfer"
+	lib "github.com/ferryhq/ferry"
 )
 
-// userMessage turns an error into the one sentence a user sees. Known failures
-// get a sentence that says what happened and what to do; anything else is
-// shown as it is, wrapped context included.
+// The library's errors (*ferry.Error) carry a sentence, a hint and whether
+// the same again resumes, and never name a flag; the CLI shows them with
+// its own words where it has flags or commands to name (cliWords, keyed by
+// the error's code).
+
+// cliWords are the CLI's words for the errors whose advice names a flag or
+// a command: a sentence (empty: the library's) and a hint ("-": none).
+var cliWords = map[lib.ErrorCode]struct{ sentence, hint string }{
+	lib.CodeNoHome:           {"", "check --home (or FERRY_HOME), or create the history first with `ferry history seed`"},
+	lib.CodeNotAHome:         {"", "pick another --home"},
+	lib.CodeHomeIsFile:       {"", "pick another --home"},
+	lib.CodeNoHomeParent:     {"", "create it first or pick another --home"},
+	lib.CodeNotAStore:        {"", "check --home"},
+	lib.CodeNotReceiver:      {"", "give the code it shows (ferry receive CODE), or run ferry send --to NAME there with this device's name"},
+	lib.CodeSenderForgot:     {"", "give the code it shows (ferry receive CODE) to pair again"},
+	lib.CodeNoCode:           {"", "give the code shown by ferry send on the other device"},
+	lib.CodeNoDiscovery:      {"", "give the sender's address with --peer"},
+	lib.CodeSenderGone:       {"", "run ferry send on the other device and ferry receive here again; what was received is kept"},
+	lib.CodeUnknownDevice:    {"", "see ferry devices"},
+	lib.CodeNotArchive:       {"", "check that you picked the file written by `ferry export`"},
+	lib.CodeFileExists:       {"", "pick another --out or add --force to replace it"},
+	lib.CodeNoVault:          {"this relay keeps no backups; its operator can start it with --vault", "-"},
+	lib.CodeQuota:            {"", "delete old backups with `ferry backups rm ID`"},
+	lib.CodeBadBackupID:      {"", "check the ID printed by `ferry backup` (32 hex digits)"},
+	lib.CodeRelayAddr:        {"the relay address must be a multiaddr ending in /p2p/<relay peer ID>, as printed by `ferry relay`", ""},
+	lib.CodeRelayUnreachable: {"", "check the --relay address and this device's network"},
+	lib.CodeNameplateUnknown: {"", "check the code, and that both sides use the same --relay"},
+	lib.CodeNameplateExpired: {"", "start `ferry send` again and use the new code"},
+	lib.CodeNameplateClaimed: {"", "start `ferry send` again and use the new code"},
+	lib.CodeNameplateTaken:   {"", "start `ferry send` again to get another code"},
+	lib.CodeNotFoundOnLAN:    {"", "check that both are on the same network, or use --relay ADDR on both devices"},
+	lib.CodeNoInterface:      {"", "connect to a network, or use --relay ADDR on both devices"},
+	lib.CodeUnknownOwner:     {"", "give --me one of those names, or leave --me out"},
+}
+
+// words is what the CLI shows of err: the sentence, the hint (the CLI's
+// where it has its own), and whether the same command again resumes.
+func words(err error) (sentence, hint string, resumable bool) {
+	var e *lib.Error
+	if !errors.As(err, &e) {
+		var u usageError
+		if errors.As(err, &u) {
+			return u.error.Error(), "", false
+		}
+		return err.Error(), "", false
+	}
+	sentence, hint = e.Sentence, e.Hint
+	if w, ok := cliWords[e.Code]; ok {
+		if w.sentence != "" {
+			sentence = w.sentence
+		}
+		switch w.hint {
+		case "":
+		case "-": // the sentence says it all
+			hint = ""
+		default:
+			hint = w.hint
+		}
+	}
+	return sentence, hint, e.Resumable
+}
+
+// userMessage is the one line a user sees for err.
 func userMessage(err error) string {
-	for _, m := range messages {
-		if errors.Is(err, m.err) {
-			return m.text
-		}
+	s, h, _ := words(err)
+	if h == "" {
+		return s
 	}
-	// Errors whose text already is the sentence: show the most specific link
-	// of the chain that still starts with it (it may add a detail, such as
-	// which directory is full), without the operation prefixes around it.
-	for _, s := range sentences {
-		if !errors.Is(err, s) {
-			continue
-		}
-		for e := err; e != nil; e = errors.Unwrap(e) {
-			if strings.HasPrefix(e.Error(), s.Error()) {
-				return e.Error()
-			}
-		}
-		return s.Error()
+	return s + ": " + h
+}
+
+// printError shows err on w: "ferry: " and the line, or with --json one
+// JSON object, {"error": sentence, "hint": ..., "resumable": ...}.
+func printError(w io.Writer, err error, asJSON bool) {
+	if !asJSON {
+		fmt.Fprintln(w, "ferry: "+userMessage(err))
+		return
 	}
-	return err.Error()
+	s, h, r := words(err)
+	_ = json.NewEncoder(w).Encode(struct {
+		Error     string        `json:"error"`
+		Hint      string        `json:"hint,omitempty"`
+		Resumable bool          `json:"resumable"`
+		Code      lib.ErrorCode `json:"code,omitempty"`
+	}{s, h, r, lib.CodeOf(err)})
 }
 
-var sentences = []error{
-	archive.ErrBadRecoveryKey,
-	transfer.ErrWrongKey, transfer.ErrWrongPassword, transfer.ErrNotArchive, transfer.ErrNewerVersion,
-	transfer.ErrCorrupt, transfer.ErrTruncated, transfer.ErrChunkCorrupt, transfer.ErrIncomplete,
-	transfer.ErrDigestMismatch, transfer.ErrSourceChanged, transfer.ErrTooLarge, transfer.ErrNoSpace,
-	transfer.ErrNoKey, transfer.ErrForeignSchema,
-}
+// jsonErrors marks the error of a run with --json: main prints it as JSON.
+type jsonErrors struct{ error }
 
-type message struct {
-	err  error
-	text string
-}
+func (e jsonErrors) Unwrap() error { return e.error }
 
-var messages = []message{
-	{chatstore.ErrNoHome, "that home does not exist: check --home (or FERRY_HOME), or create the history first with `ferry history seed`"},
-	{chatstore.ErrLocked, "the history is in use by another ferry process: wait for it to finish or stop it, then try again"},
-	{chatstore.ErrNotAStore, "the home does not hold a Ferry history (its database is not one of ours): check --home"},
-	{chatstore.ErrTooNew, "the history was written by a newer version of Ferry: upgrade ferry to use it"},
-	{daemon.ErrNotReceiver, "the sender is not sending to this device: give the code it shows (ferry receive CODE), or run ferry send --to NAME there with this device's name"},
-	{daemon.ErrSenderForgot, "the sender does not count this device as paired (it was never paired there, or was removed): give the code it shows (ferry receive CODE) to pair again"},
-	{chatstore.ErrHomeExposed, "other users can read this home and Ferry cannot make it private (it belongs to another user, or its modes cannot be changed): its owner should run chmod -R go= on it"},
-	{chatstore.ErrReadOnlyHome, "this home cannot be written (a read-only file system, or no permission to write there), and this command changes it: use a home you can write to"},
-	{chatstore.ErrCorrupt, "the history database is damaged: it fails SQLite's integrity check"},
-	{context.Canceled, "interrupted: nothing half-done was kept in the history; run the same command again to continue where it stopped"},
-}
+// sentence is an error shown as msg, with its cause behind it.
+func sentence(msg string, err error) error { return &lib.Error{Sentence: msg, Err: err} }
 
 // isUsageError tells cobra's own complaints about the command line apart.
 func isUsageError(err error) bool {

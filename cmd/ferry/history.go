@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferryhq/ferry/chatstore"
 	chatseed "github.com/ferryhq/ferry/chatstore/seed"
+	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/internal/units"
 )
 
@@ -38,12 +40,9 @@ func (a *app) seedCmd() *cobra.Command {
 				return usageError{fmt.Errorf("--messages and --media-mb must not be negative")}
 			}
 			ctx := cmd.Context()
-			if err := a.ensureHome(); err != nil {
-				return err
-			}
-			st, err := chatstore.Open(ctx, a.home, chatstore.Options{Create: true})
+			st, err := a.openHistory(ctx, true)
 			if err != nil {
-				return fmt.Errorf("open %s: %w", a.home, err)
+				return err
 			}
 			defer st.Close()
 			p := a.newProgress("seeding", int64(messages), false)
@@ -81,21 +80,18 @@ func (a *app) statsCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, err := a.openSource(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			stats, err := st.Stats(ctx)
-			if err != nil {
-				return fmt.Errorf("stats: %w", err)
-			}
-			if verify {
-				if err := st.Verify(ctx); err != nil {
-					return fmt.Errorf("verify media: %w", err)
+			return a.withAPI(ctx, func(api daemon.API) error {
+				stats, err := api.Stats(ctx)
+				if err != nil {
+					return err
 				}
-			}
-			return a.emit(stats, func() { printStats(a, stats) })
+				if verify {
+					if err := api.Verify(ctx); err != nil {
+						return err
+					}
+				}
+				return a.emit(stats, func() { printStats(a, stats) })
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&verify, "verify", false, "also re-hash every media file")
@@ -104,16 +100,18 @@ func (a *app) statsCmd() *cobra.Command {
 
 // openSource opens the home read-only: a source is only ever read.
 func (a *app) openSource(ctx context.Context) (*chatstore.Store, error) {
-	if _, err := os.Stat(a.home); err == nil {
-		if err := a.checkHome(); err != nil {
-			return nil, err
+	return a.openHistory(ctx, false)
+}
+
+// openHistory opens the home's history, for the commands that read it with
+// chatstore's queries or write generated data into it.
+func (a *app) openHistory(ctx context.Context, write bool) (*chatstore.Store, error) {
+	if write && !a.homeSet {
+		if err := os.MkdirAll(filepath.Dir(a.home), 0o700); err != nil {
+			return nil, fmt.Errorf("create %s: %w", filepath.Dir(a.home), err)
 		}
 	}
-	st, err := chatstore.Open(ctx, a.home, chatstore.Options{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", a.home, err)
-	}
-	return st, nil
+	return a.device().OpenHistory(ctx, write)
 }
 
 func printStats(a *app, s chatstore.Stats) {

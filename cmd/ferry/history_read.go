@@ -220,9 +220,9 @@ func findConversation(ctx context.Context, st *chatstore.Store, ref string) (cha
 	var amb *chatstore.AmbiguousError
 	switch {
 	case errors.As(err, &amb):
-		return c, sentence{oneLine(amb.Error()), err}
+		return c, sentence(oneLine(amb.Error()), err)
 	case errors.Is(err, chatstore.ErrNoConversation):
-		return c, sentence{fmt.Sprintf("no conversation is called %q or has a title starting with it: `ferry history conversations` lists them", oneLine(ref)), err}
+		return c, sentence(fmt.Sprintf("no conversation is called %q or has a title starting with it: `ferry history conversations` lists them", oneLine(ref)), err)
 	case err != nil:
 		return c, fmt.Errorf("find conversation: %w", err)
 	}
@@ -469,7 +469,7 @@ DIR/index.html in any browser; nothing is loaded from the network.`,
 			res, err := htmlexport.Write(ctx, st, dir, htmlexport.Options{LinkMedia: link, PageSize: pageSize, Progress: p.Set})
 			p.Finish()
 			if errors.Is(err, htmlexport.ErrExists) {
-				return sentence{fmt.Sprintf("%s already exists and is not empty: pick a new directory (nothing was written)", dir), err}
+				return sentence(fmt.Sprintf("%s already exists and is not empty: pick a new directory (nothing was written)", dir), err)
 			}
 			if err != nil {
 				return fmt.Errorf("export-html: %w", err)

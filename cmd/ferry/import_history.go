@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,10 +11,12 @@ import (
 	"time"
 	_ "time/tzdata" // --tz works where the system has no zone database
 
+	lib "github.com/ferryhq/ferry"
+
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/importers"
 )
 
@@ -45,17 +46,15 @@ made the export (default: this computer's). Use the same --tz on every device.
 yours; without it, ferry asks on a terminal when more than one person wrote.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := importers.ParseFormat(format)
-			if err != nil {
+			if _, err := importers.ParseFormat(format); err != nil {
 				return usageError{err}
 			}
-			loc := time.Local
 			if tz != "" {
-				if loc, err = time.LoadLocation(tz); err != nil {
+				if _, err := time.LoadLocation(tz); err != nil {
 					return usageError{fmt.Errorf("unknown time zone %q for --tz: give a name such as Europe/Berlin, America/New_York or UTC", tz)}
 				}
 			}
-			opts := importers.Options{Format: f, Location: loc, Owner: me}
+			opts := lib.HistoryImportOptions{Format: format, TimeZone: tz, Owner: me}
 			if !a.json && stdinIsTerminal(a.stdin) && isTerminal(a.stderr) {
 				opts.AskOwner = askOwner(a.stdin, a.stderr)
 			}
@@ -68,41 +67,21 @@ yours; without it, ferry asks on a terminal when more than one person wrote.`,
 	return cmd
 }
 
-// importHistory opens the home (creating it if needed) and imports path.
-// A home this command created is removed again when the import fails.
-func (a *app) importHistory(ctx context.Context, path string, opts importers.Options) error {
-	_, statErr := os.Stat(a.home)
-	created := errors.Is(statErr, os.ErrNotExist)
-	if err := a.ensureHome(); err != nil {
+// importHistory imports the export at path into the home.
+func (a *app) importHistory(ctx context.Context, path string, opts lib.HistoryImportOptions) error {
+	var res lib.HistoryImportResult
+	err := a.withAPI(ctx, func(api daemon.API) error {
+		v := a.newOpView(lib.PhaseReadingExport, false)
+		opts.Events = v.event
+		var err error
+		res, err = api.ImportHistory(ctx, path, opts)
+		v.finish()
 		return err
-	}
-	st, err := chatstore.Open(ctx, a.home, chatstore.Options{Create: true})
-	if err != nil {
-		if created {
-			os.RemoveAll(a.home)
-		}
-		return fmt.Errorf("open %s: %w", a.home, err)
-	}
-	p := a.newProgress("importing", 0, false)
-	opts.Progress = func(n int64) { p.Set(n, 0) }
-	res, err := importers.Import(ctx, st, path, opts)
-	if err == nil {
-		p.Set(res.Read, res.Read)
-	}
-	p.Finish()
-	if err == nil {
-		a.catchUpIndex(ctx, st)
-	}
-	if cerr := st.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close %s: %w", a.home, cerr)
+	})
+	if lib.CodeOf(err) == lib.CodeUnknownOwner {
+		return usageError{err}
 	}
 	if err != nil {
-		if created {
-			os.RemoveAll(a.home)
-		}
-		if errors.Is(err, importers.ErrUnknownOwner) {
-			return usageError{fmt.Errorf("%w: give --me one of those names, or leave --me out", err)}
-		}
 		return err
 	}
 	type jsonOut struct {
@@ -110,7 +89,7 @@ func (a *app) importHistory(ctx context.Context, path string, opts importers.Opt
 		Home    string  `json:"home"`
 		Seconds float64 `json:"seconds"`
 	}
-	return a.emit(jsonOut{res, a.home, res.Took.Seconds()}, func() { printImport(a.stdout, path, res) })
+	return a.emit(jsonOut{res.Result, a.home, res.Seconds}, func() { printImport(a.stdout, path, res.Result) })
 }
 
 // printImport tells what an import added, in a few lines.

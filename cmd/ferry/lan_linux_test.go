@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryhq/ferry/daemon"
+	lib "github.com/ferryhq/ferry"
+
 	"github.com/ferryhq/ferry/internal/netns"
 )
 
@@ -24,24 +25,24 @@ func startFerry(t *testing.T, ns *netns.NS, args ...string) *proc {
 }
 
 // event parses a --json event line (nil if the line is not one).
-func event(l string) *daemon.Event {
-	var e daemon.Event
+func event(l string) *lib.Event {
+	var e lib.Event
 	if json.Unmarshal([]byte(l), &e) != nil || e.Kind == "" {
 		return nil
 	}
 	return &e
 }
 
-func isEvent(kind string) func(string) bool {
+func isEvent(kind lib.EventKind) func(string) bool {
 	return func(l string) bool { e := event(l); return e != nil && e.Kind == kind }
 }
 
 // result reads the final {"event":"result"} line of a send or receive.
-func (p *proc) result(timeout time.Duration) daemon.Report {
+func (p *proc) result(timeout time.Duration) lib.Report {
 	p.t.Helper()
 	l := p.waitLine(func(l string) bool { return strings.Contains(l, `"event":"result"`) }, timeout)
 	var r struct {
-		Report daemon.Report `json:"report"`
+		Report lib.Report `json:"report"`
 	}
 	if err := json.Unmarshal([]byte(l), &r); err != nil {
 		p.t.Fatalf("result line %q: %v", l, err)
@@ -67,7 +68,7 @@ func newLAN(t *testing.T) *lan {
 func sendCode(t *testing.T, ns *netns.NS, home string, extra ...string) (*proc, string) {
 	t.Helper()
 	p := startFerry(t, ns, append([]string{"--home", home, "--json", "send"}, extra...)...)
-	l := p.waitLine(isEvent(daemon.EventCode), 60*time.Second)
+	l := p.waitLine(isEvent(lib.EventCode), 60*time.Second)
 	return p, event(l).Code
 }
 
@@ -94,7 +95,7 @@ func TestLANMigrationWithDaemons(t *testing.T) {
 			}
 		})
 	}
-	var st daemon.Status
+	var st lib.Status
 	if err := json.Unmarshal([]byte(mustOK(t, ferry(t, nil, "--home", homeB, "--json", "status")).stdout), &st); err != nil || st.PeerID == "" {
 		t.Fatalf("status of B: %+v, %v", st, err)
 	}
@@ -119,7 +120,7 @@ func TestLANMigrationWithDaemons(t *testing.T) {
 	mustOK(t, ferry(t, nil, "--home", homeA, "history", "seed", "--messages", "500", "--media-mb", "1", "--seed", "2"))
 	want2 := stats(t, homeA)
 	send = startFerry(t, n.a, "--home", homeA, "--json", "send", "--to", st.PeerID[:20])
-	if e := event(send.waitLine(isEvent(daemon.EventReceiver), 60*time.Second)); e.Device == nil || e.Device.PeerID != st.PeerID {
+	if e := event(send.waitLine(isEvent(lib.EventReceiver), 60*time.Second)); e.Device == nil || e.Device.PeerID != st.PeerID {
 		t.Fatalf("send --to B serves %+v, want B", e.Device)
 	}
 	recv = startFerry(t, n.b, "--home", homeB, "--json", "receive", "--yes")
@@ -167,7 +168,7 @@ func TestLANWrongCodeAndGuess(t *testing.T) {
 		}
 	}
 	for i := 0; i < 2; i++ {
-		send.waitLine(isEvent(daemon.EventPairFailed), 10*time.Second)
+		send.waitLine(isEvent(lib.EventPairFailed), 10*time.Second)
 	}
 	if _, err := os.Stat(filepath.Join(homeC, "history.db")); !os.IsNotExist(err) {
 		t.Errorf("the guessing device got a history database (stat: %v)", err)
@@ -182,7 +183,7 @@ func TestLANWrongCodeAndGuess(t *testing.T) {
 	}
 	// The device that guessed is not trusted by the sender.
 	r := mustOK(t, ferry(t, nil, "--home", homeA, "--json", "devices"))
-	var ds []daemon.Device
+	var ds []lib.PairedDevice
 	if err := json.Unmarshal([]byte(r.stdout), &ds); err != nil || len(ds) != 1 {
 		t.Errorf("sender's devices %q: want exactly the one receiver", r.stdout)
 	}
@@ -200,7 +201,7 @@ func swapWord(w string) string {
 func progressPast(p *proc, frac float64) {
 	p.waitLine(func(l string) bool {
 		e := event(l)
-		return e != nil && e.Kind == daemon.EventProgress && e.Total > 0 && float64(e.Done) > frac*float64(e.Total)
+		return e != nil && e.Kind == lib.EventProgress && e.Total > 0 && float64(e.Done) > frac*float64(e.Total)
 	}, 2*time.Minute)
 }
 
@@ -245,7 +246,7 @@ func TestLANResumeAfterSenderKilled(t *testing.T) {
 	// The receiver waits for the sender; the user runs ferry send again.
 	recv.waitLine(func(l string) bool {
 		e := event(l)
-		return e != nil && e.Kind == daemon.EventWaiting && strings.Contains(e.Message, "lost the connection")
+		return e != nil && e.Kind == lib.EventWaiting && strings.Contains(e.Message, "lost the connection")
 	}, time.Minute)
 	send, _ = sendCode(t, n.a, homeA)
 	got := recv.result(3 * time.Minute)

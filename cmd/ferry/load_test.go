@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
+	lib "github.com/ferryhq/ferry"
+
 	"github.com/ferryhq/ferry/chatstore"
 	chatseed "github.com/ferryhq/ferry/chatstore/seed"
-	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/internal/redistest"
 )
 
@@ -35,7 +36,7 @@ func TestRelayLoad(t *testing.T) {
 		"--max-reservations-per-ip", strconv.Itoa(2*sessions), "--ip-burst", strconv.Itoa(10*sessions), "--ip-rate", "1000")
 
 	type pair struct {
-		send, recv *daemon.Daemon
+		send, recv *lib.Device
 		want       chatstore.Stats
 		dst        string
 	}
@@ -64,12 +65,13 @@ func TestRelayLoad(t *testing.T) {
 				return
 			}
 			pairs[i].dst = dst
-			if pairs[i].send, err = daemon.New(ctx, daemon.Config{Home: src, Listen: loop, NoMDNS: true, WorkDir: dir}); err != nil {
-				errs <- err
-				return
-			}
-			if pairs[i].recv, err = daemon.New(ctx, daemon.Config{Home: dst, Listen: loop, NoMDNS: true}); err != nil {
-				errs <- err
+			pairs[i].send = &lib.Device{Home: src, Listen: loop, NoMDNS: true, WorkDir: dir}
+			pairs[i].recv = &lib.Device{Home: dst, Listen: loop, NoMDNS: true}
+			for _, d := range []*lib.Device{pairs[i].send, pairs[i].recv} {
+				if err := d.Start(ctx); err != nil {
+					errs <- err
+					return
+				}
 			}
 		}()
 	}
@@ -90,11 +92,11 @@ func TestRelayLoad(t *testing.T) {
 		codes := make(chan string, 1)
 		go func() {
 			defer wg.Done()
-			_, err := p.send.Send(ctx, daemon.SendRequest{Relay: addr}, func(e daemon.Event) {
-				if e.Kind == daemon.EventCode {
-					codes <- e.Code
-				}
-			})
+			s, err := p.send.Send(ctx, lib.SendOptions{Relay: addr})
+			if err == nil {
+				codes <- s.Code()
+				_, err = s.Wait(ctx)
+			}
 			if err != nil {
 				results <- fmt.Errorf("sender %d: %w", i, err)
 				close(codes)
@@ -106,13 +108,13 @@ func TestRelayLoad(t *testing.T) {
 			if !ok {
 				return
 			}
-			rep, err := p.recv.Receive(ctx, daemon.ReceiveRequest{Code: code, Yes: true, Relay: addr}, nil)
+			res, err := p.recv.Receive(ctx, code, lib.ReceiveOptions{Relay: addr})
 			if err != nil {
 				results <- fmt.Errorf("receiver %d: %w", i, err)
 				return
 			}
-			if rep.TargetDigest != p.want.Digest {
-				results <- fmt.Errorf("receiver %d: digest %s, want its own sender's %s", i, rep.TargetDigest, p.want.Digest)
+			if res.Target.Digest != p.want.Digest {
+				results <- fmt.Errorf("receiver %d: digest %s, want its own sender's %s", i, res.Target.Digest, p.want.Digest)
 			}
 		}()
 	}
@@ -172,7 +174,7 @@ func startLoopbackRelay(t *testing.T, data string, extra ...string) (string, *ex
 
 // loopbackDevice starts an in-process device on loopback (no mDNS) in a new
 // home, seeded with messages and media when messages > 0.
-func loopbackDevice(t *testing.T, home string, messages, mediaMB int, seed uint64) (*daemon.Daemon, chatstore.Stats) {
+func loopbackDevice(t *testing.T, home string, messages, mediaMB int, seed uint64) (*lib.Device, chatstore.Stats) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := chatstore.Open(ctx, home, chatstore.Options{Create: true})
@@ -186,11 +188,11 @@ func loopbackDevice(t *testing.T, home string, messages, mediaMB int, seed uint6
 		}
 	}
 	st.Close()
-	d, err := daemon.New(ctx, daemon.Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, WorkDir: t.TempDir()})
-	if err != nil {
+	d := &lib.Device{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, WorkDir: t.TempDir()}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
 	return d, stats
 }
 
@@ -206,35 +208,23 @@ func TestRelayScaleOutWithRedis(t *testing.T) {
 	receiver, _ := loopbackDevice(t, filepath.Join(dir, "b"), 0, 0, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	codes := make(chan string, 1)
-	sent := make(chan error, 1)
-	go func() {
-		_, err := sender.Send(ctx, daemon.SendRequest{Relay: addr1}, func(e daemon.Event) {
-			if e.Kind == daemon.EventCode {
-				codes <- e.Code
-			}
-		})
-		sent <- err
-	}()
-	var code string
-	select {
-	case code = <-codes:
-	case err := <-sent:
+	s, err := sender.Send(ctx, lib.SendOptions{Relay: addr1})
+	if err != nil {
 		t.Fatalf("send: %v", err)
 	}
 	var path string
-	rep, err := receiver.Receive(ctx, daemon.ReceiveRequest{Code: code, Yes: true, Relay: addr2}, func(e daemon.Event) {
-		if e.Kind == daemon.EventConnected {
+	res, err := receiver.Receive(ctx, s.Code(), lib.ReceiveOptions{Relay: addr2, Events: func(e lib.Event) {
+		if e.Kind == lib.EventConnected {
 			path = e.Path
 		}
-	})
+	}})
 	if err != nil {
 		t.Fatalf("receive through the second relay: %v", err)
 	}
-	if err := <-sent; err != nil {
+	if _, err := s.Wait(ctx); err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	if rep.TargetDigest != want.Digest || path != "relayed" {
-		t.Errorf("digest %s over %q, want %s relayed", rep.TargetDigest, path, want.Digest)
+	if res.Target.Digest != want.Digest || path != "relayed" {
+		t.Errorf("digest %s over %q, want %s relayed", res.Target.Digest, path, want.Digest)
 	}
 }

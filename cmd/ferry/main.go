@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -26,7 +25,8 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "ferry: "+userMessage(err))
+		var j jsonErrors
+		printError(os.Stderr, err, errors.As(err, &j))
 		os.Exit(exitCode(err))
 	}
 }
@@ -104,7 +104,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	)
 	err := root.ExecuteContext(ctx)
 	if err != nil && isUsageError(err) {
-		return usageError{err}
+		err = usageError{err}
+	}
+	if err != nil && a.json {
+		err = jsonErrors{err}
 	}
 	return err
 }

@@ -6,25 +6,29 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/libp2p/go-libp2p/core/peer"
+	lib "github.com/ferryhq/ferry"
+
 	"github.com/mdp/qrterminal/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/daemon"
-	"github.com/ferryhq/ferry/p2p"
 )
 
 // socketPath is the control socket of the daemon of a home.
 func socketPath(home string) string { return filepath.Join(home, "ferry.sock") }
 
-// withAPI runs fn against the home's running daemon, or an in-process one
-// when none runs.
+// device is the home's Device as the CLI runs it in-process.
+func (a *app) device() *lib.Device {
+	return &lib.Device{Home: a.home, Version: "ferry " + version, Logger: a.log}
+}
+
+// withAPI runs fn against the home's running daemon, or, when none runs,
+// against a Device of this process (which starts a libp2p host only for
+// the commands that need one): one home, one host.
 func (a *app) withAPI(ctx context.Context, fn func(daemon.API) error) error {
 	if c, err := daemon.Dial(ctx, socketPath(a.home)); err == nil {
 		defer c.Close()
@@ -33,35 +37,21 @@ func (a *app) withAPI(ctx context.Context, fn func(daemon.API) error) error {
 	} else if !errors.Is(err, daemon.ErrNoDaemon) {
 		return err
 	}
-	if err := a.ensureHome(); err != nil {
-		return err
-	}
-	d, err := daemon.New(ctx, daemon.Config{Home: a.home, Version: "ferry " + version, Logger: a.log})
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return fn(d)
+	return a.withDevice(ctx, func(d *lib.Device) error { return fn(d) })
 }
 
-// withDaemon runs fn with the home's running daemon, or with nil when none
-// runs: for commands that need no libp2p host of their own.
-func (a *app) withDaemon(ctx context.Context, fn func(daemon.API) error) error {
-	c, err := daemon.Dial(ctx, socketPath(a.home))
-	if errors.Is(err, daemon.ErrNoDaemon) {
-		if _, err := os.Stat(a.home); err != nil {
-			return fmt.Errorf("home %s does not exist: check --home (or FERRY_HOME)", a.home)
+// withDevice runs fn with the home's Device in this process, closed after.
+// A home the user did not name (the platform's data directory) gets its
+// parent directories made.
+func (a *app) withDevice(ctx context.Context, fn func(*lib.Device) error) error {
+	if !a.homeSet {
+		if err := os.MkdirAll(filepath.Dir(a.home), 0o700); err != nil {
+			return fmt.Errorf("create %s: %w", filepath.Dir(a.home), err)
 		}
-		if err := a.checkHome(); err != nil {
-			return err
-		}
-		return fn(nil)
 	}
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return fn(c)
+	d := a.device()
+	defer d.Close()
+	return fn(d)
 }
 
 func (a *app) daemonCmd() *cobra.Command {
@@ -76,33 +66,14 @@ func (a *app) daemonCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if err := a.ensureHome(); err != nil {
-				return err
+			if c, err := daemon.Dial(ctx, socketPath(a.home)); err == nil {
+				c.Close()
+				return daemon.ErrDaemonRunning
 			}
-			d, err := daemon.New(ctx, daemon.Config{Home: a.home, Version: "ferry " + version, Listen: listen, Logger: a.log})
-			if err != nil {
-				return err
-			}
-			defer d.Close()
-			st, _ := d.Status(ctx)
-			if a.json {
-				_ = json.NewEncoder(a.stdout).Encode(map[string]any{"event": "ready", "peer_id": st.PeerID, "addrs": st.Addrs, "socket": socketPath(a.home)})
-			} else {
-				fmt.Fprintf(a.stdout, "daemon: %s\n", st.PeerID)
-				for _, ad := range st.Addrs {
-					fmt.Fprintf(a.stdout, "listening: %s\n", ad)
-				}
-				fmt.Fprintf(a.stdout, "control: %s\n", socketPath(a.home))
-			}
-			if ui {
-				err = a.serveWeb(ctx, d, d, uiListen, false)
-			} else {
-				err = daemon.ServeControl(ctx, socketPath(a.home), d, a.log)
-			}
-			if ctx.Err() != nil {
-				return nil // SIGINT/SIGTERM: a clean stop
-			}
-			return err
+			return a.withDevice(ctx, func(d *lib.Device) error {
+				d.Listen = listen
+				return a.runDaemon(ctx, d, ui, uiListen)
+			})
 		},
 	}
 	cmd.Flags().StringArrayVar(&listen, "listen", nil, "libp2p multiaddr to listen on (repeatable; default TCP and QUIC on all interfaces)")
@@ -111,8 +82,36 @@ func (a *app) daemonCmd() *cobra.Command {
 	return cmd
 }
 
+// runDaemon starts d and serves the control socket (and the web app, with
+// ui) over it until ctx ends.
+func (a *app) runDaemon(ctx context.Context, d *lib.Device, ui bool, uiListen string) error {
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	st, _ := d.Status(ctx)
+	if a.json {
+		_ = json.NewEncoder(a.stdout).Encode(map[string]any{"event": "ready", "peer_id": st.PeerID, "addrs": st.Addrs, "socket": socketPath(a.home)})
+	} else {
+		fmt.Fprintf(a.stdout, "daemon: %s\n", st.PeerID)
+		for _, ad := range st.Addrs {
+			fmt.Fprintf(a.stdout, "listening: %s\n", ad)
+		}
+		fmt.Fprintf(a.stdout, "control: %s\n", socketPath(a.home))
+	}
+	var err error
+	if ui {
+		err = a.serveWeb(ctx, d, d, uiListen, false)
+	} else {
+		err = daemon.ServeControl(ctx, socketPath(a.home), d, a.log)
+	}
+	if ctx.Err() != nil {
+		return nil // SIGINT/SIGTERM: a clean stop
+	}
+	return err
+}
+
 func (a *app) sendCmd() *cobra.Command {
-	var req daemon.SendRequest
+	var req lib.SendOptions
 	cmd := &cobra.Command{
 		Use:   "send",
 		Short: "Offer this home's history to a new device; prints a code to type there",
@@ -125,17 +124,21 @@ command again lets that receiver continue without a code (for a day).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if _, err := os.Stat(a.home); err != nil {
-				return fmt.Errorf("home %s does not exist: check --home (or FERRY_HOME)", a.home)
-			}
 			return a.withAPI(ctx, func(api daemon.API) error {
-				r := a.newRenderer(api, false)
+				r := a.newRenderer(false)
 				defer r.finish()
-				rep, err := api.Send(ctx, req, r.event)
+				s, err := api.Send(ctx, req)
 				if err != nil {
 					return err
 				}
-				return r.result(rep)
+				for e := range s.Events() {
+					r.event(e)
+				}
+				res, err := s.Wait(ctx)
+				if err != nil {
+					return err
+				}
+				return r.result(res.Report())
 			})
 		},
 	}
@@ -147,7 +150,10 @@ command again lets that receiver continue without a code (for a day).`,
 }
 
 func (a *app) receiveCmd() *cobra.Command {
-	var req daemon.ReceiveRequest
+	var (
+		req    lib.ReceiveOptions
+		accept bool
+	)
 	cmd := &cobra.Command{
 		Use:   "receive [CODE | ferry:LINK]",
 		Short: "Receive the history offered by ferry send on the other device",
@@ -160,26 +166,35 @@ interrupted migration or fetches what is new.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			target := ""
 			if len(args) == 1 {
-				if err := daemon.ApplyTarget(&req, args[0]); err != nil {
-					return usageError{err}
+				target = args[0]
+				if lib.IsURI(target) {
+					if err := lib.CheckTarget(target); err != nil {
+						return usageError{err}
+					}
 				}
 			}
-			if !req.Yes && !a.canAsk() {
+			if !accept && !a.canAsk() {
 				return usageError{errors.New("cannot ask whether to accept the offer (no terminal): add --yes")}
 			}
 			return a.withAPI(ctx, func(api daemon.API) error {
-				r := a.newRenderer(api, !req.Yes)
+				r := a.newRenderer(!accept)
 				defer r.finish()
-				rep, err := api.Receive(ctx, req, r.event)
+				opt := req
+				opt.Events = r.event
+				if !accept {
+					opt.Confirm = r.confirm
+				}
+				res, err := api.Receive(ctx, target, opt)
 				if err != nil {
 					return err
 				}
-				return r.result(rep)
+				return r.result(res.Report())
 			})
 		},
 	}
-	cmd.Flags().BoolVarP(&req.Yes, "yes", "y", false, "accept the offer without asking")
+	cmd.Flags().BoolVarP(&accept, "yes", "y", false, "accept the offer without asking")
 	cmd.Flags().StringArrayVar(&req.Addrs, "peer", nil, "the sender's full multiaddr (…/p2p/ID), to skip the local-network search")
 	cmd.Flags().StringVar(&req.Relay, "relay", "", "find the sender through this relay (the same as on the sender); the local network is still tried")
 	return cmd
@@ -191,14 +206,8 @@ func (a *app) devicesCmd() *cobra.Command {
 		Short: "List the devices this one has paired with",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withDaemon(cmd.Context(), func(api daemon.API) error {
-				var ds []daemon.Device
-				var err error
-				if api != nil {
-					ds, err = api.Devices(cmd.Context())
-				} else {
-					ds, err = daemon.ListDevices(a.home)
-				}
+			return a.withAPI(cmd.Context(), func(api daemon.API) error {
+				ds, err := api.Devices(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -218,14 +227,8 @@ func (a *app) devicesCmd() *cobra.Command {
 		Short: "Remove a paired device: it will need a code again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withDaemon(cmd.Context(), func(api daemon.API) error {
-				var err error
-				if api != nil {
-					err = api.Forget(cmd.Context(), args[0])
-				} else {
-					err = daemon.ForgetDevice(a.home, args[0])
-				}
-				if err != nil {
+			return a.withAPI(cmd.Context(), func(api daemon.API) error {
+				if err := api.Forget(cmd.Context(), args[0]); err != nil {
 					return err
 				}
 				return a.emit(map[string]string{"forgotten": args[0]}, func() {
@@ -247,34 +250,20 @@ never creates a home or an identity.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			out := statusOut{Status: &daemon.Status{Home: a.home, Version: "ferry " + version}}
+			var out statusOut
 			c, err := daemon.Dial(ctx, socketPath(a.home))
 			switch {
 			case err == nil:
 				defer c.Close()
+				out.Running = true
 				if out.Status, err = c.Status(ctx); err != nil {
 					return err
 				}
-				out.Running = true
 			case !errors.Is(err, daemon.ErrNoDaemon):
 				return err
 			default:
-				if _, err := os.Stat(a.home); err != nil {
-					return fmt.Errorf("status: %w", chatstore.ErrNoHome)
-				}
-				if err := a.checkHome(); err != nil {
+				if out.Status, err = a.device().Status(ctx); err != nil {
 					return err
-				}
-				key, err := p2p.ReadIdentity(a.home)
-				if err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return err
-				}
-				if key != nil {
-					id, err := peer.IDFromPrivateKey(key)
-					if err != nil {
-						return err
-					}
-					out.PeerID = id.String()
 				}
 			}
 			st := out.Status
@@ -301,7 +290,7 @@ never creates a home or an identity.`,
 // statusOut is what ferry status shows: the daemon's status, or what can be
 // read from the home when none runs.
 type statusOut struct {
-	*daemon.Status
+	lib.Status
 	Running bool `json:"daemon_running"`
 }
 
@@ -318,30 +307,25 @@ func (a *app) canAsk() bool {
 // renderer shows a session's events: JSON lines with --json; otherwise the
 // code on stdout, narration on stderr, and a progress bar on a terminal.
 type renderer struct {
-	a      *app
-	api    daemon.API
-	ask    bool
-	bar    *progress
-	phase  string
-	path   string
-	failed error
+	a     *app
+	ask   bool // the user is asked to confirm the offer
+	bar   *progress
+	phase string
+	path  string
 }
 
-func (a *app) newRenderer(api daemon.API, ask bool) *renderer {
-	return &renderer{a: a, api: api, ask: ask}
+func (a *app) newRenderer(ask bool) *renderer {
+	return &renderer{a: a, ask: ask}
 }
 
-func (r *renderer) event(e daemon.Event) {
+func (r *renderer) event(e lib.Event) {
 	a := r.a
 	if a.json {
 		_ = json.NewEncoder(a.stdout).Encode(e)
-		if e.Kind == daemon.EventOffer && r.ask {
-			r.confirm(e)
-		}
 		return
 	}
 	switch e.Kind {
-	case daemon.EventCode:
+	case lib.EventCode:
 		fmt.Fprintf(a.stdout, "code: %s\n", e.Code)
 		if a.progress {
 			qrterminal.GenerateHalfBlock(e.Code, qrterminal.L, a.stderr)
@@ -350,7 +334,7 @@ func (r *renderer) event(e daemon.Event) {
 			fmt.Fprintf(a.stderr, "offering %d messages and %s of media (%s to move)\n",
 				e.Offer.Messages, humanBytes(e.Offer.MediaBytes), humanBytes(e.Offer.Bytes))
 		}
-	case daemon.EventProgress:
+	case lib.EventProgress:
 		if r.bar == nil || r.phase != e.Phase {
 			if r.bar != nil {
 				r.bar.Finish()
@@ -369,18 +353,15 @@ func (r *renderer) event(e daemon.Event) {
 			r.bar.Describe(label)
 		}
 		r.bar.Set(e.Done, e.Total)
-	case daemon.EventConnected:
+	case lib.EventConnected:
 		r.path = e.Path
 		fmt.Fprintln(a.stderr, e.Message)
-	case daemon.EventOffer:
+	case lib.EventOffer:
 		if e.Offer != nil {
 			fmt.Fprintf(a.stderr, "%s offers %d messages and %s of media (%s to move)\n",
 				e.Offer.Device, e.Offer.Messages, humanBytes(e.Offer.MediaBytes), humanBytes(e.Offer.Bytes))
 		}
-		if r.ask {
-			r.confirm(e)
-		}
-	case daemon.EventDone:
+	case lib.EventDone:
 		if r.bar != nil {
 			r.bar.Finish()
 			r.bar = nil
@@ -393,19 +374,16 @@ func (r *renderer) event(e daemon.Event) {
 }
 
 // confirm asks the user on the terminal whether to accept an offer.
-func (r *renderer) confirm(e daemon.Event) {
-	r.ask = false
-	accept := false
-	if tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0); err == nil {
-		fmt.Fprint(tty, "Receive it? [y/N] ")
-		line, _ := bufio.NewReader(tty).ReadString('\n')
-		tty.Close()
-		line = strings.ToLower(strings.TrimSpace(line))
-		accept = line == "y" || line == "yes"
+func (r *renderer) confirm(context.Context, lib.Offer) (bool, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return false, nil
 	}
-	if err := r.api.Confirm(context.Background(), e.Session, accept); err != nil {
-		r.failed = err
-	}
+	defer tty.Close()
+	fmt.Fprint(tty, "Receive it? [y/N] ")
+	line, _ := bufio.NewReader(tty).ReadString('\n')
+	line = strings.ToLower(strings.TrimSpace(line))
+	return line == "y" || line == "yes", nil
 }
 
 func (r *renderer) finish() {
@@ -415,11 +393,8 @@ func (r *renderer) finish() {
 }
 
 // result prints the final report of a session.
-func (r *renderer) result(rep *daemon.Report) error {
+func (r *renderer) result(rep lib.Report) error {
 	a := r.a
-	if r.failed != nil {
-		return r.failed
-	}
 	if a.json {
 		return json.NewEncoder(a.stdout).Encode(map[string]any{"event": "result", "report": rep})
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	lib "github.com/ferryhq/ferry"
 )
 
 // emit prints one result: JSON (one object per line) with --json, else the
@@ -121,4 +123,47 @@ func (p *progress) Finish() {
 		return
 	}
 	p.flushLocked(true)
+}
+
+// opView shows the events of an operation other than a send or receive:
+// its progress (a bar, or JSON lines with --json; a phase of its own, such
+// as indexing for search, gets a display of its own) and the relay's loss.
+type opView struct {
+	a     *app
+	mu    sync.Mutex // guards the fields below: events come one at a time, finish from the caller
+	p     *progress
+	phase string
+	bytes bool
+}
+
+// newOpView starts showing an operation whose progress comes in phase
+// (bytes says whether its unit is bytes; else items).
+func (a *app) newOpView(phase string, bytes bool) *opView {
+	return &opView{a: a, p: a.newProgress(phase, 0, bytes), phase: phase, bytes: bytes}
+}
+
+func (v *opView) event(e lib.Event) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	switch e.Kind {
+	case lib.EventProgress:
+		if e.Phase != v.phase {
+			v.p.Finish()
+			v.p, v.phase = v.a.newProgress(e.Phase, e.Total, false), e.Phase
+		}
+		v.p.Set(e.Done, e.Total)
+	case lib.EventRelayLost:
+		if v.a.json {
+			_ = json.NewEncoder(v.a.stderr).Encode(map[string]any{"event": "relay_lost", "retry_seconds": e.RetrySeconds})
+			return
+		}
+		fmt.Fprintf(v.a.stderr, "lost the connection to the relay: trying again for up to %s\n", time.Duration(e.RetrySeconds*float64(time.Second)))
+	}
+}
+
+// finish ends the display.
+func (v *opView) finish() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.p.Finish()
 }

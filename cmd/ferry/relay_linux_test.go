@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryhq/ferry/daemon"
+	lib "github.com/ferryhq/ferry"
+
 	"github.com/ferryhq/ferry/internal/netns"
 )
 
@@ -64,7 +65,7 @@ func TestRelayedMigration(t *testing.T) {
 	}
 	send, code := sendCode(t, s.a, homeA, "--relay", addr1)
 	recv := startFerry(t, s.b, "--home", homeB, "--json", "receive", code, "--yes", "--relay", addr2)
-	l := recv.waitLine(isEvent(daemon.EventConnected), time.Minute)
+	l := recv.waitLine(isEvent(lib.EventConnected), time.Minute)
 	if e := event(l); e.Path != "relayed" {
 		t.Errorf("path %q, want relayed (the phones cannot reach each other)", e.Path)
 	}
@@ -146,7 +147,7 @@ func TestRelayResumeAfterKills(t *testing.T) {
 		send.kill9()
 		recv.waitLine(func(l string) bool {
 			e := event(l)
-			return e != nil && e.Kind == daemon.EventWaiting && strings.Contains(e.Message, "lost the connection")
+			return e != nil && e.Kind == lib.EventWaiting && strings.Contains(e.Message, "lost the connection")
 		}, time.Minute)
 		send, _ = sendCode(t, s.a, homeA, "--relay", addr1)
 		got := recv.result(3 * time.Minute)

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryhq/ferry/internal/redistest"
-	"github.com/ferryhq/ferry/p2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/ferryhq/ferry/internal/redistest"
+	"github.com/ferryhq/ferry/p2p"
 )
 
 // TestRendezvousLimitsAcrossRelays: two ferry relay processes share one

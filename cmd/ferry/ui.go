@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"time"
 
+	lib "github.com/ferryhq/ferry"
+
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -49,9 +51,6 @@ daemon runs). Stop it with Ctrl-C.`,
 // or over a daemon of its own (which then also serves the control socket,
 // so that the CLI uses it meanwhile).
 func (a *app) runUI(ctx context.Context, listen string, open bool) error {
-	if err := a.ensureHome(); err != nil {
-		return err
-	}
 	c, err := daemon.Dial(ctx, socketPath(a.home))
 	if err == nil {
 		defer c.Close()
@@ -61,17 +60,17 @@ func (a *app) runUI(ctx context.Context, listen string, open bool) error {
 	if !errors.Is(err, daemon.ErrNoDaemon) {
 		return err
 	}
-	d, err := daemon.New(ctx, daemon.Config{Home: a.home, Version: "ferry " + version, Logger: a.log})
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return a.serveWeb(ctx, d, d, listen, open)
+	return a.withDevice(ctx, func(d *lib.Device) error {
+		if err := d.Start(ctx); err != nil {
+			return err
+		}
+		return a.serveWeb(ctx, d, d, listen, open)
+	})
 }
 
 // serveWeb serves the web app over api, and the control socket over d when
 // d is not nil, until ctx ends (a clean stop) or either fails.
-func (a *app) serveWeb(ctx context.Context, api daemon.API, d *daemon.Daemon, listen string, open bool) error {
+func (a *app) serveWeb(ctx context.Context, api daemon.API, d *lib.Device, listen string, open bool) error {
 	web, err := daemon.NewWebServer(api, daemon.WebConfig{Home: a.home, Listen: listen, Logger: a.log})
 	if errors.Is(err, daemon.ErrNotLoopback) {
 		return usageError{fmt.Errorf("--listen %s: %w", listen, daemon.ErrNotLoopback)}

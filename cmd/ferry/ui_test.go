@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryhq/ferry/daemon"
+	lib "github.com/ferryhq/ferry"
+
 	"github.com/ferryhq/ferry/pairing"
 )
 
@@ -85,36 +86,24 @@ func TestReceiveByLink(t *testing.T) {
 	defer cancel()
 	src := filepath.Join(t.TempDir(), "src")
 	want := seed(t, src, 500, 1, 3)
-	d, err := daemon.New(ctx, daemon.Config{Home: src, Name: "old laptop", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, WorkDir: t.TempDir()})
-	if err != nil {
+	d := &lib.Device{Home: src, Name: "old laptop", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, WorkDir: t.TempDir()}
+	defer d.Close()
+	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
 	st, err := d.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	codes := make(chan string, 1)
-	sent := make(chan error, 1)
-	go func() {
-		_, err := d.Send(ctx, daemon.SendRequest{}, func(e daemon.Event) {
-			if e.Kind == daemon.EventCode {
-				codes <- e.Code
-			}
-		})
-		sent <- err
-	}()
-	var code string
-	select {
-	case code = <-codes:
-	case err := <-sent:
+	s, err := d.Send(ctx, lib.SendOptions{})
+	if err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	c, err := pairing.ParseCode(code)
+	c, err := pairing.ParseCode(s.Code())
 	if err != nil {
 		t.Fatal(err)
 	}
-	link := daemon.URI{Code: c, Peers: st.Addrs}.String()
+	link := lib.URI{Code: c, Peers: st.Addrs}.String()
 
 	dst := filepath.Join(t.TempDir(), "dst")
 	if r := ferry(t, nil, "--home", dst, "receive", "ferry:7-zebra-acorn?peer=/ip4/127.0.0.1/tcp/1", "--yes"); r.code != 2 || !strings.Contains(r.stderr, "/p2p/") {
@@ -127,13 +116,10 @@ func TestReceiveByLink(t *testing.T) {
 	if got := stats(t, dst); got.Digest != want.Digest {
 		t.Errorf("received digest %s, want %s", got.Digest, want.Digest)
 	}
-	select {
-	case err := <-sent:
-		if err != nil {
-			t.Errorf("send: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Error("the send did not end")
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if _, err := s.Wait(wctx); err != nil {
+		t.Errorf("send: %v", err)
 	}
 }
 

@@ -2,26 +2,23 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	lib "github.com/ferryhq/ferry"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/ferryhq/ferry/backup"
 	"github.com/ferryhq/ferry/chatstore"
-	"github.com/ferryhq/ferry/internal/archive"
-	"github.com/ferryhq/ferry/p2p"
-	"github.com/ferryhq/ferry/relay/vaultproto"
+	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/relay/vaultstore"
-	"github.com/ferryhq/ferry/transfer"
 )
 
 func (a *app) backupCmd() *cobra.Command {
@@ -53,27 +50,24 @@ backup with a new key. List and delete backups with ferry backups.`,
 			if relayAddr == "" {
 				return usageError{errors.New("--relay ADDR is required: the relay that keeps the backup")}
 			}
-			st, err := a.openSource(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			var opts backup.Options
+			opts := lib.BackupOptions{Relay: relayAddr}
 			if password {
+				var err error
 				if opts.Password, err = a.readPassword("Password for the backup: ", true); err != nil {
 					return err
 				}
 			}
-			var res backup.Result
-			err = a.withVault(ctx, relayAddr, func(c *vaultproto.Client) error {
-				p := a.newProgress("backing up", 0, true)
-				opts.Progress = p.Set
-				res, err = backup.Upload(ctx, st, c, opts)
-				p.Finish()
+			var res lib.BackupResult
+			err := a.withVaultAPI(ctx, func(api daemon.API) error {
+				v := a.newOpView(lib.PhaseBackingUp, true)
+				opts.Events = v.event
+				var err error
+				res, err = api.Backup(ctx, opts)
+				v.finish()
 				return err
 			})
 			if err != nil {
-				return vaultErr(err, false)
+				return err
 			}
 			defer res.Key.Wipe()
 			type jsonOut struct {
@@ -88,15 +82,15 @@ backup with a new key. List and delete backups with ferry backups.`,
 				Seconds       float64         `json:"seconds"`
 				RecoveryKey   string          `json:"recovery_key,omitempty"`
 			}
-			id := backup.FormatID(res.ID)
-			j := jsonOut{id, res.Seq, res.New, res.Stats, res.Chunks, res.ChunksSent, res.ChunksSkipped, res.BytesSent, res.Duration.Seconds(), ""}
-			showKey := res.New && !password
+			id := res.ID
+			j := jsonOut{id, res.Seq, res.NewKey, res.Stats, res.Chunks, res.ChunksSent, res.ChunksSkipped, res.BytesSent, res.Took.Seconds(), ""}
+			showKey := res.NewKey && !password
 			if showKey {
-				j.RecoveryKey = res.Key.RecoveryString()
+				j.RecoveryKey = res.Key.String()
 			}
 			return a.emit(j, func() {
 				fmt.Fprintf(a.stdout, "backed up %d messages, %d attachments (%s) in %s: sent %d chunks (%s), %d already on the relay\n",
-					res.Stats.Messages, res.Stats.Attachments, humanBytes(res.Stats.MediaBytes), res.Duration.Round(time.Millisecond),
+					res.Stats.Messages, res.Stats.Attachments, humanBytes(res.Stats.MediaBytes), res.Took.Round(time.Millisecond),
 					res.ChunksSent, humanBytes(res.BytesSent), res.ChunksSkipped)
 				fmt.Fprintf(a.stdout, "backup: %s\n", id)
 				if showKey {
@@ -137,19 +131,19 @@ restore continues where it stopped when run again.`,
 			if password && backupID == "" {
 				return usageError{errors.New("--backup ID is required with --password: the ID printed by ferry backup")}
 			}
-			opts := backup.RestoreOptions{BackupID: strings.TrimSpace(backupID)}
+			opts := lib.RestoreOptions{Relay: relayAddr, BackupID: strings.TrimSpace(backupID)}
 			if opts.BackupID != "" {
 				if _, err := backup.ParseID(opts.BackupID); err != nil {
-					return vaultErr(err, false)
+					return lib.AsError(err)
 				}
 			}
 			if key != "" {
-				k, err := archive.ParseRecoveryKey(key)
+				k, err := lib.ParseRecoveryKey(key)
 				if err != nil {
 					return err
 				}
 				defer k.Wipe()
-				opts.Key = &k
+				opts.Key = k
 			}
 			if password {
 				pw, err := a.readPassword("Password of the backup: ", false)
@@ -158,20 +152,17 @@ restore continues where it stopped when run again.`,
 				}
 				opts.Password = pw
 			}
-			res, err := a.intoHome(ctx, func(st *chatstore.Store) (transfer.Result, error) {
-				var res transfer.Result
-				err := a.withVault(ctx, relayAddr, func(c *vaultproto.Client) error {
-					p := a.newProgress("restoring", 0, true)
-					opts.Progress = p.Set
-					var err error
-					res, err = backup.Restore(ctx, c, st, opts)
-					p.Finish()
-					return err
-				})
-				return res, err
+			var res lib.Result
+			err := a.withVaultAPI(ctx, func(api daemon.API) error {
+				v := a.newOpView(lib.PhaseRestoring, true)
+				opts.Events = v.event
+				var err error
+				res, err = api.Restore(ctx, opts)
+				v.finish()
+				return err
 			})
 			if err != nil {
-				return vaultErr(err, key != "")
+				return err
 			}
 			return a.reportResult(res, "restore", "restored")
 		},
@@ -195,29 +186,14 @@ func (a *app) backupsCmd() *cobra.Command {
 			if relayAddr == "" {
 				return usageError{errors.New("--relay ADDR is required")}
 			}
-			if err := a.needHome(); err != nil {
-				return err
-			}
-			var (
-				list  []vaultproto.Backup
-				stats = map[[16]byte]chatstore.Stats{}
-			)
-			err := a.withVault(ctx, relayAddr, func(c *vaultproto.Client) error {
+			var list []lib.BackupInfo
+			err := a.withVaultAPI(ctx, func(api daemon.API) error {
 				var err error
-				if list, err = c.List(ctx); err != nil {
-					return err
-				}
-				// The counts are inside the sealed manifests: only this
-				// device, which keeps the backup key, can show them.
-				for _, b := range list {
-					if st, err := backup.Describe(ctx, c, a.home, b.ID); err == nil {
-						stats[b.ID] = st
-					}
-				}
-				return nil
+				list, err = api.Backups(ctx, relayAddr)
+				return err
 			})
 			if err != nil {
-				return vaultErr(err, false)
+				return err
 			}
 			type entry struct {
 				Backup  string           `json:"backup"`
@@ -229,11 +205,7 @@ func (a *app) backupsCmd() *cobra.Command {
 				Backups []entry `json:"backups"`
 			}{Backups: []entry{}}
 			for _, b := range list {
-				e := entry{Backup: backup.FormatID(b.ID), Updated: time.Unix(b.Updated, 0).UTC(), Size: b.Size}
-				if st, ok := stats[b.ID]; ok {
-					e.Stats = &st
-				}
-				j.Backups = append(j.Backups, e)
+				j.Backups = append(j.Backups, entry{Backup: b.ID, Updated: b.Updated, Size: b.Size, Stats: b.Stats})
 			}
 			return a.emit(j, func() {
 				if len(list) == 0 {
@@ -261,16 +233,12 @@ func (a *app) backupsCmd() *cobra.Command {
 			if relayAddr == "" {
 				return usageError{errors.New("--relay ADDR is required")}
 			}
-			id, err := backup.ParseID(strings.TrimSpace(args[0]))
-			if err != nil {
-				return vaultErr(err, false)
+			if _, err := backup.ParseID(strings.TrimSpace(args[0])); err != nil {
+				return lib.AsError(err)
 			}
-			if err := a.needHome(); err != nil {
+			err := a.withVaultAPI(ctx, func(api daemon.API) error { return api.DeleteBackup(ctx, relayAddr, args[0]) })
+			if err != nil {
 				return err
-			}
-			err = a.withVault(ctx, relayAddr, func(c *vaultproto.Client) error { return c.Delete(ctx, id) })
-			if err != nil {
-				return vaultErr(err, false)
 			}
 			return a.emit(map[string]string{"deleted": args[0]}, func() {
 				fmt.Fprintf(a.stdout, "deleted backup %s\n", args[0])
@@ -281,105 +249,32 @@ func (a *app) backupsCmd() *cobra.Command {
 	return cmd
 }
 
-// needHome fails unless the home exists: a vault account is the home's
-// device identity, and a new one owns no backups.
-func (a *app) needHome() error {
-	if _, err := os.Stat(a.home); err != nil {
-		return fmt.Errorf("open %s: %w", a.home, chatstore.ErrNoHome)
-	}
-	return a.checkHome()
-}
-
-// withVault starts this device's libp2p host, connects to the relay and
-// runs fn with a vault client.
-func (a *app) withVault(ctx context.Context, relayAddr string, fn func(*vaultproto.Client) error) error {
-	h, err := p2p.NewHost(ctx, p2p.Config{Home: a.home, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: a.log})
-	if err != nil {
+// withVaultAPI runs fn for a vault command: over the running daemon, or
+// a Device of this process whose host listens on loopback only (a vault
+// client needs no connection from outside). --relay-wait sets how long the
+// command keeps trying when the connection to the relay drops.
+func (a *app) withVaultAPI(ctx context.Context, fn func(daemon.API) error) error {
+	if c, err := daemon.Dial(ctx, socketPath(a.home)); err == nil {
+		defer c.Close()
+		a.log.Debug("using the running daemon", "socket", socketPath(a.home))
+		return fn(c)
+	} else if !errors.Is(err, daemon.ErrNoDaemon) {
 		return err
 	}
-	defer h.Close()
-	// The cause behind the sentence the user sees is logged (--verbose).
-	c, err := vaultproto.Dial(ctx, h, relayAddr)
-	if err != nil {
-		a.log.Debug("vault", "relay", relayAddr, "err", err)
-		return err
-	}
-	c.Retry = a.relayWait
-	var once sync.Once
-	c.OnRetry = func(err error) {
-		a.log.Debug("vault: connection to the relay lost, trying again", "relay", relayAddr, "err", err)
-		once.Do(func() {
-			if a.json {
-				_ = json.NewEncoder(a.stderr).Encode(map[string]any{"event": "relay_lost", "retry_seconds": a.relayWait.Seconds()})
-				return
-			}
-			fmt.Fprintf(a.stderr, "lost the connection to the relay: trying again for up to %s\n", a.relayWait)
-		})
-	}
-	if err := fn(c); err != nil {
-		a.log.Debug("vault", "relay", relayAddr, "err", err)
-		return err
-	}
-	return nil
+	return a.withDevice(ctx, func(d *lib.Device) error {
+		d.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+		d.RelayRetry = a.relayWait
+		if d.RelayRetry == 0 {
+			d.RelayRetry = -1 // give up at once
+		}
+		return fn(d)
+	})
 }
 
 // relayWaitFlag registers --relay-wait on a vault command.
 func (a *app) relayWaitFlag(fs *pflag.FlagSet) {
 	fs.DurationVar(&a.relayWait, "relay-wait", time.Minute, "when the connection to the relay is lost, how long to keep trying before giving up (0: give up at once)")
 }
-
-// lostRelay is the sentence of a vault command cut off by the connection
-// to the relay failing after it was made (the vault client marks the call
-// that gave up on it with vaultproto.ErrConnLost). What went across is kept: the
-// chunks the relay holds are not sent again, and a restore keeps what it
-// verified.
-const lostRelay = "lost the connection to the relay (it stopped answering or restarted, or the network dropped)"
-
-// vaultErr shows a vault failure as its sentence (errors.Is still sees the
-// whole chain).
-func vaultErr(err error, keyMode bool) error {
-	var r resumable
-	if errors.As(err, &r) {
-		if errors.Is(r.err, vaultproto.ErrConnLost) {
-			return resumable{sentence{lostRelay, r.err}} // resumable says to run it again
-		}
-		return resumable{vaultErr(r.err, keyMode)}
-	}
-	if errors.Is(err, vaultproto.ErrConnLost) {
-		return sentence{lostRelay + ": run the same command again to continue where it stopped", err}
-	}
-	if errors.Is(err, vaultproto.ErrNoVault) {
-		return sentence{"this relay keeps no backups; its operator can start it with --vault", err}
-	}
-	var later *vaultproto.TryLaterError
-	if errors.As(err, &later) {
-		return sentence{fmt.Sprintf("a wrong password was tried on this backup a moment ago: try again in %s", later.After), err}
-	}
-	if keyMode && errors.Is(err, vaultproto.ErrNotFound) {
-		return sentence{"no backup on this relay opens with this recovery key: check the key and the relay address (the backup may also have expired or been deleted)", err}
-	}
-	for _, s := range []error{
-		vaultproto.ErrNotFound, vaultproto.ErrForbidden, vaultproto.ErrQuota, vaultproto.ErrTooLarge, vaultproto.ErrWrongPassword,
-		vaultproto.ErrLocked, vaultproto.ErrMissingChunks, vaultproto.ErrOldKeySlot, vaultproto.ErrFull, vaultproto.ErrNoAccess, vaultproto.ErrBusy,
-		vaultproto.ErrProtocol, vaultproto.ErrRelay, backup.ErrWeakStretch,
-		backup.ErrChanged, backup.ErrCorrupt, backup.ErrIncomplete, backup.ErrRollback, backup.ErrID,
-		p2p.ErrRelayAddr, p2p.ErrRelayUnreachable,
-	} {
-		if errors.Is(err, s) {
-			return sentence{s.Error(), err}
-		}
-	}
-	return err
-}
-
-// sentence is an error shown as msg that wraps its cause.
-type sentence struct {
-	msg string
-	err error
-}
-
-func (s sentence) Error() string { return s.msg }
-func (s sentence) Unwrap() error { return s.err }
 
 // vaultConfig holds the ferry relay flags of the vault.
 type vaultConfig struct {

@@ -172,10 +172,18 @@ func checkRunAgain(t *testing.T, what string, code int, stderr string) {
 	}
 }
 
-// lastLine is the last line of s that is not a --json progress line.
+// lastLine is the last line of s that is not a --json progress line; an
+// error printed as JSON (with --json) reads as the line it is without.
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
+		var e struct{ Error, Hint string }
+		if json.Unmarshal([]byte(lines[i]), &e) == nil && e.Error != "" {
+			if e.Hint != "" {
+				e.Error += ": " + e.Hint
+			}
+			return "ferry: " + e.Error
+		}
 		if !strings.HasPrefix(lines[i], "{") {
 			return lines[i]
 		}

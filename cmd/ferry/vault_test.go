@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,11 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
-
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/relay"
-	"github.com/ferryhq/ferry/relay/vaultproto"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 )
 
@@ -227,27 +223,5 @@ func TestRelayWithoutVault(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "relay", "vault")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a relay without --vault made a vault directory: %v", err)
-	}
-}
-
-// TestVaultErrLostRelay: a cut vault command says to run it again, once,
-// whether or not a restore kept staged data.
-func TestVaultErrLostRelay(t *testing.T) {
-	cause := fmt.Errorf("restore: %w", fmt.Errorf("vault get chunk: %w: %w", vaultproto.ErrConnLost, network.ErrReset))
-	for _, tc := range []struct {
-		name string
-		err  error
-		want string
-	}{
-		{"backup", cause, lostRelay + ": run the same command again to continue where it stopped"},
-		{"restore with staged data", resumable{cause}, lostRelay + "; what arrived is kept: run the same command again to continue"},
-	} {
-		err := vaultErr(tc.err, true)
-		if got := userMessage(err); got != tc.want {
-			t.Errorf("%s: message %q, want %q", tc.name, got, tc.want)
-		}
-		if !errors.Is(err, network.ErrReset) {
-			t.Errorf("%s: the cause is lost from the chain of %v", tc.name, err)
-		}
 	}
 }

@@ -1,7 +1,6 @@
-package daemon
+package ferry
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -14,10 +13,6 @@ import (
 
 // Which device a send session serves; the rule is in the package doc
 // ("Who a send serves").
-
-// ErrAmbiguousDevice: the device named for a send matches several paired
-// devices.
-var ErrAmbiguousDevice = errors.New("that name matches several paired devices")
 
 // binding is the device a send session serves. It starts empty (or with the
 // device SendRequest.To chose) and is set at most once.
@@ -103,7 +98,8 @@ func (b *binding) refusedFirst(id peer.ID) bool {
 // several, is an error that lists the paired devices.
 func chooseDevice(devs []pairing.Device, name string) (pairing.Device, error) {
 	if len(devs) == 0 {
-		return pairing.Device{}, fmt.Errorf("no paired device is called %q: this device has not paired with any yet, so send with a code: %w", name, pairing.ErrUnknownDevice)
+		return pairing.Device{}, errUnknownName.detail(fmt.Sprintf("no paired device is called %q", name),
+			"this device has not paired with any yet, so send with a code", pairing.ErrUnknownDevice)
 	}
 	var byName, byID []pairing.Device
 	for _, d := range devs {
@@ -122,9 +118,11 @@ func chooseDevice(devs []pairing.Device, name string) (pairing.Device, error) {
 	case 1:
 		return matches[0], nil
 	case 0:
-		return pairing.Device{}, fmt.Errorf("no paired device is called %q; paired devices: %s: %w", name, listDevicesText(devs), pairing.ErrUnknownDevice)
+		return pairing.Device{}, errUnknownName.detail(fmt.Sprintf("no paired device is called %q", name),
+			"paired devices: "+listDevicesText(devs), pairing.ErrUnknownDevice)
 	}
-	return pairing.Device{}, fmt.Errorf("%q could be any of %s; give more of the peer ID: %w", name, listDevicesText(matches), ErrAmbiguousDevice)
+	return pairing.Device{}, errAmbiguous.detail(fmt.Sprintf("%q could be any of %s", name, listDevicesText(matches)),
+		"give more of the peer ID", nil)
 }
 
 // listDevicesText names devices for an error: "name (peer ID), ...".
@@ -143,6 +141,6 @@ func deviceText(d pairing.Device) string {
 }
 
 // apiDevice is d as events and Devices show it.
-func apiDevice(d pairing.Device) *Device {
-	return &Device{PeerID: d.PeerID.String(), Name: pairing.DisplayName(d.Name), PairedAt: d.PairedAt}
+func apiDevice(d pairing.Device) *PairedDevice {
+	return &PairedDevice{PeerID: d.PeerID.String(), Name: pairing.DisplayName(d.Name), PairedAt: d.PairedAt}
 }

@@ -1,4 +1,4 @@
-package daemon
+package ferry
 
 import (
 	"context"
@@ -21,11 +21,11 @@ func migrate(t *testing.T, a, b *device) (sent, got *Report) {
 	recv := startReceive(t, b, ReceiveRequest{Code: send.code(), Yes: true, Addrs: a.addrs()})
 	got, err := recv.wait()
 	if err != nil {
-		t.Fatalf("receive on %s: %v", b.cfg.Name, err)
+		t.Fatalf("receive on %s: %v", b.name(), err)
 	}
 	sent, err = send.wait()
 	if err != nil {
-		t.Fatalf("send to %s: %v", b.cfg.Name, err)
+		t.Fatalf("send to %s: %v", b.name(), err)
 	}
 	return sent, got
 }

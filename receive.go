@@ -1,4 +1,4 @@
-package daemon
+package ferry
 
 import (
 	"context"
@@ -21,92 +21,73 @@ import (
 	"github.com/ferryhq/ferry/transfer"
 )
 
-// ErrDeclined means the user declined the offer.
-var ErrDeclined = errors.New("the offer was declined: nothing was received")
-
-// ErrNoCode means a receive needs a code because no paired device is offering.
-var ErrNoCode = errors.New("no paired device is sending nearby: give the code shown by ferry send on the other device")
-
-// ErrNotReceiver means the paired sender is sending to another device, or
-// waits for the device that pairs with its code.
-var ErrNotReceiver = errors.New("the sender is not sending to this device: give the code it shows, or have it send to this device by name")
-
-// ErrSenderForgot means the sender no longer counts this device as paired.
-var ErrSenderForgot = errors.New("the sender does not count this device as paired (it was never paired there, or was removed): give the code the sender shows to pair again")
-
-// Receive implements API: find the sender, pair with the code unless the two
-// devices are paired already and the send is for this one, show the offer,
-// pull what is missing, commit, verify, and tell the sender. A dropped connection is retried (for
-// Config.RetryFor) and continues where it stopped.
-func (d *Daemon) Receive(ctx context.Context, req ReceiveRequest, emit func(Event)) (_ *Report, err error) {
+// receive finds the sender, pairs with the code unless the two devices are
+// paired already and the send is for this one, shows the offer, pulls what
+// is missing, commits, verifies, and tells the sender. A dropped connection
+// is retried (for Device.RetryFor) and continues where it stopped.
+func (d *node) receive(ctx context.Context, code pairing.Code, req ReceiveOptions, emit func(Event)) (_ Result, err error) {
 	s, ctx, err := d.startSession(ctx, "receive")
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
-	defer d.endSession(s)
+	defer func() { d.endSession(s, err) }()
 	defer func() { err = forgottenErr(ctx, err) }()
 	ev := emitter(s, emit)
 
-	var code pairing.Code
-	if req.Code != "" {
-		if code, err = pairing.ParseCode(req.Code); err != nil {
-			return nil, err
-		}
-	}
-	d.setState(s, "looking")
+	s.setState(StateLooking)
 	pid, err := d.connect(ctx, req, code, ev)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	// A device paired before asks first: the send may be for it already (a
 	// resumed migration). If it is not, the code pairs it again.
 	paired := false
 	pair := func() error {
-		d.setState(s, "pairing")
+		s.setState(StatePairing)
 		paired = true
 		return d.pairWith(ctx, pid, code, ev)
 	}
 	if !d.trusted(pid) {
 		if code.IsZero() {
-			return nil, ErrNoCode
+			return Result{}, ErrNoCode
 		}
 		if err := pair(); err != nil {
-			return nil, err
+			return Result{}, err
 		}
 	}
 	d.setPeer(s, pid) // paired now: forgetting it ends this session
 
-	store, err := chatstore.Open(ctx, d.cfg.Home, chatstore.Options{Create: true})
+	store, err := chatstore.Open(ctx, d.cfg.home, chatstore.Options{Create: true})
 	if err != nil {
-		return nil, fmt.Errorf("open history: %w", err)
+		return Result{}, fmt.Errorf("open history: %w", err)
 	}
 	defer store.Close()
 
-	confirmed := req.Yes
-	deadline := time.Now().Add(d.cfg.RetryFor)
+	confirmed := req.Confirm == nil
+	deadline := time.Now().Add(d.cfg.retryFor)
 	for attempt := 0; ; attempt++ {
-		rep, err := d.receiveOnce(ctx, s, pid, store, &confirmed, ev)
+		res, err := d.receiveOnce(ctx, s, pid, store, req.Confirm, &confirmed, ev)
 		if err == nil {
-			return rep, nil
+			return res, nil
 		}
 		if refused := notServed(err); refused != nil {
 			// Refused at the first ask: the code may still make it ours.
 			// Refused later, the sender forgot this device mid-way.
 			if paired || code.IsZero() || attempt > 0 {
-				return nil, refused
+				return Result{}, refused
 			}
 			if err := pair(); err != nil {
-				return nil, err
+				return Result{}, err
 			}
 			continue
 		}
 		if !retryable(ctx, err) || time.Now().After(deadline) {
-			return nil, err
+			return Result{}, err
 		}
 		ev(Event{Kind: EventWaiting, Message: "lost the connection to the sender (" + err.Error() + "); waiting for it to come back — what was received is kept"})
-		d.setState(s, "reconnecting")
+		s.setState(StateReconnecting)
 		if pid, err = d.reconnect(ctx, pid, deadline, ev); err != nil {
-			return nil, err
+			return Result{}, err
 		}
 	}
 }
@@ -121,29 +102,29 @@ func missingBytes(m *transfer.Manifest, want []int) int64 {
 }
 
 // receiveOnce runs one transfer attempt over the current connection.
-func (d *Daemon) receiveOnce(ctx context.Context, s *sessionInfo, pid peer.ID, store *chatstore.Store, confirmed *bool, ev func(Event)) (*Report, error) {
+func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *chatstore.Store, confirm func(context.Context, Offer) (bool, error), confirmed *bool, ev func(Event)) (Result, error) {
+	start := time.Now()
 	ms, err := d.host.NewStream(network.WithAllowLimitedConn(ctx, "ferry transfer"), pid, protocol.ID(TransferProtocol))
 	if err != nil {
-		return nil, fmt.Errorf("open transfer stream: %w", err)
+		return Result{}, fmt.Errorf("open transfer stream: %w", err)
 	}
 	defer ms.Close()
 	m, err := transfer.FetchManifest(ms)
 	if err != nil {
 		ms.Reset()
-		return nil, err
+		return Result{}, err
 	}
 	dev, _ := d.trust.Get(pid)
 	offer := Offer{Device: pairing.DisplayName(dev.Name), PeerID: pid.String(), Messages: m.Stats.Messages, MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes()}
 	if !*confirmed {
-		d.setState(s, "confirm")
-		ev(Event{Kind: EventOffer, Offer: &offer, Message: "confirm to receive"})
-		select {
-		case ok := <-s.confirm:
-			if !ok {
-				return nil, ErrDeclined
-			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		s.setState(StateConfirm)
+		ev(Event{Kind: EventOffer, Offer: &offer, Ask: true, Message: "confirm to receive"})
+		ok, err := confirm(ctx, offer)
+		if err != nil {
+			return Result{}, err
+		}
+		if !ok {
+			return Result{}, ErrDeclined
 		}
 		*confirmed = true
 	} else {
@@ -152,29 +133,29 @@ func (d *Daemon) receiveOnce(ctx context.Context, s *sessionInfo, pid peer.ID, s
 
 	recv, err := transfer.NewReceiver(store, m)
 	if err != nil {
-		return nil, fmt.Errorf("prepare to receive: %w", err)
+		return Result{}, fmt.Errorf("prepare to receive: %w", err)
 	}
 	if n := recv.Resumed(); n > 0 {
 		ev(Event{Kind: EventWaiting, Message: fmt.Sprintf("continuing: %d of %d pieces were already received and verified", n, m.NumChunks())})
 	}
-	d.setState(s, "receiving")
+	s.setState(StateReceiving)
 	missing := recv.Missing()
 	ev(Event{Kind: EventProgress, Phase: "receiving", Done: 0, Total: missingBytes(m, missing), ItemsTotal: int64(len(missing))})
 	open := func(ctx context.Context) (io.ReadWriteCloser, error) {
 		return d.host.NewStream(network.WithAllowLimitedConn(ctx, "ferry transfer"), pid, protocol.ID(TransferProtocol))
 	}
-	src := transfer.NewPeerSource(open, d.cfg.Parallel)
+	src := transfer.NewPeerSource(open, d.cfg.parallel)
 	defer src.Close()
 	var got int64 // bytes fetched in this attempt
 	committing := false
-	res, err := transfer.Pull(ctx, src, recv, transfer.PullOptions{
+	tr, err := transfer.Pull(ctx, src, recv, transfer.PullOptions{
 		Progress: func(p transfer.Progress) {
 			got = p.Bytes
 			ev(Event{Kind: EventProgress, Phase: "receiving", Done: p.Bytes, Total: p.TotalBytes, Items: int64(p.Items), ItemsTotal: int64(p.TotalItems)})
 		},
 		Committing: func() {
 			committing = true
-			d.setState(s, "committing")
+			s.setState(StateCommitting)
 			ev(Event{Kind: EventCommitting, Message: "all data received and verified; merging into the history"})
 		},
 	})
@@ -185,21 +166,21 @@ func (d *Daemon) receiveOnce(ctx context.Context, s *sessionInfo, pid peer.ID, s
 		if committing {
 			err = fmt.Errorf("commit: %w", err)
 		}
-		return nil, err
+		return Result{}, err
 	}
-	rep := Report{Messages: res.Source.Messages, Attachments: res.Source.Attachments, Bytes: got,
-		SourceDigest: res.Source.Digest, TargetDigest: res.Target.Digest,
-		Receiver: d.cfg.Name, ReceiverID: d.host.ID().String()}
+	res := resultOf(tr, start)
+	res.Bytes, res.Receiver, res.ReceiverID = got, d.cfg.name, d.host.ID().String()
+	rep := res.Report()
 	if err := transfer.SendReport(ms, rep); err != nil {
 		// The history is committed; only the sender's confirmation is lost.
 		ev(Event{Kind: EventWaiting, Message: "committed, but could not tell the sender: " + err.Error()})
 	}
 	ev(Event{Kind: EventDone, Report: &rep, Message: "committed and verified"})
-	return &rep, nil
+	return res, nil
 }
 
 // connect finds the sender and connects to it; it returns its peer ID.
-func (d *Daemon) connect(ctx context.Context, req ReceiveRequest, code pairing.Code, ev func(Event)) (peer.ID, error) {
+func (d *node) connect(ctx context.Context, req ReceiveOptions, code pairing.Code, ev func(Event)) (peer.ID, error) {
 	var info peer.AddrInfo
 	if len(req.Addrs) > 0 {
 		infos, err := parseAddrs(req.Addrs)
@@ -210,8 +191,8 @@ func (d *Daemon) connect(ctx context.Context, req ReceiveRequest, code pairing.C
 	} else if req.Relay != "" {
 		return d.connectViaRelay(ctx, req.Relay, code, ev)
 	} else {
-		if d.cfg.NoMDNS {
-			return "", errors.New("local-network discovery is off: give the sender's address with --peer")
+		if d.cfg.noMDNS {
+			return "", errNoDiscovery
 		}
 		// The sender showing this code, or any device paired before that is
 		// sending now (a resumed or second migration needs no code).
@@ -222,7 +203,7 @@ func (d *Daemon) connect(ctx context.Context, req ReceiveRequest, code pairing.C
 		ev(Event{Kind: EventWaiting, Message: "looking for the sender on the local network"})
 		found, err := p2p.FindFunc(ctx, func(np string, id peer.ID) bool {
 			return (nameplate != "" && np == nameplate) || d.trusted(id)
-		}, d.cfg.FindTimeout)
+		}, d.cfg.findTimeout)
 		if errors.Is(err, p2p.ErrNotFound) && code.IsZero() {
 			return "", ErrNoCode
 		}
@@ -245,7 +226,7 @@ func (d *Daemon) connect(ctx context.Context, req ReceiveRequest, code pairing.C
 // connectViaRelay finds the sender through the relay's rendezvous (by code,
 // or, without one, any paired device holding a slot there) while mDNS looks
 // on the local network in parallel: a LAN path wins when there is one.
-func (d *Daemon) connectViaRelay(ctx context.Context, relayAddr string, code pairing.Code, ev func(Event)) (peer.ID, error) {
+func (d *node) connectViaRelay(ctx context.Context, relayAddr string, code pairing.Code, ev func(Event)) (peer.ID, error) {
 	nameplate := ""
 	if !code.IsZero() {
 		nameplate = strconv.Itoa(int(code.Nameplate))
@@ -253,7 +234,7 @@ func (d *Daemon) connectViaRelay(ctx context.Context, relayAddr string, code pai
 	lan := make(chan peer.AddrInfo, 1)
 	lctx, stopLAN := context.WithCancel(ctx)
 	defer stopLAN()
-	if !d.cfg.NoMDNS {
+	if !d.cfg.noMDNS {
 		go func() {
 			info, err := p2p.FindFunc(lctx, func(np string, id peer.ID) bool {
 				return (nameplate != "" && np == nameplate) || d.trusted(id)
@@ -324,16 +305,16 @@ func (d *Daemon) connectViaRelay(ctx context.Context, relayAddr string, code pai
 // reconnect waits for a sender that went away to be reachable again: at the
 // addresses it had, or, if it restarted, wherever mDNS finds its peer ID, or
 // through the relay it was reached by.
-func (d *Daemon) reconnect(ctx context.Context, pid peer.ID, deadline time.Time, ev func(Event)) (peer.ID, error) {
+func (d *node) reconnect(ctx context.Context, pid peer.ID, deadline time.Time, ev func(Event)) (peer.ID, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return "", err
 		}
 		if time.Now().After(deadline) {
-			return "", errors.New("the sender did not come back: run ferry send on the other device and ferry receive here again; what was received is kept")
+			return "", errSenderGone
 		}
 		info := peer.AddrInfo{ID: pid, Addrs: d.host.Peerstore().Addrs(pid)}
-		if !d.cfg.NoMDNS {
+		if !d.cfg.noMDNS {
 			if found, err := p2p.FindFunc(ctx, func(_ string, id peer.ID) bool { return id == pid }, 3*time.Second); err == nil {
 				info = found
 			}
@@ -366,12 +347,12 @@ func (d *Daemon) reconnect(ctx context.Context, pid peer.ID, deadline time.Time,
 // reconnect: a sender advertises none but public ones (p2p.Advertised), so
 // libp2p's identify, which replaces the addresses a dial used by the
 // advertised ones, would leave none to dial on a LAN.
-func (d *Daemon) keepAddrs(info peer.AddrInfo) {
+func (d *node) keepAddrs(info peer.AddrInfo) {
 	d.host.Peerstore().AddAddrs(info.ID, info.Addrs, peerstore.AddressTTL)
 }
 
 // trusted reports whether id is a paired device.
-func (d *Daemon) trusted(id peer.ID) bool {
+func (d *node) trusted(id peer.ID) bool {
 	_, err := d.trust.Get(id)
 	return err == nil
 }
@@ -384,7 +365,7 @@ func firstConn(cs []network.Conn) network.Conn {
 }
 
 // pairWith runs pairing by code with the sender.
-func (d *Daemon) pairWith(ctx context.Context, pid peer.ID, code pairing.Code, ev func(Event)) error {
+func (d *node) pairWith(ctx context.Context, pid peer.ID, code pairing.Code, ev func(Event)) error {
 	ps, err := d.host.NewStream(network.WithAllowLimitedConn(ctx, "ferry pair"), pid, protocol.ID(PairProtocol))
 	if err != nil {
 		return fmt.Errorf("open pairing stream: %w", err)

@@ -1,4 +1,4 @@
-package daemon
+package ferry
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 // stream at a time, and returns once the first chunk is staged, with the
 // transfer held there (the receiver's only worker waits in its progress
 // event) until release is closed.
-func heldReceive(t *testing.T, a, b *device, code string) (recv *session, release chan struct{}) {
+func heldReceive(t *testing.T, a, b *device, code string) (recv *running, release chan struct{}) {
 	t.Helper()
 	release = make(chan struct{})
 	held := make(chan struct{})
@@ -56,7 +56,7 @@ func noHistory(t *testing.T, d *device) {
 	}
 	defer st.Close()
 	if s, err := st.Stats(context.Background()); err != nil || s.Messages != 0 {
-		t.Errorf("%s holds %+v (%v) after the transfer was cut: want nothing committed", d.cfg.Name, s, err)
+		t.Errorf("%s holds %+v (%v) after the transfer was cut: want nothing committed", d.name(), s, err)
 	}
 }
 
@@ -65,7 +65,7 @@ func noHistory(t *testing.T, d *device) {
 // it in the trust store from another process (ferry devices forget without a
 // daemon) does too.
 func TestForgetCutsTransfer(t *testing.T) {
-	one := func(c *Config) { c.Parallel = 1 }
+	one := func(c *Device) { c.Parallel = 1 }
 	for _, tt := range []struct {
 		name   string
 		forget func(a, b *device) error

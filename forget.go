@@ -1,4 +1,4 @@
-package daemon
+package ferry
 
 import (
 	"context"
@@ -11,10 +11,6 @@ import (
 	"github.com/ferryhq/ferry/pairing"
 )
 
-// ErrForgotten: the device a session was with was removed from this
-// device's paired devices, so the session stopped.
-var ErrForgotten = errors.New("the other device was removed from the paired devices, so the transfer with it has stopped")
-
 const (
 	// cutWait bounds how long a forgotten device's sessions get to stop (and
 	// to tell the other side why) before its connections are closed.
@@ -26,7 +22,7 @@ const (
 
 // cut ends every session with pid (its error: ErrForgotten) and then closes
 // pid's connections, so that no stream of it outlives the trust.
-func (d *Daemon) cut(pid peer.ID) {
+func (d *node) cut(pid peer.ID) {
 	cause := fmt.Errorf("%w (%s)", ErrForgotten, pid)
 	var ended []chan struct{}
 	d.mu.Lock()
@@ -59,7 +55,7 @@ wait:
 // another way than Forget (ferry devices forget run without this daemon, in
 // another process): while a session is with a device, it reads the store
 // every trustPoll.
-func (d *Daemon) watchTrust(ctx context.Context) {
+func (d *node) watchTrust(ctx context.Context) {
 	defer close(d.watchDone)
 	t := time.NewTicker(trustPoll)
 	defer t.Stop()
@@ -78,7 +74,7 @@ func (d *Daemon) watchTrust(ctx context.Context) {
 }
 
 // sessionPeers are the devices running sessions are with.
-func (d *Daemon) sessionPeers() []peer.ID {
+func (d *node) sessionPeers() []peer.ID {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []peer.ID

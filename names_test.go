@@ -1,4 +1,4 @@
-package daemon
+package ferry
 
 import (
 	"context"
@@ -37,12 +37,12 @@ func TestDevicesNeutraliseNames(t *testing.T) {
 	writeLegacyDevice(t, home, "laptop\u202Egpj.exe")
 	for _, list := range []struct {
 		name string
-		run  func() ([]Device, error)
+		run  func() ([]PairedDevice, error)
 	}{
-		{"without a daemon", func() ([]Device, error) { return ListDevices(home) }},
-		{"daemon", func() ([]Device, error) {
-			d, err := New(context.Background(), Config{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true})
-			if err != nil {
+		{"not started", func() ([]PairedDevice, error) { return (&Device{Home: home}).Devices(context.Background()) }},
+		{"started", func() ([]PairedDevice, error) {
+			d := &Device{Home: home, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true}
+			if err := d.Start(context.Background()); err != nil {
 				return nil, err
 			}
 			defer d.Close()
@@ -60,8 +60,9 @@ func TestDevicesNeutraliseNames(t *testing.T) {
 }
 
 func TestDaemonRefusesBadName(t *testing.T) {
-	_, err := New(context.Background(), Config{Home: t.TempDir(), Name: "phone\u2067", NoMDNS: true, Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err == nil {
+	d := &Device{Home: t.TempDir(), Name: "phone\u2067", NoMDNS: true, Listen: []string{"/ip4/127.0.0.1/tcp/0"}}
+	defer d.Close()
+	if err := d.Start(context.Background()); err == nil {
 		t.Fatal("a daemon started with a name holding U+2067")
 	}
 }

@@ -1,8 +1,7 @@
-package daemon
+package ferry
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 )
@@ -16,15 +15,11 @@ func restart(t *testing.T, d *device) *device {
 		listen = append(listen, a.String())
 	}
 	d.Close()
-	logs := newLogRecorder()
-	cfg := d.cfg
-	cfg.Listen, cfg.Logger = listen, slog.New(logs)
-	n, err := New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return &device{Daemon: n, home: d.home, logs: logs}
+	old := d.Device
+	return startDevice(t, d.home, func(n *Device) {
+		n.Name, n.NoMDNS, n.RetryFor, n.Parallel, n.PairTimeout = old.Name, old.NoMDNS, old.RetryFor, old.Parallel, old.PairTimeout
+		n.Listen = listen
+	})
 }
 
 // TestResumeAfterSenderRestart: the sender stops mid-transfer and its daemon
@@ -32,7 +27,7 @@ func restart(t *testing.T, d *device) *device {
 // started again lets it in without a code (the unfinished send's receiver),
 // and it continues where it stopped.
 func TestResumeAfterSenderRestart(t *testing.T) {
-	one := func(c *Config) { c.Parallel = 1 }
+	one := func(c *Device) { c.Parallel = 1 }
 	a := newDevice(t, "old phone", 2000, 6<<20, nil)
 	b := newDevice(t, "new phone", 0, 0, one)
 	ctx, cancel := context.WithCancel(context.Background())

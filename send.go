@@ -1,4 +1,4 @@
-package daemon
+package ferry
 
 import (
 	"context"
@@ -101,49 +101,50 @@ func (o *offering) refuse(dev pairing.Device) {
 	o.emit(Event{Kind: EventRefused, Device: apiDevice(dev), Message: msg})
 }
 
-// Send implements API: it snapshots the home, shows a code (unless req.To
-// names the paired device to send to), advertises on the local network,
-// serves the one device it is for (see "Who a send serves" in the package
-// doc), and returns when that device reports that it committed and verified
-// the history.
-func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (_ *Report, err error) {
+// send snapshots the home, shows a code (unless req.To names the paired
+// device to send to), advertises on the local network, serves the one
+// device it is for (see "Who a send serves" in the package doc), and
+// returns when that device reports that it committed and verified the
+// history. It calls ready with the code once the code is final and the send
+// can be reached (it may have changed the nameplate on the relay).
+func (d *node) send(ctx context.Context, req SendOptions, emit func(Event), ready func(code pairing.Code)) (_ Report, err error) {
 	s, ctx, err := d.startSession(ctx, "send")
 	if err != nil {
-		return nil, err
+		return Report{}, err
 	}
-	defer d.endSession(s)
+	defer func() { d.endSession(s, err) }()
 	defer func() { err = forgottenErr(ctx, err) }()
 	ev := emitter(s, emit)
 
 	var chosen *pairing.Device
 	if req.To != "" {
 		if req.Code != "" {
-			return nil, errors.New("a send to a paired device takes no code: give the device or a code, not both")
+			return Report{}, errCodeWithTo
 		}
 		devs, err := d.trust.List()
 		if err != nil {
-			return nil, err
+			return Report{}, err
 		}
 		dev, err := chooseDevice(devs, req.To)
 		if err != nil {
-			return nil, err
+			return Report{}, err
 		}
 		chosen = &dev
 	}
 	var code pairing.Code
 	if req.Code != "" {
 		if code, err = pairing.ParseCode(req.Code); err != nil {
-			return nil, err
+			return Report{}, err
 		}
 	} else if code, err = pairing.NewCode(req.CodeWords); err != nil {
-		return nil, err
+		return Report{}, err
 	}
-	store, err := chatstore.Open(ctx, d.cfg.Home, chatstore.Options{ReadOnly: true})
+	store, err := chatstore.Open(ctx, d.cfg.home, chatstore.Options{ReadOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("open history: %w", err)
+		return Report{}, fmt.Errorf("open history: %w", err)
 	}
 	defer store.Close()
-	resume, err := readSendRecord(d.cfg.Home)
+	resume, err := readSendRecord(d.cfg.home)
 	if err != nil {
 		d.log.Warn("ignoring the record of the last send", "err", err)
 		resume = nil
@@ -153,11 +154,11 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (_
 	defer cancel()
 	// The snapshot is taken while the code is shown and the devices pair:
 	// the user need not wait for it before reading the code out.
-	o := &offering{ctx: ctx, emit: ev, home: d.cfg.Home, log: d.log, bind: newBinding(chosen, resume),
-		onServe: func(id peer.ID) { d.setPeer(s, id) }, done: make(chan Report, 1), snapReady: make(chan struct{})}
+	o := &offering{ctx: ctx, emit: ev, home: d.cfg.home, log: d.log, bind: newBinding(chosen, resume),
+		onServe: func(id peer.ID) { d.setPeer(s, id); s.setState(StateSending) }, done: make(chan Report, 1), snapReady: make(chan struct{})}
 	go func() {
 		defer close(o.snapReady)
-		o.snap, o.snapErr = transfer.Snapshot(ctx, store, d.cfg.WorkDir)
+		o.snap, o.snapErr = transfer.Snapshot(ctx, store, d.cfg.workDir)
 	}()
 	defer func() {
 		cancel()
@@ -167,15 +168,15 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (_
 			o.snap.Close()
 		}
 	}()
-	offerJSON, _ := json.Marshal(Offer{Device: d.cfg.Name, PeerID: d.host.ID().String()})
+	offerJSON, _ := json.Marshal(Offer{Device: d.cfg.name, PeerID: d.host.ID().String()})
 	if req.Relay != "" {
 		if code, err = d.registerOnRelay(ctx, req.Relay, code, req.Code != "", o.bind.mayServe, chosen, ev); err != nil {
-			return nil, err
+			return Report{}, err
 		}
 	}
 	if chosen == nil {
 		ps, err := pairing.NewSendSession(pairing.SessionConfig{
-			Local: d.ident, Code: code, Words: req.CodeWords, Offer: offerJSON, Store: d.trust, AttemptTimeout: d.cfg.PairTimeout,
+			Local: d.ident, Code: code, Words: req.CodeWords, Offer: offerJSON, Store: d.trust, AttemptTimeout: d.cfg.pairTimeout,
 			OnEvent: func(pe pairing.Event) {
 				switch pe.Kind {
 				case pairing.EventAttemptFailed:
@@ -191,7 +192,7 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (_
 			},
 		})
 		if err != nil {
-			return nil, err
+			return Report{}, err
 		}
 		defer ps.Close()
 		o.pair = ps
@@ -199,7 +200,7 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (_
 	d.mu.Lock()
 	if d.offer != nil {
 		d.mu.Unlock()
-		return nil, errors.New("this device is already sending: finish or cancel that first")
+		return Report{}, errAlreadySending
 	}
 	d.offer = o
 	d.mu.Unlock()
@@ -217,7 +218,7 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (_
 		ev(Event{Kind: EventCode, Code: o.pair.Code().String()})
 	}
 	stop, err := func() (func(), error) {
-		if d.cfg.NoMDNS {
+		if d.cfg.noMDNS {
 			return func() {}, nil
 		}
 		return p2p.Advertise(ctx, d.host, strconv.Itoa(int(code.Nameplate)))
@@ -229,7 +230,8 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (_
 		defer stop()
 		ev(Event{Kind: EventWaiting, Message: waiting})
 	}
-	d.setState(s, "waiting")
+	s.setStateFrom(StateStarting, StateWaiting) // a send to a named device is sending already
+	ready(code)
 
 	var pairDone <-chan struct{}
 	if o.pair != nil {
@@ -241,10 +243,10 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (_
 		case <-snapReady:
 			snapReady = nil
 			if o.snapErr != nil {
-				return nil, fmt.Errorf("snapshot: %w", o.snapErr)
+				return Report{}, fmt.Errorf("snapshot: %w", o.snapErr)
 			}
 			m := o.snap.Manifest()
-			offer := Offer{Device: d.cfg.Name, PeerID: d.host.ID().String(), Messages: m.Stats.Messages,
+			offer := Offer{Device: d.cfg.name, PeerID: d.host.ID().String(), Messages: m.Stats.Messages,
 				MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes()}
 			ev(Event{Kind: EventWaiting, Offer: &offer, Message: fmt.Sprintf("offering %d messages and %s of media (%s to move)",
 				offer.Messages, units.Bytes(offer.MediaBytes), units.Bytes(offer.Bytes))})
@@ -252,19 +254,18 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (_
 			// Only the receiver's streams reach finish (handleTransfer).
 			dev := o.bind.current()
 			rep.Receiver, rep.ReceiverID = pairing.DisplayName(dev.Name), dev.PeerID.String()
-			if err := clearSendRecord(d.cfg.Home, dev.PeerID); err != nil {
+			if err := clearSendRecord(d.cfg.home, dev.PeerID); err != nil {
 				d.log.Warn("cannot clear the record of the send", "err", err)
 			}
 			ev(Event{Kind: EventDone, Report: &rep, Message: rep.Receiver + " committed and verified the history"})
-			return &rep, nil
+			return rep, nil
 		case <-pairDone:
 			pairDone = nil
 			if err := o.pair.Err(); errors.Is(err, pairing.ErrTooManyAttempts) {
-				return nil, err
+				return Report{}, err
 			}
-			d.setState(s, "sending")
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return Report{}, ctx.Err()
 		}
 	}
 }
@@ -278,7 +279,7 @@ func (d *Daemon) Send(ctx context.Context, req SendRequest, emit func(Event)) (_
 // relay to keep everyone else out. A nameplate taken by another sender on the
 // relay is replaced by a fresh one (unless the user chose the code). While
 // ctx lasts, the registration is renewed if the relay forgets it (a restart).
-func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pairing.Code, fixed bool, allowed func() []peer.ID, chosen *pairing.Device, ev func(Event)) (pairing.Code, error) {
+func (d *node) registerOnRelay(ctx context.Context, relayAddr string, code pairing.Code, fixed bool, allowed func() []peer.ID, chosen *pairing.Device, ev func(Event)) (pairing.Code, error) {
 	info, _, err := p2p.ReserveRelay(ctx, d.host, relayAddr)
 	if err != nil {
 		return code, err
@@ -340,14 +341,14 @@ func (d *Daemon) registerOnRelay(ctx context.Context, relayAddr string, code pai
 }
 
 // currentOffer is the send session in progress, or nil.
-func (d *Daemon) currentOffer() *offering {
+func (d *node) currentOffer() *offering {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.offer
 }
 
 // handlePair serves one pairing attempt on the sender.
-func (d *Daemon) handlePair(s network.Stream) {
+func (d *node) handlePair(s network.Stream) {
 	d.log.Debug("pairing attempt started", "peer", s.Conn().RemotePeer())
 	o := d.currentOffer()
 	if o == nil {
@@ -366,14 +367,14 @@ func (d *Daemon) handlePair(s network.Stream) {
 
 // handleTransfer serves one transfer stream on the sender, to the device the
 // send serves only.
-func (d *Daemon) handleTransfer(s network.Stream) {
+func (d *node) handleTransfer(s network.Stream) {
 	remote := s.Conn().RemotePeer()
 	o := d.currentOffer()
 	dev, err := d.trust.Get(remote)
 	if err != nil {
 		d.log.Warn("refused transfer to an unpaired device", "peer", remote)
 		if o != nil && o.bind.refusedFirst(remote) {
-			o.emit(Event{Kind: EventRefused, Device: &Device{PeerID: remote.String()},
+			o.emit(Event{Kind: EventRefused, Device: &PairedDevice{PeerID: remote.String()},
 				Message: fmt.Sprintf("a device that is not paired (%s) asked for the history: refused", short(remote.String()))})
 		}
 		_ = transfer.Refuse(s, transfer.CodeNotTrusted, "this device is not paired with the sender: pair with a code first")

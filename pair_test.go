@@ -1,4 +1,4 @@
-package daemon
+package ferry
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ var halfFrame = []byte{0, 100, 1}
 // pairs and migrates while they still hold their streams, well within their
 // deadline.
 func TestPairingNotBlockedByStallers(t *testing.T) {
-	a := newDevice(t, "old phone", 200, 0, func(c *Config) { c.PairTimeout = time.Minute })
+	a := newDevice(t, "old phone", 200, 0, func(c *Device) { c.PairTimeout = time.Minute })
 	b := newDevice(t, "new phone", 0, 0, nil)
 	send := startSend(t, a, SendRequest{})
 	code := send.code()
@@ -50,7 +50,7 @@ func TestPairingNotBlockedByStallers(t *testing.T) {
 // code still pairs while attempts are left, and enough stalls end the
 // session.
 func TestPairingStallsCount(t *testing.T) {
-	quick := func(c *Config) { c.PairTimeout = 300 * time.Millisecond }
+	quick := func(c *Device) { c.PairTimeout = 300 * time.Millisecond }
 	t.Run("counted, then the right code pairs", func(t *testing.T) {
 		a := newDevice(t, "old phone", 200, 0, quick)
 		b := newDevice(t, "new phone", 0, 0, nil)

@@ -1,8 +1,10 @@
-package daemon
+package ferry
 
 import (
 	"context"
 	"fmt"
+	"github.com/ferryhq/ferry/internal/logtest"
+	"github.com/libp2p/go-libp2p/core/host"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,17 +22,31 @@ import (
 	"github.com/ferryhq/ferry/transfer"
 )
 
-// device is one daemon on loopback for a test, with its log lines.
+// device is one Device on loopback for a test, with its log lines, and
+// adapters that run its Send and Receive the way the tests drive them.
 type device struct {
-	*Daemon
-	home string
-	logs *logRecorder
+	*Device
+	home     string
+	host     host.Host // the started Device's
+	logs     *logtest.Recorder
+	confirms chan bool // answers Confirm hands to a receive that asks
 }
 
-// newDevice starts a daemon on 127.0.0.1 without mDNS, in a fresh home
+// SendRequest and ReceiveRequest are what the tests ask the adapters for.
+type (
+	SendRequest    = SendOptions
+	ReceiveRequest struct {
+		Code  string
+		Yes   bool // accept the offer without asking (else Confirm answers)
+		Relay string
+		Addrs []string
+	}
+)
+
+// newDevice starts a Device on 127.0.0.1 without mDNS, in a fresh home
 // holding msgs generated messages (and media bytes of media). mod, if set,
-// changes the config before the daemon starts.
-func newDevice(t *testing.T, name string, msgs int, media int64, mod func(*Config)) *device {
+// changes the Device before it starts.
+func newDevice(t *testing.T, name string, msgs int, media int64, mod func(*Device)) *device {
 	t.Helper()
 	ctx := context.Background()
 	home := filepath.Join(t.TempDir(), name)
@@ -47,18 +63,89 @@ func newDevice(t *testing.T, name string, msgs int, media int64, mod func(*Confi
 		}
 		st.Close()
 	}
-	logs := newLogRecorder()
-	cfg := Config{Home: home, Name: name, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, RetryFor: 20 * time.Second,
-		Logger: slog.New(logs)}
-	if mod != nil {
-		mod(&cfg)
-	}
-	d, err := New(ctx, cfg)
-	if err != nil {
+	return startDevice(t, home, func(d *Device) {
+		d.Name, d.Listen, d.NoMDNS, d.RetryFor = name, []string{"/ip4/127.0.0.1/tcp/0"}, true, 20*time.Second
+		if mod != nil {
+			mod(d)
+		}
+	})
+}
+
+// startDevice starts a Device on home, made by mod, until the test ends; it
+// fails the test if the device refused a session state change.
+func startDevice(t *testing.T, home string, mod func(*Device)) *device {
+	t.Helper()
+	logs := logtest.New()
+	d := &Device{Home: home, Logger: slog.New(logs)}
+	mod(d)
+	if err := d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
-	return &device{Daemon: d, home: home, logs: logs}
+	t.Cleanup(func() {
+		d.Close()
+		for _, l := range logs.Lines() {
+			if strings.Contains(l, "refused a session state change") {
+				t.Errorf("%s: %s", d.Name, l)
+			}
+		}
+	})
+	return &device{Device: d, home: home, host: d.running().host, logs: logs, confirms: make(chan bool, 1)}
+}
+
+// Send runs a send to its end, handing its events to emit.
+func (d *device) Send(ctx context.Context, req SendRequest, emit func(Event)) (*Report, error) {
+	s, err := d.Device.Send(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	for e := range s.Events() {
+		if emit != nil {
+			emit(e)
+		}
+	}
+	res, err := s.Wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep := res.Report()
+	return &rep, nil
+}
+
+// Receive runs a receive, handing its events to emit; without req.Yes it
+// asks Confirm for the answer.
+func (d *device) Receive(ctx context.Context, req ReceiveRequest, emit func(Event)) (*Report, error) {
+	opt := ReceiveOptions{Relay: req.Relay, Addrs: req.Addrs, Events: emit}
+	if !req.Yes {
+		opt.Confirm = func(ctx context.Context, _ Offer) (bool, error) {
+			select {
+			case ok := <-d.confirms:
+				return ok, nil
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
+		}
+	}
+	res, err := d.Device.Receive(ctx, req.Code, opt)
+	if err != nil {
+		return nil, err
+	}
+	rep := res.Report()
+	return &rep, nil
+}
+
+// Confirm answers the receive that asks.
+func (d *device) Confirm(_ context.Context, _ string, accept bool) error {
+	d.confirms <- accept
+	return nil
+}
+
+// name is the device's name.
+func (d *device) name() string { return d.Device.Name }
+
+// ForgetDevice removes a device from home's trust store as another process
+// would (ferry devices forget without a daemon).
+func ForgetDevice(home, id string) error {
+	return (&Device{Home: home}).Forget(context.Background(), id)
 }
 
 // addrs are the full multiaddrs a receiver on this machine dials.
@@ -81,8 +168,8 @@ func (d *device) info() peer.AddrInfo {
 	return info
 }
 
-// session is a Send or Receive running in the background.
-type session struct {
+// running is a Send or Receive running in the background.
+type running struct {
 	t      *testing.T
 	events chan Event
 	done   chan struct{}
@@ -90,8 +177,8 @@ type session struct {
 	err    error
 }
 
-func runSession(t *testing.T, run func(emit func(Event)) (*Report, error)) *session {
-	s := &session{t: t, events: make(chan Event, 4096), done: make(chan struct{})}
+func runSession(t *testing.T, run func(emit func(Event)) (*Report, error)) *running {
+	s := &running{t: t, events: make(chan Event, 4096), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		s.rep, s.err = run(func(e Event) { s.events <- e })
@@ -100,7 +187,7 @@ func runSession(t *testing.T, run func(emit func(Event)) (*Report, error)) *sess
 }
 
 // startSend runs d.Send(req) until the test ends.
-func startSend(t *testing.T, d *device, req SendRequest) *session {
+func startSend(t *testing.T, d *device, req SendRequest) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := runSession(t, func(emit func(Event)) (*Report, error) { return d.Send(ctx, req, emit) })
@@ -109,7 +196,7 @@ func startSend(t *testing.T, d *device, req SendRequest) *session {
 }
 
 // startReceive runs d.Receive(req) until the test ends.
-func startReceive(t *testing.T, d *device, req ReceiveRequest) *session {
+func startReceive(t *testing.T, d *device, req ReceiveRequest) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := runSession(t, func(emit func(Event)) (*Report, error) { return d.Receive(ctx, req, emit) })
@@ -119,7 +206,7 @@ func startReceive(t *testing.T, d *device, req ReceiveRequest) *session {
 
 // next returns the first event for which match is true, failing the test if
 // the session ends first or nothing comes within a minute.
-func (s *session) next(match func(Event) bool) Event {
+func (s *running) next(match func(Event) bool) Event {
 	s.t.Helper()
 	timeout := time.After(time.Minute)
 	for {
@@ -146,16 +233,16 @@ func (s *session) next(match func(Event) bool) Event {
 	}
 }
 
-func kind(k string) func(Event) bool { return func(e Event) bool { return e.Kind == k } }
+func kind(k EventKind) func(Event) bool { return func(e Event) bool { return e.Kind == k } }
 
 // code waits for a send's code.
-func (s *session) code() string {
+func (s *running) code() string {
 	s.t.Helper()
 	return s.next(kind(EventCode)).Code
 }
 
 // wait returns the session's result, failing the test after a minute.
-func (s *session) wait() (*Report, error) {
+func (s *running) wait() (*Report, error) {
 	s.t.Helper()
 	select {
 	case <-s.done:
@@ -187,7 +274,7 @@ func stalledPairing(t *testing.T, to *device, first []byte) peer.ID {
 	if _, err := s.Write(first); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := to.logs.wait(ctx, "pairing attempt started peer="+m.host.ID().String()); err != nil {
+	if _, err := to.logs.Wait(ctx, "pairing attempt started peer="+m.host.ID().String()); err != nil {
 		t.Fatal(err)
 	}
 	return m.host.ID()

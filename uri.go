@@ -1,8 +1,9 @@
-package daemon
+package ferry
 
 import (
 	"errors"
 	"fmt"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"net/url"
 	"strings"
 
@@ -173,23 +174,32 @@ func escapeURIValue(v string) string {
 	return b.String()
 }
 
-// ApplyTarget fills in what a receiver is given to find the sender, from
-// what a person typed or scanned: a code, or a ferry: URI (its code, its
-// peer addresses, its relay unless req names one already). A code is
-// checked by Receive; a URI is checked here.
-func ApplyTarget(req *ReceiveRequest, target string) error {
-	if !IsURI(target) {
-		req.Code = strings.TrimSpace(target)
-		return nil
+// LinkAddrs picks the addresses a ferry: link carries: those other devices
+// can dial (loopback only when there is nothing else), at most max.
+func LinkAddrs(addrs []string, max int) []string {
+	var others, loop []string
+	for _, a := range addrs {
+		if _, _, err := fullAddr(a); err != nil {
+			continue
+		}
+		if isLoopbackAddr(a) {
+			loop = append(loop, a)
+		} else {
+			others = append(others, a)
+		}
 	}
-	u, err := ParseURI(target)
+	if len(others) == 0 {
+		others = loop
+	}
+	return others[:min(len(others), max)]
+}
+
+// isLoopbackAddr reports whether a multiaddr dials this machine only.
+func isLoopbackAddr(a string) bool {
+	m, err := ma.NewMultiaddr(a)
 	if err != nil {
-		return err
+		return false
 	}
-	req.Code = u.Code.String()
-	req.Addrs = append(req.Addrs, u.Peers...)
-	if req.Relay == "" {
-		req.Relay = u.Relay
-	}
-	return nil
+	ip, err := manet.ToIP(m)
+	return err == nil && ip.IsLoopback()
 }

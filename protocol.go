@@ -1,4 +1,4 @@
-package daemon
+package ferry
 
 import "github.com/ferryhq/ferry/transfer"
 
@@ -7,6 +7,6 @@ import "github.com/ferryhq/ferry/transfer"
 const TransferProtocol = transfer.Protocol
 
 // Report is what a receiver tells the sender after it committed and
-// verified (transfer's Done message): both sides then print the same
+// verified (transfer's Done message): both sides then show the same
 // figures.
 type Report = transfer.Report

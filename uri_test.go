@@ -1,4 +1,4 @@
-package daemon
+package ferry
 
 import (
 	"errors"
@@ -92,21 +92,22 @@ func TestParseURI(t *testing.T) {
 	}
 }
 
-func TestApplyTarget(t *testing.T) {
+func TestReceiveTarget(t *testing.T) {
 	id := newPeerID(t).String()
 	a := "/ip4/127.0.0.1/tcp/4001/p2p/" + id
-	var req ReceiveRequest
-	if err := ApplyTarget(&req, " 7-zebra-acorn "); err != nil || req.Code != "7-zebra-acorn" || req.Addrs != nil {
-		t.Errorf("a code: %+v, %v", req, err)
+	var opt ReceiveOptions
+	if code, err := receiveTarget(" 7-zebra-acorn ", &opt); err != nil || code.String() != "7-zebra-acorn" || opt.Addrs != nil {
+		t.Errorf("a code: %v %+v, %v", code, opt, err)
 	}
-	req = ReceiveRequest{Relay: "/ip4/127.0.0.9/tcp/1/p2p/" + id}
-	if err := ApplyTarget(&req, "ferry:7-zebra-acorn?peer="+a+"&relay=/ip4/127.0.0.8/tcp/1/p2p/"+id); err != nil {
+	opt = ReceiveOptions{Relay: "/ip4/127.0.0.9/tcp/1/p2p/" + id}
+	code, err := receiveTarget("ferry:7-zebra-acorn?peer="+a+"&relay=/ip4/127.0.0.8/tcp/1/p2p/"+id, &opt)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if req.Code != "7-zebra-acorn" || !reflect.DeepEqual(req.Addrs, []string{a}) || req.Relay != "/ip4/127.0.0.9/tcp/1/p2p/"+id {
-		t.Errorf("a URI: %+v (the relay given first must stay)", req)
+	if code.String() != "7-zebra-acorn" || !reflect.DeepEqual(opt.Addrs, []string{a}) || opt.Relay != "/ip4/127.0.0.9/tcp/1/p2p/"+id {
+		t.Errorf("a URI: %v %+v (the relay given first must stay)", code, opt)
 	}
-	if err := ApplyTarget(&ReceiveRequest{}, "ferry:nonsense"); !errors.Is(err, ErrBadURI) {
+	if _, err := receiveTarget("ferry:nonsense", &ReceiveOptions{}); !errors.Is(err, ErrBadURI) {
 		t.Errorf("a bad URI: %v, want ErrBadURI", err)
 	}
 }
