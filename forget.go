@@ -90,8 +90,11 @@ func (d *node) sessionPeers() []peer.ID {
 // forgotten, else err.
 func forgottenErr(ctx context.Context, err error) error {
 	if err != nil {
-		if cause := context.Cause(ctx); errors.Is(cause, ErrForgotten) {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, ErrForgotten):
 			return cause
+		case errors.Is(cause, errClosed) && interrupted(err):
+			return fmt.Errorf("%w: %w", errClosed, err) // still an interruption
 		}
 	}
 	return err

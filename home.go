@@ -132,34 +132,37 @@ func (d *Device) intoHome(ctx context.Context, emit func(Event), fn func(*chatst
 	return Result{}, userError(err)
 }
 
-// staged reports whether home holds verified data of an unfinished
-// migration.
-func staged(home string) bool {
-	ents, _ := os.ReadDir(filepath.Join(home, transfer.StagingDir))
-	return len(ents) > 0
-}
+// staged reports whether home holds verified pieces of an unfinished
+// migration, which the same migration again continues from. (A staging
+// directory with none, of a migration cut off before its first piece, is
+// nothing to promise a resume on.)
+func staged(home string) bool { return transfer.HasStaged(home) }
 
 // keptError is the Error of a migration into a home that stopped with
-// verified data kept: running the same again continues from it, unless the
-// input itself is what stopped it (a cut-off archive fails the same way
-// again: a complete copy continues).
+// verified pieces kept. It is Resumable when the same again continues from
+// them: after an interruption, or a failure of the way there (the relay
+// went, or was busy). A source that is damaged or cut off fails the same
+// way again, so that error says instead what continues: an intact copy.
 func keptError(err error) error {
+	const kept = "what arrived is kept: "
 	if interrupted(err) {
-		return interruptedError(err, "nothing half-done was kept in the history",
-			"what arrived is kept: "+resumeHint, true)
+		return interruptedError(err, "nothing half-done was kept in the history", kept+resumeHint, true)
 	}
 	e := AsError(userError(err))
-	if e.Code == CodeRelayLost {
-		return e.with("what arrived is kept: "+resumeHint, true)
-	}
-	if errors.Is(err, transfer.ErrTruncated) {
+	switch {
+	case e.Code == CodeRelayLost:
+		return e.with(kept+resumeHint, true)
+	case e.Code == CodeVaultBusy || e.Code == CodeTryLater || e.Code == CodeRelayUnreachable:
+		return e.with(joinHints(e.Hint, kept+resumeHint), true)
+	case errors.Is(err, transfer.ErrTruncated):
 		return e.with(joinHints(e.Hint, "what was verified is kept, so the complete archive imported into this home continues from it"), false)
 	}
-	return e.with(joinHints(e.Hint, "what arrived is kept: "+resumeHint), true)
+	return e.with(joinHints(e.Hint, "what was verified is kept, so the same from an intact copy continues from it"), false)
 }
 
-// resumeHint is what a resumable error says to do.
-const resumeHint = "run the same command again to continue where it stopped"
+// resumeHint is what a resumable error says to do; the CLI says which
+// command.
+const resumeHint = "run it again to continue where it stopped"
 
 // joinHints appends b to the hint a.
 func joinHints(a, b string) string {

@@ -2,6 +2,7 @@ package ferry
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -176,7 +177,7 @@ func (r *sendRecorder) watch(emit func(Event)) func(Event) {
 // chosen receiver finished can be sent again, and that receiver continues
 // without a code (sending.json; see "Who a send serves").
 func (r *sendRecorder) sendError(ctx context.Context, err error) error {
-	if !interrupted(err) || ctx.Err() == nil {
+	if !interrupted(err) || (ctx.Err() == nil && !errors.Is(err, errClosed)) {
 		return userError(err)
 	}
 	r.mu.Lock()
@@ -245,7 +246,7 @@ func receiveTarget(target string, opt *ReceiveOptions) (pairing.Code, error) {
 // continues from it while the sender sends.
 func receiveError(ctx context.Context, home string, err error) error {
 	kept := staged(home)
-	if interrupted(err) && ctx.Err() != nil {
+	if interrupted(err) && (ctx.Err() != nil || errors.Is(err, errClosed)) {
 		if !kept {
 			return interruptedError(err, "nothing was received", "", false)
 		}

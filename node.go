@@ -93,7 +93,19 @@ func (d *node) close() error {
 		return nil
 	}
 	d.closed = true
+	running := make([]*session, 0, len(d.sessions))
+	for _, s := range d.sessions {
+		running = append(running, s)
+	}
 	d.mu.Unlock()
+	// The sessions end first, each with its own clean-up (a send's
+	// snapshot goes), while the host still runs.
+	for _, s := range running {
+		s.cancel(errClosed)
+	}
+	for _, s := range running {
+		<-s.done
+	}
 	d.watchCancel()
 	<-d.watchDone
 	d.host.RemoveStreamHandler(PairProtocol)

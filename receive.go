@@ -81,11 +81,23 @@ func (d *node) receive(ctx context.Context, code pairing.Code, req ReceiveOption
 			}
 			continue
 		}
-		if !retryable(ctx, err) || time.Now().After(deadline) {
+		if !retryable(ctx, err) {
 			return Result{}, err
+		}
+		if time.Now().After(deadline) {
+			return Result{}, senderGone(err)
 		}
 		ev(Event{Kind: EventWaiting, Message: "lost the connection to the sender (" + err.Error() + "); waiting for it to come back — what was received is kept"})
 		s.setState(StateReconnecting)
+		if notSending(err) {
+			// The sender's device answers but sends no more: it comes back
+			// only when its user sends again, so ask again in a while.
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return Result{}, ctx.Err()
+			}
+		}
 		if pid, err = d.reconnect(ctx, pid, deadline, ev); err != nil {
 			return Result{}, err
 		}
@@ -311,7 +323,7 @@ func (d *node) reconnect(ctx context.Context, pid peer.ID, deadline time.Time, e
 			return "", err
 		}
 		if time.Now().After(deadline) {
-			return "", errSenderGone
+			return "", senderGone(nil)
 		}
 		info := peer.AddrInfo{ID: pid, Addrs: d.host.Peerstore().Addrs(pid)}
 		if !d.cfg.noMDNS {
@@ -414,6 +426,21 @@ func retryable(ctx context.Context, err error) bool {
 		}
 	}
 	return true
+}
+
+// notSending reports whether err is the sender's answer that it is not
+// sending (its send ended, its host runs on).
+func notSending(err error) bool {
+	code, ok := transfer.Refusal(err)
+	return ok && code == transfer.CodeNoSession
+}
+
+// senderGone is the Error of a receive whose sender did not come back in
+// time, with the last failure as its cause.
+func senderGone(cause error) error {
+	e := *errSenderGone
+	e.Err = cause
+	return &e
 }
 
 // parseAddrs turns full multiaddrs (with /p2p/ID) into AddrInfos, one per

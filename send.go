@@ -76,7 +76,7 @@ func (o *offering) served(dev pairing.Device, how servedHow) {
 	case servedByCode:
 		msg = "sending to " + who + ", which paired with the code"
 	case servedByChoice:
-		msg = "sending to " + who + " only, as asked: run ferry receive there (no code needed)"
+		msg = "sending to " + who + " only, as asked: receive on that device (no code needed)"
 	case servedByResume:
 		msg = who + " continues the migration that was interrupted (the code is no longer needed, nor valid)"
 		if o.bind.resume != nil {
@@ -210,7 +210,7 @@ func (d *node) send(ctx context.Context, req SendOptions, emit func(Event), read
 		d.mu.Unlock()
 	}()
 
-	waiting := "waiting for the other device: run ferry receive " + code.String() + " there"
+	waiting := "waiting for the other device to receive with the code " + code.String()
 	if chosen != nil {
 		o.served(*chosen, servedByChoice)
 		waiting = "waiting for " + pairing.DisplayName(chosen.Name)
@@ -382,7 +382,7 @@ func (d *node) handleTransfer(s network.Stream) {
 		return
 	}
 	if o == nil {
-		_ = transfer.Refuse(s, transfer.CodeNoSession, "the other device is not sending right now: run ferry send there")
+		_ = transfer.Refuse(s, transfer.CodeNoSession, "the other device is not sending right now: start a send there")
 		s.Close()
 		return
 	}
@@ -403,7 +403,7 @@ func (d *node) handleTransfer(s network.Stream) {
 	}
 	if !o.serving.TryRLock() {
 		// The send is ending.
-		_ = transfer.Refuse(s, transfer.CodeNoSession, "the other device is not sending right now: run ferry send there")
+		_ = transfer.Refuse(s, transfer.CodeNoSession, "the other device is not sending right now: start a send there")
 		s.Close()
 		return
 	}

@@ -69,6 +69,8 @@ func words(err error) (sentence, hint string, resumable bool) {
 			hint = w.hint
 		}
 	}
+	// The library says to run it again; the CLI says what that is.
+	hint = strings.ReplaceAll(hint, "run it again", "run the same command again")
 	return sentence, hint, e.Resumable
 }
 
