@@ -3,6 +3,7 @@ package ferry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -119,8 +120,8 @@ func (d *Device) Restore(ctx context.Context, opt RestoreOptions) (Result, error
 	}
 	id := strings.TrimSpace(opt.BackupID)
 	if id != "" {
-		if _, err := backup.ParseID(id); err != nil {
-			return Result{}, userError(err)
+		if err := CheckBackupID(id); err != nil {
+			return Result{}, err
 		}
 	}
 	emit := stamp(opt.Events)
@@ -171,6 +172,9 @@ func (d *Device) Backups(ctx context.Context, relay string) ([]BackupInfo, error
 
 // DeleteBackup deletes one of this device's backups from a relay.
 func (d *Device) DeleteBackup(ctx context.Context, relay, id string) error {
+	if err := CheckBackupID(id); err != nil {
+		return err
+	}
 	bid, err := backup.ParseID(strings.TrimSpace(id))
 	if err != nil {
 		return userError(err)
@@ -180,6 +184,20 @@ func (d *Device) DeleteBackup(ctx context.Context, relay, id string) error {
 	}
 	return vaultError(d.withVault(ctx, relay, nil, func(c *vaultproto.Client) error { return c.Delete(ctx, bid) }), false)
 }
+
+// CheckBackupID reports whether id has the form of a backup ID (32 hex
+// digits, as BackupResult.ID prints it; spaces around it are ignored): an
+// Error (CodeBadBackupID) that says so if not. Whether a backup has that ID
+// only the relay knows.
+func CheckBackupID(id string) error {
+	if _, err := backup.ParseID(strings.TrimSpace(id)); err != nil {
+		return errMalformedID.detail(fmt.Sprintf("%q is not a backup ID", strings.TrimSpace(id)), errMalformedID.Hint, err)
+	}
+	return nil
+}
+
+var errMalformedID = &Error{Code: CodeBadBackupID, Sentence: "that is not a backup ID",
+	Hint: "a backup ID is the 32 hex digits the backup printed"}
 
 // withVault runs fn with a client of the relay's vault, over this device's
 // own host (started if needed: a vault account is the device's identity,

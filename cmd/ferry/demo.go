@@ -46,19 +46,19 @@ directory is touched.`,
 
 // demoReport is what ferry demo prints.
 type demoReport struct {
-	Source       chatstore.Stats `json:"source"`
-	Target       chatstore.Stats `json:"target"`
-	DigestEqual  bool            `json:"digest_equal"`
-	Code         string          `json:"code"`
-	Path         string          `json:"path"`
-	Paired       bool            `json:"paired"`
-	SenderDigest string          `json:"sender_reported_digest"`
-	Bytes        int64           `json:"bytes"`
-	SeedSeconds  float64         `json:"seed_seconds"`
-	Seconds      float64         `json:"seconds"`
-	MBPerSecond  float64         `json:"mb_per_second"`
-	MsgsPerSec   float64         `json:"messages_per_second"`
-	Homes        []string        `json:"homes,omitempty"`
+	Source       lib.Stats `json:"source"`
+	Target       lib.Stats `json:"target"`
+	DigestEqual  bool      `json:"digest_equal"`
+	Code         string    `json:"code"`
+	Path         string    `json:"path"`
+	Paired       bool      `json:"paired"`
+	SenderDigest string    `json:"sender_reported_digest"`
+	Bytes        int64     `json:"bytes"`
+	SeedSeconds  float64   `json:"seed_seconds"`
+	Seconds      float64   `json:"seconds"`
+	MBPerSecond  float64   `json:"mb_per_second"`
+	MsgsPerSec   float64   `json:"messages_per_second"`
+	Homes        []string  `json:"homes,omitempty"`
 }
 
 func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep, direct bool) error {
@@ -157,21 +157,11 @@ func (a *app) runDemo(ctx context.Context, messages int, mediaMB int64, keep, di
 		return fmt.Errorf("old device: %w", err)
 	}
 	took := time.Since(start)
-	srcStats, err := chatstore.Open(ctx, oldHome, chatstore.Options{ReadOnly: true})
+	source, err := oldDev.Stats(ctx)
 	if err != nil {
 		return err
 	}
-	source, err := srcStats.Stats(ctx)
-	srcStats.Close()
-	if err != nil {
-		return err
-	}
-	dst, err := chatstore.Open(ctx, newHome, chatstore.Options{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	final, err := dst.Stats(ctx)
-	dst.Close()
+	final, err := newDev.Stats(ctx)
 	if err != nil {
 		return err
 	}

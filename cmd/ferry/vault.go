@@ -15,8 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ferryhq/ferry/backup"
-	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/daemon"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 )
@@ -71,16 +69,16 @@ backup with a new key. List and delete backups with ferry backups.`,
 			}
 			defer res.Key.Wipe()
 			type jsonOut struct {
-				Backup        string          `json:"backup"`
-				Seq           uint64          `json:"seq"`
-				New           bool            `json:"new"`
-				Stats         chatstore.Stats `json:"stats"`
-				Chunks        int             `json:"chunks"`
-				ChunksSent    int             `json:"chunks_sent"`
-				ChunksSkipped int             `json:"chunks_skipped"`
-				BytesSent     int64           `json:"bytes_sent"`
-				Seconds       float64         `json:"seconds"`
-				RecoveryKey   string          `json:"recovery_key,omitempty"`
+				Backup        string    `json:"backup"`
+				Seq           uint64    `json:"seq"`
+				New           bool      `json:"new"`
+				Stats         lib.Stats `json:"stats"`
+				Chunks        int       `json:"chunks"`
+				ChunksSent    int       `json:"chunks_sent"`
+				ChunksSkipped int       `json:"chunks_skipped"`
+				BytesSent     int64     `json:"bytes_sent"`
+				Seconds       float64   `json:"seconds"`
+				RecoveryKey   string    `json:"recovery_key,omitempty"`
 			}
 			id := res.ID
 			j := jsonOut{id, res.Seq, res.NewKey, res.Stats, res.Chunks, res.ChunksSent, res.ChunksSkipped, res.BytesSent, res.Took.Seconds(), ""}
@@ -133,8 +131,8 @@ restore continues where it stopped when run again.`,
 			}
 			opts := lib.RestoreOptions{Relay: relayAddr, BackupID: strings.TrimSpace(backupID)}
 			if opts.BackupID != "" {
-				if _, err := backup.ParseID(opts.BackupID); err != nil {
-					return lib.AsError(err)
+				if err := lib.CheckBackupID(opts.BackupID); err != nil {
+					return err
 				}
 			}
 			if key != "" {
@@ -196,10 +194,10 @@ func (a *app) backupsCmd() *cobra.Command {
 				return err
 			}
 			type entry struct {
-				Backup  string           `json:"backup"`
-				Updated time.Time        `json:"updated"`
-				Size    int64            `json:"size"`
-				Stats   *chatstore.Stats `json:"stats,omitempty"` // absent when this home lacks the key
+				Backup  string     `json:"backup"`
+				Updated time.Time  `json:"updated"`
+				Size    int64      `json:"size"`
+				Stats   *lib.Stats `json:"stats,omitempty"` // absent when this home lacks the key
 			}
 			j := struct {
 				Backups []entry `json:"backups"`
@@ -233,8 +231,8 @@ func (a *app) backupsCmd() *cobra.Command {
 			if relayAddr == "" {
 				return usageError{errors.New("--relay ADDR is required")}
 			}
-			if _, err := backup.ParseID(strings.TrimSpace(args[0])); err != nil {
-				return lib.AsError(err)
+			if err := lib.CheckBackupID(args[0]); err != nil {
+				return err
 			}
 			err := a.withVaultAPI(ctx, func(api daemon.API) error { return api.DeleteBackup(ctx, relayAddr, args[0]) })
 			if err != nil {
