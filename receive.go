@@ -191,127 +191,55 @@ func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *
 	return res, nil
 }
 
-// connect finds the sender and connects to it; it returns its peer ID.
+// connect finds the sender (p2p.Discover: at the addresses given, through
+// the relay, or on the local network; by the code's nameplate, or any
+// paired device that is sending) and connects to it; it returns its peer ID.
 func (d *node) connect(ctx context.Context, req ReceiveOptions, code pairing.Code, ev func(Event)) (peer.ID, error) {
-	var info peer.AddrInfo
+	t := p2p.Target{Relay: req.Relay, Known: d.trusted, MDNS: !d.cfg.noMDNS, FindTimeout: d.cfg.findTimeout,
+		Candidates: func() ([]peer.ID, error) {
+			ds, err := d.trust.List()
+			ids := make([]peer.ID, 0, len(ds))
+			for _, dev := range ds {
+				ids = append(ids, dev.PeerID)
+			}
+			return ids, err
+		},
+		OnStep: func(s p2p.Step) {
+			k := EventWaiting
+			if s.Found {
+				k = EventFound
+			}
+			ev(Event{Kind: k, Message: s.Message})
+		}}
 	if len(req.Addrs) > 0 {
 		infos, err := parseAddrs(req.Addrs)
 		if err != nil {
 			return "", err
 		}
-		info = infos[0]
-	} else if req.Relay != "" {
-		return d.connectViaRelay(ctx, req.Relay, code, ev)
-	} else {
-		if d.cfg.noMDNS {
-			return "", errNoDiscovery
-		}
-		// The sender showing this code, or any device paired before that is
-		// sending now (a resumed or second migration needs no code).
-		nameplate := ""
-		if !code.IsZero() {
-			nameplate = strconv.Itoa(int(code.Nameplate))
-		}
-		ev(Event{Kind: EventWaiting, Message: "looking for the sender on the local network"})
-		found, err := p2p.FindFunc(ctx, func(np string, id peer.ID) bool {
-			return (nameplate != "" && np == nameplate) || d.trusted(id)
-		}, d.cfg.findTimeout)
-		if errors.Is(err, p2p.ErrNotFound) && code.IsZero() {
-			return "", ErrNoCode
-		}
-		if err != nil {
-			return "", err
-		}
-		info = found
-		ev(Event{Kind: EventFound, Message: "found the sender at " + fmt.Sprint(info.Addrs)})
+		t.Addrs = infos
 	}
-	if err := d.host.Connect(ctx, info); err != nil {
-		return "", fmt.Errorf("connect to the sender: %w", err)
-	}
-	d.keepAddrs(info)
-	d.host.ConnManager().Protect(info.ID, "ferry-session")
-	conn := firstConn(d.host.Network().ConnsToPeer(info.ID))
-	ev(Event{Kind: EventConnected, Path: pathOf(conn), Message: "connected (" + pathOf(conn) + ")"})
-	return info.ID, nil
-}
-
-// connectViaRelay finds the sender through the relay's rendezvous (by code,
-// or, without one, any paired device holding a slot there) while mDNS looks
-// on the local network in parallel: a LAN path wins when there is one.
-func (d *node) connectViaRelay(ctx context.Context, relayAddr string, code pairing.Code, ev func(Event)) (peer.ID, error) {
-	nameplate := ""
 	if !code.IsZero() {
-		nameplate = strconv.Itoa(int(code.Nameplate))
+		t.Nameplate = strconv.Itoa(int(code.Nameplate))
 	}
-	lan := make(chan peer.AddrInfo, 1)
-	lctx, stopLAN := context.WithCancel(ctx)
-	defer stopLAN()
-	if !d.cfg.noMDNS {
-		go func() {
-			info, err := p2p.FindFunc(lctx, func(np string, id peer.ID) bool {
-				return (nameplate != "" && np == nameplate) || d.trusted(id)
-			}, 1500*time.Millisecond)
-			if err == nil {
-				lan <- info
-			}
-		}()
-	}
-	ev(Event{Kind: EventWaiting, Message: "looking for the sender through the relay (and on the local network)"})
-	var relayInfo peer.AddrInfo
-	var err error
-	if nameplate != "" {
-		// A claim needs a slot on the relay, kept for the session.
-		relayInfo, _, err = p2p.ReserveRelay(ctx, d.host, relayAddr)
-	} else {
-		relayInfo, err = p2p.ConnectRelay(ctx, d.host, relayAddr)
-	}
-	if err != nil {
+	f, err := p2p.Discover(ctx, d.host, t)
+	switch {
+	case errors.Is(err, p2p.ErrNoneKnown):
+		return "", ErrNoCode
+	case errors.Is(err, p2p.ErrNoDiscovery):
+		return "", errNoDiscovery
+	case err != nil:
 		return "", err
 	}
-	var sender p2p.Sender
-	if nameplate != "" {
-		if sender, err = p2p.Claim(ctx, d.host, relayInfo.ID, nameplate); err != nil {
-			return "", err
-		}
-	} else {
-		sender.Relay = relayInfo
-		ds, err := d.trust.List()
-		if err != nil {
-			return "", err
-		}
-		for _, dev := range ds {
-			if p2p.DialViaRelay(ctx, d.host, relayInfo, dev.PeerID) == nil {
-				sender.ID = dev.PeerID
-				break
-			}
-		}
-		if sender.ID == "" {
-			return "", ErrNoCode
-		}
+	if f.Relay.ID != "" {
+		d.relayOf.Store(f.ID, f.Relay)
 	}
-	d.relayOf.Store(sender.ID, sender.Relay)
-	// Give the local network a moment to answer: a direct path is faster.
-	select {
-	case info := <-lan:
-		if info.ID == sender.ID && d.host.Connect(ctx, info) == nil {
-			d.keepAddrs(info)
-			d.host.ConnManager().Protect(info.ID, "ferry-session")
-			c := firstConn(d.host.Network().ConnsToPeer(info.ID))
-			ev(Event{Kind: EventConnected, Path: pathOf(c), Message: "connected (" + pathOf(c) + ", the local network beat the relay)"})
-			return info.ID, nil
-		}
-	case <-time.After(time.Second):
-	case <-ctx.Done():
-		return "", ctx.Err()
+	path := pathOf(firstConn(d.host.Network().ConnsToPeer(f.ID)))
+	msg := "connected (" + path + ")"
+	if f.Note != "" {
+		msg = "connected (" + path + ", " + f.Note + ")"
 	}
-	stopLAN()
-	if err := p2p.DialViaRelay(ctx, d.host, sender.Relay, sender.ID); err != nil {
-		return "", err
-	}
-	d.host.ConnManager().Protect(sender.ID, "ferry-session")
-	c := firstConn(d.host.Network().ConnsToPeer(sender.ID))
-	ev(Event{Kind: EventConnected, Path: pathOf(c), Message: "connected (" + pathOf(c) + ")"})
-	return sender.ID, nil
+	ev(Event{Kind: EventConnected, Path: path, Message: msg})
+	return f.ID, nil
 }
 
 // reconnect waits for a sender that went away to be reachable again: at the

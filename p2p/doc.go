@@ -30,6 +30,16 @@
 // by an address the user gives or through a relay; DialAddrs is what the
 // host can be dialled at.
 //
+// # Finding the other device
+//
+// Discover is the one call behind which a receiver finds its sender and
+// connects to it (discover.go): at the addresses it was given (a ferry:
+// link), through a relay's rendezvous by the code's nameplate (with mDNS
+// on the side, which wins when it answers within a second), or by mDNS
+// alone; without a nameplate, any device the caller knows (a paired one)
+// that is sending. The pieces it is made of (Find, Claim, DialViaRelay,
+// ...) stay exported for the sender's side and for reconnects.
+//
 // # Discovery wire format (mDNS / DNS-SD, RFC 6762 and 6763)
 //
 // A sender advertises one instance of service type _ferry._tcp in domain
@@ -55,5 +65,5 @@
 // (and /udp/<quic>/quic-v1). The id is not trusted by itself: libp2p's
 // handshake proves the peer holds that key, and pairing binds both peer IDs.
 // If nothing matches within the timeout, Find returns ErrNotFound, whose
-// text names the likely causes and the --relay fix.
+// text names the likely causes and the fix (a relay).
 package p2p

@@ -29,11 +29,11 @@ const DefaultFindTimeout = 5 * time.Second
 var ErrNotFound = errors.New("no device with this code answered on the local network. " +
 	"The two devices may be on different networks, the Wi-Fi may isolate clients from each other, " +
 	"a firewall may block mDNS (UDP port 5353), or multicast may be off. " +
-	"Check that both are on the same network, or use --relay ADDR on both devices")
+	"Check that both are on the same network, or use a relay on both devices")
 
 // ErrNoInterface means there is no up, multicast-capable network interface
 // to advertise or browse on.
-var ErrNoInterface = errors.New("no network interface that can do multicast is up; connect to a network, or use --relay ADDR on both devices")
+var ErrNoInterface = errors.New("no network interface that can do multicast is up; connect to a network, or use a relay on both devices")
 
 // Advertise announces h on every up, multicast-capable interface (not
 // loopback) as a _ferry._tcp instance for nameplate, with h's TCP port in

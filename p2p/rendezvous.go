@@ -27,13 +27,13 @@ import (
 // Errors of the relay client. Each is a sentence a user can act on; the
 // functions below wrap them with the operation that failed.
 var (
-	ErrRelayAddr        = errors.New("the relay address must be a multiaddr ending in /p2p/<relay peer ID>, as printed by `ferry relay`")
-	ErrRelayUnreachable = errors.New("cannot reach the relay: check the --relay address and this device's network")
+	ErrRelayAddr        = errors.New("the relay address must be a multiaddr ending in /p2p/<relay peer ID>, as the relay prints it")
+	ErrRelayUnreachable = errors.New("cannot reach the relay: check the relay address and this device's network")
 	ErrRelayFull        = errors.New("the relay refused a slot: it is full or refuses this device; try again later or use another relay")
-	ErrNameplateUnknown = errors.New("no sender is waiting with that code on this relay: check the code, and that both sides use the same --relay")
-	ErrNameplateExpired = errors.New("the sender's code expired on the relay: start `ferry send` again and use the new code")
-	ErrNameplateClaimed = errors.New("other receivers already used that code on this relay: start `ferry send` again and use the new code")
-	ErrNameplateTaken   = errors.New("another sender is using that nameplate on this relay: start `ferry send` again to get another code")
+	ErrNameplateUnknown = errors.New("no sender is waiting with that code on this relay: check the code, and that both sides use the same relay")
+	ErrNameplateExpired = errors.New("the sender's code expired on the relay: start the send again and use the new code")
+	ErrNameplateClaimed = errors.New("other receivers already used that code on this relay: start the send again and use the new code")
+	ErrNameplateTaken   = errors.New("another sender is using that nameplate on this relay: start the send again to get another code")
 	ErrRateLimited      = errors.New("the relay is rate-limiting this device or network: wait a little and try again")
 	ErrNoReservation    = errors.New("the relay has no slot reserved for this device: reserve one before registering or claiming a code")
 	ErrRendezvousLimit  = errors.New("this device or its network already holds as many codes on the relay as it allows: finish or cancel the other sends and receives, or wait for their codes to expire")

@@ -166,7 +166,7 @@ func TestMatchEntry(t *testing.T) {
 }
 
 func TestErrNotFoundSaysWhatToDo(t *testing.T) {
-	for _, want := range []string{"different networks", "isolate clients", "firewall", "multicast", "--relay"} {
+	for _, want := range []string{"different networks", "isolate clients", "firewall", "multicast", "a relay"} {
 		if !strings.Contains(ErrNotFound.Error(), want) {
 			t.Errorf("ErrNotFound: got %q, want it to mention %q", ErrNotFound, want)
 		}
