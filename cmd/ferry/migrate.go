@@ -327,7 +327,6 @@ func (r *renderer) event(e lib.Event) {
 	switch e.Kind {
 	case lib.EventCode:
 		fmt.Fprintf(a.stdout, "code: %s\n", e.Code)
-		fmt.Fprintf(a.stderr, "on the other device, run: ferry receive %s\n", e.Code)
 		if a.progress {
 			qrterminal.GenerateHalfBlock(e.Code, qrterminal.L, a.stderr)
 		}
