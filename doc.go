@@ -51,7 +51,7 @@
 // end the session: only the receiver's Done does. The receiver is chosen
 // once:
 //
-//   - With SendRequest.To (ferry send --to NAME): the paired device the user
+//   - With SendOptions.To (ferry send --to NAME): the paired device the user
 //     named (its name, or the start of its peer ID; an unknown or ambiguous
 //     name is an error that lists the paired devices). No code is shown and
 //     none is accepted.

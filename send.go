@@ -59,7 +59,7 @@ type servedHow int
 
 const (
 	servedByCode   servedHow = iota + 1 // it paired with the code in this session
-	servedByChoice                      // SendRequest.To named it
+	servedByChoice                      // SendOptions.To named it
 	servedByResume                      // it was the receiver of a send that did not finish
 )
 

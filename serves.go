@@ -15,7 +15,7 @@ import (
 // ("Who a send serves").
 
 // binding is the device a send session serves. It starts empty (or with the
-// device SendRequest.To chose) and is set at most once.
+// device SendOptions.To chose) and is set at most once.
 type binding struct {
 	// Constant after newBinding.
 	resume *sendRecord // an unfinished send's receiver, let in without a code; nil if none

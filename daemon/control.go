@@ -291,16 +291,12 @@ func (h *controlHandler) importArchive(w http.ResponseWriter, r *http.Request) {
 	var req importRequest
 	if readBody(w, r, &req, false) && absPath(w, req.Path) {
 		h.stream(w, r, func(ctx context.Context, _ *stream, emit func(ferry.Event)) (any, error) {
-			opt := ferry.ImportOptions{Password: req.Password, Events: emit}
-			if req.Key != "" {
-				k, err := ferry.ParseRecoveryKey(req.Key)
-				if err != nil {
-					return nil, err
-				}
-				defer k.Wipe()
-				opt.Key = k
+			k, err := wireKey(req.Key)
+			if err != nil {
+				return nil, err
 			}
-			return h.api.ImportFile(ctx, req.Path, opt)
+			defer k.Wipe()
+			return h.api.ImportFile(ctx, req.Path, ferry.ImportOptions{Key: k, Password: req.Password, Events: emit})
 		})
 	}
 }
@@ -346,16 +342,12 @@ func (h *controlHandler) restore(w http.ResponseWriter, r *http.Request) {
 	var req restoreRequest
 	if readBody(w, r, &req, true) {
 		h.stream(w, r, func(ctx context.Context, _ *stream, emit func(ferry.Event)) (any, error) {
-			opt := ferry.RestoreOptions{Relay: req.Relay, Password: req.Password, BackupID: req.Backup, Events: emit}
-			if req.Key != "" {
-				k, err := ferry.ParseRecoveryKey(req.Key)
-				if err != nil {
-					return nil, err
-				}
-				defer k.Wipe()
-				opt.Key = k
+			k, err := wireKey(req.Key)
+			if err != nil {
+				return nil, err
 			}
-			return h.api.Restore(ctx, opt)
+			defer k.Wipe()
+			return h.api.Restore(ctx, ferry.RestoreOptions{Relay: req.Relay, Key: k, Password: req.Password, BackupID: req.Backup, Events: emit})
 		})
 	}
 }

@@ -111,3 +111,11 @@ func wireError(err error, shuttingDown bool) errorBody {
 func (b errorBody) err(cause error) *ferry.Error {
 	return &ferry.Error{Code: b.Code, Sentence: b.Error, Hint: b.Hint, Resumable: b.Resumable, Err: cause}
 }
+
+// wireKey is a request's recovery key: the zero key for "" (none given).
+func wireKey(s string) (ferry.RecoveryKey, error) {
+	if s == "" {
+		return ferry.RecoveryKey{}, nil
+	}
+	return ferry.ParseRecoveryKey(s)
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	lib "github.com/ferryhq/ferry"
 	"os"
 	"path/filepath"
 	"time"
@@ -52,6 +53,10 @@ func (a *app) seedCmd() *cobra.Command {
 				Progress: p.Set,
 			})
 			p.Finish()
+			if err != nil && ctx.Err() != nil {
+				// One transaction: nothing of it stays, and nothing resumes.
+				return &lib.Error{Code: lib.CodeInterrupted, Sentence: "interrupted: nothing was seeded", Err: err}
+			}
 			if err != nil {
 				return fmt.Errorf("seed: %w", err)
 			}
