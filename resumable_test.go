@@ -289,3 +289,38 @@ func TestResumableBackupRestore(t *testing.T) {
 		t.Errorf("restored digest %s, backed up %s", res.Target.Digest, b.Stats.Digest)
 	}
 }
+
+// TestReceiveReconnectsAfterDrop: the connection to the sender drops
+// mid-transfer; the same receive reconnects by itself (to the addresses it
+// dialled) and continues from the pieces it verified, with no code.
+func TestReceiveReconnectsAfterDrop(t *testing.T) {
+	a := newDevice(t, "old phone", 2000, 6<<20, nil)
+	b := newDevice(t, "new phone", 0, 0, func(d *Device) { d.Parallel = 1 })
+	ctx := context.Background()
+	s, err := a.Device.Send(ctx, SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dropped, lost, reconnected bool
+	res, err := b.Device.Receive(ctx, s.Code(), ReceiveOptions{Addrs: a.addrs(), Events: func(e Event) {
+		switch {
+		case e.Kind == EventProgress && e.Done > 0 && !dropped:
+			dropped = true
+			b.host.Network().ClosePeer(a.host.ID())
+		case e.Kind == EventWaiting && strings.HasPrefix(e.Message, "lost the connection"):
+			lost = true
+		case e.Kind == EventConnected && e.Message == "reconnected to the sender":
+			reconnected = true
+		}
+	}})
+	if err != nil {
+		t.Fatalf("receive across a dropped connection: %v", err)
+	}
+	if !lost || !reconnected || res.Resumed == 0 {
+		t.Errorf("lost %v, reconnected %v, resumed %d of %d: want a reconnect that continued", lost, reconnected, res.Resumed, res.Chunks)
+	}
+	sameHistory(t, a, b)
+	if _, err := s.Wait(ctx); err != nil {
+		t.Errorf("send: %v", err)
+	}
+}
