@@ -25,7 +25,8 @@ import (
 // The calls that need the network (Send, Receive, Backup, Restore, Backups,
 // DeleteBackup) start the host on first use; Start starts it at once. The
 // others (Export, Import, Stats, ImportHistory, Devices, Forget, Status)
-// start nothing. Close stops the host.
+// start nothing. Close ends the sessions, waits for their clean-up and
+// stops the host.
 type Device struct {
 	// Home is the history home: the directory that holds the history,
 	// this device's identity and its paired devices. The calls that write
@@ -167,8 +168,10 @@ func (d *Device) running() *node {
 	return d.node
 }
 
-// Close stops the host; sessions in progress fail. It is idempotent, and a
-// closed Device cannot be started again.
+// Close ends the sessions in progress (they fail as interrupted, Resumable
+// where a re-run resumes), waits for their clean-up (a send's snapshot is
+// removed) and stops the host. It is idempotent; a closed Device cannot be
+// started again (the calls that need the host fail with CodeClosed).
 func (d *Device) Close() error {
 	d.mu.Lock()
 	n := d.node

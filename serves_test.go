@@ -234,3 +234,22 @@ func TestRestartedSendLetsUnfinishedReceiverIn(t *testing.T) {
 		t.Errorf("finished receiver without a code on a new send: %v, want ErrNotReceiver", err)
 	}
 }
+
+// TestTransferRefusesUnpairedPeers: a device that never paired (it has no
+// code) asks a running send for its manifest and is refused as not trusted,
+// before a byte of history is read.
+func TestTransferRefusesUnpairedPeers(t *testing.T) {
+	a := newDevice(t, "old phone", 100, 0, nil)
+	b := newDevice(t, "stranger", 0, 0, nil)
+	ctx, stop := context.WithCancel(context.Background())
+	s, err := a.Device.Send(ctx, SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The send ends (and removes its snapshot) before the test does.
+	defer func() { stop(); s.Wait(context.Background()) }()
+	err = fetchManifestAs(context.Background(), b, a)
+	if code, ok := transfer.Refusal(err); !ok || code != transfer.CodeNotTrusted {
+		t.Fatalf("unpaired device asking for the manifest: got %v, want a not-trusted refusal", err)
+	}
+}

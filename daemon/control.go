@@ -24,7 +24,7 @@ package daemon
 // A stream is 200 with one JSON value per line: first {"event":"started",
 // "stream": ID}, then every ferry.Event as it happens, then one final line,
 // {"result": ...} or an error (errorBody: {"error": sentence, "hint": ...,
-// "resumable": ..., "code": ...}, a *ferry.Error's fields). Event lines
+// "resumable": ..., "error_code": ...}, a *ferry.Error's fields). Event lines
 // always carry "event"; the final line never does. The {id} of a session
 // endpoint is the stream's ID, or the ID of a send or receive session its
 // events carry. Cancel ends the stream's work as the client's going away
@@ -36,24 +36,24 @@ package daemon
 // credentials are checked (see peercred_*.go): only our own uid is served.
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"path/filepath"
-	"slices"
-
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ferryhq/ferry"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/ferryhq/ferry"
 )
 
 var (
