@@ -46,6 +46,8 @@ type offering struct {
 	snapErr   error
 
 	sent     atomic.Int64 // chunk bytes served, for progress
+	pathMu   sync.Mutex   // guards path
+	path     string       // the receiver's connection, as last told (EventConnected)
 	doneOnce sync.Once
 	done     chan Report // the receiver's report, once
 }
@@ -85,6 +87,20 @@ func (o *offering) served(dev pairing.Device, how servedHow) {
 		}
 	}
 	o.emit(Event{Kind: EventReceiver, Device: apiDevice(dev), Message: msg})
+}
+
+// connected tells the user, once per path, how the receiver's streams
+// reach this device (EventConnected: "direct LAN", "relayed", ...), as a
+// receiver's events tell it on the other side.
+func (o *offering) connected(c network.Conn) {
+	path := pathOf(c)
+	o.pathMu.Lock()
+	changed := o.path != path
+	o.path = path
+	o.pathMu.Unlock()
+	if changed {
+		o.emit(Event{Kind: EventConnected, Path: path, Message: "the receiver is connected (" + path + ")"})
+	}
 }
 
 // refuse tells the user, once per device, that a paired device that is not
@@ -408,6 +424,7 @@ func (d *node) handleTransfer(s network.Stream) {
 		return
 	}
 	defer o.serving.RUnlock()
+	o.connected(s.Conn())
 	// When the send ends, a stream waiting for the next request stops at
 	// once, and one writing a chunk gets cutWait to finish it.
 	stop := context.AfterFunc(o.ctx, func() {

@@ -15,21 +15,23 @@ package daemon
 //	GET    /api/thumbs/{id}                                         → a JPEG thumbnail of an image attachment
 //	GET    /api/devices                                             → [Device]
 //	DELETE /api/devices/{peer}                                      → 204
-//	POST   /api/send                   body {"relay": ADDR}         → webJob
+//	POST   /api/send                   body {"relay": ADDR, "to": NAME} → webJob
 //	POST   /api/receive                body {"code": CODE or ferry: link, "relay": ADDR} → webJob
 //	GET    /api/jobs                                                → [webJob]
 //	POST   /api/jobs/{id}/confirm      body {"accept": bool}        → 204
 //	POST   /api/jobs/{id}/cancel                                    → 204
 //	GET    /api/jobs/{id}/qr.png                                    → the QR code of a send's ferry: link
 //	GET    /api/events                                              → text/event-stream of "job" events
+//	POST   /api/import, /api/import/upload, /api/jobs/{id}/owner    (web_import.go)
+//	POST   /api/backup, /api/jobs/{id}/key, /api/restore; GET /api/backups (web_backup.go)
 //
 // Failures are a non-2xx status with {"error": "a sentence"}. The guard in
 // web_guard.go runs before every handler: loopback Host only, the token's
 // cookie (or Authorization: Bearer TOKEN) on every /api/ request but the
 // login, Origin checked, no CORS, a strict Content-Security-Policy.
 //
-// Views still to come (import an export, backup and restore) add their
-// routes here and their view in webui/js/app.js (see the views table there).
+// A view adds its routes here and its row in webui/js/app.js (see the views
+// table there).
 
 import (
 	"context"
@@ -127,6 +129,7 @@ func NewWebServer(api API, cfg WebConfig) (*WebServer, error) {
 		thumb: make(chan struct{}, 1),
 	}
 	w.jobs = newJobHub(w)
+	w.removeUploads()
 	return w, nil
 }
 
@@ -174,6 +177,7 @@ func (w *WebServer) close() {
 		w.ln.Close()
 		w.jobs.stop()
 		w.hist.close()
+		w.removeUploads()
 	})
 }
 
@@ -228,6 +232,13 @@ func (w *WebServer) table() []webRoute {
 		{"/api/jobs/{id}/cancel", http.MethodPost, w.cancelJob},
 		{"/api/jobs/{id}/qr.png", http.MethodGet, w.jobQR},
 		{"/api/events", http.MethodGet, w.events},
+		{"/api/import", http.MethodPost, w.importPath},
+		{"/api/import/upload", http.MethodPost, w.importUpload},
+		{"/api/jobs/{id}/owner", http.MethodPost, w.answerOwner},
+		{"/api/backup", http.MethodPost, w.backup},
+		{"/api/jobs/{id}/key", http.MethodPost, w.takeKey},
+		{"/api/backups", http.MethodGet, w.backups},
+		{"/api/restore", http.MethodPost, w.restore},
 	}
 }
 

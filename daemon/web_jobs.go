@@ -24,9 +24,12 @@ import (
 //
 // A job's state moves like this (any state may end in failed or cancelled):
 //
-//	send:     starting → waiting (the code is shown) → moving → done
+//	send:     starting → waiting (the code is shown) → connected → moving → done
 //	receive:  starting → waiting (looking, pairing) → offer (asks) → moving → committing → done
 //	index:    moving → done
+//	import:   starting → [ask (which person is the user)] → moving → done
+//	backup:   starting → moving → done (the key is taken once: web_backup.go)
+//	restore:  starting → moving → done
 
 type jobState string
 
@@ -34,6 +37,8 @@ const (
 	jobStarting   jobState = "starting"
 	jobWaiting    jobState = "waiting"
 	jobOffer      jobState = "offer"
+	jobConnected  jobState = "connected" // send: the receiver's streams arrive; Path says how
+	jobAsk        jobState = "ask"       // import: which of Owners is the user?
 	jobMoving     jobState = "moving"
 	jobCommitting jobState = "committing"
 	jobDone       jobState = "done"
@@ -67,8 +72,18 @@ type webJob struct {
 	Report   *ferry.Report       `json:"report,omitempty"`
 	Verified bool                `json:"verified,omitempty"` // both digests in the report are equal
 	Error    string              `json:"error,omitempty"`
-	Ended    bool                `json:"ended"`
-	Version  int64               `json:"version"` // grows with every change
+	Hint     string              `json:"hint,omitempty"`      // what to do about Error
+	Resume   bool                `json:"resumable,omitempty"` // the same again continues where this stopped
+
+	// import, backup, restore (web_import.go, web_backup.go)
+	Source   string                     `json:"source,omitempty"` // import: the file's name
+	Owners   []string                   `json:"owners,omitempty"` // import: the people, while it asks which is the user
+	Import   *ferry.HistoryImportResult `json:"import,omitempty"`
+	Backup   *webBackupDone             `json:"backup,omitempty"`
+	Restored *ferry.Result              `json:"restored,omitempty"`
+
+	Ended   bool  `json:"ended"`
+	Version int64 `json:"version"` // grows with every change
 }
 
 type webProgress struct {
@@ -103,8 +118,10 @@ type jobHub struct {
 type jobEntry struct {
 	job     webJob // guarded by jobHub.mu
 	cancel  context.CancelFunc
-	ask     bool      // a receive that asks before it accepts an offer
-	answers chan bool // the page's answer to the offer
+	ask     bool        // a receive that asks before it accepts an offer
+	answers chan bool   // the page's answer to the offer
+	owners  chan string // an import's answer: which person is the user
+	key     string      // a backup's new recovery key, until the page takes it (web_backup.go)
 }
 
 func newJobHub(w *WebServer) *jobHub {
@@ -126,7 +143,7 @@ func (h *jobHub) start(kind string, ask bool, fn func(ctx context.Context, e *jo
 	}
 	ctx, cancel := context.WithCancel(h.ctx)
 	e := &jobEntry{job: webJob{ID: "j-" + hex.EncodeToString(b[:]), Kind: kind, Started: time.Now().UTC(), State: jobStarting, Log: []webLogLine{}},
-		cancel: cancel, ask: ask, answers: make(chan bool, 1)}
+		cancel: cancel, ask: ask, answers: make(chan bool, 1), owners: make(chan string, 1)}
 	h.mu.Lock()
 	if h.ctx.Err() != nil {
 		h.mu.Unlock()
@@ -211,6 +228,9 @@ func (h *jobHub) apply(e *jobEntry, ev ferry.Event) {
 			}
 		case ferry.EventConnected:
 			j.Path = ev.Path
+			if j.State == jobStarting || j.State == jobWaiting {
+				j.State = jobConnected
+			}
 		case ferry.EventReceiver:
 			j.Receiver = ev.Device
 		case ferry.EventOffer:
@@ -250,7 +270,8 @@ func (h *jobHub) finish(ctx context.Context, e *jobEntry, rep *ferry.Report, err
 		case ctx.Err() != nil && errors.Is(err, context.Canceled):
 			j.State, j.Error = jobCancelled, "cancelled"
 		default:
-			j.State, j.Error = jobFailed, err.Error()
+			fe := ferry.AsError(err)
+			j.State, j.Error, j.Hint, j.Resume = jobFailed, fe.Sentence, fe.Hint, fe.Resumable
 		}
 	})
 }
@@ -375,6 +396,9 @@ func (w *WebServer) buildIndex(ctx context.Context, e *jobEntry) error {
 
 type webSendRequest struct {
 	Relay string `json:"relay,omitempty"`
+	// To is the paired device to send to (its name or the start of its
+	// peer ID): no code, only that device is served.
+	To string `json:"to,omitempty"`
 }
 
 type webReceiveRequest struct {
@@ -389,7 +413,7 @@ func (w *WebServer) send(rw http.ResponseWriter, r *http.Request) {
 	}
 	h := w.jobs
 	j, err := h.start("send", false, func(ctx context.Context, e *jobEntry) (*ferry.Report, error) {
-		s, err := w.api.Send(ctx, ferry.SendOptions{Relay: req.Relay})
+		s, err := w.api.Send(ctx, ferry.SendOptions{Relay: req.Relay, To: req.To})
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 // Ferry's app: signs in with the key of the printed link, then routes
 // between the views. Routes live in the fragment: #/history[/CONV[/MSG]],
-// #/search?q=…, #/send, #/receive, #/devices.
+// #/search?q=…, #/send, #/receive, #/devices, #/import, #/backup,
+// #/restore[/BACKUP].
 
 import { api, ApiError } from './api.js';
 import { h, replace } from './dom.js';
@@ -9,17 +10,26 @@ import { showHistory, historyChanged } from './history.js';
 import { showSearch } from './search.js';
 import { showMigrate } from './migrate.js';
 import { showDevices } from './devices.js';
+import { showImport } from './import.js';
+import { showBackup, showRestore } from './backup.js';
 
-// The views, in the order of the navigation. Views still to come (import
-// an export; back up and restore) take a row here, a module of their own,
-// and their routes in the server's handler table (daemon/web.go).
+// The views, in the order of the navigation. A view takes a row here, a
+// module of its own, and its routes in the server's handler table
+// (daemon/web.go).
 const views = [
   { id: 'history', label: 'History', show: (main, args, status) => showHistory(main, args, status) },
   { id: 'search', label: 'Search', show: (main, args, status, params) => showSearch(main, args, status, params) },
   { id: 'send', label: 'Send', show: (main) => showMigrate(main, 'send') },
   { id: 'receive', label: 'Receive', show: (main) => showMigrate(main, 'receive') },
   { id: 'devices', label: 'Devices', show: (main) => showDevices(main) },
+  { id: 'import', label: 'Import', show: (main) => showImport(main) },
+  { id: 'backup', label: 'Backup', show: (main) => showBackup(main) },
+  { id: 'restore', label: 'Restore', show: (main, args) => showRestore(main, args) },
 ];
+
+// The jobs that change the history, and how the activity line names them.
+const changesHistory = new Set(['receive', 'import', 'restore']);
+const busyLabel = { send: 'Sending', receive: 'Receiving', import: 'Importing', backup: 'Backing up', restore: 'Restoring' };
 
 const main = document.getElementById('main');
 const notice = document.getElementById('notice');
@@ -72,15 +82,15 @@ function buildNav() {
 // activity shows a send or receive under way, from any view.
 function activity(j) {
   const el = document.getElementById('activity');
-  const busy = [...['send', 'receive']].map((k) => jobs.latest(k)).filter((x) => x && !x.ended);
+  const busy = Object.keys(busyLabel).map((k) => jobs.latest(k)).filter((x) => x && !x.ended);
   if (!busy.length) {
     replace(el);
   } else {
     const b = busy[0];
     const pct = b.progress && b.progress.total ? ` ${Math.floor((100 * b.progress.done) / b.progress.total)} %` : '';
-    replace(el, h('a', { href: '#/' + b.kind }, (b.kind === 'send' ? 'Sending' : 'Receiving') + pct));
+    replace(el, h('a', { href: '#/' + b.kind }, busyLabel[b.kind] + pct));
   }
-  if (j && j.kind === 'receive' && j.ended && j.state === 'done') {
+  if (j && changesHistory.has(j.kind) && j.ended && j.state === 'done') {
     status.history = true;
     historyChanged();
     if (shown === 'history') route();

@@ -68,3 +68,6 @@ export function speed(j) {
   const rate = (b.done - a.done) / dt;
   return { rate, left: (j.progress.total - j.progress.done) / rate };
 }
+
+export const answerOwner = (j, owner) => api(`/api/jobs/${encodeURIComponent(j.id)}/owner`, { method: 'POST', body: { owner } });
+export const takeKey = (j) => api(`/api/jobs/${encodeURIComponent(j.id)}/key`, { method: 'POST' });

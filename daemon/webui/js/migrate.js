@@ -3,6 +3,7 @@
 // with rate, time left and path, and the result with the digest check),
 // followed live from the server's events.
 
+import { api } from './api.js';
 import { h, replace } from './dom.js';
 import * as jobs from './jobs.js';
 import { bytes, duration, number } from './format.js';
@@ -11,6 +12,7 @@ const headline = {
   send: {
     starting: 'Getting ready…',
     waiting: 'Waiting for the new device',
+    connected: 'The new device is connected',
     moving: 'Sending…',
     committing: 'The new device is saving the history…',
     done: 'Sent',
@@ -42,14 +44,21 @@ export function showMigrate(main, kind) {
   let form;
   if (kind === 'send') {
     const go = h('button', { type: 'button', class: 'primary big', id: 'start-send' }, 'Start sending');
-    go.addEventListener('click', () => begin(() => jobs.start('send', { relay: relay.value.trim() || undefined })));
-    form = h('div', { class: 'start' },
-      h('p', null, 'On the new device, open Ferry and choose Receive; then type the code this page shows, or scan its QR code.'),
-      go, advanced);
+    const to = h('select', { id: 'send-to' }, h('option', { value: '' }, 'A new device: show a code'));
+    const toRow = h('div', { class: 'field', hidden: true }, h('label', { for: 'send-to' }, 'Send to'), to);
+    const help = h('p', { id: 'send-help' }, 'On the new device, open Ferry and choose Receive; then type the code this page shows, or scan its QR code.');
+    to.addEventListener('change', () => {
+      help.textContent = to.value
+        ? `On ${to.selectedOptions[0].textContent}, open Ferry and choose Receive, with no code: it is paired with this device already.`
+        : 'On the new device, open Ferry and choose Receive; then type the code this page shows, or scan its QR code.';
+    });
+    pairedDevices(to, toRow);
+    go.addEventListener('click', () => begin(() => jobs.start('send', { relay: relay.value.trim() || undefined, to: to.value || undefined })));
+    form = h('div', { class: 'start' }, toRow, help, go, advanced);
   } else {
-    const code = h('input', { id: 'code', type: 'text', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', placeholder: '7-zebra-acorn', required: true });
+    const code = h('input', { id: 'code', type: 'text', autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', placeholder: '7-zebra-acorn' });
     form = h('form', { class: 'start' },
-      h('label', { for: 'code' }, 'The code the other device shows, or the ferry: link of its QR code'),
+      h('label', { for: 'code' }, 'The code the other device shows, or the ferry: link of its QR code (none, if it sends to this device by name)'),
       h('div', { class: 'row' }, code, h('button', { type: 'submit', class: 'primary', id: 'start-receive' }, 'Receive')),
       advanced);
     form.addEventListener('submit', (e) => {
@@ -85,6 +94,10 @@ function draw(card, j) {
   const parts = [h('h3', { class: 'job-state' }, headline[j.kind][j.state] || j.state)];
   if (j.kind === 'send' && j.code && (j.state === 'waiting' || j.state === 'starting')) parts.push(codeBlock(j));
   if (j.receiver) parts.push(h('p', { class: 'receiver' }, `Sending to ${j.receiver.name || 'the paired device'}.`));
+  if (j.path && !j.ended) {
+    parts.push(h('p', { class: 'connected', id: j.kind + '-connected', dataset: { path: j.path } },
+      `Connected: ${pathLabel[j.path] || j.path}.`));
+  }
   if (j.offer) parts.push(offer(j));
   if (j.progress) parts.push(progress(j));
   if (j.ended) parts.push(result(j));
@@ -170,8 +183,29 @@ function progress(j) {
     h('p', { class: 'progress-text', id: j.kind + '-progress' }, bits.join(' · ')));
 }
 
+// How the bytes go, in words.
+const pathLabel = {
+  'direct LAN': 'straight across the local network (direct LAN)',
+  'direct (loopback)': 'on this computer (direct)',
+  relayed: 'through the relay (relayed)',
+};
+
+// pairedDevices offers the paired devices as receivers of a send by name.
+async function pairedDevices(select, row) {
+  let ds = [];
+  try {
+    ds = await api('/api/devices');
+  } catch {
+    return;
+  }
+  for (const d of ds) select.append(h('option', { value: d.peer_id }, d.name || d.peer_id));
+  row.hidden = ds.length === 0;
+}
+
 function result(j) {
-  if (j.state !== 'done') return h('p', { class: 'result failed' }, j.error || 'Stopped.');
+  if (j.state !== 'done') {
+    return h('div', { class: 'result failed' }, h('p', null, j.error || 'Stopped.'), j.hint ? h('p', { class: 'error-hint' }, 'What to do: ' + j.hint + '.') : null);
+  }
   const r = j.report;
   if (!r) return h('p', { class: 'result' }, 'Done.');
   const summary = `${number(r.messages)} messages, ${number(r.attachments)} attachments; ${bytes(r.bytes)} moved.`;
