@@ -6,6 +6,7 @@ import (
 	"github.com/ferryhq/ferry"
 	"image/png"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -219,4 +220,53 @@ func TestURIDialsEveryAddress(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 	oldEvents.until(t, send.ID, "the end", func(j webJob) bool { return j.Ended && j.State == jobDone })
+}
+
+// TestWebSendTo: once two devices are paired, a send from the page names
+// the receiver (no code), the receiver asks with no code, and the sender's
+// job says when the receiver connected and by which path.
+func TestWebSendTo(t *testing.T) {
+	old := startUIDevice(t, "old phone", uiHome(t, 200, 0, false))
+	neu := startUIDevice(t, "new phone", uiHome(t, 0, 0, false))
+	oldEvents := old.events(t)
+	// Pair by a first migration.
+	first := old.startJob(t, "/api/send", webSendRequest{})
+	first = oldEvents.until(t, first.ID, "a link", func(j webJob) bool { return j.Link != "" })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := neu.d.Receive(ctx, first.Link, ferry.ReceiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	oldEvents.until(t, first.ID, "the end", func(j webJob) bool { return j.Ended && j.State == jobDone })
+
+	// An unknown name is a sentence that lists the paired devices.
+	bad := oldEvents.until(t, old.startJob(t, "/api/send", webSendRequest{To: "fridge"}).ID, "the end", ended)
+	if bad.State != jobFailed || !strings.Contains(bad.Error+bad.Hint, "new phone") {
+		t.Errorf("send to an unknown device: %s %q %q", bad.State, bad.Error, bad.Hint)
+	}
+
+	send := old.startJob(t, "/api/send", webSendRequest{To: "new phone"})
+	send = oldEvents.until(t, send.ID, "its receiver", func(j webJob) bool { return j.Receiver != nil })
+	if send.Code != "" || send.Receiver.Name != "new phone" {
+		t.Errorf("a send by name shows code %q, receiver %+v", send.Code, send.Receiver)
+	}
+	// No mDNS here: the receiver is given the sender's addresses.
+	u, err := ferry.ParseURI(first.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := neu.d.Receive(ctx, "", ferry.ReceiveOptions{Addrs: u.Peers}); err != nil {
+		t.Fatalf("receive without a code: %v", err)
+	}
+	var states []jobState
+	send = oldEvents.until(t, send.ID, "the end", func(j webJob) bool {
+		states = append(states, j.State)
+		return j.Ended
+	})
+	if send.State != jobDone || send.Path != "direct (loopback)" || !send.Verified {
+		t.Errorf("send to new phone: %s, path %q, verified %v: %s", send.State, send.Path, send.Verified, send.Error)
+	}
+	if !slices.Contains(states, jobConnected) && !slices.ContainsFunc(send.Log, func(l webLogLine) bool { return l.Kind == ferry.EventConnected }) {
+		t.Errorf("the sender never said the receiver connected: states %v, log %+v", states, send.Log)
+	}
 }
