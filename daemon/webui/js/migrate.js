@@ -94,7 +94,7 @@ function draw(card, j) {
   const parts = [h('h3', { class: 'job-state' }, headline[j.kind][j.state] || j.state)];
   if (j.kind === 'send' && j.code && (j.state === 'waiting' || j.state === 'starting')) parts.push(codeBlock(j));
   if (j.receiver) parts.push(h('p', { class: 'receiver' }, `Sending to ${j.receiver.name || 'the paired device'}.`));
-  if (j.path && !j.ended) {
+  if (j.path) {
     parts.push(h('p', { class: 'connected', id: j.kind + '-connected', dataset: { path: j.path } },
       `Connected: ${pathLabel[j.path] || j.path}.`));
   }
