@@ -42,7 +42,7 @@ func TestBrowserImport(t *testing.T) {
 	p.shot("import-ask")
 	p.click(`#owners button[data-owner="Tom"]`)
 	p.wait("the result", `document.getElementById('import-added')`, 30*time.Second)
-	if got := p.str(`document.getElementById('import-added').textContent`); got != "Added 1 conversations, 8 messages and 0 files." {
+	if got := p.str(`document.getElementById('import-added').textContent`); got != "Added 1 conversation, 8 messages and 0 files." {
 		t.Errorf("the import says %q", got)
 	}
 	if got := p.str(`document.getElementById('import-unreadable').textContent + ' ' + document.querySelector('.problem-list').textContent`); !strings.HasPrefix(got, "1 line could not be read") || !strings.Contains(got, "2025-02-30") {
@@ -69,6 +69,18 @@ func TestBrowserImport(t *testing.T) {
 	p.shot("import-bad")
 	if after := stats(t, dev.home); after != before {
 		t.Errorf("a bad export changed the history: %+v, then %+v", before, after)
+	}
+
+	// The new views fit a phone, in the dark theme too.
+	p.viewport(390, 844, true)
+	p.colorScheme("dark")
+	for _, v := range []string{"import", "backup", "restore"} {
+		p.click(fmt.Sprintf(`#nav a[data-view=%q]`, v))
+		p.wait("the "+v+" view", fmt.Sprintf(`document.querySelector('section.%s')`, v), 10*time.Second)
+		if w := p.num(`document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
+			t.Errorf("the %s view is %vpx wider than a phone", v, w)
+		}
+		p.shot("phone-" + v)
 	}
 }
 

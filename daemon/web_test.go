@@ -191,13 +191,23 @@ func TestWebChecksOrigin(t *testing.T) {
 	for _, origin := range foreign {
 		for _, r := range []webRoute{{"/api/send", http.MethodPost, nil}, {"/api/receive", http.MethodPost, nil},
 			{"/api/devices/" + pid.String(), http.MethodDelete, nil}, {"/api/login", http.MethodPost, nil},
-			{"/api/events", http.MethodGet, nil}, {"/api/conversations", http.MethodGet, nil}} {
+			{"/api/events", http.MethodGet, nil}, {"/api/conversations", http.MethodGet, nil},
+			{"/api/import", http.MethodPost, nil}, {"/api/import/upload?name=chat.txt", http.MethodPost, nil},
+			{"/api/backup", http.MethodPost, nil}, {"/api/restore", http.MethodPost, nil},
+			{"/api/jobs/j-000000000000/key", http.MethodPost, nil}, {"/api/jobs/j-000000000000/owner", http.MethodPost, nil},
+			{"/api/backups", http.MethodGet, nil}} {
 			var body any
 			switch r.path {
 			case "/api/receive":
 				body = webReceiveRequest{Code: "7-zebra-acorn"}
 			case "/api/login":
 				body = loginRequest{Token: u.token}
+			case "/api/import":
+				body = webImportRequest{Path: "/etc/hostname"}
+			case "/api/import/upload?name=chat.txt":
+				body = "3/8/25, 9:05 AM - Bob: Morning!"
+			case "/api/restore":
+				body = webRestoreRequest{Key: strings.Repeat("0", 64)}
 			}
 			res := u.request(t, r.method, r.path, body, with(map[string]string{"Origin": origin}))
 			if res.StatusCode != http.StatusForbidden {

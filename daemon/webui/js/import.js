@@ -159,7 +159,7 @@ function result(j) {
   if (!r) return h('p', { class: 'result' }, 'Done.');
   const a = r.added || {};
   const added = a.messages || a.conversations || a.attachments
-    ? `Added ${number(a.conversations || 0)} conversations, ${number(a.messages || 0)} messages and ${number(a.attachments || 0)} files.`
+    ? `Added ${count(a.conversations, 'conversation')}, ${count(a.messages, 'message')} and ${count(a.attachments, 'file')}.`
     : 'Nothing new: the history held all of it already.';
   const parts = [
     h('p', { class: 'verified', id: 'import-added' }, added),
@@ -176,3 +176,5 @@ function result(j) {
   parts.push(h('p', null, h('a', { href: '#/history' }, 'Read the history')));
   return h('div', { class: 'result' }, parts);
 }
+
+const count = (n, what) => `${number(n || 0)} ${what}${n === 1 ? '' : 's'}`;
