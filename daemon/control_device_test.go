@@ -11,8 +11,6 @@ import (
 
 	"github.com/ferryhq/ferry"
 	"github.com/ferryhq/ferry/internal/logtest"
-	"github.com/ferryhq/ferry/relay"
-	"github.com/ferryhq/ferry/relay/vaultstore"
 )
 
 // TestControlOverADevice: the control API in front of a real Device serves
@@ -22,16 +20,7 @@ import (
 // running daemon is the only host its home needs.
 func TestControlOverADevice(t *testing.T) {
 	ctx := t.Context()
-	st, err := vaultstore.NewDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := relay.New(context.Background(), relay.Config{DataDir: t.TempDir(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Vault: st})
-	if err != nil {
-		t.Fatalf("relay.New: %v", err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	relayAddr := srv.Addrs()[0].String()
+	relayAddr := startVaultRelay(t)
 
 	dir := t.TempDir()
 	chat := filepath.Join(dir, "WhatsApp Chat with Bob.txt")

@@ -15,8 +15,9 @@ import (
 	"github.com/ferryhq/ferry/relay/vaultstore"
 )
 
-// webVaultRelay starts a relay with a vault on loopback until the test ends.
-func webVaultRelay(t testing.TB) string {
+// startVaultRelay starts a relay with a vault on loopback until the test
+// ends, and returns its address.
+func startVaultRelay(t testing.TB) string {
 	t.Helper()
 	st, err := vaultstore.NewDir(t.TempDir())
 	if err != nil {
@@ -49,7 +50,7 @@ func ended(j webJob) bool { return j.Ended }
 // event or list; the backup is listed; a second device restores it with
 // the key after a wrong key and a malformed one changed nothing there.
 func TestWebBackupRestore(t *testing.T) {
-	relayAddr := webVaultRelay(t)
+	relayAddr := startVaultRelay(t)
 	old := startUIDevice(t, "old laptop", uiHome(t, 400, 1<<20, false))
 	neu := startUIDevice(t, "new laptop", uiHome(t, 0, 0, false))
 	oldEv, newEv := old.events(t), neu.events(t)
@@ -135,7 +136,7 @@ func TestWebBackupRestore(t *testing.T) {
 // with the wrong password says so and changes nothing; the right one, with
 // the backup's ID, restores.
 func TestWebBackupPassword(t *testing.T) {
-	relayAddr := webVaultRelay(t)
+	relayAddr := startVaultRelay(t)
 	old := startUIDevice(t, "old laptop", uiHome(t, 150, 0, false))
 	neu := startUIDevice(t, "new laptop", uiHome(t, 0, 0, false))
 	oldEv, newEv := old.events(t), neu.events(t)

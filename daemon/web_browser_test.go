@@ -155,17 +155,7 @@ func (p *page) wait(what, script string, timeout time.Duration) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, timeout+10*time.Second)
 	defer cancel()
-	js := fmt.Sprintf(`new Promise((resolve) => {
-		const end = performance.now() + %d;
-		const check = () => {
-			let ok = false;
-			try { ok = !!(%s); } catch (e) {}
-			if (ok || performance.now() > end) return resolve(ok);
-			setTimeout(check, 20);
-		};
-		check();
-	})`, timeout.Milliseconds(), script)
-	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise))
+	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](waitScript(script, timeout), chromedp.EvalAwaitPromise))
 	if err != nil {
 		p.t.Fatalf("%s: waiting for %s: %v", p.name, what, err)
 	}
@@ -175,6 +165,21 @@ func (p *page) wait(what, script string, timeout time.Duration) {
 		p.eval(`document.body.innerText.slice(0, 2000)`, &body)
 		p.t.Fatalf("%s: no %s within %v; the page says:\n%s", p.name, what, timeout, body)
 	}
+}
+
+// waitScript is a promise that resolves to whether script became true
+// within timeout, checked by the page's own event loop every 20 ms.
+func waitScript(script string, timeout time.Duration) string {
+	return fmt.Sprintf(`new Promise((resolve) => {
+		const end = performance.now() + %d;
+		const check = () => {
+			let ok = false;
+			try { ok = !!(%s); } catch (e) {}
+			if (ok || performance.now() > end) return resolve(ok);
+			setTimeout(check, 20);
+		};
+		check();
+	})`, timeout.Milliseconds(), script)
 }
 
 // open loads the app from its printed URL and waits for its first view.

@@ -90,7 +90,7 @@ func TestBrowserImport(t *testing.T) {
 // the right one restores the same history.
 func TestBrowserBackupRestore(t *testing.T) {
 	browser := startBrowser(t)
-	relayAddr := webVaultRelay(t)
+	relayAddr := startVaultRelay(t)
 	old := startUIDevice(t, "old laptop", uiHome(t, 500, 1<<20, true))
 	neu := startUIDevice(t, "new laptop", uiHome(t, 0, 0, false))
 
@@ -231,7 +231,7 @@ func TestBrowserHostilePage(t *testing.T) {
 	dev := startUIDevice(t, "laptop", uiHome(t, 200, 0, false))
 	ev := dev.events(t)
 	// A finished backup whose key the page has not taken yet.
-	relayAddr := webVaultRelay(t)
+	relayAddr := startVaultRelay(t)
 	bj := ev.until(t, dev.startJob(t, "/api/backup", webBackupRequest{Relay: relayAddr}).ID, "the end", ended)
 	if !bj.Backup.KeyReady {
 		t.Fatalf("backup: %+v", bj)
@@ -332,16 +332,7 @@ window.results = [];
 func (p *page) waitAcrossNavigation(what, script string, timeout time.Duration) {
 	p.t.Helper()
 	end := time.Now().Add(timeout)
-	js := fmt.Sprintf(`new Promise((resolve) => {
-		const end = performance.now() + 2000;
-		const check = () => {
-			let ok = false;
-			try { ok = !!(%s); } catch (e) {}
-			if (ok || performance.now() > end) return resolve(ok);
-			setTimeout(check, 20);
-		};
-		check();
-	})`, script)
+	js := waitScript(script, 2*time.Second)
 	for time.Now().Before(end) {
 		ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise))

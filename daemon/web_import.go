@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ferryhq/ferry/internal/units"
 )
 
 // Import: a WhatsApp or Telegram export brought into the history from the
@@ -93,7 +95,7 @@ func (w *WebServer) importUpload(rw http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength > webMaxUpload {
 		writeError(rw, http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is %s, more than the %s an upload may be: give its path on this computer instead",
-			humanSize(r.ContentLength), humanSize(webMaxUpload)))
+			units.Bytes(r.ContentLength), units.Bytes(webMaxUpload)))
 		return
 	}
 	if r.ContentLength == 0 {
@@ -157,7 +159,7 @@ func (w *WebServer) stageUpload(r *http.Request, name string) (string, func(), e
 	case err != nil || n < r.ContentLength:
 		cleanup()
 		w.log.Info("web app: upload cut short", "got", n, "want", r.ContentLength)
-		return "", nil, httpError{http.StatusBadRequest, fmt.Sprintf("the upload was cut off after %s of %s: nothing was imported; choose the file again", humanSize(n), humanSize(r.ContentLength))}
+		return "", nil, httpError{http.StatusBadRequest, fmt.Sprintf("the upload was cut off after %s of %s: nothing was imported; choose the file again", units.Bytes(n), units.Bytes(r.ContentLength))}
 	case n > r.ContentLength:
 		cleanup()
 		return "", nil, httpError{http.StatusBadRequest, "the upload is longer than it said: nothing was imported"}
@@ -250,18 +252,4 @@ func (w *WebServer) answerOwner(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw.WriteHeader(http.StatusNoContent)
-}
-
-// humanSize is n bytes with a binary prefix.
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
