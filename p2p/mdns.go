@@ -189,31 +189,41 @@ func multicastInterfaces() []net.Interface {
 }
 
 // advertisedIPs lists the addresses of ifaces on which h accepts
-// connections at the advertised ports: IPv4 always, IPv6 only if it is not
-// link-local (the record cannot carry a zone) and the IPv6 TCP listener
-// shares the advertised port.
+// connections at the advertised ports (see listenedIPs), loopback left out.
 func advertisedIPs(ifaces []net.Interface, li listenInfo) []string {
-	var ips []string
+	var ips []net.IP
 	for _, ifi := range ifaces {
 		addrs, err := ifi.Addrs()
 		if err != nil {
 			continue
 		}
 		for _, a := range addrs {
-			ipn, ok := a.(*net.IPNet)
-			if !ok || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() {
-				continue
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() {
+				ips = append(ips, ipn.IP)
 			}
-			ip := ipn.IP
-			if ip4 := ip.To4(); ip4 != nil {
-				if li.anyV4 || li.ips[ip4.String()] {
-					ips = append(ips, ip4.String())
-				}
-				continue
+		}
+	}
+	return listenedIPs(ips, li)
+}
+
+// listenedIPs keeps the addresses on which h accepts connections at the
+// advertised ports: IPv4 always, IPv6 only if it is not link-local (the
+// record cannot carry a zone) and the IPv6 TCP listener shares the
+// advertised port.
+func listenedIPs(all []net.IP, li listenInfo) []string {
+	var ips []string
+	for _, ip := range all {
+		if ip == nil || ip.IsLinkLocalUnicast() {
+			continue
+		}
+		if ip4 := ip.To4(); ip4 != nil {
+			if li.anyV4 || li.ips[ip4.String()] {
+				ips = append(ips, ip4.String())
 			}
-			if li.tcp6Port == li.tcpPort && (li.anyV6 || li.ips[ip.String()]) {
-				ips = append(ips, ip.String())
-			}
+			continue
+		}
+		if li.tcp6Port == li.tcpPort && (li.anyV6 || li.ips[ip.String()]) {
+			ips = append(ips, ip.String())
 		}
 	}
 	return ips
