@@ -134,3 +134,5 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 	rsc.io/qr v0.2.0
 )
+
+tool golang.org/x/mobile/cmd/gobind
