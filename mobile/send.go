@@ -52,7 +52,7 @@ func (d *Device) Send(optionsJSON string, l Listener) (*Operation, error) {
 	emit := emitter(l)
 	d.run(op, func() (any, error) {
 		for e := range s.Events() {
-			if e.Kind == ferry.EventCode && e.Link != "" {
+			if e.Kind == ferry.EventCode {
 				e.Link = op.link
 			}
 			emit(e)
