@@ -19,7 +19,8 @@ type recorder struct {
 	mu     sync.Mutex
 	raw    []string
 	events []ferry.Event
-	bad    []string // calls whose text was not one JSON event
+	bad    []string      // calls whose text was not one JSON event
+	more   chan struct{} // closed (and replaced) at each event
 }
 
 func (r *recorder) OnEvent(js string) {
@@ -32,6 +33,34 @@ func (r *recorder) OnEvent(js string) {
 		return
 	}
 	r.events = append(r.events, e)
+	if r.more != nil {
+		close(r.more)
+	}
+	r.more = make(chan struct{})
+}
+
+// waitFor waits (a minute at most) for the first event that ok accepts.
+func (r *recorder) waitFor(ok func(ferry.Event) bool) (ferry.Event, bool) {
+	deadline := time.After(time.Minute)
+	for seen := 0; ; {
+		r.mu.Lock()
+		for ; seen < len(r.events); seen++ {
+			if e := r.events[seen]; ok(e) {
+				r.mu.Unlock()
+				return e, true
+			}
+		}
+		if r.more == nil {
+			r.more = make(chan struct{})
+		}
+		more := r.more
+		r.mu.Unlock()
+		select {
+		case <-more:
+		case <-deadline:
+			return ferry.Event{}, false
+		}
+	}
 }
 
 // kinds are the kinds of the events so far, in order.
