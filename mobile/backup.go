@@ -30,8 +30,7 @@ func (d *Device) Backup(optionsJSON string, password []byte, l Listener) (*Opera
 	if err := readOptions(optionsJSON, &opt); err != nil {
 		return nil, err
 	}
-	dev := d.lib()
-	op, ctx := d.newOperation()
+	dev, op, ctx := d.newOperation()
 	bo := ferry.BackupOptions{Relay: opt.Relay, Password: clone(password), Events: emitter(l)}
 	d.run(op, func() (any, error) {
 		b, err := dev.Backup(ctx, bo)
@@ -72,8 +71,7 @@ func (d *Device) Restore(optionsJSON, recoveryKey string, password []byte, l Lis
 		}
 		ro.Key = k
 	}
-	dev := d.lib()
-	op, ctx := d.newOperation()
+	dev, op, ctx := d.newOperation()
 	ro.Events = emitter(l)
 	d.run(op, func() (any, error) {
 		defer ro.Key.Wipe()

@@ -12,18 +12,7 @@ import (
 	"github.com/ferryhq/ferry/internal/strictjson"
 )
 
-// Config is what NewDevice reads, as JSON:
-//
-//	{
-//	  "home": "/data/user/0/app/files/ferry",  // required: the history home
-//	  "name": "Ana's phone",                    // shown to the other device; default the host name
-//	  "relay": "/dns4/relay.example/tcp/4001/p2p/12D3…", // default relay; "" = local network only
-//	  "addresses": ["192.168.1.23"],            // this device's IPs as the app sees them
-//	  "listen": ["192.168.1.23"],               // IPs to listen on; default every interface
-//	  "app_discovery": true,                    // the app advertises and browses; Ferry's mDNS is off
-//	  "find_timeout_seconds": 10,               // how long a receive waits for the sender; default 5
-//	  "version": "MyApp 2.1"                    // shown to the other device; default "ferry"
-//	}
+// config is NewDevice's configuration (see there).
 type config struct {
 	Home         string   `json:"home"`
 	Name         string   `json:"name,omitempty"`
@@ -43,15 +32,37 @@ type config struct {
 type Device struct {
 	cfg   config      // constant after NewDevice
 	found *foundTable // the services the app's discovery found
-	ops   sync.WaitGroup
 
-	mu      sync.Mutex // guards the fields below
-	dev     *ferry.Device
-	running map[*Operation]struct{}
+	mu  sync.Mutex // guards cur and each run's ops
+	cur *run       // the run since the last Stop; nil until a call needs one
 }
 
-// NewDevice reads the configuration (see Config above) and returns a Device
-// that is not started yet; nothing is written until a call needs it.
+// run is a Device from one Start (or first call) to its Stop: the
+// ferry.Device and the operations running on it.
+type run struct {
+	dev *ferry.Device
+	ops map[*Operation]struct{} // guarded by Device.mu
+	wg  sync.WaitGroup          // one per operation in ops
+}
+
+// NewDevice reads the configuration and returns a Device that is not
+// started yet; nothing is written until a call needs it. The configuration
+// is JSON:
+//
+//	{
+//	  "home": "/data/user/0/app/files/ferry",  // required: the history home
+//	  "name": "Ana's phone",                    // shown to the other device; default the host name
+//	  "relay": "/dns4/relay.example/tcp/4001/p2p/12D3…", // default relay; "" = local network only
+//	  "addresses": ["192.168.1.23"],            // this device's IPs as the app sees them; default the listen ones
+//	  "listen": ["192.168.1.23"],               // IPs to listen on; default every interface
+//	  "app_discovery": true,                    // the app advertises and browses; Ferry's mDNS is off
+//	  "find_timeout_seconds": 10,               // how long a receive waits for the sender; default 5
+//	  "version": "MyApp 2.1"                    // shown to the other device; default "ferry"
+//	}
+//
+// Only home is needed. A field it does not know is refused (a typo would
+// otherwise be ignored). listen takes at most one IPv4 and one IPv6
+// address: each gets a port of its own, and a service advertises one.
 func NewDevice(configJSON string) (*Device, error) {
 	var c config
 	if err := strictjson.Unmarshal([]byte(configJSON), &c); err != nil {
@@ -95,19 +106,24 @@ func NewDevice(configJSON string) (*Device, error) {
 			c.addrs = append(c.addrs, net.ParseIP(a))
 		}
 	}
-	return &Device{cfg: c, found: newFoundTable(), running: make(map[*Operation]struct{})}, nil
+	return &Device{cfg: c, found: newFoundTable()}, nil
 }
 
 // lib is the ferry.Device of the current run, made if there is none.
 func (d *Device) lib() *ferry.Device {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.dev == nil {
+	return d.runLocked().dev
+}
+
+// runLocked is the current run, made if there is none.
+func (d *Device) runLocked() *run {
+	if d.cur == nil {
 		c := d.cfg
-		d.dev = &ferry.Device{Home: c.Home, Name: c.Name, Relay: c.Relay, Version: c.Version,
-			Listen: c.listen, NoMDNS: c.AppDiscovery, FindTimeout: c.findTimeout()}
+		d.cur = &run{ops: make(map[*Operation]struct{}), dev: &ferry.Device{Home: c.Home, Name: c.Name, Relay: c.Relay,
+			Version: c.Version, Listen: c.listen, NoMDNS: c.AppDiscovery, FindTimeout: c.findTimeout()}}
 	}
-	return d.dev
+	return d.cur
 }
 
 func (c config) findTimeout() time.Duration {
@@ -125,17 +141,19 @@ func (d *Device) Start() error {
 // the device. It can be started again.
 func (d *Device) Stop() error {
 	d.mu.Lock()
-	dev := d.dev
-	d.dev = nil
-	for op := range d.running {
-		op.Cancel()
+	r := d.cur
+	d.cur = nil
+	if r != nil {
+		for op := range r.ops {
+			op.Cancel()
+		}
 	}
 	d.mu.Unlock()
-	d.ops.Wait()
-	if dev == nil {
+	if r == nil {
 		return nil
 	}
-	return asError(dev.Close())
+	r.wg.Wait()
+	return asError(r.dev.Close())
 }
 
 // Stats is what the history holds, as the JSON of ferry.Stats (counts and

@@ -22,14 +22,14 @@
 // on iOS sending raw mDNS needs an entitlement. So the app may say what it
 // sees instead:
 //
-//   - Config.Addresses are the device's IP addresses on the local network,
+//   - The configuration's "addresses" are the device's IP addresses on the local network,
 //     as the platform reports them (Android's LinkProperties, iOS's
 //     getifaddrs or NWPathMonitor). A send advertises these and puts them in
 //     its ferry: link; nothing in Ferry then asks the system for its
-//     interfaces. Config.Listen, if set, are the IP addresses to listen on
+//     interfaces. "listen", if set, are the IP addresses to listen on
 //     (default: every interface, which needs no list of them either).
 //
-//   - Config.AppDiscovery turns Ferry's own mDNS off and lets the app's
+//   - "app_discovery" turns Ferry's own mDNS off and lets the app's
 //     discovery do the job (Android's NsdManager, iOS's NWListener and
 //     NWBrowser): a sender's Operation.Service says what to advertise (the
 //     _ferry._tcp service's instance name, port, addresses and TXT record,

@@ -22,6 +22,7 @@ type Operation struct {
 	code, link, service string
 	cancel              context.CancelFunc
 	done                chan struct{}
+	run                 *run // the run it belongs to
 
 	mu     sync.Mutex // guards the fields below
 	result string
@@ -33,12 +34,12 @@ type Operation struct {
 func (o *Operation) Code() string { return o.code }
 
 // Link is a send's ferry: link, for a QR code: the code, the addresses this
-// device is dialled at (Config.Addresses, when given) and its relay. A
+// device is dialled at (the configuration's addresses, when given) and its relay. A
 // receiver given the link needs no discovery.
 func (o *Operation) Link() string { return o.link }
 
 // Service is what the app's discovery advertises for a send while it runs
-// (Config.AppDiscovery), as JSON:
+// (with app_discovery), as JSON:
 //
 //	{"instance":"12D3Koo…","type":"_ferry._tcp","domain":"local.",
 //	 "host":"12d3koo….local.","port":41234,"addresses":["192.168.1.23"],
@@ -91,16 +92,18 @@ func (o *Operation) Err() *Failure {
 	return o.err
 }
 
-// newOperation registers an operation of d that runs under the returned
-// context; run it with d.run.
-func (d *Device) newOperation() (*Operation, context.Context) {
+// newOperation registers an operation on the current run (which Stop
+// cancels and waits for), running under the returned context on the
+// returned ferry.Device; run it with d.run.
+func (d *Device) newOperation() (*ferry.Device, *Operation, context.Context) {
 	ctx, cancel := context.WithCancel(context.Background())
-	op := &Operation{cancel: cancel, done: make(chan struct{})}
 	d.mu.Lock()
-	d.running[op] = struct{}{}
-	d.ops.Add(1)
-	d.mu.Unlock()
-	return op, ctx
+	defer d.mu.Unlock()
+	r := d.runLocked()
+	op := &Operation{cancel: cancel, done: make(chan struct{}), run: r}
+	r.ops[op] = struct{}{}
+	r.wg.Add(1)
+	return r.dev, op, ctx
 }
 
 // run runs f in the background as op, and records its end.
@@ -123,9 +126,9 @@ func (d *Device) end(op *Operation, res any, err error) {
 	op.cancel()
 	close(op.done)
 	d.mu.Lock()
-	delete(d.running, op)
+	delete(op.run.ops, op)
 	d.mu.Unlock()
-	d.ops.Done()
+	op.run.wg.Done()
 }
 
 // emitter turns events into the listener's JSON calls, one at a time.

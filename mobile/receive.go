@@ -21,11 +21,13 @@ import (
 // accepted. A target that is neither a code nor a link is refused at once.
 // WaitResult returns the JSON of ferry.Result.
 //
-// With Config.AppDiscovery, a code (or "") is looked for among the
+// With app_discovery, a code (or "") is looked for among the
 // services the app hands over (ServiceFound), for find_timeout_seconds
 // from the call or until one is found; if pairing with one fails (another
 // device advertising that nameplate, without the code), the next one found
-// is tried.
+// is tried. With a relay too, a sender the app found already is tried
+// first, and the relay after. Every event reaches l before WaitResult
+// returns.
 func (d *Device) Receive(target, optionsJSON string, l Listener) (*Operation, error) {
 	var opt ferry.ReceiveOptions
 	if err := readOptions(optionsJSON, &opt); err != nil {
@@ -34,32 +36,43 @@ func (d *Device) Receive(target, optionsJSON string, l Listener) (*Operation, er
 	if err := ferry.CheckTarget(target); err != nil {
 		return nil, asError(err)
 	}
-	dev := d.lib()
-	op, ctx := d.newOperation()
+	dev, op, ctx := d.newOperation()
 	emit := emitter(l)
 	opt.Events = emit
 	d.run(op, func() (any, error) {
-		if !d.cfg.AppDiscovery || ferry.IsURI(target) || len(opt.Addrs) > 0 || opt.Relay != "" || dev.Relay != "" {
+		if !d.cfg.AppDiscovery || ferry.IsURI(target) || len(opt.Addrs) > 0 {
 			return dev.Receive(ctx, target, opt)
 		}
-		return d.receiveFound(ctx, dev, target, opt, emit)
+		if opt.Relay == "" && dev.Relay == "" {
+			timeout := d.cfg.findTimeout()
+			if timeout <= 0 {
+				timeout = p2p.DefaultFindTimeout
+			}
+			res, _, err := d.receiveFound(ctx, dev, target, opt, emit, timeout)
+			return res, err
+		}
+		// With a relay: the local network first if the app found the
+		// sender there already, else (or if that did not reach it) the
+		// relay.
+		res, lan, err := d.receiveFound(ctx, dev, target, opt, emit, 0)
+		if lan {
+			return res, err
+		}
+		return dev.Receive(ctx, target, opt)
 	})
 	return op, nil
 }
 
 // receiveFound receives from a sender the app's discovery found: the
-// services whose nameplate is the code's (or, without a code, those of a
-// paired device), oldest first, until one works.
-func (d *Device) receiveFound(ctx context.Context, dev *ferry.Device, target string, opt ferry.ReceiveOptions, emit func(ferry.Event)) (ferry.Result, error) {
+// services whose nameplate is the code's (or those of a paired device),
+// oldest first, waiting up to timeout for them, until one works. lan is
+// false when none was found, or none reached and paired with.
+func (d *Device) receiveFound(ctx context.Context, dev *ferry.Device, target string, opt ferry.ReceiveOptions, emit func(ferry.Event), timeout time.Duration) (_ ferry.Result, lan bool, _ error) {
 	match, err := d.matcher(ctx, dev, target)
 	if err != nil {
-		return ferry.Result{}, err
+		return ferry.Result{}, true, err
 	}
 	emit(ferry.Event{Time: time.Now(), Kind: ferry.EventWaiting, Message: "looking for the sender among the services the app found"})
-	timeout := d.cfg.findTimeout()
-	if timeout <= 0 {
-		timeout = p2p.DefaultFindTimeout
-	}
 	fctx, stop := context.WithTimeout(ctx, timeout)
 	defer stop()
 	tried := make(map[string]bool)
@@ -68,12 +81,12 @@ func (d *Device) receiveFound(ctx context.Context, dev *ferry.Device, target str
 		f, err := d.found.next(fctx, match, tried)
 		if err != nil {
 			if ctx.Err() != nil {
-				return ferry.Result{}, ctx.Err()
+				return ferry.Result{}, true, ctx.Err()
 			}
 			if last != nil {
-				return ferry.Result{}, last
+				return ferry.Result{}, false, last
 			}
-			return ferry.Result{}, errNotFound(target)
+			return ferry.Result{}, false, errNotFound(target)
 		}
 		o := opt
 		for _, a := range f.info.Addrs {
@@ -82,7 +95,7 @@ func (d *Device) receiveFound(ctx context.Context, dev *ferry.Device, target str
 		emit(ferry.Event{Time: time.Now(), Kind: ferry.EventFound, Message: fmt.Sprintf("found a sender at %v", f.info.Addrs)})
 		res, err := dev.Receive(ctx, target, o)
 		if err == nil || !tryNext(ctx, err) {
-			return res, err
+			return res, true, err
 		}
 		last = err
 		emit(ferry.Event{Time: time.Now(), Kind: ferry.EventWaiting, Message: "that device did not pair (" + failure(err).Sentence + "); looking for another"})

@@ -13,7 +13,7 @@ import (
 // JSON of ferry.SendOptions ({"code_words":3, "relay":"…", "to":"…",
 // "code":"…"}; "" or "{}" for the defaults). It returns once the send
 // waits for its receiver: show Operation.Code (or Operation.Link as a QR
-// code), and with Config.AppDiscovery advertise Operation.Service. WaitResult
+// code), and with app_discovery advertise Operation.Service. WaitResult
 // returns, once the receiver committed and verified the history, what it
 // reported (the JSON of ferry.Result).
 func (d *Device) Send(optionsJSON string, l Listener) (*Operation, error) {
@@ -24,8 +24,7 @@ func (d *Device) Send(optionsJSON string, l Listener) (*Operation, error) {
 	if d.cfg.AppDiscovery && len(d.cfg.addrs) == 0 {
 		return nil, badInput("a send with the app's discovery needs the device's addresses (addresses in the configuration)")
 	}
-	dev := d.lib()
-	op, ctx := d.newOperation()
+	dev, op, ctx := d.newOperation()
 	s, err := dev.Send(ctx, opt)
 	if err != nil {
 		d.end(op, nil, err)
