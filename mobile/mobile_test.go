@@ -266,3 +266,33 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("refused calls wrote %v", m)
 	}
 }
+
+// TestReceiveByLink: the send's ferry: link (its QR code) carries the
+// addresses the app gave, so a receiver given it needs no discovery at all.
+func TestReceiveByLink(t *testing.T) {
+	old := newDevice(t, seeded(t, t.TempDir(), 5), "old phone")
+	send, err := old.Send("", nil)
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	u, err := ferry.ParseURI(send.Link())
+	if err != nil || len(u.Peers) == 0 {
+		t.Fatalf("link %q: %v, %d peers", send.Link(), err, len(u.Peers))
+	}
+	for _, p := range u.Peers {
+		if !strings.HasPrefix(p, "/ip4/127.0.0.1/") {
+			t.Errorf("link address %s: want only the app's address 127.0.0.1", p)
+		}
+	}
+	phone := newDevice(t, filepath.Join(t.TempDir(), "new"), "new phone")
+	op, err := phone.Receive(send.Link(), "", nil)
+	if err != nil {
+		t.Fatalf("Receive: %v", err)
+	}
+	if _, err := wait(t, op); err != nil {
+		t.Fatalf("receive by link: %v", err)
+	}
+	if got, want := stats(t, phone).Digest, stats(t, old).Digest; got != want {
+		t.Errorf("digest %s, want %s", got, want)
+	}
+}
