@@ -66,4 +66,10 @@
 // handshake proves the peer holds that key, and pairing binds both peer IDs.
 // If nothing matches within the timeout, Find returns ErrNotFound, whose
 // text names the likely causes and the fix (a relay).
+//
+// An app that does this discovery with its platform's own DNS-SD API
+// (package mobile) uses Service: NewService is the instance a sender's app
+// registers, the records above at the addresses the app gives (no list of
+// interfaces asked of the system), and Service.Sender reads what a
+// receiver's app found with the checks above.
 package p2p
