@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry"
-	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/chatstore/seed"
 )
 
 // recorder is a Listener that keeps every event it gets, as the app
@@ -121,8 +121,8 @@ func newDevice(t *testing.T, home, name string, findSeconds ...float64) *Device 
 	return d
 }
 
-// seeded is a history home in dir holding a seeded history.
-func seeded(t *testing.T, dir string, seed uint64) string {
+// seeded is a history home in dir holding the seeded history n.
+func seeded(t *testing.T, dir string, n uint64) string {
 	t.Helper()
 	home := filepath.Join(dir, "home")
 	lib := &ferry.Device{Home: home}
@@ -132,7 +132,7 @@ func seeded(t *testing.T, dir string, seed uint64) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chatstore.Seed(ctx, st, chatstore.SeedOptions{Messages: 300, MediaBytes: 200 << 10, Seed: seed}); err != nil {
+	if _, err := seed.Add(ctx, st, seed.Options{Messages: 300, MediaBytes: 200 << 10, Seed: n}); err != nil {
 		st.Close()
 		t.Fatal(err)
 	}
