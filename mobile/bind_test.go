@@ -22,8 +22,8 @@ func TestBindings(t *testing.T) {
 
 	out := t.TempDir()
 	gen := exec.Command(gobind, "-lang=java,objc", "-outdir="+out, "./mobile")
-	gen.Dir = ".." // the module's root
-	gen.Env = append(os.Environ(), "GOFLAGS=-mod=mod -buildvcs=false")
+	gen.Dir = ".."                                            // the module's root
+	gen.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false") // never -mod=mod: that would rewrite go.mod
 	if b, err := gen.CombinedOutput(); err != nil {
 		t.Fatalf("gobind: %v\n%s", err, b)
 	}
