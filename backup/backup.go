@@ -3,7 +3,6 @@ package backup
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -63,6 +62,22 @@ type Result struct {
 	Chunks, ChunksSent, ChunksSkipped int
 	BytesSent                         int64
 	Duration                          time.Duration
+	// Previous, when not nil, is the backup this home made before with
+	// another key: this backup switched between a password and a
+	// recovery key (or was given Options.Key). It stays on the relay as
+	// it was, and the home keeps its key, so that Known lists it with its
+	// counts and Delete removes it.
+	Previous *Previous
+	// OwnerKey says the relay keeps the backup's owner key, so that a
+	// device that holds the backup key can list and delete it; false for
+	// a relay of a version that keeps none.
+	OwnerKey bool
+}
+
+// Previous is the backup a home switched away from.
+type Previous struct {
+	ID       [16]byte
+	Password bool // it was locked with a password (else it has a recovery key)
 }
 
 // Upload uploads a snapshot of store to the vault: only the chunks the
@@ -81,6 +96,7 @@ func Upload(ctx context.Context, store transfer.History, conn Conn, opts Options
 	}
 	password := len(opts.Password) > 0
 	key, ok := st.key()
+	old, oldID, oldPassword := key, st.ID, st.Password
 	switch {
 	case opts.Key != nil:
 		if !ok || key != *opts.Key {
@@ -95,18 +111,36 @@ func Upload(ctx context.Context, store transfer.History, conn Conn, opts Options
 		st.Done = false
 	}
 	defer key.Wipe()
+	defer old.Wipe()
 	vk, err := deriveKeys(key)
 	if err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
 	defer vk.wipe()
-	st.ID, st.Key, st.Password = FormatID(vk.id), hex.EncodeToString(key[:]), password
+	if id, err := ParseID(oldID); err == nil && ok && key != old {
+		// A switch: the backup of the old key stays, and so does its key.
+		st.keepKey(id, old)
+		if st.Seen[oldID] > 0 {
+			res.Previous = &Previous{ID: id, Password: oldPassword}
+		}
+	}
+	delete(st.Keys, FormatID(vk.id))
+	st.ID, st.Key, st.Password = FormatID(vk.id), formatKey(key), password
 	// Keep the key before anything goes up: an interrupted first backup
 	// continues with it.
 	if err := st.save(home); err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
 	res.ID, res.Key, res.New = vk.id, key, !st.Done
+
+	// The owner key first: a backup on the relay can be listed and
+	// deleted with its key from its start.
+	switch err := conn.PutOwnerKey(ctx, vk.id, vk.ownerPublic()); {
+	case err == nil:
+		res.OwnerKey = true
+	case !errors.Is(err, errors.ErrUnsupported):
+		return res, fmt.Errorf("backup: %w", err)
+	}
 
 	if password {
 		p, err := putKeySlot(ctx, conn, vk.id, key, opts.Password, opts.Params, opts.floor)

@@ -18,6 +18,10 @@ type Conn interface {
 	PutManifest(ctx context.Context, id [16]byte, names [][32]byte, sealed []byte) error
 	GetManifest(ctx context.Context, id [16]byte) ([]byte, error)
 	PutKeySlot(ctx context.Context, id [16]byte, p archive.Params, salt, public [32]byte, wrapped [60]byte) error
+	// PutOwnerKey gives the relay the public owner key of backup id (see
+	// owner.go); its error for a relay that keeps none matches
+	// errors.ErrUnsupported.
+	PutOwnerKey(ctx context.Context, id [16]byte, public [32]byte) error
 	// UnlockKey gets the key slot's parameters, salt and a challenge,
 	// calls prove (whose error ends it before anything is sent), sends
 	// the signature and returns the wrapped key.

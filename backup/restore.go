@@ -77,8 +77,18 @@ func Restore(ctx context.Context, conn Conn, store transfer.HistoryTarget, opts 
 		}
 		return res, fmt.Errorf("restore: %w", err)
 	}
+	save := false
 	if vm.seq > st.Seen[FormatID(id)] {
 		st.Seen[FormatID(id)] = vm.seq
+		save = true
+	}
+	if held, ok := st.keyFor(id); !ok || held != key {
+		// The home keeps the key of the backup it was restored from, so
+		// that it can list and delete that backup (see Known).
+		st.keepKey(id, key)
+		save = true
+	}
+	if save {
 		if err := st.save(home); err != nil {
 			return res, fmt.Errorf("restore: %w", err)
 		}
@@ -170,16 +180,16 @@ func restoreKey(ctx context.Context, conn Conn, home string, opts RestoreOptions
 }
 
 // Describe returns what backup id holds (counts and digest), read from
-// its sealed manifest with the backup key this home keeps. The relay knows
+// its sealed manifest with a backup key this home keeps (see Known). The relay knows
 // only sizes and times; the counts exist only on the device.
 func Describe(ctx context.Context, conn Conn, home string, id [16]byte) (chatstore.Stats, error) {
 	st, err := loadState(home)
 	if err != nil {
 		return chatstore.Stats{}, err
 	}
-	key, ok := st.key()
+	key, ok := st.keyFor(id)
 	if !ok {
-		return chatstore.Stats{}, transfer.ErrNoKey
+		return chatstore.Stats{}, fmt.Errorf("describe backup: this home holds no key of it: %w", transfer.ErrNoKey)
 	}
 	defer key.Wipe()
 	vk, err := deriveKeys(key)
@@ -187,9 +197,6 @@ func Describe(ctx context.Context, conn Conn, home string, id [16]byte) (chatsto
 		return chatstore.Stats{}, err
 	}
 	defer vk.wipe()
-	if vk.id != id {
-		return chatstore.Stats{}, fmt.Errorf("describe backup: made with another key: %w", transfer.ErrNoKey)
-	}
 	_, m, err := fetchManifest(ctx, conn, vk, id, st)
 	if err != nil {
 		return chatstore.Stats{}, fmt.Errorf("describe backup: %w", err)

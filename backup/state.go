@@ -27,6 +27,11 @@ type state struct {
 	// Stretch: backup ID → the Argon2id parameters of the password slot
 	// this home last wrote or opened; a restore refuses less.
 	Stretch map[string]archive.Params `json:"stretch,omitempty"`
+	// Keys: backup ID → the key (hex) of a backup other than the
+	// current one that this home holds the key of: one it made before
+	// it switched keys, or one it was restored from. Known, Describe
+	// and Delete use them.
+	Keys map[string]string `json:"keys,omitempty"`
 }
 
 func loadState(home string) (*state, error) {
@@ -50,13 +55,17 @@ func loadState(home string) (*state, error) {
 	return &st, nil
 }
 
-func (st *state) key() (archive.Key, bool) {
+func (st *state) key() (archive.Key, bool) { return parseKey(st.Key) }
+
+func parseKey(s string) (archive.Key, bool) {
 	var k archive.Key
-	if n, err := hex.Decode(k[:], []byte(st.Key)); err != nil || n != len(k) {
+	if n, err := hex.Decode(k[:], []byte(s)); err != nil || n != len(k) || len(s) != 2*len(k) {
 		return archive.Key{}, false
 	}
 	return k, true
 }
+
+func formatKey(k archive.Key) string { return hex.EncodeToString(k[:]) }
 
 // save writes the state atomically with mode 0600.
 func (st *state) save(home string) error {

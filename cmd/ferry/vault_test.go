@@ -79,7 +79,8 @@ func TestBackupRestore(t *testing.T) {
 		t.Errorf("wrong key: exit %d, stderr %q", r.code, r.stderr)
 	}
 
-	// The list is the device's own; another device can neither see nor delete.
+	// The list is the device's own (and that of the keys it holds, see
+	// TestBackupsByKey); another device can neither see nor delete.
 	r = mustOK(t, ferry(t, nil, "--home", src, "--json", "backups", "--relay", addr))
 	var listed struct {
 		Backups []struct {
@@ -95,11 +96,13 @@ func TestBackupRestore(t *testing.T) {
 		listed.Backups[0].Stats == nil || *listed.Backups[0].Stats != want {
 		t.Errorf("backups: %s; want %s listed with its size and counts %+v", r.stdout, id[1], want)
 	}
-	r = mustOK(t, ferry(t, nil, "--home", dst, "backups", "--relay", addr))
+	other := filepath.Join(dir, "other")
+	seed(t, other, 10, 0, 2)
+	r = mustOK(t, ferry(t, nil, "--home", other, "backups", "--relay", addr))
 	if strings.Contains(r.stdout, id[1]) {
 		t.Errorf("another device lists the backup: %s", r.stdout)
 	}
-	r = ferry(t, nil, "--home", dst, "backups", "rm", id[1], "--relay", addr)
+	r = ferry(t, nil, "--home", other, "backups", "rm", id[1], "--relay", addr)
 	if r.code == 0 || !strings.Contains(r.stderr, "belongs to another device") {
 		t.Errorf("another device deletes: exit %d, stderr %q", r.code, r.stderr)
 	}

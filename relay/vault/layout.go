@@ -41,19 +41,30 @@ func lastKeyHex(dst []byte, key string) bool {
 	return err == nil
 }
 
-// meta is a backup's bookkeeping, kept as JSON next to it.
+// meta is a backup's bookkeeping, kept as JSON next to it. Version 2
+// added OwnerKey (see owner.go); a record without a version is of version
+// 1, read as one with no owner key, and rewritten as version 2 at its next
+// write.
 type meta struct {
+	Version int    `json:"version,omitempty"`
 	Owner   string `json:"owner"`
-	Created int64  `json:"created"`
-	Updated int64  `json:"updated"`           // last manifest
-	Touched int64  `json:"touched,omitempty"` // last write of chunks or key slot, roughly
-	Size    int64  `json:"size"`
+	// OwnerKey is the Ed25519 public key that checks a proof of the
+	// backup key, which lets any device that holds the key list or
+	// delete the backup; empty until the owner puts one.
+	OwnerKey []byte `json:"owner_key,omitempty"`
+	Created  int64  `json:"created"`
+	Updated  int64  `json:"updated"`           // last manifest
+	Touched  int64  `json:"touched,omitempty"` // last write of chunks or key slot, roughly
+	Size     int64  `json:"size"`
 	// Fails and Locked are the lockout of relays before the guard (see
 	// lockout.go): a backup they locked stays locked until its owner's
 	// next key slot; nothing writes them now but that reset.
 	Fails  int  `json:"fails"`
 	Locked bool `json:"locked"`
 }
+
+// metaVersion is the version of the records this relay writes.
+const metaVersion = 2
 
 // maxMeta bounds a stored record.
 const maxMeta = 1 << 16
@@ -65,7 +76,11 @@ func parseMeta(b []byte) (meta, error) {
 	if err := d.Decode(&m); err != nil {
 		return meta{}, fmt.Errorf("vault: backup record: %w", err)
 	}
-	if d.More() || m.Owner == "" || m.Size < 0 || m.Fails < 0 || m.Fails > MaxFails {
+	if m.Version > metaVersion {
+		return meta{}, fmt.Errorf("vault: backup record of version %d, newer than this relay's %d: upgrade the relay", m.Version, metaVersion)
+	}
+	if d.More() || m.Version < 0 || m.Owner == "" || m.Size < 0 || m.Fails < 0 || m.Fails > MaxFails ||
+		len(m.OwnerKey) != 0 && len(m.OwnerKey) != vaultproto.OwnerKeySize {
 		return meta{}, errors.New("vault: backup record: out of range")
 	}
 	return m, nil

@@ -161,6 +161,11 @@ type session struct {
 	challenge    [vaultproto.ChallengeSize]byte // handed out with the key parameters of challengeID
 	challengeID  [vaultproto.IDSize]byte
 	hasChallenge bool
+	// The challenge of a proof of a backup key (see owner.go), handed
+	// out by OwnerChallenge for ownerChallengeID.
+	ownerChallenge    [vaultproto.ChallengeSize]byte
+	ownerChallengeID  [vaultproto.IDSize]byte
+	hasOwnerChallenge bool
 }
 
 // keyParams answers GetKeyParams: the slot's parameters and salt, and a

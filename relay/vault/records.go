@@ -119,6 +119,7 @@ func (s *Server) touchLocked(ctx context.Context, id [vaultproto.IDSize]byte, m 
 
 // saveMetaLocked writes a backup's record. Caller holds id's backup lock.
 func (s *Server) saveMetaLocked(ctx context.Context, id [vaultproto.IDSize]byte, m meta) error {
+	m.Version = metaVersion
 	b, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("backup record: %w", err)

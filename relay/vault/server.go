@@ -296,6 +296,16 @@ func (s *Server) handle(ctx context.Context, sess *session, t wire.Type, body []
 	case vaultproto.OpGetKeySlot:
 		w, err := s.unwrap(ctx, sess, req.ID, req.Sig)
 		return result{t: vaultproto.AnswerWrapped, b: w}, err
+	case vaultproto.OpPutOwnerKey:
+		return result{t: vaultproto.AnswerAck}, s.putOwnerKey(ctx, acct, req.ID, req.Owner)
+	case vaultproto.OpOwnerChallenge:
+		b, err := s.ownerChallenge(ctx, sess, req.ID)
+		return result{t: vaultproto.AnswerChallenge, b: b}, err
+	case vaultproto.OpListWithKey:
+		b, err := s.listWithKey(ctx, sess, req.ID, req.Sig)
+		return result{t: vaultproto.AnswerBackups, b: b}, err
+	case vaultproto.OpDeleteWithKey:
+		return result{t: vaultproto.AnswerAck}, s.deleteWithKey(ctx, sess, req.ID, req.Sig)
 	}
 	return result{}, fmt.Errorf("%w: type %#x", vaultproto.ErrBadRequest, byte(t))
 }

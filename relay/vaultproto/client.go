@@ -367,29 +367,48 @@ func (c *Client) UnlockKey(ctx context.Context, id [IDSize]byte, prove func(p ar
 		return w, err
 	}
 	defer clear(sig[:])
-	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.Timeout, RequestTimeout))
-	defer cancel()
-	req := Request{Op: OpGetKeySlot, ID: id, Sig: sig}
-	t, b := req.Encode()
-	rt, rb, err := exchange(ctx, st, t, [][]byte{b}, nil)
+	rb, err := c.proved(ctx, st, "get key slot", Request{Op: OpGetKeySlot, ID: id, Sig: sig}, AnswerWrapped)
 	if err != nil {
-		return w, connLost{fmt.Errorf("vault get key slot: %w", err)}
+		return w, err
 	}
-	switch {
-	case rt == wire.Error:
-		return w, fmt.Errorf("vault get key slot: %w", ErrorOf(wire.ParseError(rb)))
-	case rt != AnswerWrapped || len(rb) != WrappedSize:
-		return w, fmt.Errorf("vault get key slot: answer %#x of %d bytes: %w", byte(rt), len(rb), ErrProtocol)
+	if len(rb) != WrappedSize {
+		return w, fmt.Errorf("vault get key slot: answer of %d bytes: %w", len(rb), ErrProtocol)
 	}
 	copy(w[:], rb)
 	return w, nil
+}
+
+// proved sends req, which carries a proof, on st, the stream that got its
+// challenge, and returns the answer's body, which must be of type want.
+// It is sent once: a lost connection ends the call.
+func (c *Client) proved(ctx context.Context, st *stream, op string, req Request, want wire.Type) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(c.Timeout, RequestTimeout))
+	defer cancel()
+	t, b := req.Encode()
+	rt, rb, err := exchange(ctx, st, t, [][]byte{b}, nil)
+	if err != nil {
+		return nil, connLost{fmt.Errorf("vault %s: %w", op, err)}
+	}
+	switch {
+	case rt == wire.Error:
+		return nil, fmt.Errorf("vault %s: %w", op, ErrorOf(wire.ParseError(rb)))
+	case rt != want:
+		return nil, fmt.Errorf("vault %s: answer type %#x: %w", op, byte(rt), ErrProtocol)
+	}
+	return rb, nil
 }
 
 // keyParams opens a new stream and asks for backup id's key parameters
 // on it, getting a reservation if the relay needs one. It returns the
 // stream, which the proof must use, and the answer's body.
 func (c *Client) keyParams(ctx context.Context, id [IDSize]byte) (*stream, []byte, error) {
-	req := Request{Op: OpGetKeyParams, ID: id}
+	return c.challenge(ctx, "get key parameters", Request{Op: OpGetKeyParams, ID: id}, AnswerKeyParams)
+}
+
+// challenge opens a new stream and sends req, which asks for a challenge,
+// on it, getting a reservation if the relay needs one. It returns the
+// stream, which the proof must use, and the answer's body, of type want.
+func (c *Client) challenge(ctx context.Context, op string, req Request, want wire.Type) (*stream, []byte, error) {
 	t, b := req.Encode()
 	for reserved := false; ; reserved = true {
 		actx, cancel := context.WithTimeout(ctx, cmp.Or(c.Timeout, RequestTimeout))
@@ -397,31 +416,95 @@ func (c *Client) keyParams(ctx context.Context, id [IDSize]byte) (*stream, []byt
 		if err != nil {
 			cancel()
 			if errors.Is(err, ErrNoVault) {
-				return nil, nil, fmt.Errorf("vault get key parameters: %w", err)
+				return nil, nil, fmt.Errorf("vault %s: %w", op, err)
 			}
-			return nil, nil, connLost{fmt.Errorf("vault get key parameters: open stream: %w", err)}
+			return nil, nil, connLost{fmt.Errorf("vault %s: open stream: %w", op, err)}
 		}
 		rt, rb, err := exchange(actx, st, t, [][]byte{b}, nil)
 		cancel()
 		if err != nil {
 			st.Reset()
-			return nil, nil, connLost{fmt.Errorf("vault get key parameters: %w", err)}
+			return nil, nil, connLost{fmt.Errorf("vault %s: %w", op, err)}
 		}
-		if rt == AnswerKeyParams {
+		if rt == want {
 			return st, rb, nil
 		}
 		st.Reset()
 		if rt != wire.Error {
-			return nil, nil, fmt.Errorf("vault get key parameters: answer type %#x: %w", byte(rt), ErrProtocol)
+			return nil, nil, fmt.Errorf("vault %s: answer type %#x: %w", op, byte(rt), ErrProtocol)
 		}
 		rerr := ErrorOf(wire.ParseError(rb))
 		if !errors.Is(rerr, ErrNoAccess) || reserved {
-			return nil, nil, fmt.Errorf("vault get key parameters: %w", rerr)
+			return nil, nil, fmt.Errorf("vault %s: %w", op, rerr)
 		}
 		if err := c.reserve(ctx); err != nil {
-			return nil, nil, fmt.Errorf("vault get key parameters: %w", err)
+			return nil, nil, fmt.Errorf("vault %s: %w", op, err)
 		}
 	}
+}
+
+// PutOwnerKey stores the owner key of backup id, the Ed25519 public key
+// that checks a proof of the backup key (see ListWithKey). A relay of a
+// version that keeps none answers ErrOwnerKeysUnsupported.
+func (c *Client) PutOwnerKey(ctx context.Context, id [IDSize]byte, public [OwnerKeySize]byte) error {
+	b, err := c.call(ctx, "put owner key", Request{Op: OpPutOwnerKey, ID: id, Owner: public}, AnswerAck, nil)
+	if errors.Is(err, ErrProtocol) {
+		// An older relay refuses the request's type as malformed.
+		return fmt.Errorf("%w (%w)", ErrOwnerKeysUnsupported, err)
+	}
+	return ackErr(b, err)
+}
+
+// ListWithKey returns backup id as List would, whatever device made it,
+// for a proof of its key: on a new stream it asks for a challenge, has
+// sign sign msg (see OwnerProofMessage) with the owner key, and sends the
+// signature. Its error for a backup the vault does not hold matches both
+// ErrNotFound and fs.ErrNotExist; a proof that the owner key does not
+// check is ErrForbidden.
+func (c *Client) ListWithKey(ctx context.Context, id [IDSize]byte, sign func(msg []byte) [SignatureSize]byte) (updated, size int64, err error) {
+	b, err := c.withKey(ctx, "list with key", OpListWithKey, AnswerBackups, id, sign)
+	if err != nil {
+		return 0, 0, err
+	}
+	list, err := ParseBackups(b)
+	if err == nil && (len(list) != 1 || list[0].ID != id) {
+		err = fmt.Errorf("%d backups for one ID", len(list))
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("vault list with key: %v: %w", err, ErrProtocol)
+	}
+	return list[0].Updated, list[0].Size, nil
+}
+
+// DeleteWithKey removes backup id, whatever device made it, for a proof
+// of its key (as ListWithKey).
+func (c *Client) DeleteWithKey(ctx context.Context, id [IDSize]byte, sign func(msg []byte) [SignatureSize]byte) error {
+	b, err := c.withKey(ctx, "delete with key", OpDeleteWithKey, AnswerAck, id, sign)
+	return ackErr(b, err)
+}
+
+// withKey asks for an owner challenge for backup id on a new stream and
+// sends request op with sign's signature on it.
+func (c *Client) withKey(ctx context.Context, op string, t wire.Type, want wire.Type, id [IDSize]byte, sign func(msg []byte) [SignatureSize]byte) ([]byte, error) {
+	st, body, err := c.challenge(ctx, op, Request{Op: OpOwnerChallenge, ID: id}, AnswerChallenge)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		err = fmt.Errorf("%w (%w)", err, fs.ErrNotExist)
+	case errors.Is(err, ErrProtocol):
+		// An older relay refuses the request's type as malformed.
+		err = fmt.Errorf("%w (%w)", ErrOwnerKeysUnsupported, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer st.Reset() // one challenge, one proof: the stream is not reused
+	if len(body) != ChallengeSize {
+		return nil, fmt.Errorf("vault %s: challenge of %d bytes: %w", op, len(body), ErrProtocol)
+	}
+	var challenge [ChallengeSize]byte
+	copy(challenge[:], body)
+	sig := sign(OwnerProofMessage(id, challenge, c.relay, c.h.ID()))
+	return c.proved(ctx, st, op, Request{Op: t, ID: id, Sig: sig}, want)
 }
 
 func ackErr(b []byte, err error) error {

@@ -15,8 +15,16 @@ import (
 var (
 	// ErrNotFound: no such backup, chunk or key slot (or the backup expired).
 	ErrNotFound = errors.New("the relay's vault has no such backup (it may have expired or been deleted): check the backup ID and the relay")
-	// ErrForbidden: the backup belongs to another device.
-	ErrForbidden = errors.New("this backup belongs to another device: only the device that made it can change, list or delete it")
+	// ErrForbidden: the backup belongs to another device, and this one
+	// proved no key of it.
+	ErrForbidden = errors.New("this backup belongs to another device: only that device, or one that holds the backup's key, can list or delete it")
+	// ErrNoOwnerKey: the backup was made by a Ferry that gave the relay
+	// no owner key, so that no key can be proved for it.
+	// It matches errors.ErrUnsupported.
+	ErrNoOwnerKey error = unsupportedError("this backup was made by an older Ferry, which gave the relay no way to check its key: only the device that made it can list or delete it until that device backs up again")
+	// ErrOwnerKeysUnsupported: the relay is of a version that keeps no
+	// owner keys. It matches errors.ErrUnsupported.
+	ErrOwnerKeysUnsupported error = unsupportedError("the relay is of an older version that keeps no owner keys: only the device that made a backup there can list or delete it")
 	// ErrQuota: the account's storage quota is used up.
 	ErrQuota = errors.New("this device's storage quota on the relay is used up: delete old backups with `ferry backups rm ID`")
 	// ErrTooLarge: the backup exceeds the relay's maximum backup size.
@@ -95,6 +103,8 @@ func CodeOf(err error) byte {
 		return CodeNoAccess
 	case errors.Is(err, ErrBusy):
 		return CodeBusy
+	case errors.Is(err, ErrNoOwnerKey):
+		return CodeNoOwnerKey
 	case errors.Is(err, ErrBadRequest):
 		return CodeBadRequest
 	}
@@ -128,6 +138,8 @@ func ErrorOf(e *wire.RemoteError) error {
 		return ErrNoAccess
 	case CodeBusy:
 		return ErrBusy
+	case CodeNoOwnerKey:
+		return ErrNoOwnerKey
 	case CodeBadRequest:
 		return ErrProtocol
 	}
@@ -168,3 +180,11 @@ func (missingError) Error() string {
 	return "the relay lacks a piece of this backup (it was lost or deleted there)"
 }
 func (missingError) Is(target error) bool { return target == fs.ErrNotExist }
+
+// unsupportedError is an error that matches errors.ErrUnsupported, so
+// that callers that know only the standard library (package backup) can
+// tell a backup or relay without owner keys.
+type unsupportedError string
+
+func (e unsupportedError) Error() string        { return string(e) }
+func (e unsupportedError) Is(target error) bool { return target == errors.ErrUnsupported }

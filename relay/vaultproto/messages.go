@@ -31,6 +31,11 @@ const (
 	OpPutKeySlot   wire.Type = 0x08
 	OpGetKeyParams wire.Type = 0x09
 	OpGetKeySlot   wire.Type = 0x0a
+	// The owner key (see doc.go, "Owner keys").
+	OpPutOwnerKey    wire.Type = 0x0b
+	OpOwnerChallenge wire.Type = 0x0c
+	OpListWithKey    wire.Type = 0x0d
+	OpDeleteWithKey  wire.Type = 0x0e
 
 	AnswerAck       wire.Type = 0x80
 	AnswerBitmap    wire.Type = 0x81
@@ -38,6 +43,7 @@ const (
 	AnswerBackups   wire.Type = 0x83
 	AnswerKeyParams wire.Type = 0x84
 	AnswerWrapped   wire.Type = 0x85
+	AnswerChallenge wire.Type = 0x86
 )
 
 // Error codes of an Error answer.
@@ -56,6 +62,7 @@ const (
 	CodeFull          byte = 12
 	CodeNoAccess      byte = 13
 	CodeBusy          byte = 14
+	CodeNoOwnerKey    byte = 15
 )
 
 // Sizes and bounds of the protocol.
@@ -66,8 +73,12 @@ const (
 	WrappedSize = 12 + archive.KeySize + 16 // nonce, sealed key, tag
 	// ChallengeSize is the relay's fresh nonce of a password proof.
 	ChallengeSize = 32
-	// SignatureSize is the Ed25519 signature that proves a password.
+	// SignatureSize is the Ed25519 signature that proves a password or
+	// a backup key.
 	SignatureSize = 64
+	// OwnerKeySize is the Ed25519 public key that checks a proof of a
+	// backup key.
+	OwnerKeySize = 32
 	// MaxChunk bounds one sealed chunk: the engine's largest stored chunk
 	// (16 MiB + zstd slack) padded to its bucket, plus framing.
 	MaxChunk = 24 << 20
@@ -118,7 +129,8 @@ type Request struct {
 	Op    wire.Type
 	ID    [IDSize]byte        // all but List
 	Name  [NameSize]byte      // PutChunk, GetChunk
-	Sig   [SignatureSize]byte // GetKeySlot: the proof
+	Sig   [SignatureSize]byte // GetKeySlot, ListWithKey, DeleteWithKey: the proof
+	Owner [OwnerKeySize]byte  // PutOwnerKey
 	Names [][NameSize]byte    // HasChunks, PutManifest
 	Data  []byte              // PutChunk: chunk; PutManifest: manifest
 	Slot  KeySlot             // PutKeySlot
@@ -160,8 +172,10 @@ func (r *Request) encodeSmall() (wire.Type, []byte) {
 		}
 	case OpGetChunk:
 		b = append(b, r.Name[:]...)
-	case OpGetKeySlot:
+	case OpGetKeySlot, OpListWithKey, OpDeleteWithKey:
 		b = append(b, r.Sig[:]...)
+	case OpPutOwnerKey:
+		b = append(b, r.Owner[:]...)
 	case OpPutKeySlot:
 		b = r.Slot.Append(b)
 	}
@@ -194,8 +208,10 @@ func ParseRequest(t wire.Type, body []byte) (Request, error) {
 		}
 	case OpGetChunk:
 		copy(r.Name[:], p.Bytes(NameSize))
-	case OpGetKeySlot:
+	case OpGetKeySlot, OpListWithKey, OpDeleteWithKey:
 		copy(r.Sig[:], p.Bytes(SignatureSize))
+	case OpPutOwnerKey:
+		copy(r.Owner[:], p.Bytes(OwnerKeySize))
 	case OpPutManifest:
 		k := p.Uvarint(uint64(MaxManifest/NameSize), "name count")
 		if p.Err() == nil {
@@ -213,7 +229,7 @@ func ParseRequest(t wire.Type, body []byte) (Request, error) {
 		if p.Err() == nil && (len(r.Data) == 0 || len(r.Data) > MaxManifest) {
 			p.Fail("manifest size %d", len(r.Data))
 		}
-	case OpGetManifest, OpDelete, OpGetKeyParams, OpList:
+	case OpGetManifest, OpDelete, OpGetKeyParams, OpList, OpOwnerChallenge:
 	case OpPutKeySlot:
 		r.Slot = parseKeySlotFrom(p)
 		if p.Err() == nil && r.Slot.Version != KeySlotV2 {
@@ -303,15 +319,30 @@ func ParseKeyParams(b []byte) (byte, archive.Params, [SaltSize]byte, [ChallengeS
 	return v, pr, salt, challenge, p.Err()
 }
 
-// proofLabel starts the message a password proof signs.
-const proofLabel = "ferry vault v2 key slot proof"
+// Labels that start the messages a proof signs, one per kind of proof.
+const (
+	proofLabel      = "ferry vault v2 key slot proof"
+	ownerProofLabel = "ferry vault v1 owner proof"
+)
 
 // ProofMessage is what a device signs to prove a backup's password: the
 // label, the backup ID, the relay's challenge, and the peer IDs of the
 // relay and the device, so that a signature answers one challenge of one
 // relay to one device and nothing else.
 func ProofMessage(id [IDSize]byte, challenge [ChallengeSize]byte, relay, device peer.ID) []byte {
-	b := append([]byte(proofLabel), 0)
+	return proofMessage(proofLabel, id, challenge, relay, device)
+}
+
+// OwnerProofMessage is what a device signs with a backup's owner key
+// (derived from the backup key, see package backup) to list or delete the
+// backup: ProofMessage's fields under a label of its own, so that neither
+// proof ever stands for the other.
+func OwnerProofMessage(id [IDSize]byte, challenge [ChallengeSize]byte, relay, device peer.ID) []byte {
+	return proofMessage(ownerProofLabel, id, challenge, relay, device)
+}
+
+func proofMessage(label string, id [IDSize]byte, challenge [ChallengeSize]byte, relay, device peer.ID) []byte {
+	b := append([]byte(label), 0)
 	b = append(b, id[:]...)
 	b = append(b, challenge[:]...)
 	b = binary.AppendUvarint(b, uint64(len(relay)))
@@ -333,14 +364,16 @@ func MaxBody(t wire.Type) int {
 		return IDSize + NameSize
 	case OpPutManifest:
 		return wire.MaxFrame
-	case OpGetManifest, OpDelete, OpGetKeyParams:
+	case OpGetManifest, OpDelete, OpGetKeyParams, OpOwnerChallenge:
 		return IDSize
 	case OpList:
 		return 0
 	case OpPutKeySlot:
 		return IDSize + MaxKeySlot
-	case OpGetKeySlot:
+	case OpGetKeySlot, OpListWithKey, OpDeleteWithKey:
 		return IDSize + SignatureSize
+	case OpPutOwnerKey:
+		return IDSize + OwnerKeySize
 	}
 	return -1
 }
