@@ -355,12 +355,14 @@ func FuzzParseGuard(f *testing.F) {
 func FuzzParseMeta(f *testing.F) {
 	f.Add([]byte(`{"owner":"x","created":1,"updated":2,"size":3,"fails":4,"locked":true}`))
 	f.Add([]byte(`{"owner":""}`))
+	f.Add([]byte(`{"version":2,"owner":"x","owner_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","created":1,"updated":2,"size":3,"fails":0,"locked":false}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := parseMeta(b)
 		if err != nil {
 			return
 		}
-		if m.Owner == "" || m.Size < 0 || m.Fails < 0 || m.Fails > MaxFails {
+		if m.Owner == "" || m.Size < 0 || m.Fails < 0 || m.Fails > MaxFails || m.Version > metaVersion ||
+			len(m.OwnerKey) != 0 && len(m.OwnerKey) != vaultproto.OwnerKeySize {
 			t.Fatalf("accepted %+v", m)
 		}
 	})

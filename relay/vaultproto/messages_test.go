@@ -24,6 +24,10 @@ func sampleRequests() []Request {
 		{Op: OpPutKeySlot, ID: id, Slot: slot},
 		{Op: OpGetKeyParams, ID: id},
 		{Op: OpGetKeySlot, ID: id, Sig: [SignatureSize]byte{5}},
+		{Op: OpPutOwnerKey, ID: id, Owner: [OwnerKeySize]byte{6}},
+		{Op: OpOwnerChallenge, ID: id},
+		{Op: OpListWithKey, ID: id, Sig: [SignatureSize]byte{7}},
+		{Op: OpDeleteWithKey, ID: id, Sig: [SignatureSize]byte{8}},
 	}
 }
 
@@ -48,6 +52,11 @@ func TestParseRequestRejects(t *testing.T) {
 		{"bad params", OpPutKeySlot, append(append(id, 2, 0, 0, 0), make([]byte, 32+32+WrappedSize)...)},
 		{"old key slot", OpPutKeySlot, append(append(id, 1, 3, 0x80, 0x80, 4, 4), make([]byte, 32+32+WrappedSize)...)},
 		{"short proof", OpGetKeySlot, append(id, make([]byte, 32)...)},
+		{"short owner key", OpPutOwnerKey, append(id, make([]byte, 31)...)},
+		{"long owner key", OpPutOwnerKey, append(id, make([]byte, 33)...)},
+		{"challenge with body", OpOwnerChallenge, append(id, 0)},
+		{"short key proof", OpListWithKey, append(id, make([]byte, 63)...)},
+		{"long key proof", OpDeleteWithKey, append(id, make([]byte, 65)...)},
 	}
 	for _, tc := range cases {
 		if _, err := ParseRequest(tc.t, tc.body); !errors.Is(err, ErrBadRequest) {
