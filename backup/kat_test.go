@@ -130,6 +130,17 @@ func TestVaultKATv3(t *testing.T) {
 			if got.Target.Digest != f.Stats.Digest || storetest.Stats(t, dst) != f.Stats {
 				t.Errorf("restored %+v (digest %s), want %+v", storetest.Stats(t, dst), got.Target.Digest, f.Stats)
 			}
+			// Its relay record predates owner keys: the restored home
+			// lists it from its manifest, and cannot delete it.
+			c := dial(t, p2ptest.Host(t), r)
+			known, err := Known(context.Background(), c, dst.Home())
+			if err != nil || len(known) != 1 || FormatID(known[0].ID) != f.BackupID || !known[0].NoOwnerKey || known[0].Stats == nil || *known[0].Stats != f.Stats {
+				t.Errorf("the restored home knows %+v, %v; want %s from its manifest, with no owner key", known, err, f.BackupID)
+			}
+			id, _ := ParseID(f.BackupID)
+			if err := Delete(context.Background(), c, dst.Home(), id); !errors.Is(err, vaultproto.ErrNoOwnerKey) {
+				t.Errorf("the restored home deletes a backup without an owner key: %v, want ErrNoOwnerKey", err)
+			}
 		})
 	}
 	vk, err := deriveKeys(key)

@@ -69,15 +69,19 @@ type Listed struct {
 	Stats *chatstore.Stats
 	// Current says it is the backup the home's next backup continues.
 	Current bool
+	// NoOwnerKey says the relay cannot check this key (the backup, or
+	// the relay, is of a Ferry before owner keys): Updated is the time
+	// its manifest holds, Size is unknown (0), and only the device that
+	// made it can delete it, until that device backs up again.
+	NoOwnerKey bool
 }
 
 // Known lists the backups on the relay that open with a key this home
 // holds (its current backup's, that of backups it made before with
 // another key, and that of backups it was restored from), whatever device
 // made them, each with its counts. A key with no backup on the relay is
-// left out. So is a backup made by an older Ferry, whose relay record has
-// no owner key to prove (vaultproto.ErrNoOwnerKey): its own device lists
-// it.
+// left out. A backup whose key the relay cannot check (see
+// Listed.NoOwnerKey) is listed from its manifest alone.
 func Known(ctx context.Context, conn KeyConn, home string) ([]Listed, error) {
 	st, err := loadState(home)
 	if err != nil {
@@ -88,7 +92,7 @@ func Known(ctx context.Context, conn KeyConn, home string) ([]Listed, error) {
 		key, _ := st.keyFor(id)
 		l, err := listOne(ctx, conn, key, st)
 		key.Wipe()
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNoOwnerKey) {
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
@@ -111,6 +115,15 @@ func listOne(ctx context.Context, conn KeyConn, key archive.Key, st *state) (Lis
 	}
 	defer vk.wipe()
 	updated, size, err := conn.ListWithKey(ctx, vk.id, vk.signer())
+	if errors.Is(err, errNoOwnerKey) {
+		// What the key alone reads: the sealed manifest, as a restore
+		// would.
+		vm, m, err := fetchManifest(ctx, conn, vk, vk.id, st)
+		if err != nil {
+			return Listed{}, err
+		}
+		return Listed{ID: vk.id, Updated: time.Unix(0, vm.time).UTC(), Stats: &m.Stats, NoOwnerKey: true}, nil
+	}
 	if err != nil {
 		return Listed{}, err
 	}
@@ -142,13 +155,14 @@ func Delete(ctx context.Context, conn KeyConn, home string, id [16]byte) error {
 	err = conn.DeleteWithKey(ctx, vk.id, vk.signer())
 	if errors.Is(err, errNoOwnerKey) {
 		// Made by an older Ferry, or on an older relay: its owner may
-		// still delete it the old way.
-		err = conn.Delete(ctx, id)
+		// still delete it the old way; to another device, the reason it
+		// may not is that the key cannot be checked.
+		if derr := conn.Delete(ctx, id); derr != nil {
+			return fmt.Errorf("%w (as this device's own: %v)", err, derr)
+		}
+		return nil
 	}
-	if err != nil {
-		return err
-	}
-	return nil
+	return err
 }
 
 // keyFor returns the key this home holds for backup id.
