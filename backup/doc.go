@@ -9,9 +9,10 @@
 // chunker.go (the database cut into pieces by content), packer.go (pieces
 // and small media chunks in packs), upload.go (sending what the vault
 // lacks), backup.go (Upload), password.go (the password's key slot and its
-// stretch), planner.go (what a restore fetches), restore.go (Restore),
-// state.go (home/vault.json, StateFile), conn.go (the vault as this package uses it)
-// and errors.go.
+// stretch), owner.go (the owner key; Known and Delete, the backups of the
+// keys a home holds), planner.go (what a restore fetches), restore.go
+// (Restore), state.go (home/vault.json, StateFile), conn.go (the vault as
+// this package uses it) and errors.go.
 //
 // # Format
 //
@@ -24,6 +25,8 @@
 //	                               backup ID || the object's name
 //	"ferry vault v3 manifest key"  the key of the manifest's envelope, salt
 //	                               backup ID
+//	"ferry vault v1 owner key"     the seed of the Ed25519 owner key, salt
+//	                               backup ID (see below)
 //	"ferry vault v1 chunk",        the AES-256-GCM keys of the legacy seal
 //	"ferry vault v1 manifest"      (read only, see legacy.go)
 //
@@ -99,10 +102,34 @@
 // opened: the device that made one writes a version 2 slot with its next
 // password backup.
 //
+// # Owner keys
+//
+// Upload gives the relay the public half of the owner key (PutOwnerKey)
+// before anything else of the backup; the relay keeps it in the backup's
+// record. A device that holds the backup key signs the relay's fresh
+// challenge with the private half (vaultproto.OwnerProofMessage: its own
+// label, the backup ID, the challenge and both peer IDs) to list the
+// backup or delete it, whichever device made it (Known, Delete): a home
+// restored on a new device, or the home that switched to another key. A
+// device without the key sees and deletes only its own backups, as the
+// relay's account rules say. The public key tells the relay nothing of
+// the backup key (a one-way function of it, under a label of its own), the
+// backup ID it is kept with is already derived from the key, and a proof
+// answers one challenge of one relay to one device. A backup made before
+// owner keys has none on the relay until its device backs up again (every
+// Upload puts it); meanwhile Known lists it from its manifest and only its
+// device deletes it. A relay of an older version refuses PutOwnerKey as
+// malformed: Upload goes on without (Result.OwnerKey false).
+//
 // home/vault.json (mode 0600) keeps the current backup's key, ID and mode,
-// so that later backups reuse them (incremental), and the sequences seen.
-// It holds the backup key in clear, like identity.key holds the device's
-// identity: whoever can read the home can read the history anyway.//
+// so that later backups reuse them (incremental), the sequences seen, and
+// ("keys") the key of every other backup this home can reach: the one a
+// switch between a password and a recovery key (or Options.Key) left
+// behind (Result.Previous), and the one it was restored from. It holds
+// backup keys in clear, like identity.key holds the device's identity:
+// whoever can read the home can read the history anyway. The file stays
+// version 1: "keys" is optional, and a Ferry before it ignores it.
+//
 // # What a newer reader promises about older backups
 //
 // A backup stays restorable by every later Ferry: manifest version 2 (the

@@ -12,8 +12,9 @@
 // record in the store), records.go (loading, creating, touching and
 // expiring a backup's record), quota.go (an account's usage and the
 // vault's total), objects.go (chunks, manifests, listing and deletion),
-// keyslot.go and lockout.go (password backups), sweep.go (expiry), and
-// locks.go.
+// keyslot.go and lockout.go (password backups), owner.go (owner keys:
+// listing and deleting with a proof of the backup key), sweep.go
+// (expiry), and locks.go.
 //
 // # Accounts and backups
 //
@@ -23,14 +24,20 @@
 // unguessable and stable: every backup of one home with one key goes to the
 // same backup ID, which makes later backups incremental. The device that
 // first writes to a backup ID owns it: only it may upload chunks, ask which
-// chunks exist, replace the manifest or key slot, list it or delete it
-// (another device hears "forbidden", which tells no more than that the ID
+// chunks exist, replace the manifest, key slot or owner key, list it or
+// delete it, unless a device proves its key (below; another device hears
+// "forbidden", which tells no more than that the ID
 // is in use, as a read would). Reading (a chunk, the manifest, the key
 // slot's parameters, the wrapped key for a right proof) needs only the
 // backup ID, so that a new device restores with the key or password alone,
 // never the old device. Chunk names are keyed hashes (32 bytes), so knowing
 // a backup ID does not tell which chunks to ask for. List answers with the
-// asking device's own backups only.
+// asking device's own backups only. A device that proves the backup key,
+// by signing a fresh challenge with the owner key whose public half the
+// owner put (see owner.go), may also list that backup and delete it: the
+// device a backup was restored on holds its key, not its account. The
+// record keeps the owner key; a record of version 1 (before owner keys)
+// is read as one without.
 //
 // # What the server does with each request
 //
@@ -57,7 +64,10 @@
 //
 // # What a malicious operator can and cannot do
 //
-// It sees: account peer IDs, backup IDs, when backups are written and read,
+// It sees: account peer IDs, backup IDs, each backup's owner key (a
+// public key, of no use but to check proofs), which devices list or
+// delete a backup with its key (as it sees which restore it),
+// when backups are written and read,
 // how many chunks they have and each chunk's size rounded up to a bucket
 // (16 KiB × 2^k × 1, 1.25, 1.5 or 1.75, plus the envelope's fixed 122
 // bytes), the manifest's size, and the Argon2id salt and parameters.

@@ -37,6 +37,11 @@
 //	                                                         || challenge (32)
 //	GetKeySlot   0x0a id || signature (64), on the stream  Wrapped 0x85: the wrapped key (60 bytes)
 //	                  that got the challenge
+//	PutOwnerKey  0x0b id || owner key (32)                 Ack
+//	OwnerChallenge 0x0c id                                 Challenge 0x86: challenge (32)
+//	ListWithKey  0x0d id || signature (64), on the stream  Backups 0x83: the one backup
+//	                  that got the challenge
+//	DeleteWithKey 0x0e id || signature (64), likewise      Ack
 //	any                                                    Error 0xff: code || UTF-8 message
 //
 // A key slot is version (1 byte) || uvarint(time) || uvarint(memory KiB) ||
@@ -51,8 +56,10 @@
 // a chunk the vault does not hold), 10 old key slot, 11 try later (the
 // message is the wait in seconds), 12 the vault is full, 13 no access (the
 // device holds no reservation), 14 busy (too many requests of this device
-// or address). A stream the relay does not admit gets an Error answer at
-// once, which the client reads as the answer to its first request.
+// or address), 15 no owner key (the backup's record has none to check a
+// proof of its key against). A stream the relay does not admit gets an
+// Error answer at once, which the client reads as the answer to its first
+// request.
 //
 // # Passwords
 //
@@ -68,10 +75,27 @@
 // the wrapped key only for a valid one. A proof answers one challenge of
 // one relay: seen, logged or sent to another relay, it opens nothing.
 //
+// # Owner keys
+//
+// The device that owns a backup gives the relay its owner key
+// (PutOwnerKey): an Ed25519 public key that package backup derives from
+// the backup key. To list or delete the backup from any device, a client
+// asks for a fresh challenge (OwnerChallenge) on a new stream, signs
+// OwnerProofMessage (its own label, the backup ID, the challenge, and the
+// relay's and its own peer IDs) and sends the signature with ListWithKey
+// or DeleteWithKey on the same stream; the relay serves it only for a
+// signature its stored owner key checks. A challenge answers one proof.
+// The owner key gives the relay nothing it could open or replay; a proof
+// seen, logged or sent to another relay opens nothing.
+//
 // # Compatibility
 //
 // The protocol ID carries the version: a relay and a device of different
 // major versions do not talk at all. Within version 1, a relay keeps
 // answering every request type listed above, and a key slot of version 1
-// stays readable (its size counts) but is never opened again.
+// stays readable (its size counts) but is never opened again. Owner keys
+// (0x0b to 0x0e, code 15) came later within version 1: a relay before
+// them refuses those requests as malformed, which the client reports as
+// ErrOwnerKeysUnsupported (it matches errors.ErrUnsupported), and a
+// backup stored before them has no owner key until its owner puts one.
 package vaultproto
