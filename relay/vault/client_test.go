@@ -32,8 +32,10 @@ func pair(t testing.TB, server host.Host) *vaultproto.Client {
 	return c
 }
 
-func TestClientServer(t *testing.T) {
-	ctx := context.Background()
+// vaultHost returns a host on loopback that serves a vault in a new
+// directory.
+func vaultHost(t testing.TB) host.Host {
+	t.Helper()
 	st, err := vaultstore.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +44,12 @@ func TestClientServer(t *testing.T) {
 	if _, err := Register(srv, Config{Store: st}); err != nil {
 		t.Fatal(err)
 	}
+	return srv
+}
+
+func TestClientServer(t *testing.T) {
+	ctx := context.Background()
+	srv := vaultHost(t)
 	c := pair(t, srv)
 	id := [vaultproto.IDSize]byte{7}
 	n1, n2 := [vaultproto.NameSize]byte{1}, [vaultproto.NameSize]byte{2}
@@ -103,14 +111,7 @@ func TestClientServer(t *testing.T) {
 // network part of a restore.
 func BenchmarkClientGetChunk(b *testing.B) {
 	ctx := context.Background()
-	st, err := vaultstore.NewDir(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := p2ptest.Host(b)
-	if _, err := Register(srv, Config{Store: st}); err != nil {
-		b.Fatal(err)
-	}
+	srv := vaultHost(b)
 	c := pair(b, srv)
 	id := [vaultproto.IDSize]byte{7}
 	const size, objects, workers = 4 << 20, 16, 4

@@ -8,21 +8,13 @@ import (
 )
 
 func (s *Server) putKeySlot(ctx context.Context, acct string, id [vaultproto.IDSize]byte, k vaultproto.KeySlot) error {
-	defer s.lockAccount(acct)()
-	_, backups, err := s.usage(ctx, acct)
-	if err != nil {
-		return err
-	}
-	defer s.lockBackup(id)()
-	m, _, err := s.ownedLocked(ctx, acct, id, backups)
-	if err != nil {
-		return err
-	}
-	if err := s.put(ctx, backupKey(id, "keyslot"), k.Append(nil)); err != nil {
-		return err
-	}
-	m.Fails, m.Locked, m.Touched = 0, false, s.cfg.Now().Unix()
-	return s.saveMetaLocked(ctx, id, m)
+	return s.withOwned(ctx, acct, id, func(m meta) error {
+		if err := s.put(ctx, backupKey(id, "keyslot"), k.Append(nil)); err != nil {
+			return err
+		}
+		m.Fails, m.Locked, m.Touched = 0, false, s.cfg.Now().Unix()
+		return s.saveMetaLocked(ctx, id, m)
+	})
 }
 
 // keySlot returns a live backup's key slot and its stored bytes.

@@ -30,21 +30,13 @@ import (
 // putOwnerKey records the owner key of a backup acct owns (created if new,
 // as a key slot would be).
 func (s *Server) putOwnerKey(ctx context.Context, acct string, id [vaultproto.IDSize]byte, public [vaultproto.OwnerKeySize]byte) error {
-	defer s.lockAccount(acct)()
-	_, backups, err := s.usage(ctx, acct)
-	if err != nil {
-		return err
-	}
-	defer s.lockBackup(id)()
-	m, _, err := s.ownedLocked(ctx, acct, id, backups)
-	if err != nil {
-		return err
-	}
-	if bytes.Equal(m.OwnerKey, public[:]) && m.Version == metaVersion {
-		return s.touchLocked(ctx, id, m)
-	}
-	m.OwnerKey, m.Touched = public[:], s.cfg.Now().Unix()
-	return s.saveMetaLocked(ctx, id, m)
+	return s.withOwned(ctx, acct, id, func(m meta) error {
+		if bytes.Equal(m.OwnerKey, public[:]) && m.Version == metaVersion {
+			return s.touchLocked(ctx, id, m)
+		}
+		m.OwnerKey, m.Touched = public[:], s.cfg.Now().Unix()
+		return s.saveMetaLocked(ctx, id, m)
+	})
 }
 
 // ownerChallenge answers OwnerChallenge: a new challenge for this

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/ferryhq/ferry/internal/wire"
-	"github.com/ferryhq/ferry/p2p/p2ptest"
 	"github.com/ferryhq/ferry/relay/vaultproto"
 	"github.com/ferryhq/ferry/relay/vaultstore"
 )
@@ -180,14 +179,7 @@ func TestOldRecords(t *testing.T) {
 // one signing with another key gets ErrForbidden.
 func TestClientOwnerKey(t *testing.T) {
 	ctx := context.Background()
-	st, err := vaultstore.NewDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := p2ptest.Host(t)
-	if _, err := Register(srv, Config{Store: st}); err != nil {
-		t.Fatal(err)
-	}
+	srv := vaultHost(t)
 	owner, restored := pair(t, srv), pair(t, srv)
 	id := [vaultproto.IDSize]byte{7}
 	if err := owner.PutChunk(ctx, id, [32]byte{1}, []byte("one")); err != nil {

@@ -174,3 +174,20 @@ func (s *Server) ownedLocked(ctx context.Context, acct string, id [vaultproto.ID
 	s.mu.Unlock()
 	return m, true, nil
 }
+
+// withOwned runs fn with the record of backup id, which acct owns (it is
+// created for acct if new, within MaxBackups), holding acct's lock and
+// id's.
+func (s *Server) withOwned(ctx context.Context, acct string, id [vaultproto.IDSize]byte, fn func(m meta) error) error {
+	defer s.lockAccount(acct)()
+	_, backups, err := s.usage(ctx, acct)
+	if err != nil {
+		return err
+	}
+	defer s.lockBackup(id)()
+	m, _, err := s.ownedLocked(ctx, acct, id, backups)
+	if err != nil {
+		return err
+	}
+	return fn(m)
+}
