@@ -25,7 +25,9 @@ import (
 // public key tells the relay nothing of the backup key, and a proof is
 // good for one challenge of one relay to one device. A backup whose record
 // has no owner key (made before owner keys, or by a device that has not
-// backed up since) answers ErrNoOwnerKey.
+// backed up since) answers ErrNoOwnerKey. So a device that knows a backup
+// ID but not its key learns that the ID is in use (as a read tells it)
+// and whether its owner put a key, nothing more.
 
 // putOwnerKey records the owner key of a backup acct owns (created if new,
 // as a key slot would be).
