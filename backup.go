@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,20 @@ type BackupResult struct {
 	ChunksSkipped int           `json:"chunks_skipped"`
 	BytesSent     int64         `json:"bytes_sent"`
 	Took          time.Duration `json:"took"`
+	// Previous, when not nil, is the backup this home made before with
+	// the other kind of key: this backup switched between a password and
+	// a recovery key, and is a new one. The earlier backup stays on the
+	// relay as it was, and the home keeps its key, so that Backups lists
+	// it with its counts and DeleteBackup deletes it.
+	Previous *PreviousBackup `json:"previous,omitempty"`
+}
+
+// PreviousBackup is the backup a switch of keys left behind.
+type PreviousBackup struct {
+	ID string `json:"backup"`
+	// Password says it is locked with a password; else it opens with its
+	// recovery key.
+	Password bool `json:"password"`
 }
 
 // RestoreOptions say which backup to restore and how to open it: Key, or
@@ -66,7 +81,8 @@ type RestoreOptions struct {
 	Events func(Event)
 }
 
-// BackupInfo is one of this device's backups on a relay.
+// BackupInfo is a backup on a relay: one of this device's, or one whose
+// key this home holds, whichever device made it.
 type BackupInfo struct {
 	ID      string    `json:"backup"`
 	Updated time.Time `json:"updated"`
@@ -74,14 +90,20 @@ type BackupInfo struct {
 	// Stats are what it holds; nil when this home lacks its key (the
 	// counts are sealed inside it).
 	Stats *Stats `json:"stats,omitempty"`
+	// KeyUnchecked says the relay cannot check this home's key of the
+	// backup (the backup, or the relay, is of a Ferry before owner keys):
+	// its Size is unknown (0), and only the device that made it can
+	// delete it.
+	KeyUnchecked bool `json:"key_unchecked,omitempty"`
 }
 
 // Backup backs the whole history up to a relay's vault, encrypted on this
 // device: the relay's operator can neither read it nor test a guess of
 // what it holds. Later backups of this home are incremental. The home keeps
-// the backup key (vaultproto.json) so that later backups reuse it; a password
+// the backup key (vault.json) so that later backups reuse it; a password
 // backup after a recovery-key one (or the other way round) starts a new
-// backup with a new key.
+// backup with a new key, and the earlier backup stays (see
+// BackupResult.Previous).
 func (d *Device) Backup(ctx context.Context, opt BackupOptions) (BackupResult, error) {
 	st, err := d.openSource(ctx)
 	if err != nil {
@@ -102,9 +124,13 @@ func (d *Device) Backup(ctx context.Context, opt BackupOptions) (BackupResult, e
 		return BackupResult{}, backupError(err)
 	}
 	defer res.Key.Wipe()
-	return BackupResult{ID: backup.FormatID(res.ID), Key: recoveryKey(res.Key), NewKey: res.New, Seq: res.Seq,
+	out := BackupResult{ID: backup.FormatID(res.ID), Key: recoveryKey(res.Key), NewKey: res.New, Seq: res.Seq,
 		Stats: res.Stats, Chunks: res.Chunks, ChunksSent: res.ChunksSent, ChunksSkipped: res.ChunksSkipped,
-		BytesSent: res.BytesSent, Took: res.Duration}, nil
+		BytesSent: res.BytesSent, Took: res.Duration}
+	if p := res.Previous; p != nil {
+		out.Previous = &PreviousBackup{ID: backup.FormatID(p.ID), Password: p.Password}
+	}
+	return out, nil
 }
 
 // Restore fetches a backup from a relay's vault, verifies every piece of
@@ -140,8 +166,12 @@ func (d *Device) Restore(ctx context.Context, opt RestoreOptions) (Result, error
 	return res, err
 }
 
-// Backups lists this device's backups on a relay, with what each holds
-// when this home has its key.
+// Backups lists the backups on a relay of this device, and of every
+// backup key this home holds (the backup it was restored from, the one a
+// switch of keys left behind), whichever device made them: the relay
+// lists another device's backup to this one only for a proof of its key.
+// Each comes with what it holds when this home has its key; the oldest
+// first.
 func (d *Device) Backups(ctx context.Context, relay string) ([]BackupInfo, error) {
 	if err := d.needHome(); err != nil {
 		return nil, err
@@ -152,25 +182,39 @@ func (d *Device) Backups(ctx context.Context, relay string) ([]BackupInfo, error
 		if err != nil {
 			return err
 		}
-		out = make([]BackupInfo, 0, len(list))
+		known, err := backup.Known(ctx, c, d.Home)
+		if err != nil {
+			return err
+		}
+		out = make([]BackupInfo, 0, len(list)+len(known))
 		for _, b := range list {
 			bi := BackupInfo{ID: backup.FormatID(b.ID), Updated: time.Unix(b.Updated, 0).UTC(), Size: b.Size}
-			// The counts are inside the sealed manifests: only this
-			// device, which keeps the backup key, can show them.
+			// The counts are inside the sealed manifests: only a device
+			// that keeps the backup key can show them.
 			if st, err := backup.Describe(ctx, c, d.Home, b.ID); err == nil {
 				bi.Stats = &st
 			}
 			out = append(out, bi)
+		}
+		for _, k := range known {
+			id := backup.FormatID(k.ID)
+			if slices.ContainsFunc(out, func(b BackupInfo) bool { return b.ID == id }) {
+				continue // this device's own
+			}
+			out = append(out, BackupInfo{ID: id, Updated: k.Updated, Size: k.Size, Stats: k.Stats, KeyUnchecked: k.NoOwnerKey})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, vaultError(err, false)
 	}
+	slices.SortStableFunc(out, func(a, b BackupInfo) int { return a.Updated.Compare(b.Updated) })
 	return out, nil
 }
 
-// DeleteBackup deletes one of this device's backups from a relay.
+// DeleteBackup deletes a backup from a relay: one of this device's, or
+// one whose key this home holds (proved to the relay), whichever device
+// made it.
 func (d *Device) DeleteBackup(ctx context.Context, relay, id string) error {
 	if err := CheckBackupID(id); err != nil {
 		return err
@@ -182,7 +226,7 @@ func (d *Device) DeleteBackup(ctx context.Context, relay, id string) error {
 	if err := d.needHome(); err != nil {
 		return err
 	}
-	return vaultError(d.withVault(ctx, relay, nil, func(c *vaultproto.Client) error { return c.Delete(ctx, bid) }), false)
+	return vaultError(d.withVault(ctx, relay, nil, func(c *vaultproto.Client) error { return backup.Delete(ctx, c, d.Home, bid) }), false)
 }
 
 // CheckBackupID reports whether id has the form of a backup ID (32 hex

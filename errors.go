@@ -118,6 +118,7 @@ const (
 	CodeNoBackupForKey    ErrorCode = "no-backup-for-key"
 	CodeBackupNotFound    ErrorCode = "backup-not-found"
 	CodeBackupForbidden   ErrorCode = "backup-forbidden"
+	CodeNoOwnerKey        ErrorCode = "backup-no-owner-key"
 	CodeQuota             ErrorCode = "quota"
 	CodeBackupTooLarge    ErrorCode = "backup-too-large"
 	CodeBackupPassword    ErrorCode = "backup-wrong-password"
@@ -261,6 +262,8 @@ var known = []struct {
 	{err: vaultproto.ErrConnLost, code: CodeRelayLost, sentence: "lost the connection to the relay (it stopped answering or restarted, or the network dropped)", hint: "try again once the relay answers"},
 	{err: vaultproto.ErrNoVault, code: CodeNoVault, sentence: "this relay keeps no backups", hint: "its operator can start it with a vault"},
 	{err: vaultproto.ErrNotFound, code: CodeBackupNotFound, detail: true},
+	{err: vaultproto.ErrNoOwnerKey, code: CodeNoOwnerKey, sentence: "the relay cannot check this home's key of that backup: it was made by an older Ferry", hint: "the device that made it can delete it, or back up again so that its key works from any device"},
+	{err: vaultproto.ErrOwnerKeysUnsupported, code: CodeNoOwnerKey, sentence: "this relay is of an older version that cannot check a backup's key", hint: "the device that made the backup can delete it, or the relay's operator can upgrade it"},
 	{err: vaultproto.ErrForbidden, code: CodeBackupForbidden, detail: true},
 	{err: vaultproto.ErrQuota, code: CodeQuota, sentence: "this device's storage quota on the relay is used up", hint: "delete old backups"},
 	{err: vaultproto.ErrTooLarge, code: CodeBackupTooLarge, detail: true},

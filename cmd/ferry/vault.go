@@ -41,7 +41,9 @@ The recovery key has no such weakness.
 
 The backup key is kept in HOME/vault.json (readable only by you) so that later
 backups reuse it; switching between --password and a recovery key starts a new
-backup with a new key. List and delete backups with ferry backups.`,
+backup with a new key, and the old backup stays on the relay as it was (the home
+keeps its key: ferry backups lists it, ferry backups rm deletes it). List and
+delete backups with ferry backups.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -79,12 +81,18 @@ backup with a new key. List and delete backups with ferry backups.`,
 				BytesSent     int64     `json:"bytes_sent"`
 				Seconds       float64   `json:"seconds"`
 				RecoveryKey   string    `json:"recovery_key,omitempty"`
+				// Previous is the backup of the key this one switched
+				// away from: it stays on the relay.
+				Previous string `json:"previous_backup,omitempty"`
 			}
 			id := res.ID
-			j := jsonOut{id, res.Seq, res.NewKey, res.Stats, res.Chunks, res.ChunksSent, res.ChunksSkipped, res.BytesSent, res.Took.Seconds(), ""}
+			j := jsonOut{id, res.Seq, res.NewKey, res.Stats, res.Chunks, res.ChunksSent, res.ChunksSkipped, res.BytesSent, res.Took.Seconds(), "", ""}
 			showKey := res.NewKey && !password
 			if showKey {
 				j.RecoveryKey = res.Key.String()
+			}
+			if res.Previous != nil {
+				j.Previous = res.Previous.ID
 			}
 			return a.emit(j, func() {
 				fmt.Fprintf(a.stdout, "backed up %d messages, %d attachments (%s) in %s: sent %d chunks (%s), %d already on the relay\n",
@@ -94,6 +102,9 @@ backup with a new key. List and delete backups with ferry backups.`,
 				if showKey {
 					fmt.Fprintf(a.stdout, "recovery key: %s\n", j.RecoveryKey)
 					fmt.Fprintln(a.stdout, "Keep this key somewhere safe: without it the backup cannot be restored.")
+				}
+				if res.Previous != nil {
+					fmt.Fprintln(a.stdout, switchNote(res.Previous, password))
 				}
 			})
 		},
@@ -177,7 +188,7 @@ func (a *app) backupsCmd() *cobra.Command {
 	var relayAddr string
 	cmd := &cobra.Command{
 		Use:   "backups --relay ADDR",
-		Short: "List this device's backups on a relay",
+		Short: "List this device's backups on a relay, and those of every backup key it holds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -198,16 +209,19 @@ func (a *app) backupsCmd() *cobra.Command {
 				Updated time.Time  `json:"updated"`
 				Size    int64      `json:"size"`
 				Stats   *lib.Stats `json:"stats,omitempty"` // absent when this home lacks the key
+				// KeyUnchecked: the relay cannot check this home's key of
+				// it (see lib.BackupInfo): its size is unknown.
+				KeyUnchecked bool `json:"key_unchecked,omitempty"`
 			}
 			j := struct {
 				Backups []entry `json:"backups"`
 			}{Backups: []entry{}}
 			for _, b := range list {
-				j.Backups = append(j.Backups, entry{Backup: b.ID, Updated: b.Updated, Size: b.Size, Stats: b.Stats})
+				j.Backups = append(j.Backups, entry{Backup: b.ID, Updated: b.Updated, Size: b.Size, Stats: b.Stats, KeyUnchecked: b.KeyUnchecked})
 			}
 			return a.emit(j, func() {
 				if len(list) == 0 {
-					fmt.Fprintln(a.stdout, "no backups of this device on that relay")
+					fmt.Fprintln(a.stdout, "no backups of this device, nor of a key it holds, on that relay")
 					return
 				}
 				for _, e := range j.Backups {
@@ -215,7 +229,11 @@ func (a *app) backupsCmd() *cobra.Command {
 					if e.Stats != nil {
 						counts = fmt.Sprintf("  %d conversations, %d messages, %d attachments", e.Stats.Conversations, e.Stats.Messages, e.Stats.Attachments)
 					}
-					fmt.Fprintf(a.stdout, "%s  %s  %s%s\n", e.Backup, e.Updated.Local().Format("2006-01-02 15:04"), humanBytes(e.Size), counts)
+					size := humanBytes(e.Size)
+					if e.KeyUnchecked {
+						size, counts = "?", counts+"  (made by an older Ferry, or kept by an older relay: only the device that made it can delete it)"
+					}
+					fmt.Fprintf(a.stdout, "%s  %s  %s%s\n", e.Backup, e.Updated.Local().Format("2006-01-02 15:04"), size, counts)
 				}
 			})
 		},
@@ -224,7 +242,7 @@ func (a *app) backupsCmd() *cobra.Command {
 	a.relayWaitFlag(cmd.PersistentFlags())
 	rm := &cobra.Command{
 		Use:   "rm ID --relay ADDR",
-		Short: "Delete one of this device's backups from a relay",
+		Short: "Delete a backup of this device, or of a key it holds, from a relay",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -245,6 +263,21 @@ func (a *app) backupsCmd() *cobra.Command {
 	}
 	cmd.AddCommand(rm)
 	return cmd
+}
+
+// switchNote says what became of the backup a switch between a recovery
+// key and a password left behind.
+func switchNote(p *lib.PreviousBackup, password bool) string {
+	was, now := "a recovery key", "a password"
+	if p.Password {
+		was = "a password"
+	}
+	if !password {
+		now = "a recovery key"
+	}
+	return fmt.Sprintf("This is a new backup, locked with %s. The earlier one, %s, made with %s, stays on the relay as it was:\n"+
+		"this home keeps its key, ferry backups lists it with its counts, and ferry backups rm %s deletes it (from this device, or any that holds its key).",
+		now, p.ID, was, p.ID)
 }
 
 // withVaultAPI runs fn for a vault command: over the running daemon, or
