@@ -191,6 +191,25 @@ func (p *page) open(url string) {
 
 func (p *page) click(css string) {
 	p.t.Helper()
+	// chromedp clicks at the element's coordinates: wait until it stands
+	// still (the same box over two frames), or a redraw that moves it in
+	// between (a card that shrinks above it) sends the click elsewhere.
+	var still bool
+	p.await(fmt.Sprintf(`(async () => {
+		let last = '';
+		for (let i = 0; i < 200; i++) {
+			const e = document.querySelector(%q);
+			if (e) {
+				e.scrollIntoView({ block: 'nearest' });
+				const r = e.getBoundingClientRect();
+				const now = [r.x, r.y, r.width, r.height].join();
+				if (now === last && r.width > 0) return true;
+				last = now;
+			}
+			await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)));
+		}
+		return false;
+	})()`, css), &still)
 	p.do(chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
 }
 
