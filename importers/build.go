@@ -381,6 +381,16 @@ func (b *builder) stageMedia(ref mediaRef, where string) (stagedMedia, error) {
 
 func (b *builder) stagedPath(h chatstore.Hash) string { return filepath.Join(b.stage, h.String()) }
 
+// stagedHashes lists the staged media files' hashes, in order.
+func (b *builder) stagedHashes() []chatstore.Hash {
+	hashes := make([]chatstore.Hash, 0, len(b.staged))
+	for h := range b.staged {
+		hashes = append(hashes, h)
+	}
+	sort.Slice(hashes, func(i, j int) bool { return hashes[i].String() < hashes[j].String() })
+	return hashes
+}
+
 // readerCtx stops a copy when ctx is done.
 type readerCtx struct {
 	ctx context.Context

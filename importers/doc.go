@@ -4,7 +4,10 @@
 // reads one export as a stream, stages its rows in a database of the
 // canonical schema (chatstore.Writer) and its media next to it, and only
 // when all of it has been read merges the rows into the home in one
-// transaction (chatstore's merge rules) and moves the media in.
+// transaction (chatstore's merge rules) and moves the media in. Preview
+// (a dry run) reads and stages the export the same way and, instead of
+// merging, counts what the merge would add (chatstore's Store.WouldAdd),
+// changing nothing in the home.
 //
 // One file per format: whatsapp.go (lines to messages), whatsapp_time.go
 // (dates and times), whatsapp_words.go (the localised markers),

@@ -57,6 +57,9 @@ type Result struct {
 	// were not imported; Problems lists the first of them.
 	Unreadable int       `json:"unreadable"`
 	Problems   []Problem `json:"problems"`
+	// DryRun is set on what Preview returns: Added is what Import would
+	// add, and nothing was written.
+	DryRun bool `json:"dry_run"`
 	// Took is how long the import ran.
 	Took time.Duration `json:"-"`
 
@@ -84,17 +87,7 @@ const stagingDir = ".staging"
 // history; the staging directory is removed either way.
 func Import(ctx context.Context, st *chatstore.Store, path string, opts Options) (Result, error) {
 	start := time.Now()
-	format := opts.Format
-	if format == "" {
-		format = FormatAuto
-	}
-	if _, err := ParseFormat(string(format)); err != nil {
-		return Result{}, err
-	}
-	if opts.Location == nil {
-		opts.Location = time.Local
-	}
-	in, err := openInput(path, format)
+	in, err := open(path, &opts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -132,6 +125,70 @@ func Import(ctx context.Context, st *chatstore.Store, path string, opts Options)
 	}
 	res.Took = time.Since(start)
 	return res, nil
+}
+
+// Preview reads and stages the export at path exactly as Import does, asks
+// AskOwner as Import would, and counts what Import would add to st now,
+// without changing st: nothing is merged, no media file is moved, and the
+// staging is removed after. Its Result is the one Import would return,
+// with DryRun set; an export Import would refuse, Preview refuses with the
+// same error.
+//
+// st may be read-only (Preview only reads it), or nil for a home that holds
+// nothing yet, where all of the export is new. It stages in
+// opts.StageDir, else in the home's .staging directory (which it creates,
+// and removes if it leaves it empty), in a folder of its own named
+// preview-*, and leaves other folders there alone: it does not hold the
+// home's lock, so an import may be running beside it.
+func Preview(ctx context.Context, st *chatstore.Store, path string, opts Options) (Result, error) {
+	start := time.Now()
+	base := opts.StageDir
+	if base == "" {
+		if st == nil {
+			return Result{}, errors.New("import preview: no home and no staging directory")
+		}
+		base = filepath.Join(st.Home(), stagingDir)
+	}
+	in, err := open(path, &opts)
+	if err != nil {
+		return Result{}, err
+	}
+	defer in.c.close()
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return Result{}, fmt.Errorf("import preview: staging: %w", err)
+	}
+	stage, err := os.MkdirTemp(base, "preview-*")
+	if err != nil {
+		return Result{}, fmt.Errorf("import preview: staging: %w", err)
+	}
+	defer func() {
+		os.RemoveAll(stage)
+		os.Remove(base) // if empty
+	}()
+	res, b, w, err := stageImport(ctx, in, stage, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := wouldAdd(ctx, st, b, w, &res); err != nil {
+		return Result{}, err
+	}
+	res.DryRun = true
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+// open checks opts (filling in their defaults) and opens the export.
+func open(path string, opts *Options) (*input, error) {
+	if opts.Format == "" {
+		opts.Format = FormatAuto
+	}
+	if _, err := ParseFormat(string(opts.Format)); err != nil {
+		return nil, err
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	return openInput(path, opts.Format)
 }
 
 // stageImport parses the export into a staged database and staged media.
@@ -293,11 +350,7 @@ func commit(ctx context.Context, st *chatstore.Store, b *builder, w *chatstore.W
 	if err != nil {
 		return err
 	}
-	hashes := make([]chatstore.Hash, 0, len(b.staged))
-	for h := range b.staged {
-		hashes = append(hashes, h)
-	}
-	sort.Slice(hashes, func(i, j int) bool { return hashes[i].String() < hashes[j].String() })
+	hashes := b.stagedHashes()
 	// A failure from here on leaves at most media files that no row
 	// refers to (content-addressed, and found present by the next import),
 	// as a transfer's commit does.
@@ -323,6 +376,32 @@ func commit(ctx context.Context, st *chatstore.Store, b *builder, w *chatstore.W
 	} else {
 		if added, err = st.MergeWritten(ctx, w); err != nil {
 			return fmt.Errorf("import: %w", err)
+		}
+	}
+	res.Added.Conversations, res.Added.Messages, res.Added.Attachments = added.Conversations, added.Messages, added.Attachments
+	return nil
+}
+
+// wouldAdd counts into res what commit would add to st (nil: an empty
+// home), changing nothing.
+func wouldAdd(ctx context.Context, st *chatstore.Store, b *builder, w *chatstore.Writer, res *Result) error {
+	empty := st == nil
+	if !empty {
+		var err error
+		if empty, err = st.IsEmpty(ctx); err != nil {
+			return fmt.Errorf("import preview: %w", err)
+		}
+	}
+	for _, h := range b.stagedHashes() {
+		if size := b.staged[h]; empty || !st.HasMedia(h, size) {
+			res.Added.MediaBytes += size
+		}
+	}
+	added := res.staged // what adopting it into an empty home adds
+	if !empty {
+		var err error
+		if added, err = st.WouldAdd(ctx, w); err != nil {
+			return fmt.Errorf("import preview: %w", err)
 		}
 	}
 	res.Added.Conversations, res.Added.Messages, res.Added.Attachments = added.Conversations, added.Messages, added.Attachments
