@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ferryhq/ferry/chatstore"
@@ -61,6 +62,10 @@ type HistoryImportOptions struct {
 	// Events, if set, gets the progress (PhaseReadingExport, with messages
 	// read as Done, then PhaseIndexing), one event at a time.
 	Events func(Event)
+	// DryRun reads the export as an import does and reports what it would
+	// add (the result's DryRun is set), writing nothing: the home is only
+	// read, and not created if it is missing.
+	DryRun bool
 }
 
 // PhaseReadingExport is the progress phase of a history import: messages
@@ -78,7 +83,8 @@ type HistoryImportResult struct {
 // result.json) into this home (created if missing), media included. The
 // whole export goes in one transaction: if any part of it cannot be read,
 // nothing is written. Importing the same export again, on another device,
-// or after migrating the history, adds nothing twice.
+// or after migrating the history, adds nothing twice. With opt.DryRun it
+// only says what it would add.
 func (d *Device) ImportHistory(ctx context.Context, path string, opt HistoryImportOptions) (HistoryImportResult, error) {
 	f, err := importers.ParseFormat(opt.Format)
 	if err != nil {
@@ -92,6 +98,19 @@ func (d *Device) ImportHistory(ctx context.Context, path string, opt HistoryImpo
 				Hint:     "give a name such as Europe/Berlin, America/New_York or UTC"}
 		}
 	}
+	emit := stamp(opt.Events)
+	ask := opt.AskOwner
+	if ask != nil {
+		ask = func(ctx context.Context, names []string) (string, error) {
+			emit(Event{Kind: EventAskOwner, Names: names})
+			return opt.AskOwner(ctx, names)
+		}
+	}
+	iopt := importers.Options{Format: f, Location: loc, Owner: opt.Owner, AskOwner: ask,
+		Progress: func(n int64) { emit(Event{Kind: EventProgress, Phase: PhaseReadingExport, Done: n}) }}
+	if opt.DryRun {
+		return d.previewHistory(ctx, path, iopt, emit)
+	}
 	created, err := d.makeHome()
 	if err != nil {
 		return HistoryImportResult{}, err
@@ -103,16 +122,7 @@ func (d *Device) ImportHistory(ctx context.Context, path string, opt HistoryImpo
 		}
 		return HistoryImportResult{}, userError(fmt.Errorf("open %s: %w", d.Home, err))
 	}
-	emit := stamp(opt.Events)
-	ask := opt.AskOwner
-	if ask != nil {
-		ask = func(ctx context.Context, names []string) (string, error) {
-			emit(Event{Kind: EventAskOwner, Names: names})
-			return opt.AskOwner(ctx, names)
-		}
-	}
-	res, err := importers.Import(ctx, st, path, importers.Options{Format: f, Location: loc, Owner: opt.Owner, AskOwner: ask,
-		Progress: func(n int64) { emit(Event{Kind: EventProgress, Phase: PhaseReadingExport, Done: n}) }})
+	res, err := importers.Import(ctx, st, path, iopt)
 	if err == nil {
 		emit(Event{Kind: EventProgress, Phase: PhaseReadingExport, Done: res.Read, Total: res.Read})
 		catchUpIndex(ctx, st, d.log(), emit)
@@ -124,16 +134,58 @@ func (d *Device) ImportHistory(ctx context.Context, path string, opt HistoryImpo
 		if created {
 			os.RemoveAll(d.Home)
 		}
-		if interrupted(err) {
-			return HistoryImportResult{}, interruptedError(err, "nothing was imported", "", false)
-		}
-		if errors.Is(err, importers.ErrUnknownOwner) {
-			return HistoryImportResult{}, &Error{Code: CodeUnknownOwner, Sentence: err.Error(),
-				Hint: "name one of those people as the owner, or none", Err: err}
-		}
-		return HistoryImportResult{}, userError(err)
+		return HistoryImportResult{}, importError(err)
 	}
 	return HistoryImportResult{Result: res, Seconds: res.Took.Seconds()}, nil
+}
+
+// previewHistory is ImportHistory's dry run: the home is opened
+// read-only, and the export staged in its staging directory, removed
+// after; a missing home (or one without a history yet) is not created,
+// all of the export is new to it, and the export is staged in a temporary
+// directory of this machine's.
+func (d *Device) previewHistory(ctx context.Context, path string, iopt importers.Options, emit func(Event)) (HistoryImportResult, error) {
+	var st *chatstore.Store
+	err := d.needHome()
+	var fe *Error
+	switch {
+	case errors.As(err, &fe) && fe.Code == CodeNoHome:
+	case err != nil:
+		return HistoryImportResult{}, err
+	default:
+		if _, serr := os.Stat(filepath.Join(d.Home, chatstore.DBName)); serr == nil {
+			if st, err = d.openSource(ctx); err != nil {
+				return HistoryImportResult{}, err
+			}
+			defer st.Close()
+		}
+	}
+	if st == nil {
+		tmp, err := os.MkdirTemp("", "ferry-preview-*")
+		if err != nil {
+			return HistoryImportResult{}, userError(fmt.Errorf("import preview: staging: %w", err))
+		}
+		defer os.RemoveAll(tmp)
+		iopt.StageDir = tmp
+	}
+	res, err := importers.Preview(ctx, st, path, iopt)
+	if err != nil {
+		return HistoryImportResult{}, importError(err)
+	}
+	emit(Event{Kind: EventProgress, Phase: PhaseReadingExport, Done: res.Read, Total: res.Read})
+	return HistoryImportResult{Result: res, Seconds: res.Took.Seconds()}, nil
+}
+
+// importError words an error of an import or of its dry run.
+func importError(err error) error {
+	if interrupted(err) {
+		return interruptedError(err, "nothing was imported", "", false)
+	}
+	if errors.Is(err, importers.ErrUnknownOwner) {
+		return &Error{Code: CodeUnknownOwner, Sentence: err.Error(),
+			Hint: "name one of those people as the owner, or none", Err: err}
+	}
+	return userError(err)
 }
 
 // OpenHistory opens the home's history store itself, for what the calls

@@ -305,7 +305,7 @@ func (h *controlHandler) importHistory(w http.ResponseWriter, r *http.Request) {
 	var req historyImportRequest
 	if readBody(w, r, &req, false) && absPath(w, req.Path) {
 		h.stream(w, r, func(ctx context.Context, st *stream, emit func(ferry.Event)) (any, error) {
-			opt := ferry.HistoryImportOptions{Format: req.Format, TimeZone: req.TimeZone, Owner: req.Owner, Events: emit}
+			opt := ferry.HistoryImportOptions{Format: req.Format, TimeZone: req.TimeZone, Owner: req.Owner, Events: emit, DryRun: req.DryRun}
 			if req.Ask {
 				opt.AskOwner = func(ctx context.Context, _ []string) (string, error) {
 					select {

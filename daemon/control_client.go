@@ -161,7 +161,7 @@ func (c *Client) ImportHistory(ctx context.Context, path string, opt ferry.Histo
 		return ferry.HistoryImportResult{}, &ferry.Error{Sentence: err.Error(), Err: err}
 	}
 	var res ferry.HistoryImportResult
-	req := historyImportRequest{Path: abs, Format: opt.Format, TimeZone: opt.TimeZone, Owner: opt.Owner, Ask: opt.AskOwner != nil}
+	req := historyImportRequest{Path: abs, Format: opt.Format, TimeZone: opt.TimeZone, Owner: opt.Owner, Ask: opt.AskOwner != nil, DryRun: opt.DryRun}
 	err = c.stream(ctx, "/v1/history/import", req, func(s *streamer, e ferry.Event) {
 		emit(opt.Events, e)
 		if e.Kind == ferry.EventAskOwner && opt.AskOwner != nil {

@@ -47,6 +47,7 @@ type historyImportRequest struct {
 	TimeZone string `json:"time_zone,omitempty"`
 	Owner    string `json:"owner,omitempty"`
 	Ask      bool   `json:"ask,omitempty"`
+	DryRun   bool   `json:"dry_run,omitempty"` // only say what it would add
 }
 
 type backupRequest struct {

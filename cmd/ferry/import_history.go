@@ -22,6 +22,7 @@ import (
 
 func (a *app) historyImportCmd() *cobra.Command {
 	var format, tz, me string
+	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "import PATH",
 		Short: "Bring a WhatsApp or Telegram export into the history (media included)",
@@ -43,7 +44,11 @@ export of the same chat adds only the new messages.
 WhatsApp writes times without a zone: --tz names the zone of the phone that
 made the export (default: this computer's). Use the same --tz on every device.
 --me names you among the people of the chat, so that your messages show as
-yours; without it, ferry asks on a terminal when more than one person wrote.`,
+yours; without it, ferry asks on a terminal when more than one person wrote.
+
+--dry-run reads the export the same way and says what it would add (the
+lines it could not read too), writing nothing: the home is left as it was,
+and not created if it is missing.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := importers.ParseFormat(format); err != nil {
@@ -54,7 +59,7 @@ yours; without it, ferry asks on a terminal when more than one person wrote.`,
 					return usageError{fmt.Errorf("unknown time zone %q for --tz: give a name such as Europe/Berlin, America/New_York or UTC", tz)}
 				}
 			}
-			opts := lib.HistoryImportOptions{Format: format, TimeZone: tz, Owner: me}
+			opts := lib.HistoryImportOptions{Format: format, TimeZone: tz, Owner: me, DryRun: dryRun}
 			if !a.json && stdinIsTerminal(a.stdin) && isTerminal(a.stderr) {
 				opts.AskOwner = askOwner(a.stdin, a.stderr)
 			}
@@ -64,6 +69,7 @@ yours; without it, ferry asks on a terminal when more than one person wrote.`,
 	cmd.Flags().StringVar(&format, "format", "auto", "export format: auto, whatsapp or telegram")
 	cmd.Flags().StringVar(&tz, "tz", "", "time zone of the export's times, e.g. Europe/Berlin (default: the local zone)")
 	cmd.Flags().StringVar(&me, "me", "", "your name in the chat, as the export writes it (or your Telegram id, e.g. user123)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what the import would add, and write nothing")
 	return cmd
 }
 
@@ -95,12 +101,16 @@ func (a *app) importHistory(ctx context.Context, path string, opts lib.HistoryIm
 // printImport tells what an import added, in a few lines.
 func printImport(w io.Writer, path string, r importers.Result) {
 	what := map[importers.Format]string{importers.FormatWhatsApp: "WhatsApp", importers.FormatTelegram: "Telegram"}[r.Format]
-	fmt.Fprintf(w, "imported %s export %s in %s: %s, %s read\n", what, path, r.Took.Round(time.Millisecond),
+	did, added, held := "imported", "added", "held"
+	if r.DryRun {
+		did, added, held = "read (dry run, nothing written)", "would add", "holds"
+	}
+	fmt.Fprintf(w, "%s %s export %s in %s: %s, %s read\n", did, what, path, r.Took.Round(time.Millisecond),
 		plural(int64(r.Chats), "chat"), plural(r.Read, "message"))
-	fmt.Fprintf(w, "added %s, %s, %s (%s of media)\n", plural(r.Added.Conversations, "conversation"),
+	fmt.Fprintf(w, "%s %s, %s, %s (%s of media)\n", added, plural(r.Added.Conversations, "conversation"),
 		plural(r.Added.Messages, "message"), plural(r.Added.Attachments, "attachment"), humanBytes(r.Added.MediaBytes))
 	if r.Added == (importers.Added{}) {
-		fmt.Fprintln(w, "this home already held all of it")
+		fmt.Fprintf(w, "this home already %s all of it\n", held)
 	}
 	if len(r.Owner) > 0 {
 		fmt.Fprintf(w, "you: %s\n", strings.Join(r.Owner, ", "))
@@ -115,7 +125,12 @@ func printImport(w io.Writer, path string, r importers.Result) {
 	if r.Unreadable != 1 {
 		verb = "were"
 	}
-	fmt.Fprintf(w, "%s could not be read and %s not imported:\n", plural(int64(r.Unreadable), unit), verb)
+	if r.DryRun {
+		verb = "would not be imported"
+	} else {
+		verb += " not imported"
+	}
+	fmt.Fprintf(w, "%s could not be read and %s:\n", plural(int64(r.Unreadable), unit), verb)
 	const show = 10
 	for i, p := range r.Problems {
 		if i == show {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -239,4 +242,77 @@ func TestAskOwner(t *testing.T) {
 			t.Errorf("the question does not list the names:\n%s", out.String())
 		}
 	}
+}
+
+// TestHistoryImportDryRun: --dry-run --json says what the import would add
+// and writes nothing (no home made; a home's history and files the same),
+// the import after it adds exactly that, and the human output says that
+// nothing was written.
+func TestHistoryImportDryRun(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	z := zipExport(t, "whatsapp/android-en-GB-media", dir, "WhatsApp Chat with Carol.zip")
+	var dry importOut
+	r := mustOK(t, ferry(t, nil, "--home", home, "--json", "history", "import", "--dry-run", z, "--tz", "UTC", "--me", "Alice"))
+	if err := json.Unmarshal([]byte(r.stdout), &dry); err != nil {
+		t.Fatalf("--dry-run --json output %q: %v", r.stdout, err)
+	}
+	var flag struct {
+		DryRun bool `json:"dry_run"`
+	}
+	json.Unmarshal([]byte(r.stdout), &flag)
+	if !flag.DryRun || dry.Added.Messages != 6 || dry.Added.Attachments != 3 || dry.Added.MediaBytes != 52 {
+		t.Errorf("dry run into no home: %s", r.stdout)
+	}
+	if _, err := os.Stat(home); !os.IsNotExist(err) {
+		t.Fatalf("the dry run made the home (%v)", err)
+	}
+	iso := filepath.Join(exports, "whatsapp", "android-iso", "WhatsApp Chat with Dev Team.txt")
+	historyImport(t, home, iso, "--tz", "Europe/Berlin")
+	st := stats(t, home)
+	before := dirFiles(t, home)
+	dry = historyImport(t, home, "--dry-run", z, "--tz", "UTC", "--me", "Alice")
+	if got := stats(t, home); got != st {
+		t.Errorf("the dry run changed the history: %+v, was %+v", got, st)
+	}
+	if after := dirFiles(t, home); after != before {
+		t.Errorf("the dry run changed the home's files:\n%s\nwas:\n%s", after, before)
+	}
+	real := historyImport(t, home, z, "--tz", "UTC", "--me", "Alice")
+	if real.Added != dry.Added || real.Read != dry.Read || real.Unreadable != dry.Unreadable {
+		t.Errorf("dry run said %+v; the import did %+v", dry, real)
+	}
+	r = mustOK(t, ferry(t, nil, "--home", home, "history", "import", "--dry-run", iso, "--tz", "Europe/Berlin"))
+	for _, want := range []string{"dry run, nothing written", "would add 0 conversations, 0 messages", "already holds all of it", "1 line could not be read and would not be imported"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("human output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+// dirFiles lists the files under dir with their sizes and contents' hashes,
+// leaving out SQLite's shared-memory index and an empty write-ahead log
+// (which any reader makes).
+func dirFiles(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(p, "-shm") || (strings.HasSuffix(p, "-wal") && len(data) == 0) {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fmt.Fprintf(&b, "%s %d %x\n", rel, len(data), sha256.Sum256(data))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
