@@ -22,7 +22,7 @@ package daemon
 //	POST   /api/jobs/{id}/cancel                                    → 204
 //	GET    /api/jobs/{id}/qr.png                                    → the QR code of a send's ferry: link
 //	GET    /api/events                                              → text/event-stream of "job" events
-//	POST   /api/import, /api/import/upload, /api/jobs/{id}/owner    (web_import.go)
+//	POST   /api/import, /api/import/upload, /api/jobs/{id}/owner, /api/jobs/{id}/import (web_import.go)
 //	POST   /api/backup, /api/jobs/{id}/key, /api/restore; GET /api/backups (web_backup.go)
 //
 // Failures are a non-2xx status with {"error": "a sentence"}. The guard in
@@ -67,6 +67,9 @@ type WebConfig struct {
 	Token string
 	// Logger gets the server's log lines; nil discards them.
 	Logger *slog.Logger
+	// Now is the clock of what a job keeps for a while (web_expire.go);
+	// nil means time.Now.
+	Now func() time.Time
 }
 
 // WebServer is the web app of one device.
@@ -81,6 +84,7 @@ type WebServer struct {
 	hist  *historyView
 	jobs  *jobHub
 	thumb chan struct{} // one thumbnail decoded at a time: bounds memory
+	now   func() time.Time
 
 	closeOnce sync.Once
 }
@@ -127,6 +131,10 @@ func NewWebServer(api API, cfg WebConfig) (*WebServer, error) {
 		guard: guard,
 		hist:  newHistoryView(cfg.Home),
 		thumb: make(chan struct{}, 1),
+		now:   cfg.Now,
+	}
+	if w.now == nil {
+		w.now = time.Now
 	}
 	w.jobs = newJobHub(w)
 	w.removeUploads()
@@ -235,6 +243,7 @@ func (w *WebServer) table() []webRoute {
 		{"/api/import", http.MethodPost, w.importPath},
 		{"/api/import/upload", http.MethodPost, w.importUpload},
 		{"/api/jobs/{id}/owner", http.MethodPost, w.answerOwner},
+		{"/api/jobs/{id}/import", http.MethodPost, w.importPreviewed},
 		{"/api/backup", http.MethodPost, w.backup},
 		{"/api/jobs/{id}/key", http.MethodPost, w.takeKey},
 		{"/api/backups", http.MethodGet, w.backups},

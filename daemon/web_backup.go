@@ -19,7 +19,8 @@ import (
 // logged. A backup's new recovery key is not part of its job (which every
 // event stream and GET /api/jobs show): the job says that a key waits
 // (webBackupDone.KeyReady), and POST /api/jobs/{id}/key hands it out once
-// and forgets it. A password stays in the handler that got it and is
+// and forgets it; a key not taken within 10 minutes is forgotten then
+// (web_expire.go). A password stays in the handler that got it and is
 // wiped when the job ends.
 
 type webBackupRequest struct {
@@ -80,7 +81,7 @@ func (w *WebServer) backup(rw http.ResponseWriter, r *http.Request) {
 			BytesSent: res.BytesSent, Seconds: res.Took.Seconds()}
 		h.update(e, func(j *webJob) {
 			if res.NewKey && len(req.Password) == 0 && !res.Key.IsZero() {
-				e.key, done.KeyReady = res.Key.String(), true
+				e.key, e.keyUntil, done.KeyReady = res.Key, w.now().Add(webKeyTTL), true
 			}
 			j.Backup = done
 		})
@@ -101,15 +102,9 @@ func (w *WebServer) takeKey(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusNotFound, "no such session")
 		return
 	}
-	var key string
-	w.jobs.update(e, func(j *webJob) {
-		key, e.key = e.key, ""
-		if j.Backup != nil {
-			j.Backup.KeyReady = false
-		}
-	})
+	key := w.jobs.takeKey(e)
 	if key == "" {
-		writeError(rw, http.StatusGone, "this backup's recovery key was shown once already, or it has none (a password locks it)")
+		writeError(rw, http.StatusGone, "this backup's recovery key was shown once already, or was not taken within 10 minutes, or it has none (a password locks it)")
 		return
 	}
 	writeJSON(rw, webKey{Key: key})

@@ -76,13 +76,20 @@ func uiHome(t testing.TB, messages int, mediaBytes int64, fixture bool) string {
 // startUIDevice starts a device and its web app on home.
 func startUIDevice(t testing.TB, name, home string) *uiDevice {
 	t.Helper()
+	return startUIDeviceClock(t, name, home, nil)
+}
+
+// startUIDeviceClock is startUIDevice with the web app's clock (nil: the
+// real one).
+func startUIDeviceClock(t testing.TB, name, home string, now func() time.Time) *uiDevice {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &ferry.Device{Home: home, Name: name, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, WorkDir: t.TempDir()}
 	if err := d.Start(ctx); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	web, err := NewWebServer(d, WebConfig{Home: home})
+	web, err := NewWebServer(d, WebConfig{Home: home, Now: now})
 	if err != nil {
 		cancel()
 		d.Close()

@@ -20,9 +20,19 @@ import (
 // page, either uploaded to this server or named by its path on this
 // machine, run as an "import" job over API.ImportHistory.
 //
-//	POST /api/import          body {"path": ABS, "format", "time_zone", "owner"} → webJob
-//	POST /api/import/upload   ?name=FILE&format=&time_zone=&owner=, body: the file's bytes → webJob
-//	POST /api/jobs/{id}/owner body {"owner": NAME or ""}                        → 204
+//	POST /api/import           body {"path": ABS, "format", "time_zone", "owner", "preview"} → webJob
+//	POST /api/import/upload    ?name=FILE&format=&time_zone=&owner=&preview=1, body: the file's bytes → webJob
+//	POST /api/jobs/{id}/owner  body {"owner": NAME or ""}                        → 204
+//	POST /api/jobs/{id}/import                                                  → webJob
+//
+// With preview, the job is a dry run (HistoryImportOptions.DryRun): it
+// reads the export as the import would and ends with what it would add
+// (Import, its DryRun set), writing nothing into the history; the export
+// (an upload: its staged file) is then kept for the import, which
+// POST /api/jobs/{id}/import starts as a new job with the same options and
+// the owner the preview was told, so that nothing is uploaded or asked
+// twice. Cancelling the preview (POST /api/jobs/{id}/cancel), or leaving it
+// for 30 minutes (web_expire.go), removes the staged upload.
 //
 // An upload is staged whole before anything reads it: into a file of its
 // own under HOME/.staging/upload-*, written as NAME.part and renamed only
@@ -45,6 +55,21 @@ type webImportRequest struct {
 	Format   string `json:"format,omitempty"`
 	TimeZone string `json:"time_zone,omitempty"`
 	Owner    string `json:"owner,omitempty"`
+	Preview  bool   `json:"preview,omitempty"` // a dry run, kept for POST /api/jobs/{id}/import
+}
+
+// importJob is an import job to start.
+type importJob struct {
+	req     webImportRequest
+	source  string // the name the page shows
+	cleanup func() // removes a staged upload; nil for a path
+	ask     bool   // ask the page who the user is, if the export does not tell
+}
+
+// pendingImport is a preview's export, kept for its import.
+type pendingImport struct {
+	job   importJob
+	until time.Time
 }
 
 // uploadDir is where uploads are staged: in the home's staging directory,
@@ -79,7 +104,7 @@ func (w *WebServer) importPath(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Path = p
-	w.startImport(rw, req, filepath.Base(p), nil)
+	w.startImport(rw, importJob{req: req, source: filepath.Base(p), ask: true})
 }
 
 func (w *WebServer) importUpload(rw http.ResponseWriter, r *http.Request) {
@@ -112,8 +137,9 @@ func (w *WebServer) importUpload(rw http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	req := webImportRequest{Path: staged, Format: q.Get("format"), TimeZone: q.Get("time_zone"), Owner: q.Get("owner")}
-	w.startImport(rw, req, name, cleanup)
+	req := webImportRequest{Path: staged, Format: q.Get("format"), TimeZone: q.Get("time_zone"), Owner: q.Get("owner"),
+		Preview: q.Get("preview") == "1" || q.Get("preview") == "true"}
+	w.startImport(rw, importJob{req: req, source: name, cleanup: cleanup, ask: true})
 }
 
 // uploadName is the base name an upload is staged under: its extension
@@ -134,7 +160,7 @@ func (w *WebServer) stageUpload(r *http.Request, name string) (string, func(), e
 		return "", nil, fmt.Errorf("stage the upload: %w", err)
 	}
 	if old, _ := filepath.Glob(filepath.Join(w.uploadDir(), webUploadGlob)); len(old) >= webMaxUploads {
-		return "", nil, httpError{http.StatusTooManyRequests, "another upload is being imported: wait for it to end"}
+		return "", nil, httpError{http.StatusTooManyRequests, "other uploads are being read or wait to be imported: import or cancel one first"}
 	}
 	dir, err := os.MkdirTemp(w.uploadDir(), webUploadGlob)
 	if err != nil {
@@ -171,21 +197,32 @@ func (w *WebServer) stageUpload(r *http.Request, name string) (string, func(), e
 	return final, cleanup, nil
 }
 
-// startImport runs the import job; cleanup, if set, runs when it ends.
-func (w *WebServer) startImport(rw http.ResponseWriter, req webImportRequest, source string, cleanup func()) {
+// startImport runs the import job (or its preview); a cleanup runs when it
+// ends, unless a preview keeps the export for its import.
+func (w *WebServer) startImport(rw http.ResponseWriter, imp importJob) {
 	h := w.jobs
+	req := imp.req
 	j, err := h.start("import", false, func(ctx context.Context, e *jobEntry) (*ferry.Report, error) {
-		if cleanup != nil {
-			defer cleanup()
+		kept := false
+		if imp.cleanup != nil {
+			defer func() {
+				if !kept {
+					imp.cleanup()
+				}
+			}()
 		}
-		h.update(e, func(j *webJob) { j.Source = source })
+		h.update(e, func(j *webJob) { j.Source, j.Preview = imp.source, req.Preview })
+		owner := strings.TrimSpace(req.Owner)
 		opt := ferry.HistoryImportOptions{
-			Format: req.Format, TimeZone: req.TimeZone, Owner: strings.TrimSpace(req.Owner),
+			Format: req.Format, TimeZone: req.TimeZone, Owner: owner, DryRun: req.Preview,
 			Events: func(ev ferry.Event) { h.applyThrottled(e, ev) },
-			AskOwner: func(ctx context.Context, names []string) (string, error) {
+		}
+		if imp.ask {
+			opt.AskOwner = func(ctx context.Context, names []string) (string, error) {
 				h.update(e, func(j *webJob) { j.State, j.Owners = jobAsk, slices.Clone(names) })
 				select {
 				case name := <-e.owners:
+					owner = name
 					h.update(e, func(j *webJob) {
 						j.State, j.Owners = jobMoving, nil
 						if name == "" {
@@ -198,7 +235,7 @@ func (w *WebServer) startImport(rw http.ResponseWriter, req webImportRequest, so
 				case <-ctx.Done():
 					return "", ctx.Err()
 				}
-			},
+			}
 		}
 		res, err := w.api.ImportHistory(ctx, req.Path, opt)
 		if err != nil {
@@ -207,18 +244,45 @@ func (w *WebServer) startImport(rw http.ResponseWriter, req webImportRequest, so
 		if res.Problems == nil {
 			res.Problems = res.Problems[:0:0]
 		}
-		h.update(e, func(j *webJob) { j.Import = &res })
-		h.indexing()
+		h.update(e, func(j *webJob) {
+			j.Import = &res
+			if req.Preview && ctx.Err() == nil {
+				// Kept for the import: the same export and options, the
+				// owner the page named (none, if it said so), not asked again.
+				next := imp
+				next.req.Preview, next.req.Owner, next.ask = false, owner, false
+				e.pending = &pendingImport{job: next, until: w.now().Add(webPreviewTTL)}
+				j.Ready, kept = true, true
+			}
+		})
+		if !req.Preview {
+			h.indexing()
+		}
 		return nil, nil
 	})
 	if err != nil {
-		if cleanup != nil {
-			cleanup()
+		if imp.cleanup != nil {
+			imp.cleanup()
 		}
 		writeError(rw, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	writeJSON(rw, j)
+}
+
+// importPreviewed starts the import of what a preview read.
+func (w *WebServer) importPreviewed(rw http.ResponseWriter, r *http.Request) {
+	e := w.jobs.find(r.PathValue("id"))
+	if e == nil {
+		writeError(rw, http.StatusNotFound, "no such session")
+		return
+	}
+	p := w.jobs.takePending(e)
+	if p == nil {
+		writeError(rw, http.StatusConflict, "this is no preview waiting to be imported (it was imported or cancelled, or waited too long): choose the export again")
+		return
+	}
+	w.startImport(rw, p.job)
 }
 
 // answerOwner answers an import's question: which person is the user.

@@ -28,6 +28,8 @@ import (
 //	receive:  starting → waiting (looking, pairing) → offer (asks) → moving → committing → done
 //	index:    moving → done
 //	import:   starting → [ask (which person is the user)] → moving → done
+//	          (a preview, the same as a dry run; done, it waits (Ready) for POST /api/jobs/{id}/import,
+//	          which starts the import itself as a new job)
 //	backup:   starting → moving → done (the key is taken once: web_backup.go)
 //	restore:  starting → moving → done
 
@@ -76,8 +78,10 @@ type webJob struct {
 	Resume   bool                `json:"resumable,omitempty"` // the same again continues where this stopped
 
 	// import, backup, restore (web_import.go, web_backup.go)
-	Source   string                     `json:"source,omitempty"` // import: the file's name
-	Owners   []string                   `json:"owners,omitempty"` // import: the people, while it asks which is the user
+	Source   string                     `json:"source,omitempty"`  // import: the file's name
+	Preview  bool                       `json:"preview,omitempty"` // import: a dry run; Import says what it would add
+	Ready    bool                       `json:"ready,omitempty"`   // import: a preview whose export waits for POST /api/jobs/{id}/import
+	Owners   []string                   `json:"owners,omitempty"`  // import: the people, while it asks which is the user
 	Import   *ferry.HistoryImportResult `json:"import,omitempty"`
 	Backup   *webBackupDone             `json:"backup,omitempty"`
 	Restored *ferry.Result              `json:"restored,omitempty"`
@@ -121,18 +125,30 @@ type jobEntry struct {
 	ask     bool        // a receive that asks before it accepts an offer
 	answers chan bool   // the page's answer to the offer
 	owners  chan string // an import's answer: which person is the user
-	key     string      // a backup's new recovery key, until the page takes it (web_backup.go)
+
+	// Guarded by jobHub.mu; let go of by web_expire.go's rules.
+	key      ferry.RecoveryKey // a backup's new recovery key, until the page takes it (web_backup.go)
+	keyUntil time.Time         // when key is wiped if the page has not taken it
+	pending  *pendingImport    // a preview's export, until the page imports it (web_import.go)
 }
 
 func newJobHub(w *WebServer) *jobHub {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &jobHub{w: w, ctx: ctx, end: cancel, subs: make(map[chan struct{}]bool)}
+	h := &jobHub{w: w, ctx: ctx, end: cancel, subs: make(map[chan struct{}]bool)}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.expireEvery(webExpireEvery)
+	}()
+	return h
 }
 
-// stop cancels the jobs and waits for them. It is idempotent.
+// stop cancels the jobs, waits for them, and lets go of what they keep.
+// It is idempotent.
 func (h *jobHub) stop() {
 	h.end()
 	h.wg.Wait()
+	h.releaseAll()
 }
 
 // start registers a new job and runs fn for it in its own goroutine.
@@ -168,7 +184,8 @@ func (h *jobHub) start(kind string, ask bool, fn func(ctx context.Context, e *jo
 // trimLocked drops the oldest ended jobs beyond webMaxJobs.
 func (h *jobHub) trimLocked() {
 	for len(h.jobs) > webMaxJobs {
-		i := slices.IndexFunc(h.jobs, func(e *jobEntry) bool { return e.job.Ended })
+		// A job that keeps something is not dropped: it lets go in time.
+		i := slices.IndexFunc(h.jobs, func(e *jobEntry) bool { return e.job.Ended && e.key.IsZero() && e.pending == nil })
 		if i < 0 {
 			return
 		}
@@ -532,6 +549,8 @@ func (w *WebServer) cancelJob(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.cancel()
+	// A preview waiting for its import: its staged upload goes now.
+	w.jobs.dropPending(e, "cancelled: nothing was imported")
 	rw.WriteHeader(http.StatusNoContent)
 }
 
