@@ -20,12 +20,14 @@ import (
 
 // TestBrowserImport: a person imports a WhatsApp export by choosing the
 // file: the page shows the upload, asks which person they are, then what
-// was added and the line that could not be read; the chat then shows in
-// the history. A file that is no export says what went wrong and what to
-// do, and changes nothing.
+// the import would add and the line that could not be read, the history
+// unchanged; a preview cancelled imports nothing and its upload goes; after
+// the click on Import (the file not uploaded again, no second question),
+// what was added, and the chat then shows in the history. A file that is
+// no export says what went wrong and what to do, and changes nothing.
 func TestBrowserImport(t *testing.T) {
 	browser := startBrowser(t)
-	dev := startUIDevice(t, "laptop", uiHome(t, 0, 0, false))
+	dev := startUIDevice(t, "laptop", uiHome(t, 20, 0, false))
 	p := newPage(t, browser, "laptop's page")
 	p.open(dev.web.URL())
 	p.click(`#nav a[data-view="import"]`)
@@ -37,14 +39,42 @@ func TestBrowserImport(t *testing.T) {
 	p.do(chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{abs}))
 	p.do(chromedp.SetValue(chromedp.CSS("#import-zone"), "UTC"))
 	p.shot("import-form")
-	p.click(`#start-import`)
-	p.wait("the question", `document.querySelectorAll('#owners button').length === 4`, 30*time.Second)
-	p.shot("import-ask")
-	p.click(`#owners button[data-owner="Tom"]`)
+	before0 := stats(t, dev.home)
+	preview := func() {
+		t.Helper()
+		p.click(`#start-import`)
+		p.wait("the question", `document.querySelectorAll('#owners button').length === 4`, 30*time.Second)
+		p.shot("import-ask")
+		p.click(`#owners button[data-owner="Tom"]`)
+		p.wait("the preview", `document.getElementById('confirm-import')`, 30*time.Second)
+		if got := p.str(`document.getElementById('import-would-add').textContent`); got != "The import would add 1 conversation, 8 messages and 0 files." {
+			t.Errorf("the preview says %q", got)
+		}
+		if got := p.str(`document.getElementById('import-unreadable').textContent`); !strings.HasPrefix(got, "1 line could not be read and would be left out") {
+			t.Errorf("the preview's unreadable line shows as %q", got)
+		}
+		if got := stats(t, dev.home); got != before0 {
+			t.Errorf("the preview changed the history: %+v, was %+v", got, before0)
+		}
+		if stagedUploads(dev) != 1 {
+			t.Errorf("%d uploads staged while the preview waits, want 1", stagedUploads(dev))
+		}
+	}
+	preview()
+	p.click(`#cancel-preview`)
+	p.wait("the preview put away", `document.getElementById('import-put-away') && !document.getElementById('confirm-import')`, 30*time.Second)
+	noUploadsLeft(t, dev)
+	preview()
+	p.shot("import-preview")
+	p.click(`#confirm-import`)
 	p.wait("the result", `document.getElementById('import-added')`, 30*time.Second)
 	if got := p.str(`document.getElementById('import-added').textContent`); got != "Added 1 conversation, 8 messages and 0 files." {
 		t.Errorf("the import says %q", got)
 	}
+	if got := stats(t, dev.home); got.Messages != before0.Messages+8 {
+		t.Errorf("after the click the home holds %d messages, want %d", got.Messages, before0.Messages+8)
+	}
+	noUploadsLeft(t, dev)
 	if got := p.str(`document.getElementById('import-unreadable').textContent + ' ' + document.querySelector('.problem-list').textContent`); !strings.HasPrefix(got, "1 line could not be read") || !strings.Contains(got, "2025-02-30") {
 		t.Errorf("the unreadable line shows as %q", got)
 	}

@@ -3,8 +3,11 @@
 // whole before it is read) or types where it is on this computer, with the
 // time zone its times were written in and their own name; then sees the
 // upload and the reading go, is asked which of the people is them if it
-// cannot tell, and at the end what was added and the lines that could not
-// be read. Nothing is added unless the whole export could be read.
+// cannot tell, and sees what the import would add and the lines that could
+// not be read (a preview: nothing is written yet). "Import" then imports
+// that same export (not uploaded again, not asked again) and shows what
+// was added; "Cancel" puts it away. Nothing is added unless the whole
+// export could be read.
 
 import { ApiError, query } from './api.js';
 import { h, replace } from './dom.js';
@@ -20,6 +23,7 @@ const headline = {
   failed: 'Nothing was imported',
   cancelled: 'Cancelled',
 };
+const previewHeadline = { ...headline, moving: 'Reading the export (nothing is written yet)…', done: 'What the import would add' };
 
 let unfollow = null;
 
@@ -55,7 +59,7 @@ export function showImport(main) {
     h('option', { value: '' }, 'Find out from the file'),
     h('option', { value: 'whatsapp' }, 'WhatsApp'),
     h('option', { value: 'telegram' }, 'Telegram'));
-  const go = h('button', { type: 'submit', class: 'primary', id: 'start-import' }, 'Import');
+  const go = h('button', { type: 'submit', class: 'primary', id: 'start-import' }, 'Show what it would add');
 
   const form = h('form', { class: 'start', id: 'import-form' },
     h('fieldset', { class: 'choice' }, h('legend', null, 'The export'),
@@ -72,6 +76,9 @@ export function showImport(main) {
     const opts = { format: format.value || undefined, time_zone: zone.value.trim() || undefined, owner: owner.value.trim() || undefined };
     go.disabled = true;
     try {
+      // A preview that still waits is put away first (its upload goes).
+      const waiting = jobs.latest('import');
+      if (waiting && waiting.ready) await jobs.cancel(waiting).catch(() => {});
       let j;
       if (upload.checked) {
         const f = file.files && file.files[0];
@@ -79,7 +86,7 @@ export function showImport(main) {
         j = await send(f, opts, card);
       } else {
         if (!path.value.trim()) throw new Error('Type where the export is on this computer.');
-        j = await jobs.start('import', { path: path.value.trim(), ...opts });
+        j = await jobs.start('import', { path: path.value.trim(), ...opts, preview: true });
       }
       jobs.put(j);
       draw(card, j);
@@ -107,7 +114,7 @@ function send(f, opts, card) {
   replace(card, h('div', { class: 'uploading' }, h('h3', { class: 'job-state' }, 'Uploading the export…'), bar, text));
   return new Promise((resolve, reject) => {
     const x = new XMLHttpRequest();
-    x.open('POST', '/api/import/upload' + query({ name: f.name, ...opts }));
+    x.open('POST', '/api/import/upload' + query({ name: f.name, ...opts, preview: 1 }));
     x.setRequestHeader('Content-Type', 'application/octet-stream');
     x.responseType = 'json';
     x.upload.addEventListener('progress', (e) => {
@@ -128,13 +135,51 @@ function send(f, opts, card) {
 function draw(card, j) {
   card.dataset.job = j.id;
   card.dataset.state = j.state;
-  const parts = [h('h3', { class: 'job-state' }, headline[j.state] || j.state)];
+  card.dataset.preview = j.preview ? 'yes' : 'no';
+  const parts = [h('h3', { class: 'job-state' }, (j.preview ? previewHeadline : headline)[j.state] || j.state)];
   if (j.source) parts.push(h('p', { class: 'import-source' }, j.source));
   if (j.state === 'ask' && j.owners) parts.push(ask(j));
   if (j.progress && !j.ended) parts.push(progress(j, 'import-progress'));
-  if (j.ended) parts.push(j.state === 'done' ? result(j) : failure(j, 'import-result'));
+  if (j.ended) parts.push(j.state !== 'done' ? failure(j, 'import-result') : j.preview ? preview(j, card) : result(j));
   parts.push(log(j), cancelButton(j));
   redraw(card, parts);
+}
+
+// preview is what the import would add, and the buttons to import it or
+// put it away while it waits.
+function preview(j, card) {
+  const r = j.import;
+  if (!r) return h('p', { class: 'result' }, 'Read.');
+  const a = r.added || {};
+  const parts = [
+    h('p', { class: 'would-add', id: 'import-would-add' }, a.messages || a.conversations || a.attachments
+      ? `The import would add ${count(a.conversations, 'conversation')}, ${count(a.messages, 'message')} and ${count(a.attachments, 'file')}` +
+        (a.media_bytes ? ` (${bytes(a.media_bytes)} of media).` : '.')
+      : 'Nothing new: the history holds all of it already.'),
+    read(r),
+    unreadable(r, 'would be'),
+  ];
+  if (!j.ready) {
+    parts.push(h('p', { class: 'status', id: 'import-put-away' }, 'Nothing was imported from this preview here. Choose the export again to import it.'));
+    return h('div', { class: 'result' }, parts);
+  }
+  const note = h('p', { class: 'status' });
+  const go = h('button', { type: 'button', class: 'primary', id: 'confirm-import', dataset: { focus: 'confirm-import' } }, 'Import');
+  const stop = h('button', { type: 'button', id: 'cancel-preview', dataset: { focus: 'cancel-preview' } }, 'Cancel');
+  go.addEventListener('click', async () => {
+    go.disabled = stop.disabled = true;
+    try {
+      const next = await jobs.importPreviewed(j);
+      jobs.put(next);
+      draw(card, next);
+    } catch (e) {
+      note.textContent = e.message;
+      go.disabled = stop.disabled = false;
+    }
+  });
+  stop.addEventListener('click', () => jobs.cancel(j).catch((e) => { note.textContent = e.message; }));
+  parts.push(h('p', { class: 'actions' }, go, stop), note);
+  return h('div', { class: 'result' }, parts);
 }
 
 function ask(j) {
@@ -161,20 +206,25 @@ function result(j) {
   const added = a.messages || a.conversations || a.attachments
     ? `Added ${count(a.conversations, 'conversation')}, ${count(a.messages, 'message')} and ${count(a.attachments, 'file')}.`
     : 'Nothing new: the history held all of it already.';
-  const parts = [
-    h('p', { class: 'verified', id: 'import-added' }, added),
-    h('p', null, `Read ${number(r.read)} messages in ${number(r.chats)} ${r.chats === 1 ? 'chat' : 'chats'} (${r.format}).` +
-      (r.owner && r.owner.length ? ` Yours: ${r.owner.join(', ')}.` : '')),
-  ];
-  if (r.unreadable > 0) {
-    parts.push(h('div', { class: 'problems' },
-      h('p', { class: 'failed', id: 'import-unreadable' }, `${number(r.unreadable)} ${r.unreadable === 1 ? 'line' : 'lines'} could not be read and ${r.unreadable === 1 ? 'was' : 'were'} left out:`),
-      h('ul', { class: 'problem-list' }, (r.problems || []).map((p) => h('li', null,
-        h('span', { class: 'problem-where' }, `${p.file ? p.file + ', ' : ''}${p.where}: `),
-        h('code', { class: 'problem-text' }, p.text), ' — ', p.reason)))));
-  }
+  const parts = [h('p', { class: 'verified', id: 'import-added' }, added), read(r), unreadable(r, r.unreadable === 1 ? 'was' : 'were')];
   parts.push(h('p', null, h('a', { href: '#/history' }, 'Read the history')));
   return h('div', { class: 'result' }, parts);
+}
+
+function read(r) {
+  return h('p', null, `Read ${number(r.read)} messages in ${number(r.chats)} ${r.chats === 1 ? 'chat' : 'chats'} (${r.format}).` +
+    (r.owner && r.owner.length ? ` Yours: ${r.owner.join(', ')}.` : ''));
+}
+
+// unreadable lists the lines that could not be read; verb says whether
+// they were or would be left out.
+function unreadable(r, verb) {
+  if (!(r.unreadable > 0)) return null;
+  return h('div', { class: 'problems' },
+    h('p', { class: 'failed', id: 'import-unreadable' }, `${number(r.unreadable)} ${r.unreadable === 1 ? 'line' : 'lines'} could not be read and ${verb} left out:`),
+    h('ul', { class: 'problem-list' }, (r.problems || []).map((p) => h('li', null,
+      h('span', { class: 'problem-where' }, `${p.file ? p.file + ', ' : ''}${p.where}: `),
+      h('code', { class: 'problem-text' }, p.text), ' — ', p.reason))));
 }
 
 const count = (n, what) => `${number(n || 0)} ${what}${n === 1 ? '' : 's'}`;

@@ -69,5 +69,6 @@ export function speed(j) {
   return { rate, left: (j.progress.total - j.progress.done) / rate };
 }
 
+export const importPreviewed = (j) => api(`/api/jobs/${encodeURIComponent(j.id)}/import`, { method: 'POST' });
 export const answerOwner = (j, owner) => api(`/api/jobs/${encodeURIComponent(j.id)}/owner`, { method: 'POST', body: { owner } });
 export const takeKey = (j) => api(`/api/jobs/${encodeURIComponent(j.id)}/key`, { method: 'POST' });
