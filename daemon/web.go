@@ -23,7 +23,7 @@ package daemon
 //	GET    /api/jobs/{id}/qr.png                                    → the QR code of a send's ferry: link
 //	GET    /api/events                                              → text/event-stream of "job" events
 //	POST   /api/import, /api/import/upload, /api/jobs/{id}/owner, /api/jobs/{id}/import (web_import.go)
-//	POST   /api/backup, /api/jobs/{id}/key, /api/restore; GET /api/backups (web_backup.go)
+//	POST   /api/backup, /api/jobs/{id}/key, /api/restore; GET /api/backups; DELETE /api/backups/{id} (web_backup.go)
 //
 // Failures are a non-2xx status with {"error": "a sentence"}. The guard in
 // web_guard.go runs before every handler: loopback Host only, the token's
@@ -247,6 +247,7 @@ func (w *WebServer) table() []webRoute {
 		{"/api/backup", http.MethodPost, w.backup},
 		{"/api/jobs/{id}/key", http.MethodPost, w.takeKey},
 		{"/api/backups", http.MethodGet, w.backups},
+		{"/api/backups/{id}", http.MethodDelete, w.deleteBackup},
 		{"/api/restore", http.MethodPost, w.restore},
 	}
 }

@@ -13,6 +13,7 @@ import (
 //	POST /api/backup             body {"relay", "password"}                       → webJob
 //	POST /api/jobs/{id}/key                                                      → {"key": K}, once
 //	GET  /api/backups            ?relay=ADDR                                     → [ferry.BackupInfo]
+//	DELETE /api/backups/{id}     ?relay=ADDR                                     → 204 (the page asks first)
 //	POST /api/restore            body {"relay", "key" | "password", "backup": ID} → webJob
 //
 // Secrets travel in request bodies only, never in a URL, and are never
@@ -120,6 +121,29 @@ func (w *WebServer) backups(rw http.ResponseWriter, r *http.Request) {
 		bs = []ferry.BackupInfo{}
 	}
 	writeJSON(rw, bs)
+}
+
+// deleteBackup deletes one of this device's backups from the relay.
+func (w *WebServer) deleteBackup(rw http.ResponseWriter, r *http.Request) {
+	id := strings.TrimSpace(r.PathValue("id"))
+	if err := ferry.CheckBackupID(id); err != nil {
+		writeFerryError(rw, http.StatusBadRequest, err)
+		return
+	}
+	err := w.api.DeleteBackup(r.Context(), strings.TrimSpace(r.URL.Query().Get("relay")), id)
+	if err == nil {
+		w.log.Info("web app: backup deleted", "backup", id)
+		rw.WriteHeader(http.StatusNoContent)
+		return
+	}
+	status := http.StatusBadGateway
+	switch ferry.CodeOf(err) {
+	case ferry.CodeBackupNotFound:
+		status = http.StatusNotFound
+	case ferry.CodeNoRelay, ferry.CodeRelayAddr:
+		status = http.StatusBadRequest
+	}
+	writeFerryError(rw, status, err)
 }
 
 func (w *WebServer) restore(rw http.ResponseWriter, r *http.Request) {

@@ -197,6 +197,35 @@ func TestBrowserBackupRestore(t *testing.T) {
 	}
 	b.click(`#nav a[data-view="history"]`)
 	b.wait("the restored conversations", `document.querySelectorAll('a.conv').length > 3`, 20*time.Second)
+
+	// Deleting the backup from the old laptop's list asks first: "Keep it"
+	// keeps it; "Delete it from the relay" deletes it and the list shows
+	// what is left.
+	listed := func() int {
+		t.Helper()
+		bs, err := old.d.Backups(context.Background(), relayAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(bs)
+	}
+	a.click(`.backup-item .delete-backup`)
+	a.wait("the question", `document.getElementById('keep-backup')`, 10*time.Second)
+	a.shot("backup-delete-ask")
+	a.click(`#keep-backup`)
+	a.wait("the list as it was", `!document.getElementById('keep-backup') && document.querySelector('.backup-item .delete-backup')`, 10*time.Second)
+	if n := listed(); n != 1 {
+		t.Fatalf("after Keep it the relay holds %d backups", n)
+	}
+	a.click(`.backup-item .delete-backup`)
+	a.click(`#confirm-delete-backup`)
+	a.wait("the list refreshed", `document.getElementById('backup-list-note') && !document.querySelector('.backup-item') && document.querySelector('#backup-list .empty')`, 30*time.Second)
+	if got := a.str(`document.getElementById('backup-list-note').textContent`); !strings.HasPrefix(got, "Deleted the backup of") {
+		t.Errorf("after the delete the page says %q", got)
+	}
+	if n := listed(); n != 0 {
+		t.Errorf("after the delete the relay holds %d backups", n)
+	}
 }
 
 // TestBrowserSendTo: with a paired device, the send view offers it by
@@ -253,7 +282,8 @@ func TestBrowserSendTo(t *testing.T) {
 // 127.0.0.1, which the browser counts as the same site and sends the app's
 // cookie to) open in the same browser as the signed-in app tries every
 // endpoint that changes something or holds a secret — import by path and
-// by upload, backup, a backup's key, restore, send to a device, forget —
+// by upload, the import of a waiting preview, backup, a backup's key,
+// deleting a backup, restore, send to a device, forget —
 // by fetch (with and without CORS), by a form post and by reading the
 // answers. It reads nothing and starts nothing.
 func TestBrowserHostilePage(t *testing.T) {
@@ -266,10 +296,15 @@ func TestBrowserHostilePage(t *testing.T) {
 	if !bj.Backup.KeyReady {
 		t.Fatalf("backup: %+v", bj)
 	}
+	abs, _ := filepath.Abs(devTeam)
+	// A preview that waits for its import.
+	pj := ev.until(t, dev.startJob(t, "/api/import", webImportRequest{Path: abs, TimeZone: "UTC", Owner: "Tom", Preview: true}).ID, "the end", ended)
+	if !pj.Ready {
+		t.Fatalf("preview: %s %q", pj.State, pj.Error)
+	}
 	app := newPage(t, browser, "the app")
 	app.open(dev.web.URL())
 	before := stats(t, dev.home)
-	abs, _ := filepath.Abs(devTeam)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -289,6 +324,8 @@ const tries = [
   ['/api/send', 'POST', JSON.stringify({to: 'laptop'})],
   ['/api/backups?relay=' + encodeURIComponent(%[3]q), 'GET', null],
   ['/api/jobs', 'GET', null],
+  ['/api/jobs/%[6]s/import', 'POST', ''],
+  ['/api/backups/%[7]s?relay=' + encodeURIComponent(%[3]q), 'DELETE', null],
 ];
 window.results = [];
 (async () => {
@@ -306,7 +343,7 @@ window.results = [];
   }
   window.done = true;
 })();
-</script>`, strings.TrimSuffix(dev.base, "/"), abs, relayAddr, bj.ID, strings.Repeat("0", 64))
+</script>`, strings.TrimSuffix(dev.base, "/"), abs, relayAddr, bj.ID, strings.Repeat("0", 64), pj.ID, bj.Backup.ID)
 	})}
 	go evil.Serve(ln)
 	t.Cleanup(func() { evil.Close() })
@@ -319,7 +356,7 @@ window.results = [];
 	p.wait("the hostile page's tries", `window.done === true`, 30*time.Second)
 	var results []map[string]any
 	p.eval(`window.results`, &results)
-	if len(results) != 16 {
+	if len(results) != 20 {
 		t.Fatalf("the hostile page made %d tries: %v", len(results), results)
 	}
 	for _, r := range results {
@@ -340,8 +377,11 @@ window.results = [];
 
 	var jobs []webJob
 	dev.getJSON(t, "/api/jobs", &jobs)
-	if len(jobs) != 1 || jobs[0].ID != bj.ID || !jobs[0].Backup.KeyReady {
+	if len(jobs) != 2 || jobs[0].ID != bj.ID || !jobs[0].Backup.KeyReady || jobs[1].ID != pj.ID || !jobs[1].Ready {
 		t.Errorf("after the hostile page: %+v", jobs)
+	}
+	if bs, err := dev.d.Backups(context.Background(), relayAddr); err != nil || len(bs) != 1 {
+		t.Errorf("after the hostile page the relay holds %d backups (%v)", len(bs), err)
 	}
 	if after := stats(t, dev.home); after != before {
 		t.Errorf("the hostile page changed the history")

@@ -1,9 +1,9 @@
 // Backup and restore: keep the history, encrypted on this device, in a
 // relay's vault (its operator can read none of it), list this device's
-// backups there, and bring one back. A new backup's recovery key is shown
-// once, until the person says they wrote it down; a password goes in a
-// password field and nowhere else (never in the address, never kept by the
-// page).
+// backups there, delete one (after a second click), and bring one back. A
+// new backup's recovery key is shown once, until the person says they
+// wrote it down; a password goes in a password field and nowhere else
+// (never in the address, never kept by the page).
 
 import { api, query } from './api.js';
 import { h, replace } from './dom.js';
@@ -169,23 +169,55 @@ function b64(s) {
   return btoa(bin);
 }
 
-async function listBackups(list, relay) {
+// listBackups shows this device's backups on the relay; said, if set, is
+// a line to show above them (what was just done).
+async function listBackups(list, relay, said) {
   replace(list, h('p', { class: 'status' }, 'Asking the relay…'));
+  const done = said ? h('p', { class: 'status', role: 'status', id: 'backup-list-note' }, said) : null;
   try {
     const bs = await api('/api/backups' + query({ relay }));
     remember(relay);
     if (!bs.length) {
-      replace(list, h('p', { class: 'empty' }, 'This device has no backups on this relay.'));
+      replace(list, done, h('p', { class: 'empty' }, 'This device has no backups on this relay.'));
       return;
     }
-    replace(list, h('ul', { class: 'devices' }, bs.map((b) => h('li', { class: 'device backup-item', dataset: { id: b.backup } },
-      h('p', { class: 'device-name' }, 'Backup of ' + full(b.updated)),
-      h('p', { class: 'device-id' }, h('code', null, b.backup)),
-      h('p', { class: 'device-when' }, bytes(b.size) + (b.stats ? ` · ${number(b.stats.messages)} messages, ${number(b.stats.attachments)} files` : '')),
-      h('p', { class: 'actions' }, h('a', { href: '#/restore/' + encodeURIComponent(b.backup) }, 'Restore this one…'))))));
+    replace(list, done, h('ul', { class: 'devices' }, bs.map((b) => backupItem(b, list, relay))));
   } catch (e) {
-    replace(list, h('p', { class: 'failed', role: 'alert', id: 'backup-list-error' }, e.message));
+    replace(list, done, h('p', { class: 'failed', role: 'alert', id: 'backup-list-error' }, e.message));
   }
+}
+
+// backupItem is one backup in the list, with its restore link and its
+// delete button, which asks first.
+function backupItem(b, list, relay) {
+  const actions = h('p', { class: 'actions' });
+  const note = h('p', { class: 'status' });
+  const restore = h('a', { href: '#/restore/' + encodeURIComponent(b.backup) }, 'Restore this one…');
+  const del = h('button', { type: 'button', class: 'delete-backup' }, 'Delete…');
+  const normal = () => replace(actions, restore, ' ', del);
+  del.addEventListener('click', () => {
+    const yes = h('button', { type: 'button', class: 'danger', id: 'confirm-delete-backup' }, 'Delete it from the relay');
+    const no = h('button', { type: 'button', id: 'keep-backup' }, 'Keep it');
+    yes.addEventListener('click', async () => {
+      yes.disabled = no.disabled = true;
+      try {
+        await api('/api/backups/' + encodeURIComponent(b.backup) + query({ relay }), { method: 'DELETE' });
+        await listBackups(list, relay, `Deleted the backup of ${full(b.updated)} from the relay.`);
+      } catch (e) {
+        note.textContent = e.message;
+        yes.disabled = no.disabled = false;
+      }
+    });
+    no.addEventListener('click', () => { normal(); del.focus(); });
+    replace(actions, h('span', { class: 'confirm-text' }, 'It cannot be restored afterwards, and it cannot be undone.'), ' ', yes, ' ', no);
+    yes.focus();
+  });
+  normal();
+  return h('li', { class: 'device backup-item', dataset: { id: b.backup } },
+    h('p', { class: 'device-name' }, 'Backup of ' + full(b.updated)),
+    h('p', { class: 'device-id' }, h('code', null, b.backup)),
+    h('p', { class: 'device-when' }, bytes(b.size) + (b.stats ? ` · ${number(b.stats.messages)} messages, ${number(b.stats.attachments)} files` : '')),
+    actions, note);
 }
 
 function draw(card, j) {
