@@ -195,7 +195,8 @@ func TestWebChecksOrigin(t *testing.T) {
 			{"/api/import", http.MethodPost, nil}, {"/api/import/upload?name=chat.txt", http.MethodPost, nil},
 			{"/api/backup", http.MethodPost, nil}, {"/api/restore", http.MethodPost, nil},
 			{"/api/jobs/j-000000000000/key", http.MethodPost, nil}, {"/api/jobs/j-000000000000/owner", http.MethodPost, nil},
-			{"/api/backups", http.MethodGet, nil}} {
+			{"/api/backups", http.MethodGet, nil}, {"/api/jobs/j-000000000000/import", http.MethodPost, nil},
+			{"/api/backups/" + strings.Repeat("0f", 16), http.MethodDelete, nil}} {
 			var body any
 			switch r.path {
 			case "/api/receive":
