@@ -170,6 +170,7 @@ func (f *fakeAPI) ImportHistory(ctx context.Context, path string, opt ferry.Hist
 		res.Owner = []string{name}
 	}
 	res.Seconds = 1.5
+	res.DryRun = opt.DryRun // as a Device's dry run says
 	return res, nil
 }
 
@@ -418,6 +419,12 @@ func TestControlRoundTrip(t *testing.T) {
 		}})
 		if err != nil || !reflect.DeepEqual(h.Owner, []string{"Bob"}) || h.Took != 1500*time.Millisecond {
 			t.Errorf("history import: %+v, %v; want Bob asked for and the time kept", h, err)
+		}
+		if h.DryRun {
+			t.Error("history import: a dry run the client did not ask for")
+		}
+		if h, err := c.ImportHistory(ctx, "chat.zip", ferry.HistoryImportOptions{DryRun: true}); err != nil || !h.DryRun {
+			t.Errorf("history import dry run: %+v, %v; want the dry run to reach the daemon", h, err)
 		}
 	})
 
