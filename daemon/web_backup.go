@@ -98,9 +98,8 @@ func (w *WebServer) backup(rw http.ResponseWriter, r *http.Request) {
 
 // takeKey hands out a backup's new recovery key, once.
 func (w *WebServer) takeKey(rw http.ResponseWriter, r *http.Request) {
-	e := w.jobs.find(r.PathValue("id"))
+	e := w.jobOf(rw, r)
 	if e == nil {
-		writeError(rw, http.StatusNotFound, "no such session")
 		return
 	}
 	key := w.jobs.takeKey(e)

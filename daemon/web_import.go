@@ -272,9 +272,8 @@ func (w *WebServer) startImport(rw http.ResponseWriter, imp importJob) {
 
 // importPreviewed starts the import of what a preview read.
 func (w *WebServer) importPreviewed(rw http.ResponseWriter, r *http.Request) {
-	e := w.jobs.find(r.PathValue("id"))
+	e := w.jobOf(rw, r)
 	if e == nil {
-		writeError(rw, http.StatusNotFound, "no such session")
 		return
 	}
 	p := w.jobs.takePending(e)
@@ -295,9 +294,8 @@ func (w *WebServer) answerOwner(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, `body must say {"owner": NAME}, or {"owner": ""} for none of them`)
 		return
 	}
-	e := w.jobs.find(r.PathValue("id"))
+	e := w.jobOf(rw, r)
 	if e == nil {
-		writeError(rw, http.StatusNotFound, "no such session")
 		return
 	}
 	j := w.jobs.view(e)

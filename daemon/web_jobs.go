@@ -293,6 +293,16 @@ func (h *jobHub) finish(ctx context.Context, e *jobEntry, rep *ferry.Report, err
 	})
 }
 
+// jobOf is the job that the request's path names, or nil once it
+// answered 404.
+func (w *WebServer) jobOf(rw http.ResponseWriter, r *http.Request) *jobEntry {
+	e := w.jobs.find(r.PathValue("id"))
+	if e == nil {
+		writeError(rw, http.StatusNotFound, "no such session")
+	}
+	return e
+}
+
 func (h *jobHub) find(id string) *jobEntry {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -516,9 +526,8 @@ func (w *WebServer) confirmJob(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, `body must say {"accept": true} or {"accept": false}`)
 		return
 	}
-	e := w.jobs.find(r.PathValue("id"))
+	e := w.jobOf(rw, r)
 	if e == nil {
-		writeError(rw, http.StatusNotFound, "no such session")
 		return
 	}
 	if !w.jobs.view(e).Confirm {
@@ -543,9 +552,8 @@ func (w *WebServer) confirmJob(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *WebServer) cancelJob(rw http.ResponseWriter, r *http.Request) {
-	e := w.jobs.find(r.PathValue("id"))
+	e := w.jobOf(rw, r)
 	if e == nil {
-		writeError(rw, http.StatusNotFound, "no such session")
 		return
 	}
 	e.cancel()
@@ -559,9 +567,8 @@ func (w *WebServer) listJobs(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *WebServer) jobQR(rw http.ResponseWriter, r *http.Request) {
-	e := w.jobs.find(r.PathValue("id"))
+	e := w.jobOf(rw, r)
 	if e == nil {
-		writeError(rw, http.StatusNotFound, "no such session")
 		return
 	}
 	link := w.jobs.view(e).Link

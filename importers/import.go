@@ -97,9 +97,6 @@ func Import(ctx context.Context, st *chatstore.Store, path string, opts Options)
 	if base == "" {
 		base = filepath.Join(st.Home(), stagingDir)
 	}
-	if err := os.MkdirAll(base, 0o700); err != nil {
-		return Result{}, fmt.Errorf("import: staging: %w", err)
-	}
 	// What an import that was killed left behind: the home is locked, so
 	// no other import is running.
 	if old, _ := filepath.Glob(filepath.Join(base, "import-*")); len(old) > 0 {
@@ -107,14 +104,11 @@ func Import(ctx context.Context, st *chatstore.Store, path string, opts Options)
 			os.RemoveAll(o)
 		}
 	}
-	stage, err := os.MkdirTemp(base, "import-*")
+	stage, done, err := newStage(base, "import-*")
 	if err != nil {
-		return Result{}, fmt.Errorf("import: staging: %w", err)
+		return Result{}, fmt.Errorf("import: %w", err)
 	}
-	defer func() {
-		os.RemoveAll(stage)
-		os.Remove(base) // if empty
-	}()
+	defer done()
 
 	res, b, w, err := stageImport(ctx, in, stage, opts)
 	if err != nil {
@@ -154,17 +148,11 @@ func Preview(ctx context.Context, st *chatstore.Store, path string, opts Options
 		return Result{}, err
 	}
 	defer in.c.close()
-	if err := os.MkdirAll(base, 0o700); err != nil {
-		return Result{}, fmt.Errorf("import preview: staging: %w", err)
-	}
-	stage, err := os.MkdirTemp(base, "preview-*")
+	stage, done, err := newStage(base, "preview-*")
 	if err != nil {
-		return Result{}, fmt.Errorf("import preview: staging: %w", err)
+		return Result{}, fmt.Errorf("import preview: %w", err)
 	}
-	defer func() {
-		os.RemoveAll(stage)
-		os.Remove(base) // if empty
-	}()
+	defer done()
 	res, b, w, err := stageImport(ctx, in, stage, opts)
 	if err != nil {
 		return Result{}, err
@@ -175,6 +163,22 @@ func Preview(ctx context.Context, st *chatstore.Store, path string, opts Options
 	res.DryRun = true
 	res.Took = time.Since(start)
 	return res, nil
+}
+
+// newStage makes a new staging folder named like pattern in base (made
+// if missing); done removes it, and base too if that leaves it empty.
+func newStage(base, pattern string) (stage string, done func(), err error) {
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return "", nil, fmt.Errorf("staging: %w", err)
+	}
+	stage, err = os.MkdirTemp(base, pattern)
+	if err != nil {
+		return "", nil, fmt.Errorf("staging: %w", err)
+	}
+	return stage, func() {
+		os.RemoveAll(stage)
+		os.Remove(base) // if empty
+	}, nil
 }
 
 // open checks opts (filling in their defaults) and opens the export.
