@@ -73,24 +73,59 @@ const (
 // then cancels in-flight requests, waits for them and removes the socket. A
 // stale socket file is replaced; a live one gives ErrDaemonRunning.
 func ServeControl(ctx context.Context, socketPath string, api API, log *slog.Logger) error {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	ln, err := listenControl(socketPath)
+	l, err := ListenControl(socketPath)
 	if err != nil {
 		return err
+	}
+	return l.Serve(ctx, api, log)
+}
+
+// ControlListener is the home's control socket, taken: a daemon takes it
+// before it starts anything else (or says a word), so that a second daemon
+// of the same home fails with ErrDaemonRunning before it begins.
+type ControlListener struct {
+	ln   *net.UnixListener
+	path string
+	self os.FileInfo
+}
+
+// ListenControl takes the control socket at socketPath (mode 0600): a stale
+// socket file is replaced; a live one gives ErrDaemonRunning. Serve serves
+// it; Close releases it unserved.
+func ListenControl(socketPath string) (*ControlListener, error) {
+	ln, err := listenControl(socketPath)
+	if err != nil {
+		return nil, err
 	}
 	self, err := os.Stat(socketPath)
 	if err != nil {
 		ln.Close()
-		return fmt.Errorf("control socket: %w", err)
+		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	defer func() {
-		// Remove the socket only if it is still ours.
-		if fi, err := os.Lstat(socketPath); err == nil && os.SameFile(fi, self) {
-			os.Remove(socketPath)
-		}
-	}()
+	return &ControlListener{ln: ln, path: socketPath, self: self}, nil
+}
+
+// Close releases the socket (and removes its file, if still ours). It is
+// idempotent, and Serve calls it when it returns.
+func (l *ControlListener) Close() error {
+	err := l.ln.Close()
+	if fi, serr := os.Lstat(l.path); serr == nil && os.SameFile(fi, l.self) {
+		os.Remove(l.path)
+	}
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Serve serves api on the socket until ctx is done, then cancels in-flight
+// requests, waits for them and releases the socket.
+func (l *ControlListener) Serve(ctx context.Context, api API, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ln, socketPath := l.ln, l.path
+	defer l.Close()
 
 	h := &controlHandler{api: api, log: log, ctx: ctx, streams: make(map[string]*stream)}
 	srv := &http.Server{

@@ -68,7 +68,7 @@ func (a *app) daemonCmd() *cobra.Command {
 			ctx := cmd.Context()
 			if c, err := daemon.Dial(ctx, socketPath(a.home)); err == nil {
 				c.Close()
-				return daemon.ErrDaemonRunning
+				return errDaemonRunning(daemon.ErrDaemonRunning)
 			}
 			return a.withDevice(ctx, func(d *lib.Device) error {
 				d.Listen = listen
@@ -82,32 +82,62 @@ func (a *app) daemonCmd() *cobra.Command {
 	return cmd
 }
 
-// runDaemon starts d and serves the control socket (and the web app, with
-// ui) over it until ctx ends.
+// runDaemon starts d, takes the control socket and serves it (and the web
+// app, with ui) until ctx ends. It prints its addresses only once both are
+// its own: a second daemon of the same home says nothing but that one runs.
 func (a *app) runDaemon(ctx context.Context, d *lib.Device, ui bool, uiListen string) error {
 	if err := d.Start(ctx); err != nil {
 		return err
 	}
-	st, _ := d.Status(ctx)
-	if a.json {
-		_ = json.NewEncoder(a.stdout).Encode(map[string]any{"event": "ready", "peer_id": st.PeerID, "addrs": st.Addrs, "socket": socketPath(a.home)})
-	} else {
+	ctl, err := a.listenControl()
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	if ui {
+		// The web app prints its own ready line, once it listens too.
+		return a.serveWeb(ctx, d, ctl, uiListen, false, a.printDaemon(ctx, d))
+	}
+	a.printDaemon(ctx, d)()
+	err = ctl.Serve(ctx, d, a.log)
+	if ctx.Err() != nil {
+		return nil // SIGINT/SIGTERM: a clean stop
+	}
+	return err
+}
+
+// printDaemon returns what prints a started daemon's identity, addresses
+// and control socket.
+func (a *app) printDaemon(ctx context.Context, d *lib.Device) func() {
+	return func() {
+		st, _ := d.Status(ctx)
+		if a.json {
+			_ = json.NewEncoder(a.stdout).Encode(map[string]any{"event": "ready", "peer_id": st.PeerID, "addrs": st.Addrs, "socket": socketPath(a.home)})
+			return
+		}
 		fmt.Fprintf(a.stdout, "daemon: %s\n", st.PeerID)
 		for _, ad := range st.Addrs {
 			fmt.Fprintf(a.stdout, "listening: %s\n", ad)
 		}
 		fmt.Fprintf(a.stdout, "control: %s\n", socketPath(a.home))
 	}
-	var err error
-	if ui {
-		err = a.serveWeb(ctx, d, d, uiListen, false)
-	} else {
-		err = daemon.ServeControl(ctx, socketPath(a.home), d, a.log)
+}
+
+// listenControl takes the home's control socket, or says that another
+// daemon has it.
+func (a *app) listenControl() (*daemon.ControlListener, error) {
+	ctl, err := daemon.ListenControl(socketPath(a.home))
+	if errors.Is(err, daemon.ErrDaemonRunning) {
+		return nil, errDaemonRunning(err)
 	}
-	if ctx.Err() != nil {
-		return nil // SIGINT/SIGTERM: a clean stop
-	}
-	return err
+	return ctl, err
+}
+
+// errDaemonRunning is the sentence for a daemon that finds its home's
+// socket taken.
+func errDaemonRunning(err error) error {
+	return &lib.Error{Sentence: "a ferry daemon is already running for this home",
+		Hint: "the other commands of this home use it; stop it before you start another", Err: err}
 }
 
 func (a *app) sendCmd() *cobra.Command {

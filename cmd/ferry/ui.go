@@ -55,7 +55,7 @@ func (a *app) runUI(ctx context.Context, listen string, open bool) error {
 	if err == nil {
 		defer c.Close()
 		a.log.Debug("the app uses the running daemon", "socket", socketPath(a.home))
-		return a.serveWeb(ctx, c, nil, listen, open)
+		return a.serveWeb(ctx, c, nil, listen, open, nil)
 	}
 	if !errors.Is(err, daemon.ErrNoDaemon) {
 		return err
@@ -64,13 +64,19 @@ func (a *app) runUI(ctx context.Context, listen string, open bool) error {
 		if err := d.Start(ctx); err != nil {
 			return err
 		}
-		return a.serveWeb(ctx, d, d, listen, open)
+		ctl, err := a.listenControl()
+		if err != nil {
+			return err
+		}
+		defer ctl.Close()
+		return a.serveWeb(ctx, d, ctl, listen, open, nil)
 	})
 }
 
-// serveWeb serves the web app over api, and the control socket over d when
-// d is not nil, until ctx ends (a clean stop) or either fails.
-func (a *app) serveWeb(ctx context.Context, api daemon.API, d *lib.Device, listen string, open bool) error {
+// serveWeb serves the web app over api, and api on the control socket ctl
+// when it is not nil, until ctx ends (a clean stop) or either fails.
+// before, if not nil, prints what comes before the app's ready line.
+func (a *app) serveWeb(ctx context.Context, api daemon.API, ctl *daemon.ControlListener, listen string, open bool, before func()) error {
 	web, err := daemon.NewWebServer(api, daemon.WebConfig{Home: a.home, Listen: listen, Logger: a.log})
 	if errors.Is(err, daemon.ErrNotLoopback) {
 		return usageError{fmt.Errorf("--listen %s: %w", listen, daemon.ErrNotLoopback)}
@@ -80,10 +86,13 @@ func (a *app) serveWeb(ctx context.Context, api daemon.API, d *lib.Device, liste
 	}
 	defer web.Close()
 	g, gctx := errgroup.WithContext(ctx)
-	if d != nil {
-		g.Go(func() error { return daemon.ServeControl(gctx, socketPath(a.home), d, a.log) })
+	if ctl != nil {
+		g.Go(func() error { return ctl.Serve(gctx, api, a.log) })
 	}
 	g.Go(func() error { return web.Serve(gctx) })
+	if before != nil {
+		before()
+	}
 	if a.json {
 		_ = json.NewEncoder(a.stdout).Encode(map[string]any{"event": "ready", "url": web.URL()})
 	} else {
