@@ -96,6 +96,8 @@ const (
 	CodeBadRecoveryKey ErrorCode = "bad-recovery-key"
 	CodeWrongKey       ErrorCode = "wrong-key"
 	CodeWrongPassword  ErrorCode = "wrong-password"
+	CodeNeedsPassword  ErrorCode = "needs-password" // a recovery key for a password archive
+	CodeNeedsKey       ErrorCode = "needs-key"      // a password for a recovery-key archive
 	CodeNotArchive     ErrorCode = "not-archive"
 	CodeNewerVersion   ErrorCode = "newer-version"
 	CodeArchiveDamaged ErrorCode = "archive-damaged"
@@ -244,6 +246,8 @@ var known = []struct {
 	{err: chatstore.ErrNotAHome, code: CodeNotAHome, sentence: "the folder is not a Ferry home: it holds other files, and Ferry writes only into a new or empty folder or an existing home", hint: "pick another home"},
 
 	{err: archive.ErrBadRecoveryKey, code: CodeBadRecoveryKey, detail: true},
+	{err: transfer.ErrNeedsPassword, code: CodeNeedsPassword, sentence: "this archive is locked with a password, and that recovery key does not open it", hint: "open it with its password"},
+	{err: transfer.ErrNeedsKey, code: CodeNeedsKey, sentence: "this archive opens with a recovery key, not a password", hint: "open it with the recovery key shown when it was made"},
 	{err: transfer.ErrWrongKey, code: CodeWrongKey, sentence: "the recovery key does not open this archive", hint: "check that it is the key shown when this archive was made"},
 	{err: transfer.ErrWrongPassword, code: CodeWrongPassword, sentence: "the password does not open this archive", hint: "check it and try again"},
 	{err: transfer.ErrNotArchive, code: CodeNotArchive, sentence: "this file is not a Ferry archive", hint: "check that you picked the file an export wrote"},

@@ -26,6 +26,12 @@ var (
 	ErrWrongKey = archive.ErrWrongKey
 	// ErrWrongPassword: the password does not open the archive.
 	ErrWrongPassword = archive.ErrWrongPassword
+	// ErrNeedsPassword: a recovery key was given for a password archive
+	// (it also matches ErrWrongKey).
+	ErrNeedsPassword = archive.ErrNeedsPassword
+	// ErrNeedsKey: a password was given for a recovery-key archive (it also
+	// matches ErrWrongPassword).
+	ErrNeedsKey = archive.ErrNeedsKey
 	// ErrChunkCorrupt: a received chunk does not match its hash; it was not stored.
 	ErrChunkCorrupt = errors.New("received data failed its integrity check and was not stored: the transfer can be retried")
 	// ErrSourceDamaged is what the errors of a source (the vault) match

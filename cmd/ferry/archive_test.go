@@ -261,3 +261,36 @@ func treeDigest(t *testing.T, root string) string {
 	}
 	return sb.String()
 }
+
+// TestImportWrongUnlockMethod: a password archive opened with a recovery
+// key is told to use --password, a recovery-key archive opened with a
+// password to use --key; a wrong key or password of the right kind keeps
+// its own words. The target home is not made.
+func TestImportWrongUnlockMethod(t *testing.T) {
+	dir := t.TempDir()
+	src, kfile, key, _ := exportHome(t, dir, 100, 0, 3)
+	pw := []string{"FERRY_PASSWORD=correct horse battery"}
+	pfile := filepath.Join(dir, "pw.ferry")
+	mustOK(t, ferry(t, pw, "--home", src, "export", "--out", pfile, "--password"))
+	otherKey := strings.Repeat("0", 64)
+	dst := filepath.Join(dir, "dst")
+	for _, c := range []struct {
+		env           []string
+		args          []string
+		want, wantNot string
+	}{
+		{nil, []string{pfile, "--key", key}, "--password", "the recovery key does not open this archive"},
+		{nil, []string{pfile, "--key", otherKey}, "--password", "the recovery key does not open this archive"},
+		{pw, []string{kfile, "--password"}, "--key KEY", "the password does not open this archive"},
+		{nil, []string{kfile, "--key", otherKey}, "the recovery key does not open this archive", "--password"},
+		{[]string{"FERRY_PASSWORD=wrong"}, []string{pfile, "--password"}, "the password does not open this archive", "--key"},
+	} {
+		r := ferry(t, c.env, append([]string{"--home", dst, "import"}, c.args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, c.want) || strings.Contains(r.stderr, c.wantNot) {
+			t.Errorf("import %v: exit %d, stderr %q; want exit 1 and words with %q, without %q", c.args, r.code, r.stderr, c.want, c.wantNot)
+		}
+		if _, err := os.Stat(dst); !os.IsNotExist(err) {
+			t.Errorf("import %v made the home %s", c.args, dst)
+		}
+	}
+}

@@ -30,6 +30,8 @@ var cliWords = map[lib.ErrorCode]struct{ sentence, hint string }{
 	lib.CodeSenderGone:       {"", "run ferry send on the other device and ferry receive here again; what was received is kept"},
 	lib.CodeUnknownDevice:    {"", "see ferry devices"},
 	lib.CodeNotArchive:       {"", "check that you picked the file written by `ferry export`"},
+	lib.CodeNeedsPassword:    {"", "import it with --password (from FERRY_PASSWORD or a prompt) instead of --key"},
+	lib.CodeNeedsKey:         {"", "import it with --key KEY, the recovery key that ferry export printed, instead of --password"},
 	lib.CodeFileExists:       {"", "pick another --out or add --force to replace it"},
 	lib.CodeNoVault:          {"this relay keeps no backups; its operator can start it with --vault", "-"},
 	lib.CodeQuota:            {"", "delete old backups with `ferry backups rm ID`"},

@@ -74,7 +74,9 @@
 //	version above FormatVersion                 ErrNewerVersion
 //	input ends early (header or frames)         ErrTruncated
 //	key check does not match the key            ErrWrongKey
+//	  ... and the archive has a password slot   ErrWrongKey and ErrNeedsPassword
 //	password slot does not unwrap               ErrWrongPassword
+//	a password for a recovery-key archive       ErrWrongPassword and ErrNeedsKey
 //	header MAC, a frame, a length, trailing     ErrCorrupt
 //
 // The key check tells a wrong key from a changed header; its cost is that a

@@ -14,6 +14,13 @@ var (
 	ErrWrongKey = errors.New("the recovery key does not open this archive: check that it is the key shown when this archive was made")
 	// ErrWrongPassword means the password does not open this archive.
 	ErrWrongPassword = errors.New("the password does not open this archive: check it and try again")
+	// ErrNeedsPassword means a recovery key was given for an archive
+	// locked with a password, and it does not open it (it is not the
+	// archive's own key either). It also matches ErrWrongKey.
+	ErrNeedsPassword = errors.New("this archive is locked with a password, and that recovery key does not open it")
+	// ErrNeedsKey means a password was given for an archive that opens with
+	// a recovery key. It also matches ErrWrongPassword.
+	ErrNeedsKey = errors.New("this archive opens with a recovery key, not a password")
 	// ErrCorrupt means authentication failed: bytes were changed, reordered,
 	// added or taken from another archive.
 	ErrCorrupt = errors.New("the archive is damaged or was tampered with: copy it again from the original, or make a fresh export")
@@ -26,10 +33,13 @@ var (
 
 // detailError is an error with its own user-facing sentence that still
 // matches one of the sentinels with errors.Is.
+// With also set, it matches that sentinel as well.
 type detailError struct {
 	msg  string
 	kind error
+	also error
 }
 
-func (e *detailError) Error() string { return e.msg }
-func (e *detailError) Unwrap() error { return e.kind }
+func (e *detailError) Error() string        { return e.msg }
+func (e *detailError) Unwrap() error        { return e.kind }
+func (e *detailError) Is(target error) bool { return e.also != nil && target == e.also }

@@ -51,7 +51,8 @@ func (r *Reader) NeedsPassword() bool { return r.hdr.slot == slotPassword }
 func (r *Reader) Frames() uint64 { return r.hdr.frames }
 
 // Unlock opens the archive with key and authenticates the header. It fails
-// with ErrWrongKey if the key check value in the header does not match key,
+// with ErrWrongKey if the key check value in the header does not match key
+// (on a password archive, an error that also matches ErrNeedsPassword),
 // and with ErrCorrupt if it matches but the header MAC does not.
 //
 // Telling a wrong key from tampering needs the key check value (an HKDF
@@ -69,6 +70,9 @@ func (r *Reader) Unlock(key Key) error {
 	}
 	if !equal(k.check, r.hdr.check) {
 		k.wipe()
+		if r.hdr.slot == slotPassword {
+			return fmt.Errorf("archive: unlock: %w", &detailError{msg: ErrNeedsPassword.Error(), kind: ErrWrongKey, also: ErrNeedsPassword})
+		}
 		return fmt.Errorf("archive: unlock: %w", ErrWrongKey)
 	}
 	return r.finishUnlock(k)
@@ -80,12 +84,14 @@ func (r *Reader) Unlock(key Key) error {
 // not unwrap (a wrong password, or changed Argon2id parameters, salt or
 // wrapped key, which cannot be told apart), and ErrCorrupt if the key
 // unwraps but the header does not authenticate. On a recovery-key archive
-// it fails with an error matching ErrWrongPassword that says to use the key.
+// it fails with an error matching ErrWrongPassword and ErrNeedsKey that
+// says to use the key.
 func (r *Reader) UnlockPassword(password []byte) error {
 	if r.hdr.slot != slotPassword {
 		return &detailError{
-			msg:  "this archive opens with a recovery key, not a password: use the recovery key shown when it was made",
+			msg:  ErrNeedsKey.Error() + ": use the recovery key shown when it was made",
 			kind: ErrWrongPassword,
+			also: ErrNeedsKey,
 		}
 	}
 	wrap, err := kek(password, r.hdr.pwSalt, r.hdr.params)
