@@ -240,8 +240,7 @@ func (d *node) send(ctx context.Context, req SendOptions, emit func(Event), read
 		return p2p.Advertise(ctx, d.host, strconv.Itoa(int(code.Nameplate)))
 	}()
 	if err != nil {
-		// Paired devices and --relay can still reach us; say what is missing.
-		ev(Event{Kind: EventWaiting, Message: "cannot advertise on the local network: " + err.Error()})
+		ev(Event{Kind: EventWaiting, Message: notAdvertised(err, req.Relay != "")})
 	} else {
 		defer stop()
 		ev(Event{Kind: EventWaiting, Message: waiting})
@@ -480,4 +479,18 @@ func short(id string) string {
 		return id[:4] + "…" + id[len(id)-6:]
 	}
 	return id
+}
+
+// notAdvertised says that the send cannot be found on the local network
+// (err says why) and who can still reach it: through the relay, when it
+// has one; otherwise only the paired devices that know its address.
+func notAdvertised(err error, relayed bool) string {
+	why := err.Error()
+	if errors.Is(err, p2p.ErrNoInterface) {
+		why = "no network interface that can do multicast is up"
+	}
+	if relayed {
+		return "not announced on the local network (" + why + "): the receiver finds this device through the relay"
+	}
+	return "cannot announce this device on the local network (" + why + "): a receiver cannot find it by the code; connect to a network, or send through a relay"
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,12 +30,25 @@ func newSplit(t *testing.T) *split {
 	s.a = lab.Host("a", net1)
 	s.b = lab.Host("b", net2)
 	s.r = lab.Host("relay", net1, net2)
-	if _, err := exec.LookPath("ping"); err != nil {
-		t.Log("no ping (apt-get install iputils-ping): not checking that the phones cannot reach each other")
-	} else if out, err := s.a.Run(t.Context(), "ping", "-c", "1", "-W", "1", s.b.Addr(net2).String()); err == nil {
-		t.Fatalf("phone A reaches phone B directly; the test needs separate networks: %s", out)
-	}
+	apart(t, s.a, s.b.Addr(net2))
 	return s
+}
+
+// apart fails the test if from reaches addr: by ping when there is one,
+// else (without ping, loudly) by the route table, which must have no route
+// there (ip is there: the namespaces need it).
+func apart(t *testing.T, from *netns.NS, addr netip.Addr) {
+	t.Helper()
+	if _, err := exec.LookPath("ping"); err == nil {
+		if out, err := from.Run(t.Context(), "ping", "-c", "1", "-W", "1", addr.String()); err == nil {
+			t.Fatalf("phone A reaches phone B directly; the test needs separate networks: %s", out)
+		}
+		return
+	}
+	t.Log("no ping (apt-get install iputils-ping): checking by the route table that the phones cannot reach each other")
+	if out, err := from.Run(t.Context(), "ip", "route", "get", addr.String()); err == nil {
+		t.Fatalf("phone A has a route to phone B; the test needs separate networks: %s", out)
+	}
 }
 
 // startRelay runs ferry relay on the router host with a fixed port and data
@@ -160,4 +174,43 @@ func TestRelayResumeAfterKills(t *testing.T) {
 			t.Errorf("receiver fetched %d bytes of %d after the sender restarted: want verified chunks kept", got.Bytes, want.MediaBytes)
 		}
 	})
+}
+
+// TestRelayedSenderWithoutMulticast: a sender with --relay on a device
+// with no multicast interface is told that the receiver finds it through
+// the relay, not to use a relay; it still registers its code there.
+func TestRelayedSenderWithoutMulticast(t *testing.T) {
+	lab := netns.New(t)
+	ns := lab.Host("a") // loopback only: no interface can do multicast
+	dir := t.TempDir()
+	relay := startFerry(t, ns, "relay", "--listen", "/ip4/127.0.0.1/tcp/4011", "--data", filepath.Join(dir, "relay"))
+	l := relay.waitLine(func(l string) bool { return strings.HasPrefix(l, "relay: ") }, 30*time.Second)
+	addr := "/ip4/127.0.0.1/tcp/4011" + l[strings.LastIndex(l, "/p2p/"):]
+	home := filepath.Join(dir, "a")
+	seed(t, home, 10, 0, 1)
+	send := startFerry(t, ns, "--home", home, "--json", "send", "--relay", addr)
+	var waiting []string
+	for {
+		l, ok := send.line(send.stdout, isEvent(lib.EventWaiting), 60*time.Second)
+		if !ok {
+			t.Fatalf("the send ended or said nothing more; it said %q\nstderr: %s", waiting, send.errText())
+		}
+		waiting = append(waiting, event(l).Message)
+		if strings.Contains(l, "local network") {
+			break // after the registration, which comes first
+		}
+	}
+	said := strings.Join(waiting, "\n")
+	if !strings.Contains(said, "through the relay") || strings.Contains(said, "use a relay") || strings.Contains(said, "--relay") {
+		t.Errorf("a sender with --relay and no multicast said:\n%s\nwant that the receiver finds it through the relay, and no advice to use one", said)
+	}
+	if !strings.Contains(said, "registered on the relay") {
+		t.Errorf("the send said:\n%s\nwant its code registered on the relay", said)
+	}
+	// A clean stop, so that its snapshot goes with it.
+	if err := send.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	send.exit(time.Minute)
+	relay.kill9()
 }
