@@ -58,7 +58,7 @@ type Config struct {
 	Metrics string
 
 	// MaxReservations is the number of peers that may hold a relay slot at
-	// once. Default 1024.
+	// once. Default DefaultMaxReservations.
 	MaxReservations int
 	// MaxReservationsPerIP is the number of those peers that may share one
 	// IP address. Default 64.
@@ -155,11 +155,14 @@ type Config struct {
 	Now func() time.Time
 }
 
+// DefaultMaxReservations is Config.MaxReservations when it is zero.
+const DefaultMaxReservations = 1024
+
 func (c *Config) setDefaults() {
 	if len(c.Listen) == 0 {
 		c.Listen = []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}
 	}
-	c.MaxReservations = cmp.Or(c.MaxReservations, 1024)
+	c.MaxReservations = cmp.Or(c.MaxReservations, DefaultMaxReservations)
 	c.MaxReservationsPerIP = cmp.Or(c.MaxReservationsPerIP, 64)
 	c.MaxConnsPerIP = cmp.Or(c.MaxConnsPerIP, 256)
 	c.ReservationTTL = cmp.Or(c.ReservationTTL, time.Hour)

@@ -34,6 +34,9 @@ directly instead. Nothing leaves this machine and nothing outside a temporary
 directory is touched.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if messages < 0 || mediaMB < 0 {
+				return usageError{fmt.Errorf("--messages and --media-mb must not be negative")}
+			}
 			return a.runDemo(cmd.Context(), messages, mediaMB, keep, direct)
 		},
 	}

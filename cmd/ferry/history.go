@@ -90,16 +90,24 @@ func (a *app) statsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if verify {
-					if err := api.Verify(ctx); err != nil {
-						return err
-					}
+				if !verify {
+					return a.emit(stats, func() { printStats(a, stats) })
 				}
-				return a.emit(stats, func() { printStats(a, stats) })
+				if err := api.Verify(ctx); err != nil {
+					return err
+				}
+				return a.emit(struct {
+					chatstore.Stats
+					Verified bool `json:"verified"`
+				}{stats, true}, func() {
+					printStats(a, stats)
+					fmt.Fprintf(a.stdout, "verified:      every media file matches its hash (%d attachments, %s)\n",
+						stats.Attachments, humanBytes(stats.MediaBytes))
+				})
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&verify, "verify", false, "also re-hash every media file")
+	cmd.Flags().BoolVar(&verify, "verify", false, "also re-hash every media file, and say that they match")
 	return cmd
 }
 

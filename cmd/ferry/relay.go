@@ -96,7 +96,7 @@ devices that hold a slot on it, within --quota each and --vault-size in all.`,
 	cmd.Flags().StringVar(&cfg.DataDir, "data", "", "directory for the relay's identity")
 	cmd.Flags().StringVar(&cfg.Redis, "redis", "", "keep rendezvous state in Redis (redis://host:port/db), shared by several relays")
 	cmd.Flags().StringVar(&cfg.Metrics, "metrics", "", "serve /metrics and /healthz on this address, e.g. 127.0.0.1:9090")
-	cmd.Flags().IntVar(&maxReservations, "max-reservations", 0, "devices that may hold a slot at once (default: the relay package's)")
+	cmd.Flags().IntVar(&maxReservations, "max-reservations", 0, fmt.Sprintf("devices that may hold a slot at once (default %d)", relay.DefaultMaxReservations))
 	cmd.Flags().DurationVar(&ttl, "code-ttl", 0, "how long a code waits for its receiver (default 10m)")
 	cmd.Flags().IntVar(&cfg.MaxReservationsPerIP, "max-reservations-per-ip", 0, "slots one IP address may hold at once (default 64)")
 	cmd.Flags().IntVar(&cfg.IPBurst, "ip-burst", 0, "rendezvous requests one IP address may make in a burst (default 100; refilled at --ip-rate per second)")
