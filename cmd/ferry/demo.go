@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	chatseed "github.com/ferryhq/ferry/chatstore/seed"
+	"github.com/ferryhq/ferry/internal/units"
 	"github.com/ferryhq/ferry/relay"
 )
 
@@ -202,8 +203,8 @@ func printDemo(a *app, r demoReport) {
 	}
 	fmt.Fprintf(w, "  digests equal: %s\n", eq)
 	fmt.Fprintf(w, "  paired with code %s; path: %s; the sender saw the receiver's digest: %v\n", r.Code, r.Path, r.SenderDigest == r.Target.Digest)
-	fmt.Fprintf(w, "  moved %s in %.2f s (pairing, transfer, commit, verify): %.0f MB/s, %.0f messages/s (seeding took %.2f s)\n",
-		humanBytes(r.Bytes), r.Seconds, r.MBPerSecond, r.MsgsPerSec, r.SeedSeconds)
+	fmt.Fprintf(w, "  moved %s in %.2f s (pairing, transfer, commit, verify): %s, %.0f messages/s (seeding took %.2f s)\n",
+		humanBytes(r.Bytes), r.Seconds, units.PerSecond(r.Bytes, time.Duration(r.Seconds*float64(time.Second))), r.MsgsPerSec, r.SeedSeconds)
 	for _, h := range r.Homes {
 		fmt.Fprintf(w, "  kept: %s\n", h)
 	}

@@ -51,7 +51,8 @@ func (a *app) newProgress(phase string, total int64, bytes bool) *progress {
 			progressbar.OptionClearOnFinish(),
 		}
 		if bytes {
-			opts = append(opts, progressbar.OptionShowBytes(true))
+			// Binary units, as every size Ferry prints (internal/units).
+			opts = append(opts, progressbar.OptionShowBytes(true), progressbar.OptionUseIECUnits(true))
 		} else {
 			opts = append(opts, progressbar.OptionShowIts(), progressbar.OptionSetItsString("items"))
 		}

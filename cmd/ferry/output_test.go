@@ -22,3 +22,17 @@ func TestProgressLinesOnce(t *testing.T) {
 		t.Errorf("progress lines:\n%s\nwant one for 4 and one for 9", stderr.String())
 	}
 }
+
+// TestProgressBarBinaryUnits: a progress bar of bytes counts in binary
+// units (KiB, MiB), as every summary does, never in decimal ones (kB, MB).
+func TestProgressBarBinaryUnits(t *testing.T) {
+	var stderr bytes.Buffer
+	a := &app{progress: true, stderr: &stderr}
+	p := a.newProgress("receiving", 30<<20, true)
+	p.Set(3<<20, 30<<20)
+	p.Finish()
+	out := stderr.String()
+	if !strings.Contains(out, "MiB") || strings.Contains(out, " MB") {
+		t.Errorf("progress bar:\n%q\nwant binary units (MiB), as the summaries", out)
+	}
+}

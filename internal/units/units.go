@@ -1,7 +1,10 @@
 // Package units formats quantities for people.
 package units
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Bytes formats n bytes with binary prefixes: "512 B", "1.5 MiB".
 func Bytes(n int64) string {
@@ -15,4 +18,13 @@ func Bytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// PerSecond formats n bytes moved in d as a rate with binary prefixes:
+// "12.5 MiB/s".
+func PerSecond(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "- B/s"
+	}
+	return Bytes(int64(float64(n)/d.Seconds())) + "/s"
 }
