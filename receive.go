@@ -127,7 +127,8 @@ func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *
 		return Result{}, err
 	}
 	dev, _ := d.trust.Get(pid)
-	offer := Offer{Device: pairing.DisplayName(dev.Name), PeerID: pid.String(), Messages: m.Stats.Messages, MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes()}
+	offer := Offer{Device: pairing.DisplayName(dev.Name), PeerID: pid.String(), Messages: m.Stats.Messages, MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes(),
+		Needed: m.BytesFor(store)}
 	if !*confirmed {
 		s.setState(StateConfirm)
 		ev(Event{Kind: EventOffer, Offer: &offer, Ask: true, Message: "confirm to receive"})

@@ -263,7 +263,7 @@ func (d *node) send(ctx context.Context, req SendOptions, emit func(Event), read
 			m := o.snap.Manifest()
 			offer := Offer{Device: d.cfg.name, PeerID: d.host.ID().String(), Messages: m.Stats.Messages,
 				MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes()}
-			ev(Event{Kind: EventWaiting, Offer: &offer, Message: fmt.Sprintf("offering %d messages and %s of media (%s to move)",
+			ev(Event{Kind: EventWaiting, Offer: &offer, Message: fmt.Sprintf("offering %d messages and %s of media (up to %s to move: what the receiver holds already stays)",
 				offer.Messages, units.Bytes(offer.MediaBytes), units.Bytes(offer.Bytes))})
 		case rep := <-o.done:
 			// Only the receiver's streams reach finish (handleTransfer).

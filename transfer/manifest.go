@@ -125,6 +125,21 @@ func (m *Manifest) NumChunks() int { return len(m.chunks) }
 // TotalBytes is the sum of the stored sizes of all chunks.
 func (m *Manifest) TotalBytes() int64 { return m.total }
 
+// BytesFor is the stored size of what a target must fetch of m when it
+// holds none of it staged: the database's chunks, and those of every media
+// file it does not hold already (a Receiver skips those; see
+// Receiver.Missing). It reads the target and writes nothing.
+func (m *Manifest) BytesFor(target HistoryTarget) int64 {
+	var n int64
+	for _, c := range m.chunks {
+		if c.file >= 0 && target.HasMedia(m.Media[c.file].Hash, m.Media[c.file].Size) {
+			continue
+		}
+		n += int64(c.size)
+	}
+	return n
+}
+
 // Chunk describes chunk i; it panics when i is out of range.
 func (m *Manifest) Chunk(i int) Chunk {
 	r := m.chunks[i]

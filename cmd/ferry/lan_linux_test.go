@@ -134,6 +134,23 @@ func TestLANMigrationWithDaemons(t *testing.T) {
 	if got2.Bytes >= got.Bytes/2 {
 		t.Errorf("second migration moved %d bytes, the first %d: want only the new data", got2.Bytes, got.Bytes)
 	}
+	// Its offer counts what B lacks, not the whole history, and the sender,
+	// which cannot know that, says "up to".
+	var offer *lib.Offer
+	for _, l := range strings.Split(recv.outText(), "\n") {
+		if e := event(l); e != nil && e.Kind == lib.EventOffer {
+			offer = e.Offer
+		}
+	}
+	switch {
+	case offer == nil:
+		t.Errorf("the second receive showed no offer:\n%s", recv.outText())
+	case offer.Needed >= offer.Bytes || got2.Bytes > offer.Needed:
+		t.Errorf("the second offer: %d bytes needed of %d, and %d moved; want what B lacks, less than the whole, and no more moved", offer.Needed, offer.Bytes, got2.Bytes)
+	}
+	if !strings.Contains(send.outText(), "up to ") {
+		t.Errorf("the sender's offer line does not say \"up to\":\n%s", send.outText())
+	}
 	if sent2.ReceiverID != st.PeerID {
 		t.Errorf("the second report names %s, want B (%s)", sent2.ReceiverID, st.PeerID)
 	}

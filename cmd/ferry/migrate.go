@@ -361,7 +361,7 @@ func (r *renderer) event(e lib.Event) {
 			qrterminal.GenerateHalfBlock(e.Code, qrterminal.L, a.stderr)
 		}
 		if e.Offer != nil {
-			fmt.Fprintf(a.stderr, "offering %d messages and %s of media (%s to move)\n",
+			fmt.Fprintf(a.stderr, "offering %d messages and %s of media (up to %s to move: what the receiver holds already stays)\n",
 				e.Offer.Messages, humanBytes(e.Offer.MediaBytes), humanBytes(e.Offer.Bytes))
 		}
 	case lib.EventProgress:
@@ -388,8 +388,8 @@ func (r *renderer) event(e lib.Event) {
 		fmt.Fprintln(a.stderr, e.Message)
 	case lib.EventOffer:
 		if e.Offer != nil {
-			fmt.Fprintf(a.stderr, "%s offers %d messages and %s of media (%s to move)\n",
-				e.Offer.Device, e.Offer.Messages, humanBytes(e.Offer.MediaBytes), humanBytes(e.Offer.Bytes))
+			fmt.Fprintf(a.stderr, "%s offers %d messages and %s of media (%s)\n",
+				e.Offer.Device, e.Offer.Messages, humanBytes(e.Offer.MediaBytes), toMove(*e.Offer))
 		}
 	case lib.EventDone:
 		if r.bar != nil {
@@ -436,4 +436,12 @@ func (r *renderer) result(rep lib.Report) error {
 	fmt.Fprintf(a.stdout, "done: %d messages, %d attachments; moved %s; digest %s (verified on %s)\n",
 		rep.Messages, rep.Attachments, humanBytes(rep.Bytes), rep.TargetDigest, on)
 	return nil
+}
+
+// toMove says how much of an offer a receiver fetches: what its home lacks.
+func toMove(o lib.Offer) string {
+	if o.Needed < o.Bytes {
+		return fmt.Sprintf("%s to move; this home holds the rest of its %s", humanBytes(o.Needed), humanBytes(o.Bytes))
+	}
+	return humanBytes(o.Bytes) + " to move"
 }
