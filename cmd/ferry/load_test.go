@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -90,15 +91,21 @@ func TestRelayLoad(t *testing.T) {
 		p := pairs[i]
 		wg.Add(2)
 		codes := make(chan string, 1)
+		// A pair's own context: a receiver that fails ends its sender too,
+		// which would otherwise wait for the test's whole timeout.
+		pctx, pcancel := context.WithCancel(ctx)
+		defer pcancel()
 		go func() {
 			defer wg.Done()
-			s, err := p.send.Send(ctx, lib.SendOptions{Relay: addr})
+			s, err := p.send.Send(pctx, lib.SendOptions{Relay: addr})
 			if err == nil {
 				codes <- s.Code()
-				_, err = s.Wait(ctx)
+				_, err = s.Wait(pctx)
+			}
+			if err != nil && !errors.Is(err, context.Canceled) {
+				results <- fmt.Errorf("sender %d: %w", i, err)
 			}
 			if err != nil {
-				results <- fmt.Errorf("sender %d: %w", i, err)
 				close(codes)
 			}
 		}()
@@ -108,8 +115,9 @@ func TestRelayLoad(t *testing.T) {
 			if !ok {
 				return
 			}
-			res, err := p.recv.Receive(ctx, code, lib.ReceiveOptions{Relay: addr})
+			res, err := p.recv.Receive(pctx, code, lib.ReceiveOptions{Relay: addr})
 			if err != nil {
+				pcancel() // its sender waits for nobody now
 				results <- fmt.Errorf("receiver %d: %w", i, err)
 				return
 			}
