@@ -239,7 +239,7 @@ func (d *Device) Forget(ctx context.Context, peerID string) error {
 	}
 	pid, err := forgetDevice(trust, peerID)
 	if err != nil {
-		return userError(err)
+		return userError(homeWriteErr(err))
 	}
 	if n := d.running(); n != nil {
 		n.cut(pid)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/ferryhq/ferry/chatstore"
@@ -184,4 +185,14 @@ func resultOf(tr transfer.Result, start time.Time) Result {
 		Took:   tr.Total,
 		Phases: Phases{Transfer: tr.Transfer, Verify: tr.Verify, Install: tr.Install, Merge: tr.Merge},
 	}
+}
+
+// homeWriteErr marks an error of writing into the home that says it cannot
+// be written (a read-only file system, no permission) as
+// chatstore.ErrReadOnlyHome, whose sentence says so.
+func homeWriteErr(err error) error {
+	if errors.Is(err, syscall.EROFS) || errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w: %w", chatstore.ErrReadOnlyHome, err)
+	}
+	return err
 }

@@ -10,7 +10,8 @@ import (
 
 // TestReadOnlyHome: on a home mounted read-only, the commands that only
 // read work (devices, status, history stats, export) and take no lock; the
-// commands that write say in one sentence that the home cannot be written.
+// commands that write (history seed and import, import, devices forget)
+// say in one sentence that the home cannot be written.
 // Each command runs in a mount namespace of its own where the home is a
 // read-only bind mount of itself.
 func TestReadOnlyHome(t *testing.T) {
@@ -54,9 +55,12 @@ func TestReadOnlyHome(t *testing.T) {
 	if r := ro("--json", "history", "stats"); !strings.Contains(r.stdout, want.Digest) {
 		t.Errorf("stats on a read-only home: %q, want digest %s", r.stdout, want.Digest)
 	}
+	chat := zipExport(t, "whatsapp/android-en-GB-media", dir, "WhatsApp Chat with Carol.zip")
 	for _, args := range [][]string{
 		{"history", "seed", "--messages", "10", "--media-mb", "0"},
 		{"import", arc, "--key", key},
+		{"history", "import", chat, "--tz", "UTC", "--me", "Alice"},
+		{"devices", "forget", "12D3KooWGzh8tVTYKEMfZLfE5ZSnZHGjH1S5aVyJxEYTdQvjKxv1"},
 	} {
 		r := ro(args...)
 		msg := strings.TrimSpace(r.stderr)
