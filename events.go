@@ -92,7 +92,7 @@ type PairedDevice struct {
 	PeerID   string    `json:"peer_id"`
 	Name     string    `json:"name"` // as safe to show: see pairing.DisplayName
 	PairedAt time.Time `json:"paired_at"`
-	LastSeen time.Time `json:"last_seen,omitempty"`
+	LastSeen time.Time `json:"last_seen,omitzero"` // the last pairing or migration with it; zero (left out) when unknown
 }
 
 // Stats are what a history holds: counts and the digest.

@@ -191,3 +191,11 @@ func pathOf(c network.Conn) string {
 	}
 	return "direct LAN"
 }
+
+// seen records in the trust store that a migration with the paired device
+// id ended now. A home that cannot take it (read-only) loses only that.
+func (d *node) seen(id peer.ID) {
+	if err := d.trust.Seen(id, time.Now()); err != nil {
+		d.log.Warn("cannot record when the device was last seen", "peer", id, "err", err)
+	}
+}

@@ -188,6 +188,7 @@ func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *
 		// The history is committed; only the sender's confirmation is lost.
 		ev(Event{Kind: EventWaiting, Message: "committed, but could not tell the sender: " + err.Error()})
 	}
+	d.seen(pid)
 	ev(Event{Kind: EventDone, Report: &rep, Message: "committed and verified"})
 	return res, nil
 }

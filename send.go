@@ -272,6 +272,7 @@ func (d *node) send(ctx context.Context, req SendOptions, emit func(Event), read
 			if err := clearSendRecord(d.cfg.home, dev.PeerID); err != nil {
 				d.log.Warn("cannot clear the record of the send", "err", err)
 			}
+			d.seen(dev.PeerID)
 			ev(Event{Kind: EventDone, Report: &rep, Message: rep.Receiver + " committed and verified the history"})
 			return rep, nil
 		case <-pairDone:

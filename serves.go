@@ -142,5 +142,5 @@ func deviceText(d pairing.Device) string {
 
 // apiDevice is d as events and Devices show it.
 func apiDevice(d pairing.Device) *PairedDevice {
-	return &PairedDevice{PeerID: d.PeerID.String(), Name: pairing.DisplayName(d.Name), PairedAt: d.PairedAt}
+	return &PairedDevice{PeerID: d.PeerID.String(), Name: pairing.DisplayName(d.Name), PairedAt: d.PairedAt, LastSeen: d.LastSeen}
 }

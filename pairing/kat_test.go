@@ -17,7 +17,7 @@ import (
 	"github.com/flynn/noise"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/pair-kat.txt")
+var update = flag.Bool("update", false, "rewrite testdata/pair-kat.txt and testdata/devices-v2.json")
 
 // TestNoiseVectors runs the Noise_XXpsk0_25519_ChaChaPoly_BLAKE2s vectors shipped
 // with flynn/noise (testdata/noise-vectors.txt) through the exact cipher suite,

@@ -74,6 +74,9 @@ type Device struct {
 	Name        string    `json:"name"`
 	Version     string    `json:"version,omitempty"`
 	PairedAt    time.Time `json:"paired_at"`
+	// LastSeen is when this device last paired or migrated with it (a
+	// store written before version 2 has none: zero, and left out).
+	LastSeen time.Time `json:"last_seen,omitzero"`
 }
 
 // Peer is the outcome of a successful Pair or Authenticate.
@@ -180,6 +183,7 @@ func pair(ctx context.Context, rw io.ReadWriter, cfg Config, first []byte) (*Pee
 			},
 			Offer: res.identity.Offer,
 		}
+		p.Device.LastSeen = p.Device.PairedAt
 		if cfg.Store != nil {
 			if err := cfg.Store.Add(p.Device); err != nil {
 				return err

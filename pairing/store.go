@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -20,7 +21,9 @@ import (
 // StoreFile is the trust store's file name inside the Ferry home directory.
 const StoreFile = "devices.json"
 
-const storeVersion = 1
+// storeVersion is what encodeStore writes: 2 added last_seen. Version 1
+// files are read as they are (no device has a last_seen).
+const storeVersion = 2
 
 // Store is the trust store: the devices this one has paired with, pinned by
 // peer ID and Noise static key. It lives in home/devices.json (mode 0600), which
@@ -159,6 +162,33 @@ func (s *Store) Forget(id peer.ID) error {
 	return nil
 }
 
+// Seen records that the device with the given peer ID was seen at t (a
+// migration with it ended): its LastSeen moves forward to t. A device not
+// in the store is left out, with no error.
+func (s *Store) Seen(id peer.ID, t time.Time) error {
+	t = t.UTC().Truncate(time.Second)
+	err := s.locked(func() error {
+		devs, err := s.load()
+		if err != nil {
+			return err
+		}
+		for i := range devs {
+			if devs[i].PeerID == id {
+				if !t.After(devs[i].LastSeen) {
+					return nil
+				}
+				devs[i].LastSeen = t
+				return s.save(devs)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record device %s as seen: %w", id, err)
+	}
+	return nil
+}
+
 // storeFileFormat is devices.json.
 type storeFileFormat struct {
 	Version int      `json:"version"`
@@ -195,8 +225,8 @@ func decodeStore(b []byte) ([]Device, error) {
 	if err := strictjson.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
-	if f.Version != storeVersion {
-		return nil, fmt.Errorf("parse: version %d, want %d", f.Version, storeVersion)
+	if f.Version != 1 && f.Version != storeVersion {
+		return nil, fmt.Errorf("parse: version %d, want 1 to %d", f.Version, storeVersion)
 	}
 	seen := make(map[peer.ID]bool, len(f.Devices))
 	for _, d := range f.Devices {

@@ -146,7 +146,7 @@ func TestStoreCorruptFile(t *testing.T) {
 	home := t.TempDir()
 	files := map[string]string{
 		"not json":      "{",
-		"wrong version": `{"version":2,"devices":[]}`,
+		"wrong version": `{"version":3,"devices":[]}`,
 		"unknown field": `{"version":1,"devices":[],"x":1}`,
 		"trailing":      `{"version":1,"devices":[]} {}`,
 		"bad device":    `{"version":1,"devices":[{"peer_id":"12D3KooWH7fBJAQEw8wNWbyJu2tPjjfuMQBKxXQXdqwqKP8cwNnx","noise_static":"AAAA","name":"x","paired_at":"2026-01-01T00:00:00Z"}]}`,
@@ -199,5 +199,75 @@ func TestStoreReadsLegacyNames(t *testing.T) {
 	}
 	if shown := DisplayName(got.Name); shown != `laptop\u202egpj.exe` {
 		t.Errorf("DisplayName = %q, want the override escaped", shown)
+	}
+}
+
+// TestStoreKnownFiles: devices.json of each version is read (version 1
+// has no last_seen: zero), and what this version writes is frozen in
+// testdata/devices-v2.json (go test -update rewrites it).
+func TestStoreKnownFiles(t *testing.T) {
+	a := testDevice(t, "a", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	b := testDevice(t, "b", time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC))
+	b.LastSeen = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	v2 := filepath.Join("testdata", "devices-v2.json")
+	if *update {
+		enc, err := encodeStore([]Device{a, b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(v2, enc, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		file     string
+		lastSeen time.Time // of b
+	}{{"devices-v1.json", time.Time{}}, {"devices-v2.json", b.LastSeen}} {
+		raw, err := os.ReadFile(filepath.Join("testdata", c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeStore(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		if len(got) != 2 || !deviceEqual(got[0], a) || !deviceEqual(got[1], b) || !got[0].LastSeen.IsZero() || !got[1].LastSeen.Equal(c.lastSeen) {
+			t.Errorf("%s: %+v; want a (never seen) and b (last seen %v)", c.file, got, c.lastSeen)
+		}
+	}
+	raw, _ := os.ReadFile(v2)
+	got, _ := decodeStore(raw)
+	enc, err := encodeStore(got)
+	if err != nil || !bytes.Equal(enc, raw) {
+		t.Errorf("devices-v2.json does not encode back to its bytes (%v):\n%s\nwant\n%s", err, enc, raw)
+	}
+}
+
+// TestStoreSeen: Seen moves a device's LastSeen forward (never back), and
+// leaves out a device that is not in the store.
+func TestStoreSeen(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testDevice(t, "a", time.Unix(100, 0).UTC())
+	if err := s.Add(d); err != nil {
+		t.Fatal(err)
+	}
+	t1, t0 := time.Unix(2000, 0).UTC(), time.Unix(1000, 0).UTC()
+	for _, at := range []time.Time{t1, t0} {
+		if err := s.Seen(d.PeerID, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.Get(d.PeerID); err != nil || !got.LastSeen.Equal(t1) {
+		t.Errorf("after Seen at %v and %v: %+v, %v; want last seen %v", t1, t0, got, err, t1)
+	}
+	other := testDevice(t, "b", time.Unix(100, 0).UTC())
+	if err := s.Seen(other.PeerID, t1); err != nil {
+		t.Errorf("Seen of a device not in the store: %v", err)
+	}
+	if ds, _ := s.List(); len(ds) != 1 {
+		t.Errorf("Seen of an unknown device added it: %+v", ds)
 	}
 }

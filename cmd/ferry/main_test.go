@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/scratch/scratchtest"
@@ -183,6 +185,7 @@ func TestDemo(t *testing.T) {
 }
 
 func TestDevicesListAndForget(t *testing.T) {
+	start := time.Now().Add(-time.Second)
 	r := mustOK(t, ferry(t, nil, "--json", "demo", "--messages", "500", "--media-mb", "1", "--keep"))
 	var rep struct {
 		Homes []string `json:"homes"`
@@ -203,10 +206,20 @@ func TestDevicesListAndForget(t *testing.T) {
 	if len(oldDevs) != 1 || len(newDevs) != 1 || oldDevs[0]["name"] != "new device" || newDevs[0]["name"] != "old device" {
 		t.Fatalf("after pairing: old device knows %v, new device knows %v; want each other", oldDevs, newDevs)
 	}
+	// Each records when it last saw the other: the migration, not the zero time.
+	for _, d := range []map[string]any{oldDevs[0], newDevs[0]} {
+		seen, err := time.Parse(time.RFC3339, fmt.Sprint(d["last_seen"]))
+		if err != nil || seen.Before(start.Truncate(time.Second)) || seen.After(time.Now()) {
+			t.Errorf("device %v: last_seen %v (%v); want the time of the migration", d["name"], d["last_seen"], err)
+		}
+	}
 	id := newDevs[0]["peer_id"].(string)
 	mustOK(t, ferry(t, nil, "--home", rep.Homes[1], "devices", "forget", id))
 	if ds := devices(rep.Homes[1]); len(ds) != 0 {
 		t.Errorf("after forget: %v, want none", ds)
+	}
+	if r := mustOK(t, ferry(t, nil, "--home", rep.Homes[0], "devices")); !strings.Contains(r.stdout, "last seen ") {
+		t.Errorf("devices: %q; want when the device was last seen", r.stdout)
 	}
 	r = ferry(t, nil, "--home", rep.Homes[1], "devices", "forget", id)
 	if r.code != 1 || !strings.Contains(r.stderr, "no paired device") {

@@ -246,7 +246,11 @@ func (a *app) devicesCmd() *cobra.Command {
 						fmt.Fprintln(a.stdout, "no paired devices")
 					}
 					for _, d := range ds {
-						fmt.Fprintf(a.stdout, "%s  %-24s paired %s\n", d.PeerID, d.Name, d.PairedAt.Format("2006-01-02 15:04"))
+						seen := ""
+						if !d.LastSeen.IsZero() {
+							seen = ", last seen " + d.LastSeen.Local().Format("2006-01-02 15:04")
+						}
+						fmt.Fprintf(a.stdout, "%s  %-24s paired %s%s\n", d.PeerID, d.Name, d.PairedAt.Local().Format("2006-01-02 15:04"), seen)
 					}
 				})
 			})
