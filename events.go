@@ -74,8 +74,8 @@ type Offer struct {
 	PeerID     string `json:"peer_id"`
 	Messages   int64  `json:"messages"`
 	MediaBytes int64  `json:"media_bytes"`
-	Bytes      int64  `json:"bytes"`        // to move if nothing is there yet: the most a receiver fetches
-	Needed     int64  `json:"needed_bytes"` // on the receiver: what its home lacks of it (at most Bytes); 0 on the sender, which cannot know
+	Bytes      int64  `json:"bytes"`                  // to move if nothing is there yet: the most a receiver fetches
+	Needed     int64  `json:"needed_bytes,omitempty"` // on the receiver: what its home lacks of it (at most Bytes); 0 on the sender, which cannot know
 }
 
 // Status is a device's state.
