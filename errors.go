@@ -162,6 +162,7 @@ const (
 	CodeCodeMismatch      ErrorCode = "code-mismatch"
 	CodeCodeUsed          ErrorCode = "code-used"
 	CodeTooManyAttempts   ErrorCode = "too-many-attempts"
+	CodeLastTry           ErrorCode = "last-try" // the receiver's wrong code was the sender's last allowed
 	CodePairTimeout       ErrorCode = "pair-timeout"
 	CodePeerMismatch      ErrorCode = "peer-mismatch"
 	CodeNotPaired         ErrorCode = "not-paired"
@@ -290,7 +291,7 @@ var known = []struct {
 	{err: p2p.ErrRelayAddr, code: CodeRelayAddr, sentence: "the relay address must be a multiaddr ending in /p2p/<relay peer ID>, as the relay prints it"},
 	{err: p2p.ErrRelayUnreachable, code: CodeRelayUnreachable, sentence: "cannot reach the relay", hint: "check the relay's address and this device's network"},
 	{err: p2p.ErrRelayFull, code: CodeRelayFull, detail: true},
-	{err: p2p.ErrNameplateUnknown, code: CodeNameplateUnknown, sentence: "no sender is waiting with that code on this relay", hint: "check the code, and that both sides use the same relay"},
+	{err: p2p.ErrNameplateUnknown, code: CodeNameplateUnknown, sentence: "no sender is waiting with that code on this relay", hint: "check the code, and that both sides use the same relay; if the sender's send has ended (it was stopped, or too many wrong codes were tried), start it again and use its new code"},
 	{err: p2p.ErrNameplateExpired, code: CodeNameplateExpired, sentence: "the sender's code expired on the relay", hint: "start the send again and use the new code"},
 	{err: p2p.ErrNameplateClaimed, code: CodeNameplateClaimed, sentence: "other receivers already used that code on this relay", hint: "start the send again and use the new code"},
 	{err: p2p.ErrNameplateTaken, code: CodeNameplateTaken, sentence: "another sender is using that nameplate on this relay", hint: "start the send again to get another code"},
@@ -335,6 +336,10 @@ func userError(err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
+	var mismatch *pairing.MismatchError
+	if errors.As(err, &mismatch) {
+		return codeMismatch(mismatch.TriesLeft, err)
+	}
 	var later *vaultproto.TryLaterError
 	if errors.As(err, &later) {
 		return &Error{Code: CodeTryLater, Sentence: "a wrong password was tried on this backup a moment ago",
@@ -358,6 +363,24 @@ func userError(err error) error {
 		return e
 	}
 	return err
+}
+
+// codeMismatch is the receiver's error for a wrong code when the sender
+// said how many more tries it allows: left of them, none once its send has
+// ended.
+func codeMismatch(left int, err error) *Error {
+	if left == 0 {
+		return &Error{Code: CodeLastTry, Err: err,
+			Sentence: "the code did not match, and that was the last try the sender allows: its send has ended",
+			Hint:     "start the send there again and use its new code"}
+	}
+	tries := "1 more try"
+	if left > 1 {
+		tries = fmt.Sprintf("%d more tries", left)
+	}
+	return &Error{Code: CodeCodeMismatch, Err: err,
+		Sentence: "the code did not match; the sender allows " + tries + " before its send ends",
+		Hint:     "check the code it shows (the words and the number before them) and try again"}
 }
 
 // specific is the most specific error of err's chain whose text still

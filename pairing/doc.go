@@ -28,6 +28,8 @@
 //	type 3  NOISE    one Noise handshake message, or the final transport message
 //	type 4  ABORT    reason:byte  1 code mismatch, 2 session over, 3 protocol
 //	                              error, 4 identity mismatch, 5 not paired
+//	type 5  TRIES    R->I  left:byte   after ABORT(1) from a SendSession: how many
+//	                              more wrong codes it allows (0: it has ended)
 //
 // A pairing is exactly six frames, strictly alternating:
 //
@@ -39,7 +41,14 @@
 //	R->I NOISE  transport message {0x01}  "R accepted I" (keyed R->I)
 //
 // Either side may send ABORT instead of its next frame and stop; the other side
-// is always reading at that point.
+// is always reading at that point. A SendSession follows its ABORT(1) with
+// TRIES, which an initiator told of a mismatch reads (waiting a second at
+// most: an older sender sends none and closes) and returns as a
+// MismatchError, so that the receiver can say how many tries are left as
+// the sender counts them. TRIES is not authenticated (there is no key in
+// common): someone in the middle can change the count, as it can drop the
+// attempt; it changes only what the receiver is told, never what the
+// session allows.
 //
 // CPace is draft-irtf-cfrg-cpace-21, suite CPACE-RISTR255-SHA512, in the
 // initiator-responder setting (cpace.go; proven by the draft's Appendix B.3
@@ -118,7 +127,8 @@
 // Names, offers and static keys travel only inside Noise messages 2 and 3, which
 // are sealed under the code-derived PSK and sent only after message 1 proved the
 // code. Both sides report ErrCodeMismatch ("the code did not match") and nothing
-// else; a relay that rewrites any message in flight produces the same error.
+// else (but, from a send session, how many more tries it allows: TRIES); a
+// relay that rewrites any message in flight produces the same error.
 //
 // Binding: both peer IDs are in CI and in the Noise prologue, and each side's
 // libp2p key signs its Noise static key. A relay that forwards bytes untouched

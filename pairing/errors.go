@@ -30,12 +30,28 @@ var (
 	ErrUnknownDevice = errors.New("no paired device with that ID")
 )
 
+// errToldMismatch is ErrCodeMismatch as the other device reported it (an
+// ABORT(1) received), as against one this side found itself.
+var errToldMismatch = fmt.Errorf("the other device said: %w", ErrCodeMismatch)
+
+// MismatchError is the initiator's ErrCodeMismatch when the send session
+// said how many more wrong codes it allows (the TRIES frame). Its text is
+// ErrCodeMismatch's; errors.Is(err, ErrCodeMismatch) holds.
+type MismatchError struct {
+	// TriesLeft is how many more attempts the sender's session allows; 0
+	// means this was the last: the session has ended.
+	TriesLeft int
+}
+
+func (e *MismatchError) Error() string        { return ErrCodeMismatch.Error() }
+func (e *MismatchError) Is(target error) bool { return target == ErrCodeMismatch }
+
 // abortError maps an abort reason received from the peer to the error the local
 // side reports.
 func abortError(reason byte) error {
 	switch reason {
 	case abortCodeMismatch:
-		return ErrCodeMismatch
+		return errToldMismatch
 	case abortClosed:
 		return ErrSessionClosed
 	case abortIdentity:

@@ -211,6 +211,11 @@ func pair(ctx context.Context, rw io.ReadWriter, cfg Config, first []byte) (*Pee
 	}
 	res, err := runNoise(c, np)
 	if err != nil {
+		if errors.Is(err, errToldMismatch) && cfg.Role == Initiator {
+			if left, ok := readTries(ctx, rw); ok {
+				return nil, ctxErr(ctx, &MismatchError{TriesLeft: left})
+			}
+		}
 		if errors.Is(err, ErrCodeMismatch) {
 			// The one error a wrong code produces, on both sides, unadorned.
 			return nil, ctxErr(ctx, ErrCodeMismatch)
@@ -304,4 +309,25 @@ func cpaceResponder(c conn, rnd io.Reader, code Code, ci []byte, first []byte) (
 		return nil, err
 	}
 	return isk, nil
+}
+
+// readTries reads the TRIES frame a send session sends after its ABORT(1):
+// how many more wrong codes it allows. ok is false when none comes within
+// triesWait (an older sender, or one that does not say), and at once when
+// rw has no way to bound the wait (neither a deadline nor Close).
+func readTries(ctx context.Context, rw io.ReadWriter) (left int, ok bool) {
+	_, dl := rw.(deadliner)
+	_, cl := rw.(io.Closer)
+	if !dl && !cl {
+		return 0, false
+	}
+	tctx, cancel := context.WithTimeout(ctx, triesWait)
+	defer cancel()
+	stop := watchContext(tctx, rw)
+	defer stop()
+	typ, body, err := readFrame(rw)
+	if err != nil || typ != frameTries || len(body) != 1 {
+		return 0, false
+	}
+	return int(body[0]), true
 }

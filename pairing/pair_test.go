@@ -633,6 +633,11 @@ func TestSendSessionThreeFailures(t *testing.T) {
 		if !errors.Is(ra.err, ErrCodeMismatch) || !errors.Is(rb.err, ErrCodeMismatch) {
 			t.Fatalf("wrong code %d: receiver %v, session %v", n, ra.err, rb.err)
 		}
+		// The receiver is told how many more tries the session allows.
+		var me *MismatchError
+		if !errors.As(ra.err, &me) || me.TriesLeft != 3-n || ra.err.Error() != ErrCodeMismatch.Error() {
+			t.Errorf("wrong code %d: receiver got %#v; want a MismatchError with %d tries left, worded as ErrCodeMismatch", n, ra.err, 3-n)
+		}
 	}
 	// The right code now comes too late.
 	ra, rb := attempt("7-zebra-acorn")

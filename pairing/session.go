@@ -2,6 +2,7 @@ package pairing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -246,7 +247,14 @@ func (s *SendSession) Accept(ctx context.Context, rw io.ReadWriter, remote peer.
 		// The session is being torn down: not the other device's failure.
 		return nil, err
 	}
-	return nil, s.fail(remote, err)
+	left := s.fail(remote, err)
+	if errors.Is(err, ErrCodeMismatch) {
+		// After the ABORT(1): how many more tries the other device has.
+		stop := watchContext(actx, rw)
+		_ = conn{rw}.send(frameTries, []byte{byte(min(left, 255))})
+		stop()
+	}
+	return nil, err
 }
 
 // readFirst reads the initiator's first message (CPACE_A), allowing it
@@ -287,20 +295,22 @@ func (s *SendSession) refusal() error {
 	return s.err
 }
 
-// fail counts a failed attempt from remote and reports it, ending the session
-// at MaxFailures. The caller holds the turn. It returns err.
-func (s *SendSession) fail(remote peer.ID, err error) error {
+// fail counts a failed attempt (err) from remote and reports it, ending
+// the session at MaxFailures. The caller holds the turn. It returns how
+// many more attempts the session allows.
+func (s *SendSession) fail(remote peer.ID, err error) int {
 	s.mu.Lock()
 	if s.over {
 		s.mu.Unlock()
-		return err
+		return 0
 	}
 	s.failures++
 	n := s.failures
 	s.mu.Unlock()
-	s.emit(Event{Kind: EventAttemptFailed, Remote: remote, Attempt: n, Remaining: max(0, s.max-n), Err: err})
+	left := max(0, s.max-n)
+	s.emit(Event{Kind: EventAttemptFailed, Remote: remote, Attempt: n, Remaining: left, Err: err})
 	if n >= s.max && s.end(ErrTooManyAttempts) {
 		s.emit(Event{Kind: EventEnded, Err: ErrTooManyAttempts})
 	}
-	return err
+	return left
 }

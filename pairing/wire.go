@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -15,7 +16,12 @@ const (
 	frameCPaceB byte = 2 // responder -> initiator: Yb, ADb
 	frameNoise  byte = 3 // one Noise handshake or transport message
 	frameAbort  byte = 4 // either way: reason byte; ends the exchange
+	frameTries  byte = 5 // responder -> initiator, after ABORT(1) from a send session: tries left
 )
+
+// triesWait bounds how long an initiator told "code mismatch" waits for the
+// TRIES frame that follows it (an older responder sends none and closes).
+const triesWait = time.Second
 
 // Abort reasons.
 const (
@@ -73,7 +79,7 @@ func readFrame(r io.Reader) (byte, []byte, error) {
 		return 0, nil, err
 	}
 	switch buf[0] {
-	case frameCPaceA, frameCPaceB, frameNoise, frameAbort:
+	case frameCPaceA, frameCPaceB, frameNoise, frameAbort, frameTries:
 	default:
 		return 0, nil, fmt.Errorf("read frame: unknown type %d: %w", buf[0], errMalformed)
 	}
