@@ -491,7 +491,7 @@ func notAdvertised(err error, relayed bool) string {
 		why = "no network interface that can do multicast is up"
 	}
 	if relayed {
-		return "not announced on the local network (" + why + "): the receiver finds this device through the relay"
+		return "not advertised on the local network (" + why + "): the receiver finds this device through the relay"
 	}
-	return "cannot announce this device on the local network (" + why + "): a receiver cannot find it by the code; connect to a network, or send through a relay"
+	return "cannot advertise this device on the local network (" + why + "): a receiver cannot find it by the code; connect to a network, or send through a relay"
 }
