@@ -51,6 +51,21 @@ type app struct {
 // tests can call it in-process.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := a.rootCmd(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil && isUsageError(err) {
+		err = usageError{err}
+	}
+	if err != nil && a.json {
+		err = jsonErrors{err}
+	}
+	return err
+}
+
+// rootCmd makes the ferry command and its subcommands, writing to the
+// given streams.
+func (a *app) rootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "ferry",
 		Short:         "Move your chat history to a new device, end-to-end encrypted",
@@ -61,7 +76,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return a.setup(cmd)
 		},
 	}
-	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -102,14 +116,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		a.relayCmd(),
 		a.backupCmd(), a.restoreCmd(), a.backupsCmd(),
 	)
-	err := root.ExecuteContext(ctx)
-	if err != nil && isUsageError(err) {
-		err = usageError{err}
-	}
-	if err != nil && a.json {
-		err = jsonErrors{err}
-	}
-	return err
+	return root
 }
 
 func (a *app) setup(cmd *cobra.Command) error {
