@@ -173,6 +173,10 @@ func viaRelay(ctx context.Context, h host.Host, t Target, match func(string, pee
 	}
 	stopLAN()
 	if err := DialViaRelay(ctx, h, sender.Relay, sender.ID); err != nil {
+		if t.Nameplate != "" && errors.Is(err, ErrNotOnRelay) {
+			// Claimed, but gone: its send ended as we claimed the code.
+			return Found{}, fmt.Errorf("%w: the sender has left it (%v)", ErrNameplateUnknown, err)
+		}
 		return Found{}, err
 	}
 	h.ConnManager().Protect(sender.ID, "ferry-session")

@@ -35,6 +35,9 @@ var (
 	ErrNameplateClaimed = errors.New("other receivers already used that code on this relay: start the send again and use the new code")
 	ErrNameplateTaken   = errors.New("another sender is using that nameplate on this relay: start the send again to get another code")
 	ErrRateLimited      = errors.New("the relay is rate-limiting this device or network: wait a little and try again")
+	// ErrNotOnRelay: the device dialled through a relay holds no slot on
+	// it (it has left the relay, or never reserved one).
+	ErrNotOnRelay       = errors.New("the device is not on this relay")
 	ErrNoReservation    = errors.New("the relay has no slot reserved for this device: reserve one before registering or claiming a code")
 	ErrRendezvousLimit  = errors.New("this device or its network already holds as many codes on the relay as it allows: finish or cancel the other sends and receives, or wait for their codes to expire")
 	ErrRelayRefused     = errors.New("the relay refused to connect this device to that one: it is waiting for a code, and only a device that looked that code up on the relay may reach it")
@@ -372,8 +375,12 @@ func DialViaRelay(ctx context.Context, h host.Host, relay peer.AddrInfo, p peer.
 		if strings.Contains(err.Error(), pbv2.Status_PERMISSION_DENIED.String()) {
 			return fmt.Errorf("dial %s through relay %s: %w (%v)", p, relay.ID, ErrRelayRefused, err)
 		}
-		if ctx.Err() != nil || strings.Contains(err.Error(), pbv2.Status_NO_RESERVATION.String()) {
-			break // the peer holds no slot on the relay: no retry brings it
+		if strings.Contains(err.Error(), pbv2.Status_NO_RESERVATION.String()) {
+			// The peer holds no slot on the relay: no retry brings it.
+			return fmt.Errorf("dial %s through relay %s: %w (%v)", p, relay.ID, ErrNotOnRelay, err)
+		}
+		if ctx.Err() != nil {
+			break
 		}
 	}
 	return fmt.Errorf("dial %s through relay %s: %w", p, relay.ID, err)

@@ -667,6 +667,40 @@ func TestSendSessionThreeFailures(t *testing.T) {
 	}
 }
 
+// TestLastTryToldBeforeEnd: a sender whose session's end takes the
+// connection with it (the CLI exits, its host closes) still tells the
+// receiver of the last wrong code that it was the last: the session ends
+// only once the receiver has read it.
+func TestLastTryToldBeforeEnd(t *testing.T) {
+	ctx := testCtx(t)
+	recv, send := newSides(t)
+	var cur net.Conn
+	s, err := NewSendSession(SessionConfig{Local: send.id, Code: mustCode(t, "7-zebra-acorn"), MaxFailures: 1,
+		OnEvent: func(e Event) {
+			if e.Kind == EventEnded {
+				cur.Close() // as abrupt as a process that exits
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := tcpPair(t)
+	cur = b
+	ra, rb := runBoth(
+		func() (*Peer, error) {
+			defer a.Close()
+			return Pair(ctx, a, Config{Role: Initiator, Code: mustCode(t, "7-zebra-acre"), Local: recv.id, RemotePeer: send.peer})
+		},
+		func() (*Peer, error) { return s.Accept(ctx, b, recv.peer) })
+	var me *MismatchError
+	if !errors.As(ra.err, &me) || me.TriesLeft != 0 {
+		t.Errorf("last wrong code: receiver got %v; want a MismatchError with no tries left", ra.err)
+	}
+	if !errors.Is(rb.err, ErrCodeMismatch) || !errors.Is(s.Err(), ErrTooManyAttempts) {
+		t.Errorf("last wrong code: session %v, Err %v; want ErrCodeMismatch, ErrTooManyAttempts", rb.err, s.Err())
+	}
+}
+
 // TestSendSessionConcurrent: several receivers with the right code race for one
 // session; exactly one pairs, the others are told the code is used.
 func TestSendSessionConcurrent(t *testing.T) {

@@ -247,14 +247,41 @@ func (s *SendSession) Accept(ctx context.Context, rw io.ReadWriter, remote peer.
 		// The session is being torn down: not the other device's failure.
 		return nil, err
 	}
-	left := s.fail(remote, err)
+	left, last := s.fail(remote, err)
 	if errors.Is(err, ErrCodeMismatch) {
 		// After the ABORT(1): how many more tries the other device has.
 		stop := watchContext(actx, rw)
 		_ = conn{rw}.send(frameTries, []byte{byte(min(left, 255))})
 		stop()
+		if last {
+			// The session's end may take the connection with it: let
+			// the other device read that this was its last try first.
+			linger(actx, rw)
+		}
+	}
+	if last && s.end(ErrTooManyAttempts) {
+		s.emit(Event{Kind: EventEnded, Err: ErrTooManyAttempts})
 	}
 	return nil, err
+}
+
+// lingerWait bounds how long a session about to end waits for the other
+// device to read its last frames.
+const lingerWait = 2 * time.Second
+
+// linger closes rw's writing side, where it has one, and waits until the
+// other device closes its side (it has read everything), for at most
+// lingerWait.
+func linger(ctx context.Context, rw io.ReadWriter) {
+	cw, ok := rw.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, lingerWait)
+	defer cancel()
+	stop := watchContext(lctx, rw)
+	defer stop()
+	_, _ = io.Copy(io.Discard, io.LimitReader(rw, maxFrame))
 }
 
 // readFirst reads the initiator's first message (CPACE_A), allowing it
@@ -297,20 +324,18 @@ func (s *SendSession) refusal() error {
 
 // fail counts a failed attempt (err) from remote and reports it, ending
 // the session at MaxFailures. The caller holds the turn. It returns how
-// many more attempts the session allows.
-func (s *SendSession) fail(remote peer.ID, err error) int {
+// many more attempts the session allows, and whether this one was the
+// last: the caller then ends the session.
+func (s *SendSession) fail(remote peer.ID, err error) (left int, last bool) {
 	s.mu.Lock()
 	if s.over {
 		s.mu.Unlock()
-		return 0
+		return 0, false
 	}
 	s.failures++
 	n := s.failures
 	s.mu.Unlock()
-	left := max(0, s.max-n)
+	left = max(0, s.max-n)
 	s.emit(Event{Kind: EventAttemptFailed, Remote: remote, Attempt: n, Remaining: left, Err: err})
-	if n >= s.max && s.end(ErrTooManyAttempts) {
-		s.emit(Event{Kind: EventEnded, Err: ErrTooManyAttempts})
-	}
-	return left
+	return left, n >= s.max
 }

@@ -411,3 +411,31 @@ func TestConcurrentSessions(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestClaimedSenderGone: a sender that left the relay without giving up
+// its nameplate (it crashed, or its send ended a moment ago) is, to the
+// receiver that claims the code, no sender waiting with that code — not
+// the circuit's jargon.
+func TestClaimedSenderGone(t *testing.T) {
+	ctx := testContext(t)
+	r := startRelay(t, relay.Config{})
+	addr := relayAddr(t, r)
+	sender, _ := newSender(t, addr)
+	if err := p2p.Register(ctx, sender, r.ID(), "43"); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	if err := sender.Close(); err != nil {
+		t.Fatal(err)
+	}
+	receiver, _ := newSender(t, addr)
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		// The relay notices the sender's disconnect on its own time.
+		if _, err = p2p.Discover(ctx, receiver, p2p.Target{Relay: addr, Nameplate: "43"}); errors.Is(err, p2p.ErrNameplateUnknown) {
+			break
+		}
+	}
+	if !errors.Is(err, p2p.ErrNameplateUnknown) {
+		t.Fatalf("Discover of a sender that left: %v; want ErrNameplateUnknown", err)
+	}
+}
