@@ -62,7 +62,9 @@ func TestBindings(t *testing.T) {
 		}
 		return err
 	})
-	compile := exec.Command(javac, append([]string{"-d", filepath.Join(out, "classes"), "-Xlint:none"}, sources...)...)
+	// gobind copies the Go doc comments, UTF-8; javac reads sources in the
+	// locale's encoding unless told (US-ASCII where LANG is unset, as in CI).
+	compile := exec.Command(javac, append([]string{"-d", filepath.Join(out, "classes"), "-Xlint:none", "-encoding", "UTF-8"}, sources...)...)
 	if b, err := compile.CombinedOutput(); err != nil {
 		t.Fatalf("javac of the generated Java: %v\n%s", err, b)
 	}
