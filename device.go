@@ -53,8 +53,9 @@ type Device struct {
 	// and a receiver must be given the sender's address (a ferry: link, or
 	// ReceiveOptions.Addrs) or a relay.
 	NoMDNS bool
-	// WorkDir holds a sender's temporary snapshot; "" means the system's
-	// temporary directory. The source home is never written to.
+	// WorkDir holds a sender's temporary snapshot, and the staging of a
+	// dry-run import for a home that holds nothing yet; "" means the
+	// system's temporary directory. The source home is never written to.
 	WorkDir string
 	// Parallel is the number of streams a receiver pulls on; 0 means 4.
 	Parallel int

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/importers"
+	"github.com/ferryhq/ferry/internal/scratch"
 )
 
 // Stats counts what the home's history holds and gives its digest. It
@@ -161,12 +162,13 @@ func (d *Device) previewHistory(ctx context.Context, path string, iopt importers
 		}
 	}
 	if st == nil {
-		tmp, err := os.MkdirTemp("", "ferry-preview-*")
+		scratch.Sweep(d.WorkDir, previewPrefix)
+		tmp, err := scratch.New(d.WorkDir, previewPrefix)
 		if err != nil {
 			return HistoryImportResult{}, userError(fmt.Errorf("import preview: staging: %w", err))
 		}
-		defer os.RemoveAll(tmp)
-		iopt.StageDir = tmp
+		defer tmp.Remove()
+		iopt.StageDir = tmp.Path()
 	}
 	res, err := importers.Preview(ctx, st, path, iopt)
 	if err != nil {
@@ -175,6 +177,10 @@ func (d *Device) previewHistory(ctx context.Context, path string, iopt importers
 	emit(Event{Kind: EventProgress, Phase: PhaseReadingExport, Done: res.Read, Total: res.Read})
 	return HistoryImportResult{Result: res, Seconds: res.Took.Seconds()}, nil
 }
+
+// previewPrefix names the folder, in the work directory, where a dry run
+// for a home that holds nothing yet stages the export.
+const previewPrefix = "ferry-preview"
 
 // importError words an error of an import or of its dry run.
 func importError(err error) error {

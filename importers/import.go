@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/scratch"
 )
 
 // Options for Import. The zero value imports with the format found, times
@@ -104,7 +105,7 @@ func Import(ctx context.Context, st *chatstore.Store, path string, opts Options)
 			os.RemoveAll(o)
 		}
 	}
-	stage, done, err := newStage(base, "import-*")
+	stage, done, err := newStage(base, "import")
 	if err != nil {
 		return Result{}, fmt.Errorf("import: %w", err)
 	}
@@ -132,7 +133,7 @@ func Import(ctx context.Context, st *chatstore.Store, path string, opts Options)
 // nothing yet, where all of the export is new. It stages in
 // opts.StageDir, else in the home's .staging directory (which it creates,
 // and removes if it leaves it empty), in a folder of its own named
-// preview-*, and leaves other folders there alone: it does not hold the
+// preview-<pid>-*, and leaves other folders there alone: it does not hold the
 // home's lock, so an import may be running beside it.
 func Preview(ctx context.Context, st *chatstore.Store, path string, opts Options) (Result, error) {
 	start := time.Now()
@@ -148,7 +149,7 @@ func Preview(ctx context.Context, st *chatstore.Store, path string, opts Options
 		return Result{}, err
 	}
 	defer in.c.close()
-	stage, done, err := newStage(base, "preview-*")
+	stage, done, err := newStage(base, "preview")
 	if err != nil {
 		return Result{}, fmt.Errorf("import preview: %w", err)
 	}
@@ -165,18 +166,23 @@ func Preview(ctx context.Context, st *chatstore.Store, path string, opts Options
 	return res, nil
 }
 
-// newStage makes a new staging folder named like pattern in base (made
-// if missing); done removes it, and base too if that leaves it empty.
-func newStage(base, pattern string) (stage string, done func(), err error) {
+// newStage makes a new staging folder of this process in base (made if
+// missing), named prefix-<pid>-*, after removing the ones that a process
+// killed mid-import or mid-preview left there (internal/scratch: only
+// those whose process is gone; a dry run beside an import keeps its own). done removes it, and base too if that leaves it empty.
+func newStage(base, prefix string) (stage string, done func(), err error) {
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return "", nil, fmt.Errorf("staging: %w", err)
 	}
-	stage, err = os.MkdirTemp(base, pattern)
+	for _, kind := range []string{"import", "preview"} {
+		scratch.Sweep(base, kind)
+	}
+	d, err := scratch.New(base, prefix)
 	if err != nil {
 		return "", nil, fmt.Errorf("staging: %w", err)
 	}
-	return stage, func() {
-		os.RemoveAll(stage)
+	return d.Path(), func() {
+		d.Remove()
 		os.Remove(base) // if empty
 	}, nil
 }

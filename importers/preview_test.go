@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/scratch"
 )
 
 // allFiles is every file and folder under dir with its size and content
@@ -157,4 +158,56 @@ func TestPreviewBadInput(t *testing.T) {
 		t.Errorf("Import: %v; Preview: %v; want the same error", ierr, perr)
 	}
 	sameFiles(t, "after a bad dry run", before, allFiles(t, st.Home()))
+}
+
+// TestStagingOfDeadProcessesSwept: an import or a dry run killed midway
+// leaves its staging (a plaintext copy of the export) in the home's
+// .staging; the next import or dry run removes it, and leaves alone the
+// staging of a dry run still running beside it (a dry run does not hold
+// the home's lock).
+func TestStagingOfDeadProcessesSwept(t *testing.T) {
+	ctx := context.Background()
+	f := fixtures(t)[0]
+	st := newHome(t)
+	base := filepath.Join(st.Home(), stagingDir)
+	if err := os.Mkdir(base, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	live, err := scratch.New(base, "preview") // a dry run running beside
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Remove()
+	for _, run := range []struct {
+		name string
+		do   func() error
+	}{
+		{"dry run", func() error { _, err := Preview(ctx, st, f.path(t), f.opts); return err }},
+		{"import", func() error { _, err := Import(ctx, st, f.path(t), f.opts); return err }},
+	} {
+		var dead []string
+		for _, name := range []string{"preview-99999999-1", "import-99999999-2"} {
+			d := filepath.Join(base, name)
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			for _, file := range []string{"owner", "import.db"} {
+				if err := os.WriteFile(filepath.Join(d, file), []byte("left by a killed process"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dead = append(dead, d)
+		}
+		if err := run.do(); err != nil {
+			t.Fatalf("%s: %v", run.name, err)
+		}
+		for _, d := range dead {
+			if _, err := os.Stat(d); !os.IsNotExist(err) {
+				t.Errorf("%s left the staging of a dead process, %s (%v)", run.name, d, err)
+			}
+		}
+		if _, err := os.Stat(live.Path()); err != nil {
+			t.Errorf("%s removed the staging of a running dry run: %v", run.name, err)
+		}
+	}
 }
