@@ -26,8 +26,8 @@
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 usage="usage: bash bench/lan.sh [media] [MESSAGES] [MEDIA_MB]"
-SHAPE=chat
-if [ "${1:-}" = media ]; then SHAPE=media; shift; fi
+SHAPE=chat shape_words="chat history"
+if [ "${1:-}" = media ]; then SHAPE=media shape_words="media-heavy history"; shift; fi
 if [ $SHAPE = media ]; then MESSAGES=${1:-10000} MEDIA_MB=${2:-2048}; else MESSAGES=${1:-1000000} MEDIA_MB=${2:-1024}; fi
 LIMIT=${BENCH_TIMEOUT:-1800}            # seconds any one side may run
 
@@ -159,7 +159,6 @@ echo "seeding $MESSAGES messages + $MEDIA_MB MiB media on tmpfs"
   die "seeding failed"
 "$ferry" --home "$src" history stats
 srcdigest=$(digest_of "$src")
-if [ $SHAPE = media ]; then shape_words="media-heavy history"; else shape_words="chat history"; fi
 [ -n "$srcdigest" ] || die "no digest from history stats of the source"
 srcbytes=$(du -sb "$src" | cut -f1)
 echo "source home: $srcbytes bytes ($((srcbytes >> 20)) MiB)"
