@@ -1,30 +1,38 @@
 #!/usr/bin/env bash
 # Benchmarks a LAN migration with Ferry against the tools a user would otherwise
-# use, on the same history in one run:
+# use, and against the link's own ceiling, on the same history in one run:
 #
+#   0. ceiling           tar | socat → socat | tar, no encryption, over the veth
 #   1. ferry send/receive between two network namespaces joined by a veth pair
 #      (found by mDNS on the veth, as on a home network)
 #   2. ferry send/receive over loopback, both ends in one namespace
-#   3. scp -r            over a local sshd (aes128-gcm@openssh.com)
-#   4. rsync -a          over the same sshd setup
-#   5. magic-wormhole    (Debian's), with its own mailbox and transit relay
+#   3. ferry send/receive --relay between two namespaces with no route between
+#      them, through a ferry relay in a third namespace that both reach
+#   4. scp -r            over a local sshd (aes128-gcm@openssh.com)
+#   5. rsync -a          over the same sshd setup
+#   6. magic-wormhole    (Debian's), with its own mailbox and transit relay
 #
 #   bash bench/lan.sh [MESSAGES] [MEDIA_MB]            (default 1000000 1024)
+#   bash bench/lan.sh media [MESSAGES] [MEDIA_MB]      (default 10000 2048)
 #
+# "media" is the media-heavy history: few messages, many photos and videos
+# (the seeder's mix at that ratio); the report names the shape it ran.
 # Needs root (network namespaces, a tmpfs, sshd). Each side may run at most
 # $BENCH_TIMEOUT seconds (default 1800). Missing tools are installed
 # with apt-get. Both homes live on a tmpfs so the disk does not decide the
 # figures. Nothing leaves the machine: every network end is in a namespace this
 # script creates (unique names) and deletes at exit, pass or fail, along with the
-# tmpfs, the sshd and the wormhole servers.
+# tmpfs, the sshd, the relay and the wormhole servers.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
-MESSAGES=${1:-1000000}
-MEDIA_MB=${2:-1024}
+usage="usage: bash bench/lan.sh [media] [MESSAGES] [MEDIA_MB]"
+SHAPE=chat shape_words="chat history"
+if [ "${1:-}" = media ]; then SHAPE=media shape_words="media-heavy history"; shift; fi
+if [ $SHAPE = media ]; then MESSAGES=${1:-10000} MEDIA_MB=${2:-2048}; else MESSAGES=${1:-1000000} MEDIA_MB=${2:-1024}; fi
 LIMIT=${BENCH_TIMEOUT:-1800}            # seconds any one side may run
 
 die() { echo "lan.sh: $*" >&2; exit 1; }
-[[ $MESSAGES =~ ^[0-9]+$ && $MEDIA_MB =~ ^[0-9]+$ ]] || die "usage: bash bench/lan.sh [MESSAGES] [MEDIA_MB]"
+(($# <= 2)) && [[ $MESSAGES =~ ^[0-9]+$ && $MEDIA_MB =~ ^[0-9]+$ ]] || die "$usage"
 [ "$(id -u)" = 0 ] || die "needs root: it creates network namespaces, a tmpfs and an sshd"
 command -v go >/dev/null || die "needs the go toolchain to build ferry"
 
@@ -37,6 +45,10 @@ command -v bc >/dev/null || need+=(bc)
 command -v ssh-keygen >/dev/null && command -v scp >/dev/null || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v rsync >/dev/null || need+=(rsync)
+command -v socat >/dev/null || need+=(socat)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v tar >/dev/null || need+=(tar)
+command -v ps >/dev/null || need+=(procps)
 [ -x /usr/bin/wormhole ] || need+=(magic-wormhole)
 command -v twist3 >/dev/null || need+=(python3-twisted)
 plugins=/usr/lib/python3/dist-packages/twisted/plugins
@@ -52,7 +64,11 @@ fi
 # --- work dir, tmpfs, namespaces, cleanup ----------------------------------
 tag="fb$$"                              # unique per run: namespace names
 nsA="$tag-a" nsB="$tag-b" nsL="$tag-lo"
+nsS="$tag-rs" nsT="$tag-rt" nsR="$tag-relay" # relayed: sender, receiver, relay
+allns=("$nsA" "$nsB" "$nsL" "$nsS" "$nsT" "$nsR")
 ipA=10.213.7.1 ipB=10.213.7.2 ipL=10.213.8.1
+ipS=10.213.9.1 ipRS=10.213.9.2 ipT=10.213.10.1 ipRT=10.213.10.2
+relayport=4001 ceilport=5000            # the namespaces are new: the ports are free
 work=$(mktemp -d /tmp/ferry-lan.XXXXXX)
 fs="$work/fs"
 mounted='' made_run_sshd=''
@@ -61,13 +77,13 @@ declare -a bgpids=()
 cleanup() {
   local rc=$? ns p
   set +e; trap - ERR
-  for ns in "$nsA" "$nsB" "$nsL"; do   # our namespaces hold only our processes
+  for ns in "${allns[@]}"; do          # our namespaces hold only our processes
     [ -e "/run/netns/$ns" ] || continue
     for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
   done
   for p in "${bgpids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
-  for ns in "$nsA" "$nsB" "$nsL"; do
+  for ns in "${allns[@]}"; do
     [ -e "/run/netns/$ns" ] && { ip netns del "$ns" || echo "lan.sh: could not delete namespace $ns" >&2; }
   done
   rm -f "/dev/shm/ferry-lan-warm.$$"
@@ -92,7 +108,7 @@ mounted=1
 mkdir -p "$fs/tmp"
 
 mkns() { ip netns add "$1" || die "cannot create network namespace $1"; ip -n "$1" link set lo up; }
-mkns "$nsA"; mkns "$nsB"; mkns "$nsL"
+for ns in "${allns[@]}"; do mkns "$ns"; done
 # A <-veth-> B, a direct cable. The multicast route sends mDNS over the veth.
 ip -n "$nsA" link add va type veth peer name vb netns "$nsB"
 ip -n "$nsA" addr add "$ipA/24" dev va && ip -n "$nsA" link set va up
@@ -106,6 +122,30 @@ ip -n "$nsL" link add l0 type veth peer name l1
 ip -n "$nsL" addr add "$ipL/24" dev l0
 ip -n "$nsL" link set l0 up && ip -n "$nsL" link set l1 up
 ip -n "$nsL" route add 224.0.0.0/4 dev l0
+# S and T: two networks with no route between them, S <-veth-> R <-veth-> T.
+# R holds an address on each and forwards nothing; the relay listens on both.
+# mDNS from S reaches only R (nothing there answers it), and so from T.
+ip -n "$nsS" link add s0 type veth peer name rs netns "$nsR"
+ip -n "$nsT" link add t0 type veth peer name rt netns "$nsR"
+ip -n "$nsS" addr add "$ipS/24" dev s0 && ip -n "$nsS" link set s0 up
+ip -n "$nsT" addr add "$ipT/24" dev t0 && ip -n "$nsT" link set t0 up
+ip -n "$nsR" addr add "$ipRS/24" dev rs && ip -n "$nsR" link set rs up
+ip -n "$nsR" addr add "$ipRT/24" dev rt && ip -n "$nsR" link set rt up
+ip -n "$nsS" route add 224.0.0.0/4 dev s0
+ip -n "$nsT" route add 224.0.0.0/4 dev t0
+ip netns exec "$nsR" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
+# apart FROM_NS ADDR: FROM_NS must have no way to ADDR (no route, no ping reply).
+apart() {
+  if ip -n "$1" route get "$2" >/dev/null 2>&1; then
+    die "$1 has a route to $2: the relayed run needs two networks that cannot reach each other ($(ip -n "$1" route get "$2" 2>&1 | head -n1))"
+  fi
+  if ip netns exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1; then
+    die "$1 reaches $2 by ping: the relayed run needs two networks that cannot reach each other"
+  fi
+}
+apart "$nsS" "$ipT"; apart "$nsT" "$ipS"
+ip netns exec "$nsS" ping -c 1 -W 2 "$ipRS" >/dev/null || die "$nsS cannot reach the relay's namespace at $ipRS"
+ip netns exec "$nsT" ping -c 1 -W 2 "$ipRT" >/dev/null || die "$nsT cannot reach the relay's namespace at $ipRT"
 
 echo "building ferry"
 go build -o "$work/ferry" ./cmd/ferry || die "go build ./cmd/ferry failed"
@@ -191,7 +231,7 @@ stamp_first() {
     fi
   done
 }
-declare -A first recvbytes tocode phases
+declare -A first recvbytes tocode phases paths
 # ev_time FILE EVENT: the time (epoch seconds) of the first EVENT in a JSON event file.
 ev_time() {
   local t
@@ -210,14 +250,18 @@ warm() {
   dd if=/dev/zero of="/dev/shm/ferry-lan-warm.$$" bs=1M count=2048 status=none 2>/dev/null || true
   rm -f "/dev/shm/ferry-lan-warm.$$"
 }
-# ferry_run NAME NS_SEND NS_RECV: one migration into a fresh empty home.
+# ferry_run NAME NS_SEND NS_RECV [RELAY_SEND RELAY_RECV]: one migration into
+# a fresh empty home; with the relay's address as each side reaches it, through
+# that relay (--relay on both sides).
 ferry_run() {
   local name=$1 nss=$2 nsr=$3 code t0 tr rpid
+  local -a sargs=() rargs=()
+  (($# < 4)) || { sargs=(--relay "$4"); rargs=(--relay "$5"); }
   rm -rf "$dst"; warm; sync
-  echo "$name: ferry send in $nss, ferry receive in $nsr"
+  echo "$name: ferry send${sargs[*]:+ ${sargs[*]}} in $nss, ferry receive${rargs[*]:+ ${rargs[*]}} in $nsr"
   t0=$EPOCHREALTIME
   # TMPDIR: the sender's snapshot goes to the temporary directory; keep it on the tmpfs too.
-  start_side "$name-send" "$nss" env TMPDIR="$fs/tmp" "$ferry" --home "$src" --json send
+  start_side "$name-send" "$nss" env TMPDIR="$fs/tmp" "$ferry" --home "$src" --json send "${sargs[@]}"
   local spid=$SIDEPID
   code=$(wait_for_match "$work/out.$name-send" '"code":"[^"]+"' "$spid" "the code") || die "$name: ferry send gave no code"
   code=${code#\"code\":\"}; code=${code%\"}
@@ -230,7 +274,7 @@ ferry_run() {
   (
     set +e; trap - ERR
     ip netns exec "$nsr" /usr/bin/time -f '%e %U %S %M' -o "$work/time.$name-recv" timeout "$LIMIT" \
-      env TMPDIR="$fs/tmp" "$ferry" --home "$dst" --json receive "$code" --yes 2>"$work/err.$name-recv" |
+      env TMPDIR="$fs/tmp" "$ferry" --home "$dst" --json receive "$code" --yes "${rargs[@]}" 2>"$work/err.$name-recv" |
       stamp_first "$work/first.$name"
     exit "${PIPESTATUS[0]}"
   ) >"$work/out.$name-recv" &
@@ -249,12 +293,54 @@ ferry_run() {
       "$(echo "$toffer - $tr" | bc -l)" "$(echo "$tcommit - $toffer" | bc -l)" \
       "$(echo "${recvbytes[$name]:-0} / ($tcommit - $toffer) / 1000000" | bc -l)" "$(echo "$tdone - $tcommit" | bc -l)") ||
     phases[$name]="(phases unknown: events missing)"
+  # the path(s) the receiver's connections took: "direct LAN", "relayed", ...
+  paths[$name]=$({ grep '"event":"connected"' "$work/out.$name-recv" || true; } | sed -n 's/.*"path":"\([^"]*\)".*/\1/p' | sort -u | paste -sd, -)
+  if (($# >= 4)) && [ "${paths[$name]}" != relayed ]; then
+    die "$name: the receiver connected by '${paths[$name]:-?}', want only 'relayed' (the two namespaces must not reach each other)"
+  fi
   check_copy "$name" "$dst"
 }
+
+# --- 0: the ceiling: tar | socat, no encryption, over the same veth ---------
+# socat listens in B and pipes into tar -x; tar -c of the source in A pipes into
+# socat. The time runs from starting the sending side until the receiving tar
+# has written everything. 1 MiB records and buffers, so neither tool is held
+# back by small writes.
+rm -rf "$dst"; mkdir "$dst"; warm; sync
+echo "ceiling: tar | socat in $nsA, socat | tar in $nsB, no encryption"
+start_side ceiling-recv "$nsB" bash -c 'set -o pipefail; socat -u -b 1048576 "TCP-LISTEN:$1,bind=$2,reuseaddr" STDOUT | tar -x -b 2048 -B -C "$3"' \
+  ceiling "$ceilport" "$ipB" "$dst"
+crpid=$SIDEPID
+wait_port "$nsB" "$ipB" "$ceilport"
+t0=$EPOCHREALTIME
+start_side ceiling-send "$nsA" bash -c 'set -o pipefail; tar -c -b 2048 -C "$1" . | socat -u -b 1048576 STDIN "TCP:$2:$3"' \
+  ceiling "$src" "$ipB" "$ceilport"
+cspid=$SIDEPID
+finish_side ceiling-recv "$crpid"
+secs[ceiling]=$(echo "$EPOCHREALTIME - $t0" | bc -l)
+finish_side ceiling-send "$cspid"
+check_copy ceiling "$dst"
 
 # --- 1, 2: ferry ---------------------------------------------------------
 ferry_run ferry-ns "$nsA" "$nsB"
 ferry_run ferry-lo "$nsL" "$nsL"
+
+# --- 3: ferry through a relay, between two networks ---------------------------
+# The relay runs (timed, for its CPU and peak RSS) only for this migration.
+echo "relay: ferry relay in $nsR on $ipRS and $ipRT"
+start_side relay "$nsR" "$ferry" relay --data "$work/relay" \
+  --listen "/ip4/$ipRS/tcp/$relayport" --listen "/ip4/$ipRT/tcp/$relayport"
+relaypid=$SIDEPID
+relayS=$(wait_for_match "$work/out.relay" "relay: /ip4/$ipRS/tcp/$relayport/p2p/[A-Za-z0-9]+" "$relaypid" "the relay's address") ||
+  die "ferry relay printed no address on $ipRS"
+relayT=$(wait_for_match "$work/out.relay" "relay: /ip4/$ipRT/tcp/$relayport/p2p/[A-Za-z0-9]+" "$relaypid" "the relay's address") ||
+  die "ferry relay printed no address on $ipRT"
+ferry_run ferry-relay "$nsS" "$nsT" "${relayS#relay: }" "${relayT#relay: }"
+# time runs timeout, which runs the relay: SIGTERM to timeout reaches the
+# relay, and time then writes what the relay used.
+kill "$(ps -o pid= --ppid "$relaypid")" || die "ferry relay is gone"
+wait "$relaypid" || true                # time exits non-zero: the relay died by SIGTERM
+side_stats relay
 
 # --- 3, 4: scp and rsync over sshd ----------------------------------------
 ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
@@ -332,46 +418,60 @@ rm -rf "$dst"
 # --- report ------------------------------------------------------------------
 mbps() { echo "$srcbytes / ${secs[$1]} / 1000000" | bc -l; }
 ref=$(mbps ferry-ns)
+ceil=$(mbps ceiling)
 row() { # NAME SENDSIDE RECVSIDE
   local t
   t=$(mbps "$1")
-  printf '%-10s %9.2f %9.1f %9.2f %9.2f %10d %10d\n' "$1" "${secs[$1]}" "$t" \
-    "$(echo "$ref / $t" | bc -l)" "$(echo "${cpu[$2]} + ${cpu[$3]}" | bc -l)" "${rss[$2]}" "${rss[$3]}"
+  printf '%-12s %9.2f %9.1f %9.2f %9.2f %9.2f %10d %10d\n' "$1" "${secs[$1]}" "$t" \
+    "$(echo "$ref / $t" | bc -l)" "$(echo "$t / $ceil" | bc -l)" \
+    "$(echo "${cpu[$2]} + ${cpu[$3]}" | bc -l)" "${rss[$2]}" "${rss[$3]}"
 }
 verdict() { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo PASS; else echo FAIL; fi; }
 scp_x=$(echo "$ref / $(mbps scp)" | bc -l)
 wh_x=$(echo "$ref / $(mbps wormhole)" | bc -l)
+ceil_x=$(echo "$ref / $ceil" | bc -l)
+relay_x=$(echo "$(mbps ferry-relay) / $ref" | bc -l)
 recv_mbps=$(echo "$srcbytes / ${wall[ferry-ns-recv]} / 1000000" | bc -l)
 maxrss=0
-for s in ferry-ns-send ferry-ns-recv ferry-lo-send ferry-lo-recv; do ((rss[$s] > maxrss)) && maxrss=${rss[$s]}; done
+for s in ferry-{ns,lo,relay}-{send,recv}; do ((rss[$s] > maxrss)) && maxrss=${rss[$s]}; done
 cat <<REPORT
 
-== LAN migration: $MESSAGES messages, $MEDIA_MB MiB media; home $srcbytes bytes ($((srcbytes >> 20)) MiB), on tmpfs
+== LAN migration, $shape_words: $MESSAGES messages, $MEDIA_MB MiB media; home $srcbytes bytes ($((srcbytes >> 20)) MiB), on tmpfs
 seconds: from starting the sender to the receiver holding the whole history
 MB/s: home bytes / seconds (MB = 10^6 bytes); Ferry×: Ferry (namespaces) MB/s ÷ this row's
+÷ceiling: this row's MB/s ÷ the ceiling's (tar | socat, no encryption, same veth)
 CPU s: user+sys of both sides; RSS: peak, MiB (sshd side includes its session processes)
 
-tool         seconds      MB/s    Ferry×     CPU s   RSS send   RSS recv
+tool           seconds      MB/s    Ferry×  ÷ceiling     CPU s   RSS send   RSS recv
+$(row ceiling ceiling-send ceiling-recv)
 $(row ferry-ns ferry-ns-send ferry-ns-recv)
 $(row ferry-lo ferry-lo-send ferry-lo-recv)
+$(row ferry-relay ferry-relay-send ferry-relay-recv)
 $(row scp scp-client scp-sshd)
 $(row rsync rsync-client rsync-sshd)
 $(row wormhole wormhole-send wormhole-recv)
 
+ceiling: tar -c | socat in one namespace → socat | tar -x in the other, over the veth, until tar -x is done
 ferry-ns: two namespaces over veth, found by mDNS; ferry-lo: one namespace, over loopback
-ferry send start → code shown: ns $(printf %.2f "${tocode[ferry-ns]}") s, lo $(printf %.2f "${tocode[ferry-lo]}") s; receive alone (start → verified commit): ns $(printf %.2f "${wall[ferry-ns-recv]}") s, lo $(printf %.2f "${wall[ferry-lo-recv]}") s
+ferry-relay: two namespaces with no route between them, through ferry relay in a third;
+  the relay itself (start to stop, not in CPU s above): $(printf %.2f "${cpu[relay]}") CPU s, peak RSS ${rss[relay]} MiB
+ferry send start → code shown: ns $(printf %.2f "${tocode[ferry-ns]}") s, lo $(printf %.2f "${tocode[ferry-lo]}") s, relay $(printf %.2f "${tocode[ferry-relay]}") s
+ferry receive alone (start → verified commit): ns $(printf %.2f "${wall[ferry-ns-recv]}") s, lo $(printf %.2f "${wall[ferry-lo-recv]}") s, relay $(printf %.2f "${wall[ferry-relay-recv]}") s
 ferry receive alone (namespaces): $(printf %.1f "$recv_mbps") MB/s, $(printf %.2f× "$(echo "$recv_mbps / $(mbps scp)" | bc -l)") scp, $(printf %.2f× "$(echo "$recv_mbps / $(mbps wormhole)" | bc -l)") wormhole
-ferry's own report of bytes moved: ns ${recvbytes[ferry-ns]:-?}, lo ${recvbytes[ferry-lo]:-?}
-ferry receive phases, ns: ${phases[ferry-ns]}
-ferry receive phases, lo: ${phases[ferry-lo]}
+ferry's own report of bytes moved: ns ${recvbytes[ferry-ns]:-?}, lo ${recvbytes[ferry-lo]:-?}, relay ${recvbytes[ferry-relay]:-?}
+ferry receive phases, ns (${paths[ferry-ns]}): ${phases[ferry-ns]}
+ferry receive phases, lo (${paths[ferry-lo]}): ${phases[ferry-lo]}
+ferry receive phases, relay (${paths[ferry-relay]}): ${phases[ferry-relay]}
 scp/rsync: client in one namespace, sshd (aes128-gcm@openssh.com) in the other, over the veth
 wormhole: zips the directory (deflate) on the sender, unzips on the receiver; seconds run until the
   receiver has unpacked the files; its mailbox and transit relay ran on the veth (their CPU not counted)
-digests: every copy (ferry, scp, rsync, wormhole) has the source's history digest
+digests: every copy (ceiling, ferry ×3, scp, rsync, wormhole) has the source's history digest
 
 targets
   Ferry ≥ 1.5× scp throughput:            $(printf %.2f× "$scp_x")   $(verdict "$scp_x >= 1.5")
   Ferry ≥ 5× magic-wormhole throughput:   $(printf %.2f× "$wh_x")   $(verdict "$wh_x >= 5")
-  receive → first byte of history < 1 s:  ns $(printf %.3f "${first[ferry-ns]}") s, lo $(printf %.3f "${first[ferry-lo]}") s   $(verdict "${first[ferry-ns]} < 1")
+  Ferry ≥ 0.9× the tar|socat ceiling:     $(printf %.2f× "$ceil_x")   $(verdict "$ceil_x >= 0.9")
+  relayed ≥ 0.7× direct (ferry-ns):       $(printf %.2f× "$relay_x")   $(verdict "$relay_x >= 0.7")
+  receive → first byte of history < 1 s:  ns $(printf %.3f "${first[ferry-ns]}") s, lo $(printf %.3f "${first[ferry-lo]}") s (relay $(printf %.3f "${first[ferry-relay]}") s)   $(verdict "${first[ferry-ns]} < 1")
   peak RSS each side < 200 MiB:           max $maxrss MiB   $(verdict "$maxrss < 200")
 REPORT
