@@ -112,16 +112,22 @@ func Discover(ctx context.Context, h host.Host, t Target) (Found, error) {
 // or, without one, any candidate holding a slot there) while mDNS looks on
 // the local network in parallel: a LAN path wins when there is one.
 func viaRelay(ctx context.Context, h host.Host, t Target, match func(string, peer.ID) bool, step func(Step)) (Found, error) {
-	lan := make(chan peer.AddrInfo, 1)
+	// The local network gets until lanWait after the search began (the
+	// relay's answers take part of it) to find the sender; a search that
+	// ends empty, or none at all, costs nothing more.
+	lan := make(chan peer.AddrInfo, 1) // holds what the search found when it is done
+	lanDone := make(chan struct{})
 	lctx, stopLAN := context.WithCancel(ctx)
 	defer stopLAN()
 	if t.MDNS {
 		go func() {
-			info, err := FindFunc(lctx, match, 1500*time.Millisecond)
-			if err == nil {
+			defer close(lanDone)
+			if info, err := FindFunc(lctx, match, lanWait); err == nil {
 				lan <- info
 			}
 		}()
+	} else {
+		close(lanDone)
 	}
 	step(Step{Message: "looking for the sender through the relay (and on the local network)"})
 	var (
@@ -160,16 +166,19 @@ func viaRelay(ctx context.Context, h host.Host, t Target, match func(string, pee
 			return Found{}, ErrNoneKnown
 		}
 	}
-	// Give the local network a moment to answer: a direct path is faster.
+	// Give the local network its moment to answer: a direct path is faster.
+	select {
+	case <-lanDone:
+	case <-ctx.Done():
+		return Found{}, ctx.Err()
+	}
 	select {
 	case info := <-lan:
 		if info.ID == sender.ID && h.Connect(ctx, info) == nil {
 			keep(h, info)
 			return Found{ID: info.ID, Relay: sender.Relay, Note: "the local network beat the relay"}, nil
 		}
-	case <-time.After(time.Second):
-	case <-ctx.Done():
-		return Found{}, ctx.Err()
+	default:
 	}
 	stopLAN()
 	if err := DialViaRelay(ctx, h, sender.Relay, sender.ID); err != nil {
@@ -182,6 +191,10 @@ func viaRelay(ctx context.Context, h host.Host, t Target, match func(string, pee
 	h.ConnManager().Protect(sender.ID, "ferry-session")
 	return Found{ID: sender.ID, Relay: sender.Relay}, nil
 }
+
+// lanWait is how long, from its start, a search through a relay also looks
+// for the sender on the local network.
+const lanWait = time.Second
 
 // keep keeps the addresses a device was found at, for a reconnect (a
 // device advertises none but public ones, see Advertised), and protects
