@@ -103,6 +103,41 @@ func validateSnapshot(ctx context.Context, path string) error {
 	return nil
 }
 
+// Checked is a database file from elsewhere that passed the checks Merge
+// and Adopt make of one, as the file was when it passed them.
+type Checked struct {
+	path string
+	fi   os.FileInfo
+}
+
+// CheckSnapshot makes the checks of a database file from elsewhere that
+// Merge and Adopt make (its schema, integrity_check: a second or more at a
+// million messages), so that a caller can run them ahead, while other work
+// goes on; MergeChecked and AdoptChecked then skip them while the file is
+// still the one checked.
+func CheckSnapshot(ctx context.Context, path string) (Checked, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Checked{}, fmt.Errorf("chatstore: check snapshot: %w", err)
+	}
+	if err := validateSnapshot(ctx, path); err != nil {
+		return Checked{}, err
+	}
+	return Checked{path: path, fi: fi}, nil
+}
+
+// recheck checks c's file again unless it is still the file checked: the
+// same file (device and inode), size and modification time.
+func (c Checked) recheck(ctx context.Context) error {
+	if c.fi == nil {
+		return errors.New("chatstore: a snapshot that was never checked")
+	}
+	if fi, err := os.Stat(c.path); err == nil && os.SameFile(fi, c.fi) && fi.Size() == c.fi.Size() && fi.ModTime().Equal(c.fi.ModTime()) {
+		return nil
+	}
+	return validateSnapshot(ctx, c.path)
+}
+
 // attached runs f on one connection that has snapshot attached read-only as
 // schema "snap".
 func (s *Store) attached(ctx context.Context, snapshot string, f func(*sql.Conn) error) error {
@@ -255,6 +290,17 @@ func (s *Store) Merge(ctx context.Context, snapshot string) (MergeResult, error)
 		return MergeResult{}, err
 	}
 	return s.merge(ctx, snapshot)
+}
+
+// MergeChecked is Merge of a file that CheckSnapshot checked.
+func (s *Store) MergeChecked(ctx context.Context, c Checked) (MergeResult, error) {
+	if s.readOnly {
+		return MergeResult{}, fmt.Errorf("chatstore: merge: store is read-only")
+	}
+	if err := c.recheck(ctx); err != nil {
+		return MergeResult{}, err
+	}
+	return s.merge(ctx, c.path)
 }
 
 // MergeWritten merges the database that w wrote (and closed) like Merge,
@@ -438,6 +484,17 @@ func (s *Store) Adopt(ctx context.Context, snapshot string) error {
 		return err
 	}
 	return s.adopt(ctx, snapshot)
+}
+
+// AdoptChecked is Adopt of a file that CheckSnapshot checked.
+func (s *Store) AdoptChecked(ctx context.Context, c Checked) error {
+	if s.readOnly {
+		return fmt.Errorf("chatstore: adopt: store is read-only")
+	}
+	if err := c.recheck(ctx); err != nil {
+		return err
+	}
+	return s.adopt(ctx, c.path)
 }
 
 // AdoptWritten adopts the database that w wrote (and closed) like Adopt,

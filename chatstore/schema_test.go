@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -268,5 +269,49 @@ func TestConnectionsDistrustSchemas(t *testing.T) {
 	}
 	if _, err := conn.ExecContext(ctx, `INSERT INTO f_data VALUES (99, x'00')`); err == nil {
 		t.Error("wrote an FTS5 shadow table: defensive mode is off")
+	}
+}
+
+// TestCheckedFileSwappedIsCheckedAgain: a file that passed CheckSnapshot
+// and was then replaced (here by one with a trigger) is checked again by
+// AdoptChecked and MergeChecked, and refused; the file as checked is taken.
+func TestCheckedFileSwappedIsCheckedAgain(t *testing.T) {
+	ctx := context.Background()
+	src, want := seeded(t, seedOptions{Messages: 200, Seed: 1})
+	snap := snapshot(t, src)
+	dst, _ := seeded(t, seedOptions{Messages: 100, Seed: 2})
+	before := mustStats(t, dst)
+	empty := newStore(t)
+	if err := (Checked{}).recheck(ctx); err == nil {
+		t.Error("a Checked that CheckSnapshot did not make passes")
+	}
+	for _, what := range []string{"adopt", "merge"} {
+		p := copied(t, snap)
+		c, err := CheckSnapshot(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hostile := hostileCopy(t, snap, evilTrigger)
+		if err := os.Rename(hostile, p); err != nil {
+			t.Fatal(err)
+		}
+		if what == "adopt" {
+			err = empty.AdoptChecked(ctx, c)
+		} else {
+			_, err = dst.MergeChecked(ctx, c)
+		}
+		if !errors.Is(err, ErrForeignSchema) {
+			t.Errorf("%s of a checked file swapped for a hostile one: %v, want ErrForeignSchema", what, err)
+		}
+	}
+	if e, err := empty.IsEmpty(ctx); err != nil || !e || mustStats(t, dst) != before {
+		t.Fatalf("a refused swap changed a store (empty %v, %v)", e, err)
+	}
+	c, err := CheckSnapshot(ctx, copied(t, snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := empty.AdoptChecked(ctx, c); err != nil || mustStats(t, empty) != want {
+		t.Errorf("AdoptChecked of the file as checked: %v", err)
 	}
 }

@@ -140,6 +140,8 @@ func (r *Receiver) Commit(ctx context.Context) (_ Result, err error) {
 	case st != r.m.Stats:
 		return bad(fmt.Errorf("commit: staged database has %d messages, digest %.16s; manifest says %d, %.16s: %w",
 			st.Messages, st.Digest, r.m.Stats.Messages, r.m.Stats.Digest, ErrDigestMismatch))
+	case r.vCheck != nil:
+		return bad(fmt.Errorf("commit: staged database: %w", r.vCheck))
 	case errors.Is(installErr, ErrDigestMismatch):
 		return bad(fmt.Errorf("commit: %w", installErr))
 	case installErr != nil:
@@ -152,7 +154,7 @@ func (r *Receiver) Commit(ctx context.Context) (_ Result, err error) {
 		return res, fmt.Errorf("commit: %w", err)
 	}
 	if empty {
-		if err := r.store.Adopt(ctx, dbPath); refused(err) {
+		if err := r.adopt(ctx, dbPath); refused(err) {
 			return bad(fmt.Errorf("commit: %w", err))
 		} else if err != nil {
 			return res, fmt.Errorf("commit: %w", usererr.Disk(home, err))
@@ -160,7 +162,7 @@ func (r *Receiver) Commit(ctx context.Context) (_ Result, err error) {
 		res.Adopted = true
 		res.Added = chatstore.MergeResult{Messages: st.Messages, Attachments: st.Attachments}
 	} else {
-		mr, err := r.store.Merge(ctx, dbPath)
+		mr, err := r.merge(ctx, dbPath)
 		if refused(err) {
 			return bad(fmt.Errorf("commit: %w", err))
 		} else if err != nil {
@@ -185,6 +187,29 @@ func (r *Receiver) Commit(ctx context.Context) (_ Result, err error) {
 	}
 	res.Total = time.Since(r.started)
 	return res, nil
+}
+
+// checkedTarget is a HistoryTarget (a *chatstore.Store) that can take a
+// database file its checks ran on ahead of time (chatstore.CheckSnapshot,
+// which startVerify runs beside the digest); another target's Adopt and
+// Merge check the file themselves, in turn.
+type checkedTarget interface {
+	AdoptChecked(ctx context.Context, c chatstore.Checked) error
+	MergeChecked(ctx context.Context, c chatstore.Checked) (chatstore.MergeResult, error)
+}
+
+func (r *Receiver) adopt(ctx context.Context, dbPath string) error {
+	if t, ok := r.store.(checkedTarget); ok {
+		return t.AdoptChecked(ctx, r.vChecked)
+	}
+	return r.store.Adopt(ctx, dbPath)
+}
+
+func (r *Receiver) merge(ctx context.Context, dbPath string) (chatstore.MergeResult, error) {
+	if t, ok := r.store.(checkedTarget); ok {
+		return t.MergeChecked(ctx, r.vChecked)
+	}
+	return r.store.Merge(ctx, dbPath)
 }
 
 // refused says whether Adopt or Merge refused the staged database itself

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/errgroup"
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
@@ -85,10 +86,13 @@ type Receiver struct {
 	vCancel  context.CancelFunc
 	vStats   chatstore.Stats // set by verifyDB before vDone closes
 	vErr     error
+	vChecked chatstore.Checked // its integrity check, beside the digest's
+	vCheck   error
 	vTook    time.Duration
 }
 
-// startVerify runs the staged database's digest check in the background,
+// startVerify runs the staged database's digest check (and the integrity
+// check of Adopt and Merge) in the background,
 // once. Its owner (Commit, Close or Abort) waits for it.
 func (r *Receiver) startVerify() {
 	if r.vStarted.Swap(true) {
@@ -97,7 +101,19 @@ func (r *Receiver) startVerify() {
 	go func() {
 		defer close(r.vDone)
 		t := time.Now()
-		r.vStats, r.vErr = chatstore.StatsOf(r.vCtx, filepath.Join(r.dir, stagedDB))
+		path := filepath.Join(r.dir, stagedDB)
+		// The checks that Adopt and Merge would make after it, ahead of
+		// time too: at a million messages they take longer than the
+		// digest, which they run beside.
+		var g errgroup.Group
+		if _, ok := r.store.(checkedTarget); ok {
+			g.Go(func() error {
+				r.vChecked, r.vCheck = chatstore.CheckSnapshot(r.vCtx, path)
+				return nil
+			})
+		}
+		r.vStats, r.vErr = chatstore.StatsOf(r.vCtx, path)
+		g.Wait()
 		r.vTook = time.Since(t)
 	}()
 }
