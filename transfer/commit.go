@@ -140,6 +140,8 @@ func (r *Receiver) Commit(ctx context.Context) (_ Result, err error) {
 	case st != r.m.Stats:
 		return bad(fmt.Errorf("commit: staged database has %d messages, digest %.16s; manifest says %d, %.16s: %w",
 			st.Messages, st.Digest, r.m.Stats.Messages, r.m.Stats.Digest, ErrDigestMismatch))
+	case r.vCheck != nil && ctx.Err() != nil:
+		return res, fmt.Errorf("commit: %w (%v)", ctx.Err(), r.vCheck)
 	case r.vCheck != nil:
 		return bad(fmt.Errorf("commit: staged database: %w", r.vCheck))
 	case errors.Is(installErr, ErrDigestMismatch):

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"golang.org/x/sync/errgroup"
 	"lukechampine.com/blake3"
 
 	"github.com/ferryhq/ferry/chatstore"
@@ -102,18 +101,15 @@ func (r *Receiver) startVerify() {
 		defer close(r.vDone)
 		t := time.Now()
 		path := filepath.Join(r.dir, stagedDB)
-		// The checks that Adopt and Merge would make after it, ahead of
-		// time too: at a million messages they take longer than the
-		// digest, which they run beside.
-		var g errgroup.Group
-		if _, ok := r.store.(checkedTarget); ok {
-			g.Go(func() error {
-				r.vChecked, r.vCheck = chatstore.CheckSnapshot(r.vCtx, path)
-				return nil
-			})
-		}
 		r.vStats, r.vErr = chatstore.StatsOf(r.vCtx, path)
-		g.Wait()
+		// Then the checks that Adopt and Merge would make (at a million
+		// messages they take longer than the digest), ahead of time too;
+		// one after the other, not side by side: each holds its own
+		// SQLite page cache, and the receiver's memory bound holds them
+		// one at a time beside the media streaming in.
+		if _, ok := r.store.(checkedTarget); ok && r.vErr == nil {
+			r.vChecked, r.vCheck = chatstore.CheckSnapshot(r.vCtx, path)
+		}
 		r.vTook = time.Since(t)
 	}()
 }
