@@ -257,6 +257,9 @@ ferry_run() {
   local name=$1 nss=$2 nsr=$3 code t0 tr rpid
   local -a sargs=() rargs=()
   (($# < 4)) || { sargs=(--relay "$4"); rargs=(--relay "$5"); }
+  # BENCH_PROFILE=DIR: a CPU profile of each side, DIR/NAME-send.prof and -recv.prof.
+  [ -z "${BENCH_PROFILE:-}" ] || {
+    sargs+=(--cpuprofile "$BENCH_PROFILE/$name-send.prof"); rargs+=(--cpuprofile "$BENCH_PROFILE/$name-recv.prof"); }
   rm -rf "$dst"; warm; sync
   echo "$name: ferry send${sargs[*]:+ ${sargs[*]}} in $nss, ferry receive${rargs[*]:+ ${rargs[*]}} in $nsr"
   t0=$EPOCHREALTIME
