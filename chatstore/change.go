@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,6 +52,9 @@ var (
 	}
 )
 
+// fullSQL says whether temp.ferry_changed holds more than maxQueued IDs.
+var fullSQL = fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM temp.ferry_changed LIMIT 1 OFFSET %d)`, maxQueued)
+
 // change is one change of history being tracked for the index.
 type change struct {
 	conn  *sql.Conn
@@ -95,14 +99,23 @@ func (ch *change) done(ctx context.Context) {
 	}
 	defer ch.db.Close()
 	ctx = context.WithoutCancel(ctx)
-	ids, err := ch.changed(ctx)
+	// More than maxQueued: the IDs are not read (a merge of new history
+	// records a hundred thousand and more).
+	var (
+		full bool
+		ids  [][]byte
+	)
+	err := ch.conn.QueryRowContext(ctx, fullSQL).Scan(&full)
+	if err == nil && !full {
+		ids, err = ch.changed(ctx)
+	}
 	for _, q := range untrackSQL {
 		ch.conn.ExecContext(ctx, q)
 	}
 	// What follows need not reach the disk at once: lost in a power cut,
 	// it leaves the change counted, and the index is rebuilt.
 	ch.db.ExecContext(ctx, "PRAGMA synchronous=NORMAL")
-	if err != nil || len(ids) > maxQueued {
+	if err != nil || full || len(ids) > maxQueued {
 		ch.rebuild(ctx)
 		return
 	}
