@@ -126,14 +126,14 @@ func CheckSnapshot(ctx context.Context, path string) (Checked, error) {
 	return Checked{path: path, fi: fi}, nil
 }
 
-// recheck checks c's file again unless it is still the file checked: the
-// same file (device and inode), size and modification time.
+// recheck checks c's file (again) unless it is still the file checked: the
+// same file (device and inode), size and modification time. A Checked of
+// a path alone (Merge's and Adopt's) was never checked.
 func (c Checked) recheck(ctx context.Context) error {
-	if c.fi == nil {
-		return errors.New("chatstore: a snapshot that was never checked")
-	}
-	if fi, err := os.Stat(c.path); err == nil && os.SameFile(fi, c.fi) && fi.Size() == c.fi.Size() && fi.ModTime().Equal(c.fi.ModTime()) {
-		return nil
+	if c.fi != nil {
+		if fi, err := os.Stat(c.path); err == nil && os.SameFile(fi, c.fi) && fi.Size() == c.fi.Size() && fi.ModTime().Equal(c.fi.ModTime()) {
+			return nil
+		}
 	}
 	return validateSnapshot(ctx, c.path)
 }
@@ -283,13 +283,7 @@ func mergeSQL(v int) []string {
 // message wins; deletions and reactions merge as unions. The caller installs
 // the media first (see ListAttachments, InstallMedia).
 func (s *Store) Merge(ctx context.Context, snapshot string) (MergeResult, error) {
-	if s.readOnly {
-		return MergeResult{}, fmt.Errorf("chatstore: merge: store is read-only")
-	}
-	if err := validateSnapshot(ctx, snapshot); err != nil {
-		return MergeResult{}, err
-	}
-	return s.merge(ctx, snapshot)
+	return s.MergeChecked(ctx, Checked{path: snapshot})
 }
 
 // MergeChecked is Merge of a file that CheckSnapshot checked.
@@ -477,13 +471,7 @@ func (s *Store) CheckContains(ctx context.Context, snapshot string) error {
 // an empty one by an atomic rename; the snapshot file is consumed. The store
 // stays open. It must be on the same file system as the home.
 func (s *Store) Adopt(ctx context.Context, snapshot string) error {
-	if s.readOnly {
-		return fmt.Errorf("chatstore: adopt: store is read-only")
-	}
-	if err := validateSnapshot(ctx, snapshot); err != nil {
-		return err
-	}
-	return s.adopt(ctx, snapshot)
+	return s.AdoptChecked(ctx, Checked{path: snapshot})
 }
 
 // AdoptChecked is Adopt of a file that CheckSnapshot checked.

@@ -275,6 +275,8 @@ func TestConnectionsDistrustSchemas(t *testing.T) {
 // TestCheckedFileSwappedIsCheckedAgain: a file that passed CheckSnapshot
 // and was then replaced (here by one with a trigger) is checked again by
 // AdoptChecked and MergeChecked, and refused; the file as checked is taken.
+// (Only recheck guards the adopt; a merge would also meet the schema check
+// of the attached file.)
 func TestCheckedFileSwappedIsCheckedAgain(t *testing.T) {
 	ctx := context.Background()
 	src, want := seeded(t, seedOptions{Messages: 200, Seed: 1})
@@ -282,9 +284,6 @@ func TestCheckedFileSwappedIsCheckedAgain(t *testing.T) {
 	dst, _ := seeded(t, seedOptions{Messages: 100, Seed: 2})
 	before := mustStats(t, dst)
 	empty := newStore(t)
-	if err := (Checked{}).recheck(ctx); err == nil {
-		t.Error("a Checked that CheckSnapshot did not make passes")
-	}
 	for _, what := range []string{"adopt", "merge"} {
 		p := copied(t, snap)
 		c, err := CheckSnapshot(ctx, p)

@@ -169,7 +169,8 @@ func Preview(ctx context.Context, st *chatstore.Store, path string, opts Options
 // newStage makes a new staging folder of this process in base (made if
 // missing), named prefix-<pid>-*, after removing the ones that a process
 // killed mid-import or mid-preview left there (internal/scratch: only
-// those whose process is gone; a dry run beside an import keeps its own). done removes it, and base too if that leaves it empty.
+// those whose process is gone; a dry run beside an import keeps its own).
+// done removes it, and base too if that leaves it empty.
 func newStage(base, prefix string) (stage string, done func(), err error) {
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return "", nil, fmt.Errorf("staging: %w", err)

@@ -113,21 +113,21 @@ func Discover(ctx context.Context, h host.Host, t Target) (Found, error) {
 // the local network in parallel: a LAN path wins when there is one.
 func viaRelay(ctx context.Context, h host.Host, t Target, match func(string, peer.ID) bool, step func(Step)) (Found, error) {
 	// The local network gets until lanWait after the search began (the
-	// relay's answers take part of it) to find the sender; a search that
-	// ends empty, or none at all, costs nothing more.
-	lan := make(chan peer.AddrInfo, 1) // holds what the search found when it is done
-	lanDone := make(chan struct{})
+	// relay's answers take part of it) to find the sender; without mDNS
+	// there is no wait. lan is closed when the search is over, after what
+	// it found, if anything.
+	lan := make(chan peer.AddrInfo, 1)
 	lctx, stopLAN := context.WithCancel(ctx)
 	defer stopLAN()
 	if t.MDNS {
 		go func() {
-			defer close(lanDone)
+			defer close(lan)
 			if info, err := FindFunc(lctx, match, lanWait); err == nil {
 				lan <- info
 			}
 		}()
 	} else {
-		close(lanDone)
+		close(lan)
 	}
 	step(Step{Message: "looking for the sender through the relay (and on the local network)"})
 	var (
@@ -168,17 +168,13 @@ func viaRelay(ctx context.Context, h host.Host, t Target, match func(string, pee
 	}
 	// Give the local network its moment to answer: a direct path is faster.
 	select {
-	case <-lanDone:
-	case <-ctx.Done():
-		return Found{}, ctx.Err()
-	}
-	select {
-	case info := <-lan:
-		if info.ID == sender.ID && h.Connect(ctx, info) == nil {
+	case info, ok := <-lan:
+		if ok && info.ID == sender.ID && h.Connect(ctx, info) == nil {
 			keep(h, info)
 			return Found{ID: info.ID, Relay: sender.Relay, Note: "the local network beat the relay"}, nil
 		}
-	default:
+	case <-ctx.Done():
+		return Found{}, ctx.Err()
 	}
 	stopLAN()
 	if err := DialViaRelay(ctx, h, sender.Relay, sender.ID); err != nil {

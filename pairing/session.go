@@ -322,10 +322,10 @@ func (s *SendSession) refusal() error {
 	return s.err
 }
 
-// fail counts a failed attempt (err) from remote and reports it, ending
-// the session at MaxFailures. The caller holds the turn. It returns how
-// many more attempts the session allows, and whether this one was the
-// last: the caller then ends the session.
+// fail counts a failed attempt (err) from remote and reports it. The caller
+// holds the turn. It returns how many more attempts the session allows,
+// and whether this one was the last (MaxFailures): the caller then ends
+// the session, once it has told the other device so.
 func (s *SendSession) fail(remote peer.ID, err error) (left int, last bool) {
 	s.mu.Lock()
 	if s.over {

@@ -193,7 +193,7 @@ func (r *Receiver) Commit(ctx context.Context) (_ Result, err error) {
 
 // checkedTarget is a HistoryTarget (a *chatstore.Store) that can take a
 // database file its checks ran on ahead of time (chatstore.CheckSnapshot,
-// which startVerify runs beside the digest); another target's Adopt and
+// which startVerify runs after the digest); another target's Adopt and
 // Merge check the file themselves, in turn.
 type checkedTarget interface {
 	AdoptChecked(ctx context.Context, c chatstore.Checked) error

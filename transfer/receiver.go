@@ -85,14 +85,14 @@ type Receiver struct {
 	vCancel  context.CancelFunc
 	vStats   chatstore.Stats // set by verifyDB before vDone closes
 	vErr     error
-	vChecked chatstore.Checked // its integrity check, beside the digest's
+	vChecked chatstore.Checked // Adopt's and Merge's checks, after the digest
 	vCheck   error
 	vTook    time.Duration
 }
 
-// startVerify runs the staged database's digest check (and the integrity
-// check of Adopt and Merge) in the background,
-// once. Its owner (Commit, Close or Abort) waits for it.
+// startVerify runs the staged database's digest check, then the checks of
+// Adopt and Merge, in the background, once. Its owner (Commit, Close or
+// Abort) waits for it.
 func (r *Receiver) startVerify() {
 	if r.vStarted.Swap(true) {
 		return
