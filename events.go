@@ -112,6 +112,10 @@ type Result struct {
 	// what the merge added.
 	Adopted bool  `json:"adopted"`
 	Added   Added `json:"added"`
+	// UpToDate is true when this home already held what was offered: its
+	// last migration took in that very snapshot and it has not changed
+	// since, so nothing was moved or merged.
+	UpToDate bool `json:"up_to_date,omitempty"`
 	// Chunks is the number of pieces the history travels in; Resumed of
 	// them were already here from an interrupted earlier run.
 	Chunks  int `json:"chunks"`

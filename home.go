@@ -179,7 +179,7 @@ func resultOf(tr transfer.Result, start time.Time) Result {
 		tr.Total = time.Since(start)
 	}
 	return Result{
-		Source: tr.Source, Target: tr.Target, Adopted: tr.Adopted,
+		Source: tr.Source, Target: tr.Target, Adopted: tr.Adopted, UpToDate: tr.UpToDate,
 		Added:  Added{Conversations: tr.Added.Conversations, Messages: tr.Added.Messages, Attachments: tr.Added.Attachments},
 		Chunks: tr.Chunks, Resumed: tr.Resumed, Bytes: tr.ReceivedBytes,
 		Took:   tr.Total,

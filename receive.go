@@ -129,6 +129,9 @@ func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *
 	dev, _ := d.trust.Get(pid)
 	offer := Offer{Device: pairing.DisplayName(dev.Name), PeerID: pid.String(), Messages: m.Stats.Messages, MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes(),
 		Needed: m.BytesFor(store)}
+	if transfer.Holds(store, m) {
+		offer.Needed = 0
+	}
 	if !*confirmed {
 		s.setState(StateConfirm)
 		ev(Event{Kind: EventOffer, Offer: &offer, Ask: true, Message: "confirm to receive"})
@@ -189,7 +192,11 @@ func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *
 		ev(Event{Kind: EventWaiting, Message: "committed, but could not tell the sender: " + err.Error()})
 	}
 	d.seen(pid)
-	ev(Event{Kind: EventDone, Report: &rep, Message: "committed and verified"})
+	done := "committed and verified"
+	if tr.UpToDate {
+		done = "this device already holds that history (received and verified before, unchanged since): nothing moved"
+	}
+	ev(Event{Kind: EventDone, Report: &rep, Message: done})
 	return res, nil
 }
 

@@ -174,7 +174,9 @@ func (d *node) send(ctx context.Context, req SendOptions, emit func(Event), read
 		onServe: func(id peer.ID) { d.setPeer(s, id); s.setState(StateSending) }, done: make(chan Report, 1), snapReady: make(chan struct{})}
 	go func() {
 		defer close(o.snapReady)
-		o.snap, o.snapErr = transfer.Snapshot(ctx, store, d.cfg.workDir)
+		// Kept in the home: a second send of an unchanged history
+		// offers it again at once.
+		o.snap, o.snapErr = transfer.SnapshotWith(ctx, store, transfer.SnapshotOptions{WorkDir: d.cfg.workDir, Cache: true})
 	}()
 	defer func() {
 		cancel()

@@ -260,7 +260,12 @@ ferry_run() {
   # BENCH_PROFILE=DIR: a CPU profile of each side, DIR/NAME-send.prof and -recv.prof.
   [ -z "${BENCH_PROFILE:-}" ] || {
     sargs+=(--cpuprofile "$BENCH_PROFILE/$name-send.prof"); rargs+=(--cpuprofile "$BENCH_PROFILE/$name-recv.prof"); }
-  rm -rf "$dst"; warm; sync
+  # AGAIN=1: a second migration of the unchanged history into the same
+  # home (kept: the receiver, and the sender's snapshot kept by the run
+  # before). Otherwise a fresh home, and the sender's kept snapshot goes, so
+  # that each row makes its own.
+  [ -n "${AGAIN:-}" ] || rm -rf "$dst" "$src/send-cache"
+  warm; sync
   echo "$name: ferry send${sargs[*]:+ ${sargs[*]}} in $nss, ferry receive${rargs[*]:+ ${rargs[*]}} in $nsr"
   t0=$EPOCHREALTIME
   # TMPDIR: the sender's snapshot goes to the temporary directory; keep it on the tmpfs too.
@@ -285,8 +290,10 @@ ferry_run() {
   finish_side "$name-recv" "$rpid"
   secs[$name]=$(echo "$EPOCHREALTIME - $t0" | bc -l)
   finish_side "$name-send" "$spid"
-  [ -s "$work/first.$name" ] || die "$name: receive printed no progress event with done > 0"
-  first[$name]=$(echo "$(cat "$work/first.$name") - $tr" | bc -l)
+  if [ -z "${AGAIN:-}" ]; then
+    [ -s "$work/first.$name" ] || die "$name: receive printed no progress event with done > 0"
+    first[$name]=$(echo "$(cat "$work/first.$name") - $tr" | bc -l)
+  fi
   recvbytes[$name]=$(grep '"event":"result"' "$work/out.$name-recv" | grep -oE '"bytes":[0-9]+' | tail -n1 | cut -d: -f2)
   # phases from the receiver's events: connect+pair, data, commit+verify
   local toffer tcommit tdone
@@ -326,6 +333,10 @@ check_copy ceiling "$dst"
 
 # --- 1, 2: ferry ---------------------------------------------------------
 ferry_run ferry-ns "$nsA" "$nsB"
+# The same again: the same two devices (paired now), the history unchanged.
+AGAIN=1 ferry_run ferry-again "$nsA" "$nsB"
+grep -q 'already holds that history' "$work/out.ferry-again-recv" ||
+  die "ferry-again: the receiver did not find that it holds the history (no 'already holds' in its events)"
 ferry_run ferry-lo "$nsL" "$nsL"
 
 # --- 3: ferry through a relay, between two networks ---------------------------
@@ -456,6 +467,8 @@ $(row wormhole wormhole-send wormhole-recv)
 
 ceiling: tar -c | socat in one namespace → socat | tar -x in the other, over the veth, until tar -x is done
 ferry-ns: two namespaces over veth, found by mDNS; ferry-lo: one namespace, over loopback
+ferry-again: ferry-ns once more, unchanged history, same devices and homes: $(printf %.2f "${secs[ferry-again]}") s
+  (send start → code $(printf %.2f "${tocode[ferry-again]}") s; receive alone $(printf %.2f "${wall[ferry-again-recv]}") s; CPU $(printf %.2f "$(echo "${cpu[ferry-again-send]} + ${cpu[ferry-again-recv]}" | bc -l)") s)
 ferry-relay: two namespaces with no route between them, through ferry relay in a third;
   the relay itself (start to stop, not in CPU s above): $(printf %.2f "${cpu[relay]}") CPU s, peak RSS ${rss[relay]} MiB
 ferry send start → code shown: ns $(printf %.2f "${tocode[ferry-ns]}") s, lo $(printf %.2f "${tocode[ferry-lo]}") s, relay $(printf %.2f "${tocode[ferry-relay]}") s
@@ -477,4 +490,5 @@ targets
   relayed ≥ 0.7× direct (ferry-ns):       $(printf %.2f× "$relay_x")   $(verdict "$relay_x >= 0.7")
   receive → first byte of history < 1 s:  ns $(printf %.3f "${first[ferry-ns]}") s, lo $(printf %.3f "${first[ferry-lo]}") s (relay $(printf %.3f "${first[ferry-relay]}") s)   $(verdict "${first[ferry-ns]} < 1")
   peak RSS each side < 200 MiB:           max $maxrss MiB   $(verdict "$maxrss < 200")
+  second migration, unchanged, < 1 s:     $(printf %.2f "${secs[ferry-again]}") s, ${recvbytes[ferry-again]:-?} bytes moved   $(verdict "${secs[ferry-again]} < 1")
 REPORT

@@ -94,6 +94,7 @@ func (s *Store) trackChanges(ctx context.Context, conn *sql.Conn) *change {
 
 // done ends the tracking after the change committed or rolled back.
 func (ch *change) done(ctx context.Context) {
+	RemoveSendCache(filepath.Dir(ch.index))
 	if ch.db == nil {
 		return
 	}
@@ -176,6 +177,7 @@ func (ch *change) rebuild(ctx context.Context) {
 // historyReplaced is Adopt's hook: the history is a new file, so the index
 // starts over (a cheap reset: the store was empty).
 func (s *Store) historyReplaced(ctx context.Context) {
+	RemoveSendCache(s.home)
 	path := filepath.Join(s.home, IndexName)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return // the first search builds one

@@ -14,11 +14,14 @@ import (
 // can tell a home from any other folder; a test in cmd/ferry checks them
 // against their owners' constants.
 const (
-	identityFile = "identity.key" // p2p.IdentityFile: the device's libp2p key
-	devicesFile  = "devices.json" // pairing.StoreFile: the paired devices
-	stagingDir   = ".staging"     // transfer.StagingDir
-	vaultFile    = "vault.json"   // backup.StateFile
-	socketFile   = "ferry.sock"   // the daemon's control socket
+	identityFile   = "identity.key"  // p2p.IdentityFile: the device's libp2p key
+	devicesFile    = "devices.json"  // pairing.StoreFile: the paired devices
+	stagingDir     = ".staging"      // transfer.StagingDir
+	vaultFile      = "vault.json"    // backup.StateFile
+	socketFile     = "ferry.sock"    // the daemon's control socket
+	sendCacheDir   = "send-cache"    // transfer.SendCacheDir
+	receivedFile   = "received.json" // transfer.ReceivedFile
+	sendRecordFile = "sending.json"  // ferry.SendRecordFile
 )
 
 // IsHomeName reports whether Ferry writes a file or directory of this name
@@ -27,16 +30,23 @@ func IsHomeName(name string) bool {
 	switch name {
 	case DBName, DBName + "-wal", DBName + "-shm", DBName + "-journal", lockName, MediaDir,
 		IndexName, IndexName + "-wal", IndexName + "-shm", IndexName + "-journal",
-		stagingDir, identityFile, devicesFile, devicesFile + ".lock", vaultFile, socketFile:
+		stagingDir, identityFile, devicesFile, devicesFile + ".lock", vaultFile, socketFile,
+		sendCacheDir, receivedFile, sendRecordFile:
 		return true
 	}
-	for _, p := range []string{".identity-", "." + devicesFile + ".tmp-", ".vault-"} {
+	for _, p := range []string{".identity-", "." + devicesFile + ".tmp-", ".vault-",
+		sendCacheDir + "-", "." + sendCacheDir + "-new-", "." + receivedFile + ".tmp-", "." + sendRecordFile + ".tmp-"} {
 		if strings.HasPrefix(name, p) {
 			return true
 		}
 	}
 	return false
 }
+
+// RemoveSendCache removes the sender's cached snapshot from home (see
+// transfer.SendCacheDir): a change of the history makes it stale, and it
+// holds a copy of the history that need not stay on the disk.
+func RemoveSendCache(home string) { os.RemoveAll(filepath.Join(home, sendCacheDir)) }
 
 // PrepareHome checks that the existing directory dir may be used as a Ferry
 // home (see the package doc, "What a home is") and that no other user can

@@ -23,6 +23,10 @@ type Result struct {
 	// Adopted is true when the target was empty and the snapshot became its
 	// database; false when the snapshot was merged into existing history.
 	Adopted bool
+	// UpToDate is true when the target's last commit took in this very
+	// snapshot and its history has not changed since: nothing was fetched
+	// or merged, and Target are the stats that commit left.
+	UpToDate bool
 	// Source are the source's stats as of the snapshot (from the manifest,
 	// checked against the received database). Target are the target's
 	// stats after the commit.
@@ -83,6 +87,13 @@ func (r *Receiver) Commit(ctx context.Context) (_ Result, err error) {
 		if !d && !r.skippable(i) {
 			return res, fmt.Errorf("commit: chunk %d: %w", i, ErrIncomplete)
 		}
+	}
+	if r.had != nil {
+		r.closed = true
+		r.closeFiles()
+		res.UpToDate, res.Target, res.MediaPresent = true, r.had.Target, len(r.m.Media)
+		res.Total = time.Since(r.started)
+		return res, nil
 	}
 	home := r.store.Home()
 	// From here on the receiver is finished either way: on success, or on
@@ -187,6 +198,7 @@ func (r *Receiver) Commit(ctx context.Context) (_ Result, err error) {
 	if err := os.RemoveAll(filepath.Dir(r.dir)); err != nil {
 		return res, fmt.Errorf("commit: remove staging: %w", err)
 	}
+	recordReceived(ctx, r.store, r.m, res.Target)
 	res.Total = time.Since(r.started)
 	return res, nil
 }

@@ -55,6 +55,10 @@ type Receiver struct {
 	started time.Time
 	dec     *zstd.Decoder
 	rawPool sync.Pool
+	// had is what ReceivedFile says when the target took in this very
+	// manifest at its last commit and has not changed since: nothing is
+	// fetched, and Commit changes nothing.
+	had *received
 
 	// life is held for reading by Put and for writing by Commit, Abort and
 	// Close, so that no Put runs while files are moved or removed.
@@ -165,8 +169,18 @@ func NewReceiver(store HistoryTarget, m *Manifest) (*Receiver, error) {
 	if r.tree = treeable(m.ChunkSize); r.tree {
 		r.cv = make([]chatstore.Hash, m.NumChunks())
 	}
+	all := true
 	for f, mf := range m.Media {
 		r.present[f] = store.HasMedia(mf.Hash, mf.Size)
+		all = all && r.present[f]
+	}
+	if all {
+		if r.had = upToDate(store, m); r.had != nil {
+			for i := range r.done {
+				r.done[i] = true
+			}
+			return r, nil
+		}
 	}
 	r.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderLowmem(true),
 		zstd.WithDecoderMaxMemory(uint64(m.ChunkSize)))

@@ -35,6 +35,7 @@ type Snap struct {
 	m       *Manifest
 	dbz     *os.File // compressed database chunks, back to back
 	dbOff   []int64  // offset of each compressed chunk in dbz
+	kept    bool     // dir is the home's SendCacheDir: Close leaves it
 
 	mu     sync.RWMutex // held for reading by ReadChunk, for writing by Close
 	closed bool         // guarded by mu
@@ -65,20 +66,51 @@ type SnapshotOptions struct {
 	// zero means DefaultChunkSize (what Ferry writes: other sizes are for
 	// tests, which want many chunks of a small history).
 	ChunkSize int
+	// Cache keeps the snapshot in the store's home (SendCacheDir, when the
+	// store can name its chatstore.State and the home can be written) and
+	// offers it again, without making it anew, while the history is in the
+	// state it was made from. The snapshot is then made in the home, not
+	// in WorkDir.
+	Cache bool
 }
 
 // SnapshotWith is Snapshot with options.
 func SnapshotWith(ctx context.Context, store HistorySource, opts SnapshotOptions) (*Snap, error) {
-	return snapshot(ctx, store, opts.WorkDir, cmp.Or(opts.ChunkSize, DefaultChunkSize))
+	chunkSize := cmp.Or(opts.ChunkSize, DefaultChunkSize)
+	if h, ok := store.(stateful); ok && opts.Cache {
+		if before, err := h.State(ctx); err == nil && before != "" {
+			if s, err := openKept(store, h.Home(), before); err == nil && s.m.ChunkSize == chunkSize {
+				return s, nil
+			} else if err == nil {
+				s.Close()
+			}
+			s, err := snapshotIn(ctx, store, h.Home(), SendCacheDir, chunkSize)
+			if err == nil {
+				s.keep(ctx, h, before)
+				return s, nil
+			}
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			// A home that cannot hold it (read-only, full): as without
+			// Cache.
+		}
+	}
+	return snapshot(ctx, store, opts.WorkDir, chunkSize)
 }
 
-func snapshot(ctx context.Context, store HistorySource, workDir string, chunkSize int) (_ *Snap, err error) {
+func snapshot(ctx context.Context, store HistorySource, workDir string, chunkSize int) (*Snap, error) {
+	return snapshotIn(ctx, store, workDir, snapshotPrefix, chunkSize)
+}
+
+// snapshotIn makes the snapshot in a directory prefix-<pid>-* of workDir.
+func snapshotIn(ctx context.Context, store HistorySource, workDir, prefix string, chunkSize int) (_ *Snap, err error) {
 	if workDir == "" {
 		workDir = os.TempDir()
 	}
 	// What a sender killed before it could clean up left behind goes now.
-	scratch.Sweep(workDir, snapshotPrefix)
-	sd, err := scratch.New(workDir, snapshotPrefix)
+	scratch.Sweep(workDir, prefix)
+	sd, err := scratch.New(workDir, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", usererr.Disk(workDir, err))
 	}
@@ -157,7 +189,7 @@ func (s *Snap) compressDB(ctx context.Context, dbPath string, chunkSize int) ([]
 		return nil, 0, fmt.Errorf("snapshot: %w", err)
 	}
 	size := fi.Size()
-	zpath := filepath.Join(s.dir, "db.zst")
+	zpath := filepath.Join(s.dir, dbzFile)
 	out, err := os.OpenFile(zpath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, 0, fmt.Errorf("snapshot: %w", usererr.Disk(s.dir, err))
@@ -288,6 +320,11 @@ func (s *Snap) ReadChunk(ctx context.Context, i int, buf []byte) ([]byte, error)
 		if _, err := s.dbz.ReadAt(buf, s.dbOff[i]); err != nil {
 			return nil, fmt.Errorf("read chunk %d: %w", i, err)
 		}
+		// A kept snapshot has been on the disk since an earlier send.
+		if s.kept && blake3.Sum256(buf) != c.Hash {
+			chatstore.RemoveSendCache(filepath.Dir(s.dir))
+			return nil, fmt.Errorf("read chunk %d: the snapshot kept from the last send is damaged (removed: send again): %w", i, ErrSourceChanged)
+		}
 		return buf, nil
 	}
 	h := s.m.Media[c.File].Hash
@@ -319,7 +356,9 @@ func (s *Snap) Close() error {
 	if s.dbz != nil {
 		errs = append(errs, s.dbz.Close())
 	}
-	errs = append(errs, s.scratch.Remove())
+	if s.scratch != nil {
+		errs = append(errs, s.scratch.Remove())
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close snapshot: %w", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	lib "github.com/ferryhq/ferry"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -157,7 +158,7 @@ func TestHomeMadePrivate(t *testing.T) {
 // packages that write them use.
 func TestHomeNames(t *testing.T) {
 	for _, name := range []string{p2p.IdentityFile, pairing.StoreFile, pairing.StoreFile + ".lock",
-		transfer.StagingDir, backup.StateFile, filepath.Base(socketPath("h")), chatstore.DBName, chatstore.MediaDir} {
+		transfer.StagingDir, transfer.SendCacheDir, transfer.ReceivedFile, lib.SendRecordFile, backup.StateFile, filepath.Base(socketPath("h")), chatstore.DBName, chatstore.MediaDir} {
 		if !chatstore.IsHomeName(name) {
 			t.Errorf("chatstore.IsHomeName(%q) = false: chatstore does not know a file Ferry writes into a home", name)
 		}
