@@ -33,12 +33,24 @@ const stateMargin = 25 * time.Millisecond
 // (FAT, HFS+) leaves a State untold after a write.
 const coarseFor = 2 * time.Second
 
-// State returns the State of the store's history. A writable store first
-// folds its WAL into the file, so that the State is the one the file keeps
-// when the last connection closes (that checkpoint then writes nothing).
-// Right after a write, State waits a few milliseconds (stateMargin); on a
-// file system with coarse times it returns "" instead.
+// State returns the State of the store's history, reading only the
+// file system. Right after a write it waits a few milliseconds
+// (stateMargin); on a file system with coarse times it returns "" instead.
 func (s *Store) State(ctx context.Context) (State, error) {
+	if _, err := s.handle(); err != nil {
+		return "", err
+	}
+	return s.state(ctx)
+}
+
+// SettledState is State after a writable store folded its WAL into the
+// file, so that it is the State the file keeps when the last connection
+// closes (that checkpoint then writes nothing): what to record after a
+// change, to compare with a later State. A reader of an older snapshot
+// can hold the checkpoint back (up to the busy timeout); the State then
+// names a WAL that a later checkpoint changes — still true, only sooner
+// out of date.
+func (s *Store) SettledState(ctx context.Context) (State, error) {
 	db, err := s.handle()
 	if err != nil {
 		return "", err
@@ -48,10 +60,11 @@ func (s *Store) State(ctx context.Context) (State, error) {
 		if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logged, &moved); err != nil {
 			return "", dbErr("state: checkpoint", err)
 		}
-		// busy: a reader held the checkpoint back. The State then names
-		// a WAL that a later checkpoint changes: still true, only sooner
-		// out of date.
 	}
+	return s.state(ctx)
+}
+
+func (s *Store) state(ctx context.Context) (State, error) {
 	for {
 		st, wait, err := historyFileState(s.DBPath(), time.Now())
 		if err != nil || wait == 0 {

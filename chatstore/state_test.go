@@ -17,7 +17,7 @@ func TestStateNamesChanges(t *testing.T) {
 	home := s.Home()
 	state := func(s *Store) State {
 		t.Helper()
-		st, err := s.State(ctx)
+		st, err := s.SettledState(ctx)
 		if err != nil || st == "" {
 			t.Fatalf("State: %q, %v", st, err)
 		}
@@ -40,8 +40,11 @@ func TestStateNamesChanges(t *testing.T) {
 		t.Fatalf("State changed with nothing written: %q, then %q", st, again)
 	}
 	s = reopen(s, Options{})
+	if again, err := s.State(ctx); again != st || err != nil {
+		t.Fatalf("State changed by a close and an open: %q, then %q (%v)", st, again, err)
+	}
 	if again := state(s); again != st {
-		t.Fatalf("State changed by a close and an open: %q, then %q", st, again)
+		t.Fatalf("SettledState changed by a close and an open: %q, then %q", st, again)
 	}
 	s = reopen(s, Options{ReadOnly: true})
 	if again := state(s); again != st {

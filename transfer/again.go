@@ -181,11 +181,13 @@ func upToDate(store HistoryTarget, m *Manifest) *received {
 // target with stats st. Like keep, it fails quietly.
 func recordReceived(ctx context.Context, store HistoryTarget, m *Manifest, st chatstore.Stats) {
 	path := filepath.Join(store.Home(), ReceivedFile)
-	h, ok := store.(stateful)
+	h, ok := store.(interface {
+		SettledState(ctx context.Context) (chatstore.State, error)
+	})
 	if !ok {
 		return
 	}
-	now, err := h.State(ctx)
+	now, err := h.SettledState(ctx)
 	if err != nil || now == "" {
 		os.Remove(path)
 		return

@@ -64,6 +64,17 @@ func TestSecondMigrationMovesNothing(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(src.Home(), SendCacheDir, dbzFile)); err != nil {
 		t.Fatalf("Close removed the kept snapshot: %v", err)
 	}
+	// It is the history in plaintext: its owner's only, like the home.
+	filepath.WalkDir(filepath.Join(src.Home(), SendCacheDir), func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := d.Info()
+		if want := os.FileMode(0o600); d.IsDir() && fi.Mode().Perm() != 0o700 || !d.IsDir() && fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want private", p, fi.Mode())
+		}
+		return nil
+	})
 
 	// The kept snapshot is offered again: the same manifest, and its files
 	// were not made anew (their modification time is the first one's).
@@ -230,5 +241,39 @@ func TestAgainFormats(t *testing.T) {
 		if string(b) != string(want) {
 			t.Errorf("%s: this version writes %s", tt.file, want)
 		}
+	}
+}
+
+// TestHoldsNeedsTheSameManifest: a (hostile) sender that offers another
+// history under the snapshot ID of the one the receiver took in last is
+// received for real: the receiver skips only the manifest whose root hash
+// its own commit verified.
+func TestHoldsNeedsTheSameManifest(t *testing.T) {
+	src := storetest.New(t)
+	storetest.Seed(t, src, testMsgs, 0, 35)
+	dst := storetest.New(t)
+	first := cached(t, src)
+	migrate(t, first, dst)
+	m := first.Manifest()
+	if !Holds(dst, m) {
+		t.Fatal("Holds = false for the manifest just taken in")
+	}
+	other := storetest.New(t)
+	storetest.Seed(t, other, 20, 0, 36)
+	o := cached(t, other).Manifest()
+	fake, err := NewManifest(m.SnapshotID, o.Stats, o.ChunkSize, o.DBSize, o.DBChunks, o.Media)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Holds(dst, fake) {
+		t.Fatal("Holds = true for another history under the same snapshot ID")
+	}
+	recv, err := NewReceiver(dst, fake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Abort()
+	if len(recv.Missing()) == 0 {
+		t.Fatal("nothing to fetch of another history under the same snapshot ID")
 	}
 }
