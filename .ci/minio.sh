@@ -2,10 +2,11 @@
 # Starts a MinIO server on 127.0.0.1, for CI (.ci/run: the S3 storage tests)
 # and the vault benchmark (bench/vault.sh). Source this file, then:
 #
-#   start_minio DIR USER PASSWORD
+#   start_minio DIR USER PASSWORD [PORT]
 #
 # runs minio with DIR/data as its own data directory and those credentials
-# on a free port, and waits (up to a minute) until it is live and its object
+# on PORT (its console on PORT+1), or on a free port of 20000-29999 (below
+# the ephemeral ports, which the tests' own listeners take), and waits (up to a minute) until it is live and its object
 # layer is up; it sets MINIO_PID and MINIO_PORT. If it cannot start, it
 # prints the server's output (DIR/log), stops it and returns 1. The caller
 # stops the server by its PID.
@@ -35,14 +36,15 @@ minio_live() {
 }
 
 start_minio() {
-  local dir=$1 user=$2 pass=$3 bin port
+  local dir=$1 user=$2 pass=$3 fixed=${4:-} bin port tries=3
   bin=$(minio_bin) || {
     echo "no minio binary: go install github.com/minio/minio@$MINIO_VERSION" >&2
     return 1
   }
   mkdir -p "$dir/data"
-  for _ in 1 2 3; do # a port someone else took: try another
-    port=$((20000 + RANDOM % 20000))
+  [ -z "$fixed" ] || tries=1
+  for ((try = 0; try < tries; try++)); do # a port someone else took: try another
+    port=${fixed:-$((20000 + RANDOM % 10000))}
     MINIO_ROOT_USER=$user MINIO_ROOT_PASSWORD=$pass MINIO_BROWSER=off \
       MINIO_UPDATE=off MINIO_CALLHOME_ENABLE=off \
       "$bin" server --quiet --address "127.0.0.1:$port" \

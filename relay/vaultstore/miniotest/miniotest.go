@@ -29,6 +29,16 @@ const InstallHint = "go install github.com/minio/minio@v0.0.0-20260212201848-7aa
 // (.ci/run starts one and sets it). Its host must be a loopback address.
 const EnvServer = "FERRY_TEST_S3"
 
+// EnvReady names the variable with the path of a file that .ci/run writes
+// once the server $FERRY_TEST_S3 names is live ("ok"), or once it knows
+// that it will not be (anything else: why). Start waits for that file (up
+// to readyWait), so that the tests need not wait for MinIO's build before
+// they begin; without "ok" it goes on as without $FERRY_TEST_S3.
+const EnvReady = "FERRY_TEST_S3_READY"
+
+// readyWait bounds Start's wait for $FERRY_TEST_S3_READY.
+const readyWait = 20 * time.Minute
+
 const (
 	user     = "ferrytest"
 	password = "ferrytest-secret"
@@ -62,6 +72,12 @@ func Binary() string {
 func Start(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvServer)
+	if path := os.Getenv(EnvReady); path != "" {
+		if why := waitReady(path); why != "ok" {
+			t.Logf("miniotest: the server $%s names is not there (%s); going on without it", EnvServer, why)
+			base = ""
+		}
+	}
 	if base == "" {
 		base = startServer(t)
 	} else if err := checkLoopback(base); err != nil {
@@ -76,6 +92,22 @@ func Start(t testing.TB) string {
 	u.Path = "/ft-" + hex.EncodeToString(r[:])
 	u.RawQuery = "secure=false"
 	return u.String()
+}
+
+// waitReady waits until the file at path exists and returns its first
+// line, or why it gave up.
+func waitReady(path string) string {
+	deadline := time.Now().Add(readyWait)
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			line, _, _ := bytes.Cut(b, []byte("\n"))
+			return string(line)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Sprintf("no word in %s after %v", path, readyWait)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // checkLoopback accepts only a server URL on a loopback address: tests talk

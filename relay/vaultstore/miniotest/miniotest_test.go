@@ -3,8 +3,11 @@ package miniotest
 import (
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 )
 
 // TestStartStops checks that a server Start runs for a test answers while
@@ -69,5 +72,26 @@ func TestCheckLoopback(t *testing.T) {
 		if err := checkLoopback(u); (err == nil) != ok {
 			t.Errorf("checkLoopback(%q) = %v, want ok=%v", u, err, ok)
 		}
+	}
+}
+
+// TestStartWaitsForReady: with $FERRY_TEST_S3_READY set, Start uses the
+// server $FERRY_TEST_S3 names only once the file says "ok" (CI starts the
+// tests while MinIO still builds).
+func TestStartWaitsForReady(t *testing.T) {
+	ready := filepath.Join(t.TempDir(), "ready")
+	t.Setenv(EnvServer, "s3://u:p@127.0.0.1:1")
+	t.Setenv(EnvReady, ready)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		os.WriteFile(ready, []byte("ok\n"), 0o600)
+	}()
+	t0 := time.Now()
+	u, err := url.Parse(Start(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(t0); took < 250*time.Millisecond || u.Host != "127.0.0.1:1" {
+		t.Fatalf("Start returned %s after %v; want the named server, once the file said ok", u, took)
 	}
 }
