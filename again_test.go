@@ -84,3 +84,23 @@ func TestSecondMigrationMovesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestReceiveBeforeSend: a paired device that runs receive before the
+// other runs send waits for it ("reconnecting": the sender's device answers
+// but sends nothing yet) and then receives; every state it passes is one
+// the session's table draws (startDevice's cleanup fails the test on a
+// refused transition).
+func TestReceiveBeforeSend(t *testing.T) {
+	a := newDevice(t, "old phone", 100, 0, nil)
+	b := newDevice(t, "new phone", 0, 0, nil)
+	migrate(t, a, b)
+	recv := startReceive(t, b, ReceiveRequest{Yes: true, Addrs: a.addrs()})
+	recv.next(func(e Event) bool { return e.Kind == EventWaiting && strings.Contains(e.Message, "waiting for it to come back") })
+	send := startSend(t, a, SendRequest{To: "new phone"})
+	if _, err := recv.wait(); err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	if _, err := send.wait(); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+}

@@ -38,7 +38,9 @@ import (
 //	pairing:      pairing by code
 //	confirm:      the offer is shown and ReceiveOptions.Confirm is asked
 //	receiving:    pulling the chunks this home lacks
-//	reconnecting: the connection dropped; waiting for the sender to come back
+//	reconnecting: the connection dropped, or the paired sender's device answers
+//	              but sends nothing yet; waiting for it (from looking, pairing and
+//	              confirm too: a receive started before the send)
 //	committing:   every chunk is verified; merging into the history
 //
 // Any state may end in failed. setState refuses (and logs) a transition this
@@ -66,9 +68,9 @@ var transitions = map[SessionState][]SessionState{
 	StateStarting:     {StateWaiting, StateSending, StateLooking},
 	StateWaiting:      {StateSending},
 	StateSending:      {StateDone},
-	StateLooking:      {StatePairing, StateConfirm, StateReceiving},
-	StatePairing:      {StateConfirm, StateReceiving},
-	StateConfirm:      {StateReceiving},
+	StateLooking:      {StatePairing, StateConfirm, StateReceiving, StateReconnecting},
+	StatePairing:      {StateConfirm, StateReceiving, StateReconnecting},
+	StateConfirm:      {StateReceiving, StateReconnecting},
 	StateReceiving:    {StateCommitting, StateReconnecting, StatePairing},
 	StateReconnecting: {StateConfirm, StateReceiving, StatePairing},
 	StateCommitting:   {StateDone},
