@@ -95,7 +95,9 @@ func TestReceiveBeforeSend(t *testing.T) {
 	b := newDevice(t, "new phone", 0, 0, nil)
 	migrate(t, a, b)
 	recv := startReceive(t, b, ReceiveRequest{Yes: true, Addrs: a.addrs()})
-	recv.next(func(e Event) bool { return e.Kind == EventWaiting && strings.Contains(e.Message, "waiting for it to come back") })
+	recv.next(func(e Event) bool {
+		return e.Kind == EventWaiting && strings.Contains(e.Message, "waiting for it to come back")
+	})
 	send := startSend(t, a, SendRequest{To: "new phone"})
 	if _, err := recv.wait(); err != nil {
 		t.Fatalf("receive: %v", err)
