@@ -8,6 +8,7 @@
 # Work happens under $BENCH_DIR (default: a fresh directory in /var/tmp, on disk;
 # BENCH_DIR=/dev/shm measures the software rather than the disk); everything it
 # makes is removed at the end. Ferry's temporary snapshot goes there too.
+# BENCH_PROFILE=DIR writes a CPU profile of the merge into a half-full home.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${1:-1000000}
@@ -58,7 +59,9 @@ run ferry-export "$ferry" --home "$src" --json export --out "$work/home.ferry"
 key=$(sed -n 's/.*"recovery_key":"\([0-9a-f ]*\)".*/\1/p' "$work/out.ferry-export")
 [ -n "$key" ] || { echo "no recovery key in export output" >&2; cat "$work/out.ferry-export" >&2; exit 1; }
 run import-empty "$ferry" --home "$work/empty" --json import "$work/home.ferry" --key "$key"
-run import-halffull "$ferry" --home "$halffull" --json import "$work/home.ferry" --key "$key"
+# BENCH_PROFILE=DIR: a CPU profile of the merge, DIR/import-halffull.prof.
+run import-halffull "$ferry" ${BENCH_PROFILE:+--cpuprofile "$BENCH_PROFILE/import-halffull.prof"} \
+  --home "$halffull" --json import "$work/home.ferry" --key "$key"
 for h in "$work/empty" "$halffull"; do
   d=$("$ferry" --home "$h" --json history stats | sed -n 's/.*"digest":"\([0-9a-f]*\)".*/\1/p')
   [ "$d" = "$srcdigest" ] || { echo "digest mismatch in $h: $d != $srcdigest" >&2; exit 1; }

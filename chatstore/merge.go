@@ -141,6 +141,12 @@ func (c Checked) recheck(ctx context.Context) error {
 // attached runs f on one connection that has snapshot attached read-only as
 // schema "snap".
 func (s *Store) attached(ctx context.Context, snapshot string, f func(*sql.Conn) error) error {
+	return s.attachedConn(ctx, snapshot, false, f)
+}
+
+// attachedConn is attached; with discard, the connection is closed after
+// it, not given back to the pool.
+func (s *Store) attachedConn(ctx context.Context, snapshot string, discard bool, f func(*sql.Conn) error) error {
 	db, err := s.handle()
 	if err != nil {
 		return err
@@ -173,10 +179,13 @@ func (s *Store) attached(ctx context.Context, snapshot string, f func(*sql.Conn)
 	}
 	// Use a fresh context: the connection must be detached even when ctx is done.
 	if _, err := conn.ExecContext(context.Background(), "DETACH DATABASE snap"); err != nil {
-		conn.Raw(func(any) error { return driver.ErrBadConn })
+		discard = true
 		if ferr == nil {
 			ferr = dbErr("detach snapshot", err)
 		}
+	}
+	if discard {
+		conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
 	return ferr
 }
@@ -313,11 +322,15 @@ func (s *Store) MergeWritten(ctx context.Context, w *Writer) (MergeResult, error
 
 func (s *Store) merge(ctx context.Context, snapshot string) (MergeResult, error) {
 	var res MergeResult
-	err := s.attached(ctx, snapshot, func(conn *sql.Conn) error {
+	// The merge's connection is closed when it is done, not given back to
+	// the pool: SQLite reads several times slower on it afterwards
+	// (measured: the containment check right after a merge of 500,000 new
+	// messages into 500,000 took 9 s on the pool's connections, 2 s on
+	// fresh ones).
+	err := s.attachedConn(ctx, snapshot, true, func(conn *sql.Conn) error {
 		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA main.cache_size=-%d", bulkCacheKiB)); err != nil {
 			return dbErr("merge", err)
 		}
-		defer conn.ExecContext(context.Background(), fmt.Sprintf("PRAGMA main.cache_size=-%d", cacheKiB))
 		ch := s.trackChanges(ctx, conn)
 		defer ch.done(ctx)
 		tx, err := conn.BeginTx(ctx, nil)

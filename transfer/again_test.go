@@ -277,3 +277,37 @@ func TestHoldsNeedsTheSameManifest(t *testing.T) {
 		t.Fatal("nothing to fetch of another history under the same snapshot ID")
 	}
 }
+
+// TestMergeIntoSubsetOfSnapshot: a merge into a home that held part of the
+// snapshot's history ends with the snapshot's digest (the containment
+// check is then not run: equal digests are equal rows), and the media
+// check that stands in for it fails when a media file is not in place.
+func TestMergeIntoSubsetOfSnapshot(t *testing.T) {
+	src := storetest.New(t)
+	half := storetest.Seed(t, src, testMsgs/2, testMedia/2, 37)
+	dst := storetest.New(t)
+	snap := cached(t, src)
+	migrate(t, snap, dst)
+	want := storetest.Seed(t, src, testMsgs/2, testMedia/2, 38)
+	if want == half {
+		t.Fatal("the second seed changed nothing")
+	}
+	res := migrate(t, cached(t, src), dst)
+	if res.Target != want || res.Added.Messages != int64(testMsgs/2) {
+		t.Fatalf("target %+v, added %d; want %+v, %d", res.Target, res.Added.Messages, want, testMsgs/2)
+	}
+	m := cached(t, src).Manifest()
+	r := &Receiver{store: dst, m: m}
+	if err := r.mediaInPlace(); err != nil {
+		t.Fatalf("mediaInPlace after a full merge: %v", err)
+	}
+	if len(m.Media) == 0 {
+		t.Fatal("no media in the test history")
+	}
+	if err := os.Remove(dst.MediaPath(m.Media[0].Hash)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.mediaInPlace(); !errors.Is(err, chatstore.ErrMissing) {
+		t.Fatalf("mediaInPlace with a media file gone: %v, want ErrMissing", err)
+	}
+}
