@@ -328,9 +328,9 @@ func (s *Store) merge(ctx context.Context, snapshot string) (MergeResult, error)
 	// messages into 500,000 took 9 s on the pool's connections, 2 s on
 	// fresh ones).
 	err := s.attachedConn(ctx, snapshot, true, func(conn *sql.Conn) error {
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA main.cache_size=-%d", bulkCacheKiB)); err != nil {
-			return dbErr("merge", err)
-		}
+		// The connection's own page cache (cacheKiB): 32 MiB made a merge
+		// of 500,000 new messages into 500,000 no faster (5.6 s against
+		// 5.0–5.1 s) and took the import's peak RSS from 193 to 211 MiB.
 		ch := s.trackChanges(ctx, conn)
 		defer ch.done(ctx)
 		tx, err := conn.BeginTx(ctx, nil)

@@ -19,7 +19,6 @@ import (
 // process stays small whatever the size of the history.
 const (
 	cacheKiB         = 16 << 10 // PRAGMA cache_size per connection, in KiB
-	bulkCacheKiB     = 32 << 10 // cache_size while merging or seeding
 	snapshotCacheKiB = 2 << 10  // cache_size while writing a snapshot
 	busyMillis       = 5000
 	// snapshotBusyMillis is the busy timeout of read-only opens of
