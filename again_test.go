@@ -86,8 +86,8 @@ func TestSecondMigrationMovesNothing(t *testing.T) {
 }
 
 // TestReceiveBeforeSend: a paired device that runs receive before the
-// other runs send waits for it ("reconnecting": the sender's device answers
-// but sends nothing yet) and then receives; every state it passes is one
+// other runs send waits for it, and says so ("reconnecting": the sender's
+// device answers but sends nothing yet), and then receives; every state it passes is one
 // the session's table draws (startDevice's cleanup fails the test on a
 // refused transition).
 func TestReceiveBeforeSend(t *testing.T) {
@@ -96,7 +96,7 @@ func TestReceiveBeforeSend(t *testing.T) {
 	migrate(t, a, b)
 	recv := startReceive(t, b, ReceiveRequest{Yes: true, Addrs: a.addrs()})
 	recv.next(func(e Event) bool {
-		return e.Kind == EventWaiting && strings.Contains(e.Message, "waiting for it to come back")
+		return e.Kind == EventWaiting && strings.Contains(e.Message, "not sending right now; waiting for it to send")
 	})
 	send := startSend(t, a, SendRequest{To: "new phone"})
 	if _, err := recv.wait(); err != nil {

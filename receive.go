@@ -87,7 +87,11 @@ func (d *node) receive(ctx context.Context, code pairing.Code, req ReceiveOption
 		if time.Now().After(deadline) {
 			return Result{}, senderGone(err)
 		}
-		ev(Event{Kind: EventWaiting, Message: "lost the connection to the sender (" + err.Error() + "); waiting for it to come back — what was received is kept"})
+		if notSending(err) {
+			ev(Event{Kind: EventWaiting, Message: "the other device is not sending right now; waiting for it to send (run ferry send there) — what was received is kept"})
+		} else {
+			ev(Event{Kind: EventWaiting, Message: "lost the connection to the sender (" + err.Error() + "); waiting for it to come back — what was received is kept"})
+		}
 		s.setState(StateReconnecting)
 		if notSending(err) {
 			// The sender's device answers but sends no more: it comes back
