@@ -134,7 +134,7 @@ func Hostile(ctx context.Context, store *chatstore.Store, dir string, qs ...stri
 // Exec runs qs on the database file at path with plain SQLite: no
 // defensive mode, a trusted schema.
 func Exec(path string, qs ...string) error {
-	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path))
+	db, err := sql.Open("sqlite", path) // a plain path: a file: URI would end at a # in it
 	if err != nil {
 		return err
 	}
