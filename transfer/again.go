@@ -205,10 +205,25 @@ func readJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	if len(b) > 64<<10 {
+	return decodeJSON(b, v)
+}
+
+// maxRecord bounds the files readJSON reads (they are a few hundred bytes).
+const maxRecord = 64 << 10
+
+// decodeJSON strictly decodes b, one JSON value and nothing after it, into
+// v: unknown fields are refused.
+func decodeJSON(b []byte, v any) error {
+	if len(b) > maxRecord {
 		return errors.New("too large")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	return dec.Decode(v)
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the record")
+	}
+	return nil
 }

@@ -311,3 +311,35 @@ func TestMergeIntoSubsetOfSnapshot(t *testing.T) {
 		t.Fatalf("mediaInPlace with a media file gone: %v, want ErrMissing", err)
 	}
 }
+
+// FuzzAgainRecords: the kept snapshot's state file and the receive record
+// are read from the home; any bytes decode to a record or an error, and a
+// record that decodes encodes back to bytes that decode to it again.
+func FuzzAgainRecords(f *testing.F) {
+	for _, p := range []string{"testdata/send-cache-state-v1.json", "testdata/received-v1.json"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"version":1}{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		roundTrip[keptState](t, b)
+		roundTrip[received](t, b)
+	})
+}
+
+// roundTrip checks that a record of type T that b decodes to encodes back
+// to bytes that decode to it again.
+func roundTrip[T comparable](t *testing.T, b []byte) {
+	var v T
+	if decodeJSON(b, &v) != nil {
+		return
+	}
+	again, _ := json.Marshal(v)
+	var w T
+	if err := decodeJSON(again, &w); err != nil || w != v {
+		t.Fatalf("%q decoded to %+v; re-encoded %s: %v, %+v", b, v, again, err, w)
+	}
+}
