@@ -106,6 +106,9 @@ func (r *Receiver) startVerify() {
 		t := time.Now()
 		path := filepath.Join(r.dir, stagedDB)
 		r.vStats, r.vErr = chatstore.StatsOf(r.vCtx, path)
+		if r.vErr == nil {
+			r.vErr = r.mediaListed(r.vCtx, path)
+		}
 		// Then the checks that Adopt and Merge would make (at a million
 		// messages they take longer than the digest), ahead of time too;
 		// one after the other, not side by side: each holds its own
@@ -116,6 +119,28 @@ func (r *Receiver) startVerify() {
 		}
 		r.vTook = time.Since(t)
 	}()
+}
+
+// mediaListed fails unless the media files the staged database at path
+// refers to are exactly those the manifest lists. The commit installs the
+// manifest's files (Commit's installMedia: each is in place or verified and
+// moved in, or the commit fails), so this is what proves that every
+// attachment row it adopts or merges has its bytes.
+func (r *Receiver) mediaListed(ctx context.Context, path string) error {
+	atts, err := chatstore.ListAttachments(ctx, path)
+	if err != nil {
+		return err
+	}
+	// Both are sorted by hash, distinct.
+	if len(atts) != len(r.m.Media) {
+		return fmt.Errorf("the database refers to %d media files, the manifest lists %d", len(atts), len(r.m.Media))
+	}
+	for i, a := range atts {
+		if mf := r.m.Media[i]; a.Hash != mf.Hash || a.Size != mf.Size {
+			return fmt.Errorf("the database refers to media %s (%d bytes), which the manifest does not list", a.Hash, a.Size)
+		}
+	}
+	return nil
 }
 
 // stopVerify cancels a background digest check and waits for it.
