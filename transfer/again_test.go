@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/chatstore/storetest"
+	"github.com/ferryhq/ferry/internal/strictjson"
 )
 
 // migrate moves snap into dst through Pull and returns the result.
@@ -86,8 +87,8 @@ func TestSecondMigrationMovesNothing(t *testing.T) {
 	if fi2, _ := os.Stat(filepath.Join(src.Home(), SendCacheDir, dbzFile)); !fi2.ModTime().Equal(fi.ModTime()) {
 		t.Fatal("the kept snapshot was written again")
 	}
-	if !Holds(dst, second.Manifest()) {
-		t.Fatal("Holds = false for the manifest the receiver took in")
+	if upToDate(dst, second.Manifest()) == nil {
+		t.Fatal("not up to date with the manifest the receiver took in")
 	}
 	src2 := &countingSource{ChunkReader: second}
 	recv, err := NewReceiver(dst, second.Manifest())
@@ -114,8 +115,8 @@ func TestSecondMigrationMovesNothing(t *testing.T) {
 	storetest.Seed(t, other, 50, 0, 32)
 	os.RemoveAll(filepath.Join(other.Home(), SendCacheDir))
 	migrate(t, cached(t, other), dst)
-	if Holds(dst, second.Manifest()) {
-		t.Fatal("Holds = true after the receiver's history changed")
+	if upToDate(dst, second.Manifest()) != nil {
+		t.Fatal("up to date after the receiver's history changed")
 	}
 	res = migrate(t, second, dst)
 	if res.UpToDate {
@@ -255,8 +256,8 @@ func TestHoldsNeedsTheSameManifest(t *testing.T) {
 	first := cached(t, src)
 	migrate(t, first, dst)
 	m := first.Manifest()
-	if !Holds(dst, m) {
-		t.Fatal("Holds = false for the manifest just taken in")
+	if upToDate(dst, m) == nil {
+		t.Fatal("not up to date with the manifest just taken in")
 	}
 	other := storetest.New(t)
 	storetest.Seed(t, other, 20, 0, 36)
@@ -265,8 +266,8 @@ func TestHoldsNeedsTheSameManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if Holds(dst, fake) {
-		t.Fatal("Holds = true for another history under the same snapshot ID")
+	if upToDate(dst, fake) != nil {
+		t.Fatal("up to date with another history under the same snapshot ID")
 	}
 	recv, err := NewReceiver(dst, fake)
 	if err != nil {
@@ -279,15 +280,14 @@ func TestHoldsNeedsTheSameManifest(t *testing.T) {
 }
 
 // TestMergeIntoSubsetOfSnapshot: a merge into a home that held part of the
-// snapshot's history ends with the snapshot's digest (the containment
-// check is then not run: equal digests are equal rows), and the media
-// check that stands in for it fails when a media file is not in place.
+// snapshot's history ends with the snapshot's digest; the containment
+// check, which the commit then skips (equal digests are equal rows), would
+// have passed.
 func TestMergeIntoSubsetOfSnapshot(t *testing.T) {
 	src := storetest.New(t)
 	half := storetest.Seed(t, src, testMsgs/2, testMedia/2, 37)
 	dst := storetest.New(t)
-	snap := cached(t, src)
-	migrate(t, snap, dst)
+	migrate(t, cached(t, src), dst)
 	want := storetest.Seed(t, src, testMsgs/2, testMedia/2, 38)
 	if want == half {
 		t.Fatal("the second seed changed nothing")
@@ -296,19 +296,43 @@ func TestMergeIntoSubsetOfSnapshot(t *testing.T) {
 	if res.Target != want || res.Added.Messages != int64(testMsgs/2) {
 		t.Fatalf("target %+v, added %d; want %+v, %d", res.Target, res.Added.Messages, want, testMsgs/2)
 	}
-	m := cached(t, src).Manifest()
-	r := &Receiver{store: dst, m: m}
-	if err := r.mediaInPlace(); err != nil {
-		t.Fatalf("mediaInPlace after a full merge: %v", err)
-	}
-	if len(m.Media) == 0 {
-		t.Fatal("no media in the test history")
-	}
-	if err := os.Remove(dst.MediaPath(m.Media[0].Hash)); err != nil {
+	file := filepath.Join(t.TempDir(), "snap.db")
+	if err := src.Snapshot(context.Background(), file); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.mediaInPlace(); !errors.Is(err, chatstore.ErrMissing) {
-		t.Fatalf("mediaInPlace with a media file gone: %v, want ErrMissing", err)
+	if err := dst.CheckContains(context.Background(), file); err != nil {
+		t.Fatalf("the skipped containment check fails: %v", err)
+	}
+}
+
+// TestMediaListed: a staged database is accepted only when the media files
+// it refers to are exactly the manifest's (a hostile manifest that lists
+// another file in place of one, or leaves one out, would have the commit
+// install the wrong files, and the containment check is skipped when the
+// digests match).
+func TestMediaListed(t *testing.T) {
+	src := storetest.New(t)
+	storetest.Seed(t, src, testMsgs, testMedia, 39)
+	m := cached(t, src).Manifest()
+	if len(m.Media) < 2 {
+		t.Fatal("too few media files in the test history")
+	}
+	file := filepath.Join(t.TempDir(), "snap.db")
+	if err := src.Snapshot(context.Background(), file); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := (&Receiver{m: m}).mediaListed(ctx, file); err != nil {
+		t.Fatalf("the manifest of the same history: %v", err)
+	}
+	swapped := append([]MediaFile(nil), m.Media...)
+	swapped[0].Hash[0] ^= 1
+	for name, media := range map[string][]MediaFile{"swapped": swapped, "one left out": m.Media[1:]} {
+		fake := *m
+		fake.Media = media
+		if err := (&Receiver{m: &fake}).mediaListed(ctx, file); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }
 
@@ -334,12 +358,12 @@ func FuzzAgainRecords(f *testing.F) {
 // to bytes that decode to it again.
 func roundTrip[T comparable](t *testing.T, b []byte) {
 	var v T
-	if decodeJSON(b, &v) != nil {
+	if strictjson.Unmarshal(b, &v) != nil {
 		return
 	}
 	again, _ := json.Marshal(v)
 	var w T
-	if err := decodeJSON(again, &w); err != nil || w != v {
+	if err := strictjson.Unmarshal(again, &w); err != nil || w != v {
 		t.Fatalf("%q decoded to %+v; re-encoded %s: %v, %+v", b, v, again, err, w)
 	}
 }
