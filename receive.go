@@ -133,9 +133,6 @@ func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *
 	dev, _ := d.trust.Get(pid)
 	offer := Offer{Device: pairing.DisplayName(dev.Name), PeerID: pid.String(), Messages: m.Stats.Messages, MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes(),
 		Needed: m.BytesFor(store)}
-	if transfer.Holds(store, m) {
-		offer.Needed = 0
-	}
 	if !*confirmed {
 		s.setState(StateConfirm)
 		ev(Event{Kind: EventOffer, Offer: &offer, Ask: true, Message: "confirm to receive"})

@@ -6,8 +6,8 @@
 #
 # runs minio with DIR/data as its own data directory and those credentials
 # on PORT (its console on PORT+1), or on a free port of 20000-29999 (below
-# the ephemeral ports, which the tests' own listeners take), and waits (up to a minute) until it is live and its object
-# layer is up; it sets MINIO_PID and MINIO_PORT. If it cannot start, it
+# the ephemeral ports, which the tests' own listeners take), and waits (up
+# to a minute) until it is live and its object layer is up; it sets MINIO_PID and MINIO_PORT. If it cannot start, it
 # prints the server's output (DIR/log), stops it and returns 1. The caller
 # stops the server by its PID.
 

@@ -268,7 +268,7 @@ ferry_run() {
   warm; sync
   echo "$name: ferry send${sargs[*]:+ ${sargs[*]}} in $nss, ferry receive${rargs[*]:+ ${rargs[*]}} in $nsr"
   t0=$EPOCHREALTIME
-  # TMPDIR: the sender's snapshot goes to the temporary directory; keep it on the tmpfs too.
+  # TMPDIR: on the tmpfs too (the sender's snapshot goes to its home, send-cache/).
   start_side "$name-send" "$nss" env TMPDIR="$fs/tmp" "$ferry" --home "$src" --json send "${sargs[@]}"
   local spid=$SIDEPID
   code=$(wait_for_match "$work/out.$name-send" '"code":"[^"]+"' "$spid" "the code") || die "$name: ferry send gave no code"

@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/atomicfile"
+	"github.com/ferryhq/ferry/internal/strictjson"
 )
 
 // A second migration of an unchanged history moves nothing and hashes
@@ -144,18 +144,6 @@ func (s *Snap) keep(ctx context.Context, h stateful, before chatstore.State) {
 	}
 }
 
-// Holds reports whether target took in m at its last commit and its
-// history has not changed since (and still has every media file of m):
-// receiving m would fetch nothing and change nothing.
-func Holds(target HistoryTarget, m *Manifest) bool {
-	for _, mf := range m.Media {
-		if !target.HasMedia(mf.Hash, mf.Size) {
-			return false
-		}
-	}
-	return upToDate(target, m) != nil
-}
-
 // upToDate returns what ReceivedFile says of the target if its last commit
 // took in m and its history has not changed since; nil otherwise.
 func upToDate(store HistoryTarget, m *Manifest) *received {
@@ -199,31 +187,15 @@ func recordReceived(ctx context.Context, store HistoryTarget, m *Manifest, st ch
 	}
 }
 
-// readJSON strictly decodes the JSON file at path into v.
+// readJSON strictly decodes the JSON file at path (a few hundred bytes)
+// into v.
 func readJSON(path string, v any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	return decodeJSON(b, v)
-}
-
-// maxRecord bounds the files readJSON reads (they are a few hundred bytes).
-const maxRecord = 64 << 10
-
-// decodeJSON strictly decodes b, one JSON value and nothing after it, into
-// v: unknown fields are refused.
-func decodeJSON(b []byte, v any) error {
-	if len(b) > maxRecord {
+	if len(b) > 64<<10 {
 		return errors.New("too large")
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("data after the record")
-	}
-	return nil
+	return strictjson.Unmarshal(b, v)
 }

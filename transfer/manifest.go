@@ -128,14 +128,21 @@ func (m *Manifest) TotalBytes() int64 { return m.total }
 // BytesFor is the stored size of what a target must fetch of m when it
 // holds none of it staged: the database's chunks, and those of every media
 // file it does not hold already (a Receiver skips those; see
-// Receiver.Missing). It reads the target and writes nothing.
+// Receiver.Missing) — nothing when its last commit took in m and it has not
+// changed since (the Receiver then fetches nothing). It reads the target
+// and writes nothing.
 func (m *Manifest) BytesFor(target HistoryTarget) int64 {
 	var n int64
+	all := true
 	for _, c := range m.chunks {
 		if c.file >= 0 && target.HasMedia(m.Media[c.file].Hash, m.Media[c.file].Size) {
 			continue
 		}
+		all = all && c.file < 0
 		n += int64(c.size)
+	}
+	if all && upToDate(target, m) != nil {
+		return 0
 	}
 	return n
 }
