@@ -79,6 +79,7 @@ func startNode(ctx context.Context, cfg config) (*node, error) {
 	}
 	h.SetStreamHandler(PairProtocol, d.handlePair)
 	h.SetStreamHandler(TransferProtocol, d.handleTransfer)
+	h.SetStreamHandler(TransferProtocolV1, d.handleTransfer) // a receiver with an older Ferry
 	wctx, wcancel := context.WithCancel(context.Background())
 	d.watchCancel, d.watchDone = wcancel, make(chan struct{})
 	go d.watchTrust(wctx)
@@ -110,6 +111,7 @@ func (d *node) close() error {
 	<-d.watchDone
 	d.host.RemoveStreamHandler(PairProtocol)
 	d.host.RemoveStreamHandler(TransferProtocol)
+	d.host.RemoveStreamHandler(TransferProtocolV1)
 	return d.host.Close()
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/ferryhq/ferry/chatstore"
+	"github.com/ferryhq/ferry/internal/units"
 	"github.com/ferryhq/ferry/p2p"
 	"github.com/ferryhq/ferry/pairing"
 	"github.com/ferryhq/ferry/transfer"
@@ -120,15 +121,42 @@ func missingBytes(m *transfer.Manifest, want []int) int64 {
 // receiveOnce runs one transfer attempt over the current connection.
 func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *chatstore.Store, confirm func(context.Context, Offer) (bool, error), confirmed *bool, ev func(Event)) (Result, error) {
 	start := time.Now()
-	ms, err := d.host.NewStream(network.WithAllowLimitedConn(ctx, "ferry transfer"), pid, protocol.ID(TransferProtocol))
+	ms, err := d.host.NewStream(network.WithAllowLimitedConn(ctx, "ferry transfer"), pid, TransferProtocol, TransferProtocolV1)
 	if err != nil {
 		return Result{}, fmt.Errorf("open transfer stream: %w", err)
 	}
 	defer ms.Close()
+	proto := ms.Protocol()
+	open := func(ctx context.Context) (io.ReadWriteCloser, error) {
+		return d.host.NewStream(network.WithAllowLimitedConn(ctx, "ferry transfer"), pid, proto)
+	}
+	// Agreed to already (no question to ask, or asked in an earlier
+	// attempt): the media start to move while the sender still makes its
+	// snapshot (transfer.Prefetch), and what the manifest lists of them is
+	// then held already.
+	var pf *transfer.Prefetch
+	if *confirmed && proto == TransferProtocol {
+		s.setState(StateReceiving)
+		pf = transfer.StartPrefetch(ctx, open, store, d.cfg.parallel, func(done, total int64) {
+			ev(Event{Kind: EventProgress, Phase: "receiving", Done: done, Total: total})
+		})
+		defer pf.Abort()
+	}
 	m, err := transfer.FetchManifest(ms)
 	if err != nil {
 		ms.Reset()
 		return Result{}, err
+	}
+	var early transfer.Prefetched
+	if pf != nil {
+		early = pf.Finish(m)
+		if early.Stopped != nil {
+			d.log.Info("early media stopped", "err", early.Stopped)
+		}
+		if early.Files > 0 {
+			ev(Event{Kind: EventWaiting, Message: fmt.Sprintf("%d media files (%s) arrived and were verified while the sender prepared its snapshot",
+				early.Files, units.Bytes(early.Bytes))})
+		}
 	}
 	dev, _ := d.trust.Get(pid)
 	offer := Offer{Device: pairing.DisplayName(dev.Name), PeerID: pid.String(), Messages: m.Stats.Messages, MediaBytes: m.Stats.MediaBytes, Bytes: m.TotalBytes(),
@@ -148,19 +176,23 @@ func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *
 		ev(Event{Kind: EventOffer, Offer: &offer})
 	}
 
+	if pf == nil {
+		// What an earlier receive fetched early, now that the user agreed.
+		early = transfer.TakeEarly(store, m)
+	}
 	recv, err := transfer.NewReceiver(store, m)
 	if err != nil {
 		return Result{}, fmt.Errorf("prepare to receive: %w", err)
 	}
-	if n := recv.Resumed(); n > 0 {
+	recv.UseEarly(early)
+	if n := recv.Resumed() + early.Resumed; n > 0 {
 		ev(Event{Kind: EventWaiting, Message: fmt.Sprintf("continuing: %d of %d pieces were already received and verified", n, m.NumChunks())})
 	}
-	s.setState(StateReceiving)
-	missing := recv.Missing()
-	ev(Event{Kind: EventProgress, Phase: "receiving", Done: 0, Total: missingBytes(m, missing), ItemsTotal: int64(len(missing))})
-	open := func(ctx context.Context) (io.ReadWriteCloser, error) {
-		return d.host.NewStream(network.WithAllowLimitedConn(ctx, "ferry transfer"), pid, protocol.ID(TransferProtocol))
+	if pf == nil {
+		s.setState(StateReceiving)
 	}
+	missing := recv.Missing()
+	ev(Event{Kind: EventProgress, Phase: "receiving", Done: early.Bytes, Total: early.Bytes + missingBytes(m, missing), ItemsTotal: int64(len(missing))})
 	src := transfer.NewPeerSource(open, d.cfg.parallel)
 	defer src.Close()
 	var got int64 // bytes fetched in this attempt
@@ -168,7 +200,7 @@ func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *
 	tr, err := transfer.Pull(ctx, src, recv, transfer.PullOptions{
 		Progress: func(p transfer.Progress) {
 			got = p.Bytes
-			ev(Event{Kind: EventProgress, Phase: "receiving", Done: p.Bytes, Total: p.TotalBytes, Items: int64(p.Items), ItemsTotal: int64(p.TotalItems)})
+			ev(Event{Kind: EventProgress, Phase: "receiving", Done: early.Bytes + p.Bytes, Total: early.Bytes + p.TotalBytes, Items: int64(p.Items), ItemsTotal: int64(p.TotalItems)})
 		},
 		Committing: func() {
 			committing = true
@@ -186,7 +218,8 @@ func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *
 		return Result{}, err
 	}
 	res := resultOf(tr, start)
-	res.Bytes, res.Receiver, res.ReceiverID = got, d.cfg.name, d.host.ID().String()
+	res.Resumed += early.Resumed
+	res.Bytes, res.Receiver, res.ReceiverID = early.Bytes+got, d.cfg.name, d.host.ID().String()
 	rep := res.Report()
 	if err := transfer.SendReport(ms, rep); err != nil {
 		// The history is committed; only the sender's confirmation is lost.

@@ -45,6 +45,8 @@ type offering struct {
 	snap      *transfer.Snap
 	snapErr   error
 
+	early *transfer.EarlyMedia // the media the history refers to, served before the snapshot; nil: none
+
 	sent     atomic.Int64 // chunk bytes served, for progress
 	pathMu   sync.Mutex   // guards path
 	path     string       // the receiver's connection, as last told (EventConnected)
@@ -178,6 +180,13 @@ func (d *node) send(ctx context.Context, req SendOptions, emit func(Event), read
 		// offers it again at once.
 		o.snap, o.snapErr = transfer.SnapshotWith(ctx, store, transfer.SnapshotOptions{WorkDir: d.cfg.workDir, Cache: true})
 	}()
+	// The media are served before the snapshot is ready (early media):
+	// the receiver starts fetching at once.
+	if atts, err := chatstore.ListAttachments(ctx, store.DBPath()); err != nil {
+		d.log.Info("no early media: the snapshot's manifest lists them", "err", err)
+	} else if o.early, err = transfer.NewEarlyMedia(store, atts); err != nil {
+		d.log.Info("no early media: the snapshot's manifest lists them", "err", err)
+	}
 	defer func() {
 		cancel()
 		o.serving.Lock() // the streams stop at cancel (handleTransfer)
@@ -434,21 +443,35 @@ func (d *node) handleTransfer(s network.Stream) {
 		_ = s.SetWriteDeadline(time.Now().Add(cutWait))
 	})
 	defer stop()
-	select {
-	case <-o.snapReady:
-	case <-o.ctx.Done():
-		s.Reset()
-		return
+	// The early media are served at once; the manifest and its chunks
+	// once the snapshot is ready.
+	opts := transfer.ServeOptions{Version: 1, Done: o.finish}
+	if s.Protocol() == TransferProtocol {
+		opts.Version, opts.Early = 2, o.early
 	}
-	if o.snapErr != nil {
-		_ = transfer.Refuse(s, transfer.CodeInternal, "the sender could not take a snapshot of its history")
-		s.Close()
-		return
+	opts.Source = func(ctx context.Context) (transfer.ServeSource, error) {
+		select {
+		case <-o.snapReady:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if o.snapErr != nil {
+			return nil, o.snapErr
+		}
+		return o.snap, nil
 	}
-	total := o.snap.Manifest().TotalBytes()
-	err = transfer.Serve(o.ctx, s, o.snap, func(n int64) {
+	opts.Served = func(n int64) {
+		var total int64
+		select {
+		case <-o.snapReady:
+			if o.snap != nil {
+				total = o.snap.Manifest().TotalBytes()
+			}
+		default:
+		}
 		o.emit(Event{Kind: EventProgress, Phase: "sending", Done: o.sent.Add(n), Total: total})
-	}, o.finish)
+	}
+	err = transfer.ServeWith(o.ctx, s, opts)
 	if err != nil {
 		if errors.Is(context.Cause(o.ctx), ErrForgotten) {
 			// Tell the receiver why, between two frames, then close.

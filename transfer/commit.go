@@ -104,6 +104,7 @@ func (r *Receiver) Commit(ctx context.Context) (_ Result, err error) {
 		r.stopVerify()
 		r.closeFiles()
 		if err != nil && Discard(err) {
+			r.removeEarly()
 			os.RemoveAll(r.dir)
 			removeIfEmpty(filepath.Dir(r.dir))
 		}
@@ -251,6 +252,17 @@ func (r *Receiver) installMedia(ctx context.Context) (installed, present int, er
 	var mu sync.Mutex // guards installed and present
 	install := func(f int) error {
 		mf := r.m.Media[f]
+		if path := r.earlyPath(f); path != "" {
+			// Checked whole against its hash when it arrived (or was
+			// found again).
+			if err := r.store.InstallMedia(mf.Hash, path); err != nil {
+				return err
+			}
+			mu.Lock()
+			installed++
+			mu.Unlock()
+			return nil
+		}
 		if r.present[f] || r.store.HasMedia(mf.Hash, mf.Size) {
 			mu.Lock()
 			present++

@@ -9,18 +9,28 @@ import (
 )
 
 // Protocol is the libp2p protocol ID of the transfer (spec in the package
-// doc, "Transfer protocol"). The daemon opens and accepts its streams;
-// this package speaks it on any io.ReadWriter.
-const Protocol = "/ferry/transfer/1"
+// doc, "Transfer protocol"): version 2, which adds early media to version
+// 1. The daemon opens and accepts its streams; this package speaks it on
+// any io.ReadWriter.
+const Protocol = "/ferry/transfer/2"
 
-// Message types of /ferry/transfer/1, each one internal/wire frame.
+// ProtocolV1 is the first version, without early media: a sender still
+// serves it, and a receiver falls back to it, for a device with an older
+// Ferry.
+const ProtocolV1 = "/ferry/transfer/1"
+
+// Message types, each one internal/wire frame.
 const (
 	msgGetManifest wire.Type = 0x01 // client: empty
 	msgGetChunk    wire.Type = 0x02 // client: uvarint(index)
 	msgDone        wire.Type = 0x03 // client: JSON Report
+	msgGetMedia    wire.Type = 0x04 // client, version 2: empty
+	msgGetPiece    wire.Type = 0x05 // client, version 2: hash || uvarint(offset)
 	msgManifest    wire.Type = 0x81 // server: the manifest's encoding
 	msgChunk       wire.Type = 0x82 // server: uvarint(index) || stored bytes
 	msgAck         wire.Type = 0x83 // server: empty
+	msgMedia       wire.Type = 0x84 // server, version 2: the early media list
+	msgPiece       wire.Type = 0x85 // server, version 2: a media piece's bytes
 )
 
 // Codes of an Error answer (wire.Error: code || message): why the sender

@@ -50,8 +50,9 @@ type Receiver struct {
 	store   HistoryTarget
 	m       *Manifest
 	dir     string
-	present []bool // media file f already in the target store
-	resumed int    // chunks found verified in staging at construction
+	present []bool   // media file f already in the target store, or early
+	early   []string // media file f's early file (UseEarly), or ""
+	resumed int      // chunks found verified in staging at construction
 	started time.Time
 	dec     *zstd.Decoder
 	rawPool sync.Pool
@@ -358,6 +359,48 @@ func (r *Receiver) mediaPath(f int) string {
 // Manifest is the manifest being received.
 func (r *Receiver) Manifest() *Manifest { return r.m }
 
+// UseEarly takes the early media files of p (fetched before the manifest:
+// see Prefetch): they count as held, are not fetched, and are installed by
+// Commit; Abort removes them. Call it before Missing.
+func (r *Receiver) UseEarly(p Prefetched) {
+	if len(p.paths) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.early == nil {
+		r.early = make([]string, len(r.m.Media))
+	}
+	for f, mf := range r.m.Media {
+		if path, ok := p.paths[mf.Hash]; ok && !r.present[f] {
+			r.present[f], r.early[f] = true, path
+		}
+	}
+}
+
+// removeEarly removes the early files UseEarly gave (not installed: the
+// receiver is done without a commit).
+func (r *Receiver) removeEarly() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, path := range r.early {
+		if path != "" {
+			os.Remove(path)
+		}
+	}
+	removeIfEmpty(filepath.Join(filepath.Dir(r.dir), EarlyDir))
+}
+
+// earlyPath is media file f's early file, or "".
+func (r *Receiver) earlyPath(f int) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.early == nil {
+		return ""
+	}
+	return r.early[f]
+}
+
 // Resumed is the number of chunks found verified in staging when the
 // receiver was created.
 func (r *Receiver) Resumed() int { return r.resumed }
@@ -589,6 +632,7 @@ func (r *Receiver) Abort() error {
 	r.closed = true
 	r.stopVerify()
 	r.closeFiles()
+	r.removeEarly()
 	if err := os.RemoveAll(r.dir); err != nil {
 		return fmt.Errorf("abort: %w", err)
 	}
