@@ -74,11 +74,18 @@
 // refused (EventRefused); its report names the receiver as its trust store
 // does (Report.Receiver, ReceiverID), whatever the receiver's Done claims.
 //
-// # Transfer protocol (/ferry/transfer/1)
+// # Transfer protocol (/ferry/transfer/2, and /1 for an older Ferry)
 //
 // Only the send's receiver is served (see above): handleTransfer decides,
 // and refuses anyone else with transfer.Refuse before a byte of history is
 // read. The protocol itself (spec, messages, the serving side
-// transfer.Serve and the receiving side transfer.PeerSource with
-// transfer.Pull) is package transfer's.
+// transfer.ServeWith and the receiving side transfer.PeerSource with
+// transfer.Pull) is package transfer's. A send lists its history's media
+// when it starts and serves them at once (transfer.EarlyMedia), while its
+// snapshot is made; a receive that has nothing to ask its user first
+// (ReceiveOptions.Confirm nil, or confirmed in an earlier attempt) fetches
+// them while it waits for the manifest (transfer.Prefetch), so the first
+// bytes move within a second of the devices connecting, whatever the size
+// of the history. A receive that asks first starts after the answer, as
+// before.
 package ferry

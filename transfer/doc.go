@@ -8,7 +8,7 @@
 //
 // Every way a history arrives goes through Pull: a ChunkSource plans
 // fetches of what the Receiver lacks (PeerSource: a sender over
-// /ferry/transfer/1, one chunk per request on parallel streams; Import's
+// /ferry/transfer/2, one chunk per request on parallel streams; Import's
 // archive: one pass over its frames in order; package backup's vault: a
 // pack of many pieces per request; ReadSource: a local snapshot), Pull
 // runs them with errgroup, the Receiver verifies and stages every
@@ -23,7 +23,7 @@
 // Files: history.go, source.go (the snapshot), manifest.go, receiver.go (staging and
 // resume), commit.go, pull.go (ChunkSource, Pull, Discard), archive.go
 // (Export and Import), protocol.go, serve.go and peer.go (the transfer
-// protocol), treehash.go, errors.go.
+// protocol), early.go (early media), treehash.go, errors.go.
 //
 // # Manifest (format version 1)
 //
@@ -135,7 +135,7 @@
 // staging directory whose next Commit merges nothing new. Merging the same
 // snapshot twice changes nothing.
 //
-// # Transfer protocol (/ferry/transfer/1)
+// # Transfer protocol (/ferry/transfer/2)
 //
 // The receiver drives: on one stream it asks for the manifest
 // (GetManifest → Manifest), then on several streams in parallel it asks
@@ -151,10 +151,15 @@
 //	  GetManifest  0x01  empty
 //	  GetChunk     0x02  uvarint(index)
 //	  Done         0x03  JSON Report of the committed migration
+//	  GetMedia     0x04  empty                          (version 2)
+//	  GetPiece     0x05  hash || uvarint(offset)        (version 2)
 //	sender → receiver
 //	  Manifest     0x81  the manifest's encoding (above)
 //	  Chunk        0x82  uvarint(index) || the chunk's stored bytes
 //	  Ack          0x83  empty
+//	  Media        0x84  uvarint(n) || n × (hash || uvarint(size)),
+//	                     hashes strictly ascending      (version 2)
+//	  Piece        0x85  the piece's bytes              (version 2)
 //	  Error        0xff  code (1 byte) || UTF-8 message
 //
 // Codes: 1 internal (the receiver may retry), 2 not trusted (not a paired
@@ -163,6 +168,29 @@
 // one request and reads its answer before the next on a stream; a sender
 // answers in order. An unknown type is a protocol error (both sides are
 // the same version by the protocol ID): a later version gets a new ID.
+//
+// Early media (version 2, early.go). The manifest exists only once the
+// sender's snapshot is made, which takes seconds on a large history; a
+// sender answers GetManifest and GetChunk when it is ready, but GetMedia
+// and GetPiece at once: Media lists the files its history refers to when
+// the send started (EarlyMedia), and Piece is the PieceSize (4 MiB) bytes
+// of a listed file at a multiple of PieceSize (the last piece shorter).
+// Anything else is a bad request. A receiver that has nothing to ask its
+// user first (no confirmation, or given in an earlier attempt) fetches the
+// files it lacks (Prefetch) while it waits for the manifest, into
+// home/.staging/early/ (<hex> a file checked whole against its hash,
+// <hex>.part one on its way); a file that is not what it is named stops
+// the prefetch and is removed. When the manifest comes, the files it lists
+// go to its Receiver (UseEarly: held, never fetched, installed by Commit),
+// and the others are removed. An interrupted receive leaves them for the
+// next, which checks each again (a part's whole pieces are hashed again
+// and only the rest fetched; the whole file must still have its hash).
+// Nothing early reaches the history before a commit, and a sender can
+// make a receiver fetch no more than the media it lists.
+//
+// Versions: a sender serves both /ferry/transfer/2 and /ferry/transfer/1
+// (the same streams without GetMedia and GetPiece); a receiver asks for 2
+// first and falls back to 1 for an older sender, without early media.
 //
 // # Errors
 //

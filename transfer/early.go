@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/internal/strictbin"
+	"github.com/ferryhq/ferry/internal/usererr"
 	"github.com/ferryhq/ferry/internal/wire"
 )
 
@@ -328,7 +329,9 @@ func (p *Prefetch) fetchFile(w io.Writer, r *wire.Reader, f MediaFile) error {
 	switch {
 	case errors.Is(err, errLeft):
 		return nil // Finish removes it
-	case errors.Is(err, ErrEarlyCorrupt):
+	case errors.Is(err, ErrEarlyCorrupt) || usererr.IsNoSpace(err):
+		// Useless, or the space is wanted back at once (the manifest's
+		// path then says the disk is full).
 		os.Remove(name + ".part")
 		return err
 	case err != nil:
