@@ -184,6 +184,7 @@ type Prefetched struct {
 	Stopped error
 
 	paths map[chatstore.Hash]string // the files, by hash
+	parts map[chatstore.Hash]string // files begun, not whole: their .part
 }
 
 // StartPrefetch asks the sender (on streams opened with open, of which it
@@ -328,7 +329,7 @@ func (p *Prefetch) fetchFile(w io.Writer, r *wire.Reader, f MediaFile) error {
 	}
 	switch {
 	case errors.Is(err, errLeft):
-		return nil // Finish removes it
+		return nil // kept: its Receiver stages the whole pieces (UseEarly)
 	case errors.Is(err, ErrEarlyCorrupt) || usererr.IsNoSpace(err):
 		// Useless, or the space is wanted back at once (the manifest's
 		// path then says the disk is full).
@@ -375,12 +376,12 @@ func (p *Prefetch) keep(f MediaFile, name string, resumed int64) {
 }
 
 // fetchInto writes f's pieces to out; whole is false when Finish was asked
-// for with more than a few pieces to go (the file is then left to the
-// manifest's path).
+// for before the last (the part is then left to the manifest's path, which
+// takes its whole pieces: Receiver.UseEarly).
 func (p *Prefetch) fetchInto(out, w io.Writer, r *wire.Reader, f MediaFile, h hash.Hash, from int64) (whole bool, err error) {
 	for off := from; off < f.Size; off += PieceSize {
-		if p.stop.Load() && f.Size-off > 4*PieceSize {
-			return false, nil
+		if p.stop.Load() {
+			return false, nil // the Receiver stages the whole pieces (UseEarly)
 		}
 		if err := wire.Write(w, msgGetPiece, putPiece(f.Hash, uint64(off))); err != nil {
 			return false, err
@@ -409,9 +410,9 @@ func (p *Prefetch) fetchInto(out, w io.Writer, r *wire.Reader, f MediaFile, h ha
 	return true, nil
 }
 
-// Finish ends the prefetch once the manifest m is known: files being
-// fetched are finished (or, with more than a few pieces to go, left), and
-// the early files that m does not list are removed. The rest go to m's
+// Finish ends the prefetch once the manifest m is known: the pieces being
+// fetched are finished, and the early files that m does not list are
+// removed. The rest go to m's
 // Receiver (UseEarly), which installs them when it commits; until then
 // they stay in EarlyDir, for a receive again if this one fails.
 func (p *Prefetch) Finish(m *Manifest) Prefetched {
@@ -430,7 +431,7 @@ func (p *Prefetch) Finish(m *Manifest) Prefetched {
 // the others that are there and have their hash (each a resumed piece).
 // It removes the rest of dir.
 func takeEarly(dir string, m *Manifest, got map[chatstore.Hash]string) Prefetched {
-	res := Prefetched{paths: make(map[chatstore.Hash]string)}
+	res := Prefetched{paths: make(map[chatstore.Hash]string), parts: make(map[chatstore.Hash]string)}
 	if _, err := os.Stat(dir); err != nil {
 		return res
 	}
@@ -443,18 +444,22 @@ func takeEarly(dir string, m *Manifest, got map[chatstore.Hash]string) Prefetche
 		if ok, err := fileHashIs(path, f.Hash, f.Size); err == nil && ok {
 			res.paths[f.Hash] = path
 			res.Resumed += chunkCount(f.Size, PieceSize)
+		} else if fi, err := os.Stat(path + ".part"); err == nil && fi.Size() >= PieceSize {
+			res.parts[f.Hash] = path + ".part"
 		}
 	}
 	res.Files = len(res.paths)
-	removeUnlisted(dir, res.paths)
+	removeUnlisted(dir, res.paths, res.parts)
 	return res
 }
 
 // removeUnlisted removes every file of dir that is not one of keep.
-func removeUnlisted(dir string, keep map[chatstore.Hash]string) {
-	kept := make(map[string]bool, len(keep))
-	for _, path := range keep {
-		kept[path] = true
+func removeUnlisted(dir string, keep ...map[chatstore.Hash]string) {
+	kept := make(map[string]bool)
+	for _, k := range keep {
+		for _, path := range k {
+			kept[path] = true
+		}
 	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {

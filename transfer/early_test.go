@@ -304,18 +304,24 @@ func TestEarlyMediaHostile(t *testing.T) {
 
 func isRefusal(err error) bool { _, ok := Refusal(err); return ok }
 
+// bigEarly is a store with one media file of four pieces (not in its
+// history), and a server that lists it early.
+func bigEarly(t *testing.T, seed uint64) (*chatstore.Store, chatstore.Attachment, *earlyServer) {
+	src := storetest.New(t)
+	big := putMedia(t, src, 3*PieceSize+777, seed)
+	e, err := NewEarlyMedia(src, []chatstore.Attachment{big})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, big, newEarlyServer(nil, e)
+}
+
 // A receive cut off in the middle of a file keeps its whole pieces; the
 // next one reads them back instead of fetching them, and the file still
 // has to have its hash.
 func TestEarlyMediaResumes(t *testing.T) {
 	ctx := context.Background()
-	src := storetest.New(t)
-	big := putMedia(t, src, 3*PieceSize+777, 3)
-	e, err := NewEarlyMedia(src, []chatstore.Attachment{big})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newEarlyServer(nil, e)
+	_, big, srv := bigEarly(t, 3)
 	dst := storetest.New(t)
 	cut, cancel := context.WithCancel(ctx)
 	pf := StartPrefetch(cut, srv.open, dst, 1, func(done, _ int64) {
@@ -435,4 +441,55 @@ func FuzzEarlyList(f *testing.F) {
 			t.Fatalf("accepted %x, encodes back as %x", b, enc)
 		}
 	})
+}
+
+// A file the prefetch had begun when the manifest came (or an earlier
+// receive left begun) is not fetched again whole: its Receiver stages the
+// whole pieces of its part as chunks, each checked against the manifest.
+func TestEarlyPartStaged(t *testing.T) {
+	ctx := context.Background()
+	src, big, srv := bigEarly(t, 5)
+	b, _ := os.ReadFile(src.MediaPath(big.Hash))
+	mf := MediaFile{Hash: big.Hash, Size: big.Size}
+	for off := 0; off < len(b); off += PieceSize {
+		mf.Chunks = append(mf.Chunks, blake3.Sum256(b[off:min(off+PieceSize, len(b))]))
+	}
+	m, err := NewManifest([16]byte{1}, chatstore.Stats{Attachments: 1, MediaBytes: big.Size}, PieceSize, 0, nil, []MediaFile{mf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := storetest.New(t)
+	cut, cancel := context.WithCancel(ctx)
+	pf := StartPrefetch(cut, srv.open, dst, 1, func(done, _ int64) {
+		if done >= PieceSize {
+			cancel()
+		}
+	})
+	pf.wg.Wait()
+	got := pf.Finish(m)
+	if got.Files != 0 || len(got.parts) != 1 {
+		t.Fatalf("after a cut: %+v, want no whole file and one part", got)
+	}
+	recv, err := NewReceiver(dst, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Abort()
+	recv.UseEarly(got)
+	missing := recv.Missing()
+	if len(missing) == 0 || len(missing) > 3 {
+		t.Fatalf("missing %v after the part's pieces, want 1 to 3 of the 4 chunks", missing)
+	}
+
+	// A part with other bytes stages nothing.
+	os.WriteFile(got.parts[big.Hash], make([]byte, 2*PieceSize), 0o600)
+	recv2, err := NewReceiver(storetest.New(t), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv2.Abort()
+	recv2.UseEarly(got)
+	if n := len(recv2.Missing()); n != 4 {
+		t.Errorf("a damaged part staged %d chunks", 4-n)
+	}
 }

@@ -361,19 +361,47 @@ func (r *Receiver) Manifest() *Manifest { return r.m }
 
 // UseEarly takes the early media files of p (fetched before the manifest:
 // see Prefetch): they count as held, are not fetched, and are installed by
-// Commit; Abort removes them. Call it before Missing.
+// Commit; Abort removes them. Of a file begun but not whole, the whole
+// pieces are staged as its chunks (each checked against the manifest like
+// a fetched chunk; one that fails is fetched). Call it before Missing.
 func (r *Receiver) UseEarly(p Prefetched) {
-	if len(p.paths) == 0 {
+	if len(p.paths) > 0 {
+		r.mu.Lock()
+		if r.early == nil {
+			r.early = make([]string, len(r.m.Media))
+		}
+		for f, mf := range r.m.Media {
+			if path, ok := p.paths[mf.Hash]; ok && !r.present[f] {
+				r.present[f], r.early[f] = true, path
+			}
+		}
+		r.mu.Unlock()
+	}
+	if len(p.parts) == 0 || r.m.ChunkSize != PieceSize {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.early == nil {
-		r.early = make([]string, len(r.m.Media))
-	}
+	buf := make([]byte, PieceSize)
 	for f, mf := range r.m.Media {
-		if path, ok := p.paths[mf.Hash]; ok && !r.present[f] {
-			r.present[f], r.early[f] = true, path
+		if path, ok := p.parts[mf.Hash]; ok && !r.present[f] {
+			r.stagePart(f, path, buf)
+		}
+	}
+}
+
+// stagePart stages the whole pieces of media file f's early part.
+func (r *Receiver) stagePart(f int, path string, buf []byte) {
+	part, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer part.Close()
+	first, n := r.m.MediaChunks(f)
+	for k := range n - 1 { // the last piece is never whole in a part
+		if _, err := part.ReadAt(buf, int64(k)*PieceSize); err != nil {
+			return
+		}
+		if r.Put(first+k, buf) != nil {
+			return
 		}
 	}
 }

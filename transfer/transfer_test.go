@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferryhq/ferry/chatstore"
 	"github.com/ferryhq/ferry/chatstore/seed"
@@ -501,5 +502,61 @@ func TestCommitInterrupted(t *testing.T) {
 	}
 	if got := storetest.Stats(t, dst); got != want {
 		t.Errorf("target %+v, want %+v", got, want)
+	}
+}
+
+// TestSourceChangedInPlace: the sender does not hash again the chunks of a
+// file it hashed whole for the snapshot while the file is the same one
+// (inode, size, modification time); a change that keeps all three is still
+// caught, by the receiver, which refuses the chunk.
+func TestSourceChangedInPlace(t *testing.T) {
+	ctx := context.Background()
+	src := storetest.New(t)
+	storetest.Seed(t, src, 200, 1<<20, 6)
+	snap, err := snapshot(ctx, src, t.TempDir(), testChunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	m := snap.Manifest()
+	f := slices.IndexFunc(m.Media, func(mf MediaFile) bool { return len(mf.Chunks) > 1 })
+	if f < 0 {
+		t.Fatal("no media file of several chunks")
+	}
+	first, _ := m.MediaChunks(f)
+	path := src.MediaPath(m.Media[f].Hash)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 1
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := snap.ReadChunk(ctx, first, nil)
+	if err != nil {
+		t.Fatalf("ReadChunk of a file changed in place, times kept: %v (the stat check was meant to pass it)", err)
+	}
+	r, err := NewReceiver(storetest.New(t), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Abort()
+	if err := r.Put(first, data); !errors.Is(err, ErrChunkCorrupt) {
+		t.Errorf("receiver's Put of the changed chunk = %v, want ErrChunkCorrupt", err)
+	}
+	// Another modification time: the sender hashes again and says so.
+	if err := os.Chtimes(path, fi.ModTime().Add(time.Second), fi.ModTime().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snap.ReadChunk(ctx, first, nil); !errors.Is(err, ErrSourceChanged) {
+		t.Errorf("ReadChunk of a changed file = %v, want ErrSourceChanged", err)
 	}
 }
