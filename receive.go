@@ -134,6 +134,8 @@ func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *
 	// attempt): the media start to move while the sender still makes its
 	// snapshot (transfer.Prefetch), and what the manifest lists of them is
 	// then held already.
+	src := transfer.NewPeerSource(open, d.cfg.parallel)
+	defer src.Close()
 	var pf *transfer.Prefetch
 	if *confirmed && proto == TransferProtocol {
 		s.setState(StateReceiving)
@@ -149,7 +151,7 @@ func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *
 	}
 	var early transfer.Prefetched
 	if pf != nil {
-		early = pf.Finish(m)
+		early = pf.Finish(m, src)
 		if early.Stopped != nil {
 			d.log.Info("early media stopped", "err", early.Stopped)
 		}
@@ -193,8 +195,6 @@ func (d *node) receiveOnce(ctx context.Context, s *session, pid peer.ID, store *
 	}
 	missing := recv.Missing()
 	ev(Event{Kind: EventProgress, Phase: "receiving", Done: early.Bytes, Total: early.Bytes + missingBytes(m, missing), ItemsTotal: int64(len(missing))})
-	src := transfer.NewPeerSource(open, d.cfg.parallel)
-	defer src.Close()
 	var got int64 // bytes fetched in this attempt
 	committing := false
 	tr, err := transfer.Pull(ctx, src, recv, transfer.PullOptions{

@@ -168,6 +168,7 @@ type Prefetch struct {
 	resumed int                       // pieces taken from an earlier receive
 	total   int64                     // bytes of the files to fetch
 	err     error                     // why the prefetch stopped early, if it did
+	idle    []*peerStream             // workers' streams, for the manifest's path
 }
 
 // Prefetched is what a Prefetch brought, or TakeEarly found: hand it to the
@@ -281,20 +282,28 @@ func fetchEarly(rw io.ReadWriter) ([]MediaFile, error) {
 
 // worker fetches files from queue on one stream until the queue is empty,
 // Finish is asked for, or something fails.
-func (p *Prefetch) worker(queue <-chan MediaFile) error {
+func (p *Prefetch) worker(queue <-chan MediaFile) (err error) {
 	s, err := p.open(p.ctx)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	st := &peerStream{ReadWriteCloser: s, r: wire.NewReader(s)}
 	stop := context.AfterFunc(p.ctx, func() { s.Close() })
-	defer stop()
-	r := wire.NewReader(s)
+	defer func() {
+		// A stream in good order goes to the manifest's path (Finish).
+		if !stop() || err != nil {
+			s.Close()
+			return
+		}
+		p.mu.Lock()
+		p.idle = append(p.idle, st)
+		p.mu.Unlock()
+	}()
 	for f := range queue {
 		if p.stop.Load() {
 			return nil
 		}
-		if err := p.fetchFile(s, r, f); err != nil {
+		if err := p.fetchFile(st, st.r, f); err != nil {
 			return err
 		}
 	}
@@ -411,11 +420,12 @@ func (p *Prefetch) fetchInto(out, w io.Writer, r *wire.Reader, f MediaFile, h ha
 }
 
 // Finish ends the prefetch once the manifest m is known: the pieces being
-// fetched are finished, and the early files that m does not list are
-// removed. The rest go to m's
+// fetched are finished, the streams go to next (the PeerSource of the
+// manifest's path, which then opens none anew; nil closes them), and the
+// early files that m does not list are removed. The rest go to m's
 // Receiver (UseEarly), which installs them when it commits; until then
 // they stay in EarlyDir, for a receive again if this one fails.
-func (p *Prefetch) Finish(m *Manifest) Prefetched {
+func (p *Prefetch) Finish(m *Manifest, next *PeerSource) Prefetched {
 	p.stop.Store(true)
 	p.wg.Wait()
 	p.cancel()
@@ -424,6 +434,10 @@ func (p *Prefetch) Finish(m *Manifest) Prefetched {
 	// What an earlier receive left and this one did not get to.
 	res := takeEarly(p.dir, m, p.got)
 	res.Bytes, res.Resumed, res.Stopped = p.done, res.Resumed+p.resumed, p.err
+	for _, st := range p.idle {
+		next.keep(st)
+	}
+	p.idle = nil
 	return res
 }
 
@@ -475,6 +489,12 @@ func (p *Prefetch) Abort() {
 	p.stop.Store(true)
 	p.cancel()
 	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, st := range p.idle {
+		st.Close()
+	}
+	p.idle = nil
 }
 
 // TakeEarly finds the early media an earlier, interrupted receive left in

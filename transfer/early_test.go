@@ -161,7 +161,11 @@ func TestEarlyMediaBeforeManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := pf.Finish(m)
+	peers := NewPeerSource(srv.open, 2)
+	got := pf.Finish(m, peers)
+	if len(peers.idle) != 2 {
+		t.Errorf("%d of the prefetch's 2 streams handed on", len(peers.idle))
+	}
 	if got.Stopped != nil || got.Files != len(m.Media) || got.Bytes != listed {
 		t.Fatalf("prefetched %+v, want all %d files of the manifest and %d bytes, not stopped", got, len(m.Media), listed)
 	}
@@ -179,7 +183,6 @@ func TestEarlyMediaBeforeManifest(t *testing.T) {
 			t.Fatalf("chunk %d (media) still missing after the early media", i)
 		}
 	}
-	peers := NewPeerSource(srv.open, 2)
 	res, err := Pull(ctx, peers, recv, PullOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +278,7 @@ func TestEarlyMediaHostile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := pf.Finish(m)
+			got := pf.Finish(m, nil)
 			if !errors.Is(got.Stopped, ErrEarlyCorrupt) && !isRefusal(got.Stopped) {
 				t.Errorf("prefetch stopped by %v, want ErrEarlyCorrupt or the sender's refusal", got.Stopped)
 			}
@@ -339,9 +342,9 @@ func TestEarlyMediaResumes(t *testing.T) {
 
 	pf = StartPrefetch(ctx, srv.open, dst, 1, nil)
 	pf.wg.Wait()
-	srv.wg.Wait()
 	m := &Manifest{Media: []MediaFile{{Hash: big.Hash, Size: big.Size}}}
-	got := pf.Finish(m)
+	got := pf.Finish(m, nil)
+	srv.wg.Wait()
 	// The cut comes after the second piece, and maybe after the third
 	// (asked for before the stream closed): never the last, re-fetched.
 	if got.Stopped != nil || got.Files != 1 || got.Resumed < 2 || got.Resumed > 3 {
@@ -362,7 +365,7 @@ func TestEarlyMediaResumes(t *testing.T) {
 	os.WriteFile(part, make([]byte, 2*PieceSize), 0o600)
 	pf = StartPrefetch(ctx, srv.open, dst, 1, nil)
 	pf.wg.Wait()
-	got = pf.Finish(m)
+	got = pf.Finish(m, nil)
 	if !errors.Is(got.Stopped, ErrEarlyCorrupt) || got.Files != 0 {
 		t.Errorf("prefetch over a damaged part: %+v, want ErrEarlyCorrupt and no file", got)
 	}
@@ -381,7 +384,7 @@ func TestEarlyMediaNotOnV1(t *testing.T) {
 	dst := storetest.New(t)
 	pf := StartPrefetch(context.Background(), srv.open, dst, 2, nil)
 	pf.wg.Wait()
-	got := pf.Finish(&Manifest{})
+	got := pf.Finish(&Manifest{}, nil)
 	if code, ok := Refusal(got.Stopped); !ok || code != CodeBadRequest || got.Bytes != 0 {
 		t.Errorf("prefetch from a version 1 stream: %+v, want a bad-request refusal and nothing", got)
 	}
@@ -466,7 +469,7 @@ func TestEarlyPartStaged(t *testing.T) {
 		}
 	})
 	pf.wg.Wait()
-	got := pf.Finish(m)
+	got := pf.Finish(m, nil)
 	if got.Files != 0 || len(got.parts) != 1 {
 		t.Fatalf("after a cut: %+v, want no whole file and one part", got)
 	}

@@ -134,12 +134,22 @@ func (p *PeerSource) fetch(ctx context.Context, i int, sink Sink) error {
 		}
 		return err
 	}
+	p.keep(st)
+	return nil
+}
+
+// keep puts st among the idle streams, or closes it when there are
+// enough (or p is nil).
+func (p *PeerSource) keep(st *peerStream) {
+	if p == nil {
+		st.Close()
+		return
+	}
 	select {
 	case p.idle <- st:
 	default:
 		st.Close()
 	}
-	return nil
 }
 
 // Close closes the streams kept between fetches. The source stays usable.
