@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"lukechampine.com/blake3"
 
@@ -169,7 +170,13 @@ type Prefetch struct {
 	total   int64                     // bytes of the files to fetch
 	err     error                     // why the prefetch stopped early, if it did
 	idle    []*peerStream             // workers' streams, for the manifest's path
+	list    io.Closer                 // the stream the list is asked on, until it came
 }
+
+// finishWait bounds how long Finish waits for the pieces in flight: a
+// sender that stalls one cannot hold the receive (it is cut, and the part
+// keeps its whole pieces).
+var finishWait = 10 * time.Second
 
 // Prefetched is what a Prefetch brought, or TakeEarly found: hand it to the
 // Receiver of the manifest (Receiver.UseEarly), which installs the files
@@ -227,10 +234,19 @@ func (p *Prefetch) run() error {
 		return err
 	}
 	stopClose := context.AfterFunc(p.ctx, func() { st.Close() })
+	p.mu.Lock()
+	p.list = st
+	p.mu.Unlock()
 	files, err := fetchEarly(st)
 	stopClose()
+	p.mu.Lock()
+	p.list = nil
+	p.mu.Unlock()
 	st.Close()
 	if err != nil {
+		if p.stop.Load() {
+			return nil // Finish came first
+		}
 		return err
 	}
 	var want []MediaFile
@@ -427,7 +443,22 @@ func (p *Prefetch) fetchInto(out, w io.Writer, r *wire.Reader, f MediaFile, h ha
 // they stay in EarlyDir, for a receive again if this one fails.
 func (p *Prefetch) Finish(m *Manifest, next *PeerSource) Prefetched {
 	p.stop.Store(true)
-	p.wg.Wait()
+	p.mu.Lock()
+	if p.list != nil {
+		p.list.Close() // no list yet: none is wanted now
+	}
+	p.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(finishWait):
+		p.cancel()
+		<-done
+	}
 	p.cancel()
 	p.mu.Lock()
 	defer p.mu.Unlock()

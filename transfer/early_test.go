@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"lukechampine.com/blake3"
 
@@ -494,5 +495,71 @@ func TestEarlyPartStaged(t *testing.T) {
 	recv2.UseEarly(got)
 	if n := len(recv2.Missing()); n != 4 {
 		t.Errorf("a damaged part staged %d chunks", 4-n)
+	}
+}
+
+// A sender that never answers, for the list or for a piece, cannot hold
+// the receive once the manifest is there: Finish closes the list's stream
+// at once, and waits finishWait for the pieces in flight.
+func TestEarlyStalledSender(t *testing.T) {
+	defer func(w time.Duration) { finishWait = w }(finishWait)
+	finishWait = time.Second
+	list := encodeEarly([]MediaFile{{Hash: chatstore.Hash{1}, Size: 10}})
+	for _, tc := range []struct {
+		name   string
+		answer func(typ wire.Type, w io.Writer) // nil: no answer
+	}{
+		{"list", nil},
+		{"piece", func(typ wire.Type, w io.Writer) {
+			if typ == msgGetMedia {
+				wire.Write(w, msgMedia, list)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			asked := make(chan wire.Type, 4)
+			open := func(ctx context.Context) (io.ReadWriteCloser, error) {
+				c, s := net.Pipe()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer s.Close()
+					r := wire.NewReader(s)
+					for {
+						typ, _, err := r.Next()
+						if err != nil {
+							return
+						}
+						asked <- typ
+						if tc.answer != nil {
+							tc.answer(typ, s)
+						}
+					}
+				}()
+				return c, nil
+			}
+			dst := storetest.New(t)
+			pf := StartPrefetch(context.Background(), open, dst, 1, nil)
+			want := msgGetMedia
+			if tc.answer != nil {
+				<-asked // the list
+				want = msgGetPiece
+			}
+			if typ := <-asked; typ != want {
+				t.Fatalf("asked %#x, want %#x", typ, want)
+			}
+			start := time.Now()
+			got := pf.Finish(&Manifest{}, nil)
+			// No list yet: none is waited for. A piece in flight: finishWait.
+			took := time.Since(start)
+			if tc.answer == nil && took >= finishWait/2 || took > 5*time.Second {
+				t.Errorf("Finish took %v with a sender stalled on the %s", took, tc.name)
+			}
+			if got.Files != 0 || got.Bytes != 0 {
+				t.Errorf("from a stalled sender: %+v", got)
+			}
+			wg.Wait() // every stream was closed
+		})
 	}
 }
