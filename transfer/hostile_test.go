@@ -5,9 +5,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ferryhq/ferry/chatstore"
@@ -171,5 +174,74 @@ func TestHostileTriggerNeverRewritesLaterMerges(t *testing.T) {
 	var pwned int
 	if err := db.QueryRow(`SELECT count(*) FROM messages WHERE body = 'pwned'`).Scan(&pwned); err != nil || pwned != 0 {
 		t.Errorf("%d messages rewritten (%v), want none", pwned, err)
+	}
+}
+
+// A sender whose history is refused gets nothing in through early media
+// either: the files it served before its manifest go with the staging,
+// none is installed.
+func TestHostileSenderEarlyMedia(t *testing.T) {
+	ctx := context.Background()
+	sender := seeded(t, 300, 3<<20, 3)
+	src, err := transfertest.Hostile(ctx, sender, t.TempDir(), transfertest.EvilTrigger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atts, err := chatstore.ListAttachments(ctx, sender.DBPath())
+	if err != nil || len(atts) == 0 {
+		t.Fatalf("%d attachments, %v", len(atts), err)
+	}
+	early, err := transfer.NewEarlyMedia(sender, atts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	streams := func(ctx context.Context) (io.ReadWriteCloser, error) {
+		c, s := net.Pipe()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer s.Close()
+			transfer.ServeWith(context.Background(), s, transfer.ServeOptions{Early: early,
+				Source: func(context.Context) (transfer.ServeSource, error) { return src, nil }})
+		}()
+		return c, nil
+	}
+	dst := open(t, filepath.Join(t.TempDir(), "home"))
+	all := make(chan struct{})
+	pf := transfer.StartPrefetch(ctx, streams, dst, 2, func(done, total int64) {
+		if done == total {
+			close(all)
+		}
+	})
+	<-all
+	ms, _ := streams(ctx)
+	defer ms.Close()
+	m, err := transfer.FetchManifest(ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := transfer.NewPeerSource(streams, 2)
+	defer peers.Close()
+	got := pf.Finish(m, peers)
+	if got.Files != len(atts) {
+		t.Fatalf("%d early files, want %d", got.Files, len(atts))
+	}
+	recv, err := transfer.NewReceiver(dst, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv.UseEarly(got)
+	if _, err := transfer.Pull(ctx, peers, recv, transfer.PullOptions{}); !errors.Is(err, transfer.ErrForeignSchema) {
+		t.Fatalf("pull of a hostile history with early media: %v, want ErrForeignSchema", err)
+	}
+	for _, a := range atts {
+		if dst.HasMedia(a.Hash, a.Size) {
+			t.Errorf("early media %s installed from a refused history", a.Hash)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dst.Home(), transfer.StagingDir)); len(entries) != 0 {
+		t.Errorf("staging after the refusal: %v", entries)
 	}
 }
