@@ -197,8 +197,8 @@ type Prefetched struct {
 
 // StartPrefetch asks the sender (on streams opened with open, of which it
 // uses up to parallel at once) for its early media list and fetches the
-// files target lacks into a private directory of target's staging area,
-// each checked against its hash once whole. progress, if set, is called
+// files target lacks into target's staging area (EarlyDir), each checked
+// against its hash once whole. progress, if set, is called
 // after each piece with the bytes fetched and the bytes listed to fetch,
 // one call at a time. It returns at once; the fetches run until Finish or
 // Abort. A sender that lists nothing, or speaks only /ferry/transfer/1,
