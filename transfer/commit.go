@@ -251,50 +251,17 @@ func refused(err error) bool {
 func (r *Receiver) installMedia(ctx context.Context) (installed, present int, err error) {
 	var mu sync.Mutex // guards installed and present
 	install := func(f int) error {
-		mf := r.m.Media[f]
-		if path := r.earlyPath(f); path != "" {
-			// Checked whole against its hash when it arrived (or was
-			// found again).
-			if err := r.store.InstallMedia(mf.Hash, path); err != nil {
-				return err
-			}
-			mu.Lock()
-			installed++
-			mu.Unlock()
-			return nil
+		path, err := r.verifiedMedia(f)
+		if err != nil {
+			return err
 		}
-		if r.present[f] || r.store.HasMedia(mf.Hash, mf.Size) {
+		if path == "" {
 			mu.Lock()
 			present++
 			mu.Unlock()
 			return nil
 		}
-		path := r.mediaPath(f)
-		if mf.Size == 0 {
-			if err := os.WriteFile(path, nil, 0o600); err != nil {
-				return err
-			}
-		}
-		// Single-chunk files were verified whole by Put; longer ones are
-		// checked here, since their chunks were verified one by one.
-		if first, n := r.m.MediaChunks(f); n > 1 {
-			var (
-				ok  bool
-				err error
-			)
-			if r.tree {
-				ok, err = r.treeHashIs(path, f, first, n)
-			} else {
-				ok, err = fileHashIs(path, mf.Hash, mf.Size)
-			}
-			if err != nil {
-				return fmt.Errorf("media %s: %w", mf.Hash, err)
-			}
-			if !ok {
-				return fmt.Errorf("media %s: %w", mf.Hash, ErrDigestMismatch)
-			}
-		}
-		if err := r.store.InstallMedia(mf.Hash, path); err != nil {
+		if err := r.store.InstallMedia(r.m.Media[f].Hash, path); err != nil {
 			return err
 		}
 		mu.Lock()
@@ -314,6 +281,45 @@ func (r *Receiver) installMedia(ctx context.Context) (installed, present int, er
 		return installed, present, err
 	}
 	return installed, present, ctx.Err()
+}
+
+// verifiedMedia is the file to install as media file f, checked against
+// its hash: its early file (checked whole when it arrived, or found
+// again), or its staged one. It is "" when the store holds f already.
+func (r *Receiver) verifiedMedia(f int) (string, error) {
+	mf := r.m.Media[f]
+	if r.early[f] != "" {
+		return r.early[f], nil
+	}
+	if r.present[f] || r.store.HasMedia(mf.Hash, mf.Size) {
+		return "", nil
+	}
+	path := r.mediaPath(f)
+	if mf.Size == 0 {
+		if err := os.WriteFile(path, nil, 0o600); err != nil {
+			return "", err
+		}
+	}
+	// Single-chunk files were verified whole by Put; longer ones are
+	// checked here, since their chunks were verified one by one.
+	if first, n := r.m.MediaChunks(f); n > 1 {
+		var (
+			ok  bool
+			err error
+		)
+		if r.tree {
+			ok, err = r.treeHashIs(path, f, first, n)
+		} else {
+			ok, err = fileHashIs(path, mf.Hash, mf.Size)
+		}
+		if err != nil {
+			return "", fmt.Errorf("media %s: %w", mf.Hash, err)
+		}
+		if !ok {
+			return "", fmt.Errorf("media %s: %w", mf.Hash, ErrDigestMismatch)
+		}
+	}
+	return path, nil
 }
 
 // installWorkers bounds concurrent media installs (mostly waiting on fsync).

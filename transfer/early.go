@@ -50,33 +50,27 @@ var ErrEarlyCorrupt = errors.New("the sender's early media list or piece is malf
 // are (they are checked by the receiver, against the names it was given).
 // It is read-only once made, and safe to share.
 type EarlyMedia struct {
-	src   HistorySource
-	files []MediaFile // ascending hash, Chunks nil
-	size  map[chatstore.Hash]int64
-	enc   []byte
+	src  HistorySource
+	size map[chatstore.Hash]int64 // the listed files' sizes
+	enc  []byte                   // the list, as MediaList sends it
 }
 
 // NewEarlyMedia lists atts (the attachments of src's history now, as
 // chatstore.ListAttachments gives them: sorted by hash, each once) for
 // receivers that ask before the snapshot is ready.
 func NewEarlyMedia(src HistorySource, atts []chatstore.Attachment) (*EarlyMedia, error) {
-	if len(atts) > maxEarlyFiles {
-		return nil, fmt.Errorf("early media: %d files, at most %d", len(atts), maxEarlyFiles)
-	}
-	e := &EarlyMedia{src: src, files: make([]MediaFile, len(atts)), size: make(map[chatstore.Hash]int64, len(atts))}
+	files := make([]MediaFile, len(atts))
+	e := &EarlyMedia{src: src, size: make(map[chatstore.Hash]int64, len(atts))}
 	for i, a := range atts {
-		e.files[i] = MediaFile{Hash: a.Hash, Size: a.Size}
+		files[i] = MediaFile{Hash: a.Hash, Size: a.Size}
 		e.size[a.Hash] = a.Size
 	}
-	e.enc = encodeEarly(e.files)
+	e.enc = encodeEarly(files)
 	if _, err := parseEarly(e.enc); err != nil { // one validator for both directions
 		return nil, fmt.Errorf("early media: %w", err)
 	}
 	return e, nil
 }
-
-// Files is the list EarlyMedia serves.
-func (e *EarlyMedia) Files() []MediaFile { return e.files }
 
 // encodeEarly is the MediaList body: uvarint(count), then count × (hash ||
 // uvarint(size)), hashes strictly ascending.

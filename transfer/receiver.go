@@ -185,6 +185,7 @@ func NewReceiver(store HistoryTarget, m *Manifest) (*Receiver, error) {
 		m:       m,
 		dir:     dir,
 		present: make([]bool, len(m.Media)),
+		early:   make([]string, len(m.Media)),
 		done:    make([]bool, m.NumChunks()),
 		cover:   make([][]span, len(m.DBChunks)),
 		started: time.Now(),
@@ -363,19 +364,13 @@ func (r *Receiver) Manifest() *Manifest { return r.m }
 // see Prefetch): they count as held, are not fetched, and are installed by
 // Commit; Abort removes them. Of a file begun but not whole, the whole
 // pieces are staged as its chunks (each checked against the manifest like
-// a fetched chunk; one that fails is fetched). Call it before Missing.
+// a fetched chunk; one that fails is fetched). Call it once, before
+// Missing: what it sets is read without a lock after it.
 func (r *Receiver) UseEarly(p Prefetched) {
-	if len(p.paths) > 0 {
-		r.mu.Lock()
-		if r.early == nil {
-			r.early = make([]string, len(r.m.Media))
+	for f, mf := range r.m.Media {
+		if path, ok := p.paths[mf.Hash]; ok && !r.present[f] {
+			r.present[f], r.early[f] = true, path
 		}
-		for f, mf := range r.m.Media {
-			if path, ok := p.paths[mf.Hash]; ok && !r.present[f] {
-				r.present[f], r.early[f] = true, path
-			}
-		}
-		r.mu.Unlock()
 	}
 	if len(p.parts) == 0 || r.m.ChunkSize != PieceSize {
 		return
@@ -409,24 +404,12 @@ func (r *Receiver) stagePart(f int, path string, buf []byte) {
 // removeEarly removes the early files UseEarly gave (not installed: the
 // receiver is done without a commit).
 func (r *Receiver) removeEarly() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, path := range r.early {
 		if path != "" {
 			os.Remove(path)
 		}
 	}
 	removeIfEmpty(filepath.Join(filepath.Dir(r.dir), EarlyDir))
-}
-
-// earlyPath is media file f's early file, or "".
-func (r *Receiver) earlyPath(f int) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.early == nil {
-		return ""
-	}
-	return r.early[f]
 }
 
 // Resumed is the number of chunks found verified in staging when the

@@ -291,23 +291,29 @@ func TestReceiverRejects(t *testing.T) {
 	treetest.Same(t, "target after abort", treetest.Tree(t, dst.Home()), before)
 }
 
-// TestSourceChanged: a media file altered after the snapshot is reported,
-// not sent.
-func TestSourceChanged(t *testing.T) {
-	ctx := context.Background()
+// changedSnap snapshots a small history, then flips, in place, the first
+// byte of the first media file that pick chooses. It returns the file's
+// first chunk, its path, and what it was before the change.
+func changedSnap(t *testing.T, pick func(MediaFile) bool) (*chatstore.Store, *Snap, int, string, os.FileInfo) {
+	t.Helper()
 	src := storetest.New(t)
 	storetest.Seed(t, src, 200, 1<<20, 6)
-	snap, err := snapshot(ctx, src, t.TempDir(), testChunk)
+	snap, err := snapshot(context.Background(), src, t.TempDir(), testChunk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer snap.Close()
+	t.Cleanup(func() { snap.Close() })
 	m := snap.Manifest()
-	if len(m.Media) == 0 {
-		t.Fatal("no media")
+	f := slices.IndexFunc(m.Media, pick)
+	if f < 0 {
+		t.Fatal("no media file to change")
 	}
-	first, _ := m.MediaChunks(0)
-	path := src.MediaPath(m.Media[0].Hash)
+	first, _ := m.MediaChunks(f)
+	path := src.MediaPath(m.Media[f].Hash)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -316,6 +322,14 @@ func TestSourceChanged(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return src, snap, first, path, fi
+}
+
+// TestSourceChanged: a media file altered after the snapshot is reported,
+// not sent.
+func TestSourceChanged(t *testing.T) {
+	ctx := context.Background()
+	src, snap, first, path, _ := changedSnap(t, func(MediaFile) bool { return true })
 	if _, err := snap.ReadChunk(ctx, first, nil); !errors.Is(err, ErrSourceChanged) {
 		t.Errorf("ReadChunk of changed file = %v, want ErrSourceChanged", err)
 	}
@@ -511,32 +525,8 @@ func TestCommitInterrupted(t *testing.T) {
 // caught, by the receiver, which refuses the chunk.
 func TestSourceChangedInPlace(t *testing.T) {
 	ctx := context.Background()
-	src := storetest.New(t)
-	storetest.Seed(t, src, 200, 1<<20, 6)
-	snap, err := snapshot(ctx, src, t.TempDir(), testChunk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer snap.Close()
+	_, snap, first, path, fi := changedSnap(t, func(mf MediaFile) bool { return len(mf.Chunks) > 1 })
 	m := snap.Manifest()
-	f := slices.IndexFunc(m.Media, func(mf MediaFile) bool { return len(mf.Chunks) > 1 })
-	if f < 0 {
-		t.Fatal("no media file of several chunks")
-	}
-	first, _ := m.MediaChunks(f)
-	path := src.MediaPath(m.Media[f].Hash)
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 1
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
 		t.Fatal(err)
 	}
